@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds one pinned test-server component into the per-version cache, unless it is there.
+# Usage: build.sh kubernetes|etcd|kwok|minio|azurite|elasticsearch
+# Prints the component's cache directory on stdout; build logs go to stderr.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache_root="${KBACKUP_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kbackup-testenv}"
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+need() { command -v "$1" >/dev/null || { echo "missing prerequisite '$1': $2" >&2; exit 1; }; }
+
+component="${1:?usage: build.sh COMPONENT}"
+case "$component" in
+  kubernetes) version=$KUBERNETES_VERSION ;;
+  etcd) version=$ETCD_VERSION ;;
+  kwok) version=$KWOK_VERSION ;;
+  minio) version=$MINIO_VERSION ;;
+  azurite) version=$AZURITE_VERSION ;;
+  elasticsearch) version=$ELASTICSEARCH_VERSION ;;
+  *) echo "unknown component '$component'" >&2; exit 2 ;;
+esac
+dest="$cache_root/$component-$version"
+if [[ -f "$dest/.complete" ]]; then echo "$dest"; exit 0; fi
+rm -rf "$dest.partial" && mkdir -p "$dest.partial/bin"
+work="$dest.partial"
+
+build_kubernetes() {
+  need go "install Go >= 1.24 (https://go.dev/doc/install or the golang Debian package)"
+  local minor="${version#v1.}"; minor="${minor%%.*}"
+  local staging="v0.${version#v1.}"
+  mkdir -p "$work/src" && cd "$work/src"
+  {
+    echo "module kbackup.local/testenv/kubernetes"
+    echo "go 1.24"
+    echo "godebug default=go1.24"
+    echo "require k8s.io/kubernetes $version"
+    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go \
+      cloud-provider cluster-bootstrap code-generator component-base component-helpers \
+      controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation \
+      endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy \
+      kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission \
+      sample-apiserver sample-cli-plugin sample-controller; do
+      echo "replace k8s.io/$m => k8s.io/$m $staging"
+    done
+  } > go.mod
+  local ld=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  go build -trimpath -ldflags "-s -w$ld" -o "$work/bin/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl >&2
+}
+
+build_etcd() {
+  need go "install Go >= 1.24"
+  mkdir -p "$work/src" && cd "$work/src"
+  printf 'module kbackup.local/testenv/etcd\ngo 1.24\n' > go.mod
+  go get "go.etcd.io/etcd/server/v3@$version" >&2
+  go build -trimpath -ldflags "-s -w" -o "$work/bin/etcd" go.etcd.io/etcd/server/v3 >&2
+}
+
+build_kwok() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version" >&2
+  # The stage definitions (fast pod lifecycle) ship in the module; keep a copy beside the binary.
+  local mod; mod="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$version"
+  cp -r "$mod/kustomize/stage" "$work/stage"
+  chmod -R u+w "$work/stage"
+}
+
+build_minio() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "github.com/minio/minio@$version" >&2
+}
+
+build_azurite() {
+  need npm "apt-get install nodejs npm"
+  cd "$work" && npm install --no-audit --no-fund --loglevel=error "azurite@$version" >&2
+  ln -s ../node_modules/.bin/azurite-blob "$work/bin/azurite-blob"
+}
+
+build_elasticsearch() {
+  need mvn "apt-get install maven"
+  need javac "apt-get install openjdk-17-jdk-headless"
+  cp "$here/elasticsearch/pom.xml" "$work/pom.xml"
+  (cd "$work" && mvn -q -B -Des.version="$version" dependency:copy-dependencies -DoutputDirectory="$work/lib" >&2)
+  mkdir -p "$work/classes"
+  javac -d "$work/classes" -cp "$work/lib/*" "$here/elasticsearch/EmbeddedElasticsearch.java" >&2
+}
+
+"build_$component"
+rm -rf "$work/src"
+touch "$work/.complete"
+rm -rf "$dest" && mv "$work" "$dest"
+echo "$dest"
