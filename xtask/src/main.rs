@@ -1,1 +1,93 @@
-fn main() {}
+//! Development tasks for kbackup: `cargo xtask env up|down|status`, `cargo xtask ci`,
+//! `cargo xtask demo`, `cargo xtask bench storage`.
+
+mod bench;
+mod ci;
+mod demo;
+mod testenv;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use testenv::TestEnv;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "kbackup development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// The local test servers (Kubernetes + kwok, MinIO, Azurite, Elasticsearch).
+    Env {
+        #[command(subcommand)]
+        action: EnvAction,
+    },
+    /// Everything CI checks: env up, fmt, clippy, every test, the examples, env down.
+    Ci {
+        /// Leave the test servers running afterwards.
+        #[arg(long)]
+        keep_env: bool,
+    },
+    /// The main job on the local test environment, for a newcomer.
+    Demo,
+    /// Benchmarks, side by side with the tool a user would otherwise use.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvAction {
+    /// Build (first time) and start every server not running; write .testenv/env.sh.
+    Up,
+    /// Stop every server.
+    Down {
+        /// Also delete .testenv/ (data, logs, certificates).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Show which servers run.
+    Status,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    let root = workspace_root();
+    let env = TestEnv::new(&root);
+    match task {
+        Task::Env {
+            action: EnvAction::Up,
+        } => env.up(),
+        Task::Env {
+            action: EnvAction::Down { purge },
+        } => env.down(purge),
+        Task::Env {
+            action: EnvAction::Status,
+        } => env.status(),
+        Task::Ci { keep_env } => ci::run(&root, &env, keep_env),
+        Task::Demo => demo::run(&root, &env),
+        Task::Bench { which } => bench::run(&root, &env, which),
+    }
+}

@@ -17,11 +17,16 @@ case "$component" in
   etcd) version=$ETCD_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
   minio) version=$MINIO_VERSION ;;
-  azurite) version=$AZURITE_VERSION ;;
+  azurite) version=$AZURITE_VERSION-blob$AZURE_STORAGE_BLOB_VERSION ;;
   elasticsearch) version=$ELASTICSEARCH_VERSION ;;
   *) echo "unknown component '$component'" >&2; exit 2 ;;
 esac
 dest="$cache_root/$component-$version"
+if [[ -f "$dest/.complete" ]]; then echo "$dest"; exit 0; fi
+# One build of a component at a time (two `env up` at once wait for each other).
+mkdir -p "$cache_root"
+exec 9>"$cache_root/$component.lock"
+flock 9
 if [[ -f "$dest/.complete" ]]; then echo "$dest"; exit 0; fi
 rm -rf "$dest.partial" && mkdir -p "$dest.partial/bin"
 work="$dest.partial"
@@ -78,7 +83,7 @@ build_minio() {
 
 build_azurite() {
   need npm "apt-get install nodejs npm"
-  cd "$work" && npm install --no-audit --no-fund --loglevel=error "azurite@$version" >&2
+  cd "$work" && npm install --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" "@azure/storage-blob@$AZURE_STORAGE_BLOB_VERSION" >&2
   ln -s ../node_modules/.bin/azurite-blob "$work/bin/azurite-blob"
 }
 

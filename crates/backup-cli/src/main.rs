@@ -1,1 +1,76 @@
-fn main() {}
+//! `kbackup`: backup and restore for Kubernetes. Thin: parse, call a library, render.
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod exit;
+mod output;
+mod progress;
+mod size;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use context::Context;
+use exit::{CliResult, Exit};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are not errors; a bad flag or value is a user error (1).
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::UserError.into()
+            } else {
+                Exit::Success.into()
+            };
+        }
+    };
+    init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Exit::Unexpected.into();
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("error: {:#}", error.error);
+            error.exit.into()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let context = Context::resolve(&cli.global)?;
+    match cli.command {
+        Command::Version => commands::version::run(&context),
+        Command::Completions { shell } => commands::completions::run(shell),
+        Command::Storage { action } => commands::storage::run(&context, action).await,
+    }
+}
+
+/// Diagnostics on stderr: warnings by default, more with -v, errors only with -q.
+/// `KBACKUP_LOG` (tracing's filter syntax) overrides.
+fn init_logging(global: &cli::GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,kbackup=debug",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KBACKUP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -62,7 +62,11 @@ pub struct ApiResourceType {
 impl ApiResourceType {
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 }
 
@@ -187,7 +191,11 @@ pub trait ResourceStore: Send + Sync {
     /// One object, `None` when missing.
     async fn get(&self, object: &ObjectRef) -> Result<Option<serde_json::Value>, ClusterError>;
     /// Server-side apply of an object under our field manager; returns the stored object.
-    async fn apply(&self, object: &serde_json::Value, force: bool) -> Result<serde_json::Value, ClusterError>;
+    async fn apply(
+        &self,
+        object: &serde_json::Value,
+        force: bool,
+    ) -> Result<serde_json::Value, ClusterError>;
     /// Deletes an object; a missing object is not an error.
     async fn delete(&self, object: &ObjectRef) -> Result<(), ClusterError>;
 }
@@ -196,26 +204,56 @@ pub trait ResourceStore: Send + Sync {
 #[async_trait]
 pub trait WorkloadControl: Send + Sync {
     /// Deployments and StatefulSets in a namespace matching a label selector.
-    async fn workloads(&self, namespace: &str, label_selector: &str) -> Result<Vec<Workload>, ClusterError>;
+    async fn workloads(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<Workload>, ClusterError>;
     /// Sets the replica count.
     async fn scale(&self, workload: &Workload, replicas: i32) -> Result<(), ClusterError>;
     /// Sets (`Some`) or removes (`None`) annotations.
-    async fn annotate(&self, workload: &Workload, changes: &BTreeMap<String, Option<String>>) -> Result<(), ClusterError>;
+    async fn annotate(
+        &self,
+        workload: &Workload,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), ClusterError>;
     /// Waits, by watching, until no pod matches the selector.
-    async fn wait_pods_gone(&self, namespace: &str, label_selector: &str, timeout: Duration) -> Result<(), ClusterError>;
+    async fn wait_pods_gone(
+        &self,
+        namespace: &str,
+        label_selector: &str,
+        timeout: Duration,
+    ) -> Result<(), ClusterError>;
 }
 
 /// Running Jobs.
 #[async_trait]
 pub trait JobControl: Send + Sync {
     /// Creates a Job from its manifest.
-    async fn create_job(&self, namespace: &str, manifest: &serde_json::Value) -> Result<(), ClusterError>;
+    async fn create_job(
+        &self,
+        namespace: &str,
+        manifest: &serde_json::Value,
+    ) -> Result<(), ClusterError>;
     /// The Job's state, `None` when it does not exist.
-    async fn job_state(&self, namespace: &str, name: &str) -> Result<Option<JobState>, ClusterError>;
+    async fn job_state(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<JobState>, ClusterError>;
     /// Waits, by watching, until the Job succeeds or fails.
-    async fn wait_job(&self, namespace: &str, name: &str, timeout: Duration) -> Result<JobState, ClusterError>;
+    async fn wait_job(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<JobState, ClusterError>;
     /// Logs of every container (init containers too) of every pod of the Job.
-    async fn job_logs(&self, namespace: &str, name: &str) -> Result<Vec<ContainerLog>, ClusterError>;
+    async fn job_logs(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<ContainerLog>, ClusterError>;
     /// Deletes the Job and its pods.
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
 }
@@ -224,9 +262,17 @@ pub trait JobControl: Send + Sync {
 #[async_trait]
 pub trait ConfigObjects: Send + Sync {
     /// A ConfigMap's data, `None` when missing.
-    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ClusterError>;
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ClusterError>;
     /// A Secret's data, `None` when missing.
-    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, SecretValue>>, ClusterError>;
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, SecretValue>>, ClusterError>;
 }
 
 /// A running port-forward; dropping it closes the forward.
@@ -240,13 +286,24 @@ pub trait Forward: Send + Sync {
 pub trait PortForwarder: Send + Sync {
     /// Forwards a local port (chosen by the OS) to a port of the first Running pod behind a
     /// Service.
-    async fn forward_service(&self, namespace: &str, service: &str, port: u16) -> Result<Box<dyn Forward>, ClusterError>;
+    async fn forward_service(
+        &self,
+        namespace: &str,
+        service: &str,
+        port: u16,
+    ) -> Result<Box<dyn Forward>, ClusterError>;
 }
 
 /// Everything kbackup needs from a cluster.
-pub trait Cluster: ResourceStore + WorkloadControl + JobControl + ConfigObjects + PortForwarder {}
+pub trait Cluster:
+    ResourceStore + WorkloadControl + JobControl + ConfigObjects + PortForwarder
+{
+}
 
-impl<T: ResourceStore + WorkloadControl + JobControl + ConfigObjects + PortForwarder> Cluster for T {}
+impl<T: ResourceStore + WorkloadControl + JobControl + ConfigObjects + PortForwarder> Cluster
+    for T
+{
+}
 
 #[cfg(test)]
 mod tests {
@@ -261,9 +318,21 @@ mod tests {
 
     #[test]
     fn object_refs_read_well() {
-        let r = ObjectRef { api_version: "apps/v1".into(), kind: "Deployment".into(), namespace: Some("demo".into()), name: "web".into() };
+        let r = ObjectRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("demo".into()),
+            name: "web".into(),
+        };
         assert_eq!(r.to_string(), "apps/v1 Deployment demo/web");
-        let core = ApiResourceType { group: "".into(), version: "v1".into(), kind: "Pod".into(), plural: "pods".into(), namespaced: true, verbs: vec![] };
+        let core = ApiResourceType {
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+            namespaced: true,
+            verbs: vec![],
+        };
         assert_eq!(core.api_version(), "v1");
     }
 }

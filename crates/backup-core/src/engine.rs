@@ -46,7 +46,16 @@ pub trait SnapshotEngine: Send + Sync {
     /// Details of one backup.
     async fn describe(&self, name: &str) -> Result<serde_json::Value, EngineError>;
     /// Backs up one component.
-    async fn backup(&self, component: &str, progress: &dyn Progress) -> Result<Component, EngineError>;
+    async fn backup(
+        &self,
+        component: &str,
+        progress: &dyn Progress,
+    ) -> Result<Component, EngineError>;
     /// Restores one component from a backup.
-    async fn restore(&self, snapshot: &str, component: &str, progress: &dyn Progress) -> Result<Component, EngineError>;
+    async fn restore(
+        &self,
+        snapshot: &str,
+        component: &str,
+        progress: &dyn Progress,
+    ) -> Result<Component, EngineError>;
 }

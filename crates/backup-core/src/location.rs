@@ -46,7 +46,10 @@ impl RepositoryLocation {
     /// Parses `file:///dir`, a plain path, `s3://bucket/prefix`, `az://container/prefix`
     /// (also `azure://`), `gs://bucket/prefix` or `memory://prefix`.
     pub fn parse(text: &str) -> Result<Self, LocationError> {
-        let err = |reason: &str| LocationError { url: text.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| LocationError {
+            url: text.to_owned(),
+            reason: reason.to_owned(),
+        };
         let Some((scheme, rest)) = text.split_once("://") else {
             if text.is_empty() {
                 return Err(err("empty"));
@@ -64,22 +67,43 @@ impl RepositoryLocation {
             "az" | "azure" => StorageScheme::Azure,
             "gs" => StorageScheme::Gcs,
             "memory" => {
-                return Ok(Self { scheme: StorageScheme::Memory, bucket: String::new(), prefix: trim(rest), path: None });
+                return Ok(Self {
+                    scheme: StorageScheme::Memory,
+                    bucket: String::new(),
+                    prefix: trim(rest),
+                    path: None,
+                });
             }
-            other => return Err(err(&format!("unknown scheme '{other}' (use file, s3, az, gs or memory)"))),
+            other => {
+                return Err(err(&format!(
+                    "unknown scheme '{other}' (use file, s3, az, gs or memory)"
+                )));
+            }
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(err("the bucket or container name is missing"));
         }
         if bucket.contains(['?', '#', '@']) {
-            return Err(err("credentials and query strings do not belong in the URL; use flags or environment variables"));
+            return Err(err(
+                "credentials and query strings do not belong in the URL; use flags or environment variables",
+            ));
         }
-        Ok(Self { scheme, bucket: bucket.to_owned(), prefix: trim(prefix), path: None })
+        Ok(Self {
+            scheme,
+            bucket: bucket.to_owned(),
+            prefix: trim(prefix),
+            path: None,
+        })
     }
 
     fn file(path: PathBuf) -> Self {
-        Self { scheme: StorageScheme::File, bucket: String::new(), prefix: String::new(), path: Some(path) }
+        Self {
+            scheme: StorageScheme::File,
+            bucket: String::new(),
+            prefix: String::new(),
+            path: Some(path),
+        }
     }
 
     /// The same location one level deeper.
@@ -100,7 +124,16 @@ fn trim(prefix: &str) -> String {
 impl fmt::Display for RepositoryLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.scheme {
-            StorageScheme::File => return write!(f, "file://{}", self.path.as_deref().unwrap_or_else(|| "".as_ref()).display()),
+            StorageScheme::File => {
+                return write!(
+                    f,
+                    "file://{}",
+                    self.path
+                        .as_deref()
+                        .unwrap_or_else(|| "".as_ref())
+                        .display()
+                );
+            }
             StorageScheme::Memory => return write!(f, "memory://{}", self.prefix),
             StorageScheme::S3 => "s3",
             StorageScheme::Azure => "az",
@@ -121,14 +154,29 @@ mod tests {
     #[test]
     fn parses_every_scheme() {
         let s3 = RepositoryLocation::parse("s3://sts-stackgraph-backup/a/b/").unwrap();
-        assert_eq!((s3.scheme, s3.bucket.as_str(), s3.prefix.as_str()), (StorageScheme::S3, "sts-stackgraph-backup", "a/b"));
-        assert_eq!(RepositoryLocation::parse("az://c").unwrap().scheme, StorageScheme::Azure);
-        assert_eq!(RepositoryLocation::parse("azure://c/p").unwrap().prefix, "p");
-        assert_eq!(RepositoryLocation::parse("gs://g").unwrap().scheme, StorageScheme::Gcs);
+        assert_eq!(
+            (s3.scheme, s3.bucket.as_str(), s3.prefix.as_str()),
+            (StorageScheme::S3, "sts-stackgraph-backup", "a/b")
+        );
+        assert_eq!(
+            RepositoryLocation::parse("az://c").unwrap().scheme,
+            StorageScheme::Azure
+        );
+        assert_eq!(
+            RepositoryLocation::parse("azure://c/p").unwrap().prefix,
+            "p"
+        );
+        assert_eq!(
+            RepositoryLocation::parse("gs://g").unwrap().scheme,
+            StorageScheme::Gcs
+        );
         assert_eq!(RepositoryLocation::parse("memory://x").unwrap().prefix, "x");
         let file = RepositoryLocation::parse("file:///tmp/repo").unwrap();
         assert_eq!(file.path.as_deref(), Some("/tmp/repo".as_ref()));
-        assert_eq!(RepositoryLocation::parse("./repo").unwrap().scheme, StorageScheme::File);
+        assert_eq!(
+            RepositoryLocation::parse("./repo").unwrap().scheme,
+            StorageScheme::File
+        );
     }
 
     #[test]
@@ -149,7 +197,19 @@ mod tests {
     fn displays_and_joins() {
         let loc = RepositoryLocation::parse("s3://b/p").unwrap();
         assert_eq!(loc.join("snapshots").to_string(), "s3://b/p/snapshots");
-        assert_eq!(RepositoryLocation::parse("s3://b").unwrap().join("x").prefix, "x");
-        assert_eq!(RepositoryLocation::parse("file:///r").unwrap().join("x").to_string(), "file:///r/x");
+        assert_eq!(
+            RepositoryLocation::parse("s3://b")
+                .unwrap()
+                .join("x")
+                .prefix,
+            "x"
+        );
+        assert_eq!(
+            RepositoryLocation::parse("file:///r")
+                .unwrap()
+                .join("x")
+                .to_string(),
+            "file:///r/x"
+        );
     }
 }

@@ -51,7 +51,14 @@ impl RetentionPolicy {
     /// Whether the policy has at least one rule (an empty policy would delete everything
     /// but the newest good snapshot, so callers refuse it).
     pub fn is_empty(&self) -> bool {
-        let counts = [self.keep_last, self.keep_hourly, self.keep_daily, self.keep_weekly, self.keep_monthly, self.keep_yearly];
+        let counts = [
+            self.keep_last,
+            self.keep_hourly,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ];
         counts.iter().all(|&n| n == 0) && self.keep_within.is_none() && self.keep_tags.is_empty()
     }
 
@@ -63,14 +70,20 @@ impl RetentionPolicy {
 
         type BucketFn = fn(&DateTime<Utc>) -> i64;
         let bucket_rules: [(&str, u32, BucketFn); 6] = [
-            ("last", self.keep_last, |t| t.timestamp_nanos_opt().unwrap_or(t.timestamp())),
+            ("last", self.keep_last, |t| {
+                t.timestamp_nanos_opt().unwrap_or(t.timestamp())
+            }),
             ("hourly", self.keep_hourly, |t| t.timestamp() / 3600),
-            ("daily", self.keep_daily, |t| i64::from(t.num_days_from_ce())),
+            ("daily", self.keep_daily, |t| {
+                i64::from(t.num_days_from_ce())
+            }),
             ("weekly", self.keep_weekly, |t| {
                 let w = t.iso_week();
                 i64::from(w.year()) * 100 + i64::from(w.week())
             }),
-            ("monthly", self.keep_monthly, |t| i64::from(t.year()) * 100 + i64::from(t.month())),
+            ("monthly", self.keep_monthly, |t| {
+                i64::from(t.year()) * 100 + i64::from(t.month())
+            }),
             ("yearly", self.keep_yearly, |t| i64::from(t.year())),
         ];
         let mut remaining: Vec<u32> = bucket_rules.iter().map(|r| r.1).collect();
@@ -92,7 +105,10 @@ impl RetentionPolicy {
                         }
                     }
                     if let (Some(within), Some(newest)) = (self.keep_within, newest) {
-                        if (newest - snapshot.time).to_std().is_ok_and(|age| age <= within) {
+                        if (newest - snapshot.time)
+                            .to_std()
+                            .is_ok_and(|age| age <= within)
+                        {
                             reasons.push("keep-within".to_owned());
                         }
                     }
@@ -107,7 +123,12 @@ impl RetentionPolicy {
                 if let Some(tag) = self.keep_tags.iter().find(|t| snapshot.tags.contains(*t)) {
                     reasons.push(format!("keep-tag {tag}"));
                 }
-                RetentionDecision { id: snapshot.id.clone(), time: snapshot.time, keep: !reasons.is_empty(), reasons }
+                RetentionDecision {
+                    id: snapshot.id.clone(),
+                    time: snapshot.time,
+                    keep: !reasons.is_empty(),
+                    reasons,
+                }
             })
             .collect()
     }
@@ -138,7 +159,11 @@ mod tests {
 
     fn snap(n: u32, time: &str, ok: bool) -> Snapshot {
         let component = Component::new("c", "e");
-        let component = if ok { component.succeeded(1, Duration::ZERO) } else { component.failed("boom", Duration::ZERO) };
+        let component = if ok {
+            component.succeeded(1, Duration::ZERO)
+        } else {
+            component.failed("boom", Duration::ZERO)
+        };
         Snapshot {
             id: SnapshotId::parse(&format!("{n:08x}")).unwrap(),
             time: time.parse().unwrap(),
@@ -167,16 +192,28 @@ mod tests {
             snap(3, "2026-11-03T03:00:00Z", false),
             snap(4, "2026-11-04T03:00:00Z", false),
         ];
-        let policy = RetentionPolicy { keep_last: 2, ..Default::default() };
+        let policy = RetentionPolicy {
+            keep_last: 2,
+            ..Default::default()
+        };
         assert_eq!(kept(&policy, &snapshots), vec![2, 1]);
     }
 
     #[test]
     fn the_newest_good_snapshot_survives_any_policy() {
-        let snapshots = vec![snap(1, "2020-01-01T00:00:00Z", true), snap(2, "2026-11-04T03:00:00Z", false)];
-        let policy = RetentionPolicy { keep_within: Some(Duration::from_secs(60)), ..Default::default() };
+        let snapshots = vec![
+            snap(1, "2020-01-01T00:00:00Z", true),
+            snap(2, "2026-11-04T03:00:00Z", false),
+        ];
+        let policy = RetentionPolicy {
+            keep_within: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
         let decisions = policy.apply(&snapshots);
-        let good = decisions.iter().find(|d| d.id.as_str() == "00000001").unwrap();
+        let good = decisions
+            .iter()
+            .find(|d| d.id.as_str() == "00000001")
+            .unwrap();
         assert!(good.keep);
         assert_eq!(good.reasons, vec!["newest successful snapshot"]);
     }
@@ -189,9 +226,15 @@ mod tests {
             snap(3, "2026-11-02T01:00:00Z", true),
             snap(4, "2026-11-03T01:00:00Z", true),
         ];
-        let policy = RetentionPolicy { keep_daily: 2, ..Default::default() };
+        let policy = RetentionPolicy {
+            keep_daily: 2,
+            ..Default::default()
+        };
         assert_eq!(kept(&policy, &snapshots), vec![4, 3]);
-        let policy = RetentionPolicy { keep_daily: 3, ..Default::default() };
+        let policy = RetentionPolicy {
+            keep_daily: 3,
+            ..Default::default()
+        };
         assert_eq!(kept(&policy, &snapshots), vec![4, 3, 2]);
     }
 
@@ -203,30 +246,78 @@ mod tests {
             snap(3, "2025-06-20T00:00:00Z", true),
             snap(4, "2025-07-01T00:00:00Z", true),
         ];
-        assert_eq!(kept(&RetentionPolicy { keep_monthly: 3, ..Default::default() }, &snapshots), vec![4, 3, 1]);
-        assert_eq!(kept(&RetentionPolicy { keep_yearly: 5, ..Default::default() }, &snapshots), vec![4, 1]);
-        assert_eq!(kept(&RetentionPolicy { keep_weekly: 2, ..Default::default() }, &snapshots), vec![4, 3]);
+        assert_eq!(
+            kept(
+                &RetentionPolicy {
+                    keep_monthly: 3,
+                    ..Default::default()
+                },
+                &snapshots
+            ),
+            vec![4, 3, 1]
+        );
+        assert_eq!(
+            kept(
+                &RetentionPolicy {
+                    keep_yearly: 5,
+                    ..Default::default()
+                },
+                &snapshots
+            ),
+            vec![4, 1]
+        );
+        assert_eq!(
+            kept(
+                &RetentionPolicy {
+                    keep_weekly: 2,
+                    ..Default::default()
+                },
+                &snapshots
+            ),
+            vec![4, 3]
+        );
     }
 
     #[test]
     fn tags_and_failed_snapshots() {
         let mut tagged = snap(1, "2026-01-01T00:00:00Z", true);
         tagged.tags.insert("keep".into());
-        let snapshots = vec![tagged, snap(2, "2026-02-01T00:00:00Z", true), snap(3, "2026-03-01T00:00:00Z", false)];
-        let policy = RetentionPolicy { keep_tags: vec!["keep".into()], keep_failed: 1, ..Default::default() };
+        let snapshots = vec![
+            tagged,
+            snap(2, "2026-02-01T00:00:00Z", true),
+            snap(3, "2026-03-01T00:00:00Z", false),
+        ];
+        let policy = RetentionPolicy {
+            keep_tags: vec!["keep".into()],
+            keep_failed: 1,
+            ..Default::default()
+        };
         assert_eq!(kept(&policy, &snapshots), vec![3, 2, 1]);
     }
 
     #[test]
     fn empty_policy_is_detected() {
         assert!(RetentionPolicy::default().is_empty());
-        assert!(!RetentionPolicy { keep_last: 1, ..Default::default() }.is_empty());
-        assert!(RetentionPolicy { keep_failed: 1, ..Default::default() }.is_empty());
+        assert!(
+            !RetentionPolicy {
+                keep_last: 1,
+                ..Default::default()
+            }
+            .is_empty()
+        );
+        assert!(
+            RetentionPolicy {
+                keep_failed: 1,
+                ..Default::default()
+            }
+            .is_empty()
+        );
     }
 
     #[test]
     fn policy_reads_from_json_with_human_durations() {
-        let p: RetentionPolicy = serde_json::from_str(r#"{"keepLast": 3, "keepWithin": "30days"}"#).unwrap();
+        let p: RetentionPolicy =
+            serde_json::from_str(r#"{"keepLast": 3, "keepWithin": "30days"}"#).unwrap();
         assert_eq!(p.keep_last, 3);
         assert_eq!(p.keep_within, Some(Duration::from_secs(30 * 86400)));
     }

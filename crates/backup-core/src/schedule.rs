@@ -17,7 +17,9 @@ pub struct Schedule {
 
 /// A schedule that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid schedule '{expression}': {reason} (expected 5 cron fields: minute hour day-of-month month day-of-week)")]
+#[error(
+    "invalid schedule '{expression}': {reason} (expected 5 cron fields: minute hour day-of-month month day-of-week)"
+)]
 pub struct ScheduleError {
     /// What was given.
     pub expression: String,
@@ -28,12 +30,18 @@ pub struct ScheduleError {
 impl Schedule {
     /// Parses a 5-field expression; seconds and years are refused, as Kubernetes refuses them.
     pub fn parse(expression: &str) -> Result<Self, ScheduleError> {
-        let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
         let cron = parser.parse(expression.trim()).map_err(|e| ScheduleError {
             expression: expression.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Self { expression: expression.trim().to_owned(), cron })
+        Ok(Self {
+            expression: expression.trim().to_owned(),
+            cron,
+        })
     }
 
     /// The next time strictly after `after`.
@@ -85,24 +93,44 @@ mod tests {
     #[test]
     fn daily_at_three_like_the_stackstate_cronjob() {
         let s = Schedule::parse("0 3 * * *").unwrap();
-        assert_eq!(s.next_after(at("2026-11-21T02:59:00Z")), Some(at("2026-11-21T03:00:00Z")));
-        assert_eq!(s.next_after(at("2026-11-21T03:00:00Z")), Some(at("2026-11-22T03:00:00Z")));
+        assert_eq!(
+            s.next_after(at("2026-11-21T02:59:00Z")),
+            Some(at("2026-11-21T03:00:00Z"))
+        );
+        assert_eq!(
+            s.next_after(at("2026-11-21T03:00:00Z")),
+            Some(at("2026-11-22T03:00:00Z"))
+        );
     }
 
     #[test]
     fn aliases_and_steps() {
         let hourly = Schedule::parse("@hourly").unwrap();
-        assert_eq!(hourly.next_after(at("2026-11-21T10:15:00Z")), Some(at("2026-11-21T11:00:00Z")));
+        assert_eq!(
+            hourly.next_after(at("2026-11-21T10:15:00Z")),
+            Some(at("2026-11-21T11:00:00Z"))
+        );
         let every15 = Schedule::parse("*/15 * * * *").unwrap();
-        assert_eq!(every15.next_after(at("2026-11-21T10:16:00Z")), Some(at("2026-11-21T10:30:00Z")));
+        assert_eq!(
+            every15.next_after(at("2026-11-21T10:16:00Z")),
+            Some(at("2026-11-21T10:30:00Z"))
+        );
     }
 
     #[test]
     fn refuses_seconds_and_garbage() {
-        assert!(Schedule::parse("0 0 3 * * ?").is_err(), "the 6-field Elasticsearch form is not a CronJob schedule");
+        assert!(
+            Schedule::parse("0 0 3 * * ?").is_err(),
+            "the 6-field Elasticsearch form is not a CronJob schedule"
+        );
         let e = Schedule::parse("61 * * * *").unwrap_err();
         assert!(e.to_string().contains("61 * * * *"));
         assert!(serde_json::from_str::<Schedule>("\"nonsense\"").is_err());
-        assert_eq!(serde_json::from_str::<Schedule>("\"0 3 * * *\"").unwrap().as_str(), "0 3 * * *");
+        assert_eq!(
+            serde_json::from_str::<Schedule>("\"0 3 * * *\"")
+                .unwrap()
+                .as_str(),
+            "0 3 * * *"
+        );
     }
 }

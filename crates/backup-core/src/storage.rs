@@ -48,7 +48,10 @@ pub struct PutOptions {
 
 impl Default for PutOptions {
     fn default() -> Self {
-        Self { part_size: 8 * 1024 * 1024, concurrency: 4 }
+        Self {
+            part_size: 8 * 1024 * 1024,
+            concurrency: 4,
+        }
     }
 }
 
@@ -69,7 +72,7 @@ pub enum StorageError {
         key: String,
     },
     /// The bucket or container does not exist.
-    #[error("bucket or container '{bucket}' does not exist (create it first)")]
+    #[error("bucket, container or directory '{bucket}' does not exist (create it first)")]
     BucketNotFound {
         /// Its name.
         bucket: String,
@@ -133,7 +136,12 @@ pub trait ObjectStorage: Send + Sync + fmt::Debug {
     /// Writes an object from a stream, in parts as the data arrives (multipart where the
     /// backend has it), holding at most about `part_size * (concurrency + 1)` bytes. The object
     /// appears only when the whole stream was written; on error nothing is left behind.
-    async fn put_stream(&self, key: &str, body: ByteStream, options: PutOptions) -> Result<ObjectMeta, StorageError>;
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        options: PutOptions,
+    ) -> Result<ObjectMeta, StorageError>;
 
     /// Writes an object only if no object has that key (an atomic create).
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<ObjectMeta, StorageError>;
@@ -147,7 +155,7 @@ pub trait ObjectStorage: Send + Sync + fmt::Debug {
     /// Lists every object below a prefix (all pages, fetched as the stream is read).
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta, StorageError>>;
 
-    /// Lists one level below a prefix, split on `/`.
+    /// Lists one level below a prefix, split on `/`, objects and prefixes sorted by key.
     async fn list_with_delimiter(&self, prefix: &str) -> Result<Listing, StorageError>;
 
     /// Deletes an object; deleting a missing object is not an error.
@@ -197,14 +205,22 @@ mod tests {
     use super::*;
 
     fn meta(key: &str) -> ObjectMeta {
-        ObjectMeta { key: key.into(), size: 1, last_modified: None, etag: None }
+        ObjectMeta {
+            key: key.into(),
+            size: 1,
+            last_modified: None,
+            etag: None,
+        }
     }
 
     #[tokio::test]
     async fn get_bytes_joins_the_stream() {
         let mut storage = MockObjectStorage::new();
         storage.expect_get().returning(|_, _| {
-            let parts = vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))];
+            let parts = vec![
+                Ok(Bytes::from_static(b"hello ")),
+                Ok(Bytes::from_static(b"world")),
+            ];
             Ok(stream::iter(parts).boxed())
         });
         assert_eq!(storage.get_bytes("k").await.unwrap(), "hello world");
@@ -214,20 +230,38 @@ mod tests {
     async fn get_bytes_passes_a_mid_stream_error_on() {
         let mut storage = MockObjectStorage::new();
         storage.expect_get().returning(|_, _| {
-            let parts = vec![Ok(Bytes::from_static(b"he")), Err(StorageError::Invalid("cut".into()))];
+            let parts = vec![
+                Ok(Bytes::from_static(b"he")),
+                Err(StorageError::Invalid("cut".into())),
+            ];
             Ok(stream::iter(parts).boxed())
         });
-        assert!(matches!(storage.get_bytes("k").await, Err(StorageError::Invalid(_))));
+        assert!(matches!(
+            storage.get_bytes("k").await,
+            Err(StorageError::Invalid(_))
+        ));
     }
 
     #[tokio::test]
     async fn exists_maps_not_found_to_false_and_keeps_other_errors() {
         let mut storage = MockObjectStorage::new();
-        storage.expect_head().withf(|k| k == "there").returning(|k| Ok(meta(k)));
-        storage.expect_head().withf(|k| k == "gone").returning(|k| Err(StorageError::NotFound { key: k.into() }));
-        storage.expect_head().withf(|k| k == "denied").returning(|_| {
-            Err(StorageError::AccessDenied { location: "s3://b".into(), detail: "403".into() })
-        });
+        storage
+            .expect_head()
+            .withf(|k| k == "there")
+            .returning(|k| Ok(meta(k)));
+        storage
+            .expect_head()
+            .withf(|k| k == "gone")
+            .returning(|k| Err(StorageError::NotFound { key: k.into() }));
+        storage
+            .expect_head()
+            .withf(|k| k == "denied")
+            .returning(|_| {
+                Err(StorageError::AccessDenied {
+                    location: "s3://b".into(),
+                    detail: "403".into(),
+                })
+            });
         assert!(storage.exists("there").await.unwrap());
         assert!(!storage.exists("gone").await.unwrap());
         assert!(storage.exists("denied").await.is_err());
@@ -241,20 +275,40 @@ mod tests {
             assert_eq!(chunks, vec![Bytes::from_static(b"abc")]);
             Ok(meta(key))
         });
-        assert_eq!(storage.put_bytes("k", Bytes::from_static(b"abc")).await.unwrap().key, "k");
+        assert_eq!(
+            storage
+                .put_bytes("k", Bytes::from_static(b"abc"))
+                .await
+                .unwrap()
+                .key,
+            "k"
+        );
     }
 
     #[tokio::test]
     async fn list_all_sorts_by_key() {
         let mut storage = MockObjectStorage::new();
-        storage.expect_list().returning(|_| stream::iter(vec![Ok(meta("b")), Ok(meta("a"))]).boxed());
-        let keys: Vec<_> = storage.list_all("").await.unwrap().into_iter().map(|m| m.key).collect();
+        storage
+            .expect_list()
+            .returning(|_| stream::iter(vec![Ok(meta("b")), Ok(meta("a"))]).boxed());
+        let keys: Vec<_> = storage
+            .list_all("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
         assert_eq!(keys, ["a", "b"]);
     }
 
     #[test]
     fn errors_name_the_cause() {
-        let e = StorageError::BucketNotFound { bucket: "sts-backup".into() };
-        assert_eq!(e.to_string(), "bucket or container 'sts-backup' does not exist (create it first)");
+        let e = StorageError::BucketNotFound {
+            bucket: "sts-backup".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "bucket, container or directory 'sts-backup' does not exist (create it first)"
+        );
     }
 }

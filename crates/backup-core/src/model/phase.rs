@@ -21,7 +21,10 @@ pub enum Phase {
 impl Phase {
     /// Whether the work is over, successfully or not.
     pub fn is_finished(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::PartiallyFailed | Phase::Failed)
+        matches!(
+            self,
+            Phase::Succeeded | Phase::PartiallyFailed | Phase::Failed
+        )
     }
 
     /// The phase of a whole made of parts in these phases: Succeeded only if all parts
@@ -68,7 +71,10 @@ mod tests {
         assert_eq!(Phase::combine([Succeeded, Succeeded]), Succeeded);
         assert_eq!(Phase::combine([Failed, Failed]), Failed);
         assert_eq!(Phase::combine([Succeeded, Failed]), PartiallyFailed);
-        assert_eq!(Phase::combine([Succeeded, PartiallyFailed]), PartiallyFailed);
+        assert_eq!(
+            Phase::combine([Succeeded, PartiallyFailed]),
+            PartiallyFailed
+        );
         assert_eq!(Phase::combine([Succeeded, Running]), Running);
         assert_eq!(Phase::combine([Pending, Pending]), Pending);
         assert_eq!(Phase::combine([Succeeded, Pending]), Running);

@@ -45,17 +45,27 @@ impl Report {
     }
 
     fn push(&mut self, item: impl Into<String>, severity: Severity, message: impl Into<String>) {
-        self.issues.push(ItemIssue { item: item.into(), severity, message: message.into() });
+        self.issues.push(ItemIssue {
+            item: item.into(),
+            severity,
+            message: message.into(),
+        });
     }
 
     /// Number of items that failed.
     pub fn errors(&self) -> usize {
-        self.issues.iter().filter(|i| i.severity == Severity::Error).count()
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
     }
 
     /// Number of warnings.
     pub fn warnings(&self) -> usize {
-        self.issues.iter().filter(|i| i.severity == Severity::Warning).count()
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count()
     }
 
     /// Succeeded when nothing failed, Failed when nothing succeeded and something failed,

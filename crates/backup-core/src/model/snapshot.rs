@@ -13,11 +13,16 @@ pub struct SnapshotId(String);
 impl SnapshotId {
     /// Validates an identifier.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let valid = text.len() >= 8 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = text.len() >= 8
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if valid {
             Ok(Self(text.to_owned()))
         } else {
-            Err(format!("invalid snapshot id '{text}': expected at least 8 lowercase hex characters"))
+            Err(format!(
+                "invalid snapshot id '{text}': expected at least 8 lowercase hex characters"
+            ))
         }
     }
 

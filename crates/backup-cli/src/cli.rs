@@ -1,0 +1,136 @@
+//! The command line, as clap derive structs. Parsing only; no behaviour.
+
+use crate::output::OutputFormat;
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+use std::path::PathBuf;
+
+/// Backup and restore for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kbackup",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes. Each also comes from `KBACKUP_*` variables and the
+/// configuration file (flags win over variables, variables over the file).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ~/.config/kbackup/config.yaml].
+    #[arg(long, global = true, env = "KBACKUP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].
+    #[arg(long, global = true, env = "KBACKUP_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, global = true, env = "KBACKUP_CONTEXT")]
+    pub context: Option<String>,
+    /// Namespace.
+    #[arg(short = 'n', long, global = true, env = "KBACKUP_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output format of the data written to stdout.
+    #[arg(short = 'o', long, global = true, env = "KBACKUP_OUTPUT", value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Print only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never draw progress bars.
+    #[arg(long, global = true, env = "KBACKUP_NO_PROGRESS")]
+    pub no_progress: bool,
+    /// Answer yes to every confirmation.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version.
+    Version,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Work with object storage directly.
+    Storage {
+        /// What to do.
+        #[command(subcommand)]
+        action: StorageCommand,
+    },
+}
+
+/// `kbackup storage ...`.
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// List objects under a URL (one level; -r for all).
+    Ls {
+        /// `s3://bucket/prefix`, `az://container/prefix`, `gs://...`, `file:///dir`.
+        url: String,
+        /// List every object below the prefix, not one level.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Where and how to connect.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Probe a location: write, read back, list, conditional create, delete.
+    Check {
+        /// The location to probe.
+        url: String,
+        /// Where and how to connect.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Copy a local file or stdin (`-`) to an object URL, or an object to a file or stdout (`-`).
+    Cp {
+        /// Source: a path, `-`, or an object URL.
+        src: String,
+        /// Destination: a path, `-`, or an object URL (ending in `/` keeps the source's name).
+        dst: String,
+        /// Where and how to connect.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+/// How to reach object storage. Credentials come from the environment (`AWS_*`,
+/// `AZURE_STORAGE_*`, `GOOGLE_*`), the configuration file, or a Kubernetes Secret; never from a
+/// flag, so they do not show in the process list.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StorageArgs {
+    /// S3-compatible endpoint, e.g. http://minio:9000 (plain HTTP only when the URL says so).
+    #[arg(long, env = "KBACKUP_STORAGE_ENDPOINT", value_name = "URL")]
+    pub storage_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "KBACKUP_STORAGE_REGION")]
+    pub storage_region: Option<String>,
+    /// Virtual-hosted-style S3 requests (default: path style with --storage-endpoint).
+    #[arg(long)]
+    pub virtual_hosted_style: bool,
+    /// Read credentials from this Kubernetes Secret ([NAMESPACE/]NAME; namespace from -n or the
+    /// kubeconfig), keys named like the variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ENDPOINT_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY, ...
+    #[arg(long, env = "KBACKUP_STORAGE_SECRET", value_name = "[NAMESPACE/]NAME")]
+    pub storage_secret: Option<String>,
+    /// Size of each uploaded part (e.g. 16MiB; at least 5MiB).
+    #[arg(long, env = "KBACKUP_PART_SIZE", value_parser = crate::size::parse_size)]
+    pub part_size: Option<u64>,
+    /// Parts uploaded at once.
+    #[arg(long, env = "KBACKUP_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+}

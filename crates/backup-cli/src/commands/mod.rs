@@ -1,0 +1,5 @@
+//! One module per command.
+
+pub mod completions;
+pub mod storage;
+pub mod version;

@@ -1,0 +1,40 @@
+//! `kbackup storage ls|check|cp`.
+
+mod check;
+mod cp;
+mod ls;
+
+use crate::cli::{StorageArgs, StorageCommand};
+use crate::context::Context;
+use crate::exit::{CliError, CliResult};
+use backup_core::{ObjectStorage, RepositoryLocation};
+use backup_storage::StorageOptions;
+use std::sync::Arc;
+
+/// Runs a storage command.
+pub async fn run(context: &Context, command: StorageCommand) -> CliResult {
+    match command {
+        StorageCommand::Ls {
+            url,
+            recursive,
+            storage,
+        } => ls::run(context, &url, recursive, &storage).await,
+        StorageCommand::Check { url, storage } => check::run(context, &url, &storage).await,
+        StorageCommand::Cp { src, dst, storage } => cp::run(context, &src, &dst, &storage).await,
+    }
+}
+
+/// Opens a URL as storage with the resolved options (returned too, for their upload settings).
+async fn open(
+    context: &Context,
+    location: &RepositoryLocation,
+    args: &StorageArgs,
+) -> Result<(Arc<dyn ObjectStorage>, StorageOptions), CliError> {
+    let options = context.storage_options(args).await?;
+    Ok((backup_storage::open(location, &options).await?, options))
+}
+
+/// Parses a storage URL, as a user error when it is bad.
+fn parse_location(url: &str) -> Result<RepositoryLocation, CliError> {
+    RepositoryLocation::parse(url).map_err(CliError::user)
+}

@@ -1,0 +1,167 @@
+//! Settings resolved from the file, the variables and the flags, handed to every command.
+
+use crate::cli::{GlobalArgs, StorageArgs};
+use crate::config::{self, FileConfig};
+use crate::exit::CliError;
+use crate::output::OutputFormat;
+use crate::progress::BarProgress;
+use anyhow::anyhow;
+use backup_core::cluster::ConfigObjects;
+use backup_k8s::{ConnectOptions, KubeCluster};
+use backup_storage::{Secret, StorageOptions};
+
+/// What every command may need.
+pub struct Context {
+    /// Format of stdout data.
+    pub output: OutputFormat,
+    /// Only errors on stderr.
+    pub quiet: bool,
+    /// Draw progress bars (when stderr is a terminal).
+    pub progress: bool,
+    /// Which cluster.
+    pub kube: ConnectOptions,
+    /// The namespace asked for.
+    pub namespace: Option<String>,
+    file: FileConfig,
+}
+
+impl Context {
+    /// Resolves the global settings: flags and variables (already merged by clap) over the file.
+    pub fn resolve(global: &GlobalArgs) -> Result<Self, CliError> {
+        let file = config::load(global.config.as_deref())?;
+        Ok(Self {
+            output: global.output.or(file.output).unwrap_or_default(),
+            quiet: global.quiet,
+            progress: !(global.no_progress || file.no_progress.unwrap_or(false) || global.quiet),
+            kube: ConnectOptions {
+                kubeconfig: global
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| file.kubeconfig.clone()),
+                context: global.context.clone().or_else(|| file.context.clone()),
+            },
+            namespace: global.namespace.clone().or_else(|| file.namespace.clone()),
+            file,
+        })
+    }
+
+    /// A progress reporter for long work.
+    pub fn progress(&self) -> BarProgress {
+        BarProgress::new(self.progress)
+    }
+
+    /// Prints an informational line on stderr unless `-q`.
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Storage options: file, then the standard variables, then flags, then a Kubernetes
+    /// Secret when one is named (its credentials win: naming it is explicit).
+    pub async fn storage_options(&self, args: &StorageArgs) -> Result<StorageOptions, CliError> {
+        let f = &self.file.storage;
+        let env = StorageOptions::from_env();
+        let mut options = StorageOptions {
+            endpoint: args
+                .storage_endpoint
+                .clone()
+                .or(env.endpoint)
+                .or_else(|| f.endpoint.clone()),
+            region: args
+                .storage_region
+                .clone()
+                .or(env.region)
+                .or_else(|| f.region.clone()),
+            access_key_id: env.access_key_id.or_else(|| f.access_key_id.clone()),
+            secret_access_key: env
+                .secret_access_key
+                .or_else(|| f.secret_access_key.clone().map(Secret::new)),
+            session_token: env.session_token,
+            virtual_hosted_style: args
+                .virtual_hosted_style
+                .then_some(true)
+                .or(env.virtual_hosted_style)
+                .or(f.virtual_hosted_style),
+            azure_account: env.azure_account.or_else(|| f.azure_account.clone()),
+            azure_key: env
+                .azure_key
+                .or_else(|| f.azure_key.clone().map(Secret::new)),
+            azure_endpoint: env.azure_endpoint.or_else(|| f.azure_endpoint.clone()),
+            ..env
+        };
+        let file_part_size = f
+            .part_size
+            .as_deref()
+            .map(crate::size::parse_size)
+            .transpose()
+            .map_err(|e| CliError::user(anyhow!("configuration storage.partSize: {e}")))?;
+        if let Some(size) = args.part_size.or(file_part_size) {
+            options.put.part_size = usize::try_from(size)
+                .map_err(|_| CliError::user(anyhow!("part size {size} is too large")))?;
+        }
+        if let Some(concurrency) = args.concurrency.or(f.concurrency) {
+            options.put.concurrency = concurrency;
+        }
+        if let Some(reference) = args
+            .storage_secret
+            .clone()
+            .or_else(|| f.credentials_secret.clone())
+        {
+            self.apply_secret(&reference, &mut options).await?;
+        }
+        Ok(options)
+    }
+
+    async fn apply_secret(
+        &self,
+        reference: &str,
+        options: &mut StorageOptions,
+    ) -> Result<(), CliError> {
+        let cluster = KubeCluster::connect(&self.kube).await?;
+        let (namespace, name) = match reference.split_once('/') {
+            Some((ns, name)) => (ns.to_owned(), name.to_owned()),
+            None => (
+                self.namespace
+                    .clone()
+                    .unwrap_or_else(|| cluster.default_namespace().to_owned()),
+                reference.to_owned(),
+            ),
+        };
+        if namespace.is_empty() || name.is_empty() {
+            return Err(CliError::user(anyhow!(
+                "--storage-secret takes [NAMESPACE/]NAME, got '{reference}'"
+            )));
+        }
+        let data = cluster.secret(&namespace, &name).await?.ok_or_else(|| {
+            CliError::user(anyhow!(
+                "Secret {namespace}/{name} (named by --storage-secret) does not exist"
+            ))
+        })?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v.expose()).trim().to_owned())
+        };
+        let secret_options = StorageOptions::from_lookup(|key| text(key));
+        if secret_options.access_key_id.is_none() && secret_options.azure_key.is_none() {
+            return Err(CliError::user(anyhow!(
+                "Secret {namespace}/{name} has no AWS_ACCESS_KEY_ID or AZURE_STORAGE_ACCOUNT_KEY key (keys found: {})",
+                data.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        macro_rules! take {
+            ($($field:ident),*) => { $(if secret_options.$field.is_some() { options.$field = secret_options.$field.clone(); })* };
+        }
+        take!(
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            azure_account,
+            azure_key,
+            azure_endpoint
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+use backup_core::storage::PutOptions;
+use std::fmt;
+use std::time::Duration;
+
+/// A credential: Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret string.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that hands it to the SDK.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to reach and talk to a storage location. Every field is optional: what is not set
+/// comes from the standard environment variables (see [`StorageOptions::from_env`]) or the
+/// SDK's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    /// S3-compatible endpoint (`http://127.0.0.1:9000`); plain HTTP is allowed only when the
+    /// URL says `http://`.
+    pub endpoint: Option<String>,
+    /// S3 region.
+    pub region: Option<String>,
+    /// S3 access key id.
+    pub access_key_id: Option<String>,
+    /// S3 secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// S3 session token.
+    pub session_token: Option<Secret>,
+    /// Use virtual-hosted-style S3 requests (`bucket.host`); path style otherwise. Defaults to
+    /// path style when an endpoint is set (MinIO), virtual-hosted for AWS.
+    pub virtual_hosted_style: Option<bool>,
+    /// Azure storage account.
+    pub azure_account: Option<String>,
+    /// Azure storage account key.
+    pub azure_key: Option<Secret>,
+    /// Azure Blob endpoint (Azurite: `http://127.0.0.1:10000/devstoreaccount1`).
+    pub azure_endpoint: Option<String>,
+    /// Create a missing local directory instead of failing.
+    pub create_missing_dir: bool,
+    /// How streamed uploads are cut and sent.
+    pub put: PutOptions,
+    /// Retries of a failed request (5xx, 429, timeouts, dropped connections), with
+    /// exponential backoff.
+    pub max_retries: usize,
+    /// The longest a request with its retries may take.
+    pub retry_timeout: Duration,
+}
+
+impl StorageOptions {
+    /// Defaults, then the standard variables: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`),
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`, `AZURE_STORAGE_ACCOUNT_NAME`,
+    /// `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`. Google credentials are read by
+    /// the GCS client itself (`GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_SERVICE_ACCOUNT`).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// As [`StorageOptions::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let first = |names: &[&str]| names.iter().find_map(|n| lookup(n));
+        Self {
+            endpoint: first(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]),
+            region: first(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            access_key_id: first(&["AWS_ACCESS_KEY_ID"]),
+            secret_access_key: first(&["AWS_SECRET_ACCESS_KEY"]).map(Secret::new),
+            session_token: first(&["AWS_SESSION_TOKEN"]).map(Secret::new),
+            virtual_hosted_style: first(&["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"])
+                .map(|v| v == "true" || v == "1"),
+            azure_account: first(&["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"]),
+            azure_key: first(&["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"]).map(Secret::new),
+            azure_endpoint: first(&["AZURE_STORAGE_ENDPOINT"]),
+            ..Self::default_values()
+        }
+    }
+
+    fn default_values() -> Self {
+        Self {
+            max_retries: 5,
+            retry_timeout: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn reads_the_standard_variables_and_hides_secrets() {
+        let vars: HashMap<&str, &str> = [
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("AWS_DEFAULT_REGION", "minio"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+            ("AZURE_STORAGE_ACCOUNT_KEY", "azure-secret"),
+        ]
+        .into();
+        let options = StorageOptions::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
+        assert_eq!(options.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(options.region.as_deref(), Some("minio"));
+        assert_eq!(
+            options.secret_access_key.as_ref().map(Secret::expose),
+            Some("very-secret")
+        );
+        assert_eq!(options.max_retries, 5);
+        let debug = format!("{options:?}");
+        assert!(
+            !debug.contains("very-secret") && !debug.contains("azure-secret"),
+            "{debug}"
+        );
+    }
+}

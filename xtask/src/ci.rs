@@ -1,0 +1,81 @@
+//! `cargo xtask ci`: the whole check, as CI runs it.
+
+use crate::testenv::TestEnv;
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Runs a cargo command in the workspace with the test environment's variables.
+pub fn cargo(root: &Path, env: &TestEnv, args: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(root)
+        .envs(env.variables().unwrap_or_default())
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    eprintln!(
+        "<== cargo {} took {:.0}s",
+        args[0],
+        started.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+pub fn run(root: &Path, env: &TestEnv, keep_env: bool) -> Result<()> {
+    let started = Instant::now();
+    let result = checks(root, env);
+    if !keep_env {
+        env.down(false)?;
+    }
+    result?;
+    eprintln!(
+        "\nci: all checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn checks(root: &Path, env: &TestEnv) -> Result<()> {
+    env.up()?;
+    cargo(root, env, &["fmt", "--all", "--check"])?;
+    cargo(
+        root,
+        env,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    cargo(root, env, &["test", "--workspace", "--no-fail-fast"])?;
+    let vars = env.variables()?;
+    let minio = vars
+        .iter()
+        .find(|(k, _)| k == "KBACKUP_TEST_S3_BUCKET")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    cargo(
+        root,
+        env,
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "kbackup-examples",
+            "--example",
+            "storage_list",
+            "--",
+            &format!("s3://{minio}"),
+        ],
+    )?;
+    Ok(())
+}

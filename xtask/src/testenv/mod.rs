@@ -1,0 +1,296 @@
+//! The real local test environment: a Kubernetes control plane with kwok nodes, MinIO,
+//! Azurite and Elasticsearch, all on 127.0.0.1, built from pinned sources and cached outside
+//! the clone.
+
+mod control_plane;
+mod pki;
+mod process;
+mod stores;
+
+use anyhow::{Context, Result, bail};
+use process::ServerFiles;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub use process::tail;
+
+/// Every server, in start order.
+const SERVERS: [&str; 8] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "minio",
+    "azurite",
+    "elasticsearch",
+];
+
+/// MinIO's root credentials (test-only).
+pub const MINIO_USER: &str = "kbackup-test";
+pub const MINIO_PASSWORD: &str = "kbackup-test-secret";
+/// Azurite's documented well-known development account (test-only).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// Buckets created in MinIO: the tests' own and StackState's.
+pub const BUCKETS: [&str; 4] = [
+    "kbackup-test",
+    "sts-stackgraph-backup",
+    "sts-elasticsearch-backup",
+    "sts-settings-backup",
+];
+/// Containers created in Azurite.
+pub const CONTAINERS: [&str; 1] = ["kbackup-test"];
+
+/// Paths of the environment.
+pub struct TestEnv {
+    /// The workspace root.
+    pub workspace: PathBuf,
+    /// `.testenv/` (run-time state, git-ignored).
+    pub root: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new(workspace: &Path) -> Self {
+        Self {
+            workspace: workspace.to_owned(),
+            root: workspace.join(".testenv"),
+        }
+    }
+
+    fn recipes(&self) -> PathBuf {
+        self.workspace.join("xtask/testenv")
+    }
+
+    pub fn env_file(&self) -> PathBuf {
+        self.root.join("env.sh")
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.root.join("kubeconfig")
+    }
+
+    fn data(&self, server: &str) -> PathBuf {
+        self.root.join("data").join(server)
+    }
+
+    fn server(&self, name: &'static str) -> ServerFiles {
+        ServerFiles::new(&self.root, name)
+    }
+
+    /// The cache directory of a built component, building it first if needed.
+    fn component(&self, name: &str) -> Result<PathBuf> {
+        let started = Instant::now();
+        let output = Command::new("bash")
+            .arg(self.recipes().join("build.sh"))
+            .arg(name)
+            .stderr(fs::File::create(
+                self.root.join("logs").join(format!("build-{name}.log")),
+            )?)
+            .output()
+            .with_context(|| format!("running the {name} build recipe"))?;
+        if !output.status.success() {
+            let log = self.root.join("logs").join(format!("build-{name}.log"));
+            bail!(
+                "building {name} failed; last lines of {}:\n{}",
+                log.display(),
+                tail(&log, 30)
+            );
+        }
+        let dir = PathBuf::from(String::from_utf8(output.stdout)?.trim());
+        if started.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "  built {name} in {:.0}s into {}",
+                started.elapsed().as_secs_f64(),
+                dir.display()
+            );
+        }
+        Ok(dir)
+    }
+
+    /// Starts whatever is not running, waits for all, writes `env.sh`. Idempotent.
+    pub fn up(&self) -> Result<()> {
+        let started = Instant::now();
+        check_prerequisites()?;
+        fs::create_dir_all(self.root.join("logs"))?;
+        eprintln!("test environment: building or finding the pinned servers (cached per version)");
+        let bins = Components {
+            kubernetes: self.component("kubernetes")?,
+            etcd: self.component("etcd")?,
+            kwok: self.component("kwok")?,
+            minio: self.component("minio")?,
+            azurite: self.component("azurite")?,
+            elasticsearch: self.component("elasticsearch")?,
+        };
+        eprintln!(
+            "test environment: starting servers in {}",
+            self.root.display()
+        );
+        let pki = pki::Pki::ensure(&self.root)?;
+        let stores = stores::Stores::start(self, &bins)?;
+        let plane = control_plane::ControlPlane::start(self, &bins, &pki)?;
+        stores.wait_and_prepare(self, &bins)?;
+        self.write_env_file(&bins, &plane, &stores)?;
+        eprintln!(
+            "test environment up in {:.1}s; `source {}` to use it",
+            started.elapsed().as_secs_f64(),
+            self.env_file().display()
+        );
+        Ok(())
+    }
+
+    /// Stops every server. With `purge`, also deletes `.testenv/`.
+    pub fn down(&self, purge: bool) -> Result<()> {
+        for name in SERVERS.iter().rev() {
+            if self.server(name).stop(Duration::from_secs(10))? {
+                eprintln!("  stopped {name}");
+            }
+        }
+        if purge && self.root.exists() {
+            fs::remove_dir_all(&self.root)
+                .with_context(|| format!("removing {}", self.root.display()))?;
+            eprintln!("  removed {}", self.root.display());
+        }
+        Ok(())
+    }
+
+    /// Prints each server's state; fails if any is down.
+    pub fn status(&self) -> Result<()> {
+        let mut down = Vec::new();
+        for name in SERVERS {
+            let server = self.server(name);
+            match server.running_pid() {
+                Some(pid) => println!(
+                    "{name:<24} running  pid {pid:<8} log {}",
+                    server.log().display()
+                ),
+                None => {
+                    println!("{name:<24} stopped");
+                    down.push(name);
+                }
+            }
+        }
+        if down.is_empty() {
+            println!("\nvariables: source {}", self.env_file().display());
+            Ok(())
+        } else {
+            bail!(
+                "not running: {} (start with `cargo xtask env up`)",
+                down.join(", ")
+            )
+        }
+    }
+
+    /// The variables of `env.sh`, for child processes.
+    pub fn variables(&self) -> Result<Vec<(String, String)>> {
+        let text = fs::read_to_string(self.env_file())
+            .with_context(|| format!("reading {}", self.env_file().display()))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|a| a.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.to_owned(),
+                    v.trim_matches('"')
+                        .replace("${PATH}", &std::env::var("PATH").unwrap_or_default()),
+                )
+            })
+            .collect())
+    }
+
+    fn write_env_file(
+        &self,
+        bins: &Components,
+        plane: &control_plane::ControlPlane,
+        stores: &stores::Stores,
+    ) -> Result<()> {
+        let mut text = String::from(
+            "# Written by `cargo xtask env up`: the local test servers. Test-only credentials.\n",
+        );
+        let vars = [
+            ("KUBECONFIG", self.kubeconfig().display().to_string()),
+            (
+                "PATH",
+                format!("{}:${{PATH}}", bins.kubernetes.join("bin").display()),
+            ),
+            (
+                "KBACKUP_TEST_API_SERVER",
+                format!("https://127.0.0.1:{}", plane.apiserver_port),
+            ),
+            (
+                "KBACKUP_TEST_S3_ENDPOINT",
+                format!("http://127.0.0.1:{}", stores.minio_port),
+            ),
+            ("KBACKUP_TEST_S3_BUCKET", BUCKETS[0].to_owned()),
+            ("AWS_ACCESS_KEY_ID", MINIO_USER.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", MINIO_PASSWORD.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("KBACKUP_TEST_AZURE_ENDPOINT", stores.azurite_endpoint()),
+            ("KBACKUP_TEST_AZURE_ACCOUNT", AZURITE_ACCOUNT.to_owned()),
+            ("KBACKUP_TEST_AZURE_KEY", AZURITE_KEY.to_owned()),
+            ("KBACKUP_TEST_AZURE_CONTAINER", CONTAINERS[0].to_owned()),
+            (
+                "KBACKUP_TEST_ES_URL",
+                format!("http://127.0.0.1:{}", stores.es_port),
+            ),
+            (
+                "KBACKUP_TEST_ES_REPO_PATH",
+                self.data("elasticsearch")
+                    .join("repo")
+                    .display()
+                    .to_string(),
+            ),
+        ];
+        for (name, value) in vars {
+            writeln!(text, "export {name}=\"{value}\"")?;
+        }
+        fs::write(self.env_file(), text)?;
+        Ok(())
+    }
+}
+
+/// Cache directories of the built components.
+pub struct Components {
+    pub kubernetes: PathBuf,
+    pub etcd: PathBuf,
+    pub kwok: PathBuf,
+    pub minio: PathBuf,
+    pub azurite: PathBuf,
+    pub elasticsearch: PathBuf,
+}
+
+/// Fails naming the first missing prerequisite and how to install it.
+fn check_prerequisites() -> Result<()> {
+    let tools = [
+        (
+            "go",
+            "Go >= 1.24: apt-get install golang-go (or https://go.dev/dl)",
+        ),
+        ("node", "Node.js >= 20: apt-get install nodejs"),
+        ("npm", "apt-get install npm"),
+        ("java", "a JDK 17: apt-get install openjdk-17-jdk-headless"),
+        ("javac", "a JDK 17: apt-get install openjdk-17-jdk-headless"),
+        ("mvn", "apt-get install maven"),
+        ("openssl", "apt-get install openssl"),
+        ("curl", "apt-get install curl"),
+        ("setsid", "apt-get install util-linux"),
+    ];
+    for (tool, how) in tools {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            bail!(
+                "missing prerequisite '{tool}': install {how} (or run .ci/run, which installs everything)"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! MinIO, Azurite and Elasticsearch, and the buckets and containers the tests use.
+
+use super::process::{http_ok, wait_until};
+use super::{
+    AZURITE_ACCOUNT, AZURITE_KEY, BUCKETS, CONTAINERS, Components, MINIO_PASSWORD, MINIO_USER,
+    TestEnv,
+};
+use anyhow::{Context, Result, bail};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+pub struct Stores {
+    pub minio_port: u16,
+    pub azurite_port: u16,
+    pub es_port: u16,
+}
+
+impl Stores {
+    /// Starts the three servers without waiting for them.
+    pub fn start(env: &TestEnv, bins: &Components) -> Result<Self> {
+        let p = |path: std::path::PathBuf| path.display().to_string();
+
+        let minio = env.server("minio");
+        let minio_port = minio.port("api", 29000)?;
+        let console_port = minio.port("console", 29001)?;
+        let mut cmd = Command::new(bins.minio.join("bin/minio"));
+        cmd.args(["server", &p(env.data("minio")), "--quiet"])
+            .arg(format!("--address=127.0.0.1:{minio_port}"))
+            .arg(format!("--console-address=127.0.0.1:{console_port}"))
+            .env("MINIO_ROOT_USER", MINIO_USER)
+            .env("MINIO_ROOT_PASSWORD", MINIO_PASSWORD)
+            .env("MINIO_BROWSER", "off")
+            .env("MINIO_UPDATE", "off");
+        minio.start(cmd)?;
+
+        let azurite = env.server("azurite");
+        let azurite_port = azurite.port("blob", 20000)?;
+        std::fs::create_dir_all(env.data("azurite"))?;
+        let mut cmd = Command::new("node");
+        cmd.arg(
+            bins.azurite
+                .join("node_modules/azurite/dist/src/blob/main.js"),
+        )
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &azurite_port.to_string(),
+        ])
+        .args([
+            "--location",
+            &p(env.data("azurite")),
+            "--skipApiVersionCheck",
+            "--loose",
+        ]);
+        azurite.start(cmd)?;
+
+        let es = env.server("elasticsearch");
+        let es_port = es.port("http", 29200)?;
+        let transport_port = es.port("transport", 29300)?;
+        let es_home = bins.elasticsearch.clone();
+        let mut cmd = Command::new("java");
+        cmd.args([
+            "-Xms512m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            "-Dlog4j2.disable.jmx=true",
+            "-cp",
+        ])
+        .arg(format!(
+            "{}:{}/*",
+            p(es_home.join("classes")),
+            p(es_home.join("lib"))
+        ))
+        .arg("EmbeddedElasticsearch")
+        .arg(env.data("elasticsearch"))
+        .args([es_port.to_string(), transport_port.to_string()]);
+        es.start(cmd)?;
+        Ok(Self {
+            minio_port,
+            azurite_port,
+            es_port,
+        })
+    }
+
+    pub fn azurite_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.azurite_port)
+    }
+
+    /// Waits for the three servers and creates the test buckets and containers.
+    pub fn wait_and_prepare(&self, env: &TestEnv, bins: &Components) -> Result<()> {
+        let minio = env.server("minio");
+        wait_until(
+            &minio,
+            "GET /minio/health/ready",
+            Duration::from_secs(60),
+            || http_ok(self.minio_port, "/minio/health/ready"),
+        )?;
+        for bucket in BUCKETS {
+            create_bucket(self.minio_port, bucket)?;
+        }
+
+        let azurite = env.server("azurite");
+        wait_until(&azurite, "TCP connect", Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", self.azurite_port)).is_ok()
+        })?;
+        let status = Command::new("node")
+            .arg(env.recipes().join("azurite-containers.js"))
+            .args([
+                self.azurite_endpoint().as_str(),
+                AZURITE_ACCOUNT,
+                AZURITE_KEY,
+            ])
+            .args(CONTAINERS)
+            .env("NODE_PATH", bins.azurite.join("node_modules"))
+            .status()
+            .context("running node to create the Azurite containers")?;
+        if !status.success() {
+            bail!("creating the Azurite containers failed (see above)");
+        }
+
+        let es = env.server("elasticsearch");
+        wait_until(
+            &es,
+            "cluster health yellow",
+            Duration::from_secs(120),
+            || {
+                http_ok(
+                    self.es_port,
+                    "/_cluster/health?wait_for_status=yellow&timeout=1s",
+                )
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// Creates a MinIO bucket with a SigV4-signed request (object_store cannot create buckets).
+fn create_bucket(port: u16, bucket: &str) -> Result<()> {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+        ])
+        .args(["--user", &format!("{MINIO_USER}:{MINIO_PASSWORD}")])
+        .arg(format!("http://127.0.0.1:{port}/{bucket}"))
+        .output()
+        .context("running curl to create a bucket")?;
+    let code = String::from_utf8_lossy(&output.stdout);
+    // 409: the bucket exists already (BucketAlreadyOwnedByYou).
+    if code != "200" && code != "409" {
+        bail!("creating MinIO bucket {bucket} answered HTTP {code}");
+    }
+    Ok(())
+}
