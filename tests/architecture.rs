@@ -1,0 +1,102 @@
+//! The dependency rule of ARCHITECTURE.md, checked on `cargo metadata`: backup-core depends
+//! on no SDK or network crate (directly or transitively), and no adapter depends on another.
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
+use std::collections::{BTreeSet, HashMap};
+
+const CORE: &str = "backup-core";
+const ADAPTERS: [&str; 3] = ["backup-storage", "backup-k8s", "backup-elasticsearch"];
+/// Crates that mean network I/O or an SDK: never in core's tree.
+const FORBIDDEN_IN_CORE: [&str; 8] = [
+    "kube",
+    "kube-client",
+    "object_store",
+    "elasticsearch",
+    "reqwest",
+    "hyper",
+    "k8s-openapi",
+    "tokio",
+];
+
+fn metadata() -> Metadata {
+    MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .exec()
+        .expect("cargo metadata")
+}
+
+/// Every package reachable from `root` through normal (non-dev, non-build) dependencies.
+fn normal_closure(metadata: &Metadata, root: &str) -> BTreeSet<String> {
+    let resolve = metadata.resolve.as_ref().expect("resolved graph");
+    let nodes: HashMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let by_id: HashMap<&PackageId, &Package> =
+        metadata.packages.iter().map(|p| (&p.id, p)).collect();
+    let start = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == root)
+        .expect("workspace package");
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![&start.id];
+    while let Some(id) = stack.pop() {
+        for dep in &nodes[id].deps {
+            let normal = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == DependencyKind::Normal);
+            if normal && seen.insert(by_id[&dep.pkg].name.to_string()) {
+                stack.push(&dep.pkg);
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn core_depends_on_no_sdk_or_network_crate() {
+    let closure = normal_closure(&metadata(), CORE);
+    let found: Vec<_> = FORBIDDEN_IN_CORE
+        .iter()
+        .filter(|c| closure.contains(**c))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "backup-core must stay pure, but its dependency tree has {found:?}"
+    );
+}
+
+#[test]
+fn adapters_do_not_depend_on_each_other() {
+    let metadata = metadata();
+    for adapter in ADAPTERS {
+        let closure = normal_closure(&metadata, adapter);
+        let others: Vec<_> = ADAPTERS
+            .iter()
+            .filter(|a| **a != adapter && closure.contains(**a))
+            .collect();
+        assert!(
+            others.is_empty(),
+            "{adapter} depends on {others:?}: adapters only depend on backup-core"
+        );
+        assert!(
+            closure.contains(CORE),
+            "{adapter} should implement backup-core's traits"
+        );
+    }
+}
+
+#[test]
+fn only_the_cli_and_dev_crates_sit_above_the_adapters() {
+    let metadata = metadata();
+    let cli = normal_closure(&metadata, "backup-cli");
+    assert!(cli.contains("backup-storage") && cli.contains(CORE));
+    for package in metadata.workspace_packages() {
+        let name = package.name.as_str();
+        if ADAPTERS.contains(&name) || name == CORE {
+            assert!(
+                !normal_closure(&metadata, name).contains("backup-cli"),
+                "{name} depends on the CLI"
+            );
+        }
+    }
+}
