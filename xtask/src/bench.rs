@@ -1,10 +1,172 @@
+//! `cargo xtask bench ...`: each capability measured side by side with the tool a user would
+//! otherwise use, in the same run, reported as a ratio (this machine is shared and noisy).
+
+use crate::ci::cargo;
+use crate::demo::{sample_archive, target_dir};
 use crate::testenv::TestEnv;
-use anyhow::{Result, bail};
-use std::path::Path;
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What to benchmark.
 #[derive(clap::Subcommand)]
 pub enum Which {
-    Storage,
+    /// `kbackup storage cp` to the test MinIO and back, beside `rclone copyto`.
+    Storage {
+        /// Size of the file streamed (MiB).
+        #[arg(long, default_value_t = 2048)]
+        size_mib: usize,
+        /// Rounds per tool and direction (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
-pub fn run(_root: &Path, _env: &TestEnv, _w: Which) -> Result<()> {
-    bail!("TEMP")
+
+pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
+    match which {
+        Which::Storage { size_mib, rounds } => storage(root, env, size_mib, rounds),
+    }
+}
+
+/// One timed run: wall seconds and peak resident memory.
+#[derive(Clone, Copy)]
+struct Sample {
+    seconds: f64,
+    max_rss_mib: f64,
+}
+
+fn timed(command: Command, what: &str) -> Result<Sample> {
+    let report = tempfile_path("time");
+    let program = command.get_program().to_owned();
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped.args(["-f", "%e %M", "-o"]).arg(&report).arg(program).args(command.get_args());
+    for (k, v) in command.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    let status = wrapped.status().with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    let text = std::fs::read_to_string(&report)?;
+    let mut fields = text.split_whitespace().rev().take(2).collect::<Vec<_>>().into_iter().rev();
+    let seconds: f64 = fields.next().context("time output")?.parse()?;
+    let rss_kib: f64 = fields.next().context("time output")?.parse()?;
+    Ok(Sample { seconds, max_rss_mib: rss_kib / 1024.0 })
+}
+
+fn tempfile_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kbackup-bench-{}-{name}", std::process::id()))
+}
+
+fn median(samples: &[Sample]) -> Sample {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let peak = samples.iter().map(|s| s.max_rss_mib).fold(0.0, f64::max);
+    Sample { seconds: sorted[sorted.len() / 2].seconds, max_rss_mib: peak }
+}
+
+fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result<()> {
+    for (tool, package) in [("rclone", "rclone"), ("/usr/bin/time", "time")] {
+        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| !o.status.success()).unwrap_or(true) {
+            bail!("the storage benchmark needs {tool}: apt-get install {package}");
+        }
+    }
+    env.up()?;
+    cargo(root, env, &["build", "--release", "--quiet", "-p", "backup-cli"])?;
+    let kbackup = target_dir(root).join("release/kbackup");
+    let vars = env.variables()?;
+    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (endpoint, bucket) = (var("KBACKUP_TEST_S3_ENDPOINT"), var("KBACKUP_TEST_S3_BUCKET"));
+
+    let dir = env.root.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let payload = dir.join(format!("payload-{size_mib}MiB.bin"));
+    if std::fs::metadata(&payload).map(|m| m.len()).ok() != Some((size_mib as u64) << 20) {
+        let mut file = std::fs::File::create(&payload)?;
+        let chunk = sample_archive(8 << 20);
+        for _ in 0..size_mib / 8 {
+            file.write_all(&chunk)?;
+        }
+        file.write_all(&chunk[..(size_mib % 8) << 20])?;
+    }
+    let download = dir.join("download.bin");
+
+    // Same part size and parallelism for both tools.
+    let kb = |args: &[String]| {
+        let mut c = Command::new(&kbackup);
+        c.args(["--no-progress", "-q", "storage", "cp", "--part-size", "8MiB", "--concurrency", "4"]).args(args);
+        c.env("AWS_ENDPOINT_URL", &endpoint).env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")).env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY"));
+        c
+    };
+    let rc = |args: &[String]| {
+        let mut c = Command::new("rclone");
+        c.args(["copyto", "--s3-chunk-size", "8M", "--s3-upload-concurrency", "4"]).args(args);
+        for (k, v) in [
+            ("TYPE", "s3".to_owned()),
+            ("PROVIDER", "Minio".to_owned()),
+            ("ENDPOINT", endpoint.clone()),
+            ("ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
+            ("SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
+        ] {
+            c.env(format!("RCLONE_CONFIG_BENCH_{k}"), v);
+        }
+        c
+    };
+    let p = |path: &Path| path.display().to_string();
+    let mut results: Vec<(&str, &str, Vec<Sample>)> =
+        vec![("kbackup", "upload", vec![]), ("rclone", "upload", vec![]), ("kbackup", "download", vec![]), ("rclone", "download", vec![])];
+    for round in 0..rounds {
+        eprintln!("round {}/{rounds}", round + 1);
+        let key = format!("bench/{}-{round}.bin", std::process::id());
+        results[0].2.push(timed(kb(&[p(&payload), format!("s3://{bucket}/kb-{key}")]), "kbackup upload")?);
+        results[1].2.push(timed(rc(&[p(&payload), format!("bench:{bucket}/rc-{key}")]), "rclone upload")?);
+        results[2].2.push(timed(kb(&[format!("s3://{bucket}/kb-{key}"), p(&download)]), "kbackup download")?);
+        std::fs::remove_file(&download)?;
+        results[3].2.push(timed(rc(&[format!("bench:{bucket}/rc-{key}"), p(&download)]), "rclone download")?);
+        std::fs::remove_file(&download)?;
+    }
+
+    let medians: Vec<Sample> = results.iter().map(|r| median(&r.2)).collect();
+    let mib_s = |s: &Sample| size_mib as f64 / s.seconds;
+    let mut table = String::new();
+    writeln!(table, "| direction | kbackup | rclone | throughput ratio (kbackup / rclone) | kbackup peak RSS | rclone peak RSS |")?;
+    writeln!(table, "|---|---|---|---|---|---|")?;
+    for (i, direction) in [(0, "upload"), (2, "download")] {
+        let (k, r) = (medians[i], medians[i + 1]);
+        writeln!(
+            table,
+            "| {direction} | {:.1} s ({:.0} MiB/s) | {:.1} s ({:.0} MiB/s) | **{:.2}x** | {:.0} MiB | {:.0} MiB |",
+            k.seconds, mib_s(&k), r.seconds, mib_s(&r), r.seconds / k.seconds, k.max_rss_mib, r.max_rss_mib
+        )?;
+    }
+    let rclone_version = Command::new("rclone").arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())?;
+    let section = format!(
+        "## Storage: `kbackup storage cp` vs `rclone copyto`\n\n\
+         `cargo xtask bench storage --size-mib {size_mib} --rounds {rounds}`: a {size_mib} MiB incompressible file \
+         to the test MinIO (127.0.0.1) and back, both tools with 8 MiB parts and 4 parts in flight, \
+         rounds alternated, median time, peak RSS over all rounds ({rclone_version}, kbackup release build, \
+         {} cores). Goal: ratio >= 0.9 both ways, kbackup peak RSS < 150 MiB.\n\n{table}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("{section}");
+    write_section(&root.join("docs/benchmarks.md"), "storage", &section)?;
+    eprintln!("written to docs/benchmarks.md");
+    Ok(())
+}
+
+/// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.
+fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
+    let (start, end) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\nMeasured side by side with the tool a user would otherwise use, in the same run; ratios matter, absolute times on this shared machine do not.\n".into());
+    let block = format!("{start}\n{section}{end}");
+    let new = match (old.find(&start), old.find(&end)) {
+        (Some(a), Some(b)) => format!("{}{block}{}", &old[..a], &old[b + end.len()..]),
+        _ => format!("{}\n{block}\n", old.trim_end()),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
 }
