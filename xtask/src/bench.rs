@@ -41,21 +41,37 @@ fn timed(command: Command, what: &str) -> Result<Sample> {
     let report = tempfile_path("time");
     let program = command.get_program().to_owned();
     let mut wrapped = Command::new("/usr/bin/time");
-    wrapped.args(["-f", "%e %M", "-o"]).arg(&report).arg(program).args(command.get_args());
+    wrapped
+        .args(["-f", "%e %M", "-o"])
+        .arg(&report)
+        .arg(program)
+        .args(command.get_args());
     for (k, v) in command.get_envs() {
-        if let Some(v) = v {
-            wrapped.env(k, v);
-        }
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
     }
-    let status = wrapped.status().with_context(|| format!("running {what}"))?;
+    let status = wrapped
+        .status()
+        .with_context(|| format!("running {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
     let text = std::fs::read_to_string(&report)?;
-    let mut fields = text.split_whitespace().rev().take(2).collect::<Vec<_>>().into_iter().rev();
+    let mut fields = text
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev();
     let seconds: f64 = fields.next().context("time output")?.parse()?;
     let rss_kib: f64 = fields.next().context("time output")?.parse()?;
-    Ok(Sample { seconds, max_rss_mib: rss_kib / 1024.0 })
+    Ok(Sample {
+        seconds,
+        max_rss_mib: rss_kib / 1024.0,
+    })
 }
 
 fn tempfile_path(name: &str) -> PathBuf {
@@ -66,21 +82,42 @@ fn median(samples: &[Sample]) -> Sample {
     let mut sorted = samples.to_vec();
     sorted.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
     let peak = samples.iter().map(|s| s.max_rss_mib).fold(0.0, f64::max);
-    Sample { seconds: sorted[sorted.len() / 2].seconds, max_rss_mib: peak }
+    Sample {
+        seconds: sorted[sorted.len() / 2].seconds,
+        max_rss_mib: peak,
+    }
 }
 
 fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result<()> {
     for (tool, package) in [("rclone", "rclone"), ("/usr/bin/time", "time")] {
-        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             bail!("the storage benchmark needs {tool}: apt-get install {package}");
         }
     }
     env.up()?;
-    cargo(root, env, &["build", "--release", "--quiet", "-p", "backup-cli"])?;
+    cargo(
+        root,
+        env,
+        &["build", "--release", "--quiet", "-p", "backup-cli"],
+    )?;
     let kbackup = target_dir(root).join("release/kbackup");
     let vars = env.variables()?;
-    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let (endpoint, bucket) = (var("KBACKUP_TEST_S3_ENDPOINT"), var("KBACKUP_TEST_S3_BUCKET"));
+    let var = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (endpoint, bucket) = (
+        var("KBACKUP_TEST_S3_ENDPOINT"),
+        var("KBACKUP_TEST_S3_BUCKET"),
+    );
 
     let dir = env.root.join("bench");
     std::fs::create_dir_all(&dir)?;
@@ -98,13 +135,36 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
     // Same part size and parallelism for both tools.
     let kb = |args: &[String]| {
         let mut c = Command::new(&kbackup);
-        c.args(["--no-progress", "-q", "storage", "cp", "--part-size", "8MiB", "--concurrency", "4"]).args(args);
-        c.env("AWS_ENDPOINT_URL", &endpoint).env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")).env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY"));
+        c.args([
+            "--no-progress",
+            "-q",
+            "storage",
+            "cp",
+            "--part-size",
+            "8MiB",
+            "--concurrency",
+            "4",
+        ])
+        .args(args);
+        c.env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID"))
+            .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY"));
         c
     };
     let rc = |args: &[String]| {
         let mut c = Command::new("rclone");
-        c.args(["copyto", "--s3-chunk-size", "8M", "--s3-upload-concurrency", "4"]).args(args);
+        c.args([
+            "copyto",
+            "--s3-chunk-size",
+            "8M",
+            "--s3-upload-concurrency",
+            "4",
+        ])
+        .args(args);
+        // rclone's AWS SDK reads AWS_* (a CA bundle, say) over its own config: keep it to its config.
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AWS_")) {
+            c.env_remove(name);
+        }
         for (k, v) in [
             ("TYPE", "s3".to_owned()),
             ("PROVIDER", "Minio".to_owned()),
@@ -117,40 +177,73 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
         c
     };
     let p = |path: &Path| path.display().to_string();
-    let mut results: Vec<(&str, &str, Vec<Sample>)> =
-        vec![("kbackup", "upload", vec![]), ("rclone", "upload", vec![]), ("kbackup", "download", vec![]), ("rclone", "download", vec![])];
+    let mut results: Vec<(&str, &str, Vec<Sample>)> = vec![
+        ("kbackup", "upload", vec![]),
+        ("rclone", "upload", vec![]),
+        ("kbackup", "download", vec![]),
+        ("rclone", "download", vec![]),
+    ];
     for round in 0..rounds {
         eprintln!("round {}/{rounds}", round + 1);
         let key = format!("bench/{}-{round}.bin", std::process::id());
-        results[0].2.push(timed(kb(&[p(&payload), format!("s3://{bucket}/kb-{key}")]), "kbackup upload")?);
-        results[1].2.push(timed(rc(&[p(&payload), format!("bench:{bucket}/rc-{key}")]), "rclone upload")?);
-        results[2].2.push(timed(kb(&[format!("s3://{bucket}/kb-{key}"), p(&download)]), "kbackup download")?);
+        results[0].2.push(timed(
+            kb(&[p(&payload), format!("s3://{bucket}/kb-{key}")]),
+            "kbackup upload",
+        )?);
+        results[1].2.push(timed(
+            rc(&[p(&payload), format!("bench:{bucket}/rc-{key}")]),
+            "rclone upload",
+        )?);
+        results[2].2.push(timed(
+            kb(&[format!("s3://{bucket}/kb-{key}"), p(&download)]),
+            "kbackup download",
+        )?);
         std::fs::remove_file(&download)?;
-        results[3].2.push(timed(rc(&[format!("bench:{bucket}/rc-{key}"), p(&download)]), "rclone download")?);
+        results[3].2.push(timed(
+            rc(&[format!("bench:{bucket}/rc-{key}"), p(&download)]),
+            "rclone download",
+        )?);
         std::fs::remove_file(&download)?;
     }
 
     let medians: Vec<Sample> = results.iter().map(|r| median(&r.2)).collect();
     let mib_s = |s: &Sample| size_mib as f64 / s.seconds;
     let mut table = String::new();
-    writeln!(table, "| direction | kbackup | rclone | throughput ratio (kbackup / rclone) | kbackup peak RSS | rclone peak RSS |")?;
+    writeln!(
+        table,
+        "| direction | kbackup | rclone | throughput ratio (kbackup / rclone) | kbackup peak RSS | rclone peak RSS |"
+    )?;
     writeln!(table, "|---|---|---|---|---|---|")?;
     for (i, direction) in [(0, "upload"), (2, "download")] {
         let (k, r) = (medians[i], medians[i + 1]);
         writeln!(
             table,
             "| {direction} | {:.1} s ({:.0} MiB/s) | {:.1} s ({:.0} MiB/s) | **{:.2}x** | {:.0} MiB | {:.0} MiB |",
-            k.seconds, mib_s(&k), r.seconds, mib_s(&r), r.seconds / k.seconds, k.max_rss_mib, r.max_rss_mib
+            k.seconds,
+            mib_s(&k),
+            r.seconds,
+            mib_s(&r),
+            r.seconds / k.seconds,
+            k.max_rss_mib,
+            r.max_rss_mib
         )?;
     }
-    let rclone_version = Command::new("rclone").arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())?;
+    let rclone_version = Command::new("rclone").arg("version").output().map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    })?;
     let section = format!(
         "## Storage: `kbackup storage cp` vs `rclone copyto`\n\n\
          `cargo xtask bench storage --size-mib {size_mib} --rounds {rounds}`: a {size_mib} MiB incompressible file \
          to the test MinIO (127.0.0.1) and back, both tools with 8 MiB parts and 4 parts in flight, \
          rounds alternated, median time, peak RSS over all rounds ({rclone_version}, kbackup release build, \
          {} cores). Goal: ratio >= 0.9 both ways, kbackup peak RSS < 150 MiB.\n\n{table}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     println!("{section}");
     write_section(&root.join("docs/benchmarks.md"), "storage", &section)?;
@@ -160,7 +253,10 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
 
 /// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.
 fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
-    let (start, end) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
+    let (start, end) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\nMeasured side by side with the tool a user would otherwise use, in the same run; ratios matter, absolute times on this shared machine do not.\n".into());
     let block = format!("{start}\n{section}{end}");
     let new = match (old.find(&start), old.find(&end)) {

@@ -16,7 +16,12 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     cargo(root, env, &["build", "--quiet", "-p", "backup-cli"])?;
     let kbackup = target_dir(root).join("debug/kbackup");
     let vars = env.variables()?;
-    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let var = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let demo = env.root.join("demo");
     let repository = demo.join("repository");
     std::fs::create_dir_all(&repository)?;
@@ -37,32 +42,55 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         Ok(stdout)
     };
 
-    kb(&["storage", "check", &format!("file://{}", repository.display())])?;
+    kb(&[
+        "storage",
+        "check",
+        &format!("file://{}", repository.display()),
+    ])?;
     kb(&["storage", "check", "s3://sts-stackgraph-backup"])?;
 
     let name = format!("sts-backup-{}.graph", chrono_like_stamp());
     let archive = demo.join(&name);
     std::fs::write(&archive, sample_archive(24 * 1024 * 1024))?;
-    kb(&["storage", "cp", &archive.display().to_string(), "s3://sts-stackgraph-backup/"])?;
+    kb(&[
+        "storage",
+        "cp",
+        &archive.display().to_string(),
+        "s3://sts-stackgraph-backup/",
+    ])?;
     kb(&["storage", "ls", "s3://sts-stackgraph-backup"])?;
     let restored = demo.join("restored.graph");
-    kb(&["storage", "cp", &format!("s3://sts-stackgraph-backup/{name}"), &restored.display().to_string()])?;
+    kb(&[
+        "storage",
+        "cp",
+        &format!("s3://sts-stackgraph-backup/{name}"),
+        &restored.display().to_string(),
+    ])?;
     if std::fs::read(&archive)? != std::fs::read(&restored)? {
         bail!("the downloaded archive differs from the uploaded one");
     }
-    println!("\ndemo: uploaded, listed, downloaded and verified {name} (24 MiB) through the test MinIO");
-    println!("demo: cluster backup -> delete -> restore of a sample application arrives with the cluster-resources engine");
+    println!(
+        "\ndemo: uploaded, listed, downloaded and verified {name} (24 MiB) through the test MinIO"
+    );
+    println!(
+        "demo: cluster backup -> delete -> restore of a sample application arrives with the cluster-resources engine"
+    );
     Ok(())
 }
 
 /// The cargo target directory (shared outside the clone in CI).
 pub fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// `YYYYMMDD-HHMM` in UTC, as StackState names its archives.
 fn chrono_like_stamp() -> String {
-    let output = Command::new("date").args(["-u", "+%Y%m%d-%H%M"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let output = Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     output.unwrap_or_else(|_| "19700101-0000".into())
 }
 

@@ -9,11 +9,18 @@ use std::process::{Command, Output, Stdio};
 fn kbackup(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
     for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") || name.starts_with("AZURE_") || name.starts_with("KBACKUP_") || name == "KUBECONFIG" {
+        if name.starts_with("AWS_")
+            || name.starts_with("AZURE_")
+            || name.starts_with("KBACKUP_")
+            || name == "KUBECONFIG"
+        {
             command.env_remove(name);
         }
     }
-    command.env("HOME", home).env("XDG_CONFIG_HOME", home.join(".config")).arg("--no-progress");
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .arg("--no-progress");
     command
 }
 
@@ -38,7 +45,11 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn unique_prefix() -> String {
-    format!("s3://{}/{}", backup_testing::s3().bucket, backup_testing::unique_name("cli"))
+    format!(
+        "s3://{}/{}",
+        backup_testing::s3().bucket,
+        backup_testing::unique_name("cli")
+    )
 }
 
 #[test]
@@ -46,7 +57,10 @@ fn version_and_help_exit_zero() {
     let home = tempfile::tempdir().unwrap();
     let out = run(kbackup(home.path()).arg("version"));
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout), format!("kbackup {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout),
+        format!("kbackup {}\n", env!("CARGO_PKG_VERSION"))
+    );
     assert!(run(kbackup(home.path()).arg("--help")).status.success());
     let completions = run(kbackup(home.path()).args(["completions", "bash"]));
     assert!(completions.status.success() && text(&completions.stdout).contains("_kbackup"));
@@ -57,7 +71,11 @@ fn an_unknown_output_format_is_a_user_error() {
     let home = tempfile::tempdir().unwrap();
     let out = run(kbackup(home.path()).args(["-o", "xml", "version"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("possible values: table, json, yaml"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("possible values: table, json, yaml"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -66,16 +84,47 @@ fn flags_beat_variables_beat_the_config_file() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("kbackup.yaml");
     std::fs::write(&config, "output: json\n").unwrap();
-    let from_file = run(kbackup(home.path()).arg("--config").arg(&config).arg("version"));
-    assert!(text(&from_file.stdout).trim_start().starts_with('['), "file: {}", text(&from_file.stdout));
-    let from_env = run(kbackup(home.path()).arg("--config").arg(&config).env("KBACKUP_OUTPUT", "yaml").arg("version"));
-    assert!(text(&from_env.stdout).starts_with("- version:"), "env: {}", text(&from_env.stdout));
-    let from_flag = run(kbackup(home.path()).arg("--config").arg(&config).env("KBACKUP_OUTPUT", "yaml").args(["-o", "table", "version"]));
-    assert!(text(&from_flag.stdout).starts_with("kbackup "), "flag: {}", text(&from_flag.stdout));
+    let from_file = run(kbackup(home.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("version"));
+    assert!(
+        text(&from_file.stdout).trim_start().starts_with('['),
+        "file: {}",
+        text(&from_file.stdout)
+    );
+    let from_env = run(kbackup(home.path())
+        .arg("--config")
+        .arg(&config)
+        .env("KBACKUP_OUTPUT", "yaml")
+        .arg("version"));
+    assert!(
+        text(&from_env.stdout).starts_with("- version:"),
+        "env: {}",
+        text(&from_env.stdout)
+    );
+    let from_flag = run(kbackup(home.path())
+        .arg("--config")
+        .arg(&config)
+        .env("KBACKUP_OUTPUT", "yaml")
+        .args(["-o", "table", "version"]));
+    assert!(
+        text(&from_flag.stdout).starts_with("kbackup "),
+        "flag: {}",
+        text(&from_flag.stdout)
+    );
     // The default location is read too.
     std::fs::create_dir_all(home.path().join(".config/kbackup")).unwrap();
-    std::fs::write(home.path().join(".config/kbackup/config.yaml"), "output: json\n").unwrap();
-    assert!(text(&run(kbackup(home.path()).arg("version")).stdout).trim_start().starts_with('['));
+    std::fs::write(
+        home.path().join(".config/kbackup/config.yaml"),
+        "output: json\n",
+    )
+    .unwrap();
+    assert!(
+        text(&run(kbackup(home.path()).arg("version")).stdout)
+            .trim_start()
+            .starts_with('[')
+    );
 }
 
 #[test]
@@ -83,26 +132,43 @@ fn a_bad_config_file_names_the_file_line_and_field() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("bad.yaml");
     std::fs::write(&config, "output: json\nstorage:\n  endpont: http://x\n").unwrap();
-    let out = run(kbackup(home.path()).arg("--config").arg(&config).arg("version"));
+    let out = run(kbackup(home.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("version"));
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("bad.yaml") && stderr.contains("endpont") && stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml") && stderr.contains("endpont") && stderr.contains("line 3"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn cp_streams_a_file_up_and_back_and_stdin_to_stdout() {
     let home = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..12 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let source = home.path().join("sts-backup-20261121-0300.graph");
     std::fs::write(&source, &data).unwrap();
     let prefix = unique_prefix();
 
-    let up = run(kbackup_minio(home.path()).args(["storage", "cp", "--part-size", "5MiB"]).arg(&source).arg(format!("{prefix}/")));
+    let up = run(kbackup_minio(home.path())
+        .args(["storage", "cp", "--part-size", "5MiB"])
+        .arg(&source)
+        .arg(format!("{prefix}/")));
     assert!(up.status.success(), "{}", text(&up.stderr));
     let back = home.path().join("back.graph");
-    let down = run(kbackup_minio(home.path()).args(["storage", "cp"]).arg(format!("{prefix}/sts-backup-20261121-0300.graph")).arg(&back));
+    let down = run(kbackup_minio(home.path())
+        .args(["storage", "cp"])
+        .arg(format!("{prefix}/sts-backup-20261121-0300.graph"))
+        .arg(&back));
     assert!(down.status.success(), "{}", text(&down.stderr));
-    assert!(std::fs::read(&back).unwrap() == data, "downloaded file differs");
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "downloaded file differs"
+    );
 
     let mut child = kbackup_minio(home.path())
         .args(["storage", "cp", "-", &format!("{prefix}/from-stdin.txt")])
@@ -110,17 +176,38 @@ fn cp_streams_a_file_up_and_back_and_stdin_to_stdout() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"piped through kbackup\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped through kbackup\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
-    let out = run(kbackup_minio(home.path()).args(["storage", "cp", &format!("{prefix}/from-stdin.txt"), "-"]));
+    let out = run(kbackup_minio(home.path()).args([
+        "storage",
+        "cp",
+        &format!("{prefix}/from-stdin.txt"),
+        "-",
+    ]));
     assert_eq!(text(&out.stdout), "piped through kbackup\n");
 
     let listing = run(kbackup_minio(home.path()).args(["storage", "ls", "-o", "json", &prefix]));
     let entries: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
-    let keys: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["from-stdin.txt", "sts-backup-20261121-0300.graph"]);
     assert_eq!(entries[1]["size"], data.len());
-    let empty = run(kbackup_minio(home.path()).args(["storage", "ls", "-o", "json", &format!("{prefix}/nothing-here")]));
+    let empty = run(kbackup_minio(home.path()).args([
+        "storage",
+        "ls",
+        "-o",
+        "json",
+        &format!("{prefix}/nothing-here"),
+    ]));
     assert_eq!(text(&empty.stdout).trim(), "[]");
 }
 
@@ -129,11 +216,25 @@ fn a_failed_download_keeps_the_existing_file() {
     let home = tempfile::tempdir().unwrap();
     let target = home.path().join("precious.graph");
     std::fs::write(&target, b"do not lose me").unwrap();
-    let out = run(kbackup_minio(home.path()).args(["storage", "cp", &format!("{}/missing.graph", unique_prefix())]).arg(&target));
+    let out = run(kbackup_minio(home.path())
+        .args([
+            "storage",
+            "cp",
+            &format!("{}/missing.graph", unique_prefix()),
+        ])
+        .arg(&target));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(std::fs::read(&target).unwrap(), b"do not lose me");
-    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 1, "no partial file left behind");
+    assert_eq!(
+        std::fs::read_dir(home.path()).unwrap().count(),
+        1,
+        "no partial file left behind"
+    );
 }
 
 #[test]
@@ -144,15 +245,25 @@ fn check_gives_a_verdict_and_never_prints_the_secret() {
     assert!(text(&ok.stdout).contains("conditional create"));
     assert!(text(&ok.stderr).contains("usable"));
 
-    let bad = run(kbackup_minio(home.path()).env("AWS_SECRET_ACCESS_KEY", "wrong-secret-value").args(["-v", "storage", "check", &unique_prefix()]));
+    let bad = run(kbackup_minio(home.path())
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
+        .args(["-v", "storage", "check", &unique_prefix()]));
     assert_eq!(bad.status.code(), Some(1));
     let all = format!("{}{}", text(&bad.stdout), text(&bad.stderr));
     assert!(all.contains("access denied"), "{all}");
-    assert!(!all.contains("wrong-secret-value"), "the secret leaked: {all}");
+    assert!(
+        !all.contains("wrong-secret-value"),
+        "the secret leaked: {all}"
+    );
 
-    let missing = run(kbackup_minio(home.path()).args(["storage", "ls", "s3://no-such-bucket-kbackup-cli"]));
+    let missing =
+        run(kbackup_minio(home.path()).args(["storage", "ls", "s3://no-such-bucket-kbackup-cli"]));
     assert_eq!(missing.status.code(), Some(1));
-    assert!(text(&missing.stderr).contains("'no-such-bucket-kbackup-cli' does not exist"), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("'no-such-bucket-kbackup-cli' does not exist"),
+        "{}",
+        text(&missing.stderr)
+    );
 }
 
 #[test]
@@ -165,18 +276,51 @@ fn credentials_come_from_a_kubernetes_secret() {
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .args(["create", "secret", "generic", &name, "-n", "default"])
-        .arg(format!("--from-literal=AWS_ACCESS_KEY_ID={}", server.access_key_id))
-        .arg(format!("--from-literal=AWS_SECRET_ACCESS_KEY={}", server.secret_access_key))
-        .arg(format!("--from-literal=AWS_ENDPOINT_URL={}", server.endpoint))
+        .arg(format!(
+            "--from-literal=AWS_ACCESS_KEY_ID={}",
+            server.access_key_id
+        ))
+        .arg(format!(
+            "--from-literal=AWS_SECRET_ACCESS_KEY={}",
+            server.secret_access_key
+        ))
+        .arg(format!(
+            "--from-literal=AWS_ENDPOINT_URL={}",
+            server.endpoint
+        ))
         .output()
         .unwrap();
     assert!(create.status.success(), "{}", text(&create.stderr));
 
-    let out = run(kbackup(home.path()).arg("--kubeconfig").arg(&kubeconfig).args(["-n", "default", "storage", "check", "--storage-secret", &name, &unique_prefix()]));
+    let out = run(kbackup(home.path())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "-n",
+            "default",
+            "storage",
+            "check",
+            "--storage-secret",
+            &name,
+            &unique_prefix(),
+        ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let missing = run(kbackup(home.path()).arg("--kubeconfig").arg(&kubeconfig).args(["storage", "ls", "--storage-secret", "default/absent", &unique_prefix()]));
+    let missing = run(kbackup(home.path())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "storage",
+            "ls",
+            "--storage-secret",
+            "default/absent",
+            &unique_prefix(),
+        ]));
     assert_eq!(missing.status.code(), Some(1));
-    assert!(text(&missing.stderr).contains("Secret default/absent"), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("Secret default/absent"),
+        "{}",
+        text(&missing.stderr)
+    );
 }
 
 #[test]
@@ -185,8 +329,16 @@ fn works_as_a_kubectl_plugin() {
     let bin = home.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kbackup"), bin.join("kubectl-kbackup")).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = Command::new(backup_testing::kubectl()).env("PATH", path).args(["kbackup", "version"]).output().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(backup_testing::kubectl())
+        .env("PATH", path)
+        .args(["kbackup", "version"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("kbackup "));
 }

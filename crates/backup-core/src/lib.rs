@@ -20,7 +20,10 @@ pub mod storage;
 pub use cluster::{Cluster, ClusterError};
 pub use engine::{EngineError, SnapshotEngine};
 pub use location::{LocationError, RepositoryLocation, StorageScheme};
-pub use model::{Component, ItemIssue, Phase, Report, Severity, Snapshot, SnapshotId, Totals};
+pub use model::{
+    Component, ItemIssue, Phase, Plan, PlanItem, PlannedAction, Report, Severity, Snapshot,
+    SnapshotId, Totals,
+};
 pub use progress::{NoProgress, Progress};
 pub use retention::{RetentionDecision, RetentionPolicy};
 pub use schedule::{Schedule, ScheduleError};

@@ -1,10 +1,15 @@
 //! kbackup's Kubernetes adapter: the cluster traits of `backup-core` on kube.
 //!
-//! SDK types stay inside this crate; callers see `backup-core` types and
-//! [`backup_core::ClusterError`].
+//! [`KubeCluster`] implements every trait of [`backup_core::Cluster`]. SDK types stay inside
+//! this crate; callers see `backup-core` types and [`backup_core::ClusterError`].
 
 mod config_objects;
 mod connect;
 mod error;
+mod forward;
+mod jobs;
+mod resources;
+mod workloads;
 
 pub use connect::{ConnectOptions, KubeCluster};
+pub use resources::FIELD_MANAGER;

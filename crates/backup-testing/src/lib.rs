@@ -185,9 +185,19 @@ pub fn elasticsearch() -> ElasticsearchServer {
 /// The kubectl of the test environment's Kubernetes release (first on env.sh's `PATH`),
 /// else the first on this process's `PATH`.
 pub fn kubectl() -> PathBuf {
-    let from_env_file = file_vars().get("PATH").and_then(|path| path.split(':').next()).map(|dir| PathBuf::from(dir).join("kubectl"));
-    let from_path = std::env::var("PATH").ok().and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("kubectl")).find(|p| p.exists()));
-    from_env_file.filter(|p| p.exists()).or(from_path).unwrap_or_else(|| panic!("kubectl not found; {START_HINT}"))
+    let from_env_file = file_vars()
+        .get("PATH")
+        .and_then(|path| path.split(':').next())
+        .map(|dir| PathBuf::from(dir).join("kubectl"));
+    let from_path = std::env::var("PATH").ok().and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("kubectl"))
+            .find(|p| p.exists())
+    });
+    from_env_file
+        .filter(|p| p.exists())
+        .or(from_path)
+        .unwrap_or_else(|| panic!("kubectl not found; {START_HINT}"))
 }
 
 /// A name no other test run uses (for prefixes, namespaces, indices): lowercase, DNS-safe.

@@ -266,6 +266,16 @@ pub struct Components {
 
 /// Fails naming the first missing prerequisite and how to install it.
 fn check_prerequisites() -> Result<()> {
+    missing_prerequisite(|tool| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn missing_prerequisite(found: impl Fn(&str) -> bool) -> Result<()> {
     let tools = [
         (
             "go",
@@ -281,16 +291,28 @@ fn check_prerequisites() -> Result<()> {
         ("setsid", "apt-get install util-linux"),
     ];
     for (tool, how) in tools {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
+        if !found(tool) {
             bail!(
                 "missing prerequisite '{tool}': install {how} (or run .ci/run, which installs everything)"
             );
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_prerequisite_is_named_with_how_to_install_it() {
+        let error = missing_prerequisite(|tool| tool != "mvn")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("'mvn'") && error.contains("apt-get install maven"),
+            "{error}"
+        );
+        assert!(missing_prerequisite(|_| true).is_ok());
+    }
 }

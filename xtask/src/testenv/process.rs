@@ -216,3 +216,35 @@ pub fn wait_until(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_replaced_by_a_free_one_and_recorded() {
+        let dir = std::env::temp_dir().join(format!("kbackup-xtask-port-{}", std::process::id()));
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let server = ServerFiles::new(&dir, "demo");
+        let chosen = server.port("api", taken_port).unwrap();
+        assert_ne!(chosen, taken_port);
+        assert!(port_is_free(chosen));
+        assert_eq!(
+            fs::read_to_string(server.port_file("api")).unwrap(),
+            chosen.to_string()
+        );
+        drop(taken);
+        assert_eq!(
+            server.port("api", taken_port).unwrap(),
+            taken_port,
+            "a free preferred port is used"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn http_ok_needs_a_2xx_answer() {
+        assert!(!http_ok(1, "/"), "nothing listens on port 1");
+    }
+}

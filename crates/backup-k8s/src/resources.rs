@@ -1,0 +1,190 @@
+//! Discovery and generic object access through dynamic types.
+
+use crate::KubeCluster;
+use crate::error::convert;
+use async_trait::async_trait;
+use backup_core::ClusterError;
+use backup_core::cluster::{ApiResourceType, ObjectPage, ObjectRef, ResourceStore};
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, pinned_kind};
+
+/// The field manager of our server-side applies.
+pub const FIELD_MANAGER: &str = "kbackup";
+
+impl KubeCluster {
+    fn dynamic_api(
+        &self,
+        resource: &ApiResource,
+        namespaced: bool,
+        namespace: Option<&str>,
+    ) -> Api<DynamicObject> {
+        match (namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, resource),
+            _ => Api::all_with(self.client.clone(), resource),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
+            kube::Error::Api(status) if status.code == 404 => {
+                ClusterError::NotFound(format!("resource type {api_version} {kind}"))
+            }
+            other => convert(&format!("resource type {api_version} {kind}"), other),
+        })
+    }
+}
+
+fn reference(object: &serde_json::Value) -> Result<ObjectRef, ClusterError> {
+    let field = |path: &[&str]| {
+        let mut v = object;
+        for p in path {
+            v = v.get(p)?;
+        }
+        v.as_str().map(str::to_owned)
+    };
+    Ok(ObjectRef {
+        api_version: field(&["apiVersion"])
+            .ok_or_else(|| ClusterError::Invalid("object without apiVersion".into()))?,
+        kind: field(&["kind"])
+            .ok_or_else(|| ClusterError::Invalid("object without kind".into()))?,
+        namespace: field(&["metadata", "namespace"]),
+        name: field(&["metadata", "name"])
+            .ok_or_else(|| ClusterError::Invalid("object without metadata.name".into()))?,
+    })
+}
+
+#[async_trait]
+impl ResourceStore for KubeCluster {
+    async fn discover(&self) -> Result<Vec<ApiResourceType>, ClusterError> {
+        let discovery = Discovery::new(self.client.clone())
+            .run()
+            .await
+            .map_err(|e| convert("API discovery", e))?;
+        let mut types = Vec::new();
+        for group in discovery.groups() {
+            for (resource, caps) in group.recommended_resources() {
+                types.push(ApiResourceType {
+                    group: resource.group.clone(),
+                    version: resource.version.clone(),
+                    kind: resource.kind.clone(),
+                    plural: resource.plural.clone(),
+                    namespaced: caps.scope == Scope::Namespaced,
+                    verbs: caps.operations.clone(),
+                });
+            }
+        }
+        types.sort_by(|a, b| (&a.group, &a.kind).cmp(&(&b.group, &b.kind)));
+        Ok(types)
+    }
+
+    async fn list_page(
+        &self,
+        resource: &ApiResourceType,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        limit: u32,
+        continue_token: Option<String>,
+    ) -> Result<ObjectPage, ClusterError> {
+        let api_resource = ApiResource {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            api_version: resource.api_version(),
+            kind: resource.kind.clone(),
+            plural: resource.plural.clone(),
+        };
+        let api = self.dynamic_api(&api_resource, resource.namespaced, namespace);
+        let mut params = ListParams::default().limit(limit);
+        if let Some(selector) = label_selector {
+            params = params.labels(selector);
+        }
+        if let Some(token) = continue_token {
+            params = params.continue_token(&token);
+        }
+        let list = api
+            .list(&params)
+            .await
+            .map_err(|e| convert(&format!("list {}", resource.plural), e))?;
+        let next = list.metadata.continue_.filter(|t| !t.is_empty());
+        let items = list
+            .items
+            .into_iter()
+            .map(|mut item| {
+                // Lists omit apiVersion and kind on items; put them back.
+                item.types = Some(kube::core::TypeMeta {
+                    api_version: resource.api_version(),
+                    kind: resource.kind.clone(),
+                });
+                serde_json::to_value(item)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClusterError::Api(e.to_string()))?;
+        Ok(ObjectPage {
+            items,
+            continue_token: next,
+        })
+    }
+
+    async fn get(&self, object: &ObjectRef) -> Result<Option<serde_json::Value>, ClusterError> {
+        let (resource, caps) = self.resolve(&object.api_version, &object.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            object.namespace.as_deref(),
+        );
+        let found = api
+            .get_opt(&object.name)
+            .await
+            .map_err(|e| convert(&object.to_string(), e))?;
+        found
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| ClusterError::Api(e.to_string()))
+    }
+
+    async fn apply(
+        &self,
+        object: &serde_json::Value,
+        force: bool,
+    ) -> Result<serde_json::Value, ClusterError> {
+        let target = reference(object)?;
+        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            target.namespace.as_deref(),
+        );
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = force;
+        let applied = api
+            .patch(&target.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| convert(&target.to_string(), e))?;
+        serde_json::to_value(applied).map_err(|e| ClusterError::Api(e.to_string()))
+    }
+
+    async fn delete(&self, object: &ObjectRef) -> Result<(), ClusterError> {
+        let (resource, caps) = self.resolve(&object.api_version, &object.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            object.namespace.as_deref(),
+        );
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(&object.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(convert(&object.to_string(), e)),
+        }
+    }
+}
