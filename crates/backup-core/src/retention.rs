@@ -104,13 +104,11 @@ impl RetentionPolicy {
                             reasons.push(format!("keep-{name}"));
                         }
                     }
-                    if let (Some(within), Some(newest)) = (self.keep_within, newest) {
-                        if (newest - snapshot.time)
-                            .to_std()
-                            .is_ok_and(|age| age <= within)
-                        {
-                            reasons.push("keep-within".to_owned());
-                        }
+                    let age = newest.and_then(|newest| (newest - snapshot.time).to_std().ok());
+                    if let (Some(within), Some(age)) = (self.keep_within, age)
+                        && age <= within
+                    {
+                        reasons.push("keep-within".to_owned());
                     }
                     if !newest_good_kept {
                         newest_good_kept = true;

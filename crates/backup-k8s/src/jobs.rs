@@ -86,9 +86,7 @@ impl JobControl for KubeCluster {
                 after: timeout,
             })?
             .map_err(|e| ClusterError::Api(format!("{what}: {e}")))?;
-        job.as_ref()
-            .map(state)
-            .ok_or_else(|| ClusterError::NotFound(what))
+        job.as_ref().map(state).ok_or(ClusterError::NotFound(what))
     }
 
     async fn job_logs(

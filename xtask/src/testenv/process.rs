@@ -48,13 +48,11 @@ impl ServerFiles {
     /// The port the server uses: the recorded one while it runs, else `preferred` when free,
     /// else one the OS picks (said on stderr).
     pub fn port(&self, which: &str, preferred: u16) -> Result<u16> {
-        if self.running_pid().is_some() {
-            if let Some(port) = fs::read_to_string(self.port_file(which))
-                .ok()
-                .and_then(|p| p.trim().parse().ok())
-            {
-                return Ok(port);
-            }
+        let recorded = fs::read_to_string(self.port_file(which))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        if let (Some(_), Some(port)) = (self.running_pid(), recorded) {
+            return Ok(port);
         }
         let port = if port_is_free(preferred) {
             preferred
