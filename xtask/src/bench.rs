@@ -107,17 +107,10 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
         &["build", "--release", "--quiet", "-p", "backup-cli"],
     )?;
     let kbackup = target_dir(root).join("release/kbackup");
-    let vars = env.variables()?;
-    let var = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let (endpoint, bucket) = (
-        var("KBACKUP_TEST_S3_ENDPOINT"),
-        var("KBACKUP_TEST_S3_BUCKET"),
-    );
+    let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
+    let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
+    let access_key = env.variable("AWS_ACCESS_KEY_ID")?;
+    let secret_key = env.variable("AWS_SECRET_ACCESS_KEY")?;
 
     let dir = env.root.join("bench");
     std::fs::create_dir_all(&dir)?;
@@ -147,8 +140,8 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
         ])
         .args(args);
         c.env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID"))
-            .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY"));
+            .env("AWS_ACCESS_KEY_ID", &access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret_key);
         c
     };
     let rc = |args: &[String]| {
@@ -169,8 +162,8 @@ fn storage(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
             ("TYPE", "s3".to_owned()),
             ("PROVIDER", "Minio".to_owned()),
             ("ENDPOINT", endpoint.clone()),
-            ("ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
-            ("SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
+            ("ACCESS_KEY_ID", access_key.clone()),
+            ("SECRET_ACCESS_KEY", secret_key.clone()),
         ] {
             c.env(format!("RCLONE_CONFIG_BENCH_{k}"), v);
         }

@@ -57,12 +57,7 @@ fn checks(root: &Path, env: &TestEnv) -> Result<()> {
         ],
     )?;
     cargo(root, env, &["test", "--workspace", "--no-fail-fast"])?;
-    let vars = env.variables()?;
-    let minio = vars
-        .iter()
-        .find(|(k, _)| k == "KBACKUP_TEST_S3_BUCKET")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let minio = env.variable("KBACKUP_TEST_S3_BUCKET")?;
     cargo(
         root,
         env,

@@ -16,12 +16,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     cargo(root, env, &["build", "--quiet", "-p", "backup-cli"])?;
     let kbackup = target_dir(root).join("debug/kbackup");
     let vars = env.variables()?;
-    let var = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
     let demo = env.root.join("demo");
     let repository = demo.join("repository");
     std::fs::create_dir_all(&repository)?;
@@ -30,7 +25,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         let output = Command::new(&kbackup)
             .args(args)
             .envs(vars.iter().cloned())
-            .env("AWS_ENDPOINT_URL", var("KBACKUP_TEST_S3_ENDPOINT"))
+            .env("AWS_ENDPOINT_URL", &endpoint)
             .stderr(std::process::Stdio::inherit())
             .output()
             .context("running kbackup")?;

@@ -3,15 +3,16 @@
 use backup_core::StorageError;
 use std::error::Error as _;
 
-/// What an error is about: the backend, the location (no secrets) and the key.
-pub(crate) struct ErrorContext<'a> {
+/// What an error is about: the backend, the location (no secrets), the bucket and endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorContext {
     pub backend: &'static str,
-    pub location: &'a str,
-    pub bucket: &'a str,
-    pub endpoint: &'a str,
+    pub location: String,
+    pub bucket: String,
+    pub endpoint: String,
 }
 
-impl ErrorContext<'_> {
+impl ErrorContext {
     /// Converts an object_store error about `key`.
     pub fn convert(&self, key: &str, error: object_store::Error) -> StorageError {
         let detail = describe(&error);
@@ -21,7 +22,7 @@ impl ErrorContext<'_> {
             || lower.contains("bucket does not exist")
         {
             return StorageError::BucketNotFound {
-                bucket: self.bucket.to_owned(),
+                bucket: self.bucket.clone(),
             };
         }
         match error {
@@ -34,11 +35,11 @@ impl ErrorContext<'_> {
             },
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => StorageError::AccessDenied {
-                location: self.location.to_owned(),
+                location: self.location.clone(),
                 detail: first_line(&detail),
             },
             _ if is_denied(&lower) => StorageError::AccessDenied {
-                location: self.location.to_owned(),
+                location: self.location.clone(),
                 detail: first_line(&detail),
             },
             _ if lower.contains("certificate")
@@ -46,12 +47,12 @@ impl ErrorContext<'_> {
                 || lower.contains("handshake") =>
             {
                 StorageError::Tls {
-                    endpoint: self.endpoint.to_owned(),
+                    endpoint: self.endpoint.clone(),
                     detail: first_line(&detail),
                 }
             }
             _ if is_unreachable(&lower) => StorageError::Unreachable {
-                endpoint: self.endpoint.to_owned(),
+                endpoint: self.endpoint.clone(),
                 detail: first_line(&detail),
             },
             _ => StorageError::Other {
@@ -140,12 +141,12 @@ fn first_line(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn ctx() -> ErrorContext<'static> {
+    fn ctx() -> ErrorContext {
         ErrorContext {
             backend: "s3",
-            location: "s3://b",
-            bucket: "b",
-            endpoint: "http://127.0.0.1:9000",
+            location: "s3://b".into(),
+            bucket: "b".into(),
+            endpoint: "http://127.0.0.1:9000".into(),
         }
     }
 

@@ -19,10 +19,7 @@ use std::sync::Arc;
 pub(crate) struct ObjectStoreStorage {
     inner: Arc<dyn ObjectStore>,
     prefix: String,
-    display: String,
-    bucket: String,
-    backend: &'static str,
-    endpoint: String,
+    context: ErrorContext,
 }
 
 impl ObjectStoreStorage {
@@ -32,27 +29,26 @@ impl ObjectStoreStorage {
         backend: &'static str,
         endpoint: String,
     ) -> Self {
+        let bucket = if location.bucket.is_empty() {
+            location.to_string()
+        } else {
+            location.bucket.clone()
+        };
+        let context = ErrorContext {
+            backend,
+            location: location.to_string(),
+            bucket,
+            endpoint,
+        };
         Self {
             inner,
             prefix: location.prefix.clone(),
-            display: location.to_string(),
-            bucket: if location.bucket.is_empty() {
-                location.to_string()
-            } else {
-                location.bucket.clone()
-            },
-            backend,
-            endpoint,
+            context,
         }
     }
 
-    fn context(&self) -> ErrorContext<'_> {
-        ErrorContext {
-            backend: self.backend,
-            location: &self.display,
-            bucket: &self.bucket,
-            endpoint: &self.endpoint,
-        }
+    fn context(&self) -> &ErrorContext {
+        &self.context
     }
 
     fn path(&self, key: &str) -> Result<Path, StorageError> {
@@ -153,14 +149,14 @@ impl ObjectStoreStorage {
 
 impl fmt::Debug for ObjectStoreStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ObjectStoreStorage({})", self.display)
+        write!(f, "ObjectStoreStorage({})", self.context.location)
     }
 }
 
 #[async_trait]
 impl ObjectStorage for ObjectStoreStorage {
     fn location(&self) -> String {
-        self.display.clone()
+        self.context.location.clone()
     }
 
     async fn put_stream(
@@ -223,26 +219,10 @@ impl ObjectStorage for ObjectStoreStorage {
             .get_opts(&path, options)
             .await
             .map_err(|e| self.context().convert(key, e))?;
-        let (backend, location, bucket, endpoint, key) = (
-            self.backend,
-            self.display.clone(),
-            self.bucket.clone(),
-            self.endpoint.clone(),
-            key.to_owned(),
-        );
+        let (context, key) = (self.context.clone(), key.to_owned());
         Ok(result
             .into_stream()
-            .map(move |chunk| {
-                chunk.map_err(|e| {
-                    ErrorContext {
-                        backend,
-                        location: &location,
-                        bucket: &bucket,
-                        endpoint: &endpoint,
-                    }
-                    .convert(&key, e)
-                })
-            })
+            .map(move |chunk| chunk.map_err(|e| context.convert(&key, e)))
             .boxed())
     }
 
@@ -258,25 +238,12 @@ impl ObjectStorage for ObjectStoreStorage {
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta, StorageError>> {
         let base = self.prefix.clone();
-        let (backend, location, bucket, endpoint, key) = (
-            self.backend,
-            self.display.clone(),
-            self.bucket.clone(),
-            self.endpoint.clone(),
-            prefix.to_owned(),
-        );
+        let (context, key) = (self.context.clone(), prefix.to_owned());
         self.inner
             .list(self.prefix_path(prefix).as_ref())
             .map(move |item| {
-                item.map(|meta| Self::meta(&base, meta)).map_err(|e| {
-                    ErrorContext {
-                        backend,
-                        location: &location,
-                        bucket: &bucket,
-                        endpoint: &endpoint,
-                    }
-                    .convert(&key, e)
-                })
+                item.map(|meta| Self::meta(&base, meta))
+                    .map_err(|e| context.convert(&key, e))
             })
             .boxed()
     }

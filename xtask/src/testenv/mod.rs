@@ -203,6 +203,15 @@ impl TestEnv {
             .collect())
     }
 
+    /// One variable of `env.sh`.
+    pub fn variable(&self, name: &str) -> Result<String> {
+        self.variables()?
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .with_context(|| format!("{} does not define {name}", self.env_file().display()))
+    }
+
     fn write_env_file(
         &self,
         bins: &Components,
