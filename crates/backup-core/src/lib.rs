@@ -16,6 +16,7 @@ pub mod progress;
 pub mod retention;
 pub mod schedule;
 pub mod storage;
+pub mod workflow;
 
 pub use cluster::{Cluster, ClusterError};
 pub use engine::{EngineError, SnapshotEngine};

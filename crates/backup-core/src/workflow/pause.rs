@@ -1,0 +1,316 @@
+use super::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
+use crate::cluster::{ClusterError, Workload, WorkloadControl};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Why pausing or resuming failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// Another restore of the same data store holds the lock.
+    #[error(
+        "a {datastore} restore is already in progress (started {started_at}, workload {workload}); \
+         finish it with `kbackup {datastore} check-and-finalize --job JOB`, or if it is stale, clear the lock with \
+         `kubectl annotate deployment,statefulset -n {namespace} --all {RESTORE_IN_PROGRESS}- {RESTORE_STARTED_AT}-`"
+    )]
+    Locked {
+        /// The data store.
+        datastore: String,
+        /// When the other restore started, as recorded.
+        started_at: String,
+        /// A workload carrying the lock.
+        workload: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// A recorded replica count cannot be read.
+    #[error("workload {workload} has an unreadable {PRE_RESTORE_REPLICAS} annotation '{value}'")]
+    BadAnnotation {
+        /// The workload.
+        workload: String,
+        /// The value found.
+        value: String,
+    },
+    /// The cluster refused or failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// A workload scaled down for a restore, with the replicas to give back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PausedWorkload {
+    /// The workload (its replicas as they were before the restore).
+    pub workload: Workload,
+    /// Replicas recorded in its annotation.
+    pub restore_replicas: i32,
+}
+
+fn describe(w: &Workload) -> String {
+    format!("{:?} {}/{}", w.kind, w.namespace, w.name)
+}
+
+/// Takes the restore lock and scales every matching workload with replicas down to 0, after
+/// recording its replica count in an annotation; then waits (by watching) until the pods of
+/// the scaled workloads are gone. The annotations are written before any scaling, so an
+/// interruption at any point loses nothing. Refuses while another restore of `datastore`
+/// holds the lock anywhere in the namespace.
+pub async fn pause_workloads(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+    selector: &str,
+    datastore: &str,
+    now: DateTime<Utc>,
+    pods_timeout: Duration,
+) -> Result<Vec<PausedWorkload>, WorkflowError> {
+    for w in cluster.workloads(namespace, "").await? {
+        if w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(datastore) {
+            return Err(WorkflowError::Locked {
+                datastore: datastore.to_owned(),
+                started_at: w.annotations.get(RESTORE_STARTED_AT).cloned().unwrap_or_else(|| "at an unknown time".into()),
+                workload: describe(&w),
+                namespace: namespace.to_owned(),
+            });
+        }
+    }
+    let started_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut paused = Vec::new();
+    for w in cluster.workloads(namespace, selector).await? {
+        let mut changes = BTreeMap::from([
+            (RESTORE_IN_PROGRESS.to_owned(), Some(datastore.to_owned())),
+            (RESTORE_STARTED_AT.to_owned(), Some(started_at.clone())),
+        ]);
+        if w.replicas > 0 {
+            changes.insert(PRE_RESTORE_REPLICAS.to_owned(), Some(w.replicas.to_string()));
+        }
+        cluster.annotate(&w, &changes).await?;
+        if w.replicas > 0 {
+            paused.push(PausedWorkload { restore_replicas: w.replicas, workload: w });
+        }
+    }
+    for p in &paused {
+        cluster.scale(&p.workload, 0).await?;
+    }
+    for p in &paused {
+        cluster.wait_pods_gone(namespace, &p.workload.pod_selector, pods_timeout).await?;
+    }
+    Ok(paused)
+}
+
+/// Workloads in the namespace that carry a lock or a recorded replica count, with the
+/// replicas to restore (0 for those only locked).
+pub async fn paused_workloads(cluster: &(impl WorkloadControl + ?Sized), namespace: &str) -> Result<Vec<PausedWorkload>, WorkflowError> {
+    let mut found = Vec::new();
+    for w in cluster.workloads(namespace, "").await? {
+        let recorded = w.annotations.get(PRE_RESTORE_REPLICAS);
+        if recorded.is_none() && !w.annotations.contains_key(RESTORE_IN_PROGRESS) {
+            continue;
+        }
+        let restore_replicas = match recorded {
+            Some(value) => value
+                .trim()
+                .parse()
+                .map_err(|_| WorkflowError::BadAnnotation { workload: describe(&w), value: value.clone() })?,
+            None => 0,
+        };
+        found.push(PausedWorkload { workload: w, restore_replicas });
+    }
+    Ok(found)
+}
+
+/// Scales every paused workload in the namespace back to its recorded replicas and removes
+/// the restore annotations (the lock with them). Idempotent: running it twice, or on a
+/// namespace with nothing paused, changes nothing.
+pub async fn resume_workloads(cluster: &(impl WorkloadControl + ?Sized), namespace: &str) -> Result<Vec<PausedWorkload>, WorkflowError> {
+    let paused = paused_workloads(cluster, namespace).await?;
+    let clear: BTreeMap<String, Option<String>> =
+        [PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT].iter().map(|k| (k.to_string(), None)).collect();
+    for p in &paused {
+        if p.restore_replicas > 0 {
+            cluster.scale(&p.workload, p.restore_replicas).await?;
+        }
+        // Annotations go last: if scaling fails, the record survives for the next attempt.
+        cluster.annotate(&p.workload, &clear).await?;
+    }
+    Ok(paused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::WorkloadKind;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// An in-memory cluster of workloads with label sets, recording every call.
+    #[derive(Default)]
+    struct FakeWorkloads {
+        state: Mutex<Vec<(Workload, BTreeMap<String, String>)>>,
+        calls: Mutex<Vec<String>>,
+        fail_scale_of: Option<&'static str>,
+    }
+
+    impl FakeWorkloads {
+        fn add(&self, name: &str, replicas: i32, labels: &[(&str, &str)], annotations: &[(&str, &str)]) {
+            let workload = Workload {
+                kind: WorkloadKind::Deployment,
+                namespace: "sts".into(),
+                name: name.into(),
+                replicas,
+                annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                pod_selector: format!("app={name}"),
+            };
+            let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            self.state.lock().unwrap().push((workload, labels));
+        }
+
+        fn get(&self, name: &str) -> Workload {
+            self.state.lock().unwrap().iter().find(|(w, _)| w.name == name).unwrap().0.clone()
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl WorkloadControl for FakeWorkloads {
+        async fn workloads(&self, _: &str, selector: &str) -> Result<Vec<Workload>, ClusterError> {
+            let matches = |labels: &BTreeMap<String, String>| {
+                selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+                    let (k, v) = term.split_once('=').unwrap();
+                    labels.get(k).map(String::as_str) == Some(v)
+                })
+            };
+            Ok(self.state.lock().unwrap().iter().filter(|(_, l)| matches(l)).map(|(w, _)| w.clone()).collect())
+        }
+
+        async fn scale(&self, workload: &Workload, replicas: i32) -> Result<(), ClusterError> {
+            if self.fail_scale_of == Some(workload.name.as_str()) {
+                return Err(ClusterError::Forbidden("scale".into()));
+            }
+            self.calls.lock().unwrap().push(format!("scale {} {replicas}", workload.name));
+            let mut state = self.state.lock().unwrap();
+            state.iter_mut().find(|(w, _)| w.name == workload.name).unwrap().0.replicas = replicas;
+            Ok(())
+        }
+
+        async fn annotate(&self, workload: &Workload, changes: &BTreeMap<String, Option<String>>) -> Result<(), ClusterError> {
+            self.calls.lock().unwrap().push(format!("annotate {}", workload.name));
+            let mut state = self.state.lock().unwrap();
+            let target = &mut state.iter_mut().find(|(w, _)| w.name == workload.name).unwrap().0;
+            for (k, v) in changes {
+                match v {
+                    Some(v) => target.annotations.insert(k.clone(), v.clone()),
+                    None => target.annotations.remove(k),
+                };
+            }
+            Ok(())
+        }
+
+        async fn wait_pods_gone(&self, _: &str, selector: &str, _: Duration) -> Result<(), ClusterError> {
+            self.calls.lock().unwrap().push(format!("wait {selector}"));
+            Ok(())
+        }
+    }
+
+    const SELECTOR: &str = "stackstate.com/connects-to-stackgraph=true";
+    const LABEL: (&str, &str) = ("stackstate.com/connects-to-stackgraph", "true");
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-21T10:00:00Z".parse().unwrap()
+    }
+
+    fn installation() -> FakeWorkloads {
+        let cluster = FakeWorkloads::default();
+        cluster.add("server", 2, &[LABEL], &[]);
+        cluster.add("receiver", 1, &[LABEL], &[]);
+        cluster.add("idle", 0, &[LABEL], &[]);
+        cluster.add("ui", 3, &[], &[]);
+        cluster
+    }
+
+    #[tokio::test]
+    async fn pause_records_before_scaling_then_waits() {
+        let cluster = installation();
+        let paused = pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        let names: Vec<_> = paused.iter().map(|p| (p.workload.name.as_str(), p.restore_replicas)).collect();
+        assert_eq!(names, [("server", 2), ("receiver", 1)]);
+        let calls = cluster.calls();
+        let first_scale = calls.iter().position(|c| c.starts_with("scale")).unwrap();
+        assert!(calls[..first_scale].iter().filter(|c| c.starts_with("annotate")).count() == 3, "{calls:?}");
+        assert_eq!(&calls[first_scale..], ["scale server 0", "scale receiver 0", "wait app=server", "wait app=receiver"]);
+        let server = cluster.get("server");
+        assert_eq!(server.replicas, 0);
+        assert_eq!(server.annotations[PRE_RESTORE_REPLICAS], "2");
+        assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
+        assert_eq!(server.annotations[RESTORE_STARTED_AT], "2026-11-21T10:00:00Z");
+        assert!(!cluster.get("idle").annotations.contains_key(PRE_RESTORE_REPLICAS));
+        assert_eq!(cluster.get("ui").replicas, 3, "unselected workloads are untouched");
+    }
+
+    #[tokio::test]
+    async fn a_second_restore_is_refused_with_how_to_clear_the_lock() {
+        let cluster = installation();
+        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        let calls_before = cluster.calls().len();
+        let error = pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, WorkflowError::Locked { .. }));
+        assert!(text.contains("check-and-finalize") && text.contains("kubectl annotate") && text.contains("2026-11-21T10:00:00Z"), "{text}");
+        assert_eq!(cluster.calls().len(), calls_before, "nothing touched");
+        // Another data store is not blocked by this lock.
+        cluster.add("es-writer", 1, &[("observability.suse.com/scalable-during-es-restore", "true")], &[]);
+        pause_workloads(&cluster, "sts", "observability.suse.com/scalable-during-es-restore=true", "elasticsearch", now(), Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn resume_restores_replicas_clears_annotations_and_is_idempotent() {
+        let cluster = installation();
+        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        let resumed = resume_workloads(&cluster, "sts").await.unwrap();
+        assert_eq!(resumed.len(), 3, "server, receiver and the locked idle workload");
+        for (name, replicas) in [("server", 2), ("receiver", 1), ("idle", 0), ("ui", 3)] {
+            let w = cluster.get(name);
+            assert_eq!(w.replicas, replicas, "{name}");
+            assert!(w.annotations.is_empty(), "{name}: {:?}", w.annotations);
+        }
+        let calls = cluster.calls().len();
+        assert!(resume_workloads(&cluster, "sts").await.unwrap().is_empty());
+        assert_eq!(cluster.calls().len(), calls, "a second finalize changes nothing");
+    }
+
+    #[tokio::test]
+    async fn resume_finishes_what_the_go_tool_left() {
+        // As sts-backup leaves a cluster after Ctrl-C: scaled to 0 with the three annotations.
+        let cluster = FakeWorkloads::default();
+        let annotations = [(PRE_RESTORE_REPLICAS, "4"), (RESTORE_IN_PROGRESS, "stackgraph"), (RESTORE_STARTED_AT, "2026-01-01T00:00:00Z")];
+        cluster.add("server", 0, &[LABEL], &annotations);
+        resume_workloads(&cluster, "sts").await.unwrap();
+        assert_eq!(cluster.get("server").replicas, 4);
+        assert!(cluster.get("server").annotations.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_scale_up_keeps_the_record_for_the_next_attempt() {
+        let mut cluster = installation();
+        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        cluster.fail_scale_of = Some("server");
+        assert!(resume_workloads(&cluster, "sts").await.is_err());
+        assert_eq!(cluster.get("server").annotations[PRE_RESTORE_REPLICAS], "2");
+        cluster.fail_scale_of = None;
+        resume_workloads(&cluster, "sts").await.unwrap();
+        assert_eq!(cluster.get("server").replicas, 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_record_is_named() {
+        let cluster = FakeWorkloads::default();
+        cluster.add("server", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "two")]);
+        let error = resume_workloads(&cluster, "sts").await.unwrap_err();
+        assert!(error.to_string().contains("'two'"), "{error}");
+    }
+}
