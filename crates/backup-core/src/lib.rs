@@ -15,6 +15,7 @@ pub mod model;
 pub mod progress;
 pub mod retention;
 pub mod schedule;
+pub mod stackstate;
 pub mod storage;
 pub mod workflow;
 

@@ -7,7 +7,9 @@
 
 mod pause;
 
-pub use pause::{PausedWorkload, WorkflowError, pause_workloads, paused_workloads, resume_workloads};
+pub use pause::{
+    PausedWorkload, WorkflowError, pause_workloads, paused_workloads, resume_workloads,
+};
 
 /// Annotation naming the data store whose restore holds the lock.
 pub const RESTORE_IN_PROGRESS: &str = "stackstate.com/restore-in-progress";

@@ -68,7 +68,11 @@ pub async fn pause_workloads(
         if w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(datastore) {
             return Err(WorkflowError::Locked {
                 datastore: datastore.to_owned(),
-                started_at: w.annotations.get(RESTORE_STARTED_AT).cloned().unwrap_or_else(|| "at an unknown time".into()),
+                started_at: w
+                    .annotations
+                    .get(RESTORE_STARTED_AT)
+                    .cloned()
+                    .unwrap_or_else(|| "at an unknown time".into()),
                 workload: describe(&w),
                 namespace: namespace.to_owned(),
             });
@@ -82,25 +86,36 @@ pub async fn pause_workloads(
             (RESTORE_STARTED_AT.to_owned(), Some(started_at.clone())),
         ]);
         if w.replicas > 0 {
-            changes.insert(PRE_RESTORE_REPLICAS.to_owned(), Some(w.replicas.to_string()));
+            changes.insert(
+                PRE_RESTORE_REPLICAS.to_owned(),
+                Some(w.replicas.to_string()),
+            );
         }
         cluster.annotate(&w, &changes).await?;
         if w.replicas > 0 {
-            paused.push(PausedWorkload { restore_replicas: w.replicas, workload: w });
+            paused.push(PausedWorkload {
+                restore_replicas: w.replicas,
+                workload: w,
+            });
         }
     }
     for p in &paused {
         cluster.scale(&p.workload, 0).await?;
     }
     for p in &paused {
-        cluster.wait_pods_gone(namespace, &p.workload.pod_selector, pods_timeout).await?;
+        cluster
+            .wait_pods_gone(namespace, &p.workload.pod_selector, pods_timeout)
+            .await?;
     }
     Ok(paused)
 }
 
 /// Workloads in the namespace that carry a lock or a recorded replica count, with the
 /// replicas to restore (0 for those only locked).
-pub async fn paused_workloads(cluster: &(impl WorkloadControl + ?Sized), namespace: &str) -> Result<Vec<PausedWorkload>, WorkflowError> {
+pub async fn paused_workloads(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+) -> Result<Vec<PausedWorkload>, WorkflowError> {
     let mut found = Vec::new();
     for w in cluster.workloads(namespace, "").await? {
         let recorded = w.annotations.get(PRE_RESTORE_REPLICAS);
@@ -111,10 +126,16 @@ pub async fn paused_workloads(cluster: &(impl WorkloadControl + ?Sized), namespa
             Some(value) => value
                 .trim()
                 .parse()
-                .map_err(|_| WorkflowError::BadAnnotation { workload: describe(&w), value: value.clone() })?,
+                .map_err(|_| WorkflowError::BadAnnotation {
+                    workload: describe(&w),
+                    value: value.clone(),
+                })?,
             None => 0,
         };
-        found.push(PausedWorkload { workload: w, restore_replicas });
+        found.push(PausedWorkload {
+            workload: w,
+            restore_replicas,
+        });
     }
     Ok(found)
 }
@@ -122,10 +143,19 @@ pub async fn paused_workloads(cluster: &(impl WorkloadControl + ?Sized), namespa
 /// Scales every paused workload in the namespace back to its recorded replicas and removes
 /// the restore annotations (the lock with them). Idempotent: running it twice, or on a
 /// namespace with nothing paused, changes nothing.
-pub async fn resume_workloads(cluster: &(impl WorkloadControl + ?Sized), namespace: &str) -> Result<Vec<PausedWorkload>, WorkflowError> {
+pub async fn resume_workloads(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+) -> Result<Vec<PausedWorkload>, WorkflowError> {
     let paused = paused_workloads(cluster, namespace).await?;
-    let clear: BTreeMap<String, Option<String>> =
-        [PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT].iter().map(|k| (k.to_string(), None)).collect();
+    let clear: BTreeMap<String, Option<String>> = [
+        PRE_RESTORE_REPLICAS,
+        RESTORE_IN_PROGRESS,
+        RESTORE_STARTED_AT,
+    ]
+    .iter()
+    .map(|k| (k.to_string(), None))
+    .collect();
     for p in &paused {
         if p.restore_replicas > 0 {
             cluster.scale(&p.workload, p.restore_replicas).await?;
@@ -152,21 +182,40 @@ mod tests {
     }
 
     impl FakeWorkloads {
-        fn add(&self, name: &str, replicas: i32, labels: &[(&str, &str)], annotations: &[(&str, &str)]) {
+        fn add(
+            &self,
+            name: &str,
+            replicas: i32,
+            labels: &[(&str, &str)],
+            annotations: &[(&str, &str)],
+        ) {
             let workload = Workload {
                 kind: WorkloadKind::Deployment,
                 namespace: "sts".into(),
                 name: name.into(),
                 replicas,
-                annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                annotations: annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 pod_selector: format!("app={name}"),
             };
-            let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             self.state.lock().unwrap().push((workload, labels));
         }
 
         fn get(&self, name: &str) -> Workload {
-            self.state.lock().unwrap().iter().find(|(w, _)| w.name == name).unwrap().0.clone()
+            self.state
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(w, _)| w.name == name)
+                .unwrap()
+                .0
+                .clone()
         }
 
         fn calls(&self) -> Vec<String> {
@@ -183,23 +232,49 @@ mod tests {
                     labels.get(k).map(String::as_str) == Some(v)
                 })
             };
-            Ok(self.state.lock().unwrap().iter().filter(|(_, l)| matches(l)).map(|(w, _)| w.clone()).collect())
+            Ok(self
+                .state
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, l)| matches(l))
+                .map(|(w, _)| w.clone())
+                .collect())
         }
 
         async fn scale(&self, workload: &Workload, replicas: i32) -> Result<(), ClusterError> {
             if self.fail_scale_of == Some(workload.name.as_str()) {
                 return Err(ClusterError::Forbidden("scale".into()));
             }
-            self.calls.lock().unwrap().push(format!("scale {} {replicas}", workload.name));
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("scale {} {replicas}", workload.name));
             let mut state = self.state.lock().unwrap();
-            state.iter_mut().find(|(w, _)| w.name == workload.name).unwrap().0.replicas = replicas;
+            state
+                .iter_mut()
+                .find(|(w, _)| w.name == workload.name)
+                .unwrap()
+                .0
+                .replicas = replicas;
             Ok(())
         }
 
-        async fn annotate(&self, workload: &Workload, changes: &BTreeMap<String, Option<String>>) -> Result<(), ClusterError> {
-            self.calls.lock().unwrap().push(format!("annotate {}", workload.name));
+        async fn annotate(
+            &self,
+            workload: &Workload,
+            changes: &BTreeMap<String, Option<String>>,
+        ) -> Result<(), ClusterError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("annotate {}", workload.name));
             let mut state = self.state.lock().unwrap();
-            let target = &mut state.iter_mut().find(|(w, _)| w.name == workload.name).unwrap().0;
+            let target = &mut state
+                .iter_mut()
+                .find(|(w, _)| w.name == workload.name)
+                .unwrap()
+                .0;
             for (k, v) in changes {
                 match v {
                     Some(v) => target.annotations.insert(k.clone(), v.clone()),
@@ -209,7 +284,12 @@ mod tests {
             Ok(())
         }
 
-        async fn wait_pods_gone(&self, _: &str, selector: &str, _: Duration) -> Result<(), ClusterError> {
+        async fn wait_pods_gone(
+            &self,
+            _: &str,
+            selector: &str,
+            _: Duration,
+        ) -> Result<(), ClusterError> {
             self.calls.lock().unwrap().push(format!("wait {selector}"));
             Ok(())
         }
@@ -234,45 +314,132 @@ mod tests {
     #[tokio::test]
     async fn pause_records_before_scaling_then_waits() {
         let cluster = installation();
-        let paused = pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
-        let names: Vec<_> = paused.iter().map(|p| (p.workload.name.as_str(), p.restore_replicas)).collect();
+        let paused = pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        let names: Vec<_> = paused
+            .iter()
+            .map(|p| (p.workload.name.as_str(), p.restore_replicas))
+            .collect();
         assert_eq!(names, [("server", 2), ("receiver", 1)]);
         let calls = cluster.calls();
         let first_scale = calls.iter().position(|c| c.starts_with("scale")).unwrap();
-        assert!(calls[..first_scale].iter().filter(|c| c.starts_with("annotate")).count() == 3, "{calls:?}");
-        assert_eq!(&calls[first_scale..], ["scale server 0", "scale receiver 0", "wait app=server", "wait app=receiver"]);
+        assert!(
+            calls[..first_scale]
+                .iter()
+                .filter(|c| c.starts_with("annotate"))
+                .count()
+                == 3,
+            "{calls:?}"
+        );
+        assert_eq!(
+            &calls[first_scale..],
+            [
+                "scale server 0",
+                "scale receiver 0",
+                "wait app=server",
+                "wait app=receiver"
+            ]
+        );
         let server = cluster.get("server");
         assert_eq!(server.replicas, 0);
         assert_eq!(server.annotations[PRE_RESTORE_REPLICAS], "2");
         assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
-        assert_eq!(server.annotations[RESTORE_STARTED_AT], "2026-11-21T10:00:00Z");
-        assert!(!cluster.get("idle").annotations.contains_key(PRE_RESTORE_REPLICAS));
-        assert_eq!(cluster.get("ui").replicas, 3, "unselected workloads are untouched");
+        assert_eq!(
+            server.annotations[RESTORE_STARTED_AT],
+            "2026-11-21T10:00:00Z"
+        );
+        assert!(
+            !cluster
+                .get("idle")
+                .annotations
+                .contains_key(PRE_RESTORE_REPLICAS)
+        );
+        assert_eq!(
+            cluster.get("ui").replicas,
+            3,
+            "unselected workloads are untouched"
+        );
     }
 
     #[tokio::test]
     async fn a_second_restore_is_refused_with_how_to_clear_the_lock() {
         let cluster = installation();
-        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
         let calls_before = cluster.calls().len();
-        let error = pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap_err();
+        let error = pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
         let text = error.to_string();
         assert!(matches!(error, WorkflowError::Locked { .. }));
-        assert!(text.contains("check-and-finalize") && text.contains("kubectl annotate") && text.contains("2026-11-21T10:00:00Z"), "{text}");
+        assert!(
+            text.contains("check-and-finalize")
+                && text.contains("kubectl annotate")
+                && text.contains("2026-11-21T10:00:00Z"),
+            "{text}"
+        );
         assert_eq!(cluster.calls().len(), calls_before, "nothing touched");
         // Another data store is not blocked by this lock.
-        cluster.add("es-writer", 1, &[("observability.suse.com/scalable-during-es-restore", "true")], &[]);
-        pause_workloads(&cluster, "sts", "observability.suse.com/scalable-during-es-restore=true", "elasticsearch", now(), Duration::from_secs(1))
-            .await
-            .unwrap();
+        cluster.add(
+            "es-writer",
+            1,
+            &[("observability.suse.com/scalable-during-es-restore", "true")],
+            &[],
+        );
+        pause_workloads(
+            &cluster,
+            "sts",
+            "observability.suse.com/scalable-during-es-restore=true",
+            "elasticsearch",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
     async fn resume_restores_replicas_clears_annotations_and_is_idempotent() {
         let cluster = installation();
-        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
         let resumed = resume_workloads(&cluster, "sts").await.unwrap();
-        assert_eq!(resumed.len(), 3, "server, receiver and the locked idle workload");
+        assert_eq!(
+            resumed.len(),
+            3,
+            "server, receiver and the locked idle workload"
+        );
         for (name, replicas) in [("server", 2), ("receiver", 1), ("idle", 0), ("ui", 3)] {
             let w = cluster.get(name);
             assert_eq!(w.replicas, replicas, "{name}");
@@ -280,14 +447,22 @@ mod tests {
         }
         let calls = cluster.calls().len();
         assert!(resume_workloads(&cluster, "sts").await.unwrap().is_empty());
-        assert_eq!(cluster.calls().len(), calls, "a second finalize changes nothing");
+        assert_eq!(
+            cluster.calls().len(),
+            calls,
+            "a second finalize changes nothing"
+        );
     }
 
     #[tokio::test]
     async fn resume_finishes_what_the_go_tool_left() {
         // As sts-backup leaves a cluster after Ctrl-C: scaled to 0 with the three annotations.
         let cluster = FakeWorkloads::default();
-        let annotations = [(PRE_RESTORE_REPLICAS, "4"), (RESTORE_IN_PROGRESS, "stackgraph"), (RESTORE_STARTED_AT, "2026-01-01T00:00:00Z")];
+        let annotations = [
+            (PRE_RESTORE_REPLICAS, "4"),
+            (RESTORE_IN_PROGRESS, "stackgraph"),
+            (RESTORE_STARTED_AT, "2026-01-01T00:00:00Z"),
+        ];
         cluster.add("server", 0, &[LABEL], &annotations);
         resume_workloads(&cluster, "sts").await.unwrap();
         assert_eq!(cluster.get("server").replicas, 4);
@@ -297,7 +472,16 @@ mod tests {
     #[tokio::test]
     async fn a_failed_scale_up_keeps_the_record_for_the_next_attempt() {
         let mut cluster = installation();
-        pause_workloads(&cluster, "sts", SELECTOR, "stackgraph", now(), Duration::from_secs(1)).await.unwrap();
+        pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
         cluster.fail_scale_of = Some("server");
         assert!(resume_workloads(&cluster, "sts").await.is_err());
         assert_eq!(cluster.get("server").annotations[PRE_RESTORE_REPLICAS], "2");

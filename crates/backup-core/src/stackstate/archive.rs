@@ -1,0 +1,287 @@
+use crate::storage::ObjectMeta;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One backup archive: a single object, or a multipart set `NAME.00`, `NAME.01`, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Archive {
+    /// The archive's name (`sts-backup-20261121-0300.graph`), without part suffix.
+    pub name: String,
+    /// When it was taken, from the timestamp in its name.
+    pub time: Option<DateTime<Utc>>,
+    /// Total size of all parts.
+    pub size: u64,
+    /// Object keys, in restore order (one for a single archive).
+    pub parts: Vec<String>,
+    /// Whether a multipart set has every part from `.00` on without gaps.
+    pub complete: bool,
+}
+
+impl Archive {
+    /// Whether it is split into parts.
+    pub fn is_multipart(&self) -> bool {
+        self.parts.len() > 1 || self.parts.first().is_some_and(|p| p != &self.name)
+    }
+}
+
+/// Why an archive cannot be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArchiveError {
+    /// No archive of that name.
+    #[error(
+        "archive '{name}' not found in {location} ({count} archives there; `kbackup stackgraph list` shows them)"
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// Where it was looked for.
+        location: String,
+        /// How many archives there are.
+        count: usize,
+    },
+    /// No archive at all.
+    #[error("no {suffix} archives in {location}")]
+    Empty {
+        /// The archive suffix.
+        suffix: String,
+        /// Where.
+        location: String,
+    },
+    /// A multipart archive misses parts.
+    #[error("archive '{name}' is incomplete: parts {present} present, part .{missing:02} missing")]
+    Incomplete {
+        /// The archive.
+        name: String,
+        /// Parts found.
+        present: usize,
+        /// The first missing part number.
+        missing: usize,
+    },
+}
+
+/// The archives of one bucket and prefix, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ArchiveCatalog {
+    /// Archives, newest first by the timestamp in their names (names without one last).
+    pub archives: Vec<Archive>,
+}
+
+/// `sts-backup-YYYYMMDD-HHMM` anywhere in a name.
+fn timestamp(name: &str) -> Option<DateTime<Utc>> {
+    let bytes = name.as_bytes();
+    (0..bytes.len().saturating_sub(12)).rev().find_map(|i| {
+        let candidate = name.get(i..i + 13)?;
+        let ok = candidate.as_bytes().iter().enumerate().all(|(j, b)| {
+            if j == 8 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+        ok.then(|| {
+            NaiveDateTime::parse_from_str(candidate, "%Y%m%d-%H%M")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+        .flatten()
+    })
+}
+
+/// Splits `NAME.NN` into (`NAME`, NN) for a two-digit part suffix.
+fn part_of(key: &str) -> Option<(&str, usize)> {
+    let (base, number) = key.rsplit_once('.')?;
+    (number.len() == 2 && number.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (base, number.parse().ok()))
+        .and_then(|(b, n)| Some((b, n?)))
+}
+
+impl ArchiveCatalog {
+    /// Builds the catalog from the objects below the prefix (keys relative to it), keeping
+    /// those whose name ends in `suffix` (`.graph`), alone or with a part number.
+    pub fn from_objects(objects: &[ObjectMeta], suffix: &str) -> Self {
+        let mut groups: BTreeMap<String, Vec<(Option<usize>, &ObjectMeta)>> = BTreeMap::new();
+        for object in objects {
+            let name = object.key.rsplit('/').next().unwrap_or(&object.key);
+            if name.ends_with(suffix) {
+                groups
+                    .entry(object.key.clone())
+                    .or_default()
+                    .push((None, object));
+            } else if let Some((base, n)) =
+                part_of(&object.key).filter(|(base, _)| base.ends_with(suffix))
+            {
+                groups
+                    .entry(base.to_owned())
+                    .or_default()
+                    .push((Some(n), object));
+            }
+        }
+        let mut archives: Vec<Archive> = groups
+            .into_iter()
+            .map(|(name, mut parts)| {
+                parts.sort_by_key(|(n, _)| *n);
+                let numbers: Vec<usize> = parts.iter().filter_map(|(n, _)| *n).collect();
+                let complete = numbers.iter().enumerate().all(|(i, n)| i == *n);
+                Archive {
+                    time: timestamp(&name),
+                    size: parts.iter().map(|(_, o)| o.size).sum(),
+                    parts: parts.iter().map(|(_, o)| o.key.clone()).collect(),
+                    complete,
+                    name,
+                }
+            })
+            .collect();
+        archives.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.name.cmp(&a.name)));
+        // `Option` orders None first; names without a timestamp belong last.
+        archives.sort_by_key(|a| a.time.is_none());
+        Self { archives }
+    }
+
+    /// The newest complete archive.
+    pub fn latest(&self, suffix: &str, location: &str) -> Result<&Archive, ArchiveError> {
+        self.archives
+            .iter()
+            .find(|a| a.complete)
+            .ok_or_else(|| ArchiveError::Empty {
+                suffix: suffix.into(),
+                location: location.into(),
+            })
+    }
+
+    /// The archive of that name (a part name such as `NAME.00` names its set); refuses an
+    /// incomplete multipart set.
+    pub fn find(&self, name: &str, location: &str) -> Result<&Archive, ArchiveError> {
+        let base = part_of(name).map(|(b, _)| b).unwrap_or(name);
+        let archive = self
+            .archives
+            .iter()
+            .find(|a| a.name == base || a.name.rsplit('/').next() == Some(base))
+            .ok_or_else(|| ArchiveError::NotFound {
+                name: name.into(),
+                location: location.into(),
+                count: self.archives.len(),
+            })?;
+        if !archive.complete {
+            let numbers: Vec<usize> = archive
+                .parts
+                .iter()
+                .filter_map(|p| part_of(p).map(|(_, n)| n))
+                .collect();
+            let missing = (0..).find(|i| !numbers.contains(i)).unwrap_or(0);
+            return Err(ArchiveError::Incomplete {
+                name: archive.name.clone(),
+                present: numbers.len(),
+                missing,
+            });
+        }
+        Ok(archive)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, size: u64) -> ObjectMeta {
+        ObjectMeta {
+            key: key.into(),
+            size,
+            last_modified: None,
+            etag: None,
+        }
+    }
+
+    fn catalog() -> ArchiveCatalog {
+        ArchiveCatalog::from_objects(
+            &[
+                object("sts-backup-20261120-0300.graph", 100),
+                object("sts-backup-20261121-0300.graph.01", 50),
+                object("sts-backup-20261121-0300.graph.00", 500),
+                object("sts-backup-20250101-0300.graph", 7),
+                object("manual.graph", 3),
+                object("sts-backup-20261122-0300.graph.01", 5),
+                object("notes.txt", 1),
+                object("sts-backup-20261119-0300.sty", 1),
+            ],
+            ".graph",
+        )
+    }
+
+    #[test]
+    fn groups_parts_and_sorts_newest_first_by_name_timestamp() {
+        let c = catalog();
+        let names: Vec<_> = c.archives.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sts-backup-20261122-0300.graph",
+                "sts-backup-20261121-0300.graph",
+                "sts-backup-20261120-0300.graph",
+                "sts-backup-20250101-0300.graph",
+                "manual.graph"
+            ]
+        );
+        let multi = &c.archives[1];
+        assert!(multi.is_multipart() && multi.complete);
+        assert_eq!(multi.size, 550);
+        assert_eq!(
+            multi.parts,
+            [
+                "sts-backup-20261121-0300.graph.00",
+                "sts-backup-20261121-0300.graph.01"
+            ]
+        );
+        assert_eq!(multi.time, Some("2026-11-21T03:00:00Z".parse().unwrap()));
+        assert!(!c.archives[2].is_multipart());
+    }
+
+    #[test]
+    fn latest_skips_incomplete_sets() {
+        let c = catalog();
+        assert!(!c.archives[0].complete, ".00 is missing");
+        assert_eq!(
+            c.latest(".graph", "s3://b").unwrap().name,
+            "sts-backup-20261121-0300.graph"
+        );
+        assert!(matches!(
+            ArchiveCatalog::default().latest(".graph", "s3://b"),
+            Err(ArchiveError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn find_by_name_or_part_and_refuse_incomplete() {
+        let c = catalog();
+        assert_eq!(
+            c.find("sts-backup-20261121-0300.graph.00", "s3://b")
+                .unwrap()
+                .parts
+                .len(),
+            2
+        );
+        assert_eq!(
+            c.find("sts-backup-20261120-0300.graph", "s3://b")
+                .unwrap()
+                .size,
+            100
+        );
+        let missing = c
+            .find("sts-backup-19990101-0300.graph", "s3://b")
+            .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("not found in s3://b (5 archives"),
+            "{missing}"
+        );
+        let incomplete = c
+            .find("sts-backup-20261122-0300.graph", "s3://b")
+            .unwrap_err();
+        assert!(
+            incomplete.to_string().contains("part .00 missing"),
+            "{incomplete}"
+        );
+    }
+}

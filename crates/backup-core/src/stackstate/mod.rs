@@ -1,0 +1,12 @@
+//! StackState / SUSE Observability backup configuration, as `sts-backup` reads it: YAML in
+//! the `config` key of the ConfigMap `suse-observability-backup-config`, with the Secret of
+//! the same name (credentials) merged over it.
+
+mod archive;
+mod config;
+
+pub use archive::{Archive, ArchiveCatalog, ArchiveError};
+pub use config::{
+    ConfigError, DEFAULT_CONFIG_KEY, DEFAULT_CONFIG_NAME, JobSettings, ObjectStoreSection,
+    PvcSettings, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
+};
