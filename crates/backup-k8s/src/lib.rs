@@ -5,6 +5,7 @@
 
 mod config_objects;
 mod connect;
+pub mod datastore;
 mod error;
 mod forward;
 mod jobs;

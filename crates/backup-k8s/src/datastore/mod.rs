@@ -1,0 +1,46 @@
+//! A data store restored by a Kubernetes Job (StackGraph; settings and VictoriaMetrics are
+//! the same engine with another [`DataStoreSpec`]): scale the users down, run the Job that
+//! downloads the archive and imports it, scale them back up. The pause/resume state lives
+//! in annotations (see `backup_core::workflow`), so everything can be finalized later.
+
+mod manifests;
+mod restore;
+mod stackgraph;
+
+pub use manifests::{JobManifests, RestoreRequest};
+pub use restore::{FinalizeOutcome, JobRestore, RestorePlan, StartedRestore};
+pub use stackgraph::{GRAPH_SUFFIX, STACKGRAPH, stackgraph_spec};
+
+use backup_core::stackstate::{JobSettings, PvcSettings};
+use std::collections::BTreeMap;
+
+/// Everything that makes one job-based data store different from another.
+#[derive(Debug, Clone)]
+pub struct DataStoreSpec {
+    /// Its name (`stackgraph`): names objects and the restore lock.
+    pub name: String,
+    /// Label selector of the workloads to scale down during a restore.
+    pub scale_down_selector: String,
+    /// Bucket of the archives.
+    pub bucket: String,
+    /// Key prefix in the bucket.
+    pub prefix: String,
+    /// Archives are split in parts.
+    pub multipart: bool,
+    /// S3 endpoint the Job downloads from (`http://suse-observability-minio:9000`).
+    pub storage_endpoint: String,
+    /// Host:port pairs the wait container waits for before the restore starts.
+    pub wait_for: Vec<String>,
+    /// Extra environment of the restore container (`ZOOKEEPER_QUORUM`, ...).
+    pub env: BTreeMap<String, String>,
+    /// The restore script (mounted at /scripts/restore.sh).
+    pub script: String,
+    /// Pod settings from the configuration.
+    pub job: JobSettings,
+    /// Scratch volume settings.
+    pub pvc: PvcSettings,
+    /// Labels put on everything created (`kubernetes.commonLabels`).
+    pub common_labels: BTreeMap<String, String>,
+    /// Seconds a finished Job is kept before Kubernetes deletes it.
+    pub ttl_seconds_after_finished: i32,
+}

@@ -1,0 +1,231 @@
+//! Starting, following and finalizing a Job-based restore.
+
+use super::{DataStoreSpec, RestoreRequest};
+use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
+use backup_core::workflow::{
+    self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What a restore will do, computed without changing anything (`--dry-run`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlan {
+    /// The archive.
+    pub archive: String,
+    /// Workloads to scale down, with their current replicas.
+    pub scale_down: Vec<(String, i32)>,
+    /// Objects to create or update (`Kind/name`).
+    pub create: Vec<String>,
+    /// Why the restore would be refused now, if it would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// A restore whose Job is running.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedRestore {
+    /// The Job to follow or finalize.
+    pub job: String,
+    /// Workloads scaled down.
+    pub paused: Vec<PausedWorkload>,
+}
+
+/// What finalizing found and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizeOutcome {
+    /// The Job's state (`None`: no such Job).
+    pub job_state: Option<JobState>,
+    /// Workloads scaled back up (empty while the Job runs).
+    pub resumed: Vec<PausedWorkload>,
+    /// Logs of every container of the Job, when it failed.
+    pub logs: Vec<ContainerLog>,
+}
+
+/// A Job-based restore of one data store in one namespace.
+pub struct JobRestore<'a, C: Cluster + ?Sized> {
+    cluster: &'a C,
+    namespace: String,
+    spec: DataStoreSpec,
+    /// How long to wait for scaled-down pods to be gone.
+    pub pods_timeout: Duration,
+}
+
+impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
+    /// A restore of `spec`'s data store in `namespace`.
+    pub fn new(cluster: &'a C, namespace: &str, spec: DataStoreSpec) -> Self {
+        Self {
+            cluster,
+            namespace: namespace.to_owned(),
+            spec,
+            pods_timeout: Duration::from_secs(300),
+        }
+    }
+
+    fn object(&self, api_version: &str, kind: &str, name: String) -> ObjectRef {
+        ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: Some(self.namespace.clone()),
+            name,
+        }
+    }
+
+    /// What `start` would do, changing nothing.
+    pub async fn plan(&self, request: &RestoreRequest) -> Result<RestorePlan, WorkflowError> {
+        let refused = self
+            .cluster
+            .workloads(&self.namespace, "")
+            .await?
+            .into_iter()
+            .find_map(|w| {
+                (w.annotations.get(RESTORE_IN_PROGRESS) == Some(&self.spec.name)).then(|| {
+                    let started = w
+                        .annotations
+                        .get(RESTORE_STARTED_AT)
+                        .cloned()
+                        .unwrap_or_default();
+                    format!(
+                        "a {} restore is already in progress (started {started}, {:?} {})",
+                        self.spec.name, w.kind, w.name
+                    )
+                })
+            });
+        let scale_down = self
+            .cluster
+            .workloads(&self.namespace, &self.spec.scale_down_selector)
+            .await?
+            .into_iter()
+            .filter(|w| w.replicas > 0)
+            .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
+            .collect();
+        let m = self.spec.manifests(&self.namespace, request);
+        let create = [&m.script, &m.credentials, &m.volume, &m.job]
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(RestorePlan {
+            archive: request.archive.clone(),
+            scale_down,
+            create,
+            refused,
+        })
+    }
+
+    /// Takes the lock, scales the users down (recording their replicas), creates the script,
+    /// the credentials, the scratch volume and the Job. If the Job cannot be created, the
+    /// volume and credentials are removed and the workloads scaled back up.
+    pub async fn start(
+        &self,
+        request: &RestoreRequest,
+        now: DateTime<Utc>,
+    ) -> Result<StartedRestore, WorkflowError> {
+        let paused = workflow::pause_workloads(
+            self.cluster,
+            &self.namespace,
+            &self.spec.scale_down_selector,
+            &self.spec.name,
+            now,
+            self.pods_timeout,
+        )
+        .await?;
+        let m = self.spec.manifests(&self.namespace, request);
+        let created = async {
+            for object in [&m.script, &m.credentials, &m.volume] {
+                self.cluster.apply(object, true).await?;
+            }
+            self.cluster.create_job(&self.namespace, &m.job).await
+        }
+        .await;
+        if let Err(error) = created {
+            self.remove_objects().await;
+            workflow::resume_workloads(self.cluster, &self.namespace).await?;
+            return Err(error.into());
+        }
+        Ok(StartedRestore {
+            job: self.spec.job_name(&request.run_id),
+            paused,
+        })
+    }
+
+    /// Waits (by watching) until the Job finishes.
+    pub async fn wait(&self, job: &str, timeout: Duration) -> Result<JobState, WorkflowError> {
+        Ok(self.cluster.wait_job(&self.namespace, job, timeout).await?)
+    }
+
+    /// Looks at the Job: while it runs, waits when `wait` is given, else reports it running
+    /// and changes nothing. Once it is done (or gone), collects the logs of a failure, scales
+    /// the workloads back up from their annotations and removes the Job, the scratch volume
+    /// and the credentials. Safe to run any number of times, from any machine.
+    pub async fn finalize(
+        &self,
+        job: &str,
+        wait: Option<Duration>,
+    ) -> Result<FinalizeOutcome, WorkflowError> {
+        let mut state = self.cluster.job_state(&self.namespace, job).await?;
+        if let (Some(JobState::Running), Some(timeout)) = (&state, wait) {
+            state = Some(self.wait(job, timeout).await?);
+        }
+        if state == Some(JobState::Running) {
+            return Ok(FinalizeOutcome {
+                job_state: state,
+                resumed: vec![],
+                logs: vec![],
+            });
+        }
+        let logs = match &state {
+            Some(JobState::Failed(_)) => self.cluster.job_logs(&self.namespace, job).await?,
+            _ => vec![],
+        };
+        let resumed = workflow::resume_workloads(self.cluster, &self.namespace).await?;
+        if state.is_some() {
+            self.cluster.delete_job(&self.namespace, job).await?;
+        }
+        self.remove_objects().await;
+        Ok(FinalizeOutcome {
+            job_state: state,
+            resumed,
+            logs,
+        })
+    }
+
+    /// Removes the scratch volume and the credentials (best effort: both are recreated by
+    /// the next restore anyway).
+    async fn remove_objects(&self) {
+        for object in [
+            self.object("v1", "PersistentVolumeClaim", self.spec.volume_name()),
+            self.object(
+                "v1",
+                "Secret",
+                format!("{}-restore-credentials", self.spec.name),
+            ),
+        ] {
+            if let Err(error) = self.cluster.delete(&object).await {
+                tracing::warn!("could not delete {object}: {error}");
+            }
+        }
+    }
+
+    /// The commands that clean up by hand what a restore leaves, for messages.
+    pub fn cleanup_commands(&self, job: &str) -> Vec<String> {
+        let ns = &self.namespace;
+        vec![
+            format!("kubectl delete job -n {ns} {job}"),
+            format!("kubectl delete pvc -n {ns} {}", self.spec.volume_name()),
+            format!(
+                "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
+                self.spec.name
+            ),
+        ]
+    }
+}
