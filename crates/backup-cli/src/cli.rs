@@ -72,6 +72,76 @@ pub enum Command {
         #[command(subcommand)]
         action: StorageCommand,
     },
+    /// StackState / SUSE Observability StackGraph backups (compatible with sts-backup).
+    Stackgraph {
+        /// What to do.
+        #[command(subcommand)]
+        action: StackGraphCommand,
+    },
+}
+
+/// Where the StackState backup configuration and archives are.
+#[derive(Debug, Clone, Args)]
+pub struct StackStateArgs {
+    /// ConfigMap with the backup configuration (key `config`).
+    #[arg(long, default_value = backup_core::stackstate::DEFAULT_CONFIG_NAME)]
+    pub configmap: String,
+    /// Secret merged over it (credentials); a missing Secret is fine.
+    #[arg(long, default_value = backup_core::stackstate::DEFAULT_CONFIG_NAME)]
+    pub secret: String,
+    /// Where and how to reach the archives (default: a port-forward to the MinIO Service).
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `kbackup stackgraph ...`.
+#[derive(Debug, Subcommand)]
+pub enum StackGraphCommand {
+    /// List the .graph archives, newest first (multipart archives once, with their total size).
+    List {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+    },
+    /// Restore an archive: scale the StackGraph users down, run the restore Job, scale back up.
+    Restore {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// The archive to restore (e.g. sts-backup-20261121-0300.graph).
+        #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
+        archive: Option<String>,
+        /// Restore the newest archive.
+        #[arg(long)]
+        latest: bool,
+        /// Start the Job and return; finalize later with check-and-finalize.
+        #[arg(long)]
+        background: bool,
+        /// Print what would be done and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long the restore Job may run.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// How long to wait for the scaled-down pods to be gone.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        pods_timeout: std::time::Duration,
+    },
+    /// Finish a restore: once its Job is done, scale the workloads back up and clean up.
+    CheckAndFinalize {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// The restore Job's name (printed by `restore`).
+        #[arg(long)]
+        job: String,
+        /// Wait for a running Job to finish.
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait with --wait.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// `kbackup storage ...`.

@@ -25,6 +25,9 @@ pub struct FileConfig {
     /// Object storage defaults.
     #[serde(default)]
     pub storage: StorageFileConfig,
+    /// A StackState backup configuration (the schema of the `suse-observability-backup-config`
+    /// ConfigMap), used instead of reading it from the cluster.
+    pub stackstate: Option<serde_json::Value>,
 }
 
 /// The `storage:` section.

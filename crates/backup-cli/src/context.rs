@@ -22,6 +22,8 @@ pub struct Context {
     pub kube: ConnectOptions,
     /// The namespace asked for.
     pub namespace: Option<String>,
+    /// Answer yes to confirmations.
+    pub yes: bool,
     file: FileConfig,
 }
 
@@ -41,8 +43,34 @@ impl Context {
                 context: global.context.clone().or_else(|| file.context.clone()),
             },
             namespace: global.namespace.clone().or_else(|| file.namespace.clone()),
+            yes: global.yes,
             file,
         })
+    }
+
+    /// The StackState configuration from the configuration file, if it has one.
+    pub fn stackstate_file_config(&self) -> Option<&serde_json::Value> {
+        self.file.stackstate.as_ref()
+    }
+
+    /// The namespace, required by commands that work in one.
+    pub fn require_namespace(&self) -> Result<&str, CliError> {
+        self.namespace.as_deref().ok_or_else(|| CliError::user(anyhow!("this command needs a namespace: pass -n/--namespace (or set KBACKUP_NAMESPACE)")))
+    }
+
+    /// Asks `question` on stderr and reads the answer; anything but `yes` (or `y`) declines.
+    /// `-y` answers yes without asking.
+    pub fn confirm(&self, question: &str) -> Result<(), CliError> {
+        if self.yes {
+            return Ok(());
+        }
+        eprint!("{question} (yes/no): ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        match answer.trim().to_lowercase().as_str() {
+            "yes" | "y" => Ok(()),
+            _ => Err(CliError::user(anyhow!("aborted: not confirmed (pass -y to skip the question)"))),
+        }
     }
 
     /// A progress reporter for long work.

@@ -91,3 +91,12 @@ impl CliError {
         }
     }
 }
+
+impl From<backup_core::workflow::WorkflowError> for CliError {
+    fn from(error: backup_core::workflow::WorkflowError) -> Self {
+        match error {
+            backup_core::workflow::WorkflowError::Cluster(cluster) => cluster.into(),
+            other => Self::user(other),
+        }
+    }
+}

@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Version => commands::version::run(&context),
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Storage { action } => commands::storage::run(&context, action).await,
+        Command::Stackgraph { action } => commands::stackgraph::run(&context, action).await,
     }
 }
 

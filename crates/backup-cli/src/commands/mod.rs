@@ -1,5 +1,6 @@
 //! One module per command.
 
 pub mod completions;
+pub mod stackgraph;
 pub mod storage;
 pub mod version;

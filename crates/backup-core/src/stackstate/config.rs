@@ -246,18 +246,21 @@ impl StackStateConfig {
         if let Some((name, text)) = secret {
             merge(&mut merged, parse(name, text)?);
         }
+        Self::from_value(merged)
+    }
+
+    /// Reads an already parsed document (the `stackstate:` section of kbackup's own
+    /// configuration file).
+    pub fn from_value(mut value: Value) -> Result<Self, ConfigError> {
         // `kubernetes` feeds `common_labels`; rename before typed parsing.
-        if let Some(object) = merged.as_object_mut() {
+        if let Some(object) = value.as_object_mut() {
             if let Some(kubernetes) = object.remove("kubernetes") {
                 object.insert("commonLabels".into(), kubernetes);
             }
         }
-        serde_path_to_error::deserialize(merged).map_err(|e| {
+        serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string().replace("commonLabels", "kubernetes");
-            ConfigError::Field {
-                field,
-                detail: e.into_inner().to_string(),
-            }
+            ConfigError::Field { field, detail: e.into_inner().to_string() }
         })
     }
 

@@ -1,0 +1,30 @@
+//! `kbackup stackgraph list`.
+
+use super::Installation;
+use crate::cli::StackStateArgs;
+use crate::context::Context;
+use crate::exit::{CliResult, Exit};
+use crate::output::{Tabular, emit};
+use backup_core::stackstate::Archive;
+use chrono::SecondsFormat;
+use indicatif::HumanBytes;
+
+impl Tabular for Archive {
+    fn headers() -> Vec<&'static str> {
+        vec!["NAME", "SIZE", "PARTS", "TAKEN"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let parts = if self.complete { self.parts.len().to_string() } else { format!("{} (incomplete)", self.parts.len()) };
+        let taken = self.time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
+        vec![self.name.clone(), HumanBytes(self.size).to_string(), parts, taken]
+    }
+}
+
+/// Lists the archives, newest first.
+pub async fn run(context: &Context, source: &StackStateArgs) -> CliResult {
+    let installation = Installation::load(context, source).await?;
+    let archives = installation.archives(context, source).await?;
+    let catalog = archives.catalog().await?;
+    emit(context.output, &catalog.archives)?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,108 @@
+//! `kbackup stackgraph restore (--archive NAME | --latest)`.
+
+use super::Installation;
+use super::finalize::report_outcome;
+use crate::cli::StackStateArgs;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
+use backup_core::Progress;
+use backup_k8s::datastore::{JobRestore, RestorePlan, RestoreRequest, stackgraph_spec};
+use std::time::Duration;
+
+/// What the user asked for (`archive: None` is `--latest`; clap requires exactly one).
+pub struct Options {
+    pub archive: Option<String>,
+    pub background: bool,
+    pub dry_run: bool,
+    pub timeout: Duration,
+    pub pods_timeout: Duration,
+}
+
+impl Tabular for RestorePlan {
+    fn headers() -> Vec<&'static str> {
+        vec!["ARCHIVE", "SCALE DOWN", "CREATE", "REFUSED"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let scale: Vec<String> = self.scale_down.iter().map(|(w, n)| format!("{w} ({n} -> 0)")).collect();
+        vec![self.archive.clone(), scale.join(", "), self.create.join(", "), self.refused.clone().unwrap_or_else(|| "-".into())]
+    }
+}
+
+/// Restores an archive, in the foreground or in the background.
+pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -> CliResult {
+    let installation = Installation::load(context, source).await?;
+    let mut spec = stackgraph_spec(&installation.config, source.storage.storage_endpoint.as_deref()).map_err(CliError::user)?;
+    let store = installation.config.object_store().expect("validated by stackgraph_spec");
+    let (access_key, secret_key) = (store.access_key.expose().to_owned(), store.secret_key.expose().to_owned());
+
+    // Resolve the archive before touching anything.
+    let archive = {
+        let archives = installation.archives(context, source).await?;
+        let catalog = archives.catalog().await?;
+        let location = archives.storage.location();
+        let chosen = match &options.archive {
+            Some(name) => catalog.find(name, &location),
+            None => catalog.latest(".graph", &location),
+        };
+        chosen.map_err(CliError::user)?.clone()
+    };
+    spec.multipart = archive.is_multipart();
+    let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();
+    let request = RestoreRequest { archive: archive.name.rsplit('/').next().unwrap_or(&archive.name).to_owned(), force: true, access_key, secret_key, run_id };
+    let namespace = installation.namespace.clone();
+    let job_name = spec.job_name(&request.run_id);
+    let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
+    restore.pods_timeout = options.pods_timeout;
+
+    if options.dry_run {
+        let plan = restore.plan(&request).await?;
+        emit(context.output, &[plan])?;
+        return Ok(Exit::Success);
+    }
+    eprintln!("WARNING: restoring a StackGraph backup PURGES all existing StackGraph data in namespace {namespace}.");
+    eprintln!("Backup: {} (namespace {namespace})", request.archive);
+    context.confirm("Do you want to continue?")?;
+
+    let started = tokio::select! {
+        started = restore.start(&request, chrono::Utc::now()) => started?,
+        _ = tokio::signal::ctrl_c() => return Err(interrupted(&namespace, &job_name)),
+    };
+    let scaled: Vec<String> = started.paused.iter().map(|p| format!("{} ({})", p.workload.name, p.restore_replicas)).collect();
+    context.info(&format!("scaled down: {}", if scaled.is_empty() { "nothing".into() } else { scaled.join(", ") }));
+    context.info(&format!("restore Job {} started", started.job));
+    if options.background {
+        context.info(&format!("follow it:  kubectl logs -f -n {namespace} job/{}", started.job));
+        context.info(&format!("finalize:   kbackup -n {namespace} stackgraph check-and-finalize --job {} --wait", started.job));
+        context.info("the workloads stay scaled down until then");
+        crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
+        return Ok(Exit::Success);
+    }
+
+    let progress = context.progress();
+    progress.start(&format!("restoring {} (Job {})", request.archive, started.job), None);
+    let waited = tokio::select! {
+        waited = restore.wait(&started.job, options.timeout) => waited,
+        _ = tokio::signal::ctrl_c() => {
+            progress.finish();
+            return Err(interrupted(&namespace, &started.job));
+        }
+    };
+    progress.finish();
+    if let Err(error) = waited {
+        return Err(CliError::from(error).context_message(&format!(
+            "the restore Job {} did not finish; the workloads stay scaled down. Finalize with `kbackup -n {namespace} stackgraph check-and-finalize --job {}`",
+            started.job, started.job
+        )));
+    }
+    let outcome = restore.finalize(&started.job, None).await?;
+    report_outcome(context, &restore, &started.job, &outcome)
+}
+
+fn interrupted(namespace: &str, job: &str) -> CliError {
+    CliError::user(anyhow!(
+        "interrupted: the original replica counts are kept in the workloads' annotations. \
+         Finish the restore with `kbackup -n {namespace} stackgraph check-and-finalize --job {job} --wait`"
+    ))
+}
