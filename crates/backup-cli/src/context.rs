@@ -55,7 +55,11 @@ impl Context {
 
     /// The namespace, required by commands that work in one.
     pub fn require_namespace(&self) -> Result<&str, CliError> {
-        self.namespace.as_deref().ok_or_else(|| CliError::user(anyhow!("this command needs a namespace: pass -n/--namespace (or set KBACKUP_NAMESPACE)")))
+        self.namespace.as_deref().ok_or_else(|| {
+            CliError::user(anyhow!(
+                "this command needs a namespace: pass -n/--namespace (or set KBACKUP_NAMESPACE)"
+            ))
+        })
     }
 
     /// Asks `question` on stderr and reads the answer; anything but `yes` (or `y`) declines.
@@ -69,7 +73,9 @@ impl Context {
         std::io::stdin().read_line(&mut answer)?;
         match answer.trim().to_lowercase().as_str() {
             "yes" | "y" => Ok(()),
-            _ => Err(CliError::user(anyhow!("aborted: not confirmed (pass -y to skip the question)"))),
+            _ => Err(CliError::user(anyhow!(
+                "aborted: not confirmed (pass -y to skip the question)"
+            ))),
         }
     }
 

@@ -56,8 +56,16 @@ pub struct ElasticsearchServer {
     pub repo_path: PathBuf,
 }
 
+/// `.testenv/env.sh` of the workspace the test runs in, found at run time by walking up from
+/// the working directory (cargo runs tests in their package's directory). Not from a
+/// compile-time path: a target directory shared between clones would point at another clone.
 fn env_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.testenv/env.sh")
+    let start = std::env::current_dir().unwrap_or_default();
+    start
+        .ancestors()
+        .map(|dir| dir.join(".testenv/env.sh"))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| start.join(".testenv/env.sh"))
 }
 
 fn file_vars() -> &'static HashMap<String, String> {

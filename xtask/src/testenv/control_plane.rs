@@ -77,6 +77,8 @@ impl ControlPlane {
             ])
             // As envtest: pods are not refused before their namespace's default ServiceAccount exists.
             .arg("--disable-admission-plugins=ServiceAccount")
+            // The `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse.
+            .arg("--endpoint-reconciler-type=none")
             .arg(format!(
                 "--kubelet-client-certificate={}",
                 p(pki.admin_cert())

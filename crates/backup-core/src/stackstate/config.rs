@@ -253,14 +253,17 @@ impl StackStateConfig {
     /// configuration file).
     pub fn from_value(mut value: Value) -> Result<Self, ConfigError> {
         // `kubernetes` feeds `common_labels`; rename before typed parsing.
-        if let Some(object) = value.as_object_mut() {
-            if let Some(kubernetes) = object.remove("kubernetes") {
-                object.insert("commonLabels".into(), kubernetes);
-            }
+        if let Some(object) = value.as_object_mut()
+            && let Some(kubernetes) = object.remove("kubernetes")
+        {
+            object.insert("commonLabels".into(), kubernetes);
         }
         serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string().replace("commonLabels", "kubernetes");
-            ConfigError::Field { field, detail: e.into_inner().to_string() }
+            ConfigError::Field {
+                field,
+                detail: e.into_inner().to_string(),
+            }
         })
     }
 

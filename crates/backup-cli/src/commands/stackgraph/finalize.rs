@@ -25,51 +25,93 @@ impl Tabular for FinalizeReport {
         vec!["JOB", "STATE", "SCALED UP"]
     }
     fn cells(&self) -> Vec<String> {
-        vec![self.job.clone(), self.state.clone(), self.scaled_up.join(", ")]
+        vec![
+            self.job.clone(),
+            self.state.clone(),
+            self.scaled_up.join(", "),
+        ]
     }
 }
 
 /// Finalizes a restore started by kbackup or by sts-backup.
-pub async fn run(context: &Context, source: &StackStateArgs, job: &str, wait: Option<Duration>) -> CliResult {
+pub async fn run(
+    context: &Context,
+    source: &StackStateArgs,
+    job: &str,
+    wait: Option<Duration>,
+) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let spec = stackgraph_spec(&installation.config, source.storage.storage_endpoint.as_deref()).map_err(CliError::user)?;
+    let spec = stackgraph_spec(
+        &installation.config,
+        source.storage.storage_endpoint.as_deref(),
+    )
+    .map_err(CliError::user)?;
     let restore = JobRestore::new(&installation.cluster, &installation.namespace, spec);
     let outcome = restore.finalize(job, wait).await?;
     report_outcome(context, &restore, job, &outcome)
 }
 
 /// Prints the outcome: data on stdout; logs of a failed Job and clean-up hints on stderr.
-pub fn report_outcome<C: Cluster + ?Sized>(context: &Context, restore: &JobRestore<'_, C>, job: &str, outcome: &FinalizeOutcome) -> CliResult {
+pub fn report_outcome<C: Cluster + ?Sized>(
+    context: &Context,
+    restore: &JobRestore<'_, C>,
+    job: &str,
+    outcome: &FinalizeOutcome,
+) -> CliResult {
     let state = match &outcome.job_state {
         None => "NotFound".to_owned(),
         Some(JobState::Running) => "Running".to_owned(),
         Some(JobState::Succeeded) => "Succeeded".to_owned(),
         Some(JobState::Failed(reason)) => format!("Failed: {reason}"),
     };
-    let scaled_up = outcome.resumed.iter().map(|p| format!("{} ({})", p.workload.name, p.restore_replicas)).collect();
-    emit(context.output, &[FinalizeReport { job: job.to_owned(), state, scaled_up }])?;
+    let scaled_up = outcome
+        .resumed
+        .iter()
+        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+        .collect();
+    emit(
+        context.output,
+        &[FinalizeReport {
+            job: job.to_owned(),
+            state,
+            scaled_up,
+        }],
+    )?;
     match &outcome.job_state {
         Some(JobState::Running) => {
-            context.info(&format!("Job {job} is still running; nothing changed. Wait for it with --wait"));
+            context.info(&format!(
+                "Job {job} is still running; nothing changed. Wait for it with --wait"
+            ));
             Ok(Exit::Success)
         }
         Some(JobState::Succeeded) => {
-            context.info(&format!("restore finished; workloads scaled back up; Job {job} and its volume removed"));
+            context.info(&format!(
+                "restore finished; workloads scaled back up; Job {job} and its volume removed"
+            ));
             Ok(Exit::Success)
         }
         None => {
-            context.info(&format!("Job {job} not found; workloads with recorded replicas were scaled back up"));
+            context.info(&format!(
+                "Job {job} not found; workloads with recorded replicas were scaled back up"
+            ));
             Ok(Exit::Success)
         }
         Some(JobState::Failed(reason)) => {
             for log in &outcome.logs {
-                eprintln!("--- logs of pod {} container {} ---\n{}", log.pod, log.container, log.text.trim_end());
+                eprintln!(
+                    "--- logs of pod {} container {} ---\n{}",
+                    log.pod,
+                    log.container,
+                    log.text.trim_end()
+                );
             }
             eprintln!("workloads were scaled back up; if anything is left, clean up with:");
             for command in restore.cleanup_commands(job) {
                 eprintln!("  {command}");
             }
-            Err(CliError::user(anyhow!("the restore Job {job} failed: {reason}")))
+            Err(CliError::user(anyhow!(
+                "the restore Job {job} failed: {reason}"
+            )))
         }
     }
 }

@@ -14,9 +14,21 @@ impl Tabular for Archive {
         vec!["NAME", "SIZE", "PARTS", "TAKEN"]
     }
     fn cells(&self) -> Vec<String> {
-        let parts = if self.complete { self.parts.len().to_string() } else { format!("{} (incomplete)", self.parts.len()) };
-        let taken = self.time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
-        vec![self.name.clone(), HumanBytes(self.size).to_string(), parts, taken]
+        let parts = if self.complete {
+            self.parts.len().to_string()
+        } else {
+            format!("{} (incomplete)", self.parts.len())
+        };
+        let taken = self
+            .time
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".into());
+        vec![
+            self.name.clone(),
+            HumanBytes(self.size).to_string(),
+            parts,
+            taken,
+        ]
     }
 }
 

@@ -10,21 +10,40 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use anyhow::anyhow;
 use backup_core::cluster::{ConfigObjects, Forward, PortForwarder};
-use backup_core::stackstate::{ArchiveCatalog, StackStateConfig, DEFAULT_CONFIG_KEY};
+use backup_core::stackstate::{ArchiveCatalog, DEFAULT_CONFIG_KEY, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt, RepositoryLocation, StorageScheme};
-use backup_k8s::datastore::GRAPH_SUFFIX;
 use backup_k8s::KubeCluster;
+use backup_k8s::datastore::GRAPH_SUFFIX;
 use std::sync::Arc;
 
 /// Runs a stackgraph command.
 pub async fn run(context: &Context, command: StackGraphCommand) -> CliResult {
     match command {
         StackGraphCommand::List { source } => list::run(context, &source).await,
-        StackGraphCommand::Restore { source, archive, background, dry_run, timeout, pods_timeout, .. } => {
-            let options = restore::Options { archive, background, dry_run, timeout, pods_timeout };
+        StackGraphCommand::Restore {
+            source,
+            archive,
+            background,
+            dry_run,
+            timeout,
+            pods_timeout,
+            ..
+        } => {
+            let options = restore::Options {
+                archive,
+                background,
+                dry_run,
+                timeout,
+                pods_timeout,
+            };
             restore::run(context, &source, options).await
         }
-        StackGraphCommand::CheckAndFinalize { source, job, wait, timeout } => finalize::run(context, &source, &job, wait.then_some(timeout)).await,
+        StackGraphCommand::CheckAndFinalize {
+            source,
+            job,
+            wait,
+            timeout,
+        } => finalize::run(context, &source, &job, wait.then_some(timeout)).await,
     }
 }
 
@@ -52,32 +71,66 @@ impl Installation {
                 })?;
                 let secret = cluster.secret(&namespace, &source.secret).await?;
                 if secret.is_none() {
-                    context.info(&format!("note: Secret {namespace}/{} not found; using the ConfigMap alone", source.secret));
+                    context.info(&format!(
+                        "note: Secret {namespace}/{} not found; using the ConfigMap alone",
+                        source.secret
+                    ));
                 }
-                StackStateConfig::from_objects(&source.configmap, DEFAULT_CONFIG_KEY, &map, secret.as_ref()).map_err(CliError::user)?
+                StackStateConfig::from_objects(
+                    &source.configmap,
+                    DEFAULT_CONFIG_KEY,
+                    &map,
+                    secret.as_ref(),
+                )
+                .map_err(CliError::user)?
             }
         };
-        Ok(Self { cluster, namespace, config })
+        Ok(Self {
+            cluster,
+            namespace,
+            config,
+        })
     }
 
     /// The archive bucket, through a port-forward to the MinIO Service unless an endpoint is
     /// given (`--storage-endpoint` or `stackgraph.storageEndpoint`). Keep the returned forward
     /// alive while using the storage.
-    async fn archives(&self, context: &Context, source: &StackStateArgs) -> Result<Archives, CliError> {
+    async fn archives(
+        &self,
+        context: &Context,
+        source: &StackStateArgs,
+    ) -> Result<Archives, CliError> {
         let section = self.config.stackgraph().map_err(CliError::user)?;
         let mut options = context.storage_options(&source.storage).await?;
-        let (endpoint, forward) = match source.storage.storage_endpoint.clone().or_else(|| section.storage_endpoint.clone()) {
+        let (endpoint, forward) = match source
+            .storage
+            .storage_endpoint
+            .clone()
+            .or_else(|| section.storage_endpoint.clone())
+        {
             Some(endpoint) => (endpoint, None),
             None => {
-                let service = &self.config.object_store().expect("checked by stackgraph()").service;
-                let forward = self.cluster.forward_service(&self.namespace, &service.name, service.port).await?;
+                let service = &self
+                    .config
+                    .object_store()
+                    .expect("checked by stackgraph()")
+                    .service;
+                let forward = self
+                    .cluster
+                    .forward_service(&self.namespace, &service.name, service.port)
+                    .await?;
                 (format!("http://{}", forward.local_addr()), Some(forward))
             }
         };
         options.endpoint = Some(endpoint);
-        if let Some(store) = self.config.object_store().filter(|s| !s.access_key.expose().is_empty()) {
+        if let Some(store) = self
+            .config
+            .object_store()
+            .filter(|s| !s.access_key.expose().is_empty())
+        {
             options.access_key_id = Some(store.access_key.expose().to_owned());
-            options.secret_access_key = Some(backup_storage::Secret::new(store.secret_key.expose()));
+            options.secret_access_key =
+                Some(backup_storage::Secret::new(store.secret_key.expose()));
         }
         let location = RepositoryLocation {
             scheme: StorageScheme::S3,
@@ -86,7 +139,10 @@ impl Installation {
             path: None,
         };
         let storage = backup_storage::open(&location, &options).await?;
-        Ok(Archives { storage, _forward: forward })
+        Ok(Archives {
+            storage,
+            _forward: forward,
+        })
     }
 }
 

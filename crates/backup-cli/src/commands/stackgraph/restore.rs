@@ -25,17 +25,36 @@ impl Tabular for RestorePlan {
         vec!["ARCHIVE", "SCALE DOWN", "CREATE", "REFUSED"]
     }
     fn cells(&self) -> Vec<String> {
-        let scale: Vec<String> = self.scale_down.iter().map(|(w, n)| format!("{w} ({n} -> 0)")).collect();
-        vec![self.archive.clone(), scale.join(", "), self.create.join(", "), self.refused.clone().unwrap_or_else(|| "-".into())]
+        let scale: Vec<String> = self
+            .scale_down
+            .iter()
+            .map(|(w, n)| format!("{w} ({n} -> 0)"))
+            .collect();
+        vec![
+            self.archive.clone(),
+            scale.join(", "),
+            self.create.join(", "),
+            self.refused.clone().unwrap_or_else(|| "-".into()),
+        ]
     }
 }
 
 /// Restores an archive, in the foreground or in the background.
 pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let mut spec = stackgraph_spec(&installation.config, source.storage.storage_endpoint.as_deref()).map_err(CliError::user)?;
-    let store = installation.config.object_store().expect("validated by stackgraph_spec");
-    let (access_key, secret_key) = (store.access_key.expose().to_owned(), store.secret_key.expose().to_owned());
+    let mut spec = stackgraph_spec(
+        &installation.config,
+        source.storage.storage_endpoint.as_deref(),
+    )
+    .map_err(CliError::user)?;
+    let store = installation
+        .config
+        .object_store()
+        .expect("validated by stackgraph_spec");
+    let (access_key, secret_key) = (
+        store.access_key.expose().to_owned(),
+        store.secret_key.expose().to_owned(),
+    );
 
     // Resolve the archive before touching anything.
     let archive = {
@@ -50,7 +69,18 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     };
     spec.multipart = archive.is_multipart();
     let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();
-    let request = RestoreRequest { archive: archive.name.rsplit('/').next().unwrap_or(&archive.name).to_owned(), force: true, access_key, secret_key, run_id };
+    let request = RestoreRequest {
+        archive: archive
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&archive.name)
+            .to_owned(),
+        force: true,
+        access_key,
+        secret_key,
+        run_id,
+    };
     let namespace = installation.namespace.clone();
     let job_name = spec.job_name(&request.run_id);
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
@@ -61,7 +91,9 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         emit(context.output, &[plan])?;
         return Ok(Exit::Success);
     }
-    eprintln!("WARNING: restoring a StackGraph backup PURGES all existing StackGraph data in namespace {namespace}.");
+    eprintln!(
+        "WARNING: restoring a StackGraph backup PURGES all existing StackGraph data in namespace {namespace}."
+    );
     eprintln!("Backup: {} (namespace {namespace})", request.archive);
     context.confirm("Do you want to continue?")?;
 
@@ -69,19 +101,39 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         started = restore.start(&request, chrono::Utc::now()) => started?,
         _ = tokio::signal::ctrl_c() => return Err(interrupted(&namespace, &job_name)),
     };
-    let scaled: Vec<String> = started.paused.iter().map(|p| format!("{} ({})", p.workload.name, p.restore_replicas)).collect();
-    context.info(&format!("scaled down: {}", if scaled.is_empty() { "nothing".into() } else { scaled.join(", ") }));
+    let scaled: Vec<String> = started
+        .paused
+        .iter()
+        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+        .collect();
+    context.info(&format!(
+        "scaled down: {}",
+        if scaled.is_empty() {
+            "nothing".into()
+        } else {
+            scaled.join(", ")
+        }
+    ));
     context.info(&format!("restore Job {} started", started.job));
     if options.background {
-        context.info(&format!("follow it:  kubectl logs -f -n {namespace} job/{}", started.job));
-        context.info(&format!("finalize:   kbackup -n {namespace} stackgraph check-and-finalize --job {} --wait", started.job));
+        context.info(&format!(
+            "follow it:  kubectl logs -f -n {namespace} job/{}",
+            started.job
+        ));
+        context.info(&format!(
+            "finalize:   kbackup -n {namespace} stackgraph check-and-finalize --job {} --wait",
+            started.job
+        ));
         context.info("the workloads stay scaled down until then");
         crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
         return Ok(Exit::Success);
     }
 
     let progress = context.progress();
-    progress.start(&format!("restoring {} (Job {})", request.archive, started.job), None);
+    progress.start(
+        &format!("restoring {} (Job {})", request.archive, started.job),
+        None,
+    );
     let waited = tokio::select! {
         waited = restore.wait(&started.job, options.timeout) => waited,
         _ = tokio::signal::ctrl_c() => {

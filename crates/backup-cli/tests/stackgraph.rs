@@ -1,0 +1,501 @@
+//! `kbackup stackgraph` end to end on a simulated StackState installation: the real control
+//! plane with kwok nodes, the config objects, labelled workloads, a MinIO Service whose pod
+//! port 9000 kwok forwards to the test MinIO, and archives in it.
+
+use backup_core::cluster::{ObjectRef, ResourceStore, WorkloadControl};
+use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
+use backup_core::{ObjectStorageExt, RepositoryLocation};
+use backup_k8s::{ConnectOptions, KubeCluster};
+use backup_storage::{Secret, StorageOptions};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use serde_json::{Value, json};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const SELECTOR_LABEL: &str = "stackstate.com/connects-to-stackgraph";
+const FAIL_LABEL: &str = "pod-container-running-failed.stage.kwok.x-k8s.io";
+
+/// One simulated installation in its own namespace, with its own archive prefix.
+struct Installation {
+    cluster: KubeCluster,
+    namespace: String,
+    prefix: String,
+    home: tempfile::TempDir,
+}
+
+async fn cluster() -> KubeCluster {
+    KubeCluster::connect(&ConnectOptions {
+        kubeconfig: Some(backup_testing::kubeconfig()),
+        context: None,
+    })
+    .await
+    .unwrap()
+}
+
+fn config_yaml(prefix: &str, common_labels: Value) -> String {
+    let config = json!({
+        "kubernetes": {"commonLabels": common_labels},
+        "minio": {"service": {"name": "suse-observability-minio", "port": 9000}},
+        "stackgraph": {
+            "bucket": "sts-stackgraph-backup",
+            "s3Prefix": prefix,
+            "restore": {
+                "scaleDownLabelSelector": format!("{SELECTOR_LABEL}=true"),
+                "zookeeperQuorum": "suse-observability-zookeeper:2181",
+                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"},
+                "pvc": {"size": "1Gi"}
+            }
+        }
+    });
+    serde_saphyr::to_string(&config).unwrap()
+}
+
+fn deployment(ns: &str, name: &str, replicas: i32, labels: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "labels": labels},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "img", "ports": [{"containerPort": 9000}]}]}}}})
+}
+
+impl Installation {
+    /// Sets everything up; `common_labels` go into `kubernetes.commonLabels`.
+    async fn new(common_labels: Value) -> Self {
+        let cluster = cluster().await;
+        let namespace = backup_testing::unique_name("sts");
+        let prefix = backup_testing::unique_name("sg");
+        let apply = |object: Value| {
+            let cluster = cluster.clone();
+            async move { cluster.apply(&object, true).await.unwrap() }
+        };
+        apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+            .await;
+        let server = backup_testing::s3();
+        apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
+                     "data": {"config": config_yaml(&prefix, common_labels)}}))
+        .await;
+        let secret = format!(
+            "minio:\n  accessKey: {}\n  secretKey: {}\n",
+            server.access_key_id, server.secret_access_key
+        );
+        apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
+                     "stringData": {"config": secret}}))
+        .await;
+        apply(deployment(&namespace, "minio", 1, json!({}))).await;
+        apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "suse-observability-minio", "namespace": namespace},
+                     "spec": {"selector": {"app": "minio"}, "ports": [{"port": 9000, "targetPort": 9000}]}}))
+        .await;
+        apply(deployment(
+            &namespace,
+            "server",
+            2,
+            json!({SELECTOR_LABEL: "true"}),
+        ))
+        .await;
+        apply(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "receiver", "namespace": namespace, "labels": {SELECTOR_LABEL: "true"}},
+                     "spec": {"replicas": 1, "serviceName": "receiver", "selector": {"matchLabels": {"app": "receiver"}},
+                              "template": {"metadata": {"labels": {"app": "receiver"}}, "spec": {"containers": [{"name": "c", "image": "img"}]}}}}))
+        .await;
+        apply(deployment(&namespace, "ui", 1, json!({}))).await;
+        // A volume pre-bound to the restore's scratch claim, as a provisioner would make it.
+        apply(json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{namespace}-restore")},
+                     "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                              "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"},
+                              "claimRef": {"namespace": namespace, "name": "stackgraph-restore-data"}}}))
+        .await;
+        let installation = Self {
+            cluster,
+            namespace,
+            prefix,
+            home: tempfile::tempdir().unwrap(),
+        };
+        installation
+            .wait_running("app in (minio,server,receiver,ui)", 5)
+            .await;
+        installation
+    }
+
+    async fn wait_running(&self, selector: &str, count: usize) {
+        let pods = backup_core::cluster::ApiResourceType {
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+            namespaced: true,
+            verbs: vec![],
+        };
+        for _ in 0..300 {
+            let page = self
+                .cluster
+                .list_page(&pods, Some(&self.namespace), Some(selector), 100, None)
+                .await
+                .unwrap();
+            if page
+                .items
+                .iter()
+                .filter(|p| p["status"]["phase"] == "Running")
+                .count()
+                == count
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("pods matching {selector} did not reach {count} Running");
+    }
+
+    async fn upload(&self, keys: Vec<(String, usize)>) {
+        let server = backup_testing::s3();
+        let options = StorageOptions {
+            endpoint: Some(server.endpoint.clone()),
+            access_key_id: Some(server.access_key_id.clone()),
+            secret_access_key: Some(Secret::new(server.secret_access_key.clone())),
+            ..StorageOptions::default()
+        };
+        let location =
+            RepositoryLocation::parse(&format!("s3://sts-stackgraph-backup/{}", self.prefix))
+                .unwrap();
+        let storage = backup_storage::open(&location, &options).await.unwrap();
+        stream::iter(keys)
+            .map(|(key, size)| {
+                let storage = storage.clone();
+                async move { storage.put_bytes(&key, Bytes::from(vec![7u8; size])).await }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap();
+    }
+
+    async fn upload_archives(&self) {
+        self.upload(vec![
+            ("sts-backup-20261119-0300.graph".into(), 1000),
+            ("sts-backup-20261120-0300.graph".into(), 2000),
+            ("sts-backup-20261121-0300.graph.00".into(), 3000),
+            ("sts-backup-20261121-0300.graph.01".into(), 500),
+        ])
+        .await;
+    }
+
+    fn kbackup(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+        for (name, _) in std::env::vars().filter(|(n, _)| {
+            n.starts_with("AWS_") || n.starts_with("KBACKUP_") || n == "KUBECONFIG"
+        }) {
+            command.env_remove(name);
+        }
+        command
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .arg("--kubeconfig")
+            .arg(backup_testing::kubeconfig())
+            .args(["--no-progress", "-n", &self.namespace])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    async fn workload(&self, name: &str) -> backup_core::cluster::Workload {
+        let all = self.cluster.workloads(&self.namespace, "").await.unwrap();
+        all.into_iter().find(|w| w.name == name).unwrap()
+    }
+
+    async fn assert_running_as_before(&self) {
+        for (name, replicas) in [("server", 2), ("receiver", 1), ("ui", 1)] {
+            let w = self.workload(name).await;
+            assert_eq!(w.replicas, replicas, "{name}");
+            for key in [
+                PRE_RESTORE_REPLICAS,
+                RESTORE_IN_PROGRESS,
+                RESTORE_STARTED_AT,
+            ] {
+                assert!(!w.annotations.contains_key(key), "{name} still has {key}");
+            }
+        }
+    }
+
+    async fn exists(&self, kind: &str, api_version: &str, name: &str) -> bool {
+        let object = ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: Some(self.namespace.clone()),
+            name: name.into(),
+        };
+        self.cluster.get(&object).await.unwrap().is_some()
+    }
+
+    async fn cleanup(self) {
+        for (kind, ns, name) in [
+            ("Namespace", None, self.namespace.clone()),
+            (
+                "PersistentVolume",
+                None,
+                format!("{}-restore", self.namespace),
+            ),
+        ] {
+            let object = ObjectRef {
+                api_version: "v1".into(),
+                kind: kind.into(),
+                namespace: ns,
+                name,
+            };
+            self.cluster.delete(&object).await.unwrap();
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn list_pages_through_everything_and_shows_multipart_once() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    sts.upload(
+        (0..1_001)
+            .map(|i| (format!("other/noise-{i:04}.txt"), 1))
+            .collect(),
+    )
+    .await;
+    let out = sts.kbackup(&["-o", "json", "stackgraph", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let archives: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = archives
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sts-backup-20261121-0300.graph",
+            "sts-backup-20261120-0300.graph",
+            "sts-backup-20261119-0300.graph"
+        ]
+    );
+    assert_eq!(archives[0]["size"], 3500);
+    assert_eq!(archives[0]["parts"].as_array().unwrap().len(), 2);
+    let table = sts.kbackup(&["stackgraph", "list"]);
+    assert!(
+        text(&table.stdout).contains("sts-backup-20261121-0300.graph  3.42 KiB  2"),
+        "{}",
+        text(&table.stdout)
+    );
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn foreground_restore_scales_down_runs_the_job_and_scales_back_up() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    let dry = sts.kbackup(&[
+        "-o",
+        "json",
+        "stackgraph",
+        "restore",
+        "--latest",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(plan[0]["archive"], "sts-backup-20261121-0300.graph");
+    assert_eq!(plan[0]["scaleDown"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        sts.workload("server").await.replicas,
+        2,
+        "a dry run changes nothing"
+    );
+
+    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("PURGES") && stderr.contains("scaled down: receiver (1), server (2)"),
+        "{stderr}"
+    );
+    assert!(
+        text(&out.stdout).contains("Succeeded"),
+        "{}",
+        text(&out.stdout)
+    );
+    sts.assert_running_as_before().await;
+    assert!(
+        !sts.exists("PersistentVolumeClaim", "v1", "stackgraph-restore-data")
+            .await,
+        "scratch volume removed"
+    );
+    assert!(
+        !sts.exists("Secret", "v1", "stackgraph-restore-credentials")
+            .await,
+        "credentials removed"
+    );
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn background_restore_then_finalize() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    let out = sts.kbackup(&[
+        "-y",
+        "stackgraph",
+        "restore",
+        "--archive",
+        "sts-backup-20261120-0300.graph",
+        "--background",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = text(&out.stdout).trim().to_owned();
+    assert!(job.starts_with("stackgraph-restore-"), "{job}");
+    assert!(text(&out.stderr).contains("check-and-finalize --job"));
+    let server = sts.workload("server").await;
+    assert_eq!(
+        (
+            server.replicas,
+            server.annotations[PRE_RESTORE_REPLICAS].as_str()
+        ),
+        (0, "2")
+    );
+    assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
+
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.assert_running_as_before().await;
+    let again = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job]);
+    assert!(
+        again.status.success(),
+        "finalize is idempotent: {}",
+        text(&again.stderr)
+    );
+    assert!(text(&again.stdout).contains("NotFound"));
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failing_job_prints_logs_and_scales_back_up() {
+    let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;
+    sts.upload_archives().await;
+    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--- logs of pod")
+            && stderr.contains("container wait")
+            && stderr.contains("simulated container log line"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("failed"), "{stderr}");
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_held_lock_refuses_and_finalize_finishes_what_sts_backup_left() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    // As the Go tool leaves a cluster interrupted mid-restore.
+    let server = sts.workload("server").await;
+    let annotations = [
+        (PRE_RESTORE_REPLICAS, "2"),
+        (RESTORE_IN_PROGRESS, "stackgraph"),
+        (RESTORE_STARTED_AT, "2026-11-20T10:00:00Z"),
+    ];
+    let changes = annotations
+        .iter()
+        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+        .collect();
+    sts.cluster.annotate(&server, &changes).await.unwrap();
+    sts.cluster.scale(&server, 0).await.unwrap();
+
+    let refused = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already in progress")
+            && stderr.contains("2026-11-20T10:00:00Z")
+            && stderr.contains("kubectl annotate"),
+        "{stderr}"
+    );
+    assert_eq!(
+        sts.workload("receiver").await.replicas,
+        1,
+        "nothing scaled by a refused restore"
+    );
+
+    let finalized = sts.kbackup(&[
+        "stackgraph",
+        "check-and-finalize",
+        "--job",
+        "stackgraph-restore-from-sts-backup",
+    ]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_anything_is_touched() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    let missing = sts.kbackup(&[
+        "-y",
+        "stackgraph",
+        "restore",
+        "--archive",
+        "sts-backup-19990101-0000.graph",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("archive 'sts-backup-19990101-0000.graph' not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let declined = sts.kbackup(&["stackgraph", "restore", "--latest"]);
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(
+        text(&declined.stderr).contains("aborted"),
+        "{}",
+        text(&declined.stderr)
+    );
+
+    let no_namespace = Command::new(env!("CARGO_BIN_EXE_kbackup"))
+        .args(["stackgraph", "list"])
+        .env_remove("KBACKUP_NAMESPACE")
+        .output()
+        .unwrap();
+    assert_eq!(no_namespace.status.code(), Some(1));
+    assert!(text(&no_namespace.stderr).contains("-n/--namespace"));
+
+    let both = sts.kbackup(&["stackgraph", "restore", "--latest", "--archive", "x"]);
+    assert_eq!(
+        both.status.code(),
+        Some(1),
+        "--archive and --latest exclude each other"
+    );
+
+    // A configuration without a bucket, read from a local file.
+    let file = sts.home.path().join("kbackup.yaml");
+    std::fs::write(&file, "stackstate:\n  stackgraph:\n    s3Prefix: x\n").unwrap();
+    let bad = sts.kbackup(&["--config", file.to_str().unwrap(), "stackgraph", "list"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("stackgraph.bucket"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    // Wrong credentials in the Secret.
+    let wrong = "minio:\n  accessKey: nobody\n  secretKey: wrong-secret-key\n";
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace}, "stringData": {"config": wrong}});
+    sts.cluster.apply(&secret, true).await.unwrap();
+    let denied = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    let stderr = text(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("access denied") && !stderr.contains("wrong-secret-key"),
+        "{stderr}"
+    );
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
