@@ -33,7 +33,7 @@ async fn cluster() -> KubeCluster {
     .unwrap()
 }
 
-fn config_yaml(prefix: &str, common_labels: Value) -> String {
+fn config_yaml(prefix: &str, common_labels: Value, pod_annotations: Value) -> String {
     let config = json!({
         "kubernetes": {"commonLabels": common_labels},
         "minio": {"service": {"name": "suse-observability-minio", "port": 9000}},
@@ -43,7 +43,7 @@ fn config_yaml(prefix: &str, common_labels: Value) -> String {
             "restore": {
                 "scaleDownLabelSelector": format!("{SELECTOR_LABEL}=true"),
                 "zookeeperQuorum": "suse-observability-zookeeper:2181",
-                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"},
+                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox", "annotations": pod_annotations},
                 "pvc": {"size": "1Gi"}
             }
         }
@@ -60,6 +60,11 @@ fn deployment(ns: &str, name: &str, replicas: i32, labels: Value) -> Value {
 impl Installation {
     /// Sets everything up; `common_labels` go into `kubernetes.commonLabels`.
     async fn new(common_labels: Value) -> Self {
+        Self::with_job_annotations(common_labels, json!({})).await
+    }
+
+    /// As `new`, with annotations on the restore Job's pod (kwok reads its delays there).
+    async fn with_job_annotations(common_labels: Value, pod_annotations: Value) -> Self {
         let cluster = cluster().await;
         let namespace = backup_testing::unique_name("sts");
         let prefix = backup_testing::unique_name("sg");
@@ -71,7 +76,7 @@ impl Installation {
             .await;
         let server = backup_testing::s3();
         apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
-                     "data": {"config": config_yaml(&prefix, common_labels)}}))
+                     "data": {"config": config_yaml(&prefix, common_labels, pod_annotations)}}))
         .await;
         let secret = format!(
             "minio:\n  accessKey: {}\n  secretKey: {}\n",
@@ -177,6 +182,11 @@ impl Installation {
     }
 
     fn kbackup(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The binary with a clean environment, pointed at this installation.
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
         for (name, _) in std::env::vars().filter(|(n, _)| {
             n.starts_with("AWS_") || n.starts_with("KBACKUP_") || n == "KUBECONFIG"
@@ -190,9 +200,8 @@ impl Installation {
             .arg(backup_testing::kubeconfig())
             .args(["--no-progress", "-n", &self.namespace])
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     async fn workload(&self, name: &str) -> backup_core::cluster::Workload {
@@ -497,5 +506,96 @@ async fn bad_input_is_refused_before_anything_is_touched() {
         "{stderr}"
     );
     sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
+    // The restore Job's pod completes 30 s after it runs: time to interrupt.
+    let sts = Installation::with_job_annotations(json!({}), json!({"pod-complete.stage.kwok.x-k8s.io/delay": "30s", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "0s"})).await;
+    sts.upload_archives().await;
+    let mut child = sts
+        .command(&["-y", "stackgraph", "restore", "--latest"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let job = loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "kbackup ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(rest) = line.strip_prefix("restore Job ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert!(
+        rest.contains("interrupted") && rest.contains(&format!("check-and-finalize --job {job}")),
+        "{rest}"
+    );
+    let server = sts.workload("server").await;
+    assert_eq!(
+        (
+            server.replicas,
+            server.annotations[PRE_RESTORE_REPLICAS].as_str()
+        ),
+        (0, "2"),
+        "still paused, count kept"
+    );
+
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    assert!(text(&finalized.stdout).contains("Succeeded"));
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_direct_storage_endpoint_needs_no_port_forward() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    // No MinIO Service needed: the archives are read from the endpoint directly.
+    let service = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        namespace: Some(sts.namespace.clone()),
+        name: "suse-observability-minio".into(),
+    };
+    sts.cluster.delete(&service).await.unwrap();
+    let endpoint = backup_testing::s3().endpoint;
+    let out = sts.kbackup(&[
+        "-o",
+        "json",
+        "stackgraph",
+        "list",
+        "--storage-endpoint",
+        &endpoint,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        3
+    );
+    let without = sts.kbackup(&["stackgraph", "list"]);
+    assert_eq!(without.status.code(), Some(1));
+    assert!(
+        text(&without.stderr).contains("suse-observability-minio"),
+        "{}",
+        text(&without.stderr)
+    );
     sts.cleanup().await;
 }

@@ -95,6 +95,9 @@ pub struct JobSettings {
     /// Extra labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Annotations of the Job's pod (kbackup's addition; e.g. `sidecar.istio.io/inject: "false"`).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
     /// Image of the restore container.
     #[serde(default)]
     pub image: String,

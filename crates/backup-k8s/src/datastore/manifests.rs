@@ -184,7 +184,7 @@ impl DataStoreSpec {
             "spec": {
                 "backoffLimit": 1,
                 "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
-                "template": {"metadata": {"labels": self.labels()}, "spec": pod_spec},
+                "template": {"metadata": {"labels": self.labels(), "annotations": self.job.annotations}, "spec": pod_spec},
             },
         })
     }
@@ -219,6 +219,7 @@ mod tests {
                 image_pull_secrets: vec![json!("regcred")],
                 tolerations: vec![json!({"key": "dedicated", "operator": "Exists"})],
                 labels: [("team".to_string(), "obs".to_string())].into(),
+                annotations: [("sidecar.istio.io/inject".to_string(), "false".to_string())].into(),
                 resources: Some(json!({"limits": {"memory": "4Gi"}})),
                 ..JobSettings::default()
             },
@@ -260,6 +261,10 @@ mod tests {
         );
         assert_eq!(job["spec"]["backoffLimit"], 1);
         assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 600);
+        assert_eq!(
+            job["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"],
+            "false"
+        );
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["restartPolicy"], "Never");
         assert_eq!(pod["imagePullSecrets"][0]["name"], "regcred");
