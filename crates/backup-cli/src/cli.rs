@@ -127,6 +127,19 @@ pub enum StackGraphCommand {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         pods_timeout: std::time::Duration,
     },
+    /// Delete archives older than a retention, by the timestamp in their names (the rule of
+    /// the chart's backup CronJob); every part of a multipart archive goes.
+    Expire {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// Retention, e.g. 30d (the chart's default), 12h.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Show what would be deleted and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Finish a restore: once its Job is done, scale the workloads back up and clean up.
     CheckAndFinalize {
         /// Configuration and archives.

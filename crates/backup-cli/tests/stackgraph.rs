@@ -599,3 +599,57 @@ async fn a_direct_storage_endpoint_needs_no_port_forward() {
     );
     sts.cleanup().await;
 }
+
+#[tokio::test]
+async fn expire_deletes_archives_older_than_the_retention_by_name() {
+    let sts = Installation::new(json!({})).await;
+    let name = |days_ago: i64| {
+        format!(
+            "sts-backup-{}.graph",
+            (chrono::Utc::now() - chrono::Duration::days(days_ago)).format("%Y%m%d-%H%M")
+        )
+    };
+    let (old, older, recent) = (name(31), name(40), name(1));
+    sts.upload(vec![
+        (format!("{old}.00"), 10),
+        (format!("{old}.01"), 10),
+        (older.clone(), 10),
+        (recent.clone(), 10),
+        ("hand-made.graph".into(), 10),
+    ])
+    .await;
+
+    let dry = sts.kbackup(&[
+        "-o",
+        "json",
+        "stackgraph",
+        "expire",
+        "--older-than",
+        "30days",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let listed: Vec<String> = serde_json::from_slice::<Vec<Value>>(&dry.stdout)
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, [old.clone(), older.clone()]);
+    let declined = sts.kbackup(&["stackgraph", "expire", "--older-than", "30days"]);
+    assert_eq!(declined.status.code(), Some(1), "deleting asks first");
+
+    let out = sts.kbackup(&["-y", "stackgraph", "expire", "--older-than", "30days"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let left = sts.kbackup(&["-o", "json", "stackgraph", "list"]);
+    let names: Vec<String> = serde_json::from_slice::<Vec<Value>>(&left.stdout)
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [recent, "hand-made.graph".to_string()],
+        "both parts of the multipart archive went"
+    );
+    sts.cleanup().await;
+}

@@ -98,6 +98,15 @@ fn part_of(key: &str) -> Option<(&str, usize)> {
 }
 
 impl ArchiveCatalog {
+    /// Archives taken before `cutoff`, by the timestamp in their names (as the chart's
+    /// backup CronJob expires them). Archives without a timestamp never expire.
+    pub fn older_than(&self, cutoff: DateTime<Utc>) -> Vec<&Archive> {
+        self.archives
+            .iter()
+            .filter(|a| a.time.is_some_and(|t| t < cutoff))
+            .collect()
+    }
+
     /// Builds the catalog from the objects below the prefix (keys relative to it), keeping
     /// those whose name ends in `suffix` (`.graph`), alone or with a part number.
     pub fn from_objects(objects: &[ObjectMeta], suffix: &str) -> Self {
@@ -235,6 +244,23 @@ mod tests {
         );
         assert_eq!(multi.time, Some("2026-11-21T03:00:00Z".parse().unwrap()));
         assert!(!c.archives[2].is_multipart());
+    }
+
+    #[test]
+    fn expiry_goes_by_the_name_timestamp_and_spares_unnamed_archives() {
+        let c = catalog();
+        let old: Vec<_> = c
+            .older_than("2026-11-20T12:00:00Z".parse().unwrap())
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(
+            old,
+            [
+                "sts-backup-20261120-0300.graph",
+                "sts-backup-20250101-0300.graph"
+            ]
+        );
     }
 
     #[test]

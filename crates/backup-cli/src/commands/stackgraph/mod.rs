@@ -1,6 +1,7 @@
 //! `kbackup stackgraph list|restore|check-and-finalize`: StackGraph backups of a StackState /
 //! SUSE Observability installation, compatible with `sts-backup`.
 
+mod expire;
 mod finalize;
 mod list;
 mod restore;
@@ -38,6 +39,11 @@ pub async fn run(context: &Context, command: StackGraphCommand) -> CliResult {
             };
             restore::run(context, &source, options).await
         }
+        StackGraphCommand::Expire {
+            source,
+            older_than,
+            dry_run,
+        } => expire::run(context, &source, older_than, dry_run).await,
         StackGraphCommand::CheckAndFinalize {
             source,
             job,
