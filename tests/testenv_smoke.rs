@@ -135,7 +135,7 @@ mod kubernetes {
             "spec": {
                 "backoffLimit": 0,
                 "template": {
-                    "metadata": {"labels": labels, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": "100ms", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "100ms"}},
+                    "metadata": {"labels": labels},
                     "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
                 }
             }

@@ -33,7 +33,7 @@ async fn cluster() -> KubeCluster {
     .unwrap()
 }
 
-fn config_yaml(prefix: &str, common_labels: Value, pod_annotations: Value) -> String {
+fn config_yaml(prefix: &str, common_labels: Value) -> String {
     let config = json!({
         "kubernetes": {"commonLabels": common_labels},
         "minio": {"service": {"name": "suse-observability-minio", "port": 9000}},
@@ -43,7 +43,7 @@ fn config_yaml(prefix: &str, common_labels: Value, pod_annotations: Value) -> St
             "restore": {
                 "scaleDownLabelSelector": format!("{SELECTOR_LABEL}=true"),
                 "zookeeperQuorum": "suse-observability-zookeeper:2181",
-                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox", "annotations": pod_annotations},
+                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"},
                 "pvc": {"size": "1Gi"}
             }
         }
@@ -60,11 +60,6 @@ fn deployment(ns: &str, name: &str, replicas: i32, labels: Value) -> Value {
 impl Installation {
     /// Sets everything up; `common_labels` go into `kubernetes.commonLabels`.
     async fn new(common_labels: Value) -> Self {
-        Self::with_job_annotations(common_labels, json!({})).await
-    }
-
-    /// As `new`, with annotations on the restore Job's pod (kwok reads its delays there).
-    async fn with_job_annotations(common_labels: Value, pod_annotations: Value) -> Self {
         let cluster = cluster().await;
         let namespace = backup_testing::unique_name("sts");
         let prefix = backup_testing::unique_name("sg");
@@ -76,7 +71,7 @@ impl Installation {
             .await;
         let server = backup_testing::s3();
         apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
-                     "data": {"config": config_yaml(&prefix, common_labels, pod_annotations)}}))
+                     "data": {"config": config_yaml(&prefix, common_labels)}}))
         .await;
         let secret = format!(
             "minio:\n  accessKey: {}\n  secretKey: {}\n",
@@ -511,8 +506,8 @@ async fn bad_input_is_refused_before_anything_is_touched() {
 
 #[tokio::test]
 async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
-    // The restore Job's pod completes 30 s after it runs: time to interrupt.
-    let sts = Installation::with_job_annotations(json!({}), json!({"pod-complete.stage.kwok.x-k8s.io/delay": "30s", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "0s"})).await;
+    // kwok completes the restore Job's pod about 1 s after it runs: the interrupt comes first.
+    let sts = Installation::new(json!({})).await;
     sts.upload_archives().await;
     let mut child = sts
         .command(&["-y", "stackgraph", "restore", "--latest"])

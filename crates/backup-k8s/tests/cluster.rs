@@ -194,7 +194,7 @@ fn job(ns: &str, name: &str, fail: bool) -> Value {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"backoffLimit": 0, "template": {
-            "metadata": {"labels": labels, "annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": "200ms", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "100ms"}},
+            "metadata": {"labels": labels},
             "spec": {"restartPolicy": "Never",
                      "initContainers": [{"name": "wait", "image": "busybox"}],
                      "containers": [{"name": "restore", "image": "busybox"}]}}}

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+pub use control_plane::Kubectl;
 pub use process::tail;
 
 /// Every server, in start order.
@@ -201,6 +202,16 @@ impl TestEnv {
                 )
             })
             .collect())
+    }
+
+    /// kubectl of the test release against the test cluster.
+    pub fn kubectl(&self) -> Result<Kubectl> {
+        let path = self.variable("PATH")?;
+        let bin = PathBuf::from(path.split(':').next().unwrap_or_default()).join("kubectl");
+        Ok(Kubectl {
+            bin,
+            kubeconfig: self.kubeconfig(),
+        })
     }
 
     /// One variable of `env.sh`.

@@ -97,6 +97,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     eprintln!("Backup: {} (namespace {namespace})", request.archive);
     context.confirm("Do you want to continue?")?;
 
+    let clock = std::time::Instant::now();
     let started = tokio::select! {
         started = restore.start(&request, chrono::Utc::now()) => started?,
         _ = tokio::signal::ctrl_c() => return Err(interrupted(&namespace, &job_name)),
@@ -129,6 +130,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         return Ok(Exit::Success);
     }
 
+    let setup = clock.elapsed();
     let progress = context.progress();
     progress.start(
         &format!("restoring {} (Job {})", request.archive, started.job),
@@ -148,7 +150,15 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
             started.job, started.job
         )));
     }
+    let job_done = clock.elapsed();
     let outcome = restore.finalize(&started.job, None).await?;
+    let seconds = |d: Duration| d.as_secs_f64();
+    context.info(&format!(
+        "timings: scale-down and setup {:.2}s, job {:.2}s, scale-up and clean-up {:.2}s",
+        seconds(setup),
+        seconds(job_done - setup),
+        seconds(clock.elapsed() - job_done)
+    ));
     report_outcome(context, &restore, &started.job, &outcome)
 }
 

@@ -1,0 +1,111 @@
+//! `cargo xtask bench ...`: each capability measured side by side with the tool a user would
+//! otherwise use, in the same run, reported as a ratio (this machine is shared and noisy).
+
+mod stackgraph;
+mod storage;
+
+use crate::testenv::TestEnv;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What to benchmark.
+#[derive(clap::Subcommand)]
+pub enum Which {
+    /// `kbackup storage cp` to the test MinIO and back, beside `rclone copyto`.
+    Storage {
+        /// Size of the file streamed (MiB).
+        #[arg(long, default_value_t = 2048)]
+        size_mib: usize,
+        /// Rounds per tool and direction (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// Orchestration overhead of `kbackup stackgraph restore` on a simulated installation.
+    Stackgraph {
+        /// Restores measured (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+}
+
+pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
+    match which {
+        Which::Storage { size_mib, rounds } => storage::run(root, env, size_mib, rounds),
+        Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
+    }
+}
+
+/// One timed run: wall seconds and peak resident memory.
+#[derive(Clone, Copy)]
+pub(crate) struct Sample {
+    pub seconds: f64,
+    pub max_rss_mib: f64,
+}
+
+pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
+    let report = tempfile_path("time");
+    let program = command.get_program().to_owned();
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .args(["-f", "%e %M", "-o"])
+        .arg(&report)
+        .arg(program)
+        .args(command.get_args());
+    for (k, v) in command.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    let status = wrapped
+        .status()
+        .with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    let text = std::fs::read_to_string(&report)?;
+    let mut fields = text
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev();
+    let seconds: f64 = fields.next().context("time output")?.parse()?;
+    let rss_kib: f64 = fields.next().context("time output")?.parse()?;
+    Ok(Sample {
+        seconds,
+        max_rss_mib: rss_kib / 1024.0,
+    })
+}
+
+fn tempfile_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kbackup-bench-{}-{name}", std::process::id()))
+}
+
+pub(crate) fn median(samples: &[Sample]) -> Sample {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let peak = samples.iter().map(|s| s.max_rss_mib).fold(0.0, f64::max);
+    Sample {
+        seconds: sorted[sorted.len() / 2].seconds,
+        max_rss_mib: peak,
+    }
+}
+
+/// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.
+pub(crate) fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
+    let (start, end) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\nMeasured side by side with the tool a user would otherwise use, in the same run; ratios matter, absolute times on this shared machine do not.\n".into());
+    let block = format!("{start}\n{section}{end}");
+    let new = match (old.find(&start), old.find(&end)) {
+        (Some(a), Some(b)) => format!("{}{block}{}", &old[..a], &old[b + end.len()..]),
+        _ => format!("{}\n{block}\n", old.trim_end()),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
+}
