@@ -654,12 +654,27 @@ async fn secrets_never_show_even_with_debug_logging() {
     let sts = Installation::new(json!({})).await;
     sts.upload_archives().await;
     let secret = backup_testing::s3().secret_access_key;
-    for args in [&["-vv", "stackgraph", "list"][..], &["-vv", "-y", "stackgraph", "restore", "--latest", "--dry-run", "-o", "json"][..]] {
+    for args in [
+        &["-vv", "stackgraph", "list"][..],
+        &[
+            "-vv",
+            "-y",
+            "stackgraph",
+            "restore",
+            "--latest",
+            "--dry-run",
+            "-o",
+            "json",
+        ][..],
+    ] {
         let out = sts.kbackup(args);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(all.contains("DEBUG"), "debug logging is on");
-        assert!(!all.contains(&secret), "the MinIO secret key leaked with {args:?}");
+        assert!(
+            !all.contains(&secret),
+            "the MinIO secret key leaked with {args:?}"
+        );
     }
     sts.cleanup().await;
 }
