@@ -20,7 +20,13 @@ const FORBIDDEN_IN_CORE: [&str; 8] = [
 
 fn metadata() -> Metadata {
     MetadataCommand::new()
-        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        // Cargo runs tests in their package directory; the workspace manifest is one up. (Not
+        // a compile-time path: a target dir shared between clones would name another clone.)
+        .manifest_path(
+            std::env::current_dir()
+                .expect("working directory")
+                .join("../Cargo.toml"),
+        )
         .exec()
         .expect("cargo metadata")
 }

@@ -55,11 +55,24 @@ enum EnvAction {
     Status,
 }
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+/// The workspace root: the nearest directory above the working directory whose Cargo.toml
+/// declares `[workspace]`. Found at run time: a compile-time path would name another clone
+/// when a target directory is shared between clones (as CI does).
+fn workspace_root() -> Result<PathBuf> {
+    let start = std::env::current_dir()?;
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.contains("[workspace]"))
+        })
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no Cargo workspace above {}; run cargo xtask inside the kbackup clone",
+                start.display()
+            )
+        })
 }
 
 fn main() -> ExitCode {
@@ -74,7 +87,7 @@ fn main() -> ExitCode {
 }
 
 fn run(task: Task) -> Result<()> {
-    let root = workspace_root();
+    let root = workspace_root()?;
     let env = TestEnv::new(&root);
     match task {
         Task::Env {

@@ -127,6 +127,16 @@ pub enum StackGraphCommand {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         pods_timeout: std::time::Duration,
     },
+    /// Take a backup now: a Job exports StackGraph and uploads it as
+    /// sts-backup-YYYYMMDD-HHMM.graph (split into parts with multipartArchive).
+    Backup {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// How long the backup Job may run.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Delete archives older than a retention, by the timestamp in their names (the rule of
     /// the chart's backup CronJob); every part of a multipart archive goes.
     Expire {

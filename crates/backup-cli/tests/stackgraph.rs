@@ -96,22 +96,26 @@ impl Installation {
                               "template": {"metadata": {"labels": {"app": "receiver"}}, "spec": {"containers": [{"name": "c", "image": "img"}]}}}}))
         .await;
         apply(deployment(&namespace, "ui", 1, json!({}))).await;
-        // A volume pre-bound to the restore's scratch claim, as a provisioner would make it.
-        apply(json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{namespace}-restore")},
-                     "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                              "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"},
-                              "claimRef": {"namespace": namespace, "name": "stackgraph-restore-data"}}}))
-        .await;
         let installation = Self {
             cluster,
             namespace,
             prefix,
             home: tempfile::tempdir().unwrap(),
         };
+        installation.bind_volume("stackgraph-restore-data").await;
         installation
             .wait_running("app in (minio,server,receiver,ui)", 5)
             .await;
         installation
+    }
+
+    /// A volume pre-bound to a scratch claim, as a provisioner would make it.
+    async fn bind_volume(&self, claim: &str) {
+        let volume = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{}-{claim}", self.namespace)},
+                            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                                     "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"},
+                                     "claimRef": {"namespace": self.namespace, "name": claim}}});
+        self.cluster.apply(&volume, true).await.unwrap();
     }
 
     async fn wait_running(&self, selector: &str, count: usize) {
@@ -229,18 +233,15 @@ impl Installation {
     }
 
     async fn cleanup(self) {
-        for (kind, ns, name) in [
-            ("Namespace", None, self.namespace.clone()),
-            (
-                "PersistentVolume",
-                None,
-                format!("{}-restore", self.namespace),
-            ),
-        ] {
+        let volumes = ["stackgraph-restore-data", "stackgraph-backup-data"]
+            .map(|claim| format!("{}-{claim}", self.namespace));
+        let objects = std::iter::once(("Namespace", self.namespace.clone()))
+            .chain(volumes.map(|name| ("PersistentVolume", name)));
+        for (kind, name) in objects {
             let object = ObjectRef {
                 api_version: "v1".into(),
                 kind: kind.into(),
-                namespace: ns,
+                namespace: None,
                 name,
             };
             self.cluster.delete(&object).await.unwrap();
@@ -676,5 +677,52 @@ async fn secrets_never_show_even_with_debug_logging() {
             "the MinIO secret key leaked with {args:?}"
         );
     }
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn backup_runs_the_export_job_and_cleans_up() {
+    let sts = Installation::new(json!({})).await;
+    sts.bind_volume("stackgraph-backup-data").await;
+    let out = sts.kbackup(&["-o", "json", "stackgraph", "backup"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let archive = report[0]["archive"].as_str().unwrap();
+    assert!(
+        archive.starts_with("sts-backup-")
+            && archive.ends_with(".graph")
+            && archive.len() == "sts-backup-20261121-0300.graph".len(),
+        "{archive}"
+    );
+    assert_eq!(report[0]["jobState"], "Succeeded");
+    let job = report[0]["job"].as_str().unwrap();
+    assert!(!sts.exists("Job", "batch/v1", job).await, "Job removed");
+    assert!(
+        !sts.exists("PersistentVolumeClaim", "v1", "stackgraph-backup-data")
+            .await,
+        "scratch volume removed"
+    );
+    assert!(
+        !sts.exists("Secret", "v1", "stackgraph-backup-credentials")
+            .await,
+        "credentials removed"
+    );
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failing_backup_prints_logs_and_exits_1() {
+    let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;
+    sts.bind_volume("stackgraph-backup-data").await;
+    let out = sts.kbackup(&["stackgraph", "backup"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--- logs of pod")
+            && stderr.contains("container backup")
+            && stderr.contains("backup Job"),
+        "{stderr}"
+    );
     sts.cleanup().await;
 }

@@ -1,13 +1,13 @@
 //! The objects of a restore, as manifests: pure functions of the spec and the request.
 
-use super::DataStoreSpec;
+use super::{DataStoreSpec, Operation};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// What to restore.
+/// What a Job works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreRequest {
-    /// The archive's name (`sts-backup-20261121-0300.graph`).
+pub struct JobRequest {
+    /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written.
     pub archive: String,
     /// Overwrite existing data (`FORCE_DELETE=-force`).
     pub force: bool,
@@ -34,21 +34,22 @@ pub struct JobManifests {
 
 impl DataStoreSpec {
     /// Name of the Job of a run.
-    pub fn job_name(&self, run_id: &str) -> String {
-        format!("{}-restore-{run_id}", self.name)
+    pub fn job_name(&self, op: Operation, run_id: &str) -> String {
+        format!("{}-{}-{run_id}", self.name, op.noun())
     }
 
-    /// Name of the scratch PVC (one per data store; a restore reuses or replaces it).
-    pub fn volume_name(&self) -> String {
-        format!("{}-restore-data", self.name)
+    /// Name of the scratch PVC (one per data store and operation; reused or replaced).
+    pub fn volume_name(&self, op: Operation) -> String {
+        format!("{}-{}-data", self.name, op.noun())
     }
 
-    fn script_name(&self) -> String {
-        format!("{}-restore-script", self.name)
+    fn script_name(&self, op: Operation) -> String {
+        format!("{}-{}-script", self.name, op.noun())
     }
 
-    fn credentials_name(&self) -> String {
-        format!("{}-restore-credentials", self.name)
+    /// Name of the Secret with the object store keys.
+    pub fn credentials_name(&self, op: Operation) -> String {
+        format!("{}-{}-credentials", self.name, op.noun())
     }
 
     /// Labels on everything a restore creates: common labels, then ours.
@@ -74,16 +75,20 @@ impl DataStoreSpec {
     }
 
     /// The manifests of a restore run in `namespace`.
-    pub fn manifests(&self, namespace: &str, request: &RestoreRequest) -> JobManifests {
+    pub fn manifests(&self, namespace: &str, op: Operation, request: &JobRequest) -> JobManifests {
         let none = BTreeMap::new();
+        let text = match op {
+            Operation::Restore => &self.script,
+            Operation::Backup => &self.backup_script,
+        };
         let script = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": self.metadata(namespace, &self.script_name(), &none),
-            "data": {"restore.sh": self.script},
+            "metadata": self.metadata(namespace, &self.script_name(op), &none),
+            "data": {"run.sh": text},
         });
         let credentials = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": self.metadata(namespace, &self.credentials_name(), &none),
+            "metadata": self.metadata(namespace, &self.credentials_name(op), &none),
             "stringData": {"AWS_ACCESS_KEY_ID": request.access_key, "AWS_SECRET_ACCESS_KEY": request.secret_key},
         });
         let mut volume_spec = json!({"accessModes": self.pvc.access_modes, "resources": {"requests": {"storage": self.pvc.size}}});
@@ -92,19 +97,19 @@ impl DataStoreSpec {
         }
         let volume = json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": self.metadata(namespace, &self.volume_name(), &none),
+            "metadata": self.metadata(namespace, &self.volume_name(op), &none),
             "spec": volume_spec,
         });
         JobManifests {
             script,
             credentials,
             volume,
-            job: self.job_manifest(namespace, request),
+            job: self.job_manifest(namespace, op, request),
         }
     }
 
-    fn job_manifest(&self, namespace: &str, request: &RestoreRequest) -> Value {
-        let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": self.credentials_name(), "key": name}}});
+    fn job_manifest(&self, namespace: &str, op: Operation, request: &JobRequest) -> Value {
+        let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": self.credentials_name(op), "key": name}}});
         let mut env = vec![
             json!({"name": "BACKUP_FILE", "value": request.archive}),
             json!({"name": "FORCE_DELETE", "value": if request.force { "-force" } else { "" }}),
@@ -115,6 +120,9 @@ impl DataStoreSpec {
             secret_env("AWS_ACCESS_KEY_ID"),
             secret_env("AWS_SECRET_ACCESS_KEY"),
         ];
+        if let (Operation::Backup, Some(size)) = (op, &self.archive_split_size) {
+            env.push(json!({"name": "ARCHIVE_SPLIT_SIZE", "value": size}));
+        }
         env.extend(self.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
         let wait_command = self
             .wait_for
@@ -126,11 +134,11 @@ impl DataStoreSpec {
             .collect::<Vec<_>>()
             .join("; ");
         let mut restore = json!({
-            "name": "restore",
+            "name": op.noun(),
             "image": self.job.image,
-            "command": ["bash", "/scripts/restore.sh"],
+            "command": ["bash", "/scripts/run.sh"],
             "env": env,
-            "volumeMounts": [{"name": "scripts", "mountPath": "/scripts"}, {"name": "data", "mountPath": "/restore-data"}],
+            "volumeMounts": [{"name": "scripts", "mountPath": "/scripts"}, {"name": "data", "mountPath": format!("/{}-data", op.noun())}],
         });
         let mut wait = json!({"name": "wait", "image": self.job.wait_image, "command": ["sh", "-c", wait_command]});
         if let Some(resources) = &self.job.resources {
@@ -145,8 +153,8 @@ impl DataStoreSpec {
             "initContainers": if self.wait_for.is_empty() { json!([]) } else { json!([wait]) },
             "containers": [restore],
             "volumes": [
-                {"name": "scripts", "configMap": {"name": self.script_name(), "defaultMode": 0o555}},
-                {"name": "data", "persistentVolumeClaim": {"claimName": self.volume_name()}},
+                {"name": "scripts", "configMap": {"name": self.script_name(op), "defaultMode": 0o555}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": self.volume_name(op)}},
             ],
         });
         if !self.job.image_pull_secrets.is_empty() {
@@ -180,7 +188,7 @@ impl DataStoreSpec {
         }
         json!({
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": self.metadata(namespace, &self.job_name(&request.run_id), &self.job.labels),
+            "metadata": self.metadata(namespace, &self.job_name(op, &request.run_id), &self.job.labels),
             "spec": {
                 "backoffLimit": 1,
                 "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
@@ -213,6 +221,8 @@ mod tests {
             )]
             .into(),
             script: "echo restore".into(),
+            backup_script: "echo backup".into(),
+            archive_split_size: Some("500M".into()),
             job: JobSettings {
                 image: "restore:1".into(),
                 wait_image: "wait:1".into(),
@@ -236,8 +246,8 @@ mod tests {
         }
     }
 
-    fn request() -> RestoreRequest {
-        RestoreRequest {
+    fn request() -> JobRequest {
+        JobRequest {
             archive: "sts-backup-20261121-0300.graph".into(),
             force: true,
             access_key: "AK".into(),
@@ -248,7 +258,7 @@ mod tests {
 
     #[test]
     fn the_job_carries_the_archive_the_endpoints_and_the_pod_settings() {
-        let m = spec().manifests("sts", &request());
+        let m = spec().manifests("sts", Operation::Restore, &request());
         let job = &m.job;
         assert_eq!(
             job["metadata"]["name"],
@@ -308,7 +318,7 @@ mod tests {
 
     #[test]
     fn keys_live_in_the_secret_only() {
-        let m = spec().manifests("sts", &request());
+        let m = spec().manifests("sts", Operation::Restore, &request());
         assert_eq!(m.credentials["stringData"]["AWS_SECRET_ACCESS_KEY"], "SK");
         for manifest in [&m.job, &m.script, &m.volume] {
             assert!(
@@ -318,14 +328,44 @@ mod tests {
         }
         assert_eq!(m.volume["spec"]["storageClassName"], "fast");
         assert_eq!(m.volume["spec"]["resources"]["requests"]["storage"], "10Gi");
-        assert_eq!(m.script["data"]["restore.sh"], "echo restore");
+        assert_eq!(m.script["data"]["run.sh"], "echo restore");
+    }
+
+    #[test]
+    fn a_backup_job_has_its_own_names_script_and_split_size() {
+        let m = spec().manifests("sts", Operation::Backup, &request());
+        assert_eq!(
+            m.job["metadata"]["name"],
+            "stackgraph-backup-20261121t100000"
+        );
+        assert_eq!(m.script["data"]["run.sh"], "echo backup");
+        assert_eq!(m.volume["metadata"]["name"], "stackgraph-backup-data");
+        let env = m.job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == "ARCHIVE_SPLIT_SIZE" && e["value"] == "500M")
+        );
+        let restore = spec().manifests("sts", Operation::Restore, &request());
+        let restore_env = restore.job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(
+            !restore_env
+                .iter()
+                .any(|e| e["name"] == "ARCHIVE_SPLIT_SIZE")
+        );
     }
 
     #[test]
     fn no_force_no_flag() {
         let m = spec().manifests(
             "sts",
-            &RestoreRequest {
+            Operation::Restore,
+            &JobRequest {
                 force: false,
                 ..request()
             },

@@ -3,11 +3,13 @@
 //! downloads the archive and imports it, scale them back up. The pause/resume state lives
 //! in annotations (see `backup_core::workflow`), so everything can be finalized later.
 
+mod backup;
 mod manifests;
 mod restore;
 mod stackgraph;
 
-pub use manifests::{JobManifests, RestoreRequest};
+pub use backup::{BackupOutcome, JobBackup};
+pub use manifests::{JobManifests, JobRequest};
 pub use restore::{FinalizeOutcome, JobRestore, RestorePlan, StartedRestore};
 pub use stackgraph::{GRAPH_SUFFIX, STACKGRAPH, stackgraph_spec};
 
@@ -33,8 +35,12 @@ pub struct DataStoreSpec {
     pub wait_for: Vec<String>,
     /// Extra environment of the restore container (`ZOOKEEPER_QUORUM`, ...).
     pub env: BTreeMap<String, String>,
-    /// The restore script (mounted at /scripts/restore.sh).
+    /// The restore script (mounted at /scripts/run.sh in restore Jobs).
     pub script: String,
+    /// The backup script (mounted at /scripts/run.sh in backup Jobs).
+    pub backup_script: String,
+    /// Split uploaded backups into parts of this size (`500M`), when set.
+    pub archive_split_size: Option<String>,
     /// Pod settings from the configuration.
     pub job: JobSettings,
     /// Scratch volume settings.
@@ -43,4 +49,23 @@ pub struct DataStoreSpec {
     pub common_labels: BTreeMap<String, String>,
     /// Seconds a finished Job is kept before Kubernetes deletes it.
     pub ttl_seconds_after_finished: i32,
+}
+
+/// What a Job of the engine does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Download an archive and import it.
+    Restore,
+    /// Export the data and upload it as an archive.
+    Backup,
+}
+
+impl Operation {
+    /// The word in object names (`stackgraph-restore-...`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Operation::Restore => "restore",
+            Operation::Backup => "backup",
+        }
+    }
 }

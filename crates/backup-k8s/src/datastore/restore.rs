@@ -1,6 +1,6 @@
 //! Starting, following and finalizing a Job-based restore.
 
-use super::{DataStoreSpec, RestoreRequest};
+use super::{DataStoreSpec, JobRequest, Operation};
 use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
 use backup_core::workflow::{
     self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
@@ -76,7 +76,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
     }
 
     /// What `start` would do, changing nothing.
-    pub async fn plan(&self, request: &RestoreRequest) -> Result<RestorePlan, WorkflowError> {
+    pub async fn plan(&self, request: &JobRequest) -> Result<RestorePlan, WorkflowError> {
         let refused = self
             .cluster
             .workloads(&self.namespace, "")
@@ -103,7 +103,9 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             .filter(|w| w.replicas > 0)
             .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
             .collect();
-        let m = self.spec.manifests(&self.namespace, request);
+        let m = self
+            .spec
+            .manifests(&self.namespace, Operation::Restore, request);
         let create = [&m.script, &m.credentials, &m.volume, &m.job]
             .iter()
             .map(|o| {
@@ -127,7 +129,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
     /// volume and credentials are removed and the workloads scaled back up.
     pub async fn start(
         &self,
-        request: &RestoreRequest,
+        request: &JobRequest,
         now: DateTime<Utc>,
     ) -> Result<StartedRestore, WorkflowError> {
         let paused = workflow::pause_workloads(
@@ -139,7 +141,9 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             self.pods_timeout,
         )
         .await?;
-        let m = self.spec.manifests(&self.namespace, request);
+        let m = self
+            .spec
+            .manifests(&self.namespace, Operation::Restore, request);
         let created = async {
             for object in [&m.script, &m.credentials, &m.volume] {
                 self.cluster.apply(object, true).await?;
@@ -153,7 +157,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             return Err(error.into());
         }
         Ok(StartedRestore {
-            job: self.spec.job_name(&request.run_id),
+            job: self.spec.job_name(Operation::Restore, &request.run_id),
             paused,
         })
     }
@@ -203,11 +207,15 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
     /// the next restore anyway).
     async fn remove_objects(&self) {
         for object in [
-            self.object("v1", "PersistentVolumeClaim", self.spec.volume_name()),
+            self.object(
+                "v1",
+                "PersistentVolumeClaim",
+                self.spec.volume_name(Operation::Restore),
+            ),
             self.object(
                 "v1",
                 "Secret",
-                format!("{}-restore-credentials", self.spec.name),
+                self.spec.credentials_name(Operation::Restore),
             ),
         ] {
             if let Err(error) = self.cluster.delete(&object).await {
@@ -221,7 +229,10 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         let ns = &self.namespace;
         vec![
             format!("kubectl delete job -n {ns} {job}"),
-            format!("kubectl delete pvc -n {ns} {}", self.spec.volume_name()),
+            format!(
+                "kubectl delete pvc -n {ns} {}",
+                self.spec.volume_name(Operation::Restore)
+            ),
             format!(
                 "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
                 self.spec.name

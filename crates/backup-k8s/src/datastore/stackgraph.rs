@@ -9,6 +9,7 @@ pub const STACKGRAPH: &str = "stackgraph";
 /// The archives' suffix.
 pub const GRAPH_SUFFIX: &str = ".graph";
 const SCRIPT: &str = include_str!("scripts/restore-stackgraph.sh");
+const BACKUP_SCRIPT: &str = include_str!("scripts/backup-stackgraph.sh");
 
 /// The StackGraph restore spec from the configuration. `storage_endpoint` (flag or
 /// `stackgraph.storageEndpoint`) replaces the in-cluster MinIO Service as the Job's source.
@@ -55,6 +56,13 @@ pub fn stackgraph_spec(
             restore.zookeeper_quorum.clone(),
         )]),
         script: SCRIPT.into(),
+        backup_script: BACKUP_SCRIPT.into(),
+        archive_split_size: section.multipart_archive.then(|| {
+            section
+                .archive_split_size
+                .clone()
+                .unwrap_or_else(|| "500M".into())
+        }),
         job: restore.job.clone(),
         pvc: restore.pvc.clone(),
         common_labels: config.common_labels.clone(),

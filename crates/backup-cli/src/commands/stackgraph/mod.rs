@@ -1,6 +1,7 @@
 //! `kbackup stackgraph list|restore|check-and-finalize`: StackGraph backups of a StackState /
 //! SUSE Observability installation, compatible with `sts-backup`.
 
+mod backup;
 mod expire;
 mod finalize;
 mod list;
@@ -38,6 +39,9 @@ pub async fn run(context: &Context, command: StackGraphCommand) -> CliResult {
                 pods_timeout,
             };
             restore::run(context, &source, options).await
+        }
+        StackGraphCommand::Backup { source, timeout } => {
+            backup::run(context, &source, timeout).await
         }
         StackGraphCommand::Expire {
             source,

@@ -8,7 +8,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
-use backup_k8s::datastore::{JobRestore, RestorePlan, RestoreRequest, stackgraph_spec};
+use backup_k8s::datastore::{JobRequest, JobRestore, Operation, RestorePlan, stackgraph_spec};
 use std::time::Duration;
 
 /// What the user asked for (`archive: None` is `--latest`; clap requires exactly one).
@@ -69,7 +69,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     };
     spec.multipart = archive.is_multipart();
     let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();
-    let request = RestoreRequest {
+    let request = JobRequest {
         archive: archive
             .name
             .rsplit('/')
@@ -82,7 +82,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         run_id,
     };
     let namespace = installation.namespace.clone();
-    let job_name = spec.job_name(&request.run_id);
+    let job_name = spec.job_name(Operation::Restore, &request.run_id);
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
     restore.pods_timeout = options.pods_timeout;
 

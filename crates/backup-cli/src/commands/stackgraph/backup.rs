@@ -1,0 +1,81 @@
+//! `kbackup stackgraph backup`: a backup now, named as the chart's CronJob names them.
+
+use super::Installation;
+use crate::cli::StackStateArgs;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
+use backup_core::Progress;
+use backup_core::cluster::JobState;
+use backup_k8s::datastore::{BackupOutcome, JobBackup, JobRequest, stackgraph_spec};
+use std::time::Duration;
+
+impl Tabular for BackupOutcome {
+    fn headers() -> Vec<&'static str> {
+        vec!["ARCHIVE", "JOB", "STATE"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let state = match &self.job_state {
+            JobState::Succeeded => "Succeeded".to_owned(),
+            JobState::Running => "Running".to_owned(),
+            JobState::Failed(reason) => format!("Failed: {reason}"),
+        };
+        vec![self.archive.clone(), self.job.clone(), state]
+    }
+}
+
+/// Runs the backup Job and reports the archive it wrote.
+pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) -> CliResult {
+    let installation = Installation::load(context, source).await?;
+    let spec = stackgraph_spec(
+        &installation.config,
+        source.storage.storage_endpoint.as_deref(),
+    )
+    .map_err(CliError::user)?;
+    let store = installation
+        .config
+        .object_store()
+        .expect("validated by stackgraph_spec");
+    let now = chrono::Utc::now();
+    let request = JobRequest {
+        archive: format!("sts-backup-{}.graph", now.format("%Y%m%d-%H%M")),
+        force: false,
+        access_key: store.access_key.expose().to_owned(),
+        secret_key: store.secret_key.expose().to_owned(),
+        run_id: now.format("%Y%m%dt%H%M%S").to_string(),
+    };
+    let backup = JobBackup::new(&installation.cluster, &installation.namespace, spec);
+    let progress = context.progress();
+    progress.start(
+        &format!("backing up StackGraph to {}", request.archive),
+        None,
+    );
+    let outcome = backup.run(&request, timeout).await;
+    progress.finish();
+    let outcome = outcome?;
+    emit(context.output, std::slice::from_ref(&outcome))?;
+    match &outcome.job_state {
+        JobState::Failed(reason) => {
+            for log in &outcome.logs {
+                eprintln!(
+                    "--- logs of pod {} container {} ---\n{}",
+                    log.pod,
+                    log.container,
+                    log.text.trim_end()
+                );
+            }
+            Err(CliError::user(anyhow!(
+                "the backup Job {} failed: {reason}",
+                outcome.job
+            )))
+        }
+        _ => {
+            context.info(&format!(
+                "backup {} written by Job {}",
+                outcome.archive, outcome.job
+            ));
+            Ok(Exit::Success)
+        }
+    }
+}
