@@ -102,20 +102,28 @@ impl Installation {
             prefix,
             home: tempfile::tempdir().unwrap(),
         };
-        installation.bind_volume("stackgraph-restore-data").await;
+        installation.add_volumes().await;
         installation
             .wait_running("app in (minio,server,receiver,ui)", 5)
             .await;
         installation
     }
 
-    /// A volume pre-bound to a scratch claim, as a provisioner would make it.
-    async fn bind_volume(&self, claim: &str) {
-        let volume = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{}-{claim}", self.namespace)},
-                            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                                     "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"},
-                                     "claimRef": {"namespace": self.namespace, "name": claim}}});
-        self.cluster.apply(&volume, true).await.unwrap();
+    /// Two available volumes that any matching claim binds, as a provisioner would make them
+    /// (the restore and backup Jobs claim a scratch volume named after themselves).
+    async fn add_volumes(&self) {
+        for n in 0..2 {
+            let volume = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{}-pv-{n}", self.namespace)},
+                                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                                         "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"}}});
+            self.cluster.apply(&volume, true).await.unwrap();
+        }
+    }
+
+    /// Whether a Job's scratch volume or keys are still there.
+    async fn leftovers(&self, job: &str) -> bool {
+        self.exists("PersistentVolumeClaim", "v1", job).await
+            || self.exists("Secret", "v1", &format!("{job}-keys")).await
     }
 
     async fn wait_running(&self, selector: &str, count: usize) {
@@ -233,8 +241,7 @@ impl Installation {
     }
 
     async fn cleanup(self) {
-        let volumes = ["stackgraph-restore-data", "stackgraph-backup-data"]
-            .map(|claim| format!("{}-{claim}", self.namespace));
+        let volumes = [0, 1].map(|n| format!("{}-pv-{n}", self.namespace));
         let objects = std::iter::once(("Namespace", self.namespace.clone()))
             .chain(volumes.map(|name| ("PersistentVolume", name)));
         for (kind, name) in objects {
@@ -311,29 +318,19 @@ async fn foreground_restore_scales_down_runs_the_job_and_scales_back_up() {
         "a dry run changes nothing"
     );
 
-    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    let out = sts.kbackup(&["-y", "-o", "json", "stackgraph", "restore", "--latest"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("PURGES") && stderr.contains("scaled down: receiver (1), server (2)"),
         "{stderr}"
     );
-    assert!(
-        text(&out.stdout).contains("Succeeded"),
-        "{}",
-        text(&out.stdout)
-    );
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["state"], "Succeeded");
+    let job = report[0]["job"].as_str().unwrap();
     sts.assert_running_as_before().await;
-    assert!(
-        !sts.exists("PersistentVolumeClaim", "v1", "stackgraph-restore-data")
-            .await,
-        "scratch volume removed"
-    );
-    assert!(
-        !sts.exists("Secret", "v1", "stackgraph-restore-credentials")
-            .await,
-        "credentials removed"
-    );
+    assert!(!sts.exists("Job", "batch/v1", job).await, "Job removed");
+    assert!(!sts.leftovers(job).await, "scratch volume and keys removed");
     sts.cleanup().await;
 }
 
@@ -683,7 +680,6 @@ async fn secrets_never_show_even_with_debug_logging() {
 #[tokio::test]
 async fn backup_runs_the_export_job_and_cleans_up() {
     let sts = Installation::new(json!({})).await;
-    sts.bind_volume("stackgraph-backup-data").await;
     let out = sts.kbackup(&["-o", "json", "stackgraph", "backup"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -697,16 +693,7 @@ async fn backup_runs_the_export_job_and_cleans_up() {
     assert_eq!(report[0]["jobState"], "Succeeded");
     let job = report[0]["job"].as_str().unwrap();
     assert!(!sts.exists("Job", "batch/v1", job).await, "Job removed");
-    assert!(
-        !sts.exists("PersistentVolumeClaim", "v1", "stackgraph-backup-data")
-            .await,
-        "scratch volume removed"
-    );
-    assert!(
-        !sts.exists("Secret", "v1", "stackgraph-backup-credentials")
-            .await,
-        "credentials removed"
-    );
+    assert!(!sts.leftovers(job).await, "scratch volume and keys removed");
     sts.assert_running_as_before().await;
     sts.cleanup().await;
 }
@@ -714,7 +701,6 @@ async fn backup_runs_the_export_job_and_cleans_up() {
 #[tokio::test]
 async fn a_failing_backup_prints_logs_and_exits_1() {
     let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;
-    sts.bind_volume("stackgraph-backup-data").await;
     let out = sts.kbackup(&["stackgraph", "backup"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -72,8 +72,7 @@ fn installation() -> String {
 fn volume() -> String {
     format!(
         "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {NAMESPACE}\nspec:\n  capacity: {{storage: 10Gi}}\n  accessModes: [ReadWriteOnce]\n\
-         \x20 storageClassName: \"\"\n  persistentVolumeReclaimPolicy: Delete\n  hostPath: {{path: /tmp/kbackup-bench}}\n\
-         \x20 claimRef: {{namespace: {NAMESPACE}, name: stackgraph-restore-data}}"
+         \x20 storageClassName: \"\"\n  persistentVolumeReclaimPolicy: Delete\n  hostPath: {{path: /tmp/kbackup-bench}}"
     )
 }
 

@@ -51,14 +51,14 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
             .manifests(&self.namespace, Operation::Backup, request);
         let job = self.spec.job_name(Operation::Backup, &request.run_id);
         let created = async {
-            for object in [&m.script, &m.credentials, &m.volume] {
+            for object in [&m.scripts, &m.keys, &m.volume] {
                 self.cluster.apply(object, true).await?;
             }
             self.cluster.create_job(&self.namespace, &m.job).await
         }
         .await;
         if let Err(error) = created {
-            self.remove_objects().await;
+            self.remove_objects(&job).await;
             return Err(error.into());
         }
         let job_state = self
@@ -70,7 +70,7 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
             _ => vec![],
         };
         self.cluster.delete_job(&self.namespace, &job).await?;
-        self.remove_objects().await;
+        self.remove_objects(&job).await;
         Ok(BackupOutcome {
             archive: request.archive.clone(),
             job,
@@ -79,14 +79,11 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
         })
     }
 
-    async fn remove_objects(&self) {
+    async fn remove_objects(&self, job: &str) {
         let namespace = Some(self.namespace.clone());
         for (kind, name) in [
-            (
-                "PersistentVolumeClaim",
-                self.spec.volume_name(Operation::Backup),
-            ),
-            ("Secret", self.spec.credentials_name(Operation::Backup)),
+            ("PersistentVolumeClaim", job.to_owned()),
+            ("Secret", DataStoreSpec::keys_name(job)),
         ] {
             let object = ObjectRef {
                 api_version: "v1".into(),

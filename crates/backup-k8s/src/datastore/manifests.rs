@@ -1,4 +1,7 @@
-//! The objects of a restore, as manifests: pure functions of the spec and the request.
+//! The objects of a Job run, as manifests: pure functions of the spec and the request. The
+//! Job honours the same contract as sts-backup's Jobs, so the StackState backup image runs
+//! it: scripts in /backup-restore-scripts, keys in /aws-keys/{accesskey,secretkey}, scratch
+//! space in /tmp-data (a PVC named after the Job), logging configuration in /opt/docker/etc_log.
 
 use super::{DataStoreSpec, Operation};
 use serde_json::{Value, json};
@@ -9,56 +12,49 @@ use std::collections::BTreeMap;
 pub struct JobRequest {
     /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written.
     pub archive: String,
-    /// Overwrite existing data (`FORCE_DELETE=-force`).
-    pub force: bool,
     /// Access key for the archive bucket.
     pub access_key: String,
     /// Secret key for the archive bucket.
     pub secret_key: String,
-    /// A unique suffix for the Job's name (a timestamp).
+    /// A unique suffix for the Job's name (`20261121t100000`).
     pub run_id: String,
 }
 
-/// The four objects of one restore.
+/// The four objects of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobManifests {
-    /// ConfigMap with the restore script.
-    pub script: Value,
+    /// ConfigMap with the scripts.
+    pub scripts: Value,
     /// Secret with the object store keys.
-    pub credentials: Value,
-    /// Scratch volume claim.
+    pub keys: Value,
+    /// Scratch volume claim (named after the Job).
     pub volume: Value,
-    /// The restore Job.
+    /// The Job.
     pub job: Value,
 }
 
+/// ConfigMap holding kbackup's scripts (its own name: sts-backup's is left alone).
+pub const SCRIPTS_CONFIG_MAP: &str = "kbackup-backup-restore-scripts";
+
 impl DataStoreSpec {
-    /// Name of the Job of a run.
+    /// Name of the Job of a run; its scratch PVC has the same name (as with sts-backup, so
+    /// finalizing cleans up after either tool).
     pub fn job_name(&self, op: Operation, run_id: &str) -> String {
         format!("{}-{}-{run_id}", self.name, op.noun())
     }
 
-    /// Name of the scratch PVC (one per data store and operation; reused or replaced).
-    pub fn volume_name(&self, op: Operation) -> String {
-        format!("{}-{}-data", self.name, op.noun())
+    /// Name of the Secret with the object store keys of a Job (one per Job, removed with it).
+    pub fn keys_name(job_name: &str) -> String {
+        format!("{job_name}-keys")
     }
 
-    fn script_name(&self, op: Operation) -> String {
-        format!("{}-{}-script", self.name, op.noun())
-    }
-
-    /// Name of the Secret with the object store keys.
-    pub fn credentials_name(&self, op: Operation) -> String {
-        format!("{}-{}-credentials", self.name, op.noun())
-    }
-
-    /// Labels on everything a restore creates: common labels, then ours.
+    /// Labels on everything a run creates: common labels, then ours.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.common_labels.clone();
         labels.insert("app.kubernetes.io/managed-by".into(), "kbackup".into());
         labels.insert(
             "app.kubernetes.io/component".into(),
-            format!("{}-restore", self.name),
+            format!("{}-backup-restore", self.name),
         );
         labels
     }
@@ -74,22 +70,30 @@ impl DataStoreSpec {
         json!({"name": name, "namespace": namespace, "labels": labels})
     }
 
-    /// The manifests of a restore run in `namespace`.
+    fn script(&self, op: Operation) -> &(String, String) {
+        match op {
+            Operation::Restore => &self.restore_script,
+            Operation::Backup => &self.backup_script,
+        }
+    }
+
+    /// The manifests of a run in `namespace`.
     pub fn manifests(&self, namespace: &str, op: Operation, request: &JobRequest) -> JobManifests {
         let none = BTreeMap::new();
-        let text = match op {
-            Operation::Restore => &self.script,
-            Operation::Backup => &self.backup_script,
-        };
-        let script = json!({
+        let job_name = self.job_name(op, &request.run_id);
+        let scripts: BTreeMap<&str, &str> = [&self.restore_script, &self.backup_script]
+            .into_iter()
+            .map(|(name, text)| (name.as_str(), text.as_str()))
+            .collect();
+        let scripts = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": self.metadata(namespace, &self.script_name(op), &none),
-            "data": {"run.sh": text},
+            "metadata": self.metadata(namespace, SCRIPTS_CONFIG_MAP, &none),
+            "data": scripts,
         });
-        let credentials = json!({
+        let keys = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": self.metadata(namespace, &self.credentials_name(op), &none),
-            "stringData": {"AWS_ACCESS_KEY_ID": request.access_key, "AWS_SECRET_ACCESS_KEY": request.secret_key},
+            "metadata": self.metadata(namespace, &Self::keys_name(&job_name), &none),
+            "stringData": {"accesskey": request.access_key, "secretkey": request.secret_key},
         });
         let mut volume_spec = json!({"accessModes": self.pvc.access_modes, "resources": {"requests": {"storage": self.pvc.size}}});
         if let Some(class) = &self.pvc.storage_class_name {
@@ -97,66 +101,74 @@ impl DataStoreSpec {
         }
         let volume = json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": self.metadata(namespace, &self.volume_name(op), &none),
+            "metadata": self.metadata(namespace, &job_name, &none),
             "spec": volume_spec,
         });
         JobManifests {
-            script,
-            credentials,
+            scripts,
+            keys,
             volume,
-            job: self.job_manifest(namespace, op, request),
+            job: self.job_manifest(namespace, op, &job_name, request),
         }
     }
 
-    fn job_manifest(&self, namespace: &str, op: Operation, request: &JobRequest) -> Value {
-        let secret_env = |name: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": self.credentials_name(op), "key": name}}});
-        let mut env = vec![
-            json!({"name": "BACKUP_FILE", "value": request.archive}),
-            json!({"name": "FORCE_DELETE", "value": if request.force { "-force" } else { "" }}),
-            json!({"name": "BACKUP_BUCKET_NAME", "value": self.bucket}),
-            json!({"name": "BACKUP_S3_PREFIX", "value": self.prefix}),
-            json!({"name": "BACKUP_MULTIPART_ARCHIVE", "value": self.multipart.to_string()}),
-            json!({"name": "MINIO_ENDPOINT", "value": self.storage_endpoint}),
-            secret_env("AWS_ACCESS_KEY_ID"),
-            secret_env("AWS_SECRET_ACCESS_KEY"),
-        ];
-        if let (Operation::Backup, Some(size)) = (op, &self.archive_split_size) {
-            env.push(json!({"name": "ARCHIVE_SPLIT_SIZE", "value": size}));
+    fn job_manifest(
+        &self,
+        namespace: &str,
+        op: Operation,
+        job_name: &str,
+        request: &JobRequest,
+    ) -> Value {
+        let mut env = self.env.clone();
+        env.insert("BACKUP_FILE".into(), request.archive.clone());
+        match op {
+            Operation::Restore => env.extend(self.restore_env.clone()),
+            Operation::Backup => {
+                if let Some(size) = &self.archive_split_size {
+                    env.insert("ARCHIVE_SPLIT_SIZE".into(), size.clone());
+                }
+            }
         }
-        env.extend(self.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
-        let wait_command = self
-            .wait_for
+        let env: Vec<Value> = env
             .iter()
-            .map(|target| {
-                let (host, port) = target.rsplit_once(':').unwrap_or((target, "80"));
-                format!("until nc -z {host} {port}; do echo waiting for {target}; sleep 2; done")
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut restore = json!({
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        let mut mounts = vec![
+            json!({"name": "backup-restore-scripts", "mountPath": "/backup-restore-scripts"}),
+            json!({"name": "minio-keys", "mountPath": "/aws-keys"}),
+            json!({"name": "tmp-data", "mountPath": "/tmp-data"}),
+        ];
+        let mut volumes = vec![
+            json!({"name": "backup-restore-scripts", "configMap": {"name": SCRIPTS_CONFIG_MAP, "defaultMode": 0o755}}),
+            json!({"name": "minio-keys", "secret": {"secretName": Self::keys_name(job_name)}}),
+            json!({"name": "tmp-data", "persistentVolumeClaim": {"claimName": job_name}}),
+        ];
+        if let Some(logging) = &self.logging_config_map {
+            mounts.push(json!({"name": "backup-log", "mountPath": "/opt/docker/etc_log"}));
+            volumes.push(json!({"name": "backup-log", "configMap": {"name": logging}}));
+        }
+        let mut main = json!({
             "name": op.noun(),
             "image": self.job.image,
-            "command": ["bash", "/scripts/run.sh"],
+            "imagePullPolicy": "IfNotPresent",
+            "command": [format!("/backup-restore-scripts/{}", self.script(op).0)],
             "env": env,
-            "volumeMounts": [{"name": "scripts", "mountPath": "/scripts"}, {"name": "data", "mountPath": format!("/{}-data", op.noun())}],
+            "volumeMounts": mounts,
         });
-        let mut wait = json!({"name": "wait", "image": self.job.wait_image, "command": ["sh", "-c", wait_command]});
+        let mut wait = json!({
+            "name": "wait",
+            "image": self.job.wait_image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", format!("/entrypoint -c {} -t 300", self.wait_for)],
+        });
         if let Some(resources) = &self.job.resources {
-            restore["resources"] = resources.clone();
+            main["resources"] = resources.clone();
         }
         if let Some(context) = &self.job.container_security_context {
-            restore["securityContext"] = context.clone();
+            main["securityContext"] = context.clone();
             wait["securityContext"] = context.clone();
         }
-        let mut pod_spec = json!({
-            "restartPolicy": "Never",
-            "initContainers": if self.wait_for.is_empty() { json!([]) } else { json!([wait]) },
-            "containers": [restore],
-            "volumes": [
-                {"name": "scripts", "configMap": {"name": self.script_name(op), "defaultMode": 0o555}},
-                {"name": "data", "persistentVolumeClaim": {"claimName": self.volume_name(op)}},
-            ],
-        });
+        let mut pod_spec = json!({"restartPolicy": "Never", "initContainers": [wait], "containers": [main], "volumes": volumes});
         if !self.job.image_pull_secrets.is_empty() {
             let secrets: Vec<Value> = self
                 .job
@@ -188,7 +200,7 @@ impl DataStoreSpec {
         }
         json!({
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": self.metadata(namespace, &self.job_name(op, &request.run_id), &self.job.labels),
+            "metadata": self.metadata(namespace, job_name, &self.job.labels),
             "spec": {
                 "backoffLimit": 1,
                 "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
@@ -203,25 +215,23 @@ mod tests {
     use super::*;
     use backup_core::stackstate::{JobSettings, PvcSettings};
 
-    pub(crate) fn spec() -> DataStoreSpec {
+    fn spec() -> DataStoreSpec {
         DataStoreSpec {
             name: "stackgraph".into(),
             scale_down_selector: "stackstate.com/connects-to-stackgraph=true".into(),
             bucket: "sts-stackgraph-backup".into(),
             prefix: "".into(),
-            multipart: true,
-            storage_endpoint: "http://suse-observability-minio:9000".into(),
-            wait_for: vec![
-                "suse-observability-minio:9000".into(),
-                "suse-observability-zookeeper:2181".into(),
-            ],
-            env: [(
-                "ZOOKEEPER_QUORUM".to_string(),
-                "suse-observability-zookeeper:2181".to_string(),
-            )]
+            env: [
+                ("MINIO_ENDPOINT", "suse-observability-minio:9000"),
+                ("BACKUP_STACKGRAPH_BUCKET_NAME", "sts-stackgraph-backup"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),
-            script: "echo restore".into(),
-            backup_script: "echo backup".into(),
+            restore_env: [("FORCE_DELETE".to_string(), "-force".to_string())].into(),
+            wait_for: "suse-observability-minio:9000".into(),
+            restore_script: ("restore-stackgraph-backup.sh".into(), "echo restore".into()),
+            backup_script: ("backup-stackgraph.sh".into(), "echo backup".into()),
+            logging_config_map: Some("suse-observability-stackgraph-log".into()),
             archive_split_size: Some("500M".into()),
             job: JobSettings {
                 image: "restore:1".into(),
@@ -249,28 +259,50 @@ mod tests {
     fn request() -> JobRequest {
         JobRequest {
             archive: "sts-backup-20261121-0300.graph".into(),
-            force: true,
             access_key: "AK".into(),
             secret_key: "SK".into(),
             run_id: "20261121t100000".into(),
         }
     }
 
+    fn env_of(job: &Value) -> BTreeMap<String, String> {
+        job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_job_carries_the_archive_the_endpoints_and_the_pod_settings() {
+    fn the_restore_job_follows_the_sts_backup_contract() {
         let m = spec().manifests("sts", Operation::Restore, &request());
         let job = &m.job;
         assert_eq!(
             job["metadata"]["name"],
             "stackgraph-restore-20261121t100000"
         );
+        assert_eq!(
+            m.volume["metadata"]["name"], "stackgraph-restore-20261121t100000",
+            "the PVC is named after the Job"
+        );
         assert_eq!(job["metadata"]["labels"]["team"], "obs");
         assert_eq!(
             job["metadata"]["labels"]["app.kubernetes.io/part-of"],
             "suse-observability"
         );
-        assert_eq!(job["spec"]["backoffLimit"], 1);
-        assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 600);
+        assert_eq!(
+            (
+                job["spec"]["backoffLimit"].as_i64(),
+                job["spec"]["ttlSecondsAfterFinished"].as_i64()
+            ),
+            (Some(1), Some(600))
+        );
         assert_eq!(
             job["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"],
             "false"
@@ -279,48 +311,45 @@ mod tests {
         assert_eq!(pod["restartPolicy"], "Never");
         assert_eq!(pod["imagePullSecrets"][0]["name"], "regcred");
         assert_eq!(pod["tolerations"][0]["key"], "dedicated");
-        let env: BTreeMap<String, Value> = pod["containers"][0]["env"]
+        let main = &pod["containers"][0];
+        assert_eq!(
+            main["command"][0],
+            "/backup-restore-scripts/restore-stackgraph-backup.sh"
+        );
+        assert_eq!(main["resources"]["limits"]["memory"], "4Gi");
+        let env = env_of(job);
+        assert_eq!(env["BACKUP_FILE"], "sts-backup-20261121-0300.graph");
+        assert_eq!(env["FORCE_DELETE"], "-force");
+        assert_eq!(env["MINIO_ENDPOINT"], "suse-observability-minio:9000");
+        let mounts: BTreeMap<&str, &str> = main["volumeMounts"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap(),
+                    m["mountPath"].as_str().unwrap(),
+                )
+            })
             .collect();
+        assert_eq!(mounts["minio-keys"], "/aws-keys");
+        assert_eq!(mounts["tmp-data"], "/tmp-data");
+        assert_eq!(mounts["backup-log"], "/opt/docker/etc_log");
         assert_eq!(
-            env["BACKUP_FILE"]["value"],
-            "sts-backup-20261121-0300.graph"
-        );
-        assert_eq!(env["FORCE_DELETE"]["value"], "-force");
-        assert_eq!(env["BACKUP_MULTIPART_ARCHIVE"]["value"], "true");
-        assert_eq!(
-            env["MINIO_ENDPOINT"]["value"],
-            "http://suse-observability-minio:9000"
+            pod["initContainers"][0]["command"][2],
+            "/entrypoint -c suse-observability-minio:9000 -t 300"
         );
         assert_eq!(
-            env["ZOOKEEPER_QUORUM"]["value"],
-            "suse-observability-zookeeper:2181"
-        );
-        assert_eq!(
-            env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"],
-            "stackgraph-restore-credentials"
-        );
-        assert_eq!(pod["containers"][0]["resources"]["limits"]["memory"], "4Gi");
-        let wait = pod["initContainers"][0]["command"][2].as_str().unwrap();
-        assert!(
-            wait.contains("nc -z suse-observability-minio 9000")
-                && wait.contains("nc -z suse-observability-zookeeper 2181"),
-            "{wait}"
-        );
-        assert_eq!(
-            pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
-            "stackgraph-restore-data"
+            pod["volumes"][2]["persistentVolumeClaim"]["claimName"],
+            "stackgraph-restore-20261121t100000"
         );
     }
 
     #[test]
     fn keys_live_in_the_secret_only() {
         let m = spec().manifests("sts", Operation::Restore, &request());
-        assert_eq!(m.credentials["stringData"]["AWS_SECRET_ACCESS_KEY"], "SK");
-        for manifest in [&m.job, &m.script, &m.volume] {
+        assert_eq!(m.keys["stringData"]["secretkey"], "SK");
+        for manifest in [&m.job, &m.scripts, &m.volume] {
             assert!(
                 !manifest.to_string().contains("\"SK\""),
                 "a key leaked into {manifest}"
@@ -328,55 +357,30 @@ mod tests {
         }
         assert_eq!(m.volume["spec"]["storageClassName"], "fast");
         assert_eq!(m.volume["spec"]["resources"]["requests"]["storage"], "10Gi");
-        assert_eq!(m.script["data"]["run.sh"], "echo restore");
+        assert_eq!(
+            m.scripts["data"]["restore-stackgraph-backup.sh"],
+            "echo restore"
+        );
+        assert_eq!(m.scripts["data"]["backup-stackgraph.sh"], "echo backup");
     }
 
     #[test]
-    fn a_backup_job_has_its_own_names_script_and_split_size() {
+    fn a_backup_job_has_its_own_name_script_and_split_size() {
         let m = spec().manifests("sts", Operation::Backup, &request());
         assert_eq!(
             m.job["metadata"]["name"],
             "stackgraph-backup-20261121t100000"
         );
-        assert_eq!(m.script["data"]["run.sh"], "echo backup");
-        assert_eq!(m.volume["metadata"]["name"], "stackgraph-backup-data");
-        let env = m.job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .clone();
-        assert!(
-            env.iter()
-                .any(|e| e["name"] == "ARCHIVE_SPLIT_SIZE" && e["value"] == "500M")
+        assert_eq!(
+            m.job["spec"]["template"]["spec"]["containers"][0]["command"][0],
+            "/backup-restore-scripts/backup-stackgraph.sh"
         );
-        let restore = spec().manifests("sts", Operation::Restore, &request());
-        let restore_env = restore.job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let env = env_of(&m.job);
+        assert_eq!(env["ARCHIVE_SPLIT_SIZE"], "500M");
+        assert!(!env.contains_key("FORCE_DELETE"));
         assert!(
-            !restore_env
-                .iter()
-                .any(|e| e["name"] == "ARCHIVE_SPLIT_SIZE")
-        );
-    }
-
-    #[test]
-    fn no_force_no_flag() {
-        let m = spec().manifests(
-            "sts",
-            Operation::Restore,
-            &JobRequest {
-                force: false,
-                ..request()
-            },
-        );
-        let env = m.job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .clone();
-        assert!(
-            env.iter()
-                .any(|e| e["name"] == "FORCE_DELETE" && e["value"] == "")
+            !env_of(&spec().manifests("sts", Operation::Restore, &request()).job)
+                .contains_key("ARCHIVE_SPLIT_SIZE")
         );
     }
 }

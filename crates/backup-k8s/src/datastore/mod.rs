@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// Everything that makes one job-based data store different from another.
 #[derive(Debug, Clone)]
 pub struct DataStoreSpec {
-    /// Its name (`stackgraph`): names objects and the restore lock.
+    /// Its name (`stackgraph`): names the Jobs, the lock and the CLI commands.
     pub name: String,
     /// Label selector of the workloads to scale down during a restore.
     pub scale_down_selector: String,
@@ -27,18 +27,19 @@ pub struct DataStoreSpec {
     pub bucket: String,
     /// Key prefix in the bucket.
     pub prefix: String,
-    /// Archives are split in parts.
-    pub multipart: bool,
-    /// S3 endpoint the Job downloads from (`http://suse-observability-minio:9000`).
-    pub storage_endpoint: String,
-    /// Host:port pairs the wait container waits for before the restore starts.
-    pub wait_for: Vec<String>,
-    /// Extra environment of the restore container (`ZOOKEEPER_QUORUM`, ...).
+    /// The data store's own Job variables (`BACKUP_STACKGRAPH_BUCKET_NAME`, `MINIO_ENDPOINT`,
+    /// `ZOOKEEPER_QUORUM`, ...), named as the StackState backup image's scripts expect them.
     pub env: BTreeMap<String, String>,
-    /// The restore script (mounted at /scripts/run.sh in restore Jobs).
-    pub script: String,
-    /// The backup script (mounted at /scripts/run.sh in backup Jobs).
-    pub backup_script: String,
+    /// Extra variables of restore Jobs (`FORCE_DELETE=-force`).
+    pub restore_env: BTreeMap<String, String>,
+    /// `host:port` the wait init container waits for (the object store).
+    pub wait_for: String,
+    /// The restore script, as (file name, content), mounted in /backup-restore-scripts.
+    pub restore_script: (String, String),
+    /// The backup script, as (file name, content).
+    pub backup_script: (String, String),
+    /// ConfigMap with the logging configuration, mounted at /opt/docker/etc_log.
+    pub logging_config_map: Option<String>,
     /// Split uploaded backups into parts of this size (`500M`), when set.
     pub archive_split_size: Option<String>,
     /// Pod settings from the configuration.

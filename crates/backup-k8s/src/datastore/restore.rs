@@ -106,7 +106,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         let m = self
             .spec
             .manifests(&self.namespace, Operation::Restore, request);
-        let create = [&m.script, &m.credentials, &m.volume, &m.job]
+        let create = [&m.scripts, &m.keys, &m.volume, &m.job]
             .iter()
             .map(|o| {
                 format!(
@@ -145,21 +145,19 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             .spec
             .manifests(&self.namespace, Operation::Restore, request);
         let created = async {
-            for object in [&m.script, &m.credentials, &m.volume] {
+            for object in [&m.scripts, &m.keys, &m.volume] {
                 self.cluster.apply(object, true).await?;
             }
             self.cluster.create_job(&self.namespace, &m.job).await
         }
         .await;
+        let job = self.spec.job_name(Operation::Restore, &request.run_id);
         if let Err(error) = created {
-            self.remove_objects().await;
+            self.remove_objects(&job).await;
             workflow::resume_workloads(self.cluster, &self.namespace).await?;
             return Err(error.into());
         }
-        Ok(StartedRestore {
-            job: self.spec.job_name(Operation::Restore, &request.run_id),
-            paused,
-        })
+        Ok(StartedRestore { job, paused })
     }
 
     /// Waits (by watching) until the Job finishes.
@@ -195,7 +193,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         if state.is_some() {
             self.cluster.delete_job(&self.namespace, job).await?;
         }
-        self.remove_objects().await;
+        self.remove_objects(job).await;
         Ok(FinalizeOutcome {
             job_state: state,
             resumed,
@@ -203,20 +201,12 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         })
     }
 
-    /// Removes the scratch volume and the credentials (best effort: both are recreated by
-    /// the next restore anyway).
-    async fn remove_objects(&self) {
+    /// Removes a Job's scratch volume and keys (best effort: the volume may already be gone,
+    /// and a later finalize tries again).
+    async fn remove_objects(&self, job: &str) {
         for object in [
-            self.object(
-                "v1",
-                "PersistentVolumeClaim",
-                self.spec.volume_name(Operation::Restore),
-            ),
-            self.object(
-                "v1",
-                "Secret",
-                self.spec.credentials_name(Operation::Restore),
-            ),
+            self.object("v1", "PersistentVolumeClaim", job.to_owned()),
+            self.object("v1", "Secret", DataStoreSpec::keys_name(job)),
         ] {
             if let Err(error) = self.cluster.delete(&object).await {
                 tracing::warn!("could not delete {object}: {error}");
@@ -229,10 +219,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         let ns = &self.namespace;
         vec![
             format!("kubectl delete job -n {ns} {job}"),
-            format!(
-                "kubectl delete pvc -n {ns} {}",
-                self.spec.volume_name(Operation::Restore)
-            ),
+            format!("kubectl delete pvc -n {ns} {}", job),
             format!(
                 "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
                 self.spec.name

@@ -23,40 +23,49 @@ pub fn stackgraph_spec(
         .object_store()
         .map(|s| s.service.clone())
         .unwrap_or_default();
-    let endpoint = storage_endpoint
+    let endpoint_url = storage_endpoint
         .map(str::to_owned)
-        .or_else(|| section.storage_endpoint.clone())
-        .unwrap_or_else(|| format!("http://{}:{}", service.name, service.port));
-    let authority = endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or(&endpoint)
-        .trim_end_matches('/')
-        .to_owned();
-    let default_port = if endpoint.starts_with("https://") {
-        443
-    } else {
-        80
+        .or_else(|| section.storage_endpoint.clone());
+    // MINIO_ENDPOINT is host:port, as sts-backup passes it; a direct endpoint also goes in
+    // S3_ENDPOINT_URL with its scheme (kbackup's scripts prefer it).
+    let host_port = match &endpoint_url {
+        Some(url) => {
+            let authority = url.split("://").nth(1).unwrap_or(url).trim_end_matches('/');
+            let default_port = if url.starts_with("https://") { 443 } else { 80 };
+            if authority.contains(':') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:{default_port}")
+            }
+        }
+        None => format!("{}:{}", service.name, service.port),
     };
-    let authority = if authority.contains(':') {
-        authority
-    } else {
-        format!("{authority}:{default_port}")
-    };
+    let mut env: BTreeMap<String, String> = [
+        ("BACKUP_STACKGRAPH_BUCKET_NAME", section.bucket.clone()),
+        ("BACKUP_STACKGRAPH_S3_PREFIX", section.s3_prefix.clone()),
+        (
+            "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE",
+            section.multipart_archive.to_string(),
+        ),
+        ("MINIO_ENDPOINT", host_port.clone()),
+        ("ZOOKEEPER_QUORUM", restore.zookeeper_quorum.clone()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into();
+    if let Some(url) = endpoint_url {
+        env.insert("S3_ENDPOINT_URL".into(), url);
+    }
     Ok(DataStoreSpec {
         name: STACKGRAPH.into(),
         scale_down_selector: restore.scale_down_label_selector.clone(),
         bucket: section.bucket.clone(),
         prefix: section.s3_prefix.clone(),
-        multipart: section.multipart_archive,
-        storage_endpoint: endpoint,
-        wait_for: vec![authority, restore.zookeeper_quorum.clone()],
-        env: BTreeMap::from([(
-            "ZOOKEEPER_QUORUM".to_string(),
-            restore.zookeeper_quorum.clone(),
-        )]),
-        script: SCRIPT.into(),
-        backup_script: BACKUP_SCRIPT.into(),
+        env,
+        restore_env: BTreeMap::from([("FORCE_DELETE".to_string(), "-force".to_string())]),
+        wait_for: host_port,
+        restore_script: ("restore-stackgraph-backup.sh".into(), SCRIPT.into()),
+        backup_script: ("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into()),
+        logging_config_map: restore.logging_config_config_map.clone(),
         archive_split_size: section.multipart_archive.then(|| {
             section
                 .archive_split_size
@@ -82,18 +91,16 @@ mod tests {
     fn builds_the_spec_from_the_configuration() {
         let config = StackStateConfig::from_documents(("c", CONFIG), None).unwrap();
         let spec = stackgraph_spec(&config, None).unwrap();
-        assert_eq!(
-            spec.storage_endpoint,
-            "http://suse-observability-minio:9000"
+        assert_eq!(spec.env["MINIO_ENDPOINT"], "suse-observability-minio:9000");
+        assert_eq!(spec.env["BACKUP_STACKGRAPH_S3_PREFIX"], "daily");
+        assert_eq!(spec.env["ZOOKEEPER_QUORUM"], "zk:2181");
+        assert_eq!(spec.wait_for, "suse-observability-minio:9000");
+        assert!(!spec.env.contains_key("S3_ENDPOINT_URL"));
+        assert!(
+            spec.restore_script.1.contains("-import") && spec.backup_script.1.contains("-export")
         );
-        assert_eq!(spec.wait_for, ["suse-observability-minio:9000", "zk:2181"]);
-        assert_eq!(
-            (spec.bucket.as_str(), spec.prefix.as_str()),
-            ("sts-stackgraph-backup", "daily")
-        );
-        assert!(spec.script.contains("-import"));
         let direct = stackgraph_spec(&config, Some("https://s3.example.com")).unwrap();
-        assert_eq!(direct.storage_endpoint, "https://s3.example.com");
-        assert_eq!(direct.wait_for[0], "s3.example.com:443");
+        assert_eq!(direct.env["S3_ENDPOINT_URL"], "https://s3.example.com");
+        assert_eq!(direct.wait_for, "s3.example.com:443");
     }
 }

@@ -40,7 +40,6 @@ pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) 
     let now = chrono::Utc::now();
     let request = JobRequest {
         archive: format!("sts-backup-{}.graph", now.format("%Y%m%d-%H%M")),
-        force: false,
         access_key: store.access_key.expose().to_owned(),
         secret_key: store.secret_key.expose().to_owned(),
         run_id: now.format("%Y%m%dt%H%M%S").to_string(),

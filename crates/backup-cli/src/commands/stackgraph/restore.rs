@@ -67,7 +67,11 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         };
         chosen.map_err(CliError::user)?.clone()
     };
-    spec.multipart = archive.is_multipart();
+    // The chosen archive knows whether it is split, whatever the configuration says now.
+    spec.env.insert(
+        "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE".into(),
+        archive.is_multipart().to_string(),
+    );
     let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();
     let request = JobRequest {
         archive: archive
@@ -76,7 +80,6 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
             .next()
             .unwrap_or(&archive.name)
             .to_owned(),
-        force: true,
         access_key,
         secret_key,
         run_id,

@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
-# Restores a StackGraph backup inside the restore Job (mounted from a ConfigMap by kbackup).
-# Downloads the archive from the object store into the scratch volume (every part of a
-# multipart archive, concatenated in order), then imports it with the StackGraph server's
-# import command (IMPORT_COMMAND overrides it), passing FORCE_DELETE (-force) through.
-set -euo pipefail
+# kbackup's StackGraph restore, run inside the restore Job by the StackState backup image.
+# Same contract as sts-backup's Job: keys in /aws-keys/{accesskey,secretkey}, scratch space in
+# /tmp-data, logging configuration in /opt/docker/etc_log, and the variables BACKUP_FILE,
+# FORCE_DELETE, BACKUP_STACKGRAPH_{BUCKET_NAME,S3_PREFIX,MULTIPART_ARCHIVE} and MINIO_ENDPOINT
+# (host:port; S3_ENDPOINT_URL, kbackup's addition, may give a full URL instead).
+set -Eeuo pipefail
 
-dir=/restore-data
-prefix="${BACKUP_S3_PREFIX:-}"
-key="${prefix:+${prefix%/}/}${BACKUP_FILE}"
-target="$dir/$BACKUP_FILE"
-region="${AWS_REGION:-us-east-1}"
+scratch=/tmp-data
+endpoint="${S3_ENDPOINT_URL:-http://${MINIO_ENDPOINT}}"
+bucket="${BACKUP_STACKGRAPH_BUCKET_NAME}"
+prefix="${BACKUP_STACKGRAPH_S3_PREFIX:-}"
+AWS_ACCESS_KEY_ID="$(cat /aws-keys/accesskey)"
+AWS_SECRET_ACCESS_KEY="$(cat /aws-keys/secretkey)"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
-fetch() { # fetch KEY: the object on stdout
-  curl --silent --show-error --fail --aws-sigv4 "aws:amz:${region}:s3" \
-    --user "${AWS_ACCESS_KEY_ID}:${AWS_SECRET_ACCESS_KEY}" "${MINIO_ENDPOINT%/}/${BACKUP_BUCKET_NAME}/$1"
-}
+s3() { sts-toolbox aws s3 "$@" --endpoint "$endpoint" --region minio; }
 
-rm -f "$target"
-if [ "${BACKUP_MULTIPART_ARCHIVE:-false}" = "true" ]; then
-  for part in $(seq 0 99); do
-    name=$(printf '%s.%02d' "$key" "$part")
-    fetch "$name" >> "$target" 2>/dev/null || { [ "$part" -gt 0 ] && break; echo "no part .00 of $key" >&2; exit 1; }
-    echo "downloaded $name"
+archive="${BACKUP_FILE%.[0-9][0-9]}"   # a part name (NAME.graph.00) names its archive
+target="$scratch/$archive"
+rm -f "$target" "$target".[0-9][0-9]
+if [ "${BACKUP_STACKGRAPH_MULTIPART_ARCHIVE:-false}" = "true" ]; then
+  echo "=== downloading the parts of ${archive} from ${bucket}"
+  s3 ls --bucket "$bucket" --prefix "${prefix}${archive}." | sort | while read -r part; do
+    s3 cp "s3://${bucket}/${prefix}${part}" "$scratch/$part"
+    cat "$scratch/$part" >> "$target"
+    rm -f "$scratch/$part"
   done
 else
-  fetch "$key" > "$target"
-  echo "downloaded $key"
+  echo "=== downloading ${archive} from ${bucket}"
+  s3 cp "s3://${bucket}/${prefix}${archive}" "$target"
 fi
-echo "importing $target ($(du -h "$target" | cut -f1)) ${FORCE_DELETE:-}"
-${IMPORT_COMMAND:-/opt/docker/bin/stackstate-server -import} "$target" ${FORCE_DELETE:-}
-echo "restore of $BACKUP_FILE finished"
+[ -s "$target" ] || { echo "nothing downloaded for ${archive}" >&2; exit 1; }
+
+echo "=== importing ${archive} ${FORCE_DELETE:-}"
+/opt/docker/bin/stackstate-server -Dlogback.configurationFile=/opt/docker/etc_log/logback.xml -import "$target" ${FORCE_DELETE:-}
+echo "=== restore of ${archive} finished"
