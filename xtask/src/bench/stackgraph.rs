@@ -189,7 +189,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
     )?;
     writeln!(
         table,
-        "| Job created until seen done (kwok completes its pod after its fixed 1 s) | {:.2} |",
+        "| Job created until seen done (PVC binding, scheduling, kwok's fixed 1 s run) | {:.2} |",
         phases[1]
     )?;
     writeln!(table, "| scale-up and clean-up | {:.2} |", phases[2])?;
