@@ -36,6 +36,17 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
     }
 }
 
+/// Starts the test environment and builds the release `kbackup`, returning its path.
+fn release_kbackup(root: &Path, env: &TestEnv) -> Result<PathBuf> {
+    env.up()?;
+    crate::ci::cargo(
+        root,
+        env,
+        &["build", "--release", "--quiet", "-p", "backup-cli"],
+    )?;
+    Ok(crate::demo::target_dir(root).join("release/kbackup"))
+}
+
 /// One timed run: wall seconds and peak resident memory.
 #[derive(Clone, Copy)]
 pub(crate) struct Sample {

@@ -4,8 +4,6 @@
 //! overhead measured is kbackup's own. Goal: at most 5 s.
 
 use super::write_section;
-use crate::ci::cargo;
-use crate::demo::target_dir;
 use crate::testenv::{MINIO_PASSWORD, MINIO_USER, TestEnv};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -87,13 +85,7 @@ fn timings(stderr: &str) -> Option<[f64; 3]> {
 }
 
 pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
-    env.up()?;
-    cargo(
-        root,
-        env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
-    )?;
-    let kbackup = target_dir(root).join("release/kbackup");
+    let kbackup = super::release_kbackup(root, env)?;
     let kubectl = env.kubectl()?;
     let kubeconfig = env.variable("KUBECONFIG")?;
     let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;

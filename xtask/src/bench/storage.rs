@@ -1,8 +1,7 @@
 //! `cargo xtask bench storage`: `kbackup storage cp` beside `rclone copyto`.
 
 use super::{Sample, median, timed, write_section};
-use crate::ci::cargo;
-use crate::demo::{sample_archive, target_dir};
+use crate::demo::sample_archive;
 use crate::testenv::TestEnv;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
@@ -22,13 +21,7 @@ pub fn run(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
             bail!("the storage benchmark needs {tool}: apt-get install {package}");
         }
     }
-    env.up()?;
-    cargo(
-        root,
-        env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
-    )?;
-    let kbackup = target_dir(root).join("release/kbackup");
+    let kbackup = super::release_kbackup(root, env)?;
     let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
     let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
     let access_key = env.variable("AWS_ACCESS_KEY_ID")?;

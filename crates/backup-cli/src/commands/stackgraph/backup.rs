@@ -8,7 +8,7 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
 use backup_core::cluster::JobState;
-use backup_k8s::datastore::{BackupOutcome, JobBackup, JobRequest, stackgraph_spec};
+use backup_k8s::datastore::{BackupOutcome, JobBackup};
 use std::time::Duration;
 
 impl Tabular for BackupOutcome {
@@ -28,22 +28,11 @@ impl Tabular for BackupOutcome {
 /// Runs the backup Job and reports the archive it wrote.
 pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let spec = stackgraph_spec(
-        &installation.config,
-        source.storage.storage_endpoint.as_deref(),
-    )
-    .map_err(CliError::user)?;
-    let store = installation
-        .config
-        .object_store()
-        .expect("validated by stackgraph_spec");
-    let now = chrono::Utc::now();
-    let request = JobRequest {
-        archive: format!("sts-backup-{}.graph", now.format("%Y%m%d-%H%M")),
-        access_key: store.access_key.expose().to_owned(),
-        secret_key: store.secret_key.expose().to_owned(),
-        run_id: now.format("%Y%m%dt%H%M%S").to_string(),
-    };
+    let archive = format!(
+        "sts-backup-{}.graph",
+        chrono::Utc::now().format("%Y%m%d-%H%M")
+    );
+    let (spec, request) = installation.stackgraph_job(source, archive)?;
     let backup = JobBackup::new(&installation.cluster, &installation.namespace, spec);
     let progress = context.progress();
     progress.start(
@@ -56,14 +45,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) 
     emit(context.output, std::slice::from_ref(&outcome))?;
     match &outcome.job_state {
         JobState::Failed(reason) => {
-            for log in &outcome.logs {
-                eprintln!(
-                    "--- logs of pod {} container {} ---\n{}",
-                    log.pod,
-                    log.container,
-                    log.text.trim_end()
-                );
-            }
+            super::print_logs(&outcome.logs);
             Err(CliError::user(anyhow!(
                 "the backup Job {} failed: {reason}",
                 outcome.job

@@ -97,14 +97,7 @@ pub fn report_outcome<C: Cluster + ?Sized>(
             Ok(Exit::Success)
         }
         Some(JobState::Failed(reason)) => {
-            for log in &outcome.logs {
-                eprintln!(
-                    "--- logs of pod {} container {} ---\n{}",
-                    log.pod,
-                    log.container,
-                    log.text.trim_end()
-                );
-            }
+            super::print_logs(&outcome.logs);
             eprintln!("workloads were scaled back up; if anything is left, clean up with:");
             for command in restore.cleanup_commands(job) {
                 eprintln!("  {command}");

@@ -11,11 +11,11 @@ use crate::cli::{StackGraphCommand, StackStateArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use anyhow::anyhow;
-use backup_core::cluster::{ConfigObjects, Forward, PortForwarder};
+use backup_core::cluster::{ConfigObjects, ContainerLog, Forward, PortForwarder};
 use backup_core::stackstate::{ArchiveCatalog, DEFAULT_CONFIG_KEY, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt, RepositoryLocation, StorageScheme};
 use backup_k8s::KubeCluster;
-use backup_k8s::datastore::GRAPH_SUFFIX;
+use backup_k8s::datastore::{DataStoreSpec, GRAPH_SUFFIX, JobRequest, stackgraph_spec};
 use std::sync::Arc;
 
 /// Runs a stackgraph command.
@@ -153,6 +153,42 @@ impl Installation {
             storage,
             _forward: forward,
         })
+    }
+}
+
+impl Installation {
+    /// The StackGraph Job spec, and a request for `archive` with the object store keys and a
+    /// run id from the current time (`20261121t100000`, as sts-backup names its Jobs).
+    fn stackgraph_job(
+        &self,
+        source: &StackStateArgs,
+        archive: String,
+    ) -> Result<(DataStoreSpec, JobRequest), CliError> {
+        let spec = stackgraph_spec(&self.config, source.storage.storage_endpoint.as_deref())
+            .map_err(CliError::user)?;
+        let store = self
+            .config
+            .object_store()
+            .expect("validated by stackgraph_spec");
+        let request = JobRequest {
+            archive,
+            access_key: store.access_key.expose().to_owned(),
+            secret_key: store.secret_key.expose().to_owned(),
+            run_id: chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string(),
+        };
+        Ok((spec, request))
+    }
+}
+
+/// Prints the logs of every container of a failed Job on stderr.
+fn print_logs(logs: &[ContainerLog]) {
+    for log in logs {
+        eprintln!(
+            "--- logs of pod {} container {} ---\n{}",
+            log.pod,
+            log.container,
+            log.text.trim_end()
+        );
     }
 }
 

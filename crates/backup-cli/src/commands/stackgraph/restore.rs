@@ -8,7 +8,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
-use backup_k8s::datastore::{JobRequest, JobRestore, Operation, RestorePlan, stackgraph_spec};
+use backup_k8s::datastore::{JobRestore, Operation, RestorePlan, stackgraph_spec};
 use std::time::Duration;
 
 /// What the user asked for (`archive: None` is `--latest`; clap requires exactly one).
@@ -42,19 +42,12 @@ impl Tabular for RestorePlan {
 /// Restores an archive, in the foreground or in the background.
 pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let mut spec = stackgraph_spec(
+    // Validate the configuration before any listing.
+    stackgraph_spec(
         &installation.config,
         source.storage.storage_endpoint.as_deref(),
     )
     .map_err(CliError::user)?;
-    let store = installation
-        .config
-        .object_store()
-        .expect("validated by stackgraph_spec");
-    let (access_key, secret_key) = (
-        store.access_key.expose().to_owned(),
-        store.secret_key.expose().to_owned(),
-    );
 
     // Resolve the archive before touching anything.
     let archive = {
@@ -67,23 +60,18 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         };
         chosen.map_err(CliError::user)?.clone()
     };
+    let name = archive
+        .name
+        .rsplit('/')
+        .next()
+        .unwrap_or(&archive.name)
+        .to_owned();
+    let (mut spec, request) = installation.stackgraph_job(source, name)?;
     // The chosen archive knows whether it is split, whatever the configuration says now.
     spec.env.insert(
         "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE".into(),
         archive.is_multipart().to_string(),
     );
-    let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();
-    let request = JobRequest {
-        archive: archive
-            .name
-            .rsplit('/')
-            .next()
-            .unwrap_or(&archive.name)
-            .to_owned(),
-        access_key,
-        secret_key,
-        run_id,
-    };
     let namespace = installation.namespace.clone();
     let job_name = spec.job_name(Operation::Restore, &request.run_id);
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
