@@ -33,7 +33,11 @@ async fn cluster() -> KubeCluster {
     .unwrap()
 }
 
-fn config_yaml(prefix: &str, common_labels: Value) -> String {
+fn config_yaml(prefix: &str, common_labels: Value, job_extra: Value) -> String {
+    let mut job = json!({"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"});
+    job.as_object_mut()
+        .unwrap()
+        .extend(job_extra.as_object().cloned().unwrap_or_default());
     let config = json!({
         "kubernetes": {"commonLabels": common_labels},
         "minio": {"service": {"name": "suse-observability-minio", "port": 9000}},
@@ -43,7 +47,7 @@ fn config_yaml(prefix: &str, common_labels: Value) -> String {
             "restore": {
                 "scaleDownLabelSelector": format!("{SELECTOR_LABEL}=true"),
                 "zookeeperQuorum": "suse-observability-zookeeper:2181",
-                "job": {"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"},
+                "job": job,
                 "pvc": {"size": "1Gi"}
             }
         }
@@ -60,6 +64,11 @@ fn deployment(ns: &str, name: &str, replicas: i32, labels: Value) -> Value {
 impl Installation {
     /// Sets everything up; `common_labels` go into `kubernetes.commonLabels`.
     async fn new(common_labels: Value) -> Self {
+        Self::with_job(common_labels, json!({})).await
+    }
+
+    /// As `new`, with extra `stackgraph.restore.job` settings.
+    async fn with_job(common_labels: Value, job_extra: Value) -> Self {
         let cluster = cluster().await;
         let namespace = backup_testing::unique_name("sts");
         let prefix = backup_testing::unique_name("sg");
@@ -71,7 +80,7 @@ impl Installation {
             .await;
         let server = backup_testing::s3();
         apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
-                     "data": {"config": config_yaml(&prefix, common_labels)}}))
+                     "data": {"config": config_yaml(&prefix, common_labels, job_extra)}}))
         .await;
         let secret = format!(
             "minio:\n  accessKey: {}\n  secretKey: {}\n",
@@ -504,8 +513,11 @@ async fn bad_input_is_refused_before_anything_is_touched() {
 
 #[tokio::test]
 async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
-    // kwok completes the restore Job's pod about 1 s after it runs: the interrupt comes first.
-    let sts = Installation::new(json!({})).await;
+    // The restore Job's pod waits for a node with this label: it cannot finish before the
+    // interrupt, whatever the timing; labelling a node afterwards lets it run.
+    let hold = format!("kbackup.test/hold-{}", std::process::id());
+    let sts =
+        Installation::with_job(json!({}), json!({"nodeSelector": {hold.clone(): "yes"}})).await;
     sts.upload_archives().await;
     let mut child = sts
         .command(&["-y", "stackgraph", "restore", "--latest"])
@@ -548,9 +560,24 @@ async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
         "still paused, count kept"
     );
 
+    let running = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job]);
+    assert!(
+        running.status.success() && text(&running.stdout).contains("Running"),
+        "nothing changes while the Job runs"
+    );
+    assert_eq!(sts.workload("server").await.replicas, 0);
+
+    // Let the held pod run, then finalize.
+    let node = |labels: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "kwok-node-0", "labels": labels}});
+    sts.cluster
+        .apply(&node(json!({hold.clone(): "yes"})), true)
+        .await
+        .unwrap();
     let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
     assert!(finalized.status.success(), "{}", text(&finalized.stderr));
     assert!(text(&finalized.stdout).contains("Succeeded"));
+    // Applying the node again without the label takes it away (server-side apply).
+    sts.cluster.apply(&node(json!({})), true).await.unwrap();
     sts.assert_running_as_before().await;
     sts.cleanup().await;
 }
