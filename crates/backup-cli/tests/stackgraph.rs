@@ -129,10 +129,22 @@ impl Installation {
         }
     }
 
-    /// Whether a Job's scratch volume or keys are still there.
+    /// Whether a Job's scratch volume or keys are still there. A claim being deleted counts
+    /// as gone: `pvc-protection` holds it until the Job's pod is gone, which is asynchronous.
     async fn leftovers(&self, job: &str) -> bool {
-        self.exists("PersistentVolumeClaim", "v1", job).await
-            || self.exists("Secret", "v1", &format!("{job}-keys")).await
+        let claim = ObjectRef {
+            api_version: "v1".into(),
+            kind: "PersistentVolumeClaim".into(),
+            namespace: Some(self.namespace.clone()),
+            name: job.into(),
+        };
+        let claim_left = self
+            .cluster
+            .get(&claim)
+            .await
+            .unwrap()
+            .is_some_and(|c| c["metadata"]["deletionTimestamp"].is_null());
+        claim_left || self.exists("Secret", "v1", &format!("{job}-keys")).await
     }
 
     async fn wait_running(&self, selector: &str, count: usize) {
@@ -543,8 +555,19 @@ async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
         .unwrap();
     assert!(interrupt.success());
     let mut rest = String::new();
+    // kbackup must stop promptly; never let a missed interrupt hang the test run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("kbackup did not stop within 30 s of SIGINT: {seen}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "{seen}{rest}");
     assert!(
         rest.contains("interrupted") && rest.contains(&format!("check-and-finalize --job {job}")),

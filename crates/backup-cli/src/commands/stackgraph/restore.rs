@@ -88,10 +88,13 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     eprintln!("Backup: {} (namespace {namespace})", request.archive);
     context.confirm("Do you want to continue?")?;
 
+    // One listener for the whole restore, registered before any change: a Ctrl-C between two
+    // phases is kept for the next `recv`, never lost (a fresh `ctrl_c()` per phase would miss it).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let clock = std::time::Instant::now();
     let started = tokio::select! {
         started = restore.start(&request, chrono::Utc::now()) => started?,
-        _ = tokio::signal::ctrl_c() => return Err(interrupted(&namespace, &job_name)),
+        _ = interrupt.recv() => return Err(interrupted(&namespace, &job_name)),
     };
     let scaled: Vec<String> = started
         .paused
@@ -129,7 +132,7 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     );
     let waited = tokio::select! {
         waited = restore.wait(&started.job, options.timeout) => waited,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             progress.finish();
             return Err(interrupted(&namespace, &started.job));
         }
