@@ -106,3 +106,18 @@ fn only_the_cli_and_dev_crates_sit_above_the_adapters() {
         }
     }
 }
+
+#[test]
+fn the_repository_format_needs_no_sdk_or_adapter() {
+    let metadata = metadata();
+    let closure = normal_closure(&metadata, "backup-repository");
+    let found: Vec<_> = FORBIDDEN_IN_CORE
+        .iter()
+        .chain(ADAPTERS.iter())
+        .filter(|c| closure.contains(**c))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "backup-repository is pure computation over core's storage trait, but has {found:?}"
+    );
+}

@@ -1,0 +1,120 @@
+//! A chunk as stored: compressed when that helps, sealed with its id as context, and checked
+//! against its id when read back, so a wrong, swapped or damaged blob is always detected.
+
+use crate::crypto::{ChunkId, CryptoError, MasterKey};
+
+const RAW: u8 = 0;
+const ZSTD: u8 = 1;
+
+/// Why a blob could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    /// Authentication failed (see [`CryptoError`]).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The content decrypted but is not a valid blob.
+    #[error("blob {0} is corrupt: {1}")]
+    Corrupt(String, String),
+    /// The content does not hash to the id it is stored under.
+    #[error("blob {0} does not match its id")]
+    Mismatch(String),
+}
+
+fn context(id: &ChunkId) -> Vec<u8> {
+    [b"blob:".as_slice(), &id.0].concat()
+}
+
+/// Encodes a chunk: its id, and the bytes to store. `level` is zstd's (1-22; 0 = default 3).
+pub fn encode_blob(
+    key: &MasterKey,
+    data: &[u8],
+    level: i32,
+) -> Result<(ChunkId, Vec<u8>), CryptoError> {
+    let id = key.chunk_id(data);
+    let mut plain = Vec::with_capacity(data.len() + 1);
+    match zstd::bulk::compress(data, level) {
+        Ok(compressed) if compressed.len() < data.len() => {
+            plain.push(ZSTD);
+            plain.extend_from_slice(&compressed);
+        }
+        _ => {
+            plain.push(RAW);
+            plain.extend_from_slice(data);
+        }
+    }
+    Ok((id, key.seal(&plain, &context(&id))?))
+}
+
+/// Decodes a stored blob and checks it against `id`.
+pub fn decode_blob(key: &MasterKey, id: &ChunkId, stored: &[u8]) -> Result<Vec<u8>, BlobError> {
+    let name = id.to_hex();
+    let plain = key.open(stored, &context(id), &format!("blob {name}"))?;
+    let (flag, body) = plain
+        .split_first()
+        .ok_or_else(|| BlobError::Corrupt(name.clone(), "empty".into()))?;
+    let data = match *flag {
+        RAW => body.to_vec(),
+        ZSTD => zstd::stream::decode_all(body)
+            .map_err(|e| BlobError::Corrupt(name.clone(), e.to_string()))?,
+        other => {
+            return Err(BlobError::Corrupt(
+                name,
+                format!("unknown encoding {other}"),
+            ));
+        }
+    };
+    if key.chunk_id(&data) != *id {
+        return Err(BlobError::Mismatch(name));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn blobs_round_trip(data in proptest::collection::vec(any::<u8>(), 0..20_000), level in 1i32..6) {
+            let key = MasterKey::generate().unwrap();
+            let (id, stored) = encode_blob(&key, &data, level).unwrap();
+            prop_assert_eq!(decode_blob(&key, &id, &stored).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn compressible_data_shrinks_and_random_data_stays_raw() {
+        let key = MasterKey::generate().unwrap();
+        let text = b"apiVersion: apps/v1\nkind: Deployment\n".repeat(1000);
+        let (_, stored) = encode_blob(&key, &text, 3).unwrap();
+        assert!(
+            stored.len() < text.len() / 10,
+            "{} bytes stored for {}",
+            stored.len(),
+            text.len()
+        );
+        let random: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let (_, stored) = encode_blob(&key, &random, 3).unwrap();
+        assert!(stored.len() <= random.len() + 1 + 24 + 16);
+    }
+
+    #[test]
+    fn a_blob_under_another_id_or_damaged_is_refused() {
+        let key = MasterKey::generate().unwrap();
+        let (id_a, stored_a) = encode_blob(&key, b"chunk a", 3).unwrap();
+        let (id_b, _) = encode_blob(&key, b"chunk b", 3).unwrap();
+        assert!(matches!(
+            decode_blob(&key, &id_b, &stored_a),
+            Err(BlobError::Crypto(CryptoError::Tampered(_)))
+        ));
+        let mut damaged = stored_a.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x80;
+        let error = decode_blob(&key, &id_a, &damaged).unwrap_err();
+        assert!(error.to_string().contains(&id_a.to_hex()), "{error}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Content-defined chunking (FastCDC, 2020 variant): boundaries depend on the content, so an
+//! insertion shifts only the chunks around it and the rest deduplicate.
+
+use fastcdc::v2020::FastCDC;
+use serde::{Deserialize, Serialize};
+
+/// Chunk size bounds, recorded in the repository config (changing them breaks dedup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkerParams {
+    /// Smallest chunk (except a stream's last).
+    pub min_size: u32,
+    /// Target average.
+    pub avg_size: u32,
+    /// Largest chunk.
+    pub max_size: u32,
+}
+
+impl Default for ChunkerParams {
+    /// 512 KiB / 1 MiB / 8 MiB, as restic uses.
+    fn default() -> Self {
+        Self {
+            min_size: 512 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The chunks of `data` as (offset, length), covering it exactly and in order.
+pub fn chunk_boundaries(data: &[u8], params: ChunkerParams) -> Vec<(usize, usize)> {
+    FastCDC::new(data, params.min_size, params.avg_size, params.max_size)
+        .map(|c| (c.offset, c.length))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SMALL: ChunkerParams = ChunkerParams {
+        min_size: 256,
+        avg_size: 1024,
+        max_size: 4096,
+    };
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_cover_the_input_exactly(data in proptest::collection::vec(any::<u8>(), 0..50_000)) {
+            let chunks = chunk_boundaries(&data, SMALL);
+            let mut next = 0;
+            for (i, (offset, length)) in chunks.iter().enumerate() {
+                prop_assert_eq!(*offset, next);
+                prop_assert!(*length as u32 <= SMALL.max_size);
+                if i + 1 < chunks.len() {
+                    prop_assert!(*length as u32 >= SMALL.min_size);
+                }
+                next += length;
+            }
+            prop_assert_eq!(next, data.len());
+            prop_assert_eq!(chunk_boundaries(&data, SMALL), chunks, "deterministic");
+        }
+    }
+
+    #[test]
+    fn an_insertion_changes_only_nearby_chunks() {
+        let data = noise(200_000, 7);
+        let mut edited = b"a few inserted bytes".to_vec();
+        edited.extend_from_slice(&data);
+        let chunk_set = |d: &[u8]| {
+            chunk_boundaries(d, SMALL)
+                .into_iter()
+                .map(|(o, l)| d[o..o + l].to_vec())
+                .collect::<Vec<_>>()
+        };
+        let (before, after) = (chunk_set(&data), chunk_set(&edited));
+        let shared = after.iter().filter(|c| before.contains(c)).count();
+        assert!(
+            shared + 3 >= after.len(),
+            "only the first chunks differ: {shared} of {} shared",
+            after.len()
+        );
+    }
+
+    #[test]
+    fn defaults_are_restics() {
+        let p = ChunkerParams::default();
+        assert_eq!(
+            (p.min_size, p.avg_size, p.max_size),
+            (512 << 10, 1 << 20, 8 << 20)
+        );
+        let data = noise(20 << 20, 3);
+        let chunks = chunk_boundaries(&data, p);
+        let average = data.len() / chunks.len();
+        assert!(
+            (512 << 10..=4 << 20).contains(&average),
+            "average chunk {average}"
+        );
+    }
+}

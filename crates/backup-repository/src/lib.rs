@@ -1,0 +1,16 @@
+//! kbackup's repository format: deduplicated, compressed, encrypted, verifiable storage of
+//! snapshots on any [`backup_core::ObjectStorage`]-like store.
+//!
+//! This crate is being built bottom-up. Present: the cryptographic core ([`crypto`]: a random
+//! master key, wrapped in password key slots with Argon2id, sealing every object with
+//! XChaCha20-Poly1305), content-defined chunking ([`chunking`], FastCDC) with keyed BLAKE3
+//! chunk ids, and the blob encoding ([`blob`]: optional zstd, then sealing, verified against
+//! its id on read). Packs, index, snapshots, `check` and `prune` build on these.
+
+pub mod blob;
+pub mod chunking;
+pub mod crypto;
+
+pub use blob::{BlobError, decode_blob, encode_blob};
+pub use chunking::{ChunkerParams, chunk_boundaries};
+pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
