@@ -1,0 +1,325 @@
+//! A repository on object storage: `config` (sealed), `keys/` (password slots). `init`
+//! writes the key slot first and the config last, so a half-initialized location is never
+//! mistaken for a repository.
+
+use crate::chunking::ChunkerParams;
+use crate::crypto::{CryptoError, KdfParams, KeySlot, MasterKey};
+use backup_core::{ObjectStorage, ObjectStorageExt, StorageError};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const CONFIG: &str = "config";
+const KEYS: &str = "keys/";
+
+/// Settings fixed when the repository is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryConfig {
+    /// Format version.
+    pub version: u32,
+    /// Random id (hex), names the repository in messages and locks.
+    pub id: String,
+    /// Chunk size bounds (fixed: changing them would break deduplication).
+    pub chunker: ChunkerParams,
+    /// zstd level for blobs.
+    pub compression_level: i32,
+}
+
+/// How to create a repository.
+#[derive(Debug, Clone, Copy)]
+pub struct InitOptions {
+    /// Chunk size bounds.
+    pub chunker: ChunkerParams,
+    /// zstd level.
+    pub compression_level: i32,
+    /// Cost of the password key slot.
+    pub kdf: KdfParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            chunker: ChunkerParams::default(),
+            compression_level: 3,
+            kdf: KdfParams::default(),
+        }
+    }
+}
+
+/// Why a repository cannot be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A key or object failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// `init` on a location that already holds a repository.
+    #[error("{0} already holds a kbackup repository")]
+    AlreadyInitialized(String),
+    /// `open` on a location without one.
+    #[error("{0} holds no kbackup repository (create one with `kbackup repo init`)")]
+    NotARepository(String),
+    /// A stored object is not what this version understands.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+/// An open repository: its storage, key and configuration.
+pub struct Repository {
+    storage: Arc<dyn ObjectStorage>,
+    key: MasterKey,
+    config: RepositoryConfig,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Repository({} at {})",
+            self.config.id,
+            self.storage.location()
+        )
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String, CryptoError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|e| CryptoError::Random(e.to_string()))?;
+    Ok(hex::encode(buffer))
+}
+
+impl Repository {
+    /// Creates a repository protected by `password`.
+    pub async fn init(
+        storage: Arc<dyn ObjectStorage>,
+        password: &[u8],
+        options: InitOptions,
+    ) -> Result<Self, RepositoryError> {
+        if storage.exists(CONFIG).await? {
+            return Err(RepositoryError::AlreadyInitialized(storage.location()));
+        }
+        let key = MasterKey::generate()?;
+        let config = RepositoryConfig {
+            version: FORMAT_VERSION,
+            id: random_hex(16)?,
+            chunker: options.chunker,
+            compression_level: options.compression_level,
+        };
+        let repository = Self {
+            storage,
+            key,
+            config,
+        };
+        repository.add_password(password, options.kdf).await?;
+        let sealed = repository.key.seal(
+            &serde_json::to_vec(&repository.config).expect("config serializes"),
+            CONFIG.as_bytes(),
+        )?;
+        match repository
+            .storage
+            .put_if_absent(CONFIG, Bytes::from(sealed))
+            .await
+        {
+            Err(StorageError::AlreadyExists { .. }) => Err(RepositoryError::AlreadyInitialized(
+                repository.storage.location(),
+            )),
+            other => other.map(|_| repository).map_err(Into::into),
+        }
+    }
+
+    /// Opens a repository with any of its passwords.
+    pub async fn open(
+        storage: Arc<dyn ObjectStorage>,
+        password: &[u8],
+    ) -> Result<Self, RepositoryError> {
+        let sealed_config = match storage.get_bytes(CONFIG).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => {
+                return Err(RepositoryError::NotARepository(storage.location()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let slots: Vec<_> = storage.list(KEYS).try_collect().await?;
+        let mut key = None;
+        for slot in &slots {
+            let text = storage.get_bytes(&slot.key).await?;
+            let slot: KeySlot = serde_json::from_slice(&text).map_err(|e| {
+                RepositoryError::Corrupt(format!("key slot {} is unreadable: {e}", slot.key))
+            })?;
+            match slot.unlock(password) {
+                Ok(found) => {
+                    key = Some(found);
+                    break;
+                }
+                Err(CryptoError::WrongPassword) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let key = key.ok_or(CryptoError::WrongPassword)?;
+        let plain = key.open(&sealed_config, CONFIG.as_bytes(), "config")?;
+        let config: RepositoryConfig = serde_json::from_slice(&plain)
+            .map_err(|e| RepositoryError::Corrupt(format!("config: {e}")))?;
+        if config.version != FORMAT_VERSION {
+            return Err(RepositoryError::Corrupt(format!(
+                "repository format version {} (this kbackup reads {FORMAT_VERSION})",
+                config.version
+            )));
+        }
+        Ok(Self {
+            storage,
+            key,
+            config,
+        })
+    }
+
+    /// Adds a password (a new key slot); returns the slot's name.
+    pub async fn add_password(
+        &self,
+        password: &[u8],
+        kdf: KdfParams,
+    ) -> Result<String, RepositoryError> {
+        let slot = KeySlot::create(&self.key, password, kdf)?;
+        let name = format!("{KEYS}{}", random_hex(8)?);
+        self.storage
+            .put_if_absent(
+                &name,
+                Bytes::from(serde_json::to_vec_pretty(&slot).expect("slot serializes")),
+            )
+            .await?;
+        Ok(name)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RepositoryConfig {
+        &self.config
+    }
+
+    /// The master key (for the layers that seal objects).
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// The storage it lives on.
+    pub fn storage(&self) -> &Arc<dyn ObjectStorage> {
+        &self.storage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backup_core::RepositoryLocation;
+
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn options() -> InitOptions {
+        InitOptions {
+            kdf: FAST,
+            ..InitOptions::default()
+        }
+    }
+
+    async fn memory() -> Arc<dyn ObjectStorage> {
+        backup_storage::open(
+            &RepositoryLocation::parse("memory://repo").unwrap(),
+            &backup_storage::StorageOptions::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn init_then_open_with_the_password() {
+        let storage = memory().await;
+        let created = Repository::init(storage.clone(), b"s3cret", options())
+            .await
+            .unwrap();
+        let opened = Repository::open(storage.clone(), b"s3cret").await.unwrap();
+        assert_eq!(opened.config(), created.config());
+        assert_eq!(opened.config().chunker, ChunkerParams::default());
+        let wrong = Repository::open(storage.clone(), b"nope")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(wrong, RepositoryError::Crypto(CryptoError::WrongPassword)),
+            "{wrong}"
+        );
+        assert!(matches!(
+            Repository::init(storage, b"x", options()).await,
+            Err(RepositoryError::AlreadyInitialized(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_second_password_opens_it_too() {
+        let storage = memory().await;
+        let repository = Repository::init(storage.clone(), b"first", options())
+            .await
+            .unwrap();
+        repository.add_password(b"second", FAST).await.unwrap();
+        assert_eq!(
+            Repository::open(storage.clone(), b"second")
+                .await
+                .unwrap()
+                .config()
+                .id,
+            repository.config().id
+        );
+        assert_eq!(storage.list_all("keys").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_location_is_not_a_repository_and_a_damaged_config_is_refused() {
+        let storage = memory().await;
+        let error = Repository::open(storage.clone(), b"x").await.unwrap_err();
+        assert!(
+            error.to_string().contains("holds no kbackup repository"),
+            "{error}"
+        );
+        Repository::init(storage.clone(), b"pw", options())
+            .await
+            .unwrap();
+        let mut config = storage.get_bytes("config").await.unwrap().to_vec();
+        config[30] ^= 1;
+        storage
+            .put_bytes("config", Bytes::from(config))
+            .await
+            .unwrap();
+        let error = Repository::open(storage, b"pw").await.unwrap_err();
+        assert!(
+            matches!(error, RepositoryError::Crypto(CryptoError::Tampered(_))),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_secret_is_stored_in_the_clear() {
+        let storage = memory().await;
+        Repository::init(storage.clone(), b"visible-password", options())
+            .await
+            .unwrap();
+        for object in storage.list_all("").await.unwrap() {
+            let bytes = storage.get_bytes(&object.key).await.unwrap();
+            assert!(
+                !bytes.windows(16).any(|w| w == b"visible-password"),
+                "{} holds the password",
+                object.key
+            );
+        }
+        let config = storage.get_bytes("config").await.unwrap();
+        assert!(
+            !config.windows(7).any(|w| w == b"chunker"),
+            "the config is sealed"
+        );
+    }
+}
