@@ -12,9 +12,11 @@ pub mod chunking;
 pub mod crypto;
 pub mod pack;
 pub mod repository;
+pub mod stream;
 
 pub use blob::{BlobError, decode_blob, encode_blob};
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use pack::{BlobLocation, PackBuilder, PackError};
 pub use repository::{InitOptions, Repository, RepositoryConfig, RepositoryError};
+pub use stream::{BackupStats, Index, SnapshotFile, StreamContent};
