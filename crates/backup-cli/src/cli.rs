@@ -72,6 +72,24 @@ pub enum Command {
         #[command(subcommand)]
         action: StorageCommand,
     },
+    /// Manage a kbackup repository.
+    Repo {
+        /// What to do.
+        #[command(subcommand)]
+        action: RepoCommand,
+    },
+    /// Back up into a kbackup repository.
+    Backup {
+        /// What to back up.
+        #[command(subcommand)]
+        source: BackupCommand,
+    },
+    /// Snapshots of a kbackup repository.
+    Snapshot {
+        /// What to do.
+        #[command(subcommand)]
+        action: SnapshotCommand,
+    },
     /// StackState / SUSE Observability StackGraph backups (compatible with sts-backup).
     Stackgraph {
         /// What to do.
@@ -226,4 +244,65 @@ pub struct StorageArgs {
     /// Parts uploaded at once.
     #[arg(long, env = "KBACKUP_CONCURRENCY")]
     pub concurrency: Option<usize>,
+}
+
+/// Which repository, and its password: `KBACKUP_PASSWORD` or `--password-file` (never a flag).
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// The repository (`file:///backups`, `s3://bucket/prefix`, `az://...`, `gs://...`).
+    #[arg(long, env = "KBACKUP_REPO", value_name = "URL")]
+    pub repo: String,
+    /// A file holding the password (first line).
+    #[arg(long, env = "KBACKUP_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Where and how to connect.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `kbackup repo ...`.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a repository (encrypted; the password opens a key slot).
+    Init {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+}
+
+/// `kbackup backup ...`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up standard input as one component of a new snapshot.
+    Stdin {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The component's name.
+        #[arg(long)]
+        name: String,
+        /// Tags of the snapshot (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+}
+
+/// `kbackup snapshot ...`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// List the snapshots, oldest first.
+    List {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Write a component of a snapshot to stdout (`ID:COMPONENT`, ID may be `latest` or a prefix).
+    Cat {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// `ID:COMPONENT`.
+        target: String,
+    },
 }

@@ -54,6 +54,9 @@ async fn run(cli: Cli) -> CliResult {
         Command::Version => commands::version::run(&context),
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Storage { action } => commands::storage::run(&context, action).await,
+        Command::Repo { action } => commands::repo::repo(&context, action).await,
+        Command::Backup { source } => commands::repo::backup(&context, source).await,
+        Command::Snapshot { action } => commands::repo::snapshot(&context, action).await,
         Command::Stackgraph { action } => commands::stackgraph::run(&context, action).await,
     }
 }

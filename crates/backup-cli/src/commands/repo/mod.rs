@@ -1,0 +1,226 @@
+//! `kbackup repo init`, `kbackup backup stdin`, `kbackup snapshot list|cat`: the kbackup
+//! repository format (issue 4, in progress).
+
+use crate::cli::{BackupCommand, RepoArgs, RepoCommand, SnapshotCommand};
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
+use backup_core::{Component, RepositoryLocation, Snapshot, SnapshotId, Totals};
+use backup_repository::{InitOptions, Repository, RepositoryError, SnapshotFile};
+use indicatif::HumanBytes;
+use serde::Serialize;
+use std::time::Instant;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+impl From<RepositoryError> for CliError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::Storage(storage) => storage.into(),
+            other => CliError::user(other),
+        }
+    }
+}
+
+/// The password: `KBACKUP_PASSWORD`, else the first line of `--password-file`.
+fn password(args: &RepoArgs) -> Result<Vec<u8>, CliError> {
+    if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(text.into_encoded_bytes());
+    }
+    match &args.password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::user(anyhow!("cannot read password file {}: {e}", path.display()))
+            })?;
+            Ok(text.lines().next().unwrap_or_default().as_bytes().to_vec())
+        }
+        None => Err(CliError::user(anyhow!(
+            "no password: set KBACKUP_PASSWORD or pass --password-file FILE"
+        ))),
+    }
+}
+
+async fn storage(
+    context: &Context,
+    args: &RepoArgs,
+    create: bool,
+) -> Result<std::sync::Arc<dyn backup_core::ObjectStorage>, CliError> {
+    let location = RepositoryLocation::parse(&args.repo).map_err(CliError::user)?;
+    let mut options = context.storage_options(&args.storage).await?;
+    options.create_missing_dir = create;
+    Ok(backup_storage::open(&location, &options).await?)
+}
+
+async fn open(context: &Context, args: &RepoArgs) -> Result<Repository, CliError> {
+    let password = password(args)?;
+    Ok(Repository::open(storage(context, args, false).await?, &password).await?)
+}
+
+/// `kbackup repo ...`.
+pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
+    match command {
+        RepoCommand::Init { repo } => {
+            let password = password(&repo)?;
+            let repository = Repository::init(
+                storage(context, &repo, true).await?,
+                &password,
+                InitOptions::default(),
+            )
+            .await?;
+            context.info(&format!(
+                "created repository {} at {}",
+                repository.config().id,
+                repository.storage().location()
+            ));
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// `kbackup backup ...`.
+pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
+    let BackupCommand::Stdin { repo, name, tags } = command;
+    let repository = open(context, &repo).await?;
+    let started = Instant::now();
+    let mut index = repository.load_index().await?;
+    let (content, stats) = repository
+        .backup_stream(&mut index, &name, tokio::io::stdin().compat())
+        .await?;
+    let component = Component::new(&name, "stream").succeeded(content.size, started.elapsed());
+    let snapshot = Snapshot {
+        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
+        time: chrono::Utc::now(),
+        source: hostname(),
+        tags: tags.into_iter().collect(),
+        labels: Default::default(),
+        components: vec![component],
+        totals: Totals {
+            items: 1,
+            bytes: content.size,
+            added_bytes: stats.added_bytes,
+        },
+    };
+    let id = repository
+        .write_snapshot(SnapshotFile {
+            snapshot,
+            streams: vec![content.clone()],
+        })
+        .await?;
+    context.info(&format!(
+        "snapshot {} saved: {} read, {} of {} chunks new, {} added",
+        id.short(),
+        HumanBytes(content.size),
+        stats.chunks - stats.deduplicated,
+        stats.chunks,
+        HumanBytes(stats.added_bytes)
+    ));
+    crate::output::write_stdout(format!("{id}\n").as_bytes())?;
+    Ok(Exit::Success)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A snapshot as listed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotRow {
+    id: String,
+    time: String,
+    source: String,
+    components: Vec<String>,
+    size: u64,
+    tags: Vec<String>,
+}
+
+impl Tabular for SnapshotRow {
+    fn headers() -> Vec<&'static str> {
+        vec!["ID", "TIME", "SOURCE", "COMPONENTS", "SIZE", "TAGS"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id[..8].to_owned(),
+            self.time.clone(),
+            self.source.clone(),
+            self.components.join(","),
+            HumanBytes(self.size).to_string(),
+            self.tags.join(","),
+        ]
+    }
+}
+
+/// `kbackup snapshot ...`.
+pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult {
+    match command {
+        SnapshotCommand::List { repo } => {
+            let repository = open(context, &repo).await?;
+            let rows: Vec<SnapshotRow> = repository
+                .snapshots()
+                .await?
+                .into_iter()
+                .map(|file| SnapshotRow {
+                    id: file.snapshot.id.to_string(),
+                    time: file
+                        .snapshot
+                        .time
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    source: file.snapshot.source.clone(),
+                    components: file
+                        .snapshot
+                        .components
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect(),
+                    size: file.snapshot.totals.bytes,
+                    tags: file.snapshot.tags.iter().cloned().collect(),
+                })
+                .collect();
+            emit(context.output, &rows)?;
+            Ok(Exit::Success)
+        }
+        SnapshotCommand::Cat { repo, target } => {
+            let (wanted, component) = target.rsplit_once(':').ok_or_else(|| {
+                CliError::user(anyhow!(
+                    "expected ID:COMPONENT (ID may be `latest`), got '{target}'"
+                ))
+            })?;
+            let repository = open(context, &repo).await?;
+            let snapshots = repository.snapshots().await?;
+            let file = match wanted {
+                "latest" => snapshots.last(),
+                prefix => {
+                    let found: Vec<_> = snapshots
+                        .iter()
+                        .filter(|s| s.snapshot.id.as_str().starts_with(prefix))
+                        .collect();
+                    if found.len() > 1 {
+                        return Err(CliError::user(anyhow!(
+                            "snapshot id prefix '{prefix}' is ambiguous ({} snapshots)",
+                            found.len()
+                        )));
+                    }
+                    found.into_iter().next()
+                }
+            }
+            .ok_or_else(|| CliError::user(anyhow!("no snapshot '{wanted}' in {}", repo.repo)))?;
+            let content = file
+                .streams
+                .iter()
+                .find(|s| s.name == component)
+                .ok_or_else(|| {
+                    CliError::user(anyhow!(
+                        "snapshot {} has no stream component '{component}'",
+                        file.snapshot.id.short()
+                    ))
+                })?;
+            let index = repository.load_index().await?;
+            repository
+                .restore_stream(&index, content, tokio::io::stdout().compat_write())
+                .await?;
+            Ok(Exit::Success)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The kbackup repository through the real binary: init, backup from stdin, list, cat; on a
+//! local directory and on the test MinIO.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn kbackup(
+    home: &Path,
+    repo: &str,
+    password: Option<&str>,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+    for (name, _) in
+        std::env::vars().filter(|(n, _)| n.starts_with("AWS_") || n.starts_with("KBACKUP_"))
+    {
+        command.env_remove(name);
+    }
+    if repo.starts_with("s3://") {
+        let server = backup_testing::s3();
+        command
+            .env("AWS_ENDPOINT_URL", server.endpoint)
+            .env("AWS_ACCESS_KEY_ID", server.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", server.secret_access_key);
+    }
+    if let Some(password) = password {
+        command.env("KBACKUP_PASSWORD", password);
+    }
+    command
+        .env("HOME", home)
+        .env("KBACKUP_REPO", repo)
+        .arg("--no-progress")
+        .args(args);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn data(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x2545F4914F6CDD1D;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn round_trip(repo: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let run =
+        |args: &[&str], stdin: Option<&[u8]>| kbackup(home.path(), repo, Some("pw"), args, stdin);
+    let init = run(&["repo", "init"], None);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let again = run(&["repo", "init"], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already holds a kbackup repository"));
+
+    let payload = data(3_000_000);
+    let first = run(
+        &["backup", "stdin", "--name", "dump", "--tag", "daily"],
+        Some(&payload),
+    );
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = run(&["backup", "stdin", "--name", "dump"], Some(&payload));
+    assert!(
+        text(&second.stderr).contains("0 B added"),
+        "unchanged data adds nothing: {}",
+        text(&second.stderr)
+    );
+
+    let list = run(&["-o", "json", "snapshot", "list"], None);
+    let snapshots: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[0]["tags"][0], "daily");
+    assert_eq!(snapshots[0]["size"], payload.len());
+
+    let id = text(&first.stdout).trim().to_owned();
+    for target in [format!("{}:dump", &id[..8]), "latest:dump".to_string()] {
+        let cat = run(&["snapshot", "cat", &target], None);
+        assert!(cat.status.success(), "{}", text(&cat.stderr));
+        assert!(cat.stdout == payload, "{target}: restored bytes differ");
+    }
+    let missing = run(&["snapshot", "cat", "latest:nothing"], None);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("no stream component 'nothing'"));
+
+    let wrong = kbackup(
+        home.path(),
+        repo,
+        Some("not-it"),
+        &["snapshot", "list"],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong.stderr).contains("wrong password"));
+    let none = kbackup(home.path(), repo, None, &["snapshot", "list"], None);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(text(&none.stderr).contains("KBACKUP_PASSWORD"));
+}
+
+#[test]
+fn round_trip_on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&format!("file://{}/repo", dir.path().display()));
+}
+
+#[test]
+fn round_trip_on_minio() {
+    round_trip(&format!(
+        "s3://{}/{}",
+        backup_testing::s3().bucket,
+        backup_testing::unique_name("repo")
+    ));
+}
