@@ -8,6 +8,7 @@
 //! its id on read). Packs, index, snapshots, `check` and `prune` build on these.
 
 pub mod blob;
+pub mod check;
 pub mod chunking;
 pub mod crypto;
 pub mod pack;
@@ -15,6 +16,7 @@ pub mod repository;
 pub mod stream;
 
 pub use blob::{BlobError, decode_blob, encode_blob};
+pub use check::CheckReport;
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use pack::{BlobLocation, PackBuilder, PackError};

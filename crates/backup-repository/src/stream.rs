@@ -23,6 +23,28 @@ pub struct Index {
     blobs: HashMap<ChunkId, (String, BlobLocation)>,
 }
 
+impl Index {
+    /// Every blob with its pack and location.
+    pub fn entries(&self) -> impl Iterator<Item = (&ChunkId, &(String, BlobLocation))> {
+        self.blobs.iter()
+    }
+
+    /// Number of blobs.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Whether it holds no blob.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Whether a chunk (hex id) is indexed.
+    pub fn contains_hex(&self, hex_id: &str) -> bool {
+        parse_id(hex_id).is_ok_and(|id| self.blobs.contains_key(&id))
+    }
+}
+
 /// One index object: packs and their blobs.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct IndexFile {
@@ -66,7 +88,8 @@ pub struct SnapshotFile {
     pub streams: Vec<StreamContent>,
 }
 
-fn pack_key(id: &str) -> String {
+/// The object key of a pack.
+pub(crate) fn pack_key(id: &str) -> String {
     format!("data/{}/{id}", &id[..2])
 }
 
@@ -228,7 +251,7 @@ impl Repository {
         Ok(all)
     }
 
-    async fn read_snapshot(&self, name: &str) -> Result<SnapshotFile, RepositoryError> {
+    pub(crate) async fn read_snapshot(&self, name: &str) -> Result<SnapshotFile, RepositoryError> {
         let sealed = self.storage().get_bytes(name).await?;
         let plain = self.key().open(&sealed, name.as_bytes(), name)?;
         serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{name}: {e}")))
@@ -279,8 +302,40 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// Applies a retention policy: returns every decision, newest first, and (unless
+    /// `dry_run`) deletes the snapshots it does not keep. Data is freed later by `prune`.
+    /// An empty policy is refused: it would keep only the newest good snapshot.
+    pub async fn forget(
+        &self,
+        policy: &backup_core::RetentionPolicy,
+        dry_run: bool,
+    ) -> Result<Vec<backup_core::RetentionDecision>, RepositoryError> {
+        if policy.is_empty() {
+            return Err(RepositoryError::Corrupt(
+                "refusing an empty retention policy: give at least one --keep-* rule".into(),
+            ));
+        }
+        let snapshots: Vec<Snapshot> = self
+            .snapshots()
+            .await?
+            .into_iter()
+            .map(|f| f.snapshot)
+            .collect();
+        let decisions = policy.apply(&snapshots);
+        if !dry_run {
+            for decision in decisions.iter().filter(|d| !d.keep) {
+                self.storage()
+                    .delete(&format!("snapshots/{}", decision.id))
+                    .await?;
+            }
+        }
+        Ok(decisions)
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::chunking::ChunkerParams;
     use crate::crypto::KdfParams;
@@ -288,7 +343,7 @@ mod tests {
     use backup_core::{Component, RepositoryLocation, Totals};
     use std::time::Duration;
 
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
         let mut state = seed | 1;
         (0..len)
             .map(|_| {
@@ -300,7 +355,7 @@ mod tests {
             .collect()
     }
 
-    async fn repository() -> Repository {
+    pub(crate) async fn repository() -> Repository {
         let storage = backup_storage::open(
             &RepositoryLocation::parse("memory://r").unwrap(),
             &backup_storage::StorageOptions::default(),
@@ -323,7 +378,7 @@ mod tests {
         Repository::init(storage, b"pw", options).await.unwrap()
     }
 
-    fn snapshot(streams: Vec<StreamContent>) -> SnapshotFile {
+    pub(crate) fn snapshot(streams: Vec<StreamContent>) -> SnapshotFile {
         let components = streams
             .iter()
             .map(|s| Component::new(&s.name, "stream").succeeded(s.size, Duration::ZERO))
@@ -425,6 +480,46 @@ mod tests {
             error.to_string().contains("integrity check failed")
                 || error.to_string().contains("pack"),
             "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn forget_keeps_what_the_policy_says_and_refuses_an_empty_policy() {
+        let repo = repository().await;
+        let mut index = repo.load_index().await.unwrap();
+        for n in 0..3u64 {
+            let (content, _) = repo
+                .backup_stream(&mut index, "d", noise(50_000, n + 20).as_slice())
+                .await
+                .unwrap();
+            let mut file = snapshot(vec![content]);
+            file.snapshot.time =
+                chrono::DateTime::from_timestamp(1_700_000_000 + n as i64 * 86_400, 0).unwrap();
+            repo.write_snapshot(file).await.unwrap();
+        }
+        let policy = backup_core::RetentionPolicy {
+            keep_last: 2,
+            ..Default::default()
+        };
+        let dry = repo.forget(&policy, true).await.unwrap();
+        assert_eq!(dry.iter().filter(|d| !d.keep).count(), 1);
+        assert_eq!(
+            repo.snapshots().await.unwrap().len(),
+            3,
+            "a dry run deletes nothing"
+        );
+        repo.forget(&policy, false).await.unwrap();
+        let left = repo.snapshots().await.unwrap();
+        assert_eq!(left.len(), 2);
+        assert_eq!(
+            left[0].snapshot.time.timestamp(),
+            1_700_086_400,
+            "the oldest went"
+        );
+        assert!(
+            repo.forget(&backup_core::RetentionPolicy::default(), false)
+                .await
+                .is_err()
         );
     }
 

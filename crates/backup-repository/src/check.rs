@@ -1,0 +1,195 @@
+//! `check`: every snapshot opens and references only indexed chunks, every indexed pack
+//! exists; with `read_data`, every pack's bytes match its id, its header opens, and every
+//! blob decodes and matches its id. Problems are collected, naming the object, not stopped at.
+
+use crate::blob::decode_blob;
+use crate::pack::{read_header, verify_id};
+use crate::repository::{Repository, RepositoryError};
+use crate::stream::pack_key;
+use backup_core::ObjectStorageExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What `check` looked at and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    /// Snapshots read.
+    pub snapshots: usize,
+    /// Packs in the index.
+    pub packs: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Packs whose data was read and verified.
+    pub packs_read: usize,
+    /// Problems, each naming an object.
+    pub errors: Vec<String>,
+}
+
+impl Repository {
+    /// Checks the repository; see the module documentation.
+    pub async fn check(&self, read_data: bool) -> Result<CheckReport, RepositoryError> {
+        let mut report = CheckReport::default();
+        let index = match self.load_index().await {
+            Ok(index) => index,
+            Err(RepositoryError::Storage(e)) => return Err(e.into()),
+            Err(other) => {
+                report.errors.push(format!("index: {other}"));
+                return Ok(report);
+            }
+        };
+        let mut packs: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for (id, (pack, location)) in index.entries() {
+            packs
+                .entry(pack.clone())
+                .or_default()
+                .push((*id, *location));
+        }
+        report.packs = packs.len();
+        report.blobs = index.len();
+
+        for object in self.storage().list_all("snapshots/").await? {
+            match self.read_snapshot(&object.key).await {
+                Ok(file) => {
+                    report.snapshots += 1;
+                    let missing: BTreeSet<&String> = file
+                        .streams
+                        .iter()
+                        .flat_map(|s| &s.chunks)
+                        .filter(|c| !index.contains_hex(c))
+                        .collect();
+                    if let Some(first) = missing.iter().next() {
+                        report.errors.push(format!(
+                            "{}: {} chunk(s) in no index, e.g. {first}",
+                            object.key,
+                            missing.len()
+                        ));
+                    }
+                }
+                Err(error) => report.errors.push(format!("{}: {error}", object.key)),
+            }
+        }
+
+        for (pack, blobs) in &packs {
+            let key = pack_key(pack);
+            if !read_data {
+                if !self.storage().exists(&key).await? {
+                    report.errors.push(format!("{key}: missing"));
+                }
+                continue;
+            }
+            let bytes = match self.storage().get_bytes(&key).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.is_not_found() => {
+                    report.errors.push(format!("{key}: missing"));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.packs_read += 1;
+            if !verify_id(pack, &bytes) {
+                report
+                    .errors
+                    .push(format!("{key}: content does not match its id (damaged)"));
+            }
+            if let Err(error) = read_header(self.key(), pack, &bytes) {
+                report.errors.push(format!("{key}: {error}"));
+            }
+            for (id, location) in blobs {
+                let range = location.offset as usize
+                    ..(location.offset + u64::from(location.length)) as usize;
+                match bytes.get(range) {
+                    Some(stored) => {
+                        if let Err(error) = decode_blob(self.key(), id, stored) {
+                            report.errors.push(format!("{key}: {error}"));
+                        }
+                    }
+                    None => report
+                        .errors
+                        .push(format!("{key}: blob {} lies outside the pack", id.to_hex())),
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stream::tests::{noise, repository, snapshot};
+    use backup_core::ObjectStorageExt;
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn a_healthy_repository_checks_clean_and_damage_is_named() {
+        let repo = repository().await;
+        let mut index = repo.load_index().await.unwrap();
+        let (content, _) = repo
+            .backup_stream(&mut index, "dump", noise(700_000, 9).as_slice())
+            .await
+            .unwrap();
+        repo.write_snapshot(snapshot(vec![content])).await.unwrap();
+        let clean = repo.check(true).await.unwrap();
+        assert!(clean.errors.is_empty(), "{:?}", clean.errors);
+        assert_eq!((clean.snapshots, clean.packs, clean.packs_read), (1, 1, 1));
+        assert!(clean.blobs > 1);
+
+        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
+        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
+        bytes[10] ^= 1;
+        repo.storage()
+            .put_bytes(&pack.key, Bytes::from(bytes))
+            .await
+            .unwrap();
+        assert!(
+            repo.check(false).await.unwrap().errors.is_empty(),
+            "a structural check does not read data"
+        );
+        let damaged = repo.check(true).await.unwrap();
+        assert!(
+            damaged
+                .errors
+                .iter()
+                .any(|e| e.contains(&pack.key) && e.contains("does not match its id")),
+            "{:?}",
+            damaged.errors
+        );
+        assert!(
+            damaged
+                .errors
+                .iter()
+                .any(|e| e.contains("integrity check failed")),
+            "{:?}",
+            damaged.errors
+        );
+
+        repo.storage().delete(&pack.key).await.unwrap();
+        let missing = repo.check(false).await.unwrap();
+        assert_eq!(missing.errors, vec![format!("{}: missing", pack.key)]);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_snapshot_is_named() {
+        let repo = repository().await;
+        let mut index = repo.load_index().await.unwrap();
+        let (content, _) = repo
+            .backup_stream(&mut index, "dump", noise(100_000, 4).as_slice())
+            .await
+            .unwrap();
+        let id = repo.write_snapshot(snapshot(vec![content])).await.unwrap();
+        let name = format!("snapshots/{id}");
+        let mut bytes = repo.storage().get_bytes(&name).await.unwrap().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        repo.storage()
+            .put_bytes(&name, Bytes::from(bytes))
+            .await
+            .unwrap();
+        let report = repo.check(false).await.unwrap();
+        assert!(
+            report.errors.iter().any(|e| e.starts_with(&name)),
+            "{:?}",
+            report.errors
+        );
+    }
+}
