@@ -269,6 +269,15 @@ pub enum RepoCommand {
         #[command(flatten)]
         repo: RepoArgs,
     },
+    /// Verify the repository: snapshots, index, packs; with --read-data every byte.
+    Check {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Read and verify every pack and blob.
+        #[arg(long)]
+        read_data: bool,
+    },
 }
 
 /// `kbackup backup ...`.
@@ -296,6 +305,39 @@ pub enum SnapshotCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+    },
+    /// Remove snapshots by a retention policy (the newest successful one always stays).
+    Forget {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Keep the newest N successful snapshots.
+        #[arg(long, default_value_t = 0)]
+        keep_last: u32,
+        /// Keep the newest of each of the last N hours.
+        #[arg(long, default_value_t = 0)]
+        keep_hourly: u32,
+        /// Keep the newest of each of the last N days.
+        #[arg(long, default_value_t = 0)]
+        keep_daily: u32,
+        /// Keep the newest of each of the last N weeks.
+        #[arg(long, default_value_t = 0)]
+        keep_weekly: u32,
+        /// Keep the newest of each of the last N months.
+        #[arg(long, default_value_t = 0)]
+        keep_monthly: u32,
+        /// Keep the newest of each of the last N years.
+        #[arg(long, default_value_t = 0)]
+        keep_yearly: u32,
+        /// Keep successful snapshots younger than this (relative to the newest), e.g. 30d.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        keep_within: Option<std::time::Duration>,
+        /// Keep snapshots with this tag (repeatable).
+        #[arg(long)]
+        keep_tag: Vec<String>,
+        /// Show what would go and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Write a component of a snapshot to stdout (`ID:COMPONENT`, ID may be `latest` or a prefix).
     Cat {

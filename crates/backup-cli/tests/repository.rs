@@ -122,6 +122,56 @@ fn round_trip_on_a_local_directory() {
 }
 
 #[test]
+fn check_names_a_damaged_pack() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("repo");
+    let repo = format!("file://{}", dir.display());
+    let run =
+        |args: &[&str], stdin: Option<&[u8]>| kbackup(home.path(), &repo, Some("pw"), args, stdin);
+    assert!(run(&["repo", "init"], None).status.success());
+    assert!(
+        run(&["backup", "stdin", "--name", "dump"], Some(&data(500_000)))
+            .status
+            .success()
+    );
+    let pack = walk(&dir.join("data")).into_iter().next().expect("a pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[50] ^= 0x10;
+    std::fs::write(&pack, bytes).unwrap();
+    assert!(
+        run(&["repo", "check"], None).status.success(),
+        "a structural check reads no data"
+    );
+    let check = run(&["repo", "check", "--read-data"], None);
+    assert_eq!(check.status.code(), Some(1));
+    let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        text(&check.stderr).contains(&name) && text(&check.stderr).contains("problem"),
+        "{}",
+        text(&check.stderr)
+    );
+    let cat = run(&["snapshot", "cat", "latest:dump"], None);
+    assert_eq!(
+        cat.status.code(),
+        Some(1),
+        "restore refuses damaged data too"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
+    }
+    files
+}
+
+#[test]
 fn round_trip_on_minio() {
     round_trip(&format!(
         "s3://{}/{}",

@@ -6,8 +6,10 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::{Component, RepositoryLocation, Snapshot, SnapshotId, Totals};
-use backup_repository::{InitOptions, Repository, RepositoryError, SnapshotFile};
+use backup_core::{
+    Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Snapshot, SnapshotId, Totals,
+};
+use backup_repository::{CheckReport, InitOptions, Repository, RepositoryError, SnapshotFile};
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::time::Instant;
@@ -74,6 +76,57 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             ));
             Ok(Exit::Success)
         }
+        RepoCommand::Check { repo, read_data } => {
+            let repository = open(context, &repo).await?;
+            let report = repository.check(read_data).await?;
+            emit(context.output, std::slice::from_ref(&report))?;
+            if report.errors.is_empty() {
+                let scope = if read_data { ", all data read" } else { "" };
+                context.info(&format!(
+                    "no problems found ({} snapshots, {} packs, {} blobs{scope})",
+                    report.snapshots, report.packs, report.blobs
+                ));
+                return Ok(Exit::Success);
+            }
+            for error in &report.errors {
+                eprintln!("problem: {error}");
+            }
+            Err(CliError::user(anyhow!(
+                "{} problem(s) found in {}",
+                report.errors.len(),
+                repo.repo
+            )))
+        }
+    }
+}
+
+impl Tabular for CheckReport {
+    fn headers() -> Vec<&'static str> {
+        vec!["SNAPSHOTS", "PACKS", "BLOBS", "PACKS READ", "PROBLEMS"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.snapshots.to_string(),
+            self.packs.to_string(),
+            self.blobs.to_string(),
+            self.packs_read.to_string(),
+            self.errors.len().to_string(),
+        ]
+    }
+}
+
+impl Tabular for RetentionDecision {
+    fn headers() -> Vec<&'static str> {
+        vec!["ID", "TIME", "KEEP", "REASONS"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let keep = if self.keep { "keep" } else { "remove" };
+        vec![
+            self.id.short().to_owned(),
+            self.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            keep.into(),
+            self.reasons.join(", "),
+        ]
     }
 }
 
@@ -179,6 +232,51 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
                 })
                 .collect();
             emit(context.output, &rows)?;
+            Ok(Exit::Success)
+        }
+        SnapshotCommand::Forget {
+            repo,
+            keep_last,
+            keep_hourly,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            keep_yearly,
+            keep_within,
+            keep_tag,
+            dry_run,
+        } => {
+            let policy = RetentionPolicy {
+                keep_last,
+                keep_hourly,
+                keep_daily,
+                keep_weekly,
+                keep_monthly,
+                keep_yearly,
+                keep_within,
+                keep_tags: keep_tag,
+                keep_failed: 0,
+            };
+            let repository = open(context, &repo).await?;
+            let planned = repository.forget(&policy, true).await?;
+            emit(context.output, &planned)?;
+            let removed = planned.iter().filter(|d| !d.keep).count();
+            if dry_run || removed == 0 {
+                context.info(&format!(
+                    "{removed} snapshot(s) would be removed{}",
+                    if dry_run {
+                        " (--dry-run: nothing deleted)"
+                    } else {
+                        ""
+                    }
+                ));
+                return Ok(Exit::Success);
+            }
+            context.confirm(&format!("Remove {removed} snapshot(s) from {}?", repo.repo))?;
+            repository.forget(&policy, false).await?;
+            context.info(&format!(
+                "removed {removed} snapshot(s); their data is freed by a later prune"
+            ));
             Ok(Exit::Success)
         }
         SnapshotCommand::Cat { repo, target } => {
