@@ -1,0 +1,144 @@
+//! The repository on every backend: memory, a temporary directory, the real MinIO and the real
+//! Azurite of the test environment (`cargo xtask env up`).
+
+use backup_core::{ObjectStorage, RepositoryLocation};
+use backup_repository::{InitOptions, KdfParams, Repository, SnapshotFile};
+use backup_storage::{Secret, StorageOptions, open};
+use std::sync::Arc;
+
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+async fn round_trip(storage: Arc<dyn ObjectStorage>) {
+    let options = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..InitOptions::default()
+    };
+    let repository = Repository::init(storage.clone(), b"pw", options)
+        .await
+        .unwrap();
+    let data = noise(6_000_000);
+    let mut index = repository.load_index().await.unwrap();
+    let (content, stats) = repository
+        .backup_stream(&mut index, "dump", data.as_slice())
+        .await
+        .unwrap();
+    assert!(stats.chunks >= 2, "{stats:?}");
+    let snapshot = backup_core::Snapshot {
+        id: backup_core::SnapshotId::parse("00000000").unwrap(),
+        time: chrono::Utc::now(),
+        source: "test".into(),
+        tags: Default::default(),
+        labels: Default::default(),
+        components: vec![],
+        totals: Default::default(),
+    };
+    repository
+        .write_snapshot(SnapshotFile {
+            snapshot,
+            streams: vec![content],
+        })
+        .await
+        .unwrap();
+
+    let reopened = Repository::open(storage, b"pw").await.unwrap();
+    let check = reopened.check(true).await.unwrap();
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    let snapshots = reopened.snapshots().await.unwrap();
+    let mut out = Vec::new();
+    reopened
+        .restore_stream(
+            &reopened.load_index().await.unwrap(),
+            &snapshots[0].streams[0],
+            &mut out,
+        )
+        .await
+        .unwrap();
+    assert!(out == data, "restored bytes differ");
+}
+
+#[tokio::test]
+async fn on_memory() {
+    round_trip(
+        open(
+            &RepositoryLocation::parse("memory://repo").unwrap(),
+            &StorageOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StorageOptions {
+        create_missing_dir: true,
+        ..StorageOptions::default()
+    };
+    let url = format!("file://{}/repo", dir.path().display());
+    round_trip(
+        open(&RepositoryLocation::parse(&url).unwrap(), &options)
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_minio() {
+    let server = backup_testing::s3();
+    let options = StorageOptions {
+        endpoint: Some(server.endpoint),
+        access_key_id: Some(server.access_key_id),
+        secret_access_key: Some(Secret::new(server.secret_access_key)),
+        ..StorageOptions::default()
+    };
+    let url = format!(
+        "s3://{}/{}",
+        server.bucket,
+        backup_testing::unique_name("repo")
+    );
+    round_trip(
+        open(&RepositoryLocation::parse(&url).unwrap(), &options)
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_azurite() {
+    let server = backup_testing::azure();
+    let options = StorageOptions {
+        azure_account: Some(server.account),
+        azure_key: Some(Secret::new(server.key)),
+        azure_endpoint: Some(server.endpoint),
+        ..StorageOptions::default()
+    };
+    let url = format!(
+        "az://{}/{}",
+        server.container,
+        backup_testing::unique_name("repo")
+    );
+    round_trip(
+        open(&RepositoryLocation::parse(&url).unwrap(), &options)
+            .await
+            .unwrap(),
+    )
+    .await;
+}
