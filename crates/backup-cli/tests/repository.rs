@@ -50,18 +50,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn data(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x2545F4914F6CDD1D;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 fn round_trip(repo: &str) {
     let home = tempfile::tempdir().unwrap();
     let run =
@@ -72,7 +60,7 @@ fn round_trip(repo: &str) {
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("already holds a kbackup repository"));
 
-    let payload = data(3_000_000);
+    let payload = backup_testing::noise(3_000_000, 0x2545_F491_4F6C_DD1D);
     let first = run(
         &["backup", "stdin", "--name", "dump", "--tag", "daily"],
         Some(&payload),
@@ -130,9 +118,12 @@ fn check_names_a_damaged_pack() {
         |args: &[&str], stdin: Option<&[u8]>| kbackup(home.path(), &repo, Some("pw"), args, stdin);
     assert!(run(&["repo", "init"], None).status.success());
     assert!(
-        run(&["backup", "stdin", "--name", "dump"], Some(&data(500_000)))
-            .status
-            .success()
+        run(
+            &["backup", "stdin", "--name", "dump"],
+            Some(&backup_testing::noise(500_000, 0x2545_F491_4F6C_DD1D))
+        )
+        .status
+        .success()
     );
     let pack = walk(&dir.join("data")).into_iter().next().expect("a pack");
     let mut bytes = std::fs::read(&pack).unwrap();

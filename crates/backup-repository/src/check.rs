@@ -116,8 +116,9 @@ impl Repository {
 
 #[cfg(test)]
 mod tests {
-    use crate::stream::tests::{noise, repository, snapshot};
+    use crate::stream::tests::{repository, snapshot};
     use backup_core::ObjectStorageExt;
+    use backup_testing::noise;
     use bytes::Bytes;
 
     #[tokio::test]

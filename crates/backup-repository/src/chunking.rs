@@ -37,6 +37,7 @@ pub fn chunk_boundaries(data: &[u8], params: ChunkerParams) -> Vec<(usize, usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backup_testing::noise;
     use proptest::prelude::*;
 
     const SMALL: ChunkerParams = ChunkerParams {
@@ -44,18 +45,6 @@ mod tests {
         avg_size: 1024,
         max_size: 4096,
     };
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
 
     proptest! {
         #[test]

@@ -341,19 +341,8 @@ pub(crate) mod tests {
     use crate::crypto::KdfParams;
     use crate::repository::InitOptions;
     use backup_core::{Component, RepositoryLocation, Totals};
+    use backup_testing::noise;
     use std::time::Duration;
-
-    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
 
     pub(crate) async fn repository() -> Repository {
         let storage = backup_storage::open(

@@ -6,18 +6,6 @@ use backup_repository::{InitOptions, KdfParams, Repository, SnapshotFile};
 use backup_storage::{Secret, StorageOptions, open};
 use std::sync::Arc;
 
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 async fn round_trip(storage: Arc<dyn ObjectStorage>) {
     let options = InitOptions {
         kdf: KdfParams {
@@ -30,7 +18,7 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
     let repository = Repository::init(storage.clone(), b"pw", options)
         .await
         .unwrap();
-    let data = noise(6_000_000);
+    let data = backup_testing::noise(6_000_000, 0x9E37_79B9_7F4A_7C15);
     let mut index = repository.load_index().await.unwrap();
     let (content, stats) = repository
         .backup_stream(&mut index, "dump", data.as_slice())

@@ -208,6 +208,19 @@ pub fn kubectl() -> PathBuf {
         .unwrap_or_else(|| panic!("kubectl not found; {START_HINT}"))
 }
 
+/// Deterministic, incompressible test data (xorshift64), different for each `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A name no other test run uses (for prefixes, namespaces, indices): lowercase, DNS-safe.
 pub fn unique_name(base: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
