@@ -8,7 +8,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
-use backup_k8s::datastore::{JobRestore, Operation, RestorePlan, stackgraph_spec};
+use backup_k8s::datastore::{GRAPH_SUFFIX, JobRestore, Operation, RestorePlan};
 use std::time::Duration;
 
 /// What the user asked for (`archive: None` is `--latest`; clap requires exactly one).
@@ -42,12 +42,8 @@ impl Tabular for RestorePlan {
 /// Restores an archive, in the foreground or in the background.
 pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    // Validate the configuration before any listing.
-    stackgraph_spec(
-        &installation.config,
-        source.storage.storage_endpoint.as_deref(),
-    )
-    .map_err(CliError::user)?;
+    // The Job spec validates the configuration before any listing; the archive comes next.
+    let (mut spec, mut request) = installation.stackgraph_job(source, String::new())?;
 
     // Resolve the archive before touching anything.
     let archive = {
@@ -56,17 +52,16 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         let location = archives.storage.location();
         let chosen = match &options.archive {
             Some(name) => catalog.find(name, &location),
-            None => catalog.latest(".graph", &location),
+            None => catalog.latest(GRAPH_SUFFIX, &location),
         };
         chosen.map_err(CliError::user)?.clone()
     };
-    let name = archive
+    request.archive = archive
         .name
         .rsplit('/')
         .next()
         .unwrap_or(&archive.name)
         .to_owned();
-    let (mut spec, request) = installation.stackgraph_job(source, name)?;
     // The chosen archive knows whether it is split, whatever the configuration says now.
     spec.env.insert(
         "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE".into(),
