@@ -302,6 +302,21 @@ mod tests {
         "2026-11-21T10:00:00Z".parse().unwrap()
     }
 
+    /// A StackGraph restore's pause of the test installation.
+    async fn pause_stackgraph(
+        cluster: &FakeWorkloads,
+    ) -> Result<Vec<PausedWorkload>, WorkflowError> {
+        pause_workloads(
+            cluster,
+            "sts",
+            SELECTOR,
+            "stackgraph",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+    }
+
     fn installation() -> FakeWorkloads {
         let cluster = FakeWorkloads::default();
         cluster.add("server", 2, &[LABEL], &[]);
@@ -314,16 +329,7 @@ mod tests {
     #[tokio::test]
     async fn pause_records_before_scaling_then_waits() {
         let cluster = installation();
-        let paused = pause_workloads(
-            &cluster,
-            "sts",
-            SELECTOR,
-            "stackgraph",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        let paused = pause_stackgraph(&cluster).await.unwrap();
         let names: Vec<_> = paused
             .iter()
             .map(|p| (p.workload.name.as_str(), p.restore_replicas))
@@ -372,27 +378,9 @@ mod tests {
     #[tokio::test]
     async fn a_second_restore_is_refused_with_how_to_clear_the_lock() {
         let cluster = installation();
-        pause_workloads(
-            &cluster,
-            "sts",
-            SELECTOR,
-            "stackgraph",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        pause_stackgraph(&cluster).await.unwrap();
         let calls_before = cluster.calls().len();
-        let error = pause_workloads(
-            &cluster,
-            "sts",
-            SELECTOR,
-            "stackgraph",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap_err();
+        let error = pause_stackgraph(&cluster).await.unwrap_err();
         let text = error.to_string();
         assert!(matches!(error, WorkflowError::Locked { .. }));
         assert!(
@@ -424,16 +412,7 @@ mod tests {
     #[tokio::test]
     async fn resume_restores_replicas_clears_annotations_and_is_idempotent() {
         let cluster = installation();
-        pause_workloads(
-            &cluster,
-            "sts",
-            SELECTOR,
-            "stackgraph",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        pause_stackgraph(&cluster).await.unwrap();
         let resumed = resume_workloads(&cluster, "sts").await.unwrap();
         assert_eq!(
             resumed.len(),
@@ -472,16 +451,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_scale_up_keeps_the_record_for_the_next_attempt() {
         let mut cluster = installation();
-        pause_workloads(
-            &cluster,
-            "sts",
-            SELECTOR,
-            "stackgraph",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        pause_stackgraph(&cluster).await.unwrap();
         cluster.fail_scale_of = Some("server");
         assert!(resume_workloads(&cluster, "sts").await.is_err());
         assert_eq!(cluster.get("server").annotations[PRE_RESTORE_REPLICAS], "2");
