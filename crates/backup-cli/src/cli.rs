@@ -96,6 +96,19 @@ pub enum Command {
         #[command(subcommand)]
         action: StackGraphCommand,
     },
+    /// StackState / SUSE Observability settings backups (.sty, compatible with sts-backup).
+    Settings {
+        /// What to do.
+        #[command(subcommand)]
+        action: SettingsCommand,
+    },
+    /// StackState / SUSE Observability VictoriaMetrics backups (compatible with sts-backup).
+    #[command(name = "victoriametrics", alias = "victoria-metrics")]
+    VictoriaMetrics {
+        /// What to do.
+        #[command(subcommand)]
+        action: VictoriaMetricsCommand,
+    },
 }
 
 /// Where the StackState backup configuration and archives are.
@@ -112,38 +125,67 @@ pub struct StackStateArgs {
     pub storage: StorageArgs,
 }
 
-/// `kbackup stackgraph ...`.
+/// How to restore an archive (the same for every Job-based data store).
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The archive to restore (as `list` shows it, e.g. sts-backup-20261121-0300.graph).
+    #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
+    pub archive: Option<String>,
+    /// Restore the newest complete archive.
+    #[arg(long)]
+    pub latest: bool,
+    /// Start the Job and return; finalize later with check-and-finalize.
+    #[arg(long)]
+    pub background: bool,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long the restore Job may run.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How long to wait for the scaled-down pods to be gone.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub pods_timeout: std::time::Duration,
+}
+
+/// The commands every Job-based data store has besides `restore`.
 #[derive(Debug, Subcommand)]
-pub enum StackGraphCommand {
-    /// List the .graph archives, newest first (multipart archives once, with their total size).
+pub enum DataStoreCommand {
+    /// List the archives, newest first (multipart archives once, with their total size).
     List {
         /// Configuration and archives.
         #[command(flatten)]
         source: StackStateArgs,
     },
-    /// Restore an archive: scale the StackGraph users down, run the restore Job, scale back up.
+    /// Finish a restore: once its Job is done, scale the workloads back up and clean up.
+    CheckAndFinalize {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// The restore Job's name (printed by `restore`).
+        #[arg(long)]
+        job: String,
+        /// Wait for a running Job to finish.
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait with --wait.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+}
+
+/// `kbackup stackgraph ...`.
+#[derive(Debug, Subcommand)]
+pub enum StackGraphCommand {
+    /// Restore a .graph archive: scale the StackGraph users down, run the restore Job, scale
+    /// back up.
     Restore {
         /// Configuration and archives.
         #[command(flatten)]
         source: StackStateArgs,
-        /// The archive to restore (e.g. sts-backup-20261121-0300.graph).
-        #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
-        archive: Option<String>,
-        /// Restore the newest archive.
-        #[arg(long)]
-        latest: bool,
-        /// Start the Job and return; finalize later with check-and-finalize.
-        #[arg(long)]
-        background: bool,
-        /// Print what would be done and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// How long the restore Job may run.
-        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
-        timeout: std::time::Duration,
-        /// How long to wait for the scaled-down pods to be gone.
-        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-        pods_timeout: std::time::Duration,
+        /// Which archive and how.
+        #[command(flatten)]
+        restore: RestoreArgs,
     },
     /// Take a backup now: a Job exports StackGraph and uploads it as
     /// sts-backup-YYYYMMDD-HHMM.graph (split into parts with multipartArchive).
@@ -168,21 +210,52 @@ pub enum StackGraphCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Finish a restore: once its Job is done, scale the workloads back up and clean up.
-    CheckAndFinalize {
+    /// List and finalize.
+    #[command(flatten)]
+    Common(DataStoreCommand),
+}
+
+/// `kbackup settings ...`.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Restore a .sty archive and the StackPacks backed up with it: scale the settings users
+    /// down, run the restore Job, scale back up.
+    Restore {
         /// Configuration and archives.
         #[command(flatten)]
         source: StackStateArgs,
-        /// The restore Job's name (printed by `restore`).
+        /// Which archive and how.
+        #[command(flatten)]
+        restore: RestoreArgs,
+        /// Restore the settings only, not the StackPacks backup taken with them.
         #[arg(long)]
-        job: String,
-        /// Wait for a running Job to finish.
-        #[arg(long)]
-        wait: bool,
-        /// How long to wait with --wait.
-        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
-        timeout: std::time::Duration,
+        skip_stackpacks: bool,
+        /// Read the archive from the legacy backup volume (settings.restore.pvc) instead of
+        /// the bucket; needs --archive.
+        #[arg(long, requires = "archive")]
+        from_old_pvc: bool,
     },
+    /// List and finalize.
+    #[command(flatten)]
+    Common(DataStoreCommand),
+}
+
+/// `kbackup victoriametrics ...`.
+#[derive(Debug, Subcommand)]
+pub enum VictoriaMetricsCommand {
+    /// Restore a vmbackup directory into every instance (both in haMode mirror): scale
+    /// VictoriaMetrics down, run vmrestore in a Job, scale back up.
+    Restore {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// Which backup and how.
+        #[command(flatten)]
+        restore: RestoreArgs,
+    },
+    /// List and finalize.
+    #[command(flatten)]
+    Common(DataStoreCommand),
 }
 
 /// `kbackup storage ...`.

@@ -1,7 +1,7 @@
 //! One module per command.
 
 pub mod completions;
+pub mod datastore;
 pub mod repo;
-pub mod stackgraph;
 pub mod storage;
 pub mod version;

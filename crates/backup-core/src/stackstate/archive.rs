@@ -22,7 +22,7 @@ pub struct Archive {
 impl Archive {
     /// Whether it is split into parts.
     pub fn is_multipart(&self) -> bool {
-        self.parts.len() > 1 || self.parts.first().is_some_and(|p| p != &self.name)
+        self.parts.iter().any(|p| part_of(p).is_some())
     }
 }
 
@@ -30,9 +30,7 @@ impl Archive {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArchiveError {
     /// No archive of that name.
-    #[error(
-        "archive '{name}' not found in {location} ({count} archives there; `kbackup stackgraph list` shows them)"
-    )]
+    #[error("archive '{name}' not found in {location} ({count} archives there; `list` shows them)")]
     NotFound {
         /// The name asked for.
         name: String,
@@ -48,6 +46,12 @@ pub enum ArchiveError {
         suffix: String,
         /// Where.
         location: String,
+    },
+    /// A backup directory without its completion marker: the backup did not finish.
+    #[error("backup '{name}' is unfinished: its completion marker is missing")]
+    Unfinished {
+        /// The backup.
+        name: String,
     },
     /// A multipart archive misses parts.
     #[error("archive '{name}' is incomplete: parts {present} present, part .{missing:02} missing")]
@@ -127,7 +131,7 @@ impl ArchiveCatalog {
                     .push((Some(n), object));
             }
         }
-        let mut archives: Vec<Archive> = groups
+        let archives = groups
             .into_iter()
             .map(|(name, mut parts)| {
                 parts.sort_by_key(|(n, _)| *n);
@@ -142,8 +146,53 @@ impl ArchiveCatalog {
                 }
             })
             .collect();
+        Self::sorted(archives)
+    }
+
+    /// Builds the catalog of backup directories (`victoria-metrics-0-20261121030000/...`)
+    /// whose names start with `name_prefix`, from the objects of a whole bucket. A directory
+    /// is complete when it holds `marker`, and was taken when the marker was written. Names
+    /// are `bucket/directory`.
+    pub fn from_directories(
+        objects: &[ObjectMeta],
+        bucket: &str,
+        name_prefix: &str,
+        marker: &str,
+    ) -> Self {
+        let mut groups: BTreeMap<&str, Vec<&ObjectMeta>> = BTreeMap::new();
+        for object in objects {
+            if let Some((directory, _)) = object.key.split_once('/')
+                && directory.starts_with(name_prefix)
+            {
+                groups.entry(directory).or_default().push(object);
+            }
+        }
+        let archives = groups
+            .into_iter()
+            .map(|(directory, objects)| {
+                let done = objects
+                    .iter()
+                    .find(|o| o.key == format!("{directory}/{marker}"));
+                Archive {
+                    name: format!("{bucket}/{directory}"),
+                    time: done.and_then(|o| o.last_modified),
+                    size: objects.iter().map(|o| o.size).sum(),
+                    parts: vec![format!("{directory}/")],
+                    complete: done.is_some(),
+                }
+            })
+            .collect();
+        Self::sorted(archives)
+    }
+
+    /// One catalog of several (the backup locations of several instances).
+    pub fn merge(catalogs: impl IntoIterator<Item = ArchiveCatalog>) -> Self {
+        Self::sorted(catalogs.into_iter().flat_map(|c| c.archives).collect())
+    }
+
+    fn sorted(mut archives: Vec<Archive>) -> Self {
         archives.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.name.cmp(&a.name)));
-        // `Option` orders None first; names without a timestamp belong last.
+        // `Option` orders None first; archives without a time belong last.
         archives.sort_by_key(|a| a.time.is_none());
         Self { archives }
     }
@@ -172,6 +221,11 @@ impl ArchiveCatalog {
                 location: location.into(),
                 count: self.archives.len(),
             })?;
+        if !archive.complete && !archive.is_multipart() {
+            return Err(ArchiveError::Unfinished {
+                name: archive.name.clone(),
+            });
+        }
         if !archive.complete {
             let numbers: Vec<usize> = archive
                 .parts
@@ -309,5 +363,69 @@ mod tests {
             incomplete.to_string().contains("part .00 missing"),
             "{incomplete}"
         );
+    }
+
+    #[test]
+    fn backup_directories_are_listed_once_and_need_their_marker() {
+        let at = |minute: u32| {
+            Some(
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+                    .unwrap()
+                    .and_hms_opt(3, minute, 0)
+                    .unwrap()
+                    .and_utc(),
+            )
+        };
+        let mut objects = vec![
+            object("victoria-metrics-0-20261121030000/data/big/1", 100),
+            object("victoria-metrics-0-20261121030000/data/big/2", 50),
+            object("victoria-metrics-0-20261121040000/data/big/1", 70),
+            object(
+                "victoria-metrics-1-20261121030000/backup_complete.ignore",
+                0,
+            ),
+            object("unrelated.graph", 9),
+        ];
+        objects.push(ObjectMeta {
+            last_modified: at(5),
+            ..object(
+                "victoria-metrics-0-20261121030000/backup_complete.ignore",
+                0,
+            )
+        });
+        let zero = ArchiveCatalog::from_directories(
+            &objects,
+            "vm",
+            "victoria-metrics-0",
+            "backup_complete.ignore",
+        );
+        let names: Vec<_> = zero.archives.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "vm/victoria-metrics-0-20261121030000",
+                "vm/victoria-metrics-0-20261121040000"
+            ],
+            "complete first; the unfinished one has no time"
+        );
+        assert_eq!(zero.archives[0].size, 150);
+        assert_eq!(zero.archives[0].time, at(5));
+        assert!(!zero.archives[0].is_multipart());
+        assert_eq!(
+            zero.latest("backup", "vm").unwrap().name,
+            "vm/victoria-metrics-0-20261121030000"
+        );
+        assert!(matches!(
+            zero.find("vm/victoria-metrics-0-20261121040000", "vm"),
+            Err(ArchiveError::Unfinished { .. })
+        ));
+        let one = ArchiveCatalog::from_directories(
+            &objects,
+            "vm",
+            "victoria-metrics-1",
+            "backup_complete.ignore",
+        );
+        let both = ArchiveCatalog::merge([zero, one]);
+        assert_eq!(both.archives.len(), 3);
     }
 }

@@ -1,3 +1,4 @@
+use super::{SettingsSection, StackPacksSection, VictoriaMetricsSection};
 use crate::cluster::SecretValue;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -222,6 +223,15 @@ pub struct StackStateConfig {
     /// `stackgraph:`.
     #[serde(default)]
     pub stackgraph: Option<StackGraphSection>,
+    /// `settings:` (configuration backups, `.sty` archives).
+    #[serde(default)]
+    pub settings: Option<SettingsSection>,
+    /// `stackpacks:` (the platform the settings restore talks to).
+    #[serde(default)]
+    pub stackpacks: Option<StackPacksSection>,
+    /// `victoriaMetrics:`.
+    #[serde(default)]
+    pub victoria_metrics: Option<VictoriaMetricsSection>,
     /// `elasticsearch:` (used by the Elasticsearch commands).
     #[serde(default)]
     pub elasticsearch: Option<Value>,
@@ -309,15 +319,13 @@ impl StackStateConfig {
             ));
         }
         if section.storage_endpoint.is_none() {
-            let store = self.object_store().ok_or_else(|| {
-                missing(
-                    "minio (or storage)",
+            self.object_store_service().map_err(|e| match e {
+                ConfigError::Missing { field, .. } => missing(
+                    &field,
                     " unless stackgraph.storageEndpoint or --storage-endpoint is set",
-                )
+                ),
+                other => other,
             })?;
-            if store.service.name.is_empty() || store.service.port == 0 {
-                return Err(missing("minio.service.name and minio.service.port", ""));
-            }
         }
         Ok(section)
     }
@@ -325,7 +333,7 @@ impl StackStateConfig {
     /// The `stackgraph.restore` settings, checked for what a restore Job needs.
     pub fn stackgraph_restore(&self) -> Result<&StackGraphRestore, ConfigError> {
         let restore = &self.stackgraph()?.restore;
-        for (field, value) in [
+        require(&[
             (
                 "stackgraph.restore.scaleDownLabelSelector",
                 &restore.scale_down_label_selector,
@@ -336,25 +344,44 @@ impl StackStateConfig {
             ),
             ("stackgraph.restore.job.image", &restore.job.image),
             ("stackgraph.restore.pvc.size", &restore.pvc.size),
-        ] {
-            if value.trim().is_empty() {
-                return Err(missing(field, ""));
-            }
-        }
-        let store = self.object_store();
-        if store
-            .is_none_or(|s| s.access_key.expose().is_empty() || s.secret_key.expose().is_empty())
-        {
-            return Err(missing(
-                "minio.accessKey and minio.secretKey",
-                " (usually in the Secret of the same name)",
-            ));
-        }
+        ])?;
+        self.object_store_credentials()?;
         Ok(restore)
+    }
+
+    /// The object store section, with the Service a port-forward or a Job reaches it by.
+    pub fn object_store_service(&self) -> Result<&ObjectStoreSection, ConfigError> {
+        let store = self
+            .object_store()
+            .ok_or_else(|| missing("minio (or storage)", ""))?;
+        if store.service.name.is_empty() || store.service.port == 0 {
+            return Err(missing("minio.service.name and minio.service.port", ""));
+        }
+        Ok(store)
+    }
+
+    /// The object store section, checked for the keys a Job needs.
+    pub fn object_store_credentials(&self) -> Result<&ObjectStoreSection, ConfigError> {
+        self.object_store()
+            .filter(|s| !s.access_key.expose().is_empty() && !s.secret_key.expose().is_empty())
+            .ok_or_else(|| {
+                missing(
+                    "minio.accessKey and minio.secretKey",
+                    " (usually in the Secret of the same name)",
+                )
+            })
     }
 }
 
-fn missing(field: &str, hint: &str) -> ConfigError {
+/// Checks that each named field has a value.
+pub(super) fn require(fields: &[(&str, &str)]) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, value)| value.trim().is_empty()) {
+        Some((field, _)) => Err(missing(field, "")),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn missing(field: &str, hint: &str) -> ConfigError {
     ConfigError::Missing {
         field: field.to_owned(),
         hint: hint.to_owned(),

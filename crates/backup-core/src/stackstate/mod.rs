@@ -4,9 +4,13 @@
 
 mod archive;
 mod config;
+mod settings;
+mod victoria_metrics;
 
 pub use archive::{Archive, ArchiveCatalog, ArchiveError};
 pub use config::{
     ConfigError, DEFAULT_CONFIG_KEY, DEFAULT_CONFIG_NAME, JobSettings, ObjectStoreSection,
     PvcSettings, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
 };
+pub use settings::{SettingsRestore, SettingsSection, StackPacksSection};
+pub use victoria_metrics::{HaMode, S3Location, VictoriaMetricsRestore, VictoriaMetricsSection};

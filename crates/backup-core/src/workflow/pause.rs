@@ -32,6 +32,9 @@ pub enum WorkflowError {
         /// The value found.
         value: String,
     },
+    /// The data store cannot do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
     /// The cluster refused or failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -110,16 +113,31 @@ pub async fn pause_workloads(
     Ok(paused)
 }
 
-/// Workloads in the namespace that carry a lock or a recorded replica count, with the
-/// replicas to restore (0 for those only locked).
+/// The workloads a restore of `datastore` paused, with the replicas to give back (0 for
+/// those only locked): every workload whose lock names `datastore`, and those matching
+/// `selector` with a recorded replica count but no lock (as a tool that records only the
+/// replicas leaves them). Workloads locked by another data store's restore are never
+/// included, so finishing one restore cannot wake up the users of another still running.
 pub async fn paused_workloads(
     cluster: &(impl WorkloadControl + ?Sized),
     namespace: &str,
+    datastore: &str,
+    selector: &str,
 ) -> Result<Vec<PausedWorkload>, WorkflowError> {
+    let selected: Vec<String> = cluster
+        .workloads(namespace, selector)
+        .await?
+        .into_iter()
+        .map(|w| describe(&w))
+        .collect();
     let mut found = Vec::new();
     for w in cluster.workloads(namespace, "").await? {
         let recorded = w.annotations.get(PRE_RESTORE_REPLICAS);
-        if recorded.is_none() && !w.annotations.contains_key(RESTORE_IN_PROGRESS) {
+        let ours = match w.annotations.get(RESTORE_IN_PROGRESS) {
+            Some(lock) => lock == datastore,
+            None => recorded.is_some() && selected.contains(&describe(&w)),
+        };
+        if !ours {
             continue;
         }
         let restore_replicas = match recorded {
@@ -140,14 +158,16 @@ pub async fn paused_workloads(
     Ok(found)
 }
 
-/// Scales every paused workload in the namespace back to its recorded replicas and removes
-/// the restore annotations (the lock with them). Idempotent: running it twice, or on a
-/// namespace with nothing paused, changes nothing.
+/// Scales every workload a restore of `datastore` paused (see [`paused_workloads`]) back to
+/// its recorded replicas and removes the restore annotations (the lock with them).
+/// Idempotent: running it twice, or on a namespace with nothing paused, changes nothing.
 pub async fn resume_workloads(
     cluster: &(impl WorkloadControl + ?Sized),
     namespace: &str,
+    datastore: &str,
+    selector: &str,
 ) -> Result<Vec<PausedWorkload>, WorkflowError> {
-    let paused = paused_workloads(cluster, namespace).await?;
+    let paused = paused_workloads(cluster, namespace, datastore, selector).await?;
     let clear: BTreeMap<String, Option<String>> = [
         PRE_RESTORE_REPLICAS,
         RESTORE_IN_PROGRESS,
@@ -317,6 +337,12 @@ mod tests {
         .await
     }
 
+    async fn resume_stackgraph(
+        cluster: &FakeWorkloads,
+    ) -> Result<Vec<PausedWorkload>, WorkflowError> {
+        resume_workloads(cluster, "sts", "stackgraph", SELECTOR).await
+    }
+
     fn installation() -> FakeWorkloads {
         let cluster = FakeWorkloads::default();
         cluster.add("server", 2, &[LABEL], &[]);
@@ -413,7 +439,7 @@ mod tests {
     async fn resume_restores_replicas_clears_annotations_and_is_idempotent() {
         let cluster = installation();
         pause_stackgraph(&cluster).await.unwrap();
-        let resumed = resume_workloads(&cluster, "sts").await.unwrap();
+        let resumed = resume_stackgraph(&cluster).await.unwrap();
         assert_eq!(
             resumed.len(),
             3,
@@ -425,7 +451,7 @@ mod tests {
             assert!(w.annotations.is_empty(), "{name}: {:?}", w.annotations);
         }
         let calls = cluster.calls().len();
-        assert!(resume_workloads(&cluster, "sts").await.unwrap().is_empty());
+        assert!(resume_stackgraph(&cluster).await.unwrap().is_empty());
         assert_eq!(
             cluster.calls().len(),
             calls,
@@ -443,7 +469,7 @@ mod tests {
             (RESTORE_STARTED_AT, "2026-01-01T00:00:00Z"),
         ];
         cluster.add("server", 0, &[LABEL], &annotations);
-        resume_workloads(&cluster, "sts").await.unwrap();
+        resume_stackgraph(&cluster).await.unwrap();
         assert_eq!(cluster.get("server").replicas, 4);
         assert!(cluster.get("server").annotations.is_empty());
     }
@@ -453,10 +479,10 @@ mod tests {
         let mut cluster = installation();
         pause_stackgraph(&cluster).await.unwrap();
         cluster.fail_scale_of = Some("server");
-        assert!(resume_workloads(&cluster, "sts").await.is_err());
+        assert!(resume_stackgraph(&cluster).await.is_err());
         assert_eq!(cluster.get("server").annotations[PRE_RESTORE_REPLICAS], "2");
         cluster.fail_scale_of = None;
-        resume_workloads(&cluster, "sts").await.unwrap();
+        resume_stackgraph(&cluster).await.unwrap();
         assert_eq!(cluster.get("server").replicas, 2);
     }
 
@@ -464,7 +490,37 @@ mod tests {
     async fn an_unreadable_record_is_named() {
         let cluster = FakeWorkloads::default();
         cluster.add("server", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "two")]);
-        let error = resume_workloads(&cluster, "sts").await.unwrap_err();
+        let error = resume_stackgraph(&cluster).await.unwrap_err();
         assert!(error.to_string().contains("'two'"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn finishing_one_data_store_never_wakes_the_users_of_another() {
+        let cluster = installation();
+        let es_label = ("observability.suse.com/scalable-during-es-restore", "true");
+        cluster.add("es-writer", 2, &[es_label], &[]);
+        // A record without a lock (as a tool that records only replicas leaves it).
+        cluster.add("legacy", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "1")]);
+        pause_stackgraph(&cluster).await.unwrap();
+        pause_workloads(
+            &cluster,
+            "sts",
+            "observability.suse.com/scalable-during-es-restore=true",
+            "elasticsearch",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        let resumed = resume_stackgraph(&cluster).await.unwrap();
+        let names: Vec<_> = resumed.iter().map(|p| p.workload.name.as_str()).collect();
+        assert_eq!(names, ["server", "receiver", "idle", "legacy"]);
+        assert_eq!(cluster.get("legacy").replicas, 1);
+        let writer = cluster.get("es-writer");
+        assert_eq!(
+            writer.replicas, 0,
+            "still paused by the Elasticsearch restore"
+        );
+        assert_eq!(writer.annotations[RESTORE_IN_PROGRESS], "elasticsearch");
     }
 }

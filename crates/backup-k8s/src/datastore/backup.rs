@@ -1,8 +1,9 @@
 //! Taking a backup now with the engine's backup Job (export, then upload under the
 //! standard name).
 
+use super::restore::remove_job_objects;
 use super::{DataStoreSpec, JobRequest, Operation};
-use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
+use backup_core::cluster::{Cluster, ContainerLog, JobState};
 use backup_core::workflow::WorkflowError;
 use serde::Serialize;
 use std::time::Duration;
@@ -46,12 +47,18 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
         request: &JobRequest,
         timeout: Duration,
     ) -> Result<BackupOutcome, WorkflowError> {
+        if self.spec.script(Operation::Backup).is_none() {
+            return Err(WorkflowError::Unsupported(format!(
+                "{} has no backup Job",
+                self.spec.name
+            )));
+        }
         let m = self
             .spec
             .manifests(&self.namespace, Operation::Backup, request);
         let job = self.spec.job_name(Operation::Backup, &request.run_id);
         let created = async {
-            for object in [&m.scripts, &m.keys, &m.volume] {
+            for object in m.setup() {
                 self.cluster.apply(object, true).await?;
             }
             self.cluster.create_job(&self.namespace, &m.job).await
@@ -80,20 +87,6 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
     }
 
     async fn remove_objects(&self, job: &str) {
-        let namespace = Some(self.namespace.clone());
-        for (kind, name) in [
-            ("PersistentVolumeClaim", job.to_owned()),
-            ("Secret", DataStoreSpec::keys_name(job)),
-        ] {
-            let object = ObjectRef {
-                api_version: "v1".into(),
-                kind: kind.into(),
-                namespace: namespace.clone(),
-                name,
-            };
-            if let Err(error) = self.cluster.delete(&object).await {
-                tracing::warn!("could not delete {object}: {error}");
-            }
-        }
+        remove_job_objects(self.cluster, &self.namespace, &self.spec, job).await;
     }
 }

@@ -3,7 +3,7 @@
 //! it: scripts in /backup-restore-scripts, keys in /aws-keys/{accesskey,secretkey}, scratch
 //! space in /tmp-data (a PVC named after the Job), logging configuration in /opt/docker/etc_log.
 
-use super::{DataStoreSpec, Operation};
+use super::{ClaimMount, DataStoreSpec, JobInstance, Operation, Scratch};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -20,21 +20,43 @@ pub struct JobRequest {
     pub run_id: String,
 }
 
-/// The four objects of one run.
+/// The objects of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobManifests {
     /// ConfigMap with the scripts.
     pub scripts: Value,
     /// Secret with the object store keys.
     pub keys: Value,
-    /// Scratch volume claim (named after the Job).
-    pub volume: Value,
+    /// Scratch volume claim (named after the Job), unless the scratch space is an emptyDir.
+    pub volume: Option<Value>,
     /// The Job.
     pub job: Value,
 }
 
-/// ConfigMap holding kbackup's scripts (its own name: sts-backup's is left alone).
-pub const SCRIPTS_CONFIG_MAP: &str = "kbackup-backup-restore-scripts";
+impl JobManifests {
+    /// What is created before the Job, in order.
+    pub fn setup(&self) -> Vec<&Value> {
+        [Some(&self.scripts), Some(&self.keys), self.volume.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Every object, the Job last (`Kind/name` of each, for plans).
+    pub fn names(&self) -> Vec<String> {
+        let mut all = self.setup();
+        all.push(&self.job);
+        all.iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
 
 impl DataStoreSpec {
     /// Name of the Job of a run; its scratch PVC has the same name (as with sts-backup, so
@@ -70,10 +92,17 @@ impl DataStoreSpec {
         json!({"name": name, "namespace": namespace, "labels": labels})
     }
 
-    fn script(&self, op: Operation) -> &(String, String) {
+    /// ConfigMap holding the data store's scripts: kbackup's own (sts-backup's is left
+    /// alone), one per data store (restores of two data stores may run at the same time).
+    pub fn scripts_config_map(&self) -> String {
+        format!("kbackup-{}-scripts", self.name)
+    }
+
+    /// The script of an operation (`None`: the data store has no Job for it).
+    pub fn script(&self, op: Operation) -> Option<&(String, String)> {
         match op {
-            Operation::Restore => &self.restore_script,
-            Operation::Backup => &self.backup_script,
+            Operation::Restore => Some(&self.restore_script),
+            Operation::Backup => self.backup_script.as_ref(),
         }
     }
 
@@ -81,13 +110,15 @@ impl DataStoreSpec {
     pub fn manifests(&self, namespace: &str, op: Operation, request: &JobRequest) -> JobManifests {
         let none = BTreeMap::new();
         let job_name = self.job_name(op, &request.run_id);
-        let scripts: BTreeMap<&str, &str> = [&self.restore_script, &self.backup_script]
-            .into_iter()
-            .map(|(name, text)| (name.as_str(), text.as_str()))
-            .collect();
+        let scripts: BTreeMap<&str, &str> =
+            [Some(&self.restore_script), self.backup_script.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|(name, text)| (name.as_str(), text.as_str()))
+                .collect();
         let scripts = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": self.metadata(namespace, SCRIPTS_CONFIG_MAP, &none),
+            "metadata": self.metadata(namespace, &self.scripts_config_map(), &none),
             "data": scripts,
         });
         let keys = json!({
@@ -95,15 +126,20 @@ impl DataStoreSpec {
             "metadata": self.metadata(namespace, &Self::keys_name(&job_name), &none),
             "stringData": {"accesskey": request.access_key, "secretkey": request.secret_key},
         });
-        let mut volume_spec = json!({"accessModes": self.pvc.access_modes, "resources": {"requests": {"storage": self.pvc.size}}});
-        if let Some(class) = &self.pvc.storage_class_name {
-            volume_spec["storageClassName"] = json!(class);
-        }
-        let volume = json!({
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": self.metadata(namespace, &job_name, &none),
-            "spec": volume_spec,
-        });
+        let volume = match &self.scratch {
+            Scratch::EmptyDir => None,
+            Scratch::Claim(pvc) => {
+                let mut spec = json!({"accessModes": pvc.access_modes, "resources": {"requests": {"storage": pvc.size}}});
+                if let Some(class) = &pvc.storage_class_name {
+                    spec["storageClassName"] = json!(class);
+                }
+                Some(json!({
+                    "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": self.metadata(namespace, &job_name, &none),
+                    "spec": spec,
+                }))
+            }
+        };
         JobManifests {
             scripts,
             keys,
@@ -129,46 +165,107 @@ impl DataStoreSpec {
                 }
             }
         }
-        let env: Vec<Value> = env
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
-            .collect();
+        let scratch = match &self.scratch {
+            Scratch::Claim(_) => json!({"persistentVolumeClaim": {"claimName": job_name}}),
+            Scratch::EmptyDir => json!({"emptyDir": {}}),
+        };
         let mut mounts = vec![
             json!({"name": "backup-restore-scripts", "mountPath": "/backup-restore-scripts"}),
             json!({"name": "minio-keys", "mountPath": "/aws-keys"}),
             json!({"name": "tmp-data", "mountPath": "/tmp-data"}),
         ];
         let mut volumes = vec![
-            json!({"name": "backup-restore-scripts", "configMap": {"name": SCRIPTS_CONFIG_MAP, "defaultMode": 0o755}}),
+            json!({"name": "backup-restore-scripts", "configMap": {"name": self.scripts_config_map(), "defaultMode": 0o755}}),
             json!({"name": "minio-keys", "secret": {"secretName": Self::keys_name(job_name)}}),
-            json!({"name": "tmp-data", "persistentVolumeClaim": {"claimName": job_name}}),
+            merge(json!({"name": "tmp-data"}), scratch),
         ];
         if let Some(logging) = &self.logging_config_map {
             mounts.push(json!({"name": "backup-log", "mountPath": "/opt/docker/etc_log"}));
             volumes.push(json!({"name": "backup-log", "configMap": {"name": logging}}));
         }
-        let mut main = json!({
-            "name": op.noun(),
-            "image": self.job.image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": [format!("/backup-restore-scripts/{}", self.script(op).0)],
-            "env": env,
-            "volumeMounts": mounts,
-        });
-        let mut wait = json!({
-            "name": "wait",
-            "image": self.job.wait_image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", format!("/entrypoint -c {} -t 300", self.wait_for)],
-        });
-        if let Some(resources) = &self.job.resources {
-            main["resources"] = resources.clone();
+        // Claims get volumes `claim-0`, `claim-1`, ... (claim names may be too long for one).
+        let mut claims: Vec<String> = Vec::new();
+        let mut mount_claim = |mount: &ClaimMount, mounts: &mut Vec<Value>| {
+            let index = claims
+                .iter()
+                .position(|c| *c == mount.claim)
+                .unwrap_or_else(|| {
+                    claims.push(mount.claim.clone());
+                    claims.len() - 1
+                });
+            mounts.push(json!({"name": format!("claim-{index}"), "mountPath": mount.mount_path}));
+        };
+        for mount in &self.mounts {
+            mount_claim(mount, &mut mounts);
         }
-        if let Some(context) = &self.job.container_security_context {
-            main["securityContext"] = context.clone();
-            wait["securityContext"] = context.clone();
+        let single = [JobInstance {
+            container: op.noun().to_owned(),
+            env: BTreeMap::new(),
+            mounts: vec![],
+        }];
+        let instances = if self.instances.is_empty() {
+            &single[..]
+        } else {
+            &self.instances[..]
+        };
+        let script = self
+            .script(op)
+            .map(|(name, _)| name.as_str())
+            .unwrap_or_default();
+        let containers: Vec<Value> = instances
+            .iter()
+            .map(|instance| {
+                let mut env = env.clone();
+                env.extend(instance.env.clone());
+                let env: Vec<Value> = env
+                    .iter()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+                let mut mounts = mounts.clone();
+                for mount in &instance.mounts {
+                    mount_claim(mount, &mut mounts);
+                }
+                let mut container = json!({
+                    "name": instance.container,
+                    "image": self.job.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": [format!("/backup-restore-scripts/{script}")],
+                    "env": env,
+                    "volumeMounts": mounts,
+                });
+                if let Some(resources) = &self.job.resources {
+                    container["resources"] = resources.clone();
+                }
+                if let Some(context) = &self.job.container_security_context {
+                    container["securityContext"] = context.clone();
+                }
+                container
+            })
+            .collect();
+        for (index, claim) in claims.iter().enumerate() {
+            volumes.push(json!({"name": format!("claim-{index}"), "persistentVolumeClaim": {"claimName": claim}}));
         }
-        let mut pod_spec = json!({"restartPolicy": "Never", "initContainers": [wait], "containers": [main], "volumes": volumes});
+        let init_containers: Vec<Value> = self
+            .wait_for
+            .iter()
+            .map(|target| {
+                let mut wait = json!({
+                    "name": "wait",
+                    "image": self.job.wait_image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", format!("/entrypoint -c {target} -t 300")],
+                });
+                if let Some(context) = &self.job.container_security_context {
+                    wait["securityContext"] = context.clone();
+                }
+                wait
+            })
+            .collect();
+        let mut pod_spec =
+            json!({"restartPolicy": "Never", "containers": containers, "volumes": volumes});
+        if !init_containers.is_empty() {
+            pod_spec["initContainers"] = json!(init_containers);
+        }
         if !self.job.image_pull_secrets.is_empty() {
             let secrets: Vec<Value> = self
                 .job
@@ -210,6 +307,14 @@ impl DataStoreSpec {
     }
 }
 
+/// `base` with the fields of `more` added.
+fn merge(mut base: Value, more: Value) -> Value {
+    if let (Some(base), Value::Object(more)) = (base.as_object_mut(), more) {
+        base.extend(more);
+    }
+    base
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,9 +333,9 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),
             restore_env: [("FORCE_DELETE".to_string(), "-force".to_string())].into(),
-            wait_for: "suse-observability-minio:9000".into(),
+            wait_for: Some("suse-observability-minio:9000".into()),
             restore_script: ("restore-stackgraph-backup.sh".into(), "echo restore".into()),
-            backup_script: ("backup-stackgraph.sh".into(), "echo backup".into()),
+            backup_script: Some(("backup-stackgraph.sh".into(), "echo backup".into())),
             logging_config_map: Some("suse-observability-stackgraph-log".into()),
             archive_split_size: Some("500M".into()),
             job: JobSettings {
@@ -243,10 +348,12 @@ mod tests {
                 resources: Some(json!({"limits": {"memory": "4Gi"}})),
                 ..JobSettings::default()
             },
-            pvc: PvcSettings {
+            scratch: Scratch::Claim(PvcSettings {
                 storage_class_name: Some("fast".into()),
                 ..PvcSettings::default()
-            },
+            }),
+            mounts: vec![],
+            instances: vec![],
             common_labels: [(
                 "app.kubernetes.io/part-of".to_string(),
                 "suse-observability".to_string(),
@@ -288,7 +395,8 @@ mod tests {
             "stackgraph-restore-20261121t100000"
         );
         assert_eq!(
-            m.volume["metadata"]["name"], "stackgraph-restore-20261121t100000",
+            m.volume.as_ref().unwrap()["metadata"]["name"],
+            "stackgraph-restore-20261121t100000",
             "the PVC is named after the Job"
         );
         assert_eq!(job["metadata"]["labels"]["team"], "obs");
@@ -349,14 +457,15 @@ mod tests {
     fn keys_live_in_the_secret_only() {
         let m = spec().manifests("sts", Operation::Restore, &request());
         assert_eq!(m.keys["stringData"]["secretkey"], "SK");
-        for manifest in [&m.job, &m.scripts, &m.volume] {
+        for manifest in [&m.job, &m.scripts, m.volume.as_ref().unwrap()] {
             assert!(
                 !manifest.to_string().contains("\"SK\""),
                 "a key leaked into {manifest}"
             );
         }
-        assert_eq!(m.volume["spec"]["storageClassName"], "fast");
-        assert_eq!(m.volume["spec"]["resources"]["requests"]["storage"], "10Gi");
+        let volume = m.volume.as_ref().unwrap();
+        assert_eq!(volume["spec"]["storageClassName"], "fast");
+        assert_eq!(volume["spec"]["resources"]["requests"]["storage"], "10Gi");
         assert_eq!(
             m.scripts["data"]["restore-stackgraph-backup.sh"],
             "echo restore"

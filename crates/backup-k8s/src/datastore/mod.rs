@@ -6,12 +6,16 @@
 mod backup;
 mod manifests;
 mod restore;
+mod settings;
 mod stackgraph;
+mod victoria_metrics;
 
 pub use backup::{BackupOutcome, JobBackup};
 pub use manifests::{JobManifests, JobRequest};
 pub use restore::{FinalizeOutcome, JobRestore, RestorePlan, StartedRestore};
+pub use settings::{SETTINGS, SETTINGS_SUFFIX, settings_spec};
 pub use stackgraph::{GRAPH_SUFFIX, STACKGRAPH, stackgraph_spec};
+pub use victoria_metrics::{VICTORIA_METRICS, VM_BACKUP_MARKER, victoria_metrics_spec};
 
 use backup_core::stackstate::{JobSettings, PvcSettings};
 use std::collections::BTreeMap;
@@ -32,24 +36,59 @@ pub struct DataStoreSpec {
     pub env: BTreeMap<String, String>,
     /// Extra variables of restore Jobs (`FORCE_DELETE=-force`).
     pub restore_env: BTreeMap<String, String>,
-    /// `host:port` the wait init container waits for (the object store).
-    pub wait_for: String,
+    /// `host:port` the wait init container waits for (the object store); no init container
+    /// when `None`.
+    pub wait_for: Option<String>,
     /// The restore script, as (file name, content), mounted in /backup-restore-scripts.
     pub restore_script: (String, String),
-    /// The backup script, as (file name, content).
-    pub backup_script: (String, String),
+    /// The backup script, as (file name, content), when the data store has a backup Job.
+    pub backup_script: Option<(String, String)>,
     /// ConfigMap with the logging configuration, mounted at /opt/docker/etc_log.
     pub logging_config_map: Option<String>,
     /// Split uploaded backups into parts of this size (`500M`), when set.
     pub archive_split_size: Option<String>,
     /// Pod settings from the configuration.
     pub job: JobSettings,
-    /// Scratch volume settings.
-    pub pvc: PvcSettings,
+    /// Scratch space at /tmp-data.
+    pub scratch: Scratch,
+    /// Existing claims mounted in every container (a legacy backup volume, local StackPacks).
+    pub mounts: Vec<ClaimMount>,
+    /// One container per instance of the data store (VictoriaMetrics' mirrored pair); empty:
+    /// one container named after the operation.
+    pub instances: Vec<JobInstance>,
     /// Labels put on everything created (`kubernetes.commonLabels`).
     pub common_labels: BTreeMap<String, String>,
     /// Seconds a finished Job is kept before Kubernetes deletes it.
     pub ttl_seconds_after_finished: i32,
+}
+
+/// Scratch space of a Job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scratch {
+    /// A claim created for the Job and named after it (large archives).
+    Claim(PvcSettings),
+    /// The node's disk (small archives).
+    EmptyDir,
+}
+
+/// An existing claim mounted into a Job's containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMount {
+    /// The claim.
+    pub claim: String,
+    /// Where it is mounted.
+    pub mount_path: String,
+}
+
+/// One container of a Job working on one instance of the data store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInstance {
+    /// Container name (`restore-0`).
+    pub container: String,
+    /// The instance's own variables.
+    pub env: BTreeMap<String, String>,
+    /// The instance's own claims.
+    pub mounts: Vec<ClaimMount>,
 }
 
 /// What a Job of the engine does.

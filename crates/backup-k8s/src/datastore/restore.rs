@@ -1,6 +1,6 @@
 //! Starting, following and finalizing a Job-based restore.
 
-use super::{DataStoreSpec, JobRequest, Operation};
+use super::{DataStoreSpec, JobRequest, Operation, Scratch};
 use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
 use backup_core::workflow::{
     self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
@@ -66,15 +66,6 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         }
     }
 
-    fn object(&self, api_version: &str, kind: &str, name: String) -> ObjectRef {
-        ObjectRef {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: Some(self.namespace.clone()),
-            name,
-        }
-    }
-
     /// What `start` would do, changing nothing.
     pub async fn plan(&self, request: &JobRequest) -> Result<RestorePlan, WorkflowError> {
         let refused = self
@@ -106,16 +97,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         let m = self
             .spec
             .manifests(&self.namespace, Operation::Restore, request);
-        let create = [&m.scripts, &m.keys, &m.volume, &m.job]
-            .iter()
-            .map(|o| {
-                format!(
-                    "{}/{}",
-                    o["kind"].as_str().unwrap_or_default(),
-                    o["metadata"]["name"].as_str().unwrap_or_default()
-                )
-            })
-            .collect();
+        let create = m.names();
         Ok(RestorePlan {
             archive: request.archive.clone(),
             scale_down,
@@ -145,7 +127,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             .spec
             .manifests(&self.namespace, Operation::Restore, request);
         let created = async {
-            for object in [&m.scripts, &m.keys, &m.volume] {
+            for object in m.setup() {
                 self.cluster.apply(object, true).await?;
             }
             self.cluster.create_job(&self.namespace, &m.job).await
@@ -154,7 +136,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         let job = self.spec.job_name(Operation::Restore, &request.run_id);
         if let Err(error) = created {
             self.remove_objects(&job).await;
-            workflow::resume_workloads(self.cluster, &self.namespace).await?;
+            self.resume().await?;
             return Err(error.into());
         }
         Ok(StartedRestore { job, paused })
@@ -189,7 +171,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
             Some(JobState::Failed(_)) => self.cluster.job_logs(&self.namespace, job).await?,
             _ => vec![],
         };
-        let resumed = workflow::resume_workloads(self.cluster, &self.namespace).await?;
+        let resumed = self.resume().await?;
         if state.is_some() {
             self.cluster.delete_job(&self.namespace, job).await?;
         }
@@ -201,29 +183,56 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         })
     }
 
-    /// Removes a Job's scratch volume and keys (best effort: the volume may already be gone,
-    /// and a later finalize tries again).
+    async fn resume(&self) -> Result<Vec<workflow::PausedWorkload>, WorkflowError> {
+        workflow::resume_workloads(
+            self.cluster,
+            &self.namespace,
+            &self.spec.name,
+            &self.spec.scale_down_selector,
+        )
+        .await
+    }
+
     async fn remove_objects(&self, job: &str) {
-        for object in [
-            self.object("v1", "PersistentVolumeClaim", job.to_owned()),
-            self.object("v1", "Secret", DataStoreSpec::keys_name(job)),
-        ] {
-            if let Err(error) = self.cluster.delete(&object).await {
-                tracing::warn!("could not delete {object}: {error}");
-            }
-        }
+        remove_job_objects(self.cluster, &self.namespace, &self.spec, job).await;
     }
 
     /// The commands that clean up by hand what a restore leaves, for messages.
     pub fn cleanup_commands(&self, job: &str) -> Vec<String> {
         let ns = &self.namespace;
-        vec![
-            format!("kubectl delete job -n {ns} {job}"),
-            format!("kubectl delete pvc -n {ns} {}", job),
-            format!(
-                "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
-                self.spec.name
-            ),
-        ]
+        let mut commands = vec![format!("kubectl delete job -n {ns} {job}")];
+        if matches!(self.spec.scratch, Scratch::Claim(_)) {
+            commands.push(format!("kubectl delete pvc -n {ns} {job}"));
+        }
+        commands.push(format!(
+            "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
+            self.spec.name
+        ));
+        commands
+    }
+}
+
+/// Removes a Job's scratch volume and keys (best effort: the volume may already be gone,
+/// and a later finalize tries again).
+pub(super) async fn remove_job_objects<C: Cluster + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    spec: &DataStoreSpec,
+    job: &str,
+) {
+    let mut objects = vec![("Secret", DataStoreSpec::keys_name(job))];
+    if matches!(spec.scratch, Scratch::Claim(_)) {
+        objects.push(("PersistentVolumeClaim", job.to_owned()));
+    }
+    for (kind, name) in objects {
+        let object = ObjectRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: Some(namespace.to_owned()),
+            name,
+        };
+        if let Err(error) = cluster.delete(&object).await {
+            tracing::warn!("could not delete {object}: {error}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! StackGraph: the Job-based engine configured from StackState's backup configuration.
 
-use super::DataStoreSpec;
+use super::{DataStoreSpec, Scratch};
 use backup_core::stackstate::{ConfigError, StackStateConfig};
 use std::collections::BTreeMap;
 
@@ -62,9 +62,9 @@ pub fn stackgraph_spec(
         prefix: section.s3_prefix.clone(),
         env,
         restore_env: BTreeMap::from([("FORCE_DELETE".to_string(), "-force".to_string())]),
-        wait_for: host_port,
+        wait_for: Some(host_port),
         restore_script: ("restore-stackgraph-backup.sh".into(), SCRIPT.into()),
-        backup_script: ("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into()),
+        backup_script: Some(("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into())),
         logging_config_map: restore.logging_config_config_map.clone(),
         archive_split_size: section.multipart_archive.then(|| {
             section
@@ -73,7 +73,9 @@ pub fn stackgraph_spec(
                 .unwrap_or_else(|| "500M".into())
         }),
         job: restore.job.clone(),
-        pvc: restore.pvc.clone(),
+        scratch: Scratch::Claim(restore.pvc.clone()),
+        mounts: vec![],
+        instances: vec![],
         common_labels: config.common_labels.clone(),
         ttl_seconds_after_finished: 600,
     })
@@ -94,13 +96,17 @@ mod tests {
         assert_eq!(spec.env["MINIO_ENDPOINT"], "suse-observability-minio:9000");
         assert_eq!(spec.env["BACKUP_STACKGRAPH_S3_PREFIX"], "daily");
         assert_eq!(spec.env["ZOOKEEPER_QUORUM"], "zk:2181");
-        assert_eq!(spec.wait_for, "suse-observability-minio:9000");
+        assert_eq!(
+            spec.wait_for.as_deref(),
+            Some("suse-observability-minio:9000")
+        );
         assert!(!spec.env.contains_key("S3_ENDPOINT_URL"));
         assert!(
-            spec.restore_script.1.contains("-import") && spec.backup_script.1.contains("-export")
+            spec.restore_script.1.contains("-import")
+                && spec.backup_script.unwrap().1.contains("-export")
         );
         let direct = stackgraph_spec(&config, Some("https://s3.example.com")).unwrap();
         assert_eq!(direct.env["S3_ENDPOINT_URL"], "https://s3.example.com");
-        assert_eq!(direct.wait_for, "s3.example.com:443");
+        assert_eq!(direct.wait_for.as_deref(), Some("s3.example.com:443"));
     }
 }

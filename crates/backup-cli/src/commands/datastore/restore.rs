@@ -1,24 +1,16 @@
-//! `kbackup stackgraph restore (--archive NAME | --latest)`.
+//! `kbackup stackgraph|settings|victoriametrics restore (--archive NAME | --latest)`.
 
 use super::Installation;
 use super::finalize::report_outcome;
-use crate::cli::StackStateArgs;
+use super::kind::{DataStore, SpecOptions};
+use crate::cli::{RestoreArgs, StackStateArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
-use backup_k8s::datastore::{GRAPH_SUFFIX, JobRestore, Operation, RestorePlan};
+use backup_k8s::datastore::{JobRestore, Operation, RestorePlan};
 use std::time::Duration;
-
-/// What the user asked for (`archive: None` is `--latest`; clap requires exactly one).
-pub struct Options {
-    pub archive: Option<String>,
-    pub background: bool,
-    pub dry_run: bool,
-    pub timeout: Duration,
-    pub pods_timeout: Duration,
-}
 
 impl Tabular for RestorePlan {
     fn headers() -> Vec<&'static str> {
@@ -40,33 +32,31 @@ impl Tabular for RestorePlan {
 }
 
 /// Restores an archive, in the foreground or in the background.
-pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -> CliResult {
+pub async fn run(
+    context: &Context,
+    kind: DataStore,
+    source: &StackStateArgs,
+    options: &RestoreArgs,
+    spec_options: SpecOptions,
+) -> CliResult {
     let installation = Installation::load(context, source).await?;
     // The Job spec validates the configuration before any listing; the archive comes next.
-    let (mut spec, mut request) = installation.stackgraph_job(source, String::new())?;
-
-    // Resolve the archive before touching anything.
-    let archive = {
-        let archives = installation.archives(context, source).await?;
-        let catalog = archives.catalog().await?;
-        let location = archives.storage.location();
-        let chosen = match &options.archive {
-            Some(name) => catalog.find(name, &location),
-            None => catalog.latest(GRAPH_SUFFIX, &location),
-        };
-        chosen.map_err(CliError::user)?.clone()
+    let mut spec = kind.spec(&installation, source, spec_options)?;
+    let archive = match (&options.archive, spec_options.from_old_pvc) {
+        // The legacy volume cannot be listed from here; the Job fails if the file is absent.
+        (Some(name), true) => name.clone(),
+        _ => {
+            let catalog = kind.catalog(&installation, context, source).await?;
+            let chosen = match &options.archive {
+                Some(name) => catalog.archives.find(name, &catalog.location),
+                None => catalog.archives.latest(kind.name(), &catalog.location),
+            };
+            let archive = chosen.map_err(CliError::user)?;
+            kind.prepare(&mut spec, archive);
+            kind.job_archive(archive)
+        }
     };
-    request.archive = archive
-        .name
-        .rsplit('/')
-        .next()
-        .unwrap_or(&archive.name)
-        .to_owned();
-    // The chosen archive knows whether it is split, whatever the configuration says now.
-    spec.env.insert(
-        "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE".into(),
-        archive.is_multipart().to_string(),
-    );
+    let request = installation.job_request(archive)?;
     let namespace = installation.namespace.clone();
     let job_name = spec.job_name(Operation::Restore, &request.run_id);
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
@@ -78,7 +68,8 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         return Ok(Exit::Success);
     }
     eprintln!(
-        "WARNING: restoring a StackGraph backup PURGES all existing StackGraph data in namespace {namespace}."
+        "WARNING: this restore {} in namespace {namespace}.",
+        kind.purge_warning()
     );
     eprintln!("Backup: {} (namespace {namespace})", request.archive);
     context.confirm("Do you want to continue?")?;
@@ -86,10 +77,16 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     // One listener for the whole restore, registered before any change: a Ctrl-C between two
     // phases is kept for the next `recv`, never lost (a fresh `ctrl_c()` per phase would miss it).
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let finalize_hint = |job: &str| {
+        format!(
+            "kbackup -n {namespace} {} check-and-finalize --job {job} --wait",
+            kind.name()
+        )
+    };
     let clock = std::time::Instant::now();
     let started = tokio::select! {
         started = restore.start(&request, chrono::Utc::now()) => started?,
-        _ = interrupt.recv() => return Err(interrupted(&namespace, &job_name)),
+        _ = interrupt.recv() => return Err(interrupted(&finalize_hint(&job_name))),
     };
     let scaled: Vec<String> = started
         .paused
@@ -107,13 +104,10 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     context.info(&format!("restore Job {} started", started.job));
     if options.background {
         context.info(&format!(
-            "follow it:  kubectl logs -f -n {namespace} job/{}",
+            "follow it:  kubectl logs -f -n {namespace} job/{} --all-containers",
             started.job
         ));
-        context.info(&format!(
-            "finalize:   kbackup -n {namespace} stackgraph check-and-finalize --job {} --wait",
-            started.job
-        ));
+        context.info(&format!("finalize:   {}", finalize_hint(&started.job)));
         context.info("the workloads stay scaled down until then");
         crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
         return Ok(Exit::Success);
@@ -129,14 +123,15 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
         waited = restore.wait(&started.job, options.timeout) => waited,
         _ = interrupt.recv() => {
             progress.finish();
-            return Err(interrupted(&namespace, &started.job));
+            return Err(interrupted(&finalize_hint(&started.job)));
         }
     };
     progress.finish();
     if let Err(error) = waited {
         return Err(CliError::from(error).context_message(&format!(
-            "the restore Job {} did not finish; the workloads stay scaled down. Finalize with `kbackup -n {namespace} stackgraph check-and-finalize --job {}`",
-            started.job, started.job
+            "the restore Job {} did not finish; the workloads stay scaled down. Finalize with `{}`",
+            started.job,
+            finalize_hint(&started.job)
         )));
     }
     let job_done = clock.elapsed();
@@ -151,9 +146,9 @@ pub async fn run(context: &Context, source: &StackStateArgs, options: Options) -
     report_outcome(context, &restore, &started.job, &outcome)
 }
 
-fn interrupted(namespace: &str, job: &str) -> CliError {
+fn interrupted(finalize: &str) -> CliError {
     CliError::user(anyhow!(
         "interrupted: the original replica counts are kept in the workloads' annotations. \
-         Finish the restore with `kbackup -n {namespace} stackgraph check-and-finalize --job {job} --wait`"
+         Finish the restore with `{finalize}`"
     ))
 }

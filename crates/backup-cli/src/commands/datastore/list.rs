@@ -1,6 +1,7 @@
-//! `kbackup stackgraph list`.
+//! `kbackup stackgraph|settings|victoriametrics list`.
 
 use super::Installation;
+use super::kind::DataStore;
 use crate::cli::StackStateArgs;
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
@@ -33,10 +34,9 @@ impl Tabular for Archive {
 }
 
 /// Lists the archives, newest first.
-pub async fn run(context: &Context, source: &StackStateArgs) -> CliResult {
+pub async fn run(context: &Context, kind: DataStore, source: &StackStateArgs) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let archives = installation.archives(context, source).await?;
-    let catalog = archives.catalog().await?;
-    emit(context.output, &catalog.archives)?;
+    let catalog = kind.catalog(&installation, context, source).await?;
+    emit(context.output, &catalog.archives.archives)?;
     Ok(Exit::Success)
 }

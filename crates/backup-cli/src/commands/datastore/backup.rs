@@ -1,6 +1,7 @@
 //! `kbackup stackgraph backup`: a backup now, named as the chart's CronJob names them.
 
 use super::Installation;
+use super::kind::{DataStore, SpecOptions};
 use crate::cli::StackStateArgs;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -32,7 +33,8 @@ pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) 
         "sts-backup-{}.graph",
         chrono::Utc::now().format("%Y%m%d-%H%M")
     );
-    let (spec, request) = installation.stackgraph_job(source, archive)?;
+    let spec = DataStore::StackGraph.spec(&installation, source, SpecOptions::default())?;
+    let request = installation.job_request(archive)?;
     let backup = JobBackup::new(&installation.cluster, &installation.namespace, spec);
     let progress = context.progress();
     progress.start(

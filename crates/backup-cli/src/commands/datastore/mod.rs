@@ -1,44 +1,34 @@
-//! `kbackup stackgraph list|restore|check-and-finalize`: StackGraph backups of a StackState /
-//! SUSE Observability installation, compatible with `sts-backup`.
+//! `kbackup stackgraph|settings|victoriametrics ...`: the Job-based data stores of a
+//! StackState / SUSE Observability installation, compatible with `sts-backup`.
 
 mod backup;
 mod expire;
 mod finalize;
+mod kind;
 mod list;
 mod restore;
 
-use crate::cli::{StackGraphCommand, StackStateArgs};
+use crate::cli::{
+    DataStoreCommand, SettingsCommand, StackGraphCommand, StackStateArgs, VictoriaMetricsCommand,
+};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use anyhow::anyhow;
 use backup_core::cluster::{ConfigObjects, ContainerLog, Forward, PortForwarder};
-use backup_core::stackstate::{ArchiveCatalog, DEFAULT_CONFIG_KEY, StackStateConfig};
-use backup_core::{ObjectStorage, ObjectStorageExt, RepositoryLocation, StorageScheme};
+use backup_core::stackstate::{DEFAULT_CONFIG_KEY, StackStateConfig};
+use backup_core::{ObjectStorage, RepositoryLocation, StorageScheme};
 use backup_k8s::KubeCluster;
-use backup_k8s::datastore::{DataStoreSpec, GRAPH_SUFFIX, JobRequest, stackgraph_spec};
+use backup_k8s::datastore::JobRequest;
+use backup_storage::StorageOptions;
+use kind::{DataStore, SpecOptions};
 use std::sync::Arc;
 
 /// Runs a stackgraph command.
-pub async fn run(context: &Context, command: StackGraphCommand) -> CliResult {
+pub async fn stackgraph(context: &Context, command: StackGraphCommand) -> CliResult {
+    let kind = DataStore::StackGraph;
     match command {
-        StackGraphCommand::List { source } => list::run(context, &source).await,
-        StackGraphCommand::Restore {
-            source,
-            archive,
-            background,
-            dry_run,
-            timeout,
-            pods_timeout,
-            ..
-        } => {
-            let options = restore::Options {
-                archive,
-                background,
-                dry_run,
-                timeout,
-                pods_timeout,
-            };
-            restore::run(context, &source, options).await
+        StackGraphCommand::Restore { source, restore } => {
+            restore::run(context, kind, &source, &restore, SpecOptions::default()).await
         }
         StackGraphCommand::Backup { source, timeout } => {
             backup::run(context, &source, timeout).await
@@ -48,12 +38,50 @@ pub async fn run(context: &Context, command: StackGraphCommand) -> CliResult {
             older_than,
             dry_run,
         } => expire::run(context, &source, older_than, dry_run).await,
-        StackGraphCommand::CheckAndFinalize {
+        StackGraphCommand::Common(common) => run_common(context, kind, common).await,
+    }
+}
+
+/// Runs a settings command.
+pub async fn settings(context: &Context, command: SettingsCommand) -> CliResult {
+    let kind = DataStore::Settings;
+    match command {
+        SettingsCommand::Restore {
+            source,
+            restore,
+            skip_stackpacks,
+            from_old_pvc,
+        } => {
+            let options = SpecOptions {
+                skip_stackpacks,
+                from_old_pvc,
+            };
+            restore::run(context, kind, &source, &restore, options).await
+        }
+        SettingsCommand::Common(common) => run_common(context, kind, common).await,
+    }
+}
+
+/// Runs a victoriametrics command.
+pub async fn victoria_metrics(context: &Context, command: VictoriaMetricsCommand) -> CliResult {
+    let kind = DataStore::VictoriaMetrics;
+    match command {
+        VictoriaMetricsCommand::Restore { source, restore } => {
+            restore::run(context, kind, &source, &restore, SpecOptions::default()).await
+        }
+        VictoriaMetricsCommand::Common(common) => run_common(context, kind, common).await,
+    }
+}
+
+async fn run_common(context: &Context, kind: DataStore, command: DataStoreCommand) -> CliResult {
+    match command {
+        DataStoreCommand::List { source } => list::run(context, kind, &source).await,
+        DataStoreCommand::CheckAndFinalize {
             source,
             job,
             wait,
             timeout,
-        } => finalize::run(context, &source, &job, wait.then_some(timeout)).await,
+        } => finalize::run(context, kind, &source, &job, wait.then_some(timeout)).await,
     }
 }
 
@@ -102,28 +130,23 @@ impl Installation {
         })
     }
 
-    /// The archive bucket, through a port-forward to the MinIO Service unless an endpoint is
-    /// given (`--storage-endpoint` or `stackgraph.storageEndpoint`). Keep the returned forward
-    /// alive while using the storage.
-    async fn archives(
+    /// The object store of the archives: `endpoint` when given (`--storage-endpoint`,
+    /// `stackgraph.storageEndpoint`), else a port-forward to the MinIO Service, with the
+    /// configuration's keys. Keep it alive while using the buckets it opens.
+    async fn object_store(
         &self,
         context: &Context,
         source: &StackStateArgs,
-    ) -> Result<Archives, CliError> {
-        let section = self.config.stackgraph().map_err(CliError::user)?;
+        endpoint: Option<String>,
+    ) -> Result<ObjectStore, CliError> {
         let mut options = context.storage_options(&source.storage).await?;
-        let (endpoint, forward) = match source
-            .storage
-            .storage_endpoint
-            .clone()
-            .or_else(|| section.storage_endpoint.clone())
-        {
+        let (endpoint, forward) = match endpoint {
             Some(endpoint) => (endpoint, None),
             None => {
                 let service = &self
                     .config
-                    .object_store()
-                    .expect("checked by stackgraph()")
+                    .object_store_service()
+                    .map_err(CliError::user)?
                     .service;
                 let forward = self
                     .cluster
@@ -142,41 +165,25 @@ impl Installation {
             options.secret_access_key =
                 Some(backup_storage::Secret::new(store.secret_key.expose()));
         }
-        let location = RepositoryLocation {
-            scheme: StorageScheme::S3,
-            bucket: section.bucket.clone(),
-            prefix: section.s3_prefix.trim_matches('/').to_owned(),
-            path: None,
-        };
-        let storage = backup_storage::open(&location, &options).await?;
-        Ok(Archives {
-            storage,
+        Ok(ObjectStore {
+            options,
             _forward: forward,
         })
     }
-}
 
-impl Installation {
-    /// The StackGraph Job spec, and a request for `archive` with the object store keys and a
-    /// run id from the current time (`20261121t100000`, as sts-backup names its Jobs).
-    fn stackgraph_job(
-        &self,
-        source: &StackStateArgs,
-        archive: String,
-    ) -> Result<(DataStoreSpec, JobRequest), CliError> {
-        let spec = stackgraph_spec(&self.config, source.storage.storage_endpoint.as_deref())
-            .map_err(CliError::user)?;
+    /// A request for `archive` with the object store keys and a run id from the current
+    /// time (`20261121t100000`, as sts-backup names its Jobs).
+    fn job_request(&self, archive: String) -> Result<JobRequest, CliError> {
         let store = self
             .config
-            .object_store()
-            .expect("validated by stackgraph_spec");
-        let request = JobRequest {
+            .object_store_credentials()
+            .map_err(CliError::user)?;
+        Ok(JobRequest {
             archive,
             access_key: store.access_key.expose().to_owned(),
             secret_key: store.secret_key.expose().to_owned(),
             run_id: chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string(),
-        };
-        Ok((spec, request))
+        })
     }
 }
 
@@ -192,16 +199,21 @@ fn print_logs(logs: &[ContainerLog]) {
     }
 }
 
-/// The archive bucket, with the port-forward that reaches it.
-struct Archives {
-    storage: Arc<dyn ObjectStorage>,
+/// The object store of the archives, with the port-forward that reaches it.
+struct ObjectStore {
+    options: StorageOptions,
     _forward: Option<Box<dyn Forward>>,
 }
 
-impl Archives {
-    /// Every archive (all pages of the listing), newest first.
-    async fn catalog(&self) -> Result<ArchiveCatalog, CliError> {
-        let objects = self.storage.list_all("").await?;
-        Ok(ArchiveCatalog::from_objects(&objects, GRAPH_SUFFIX))
+impl ObjectStore {
+    /// One bucket (below `prefix`).
+    async fn bucket(&self, bucket: &str, prefix: &str) -> Result<Arc<dyn ObjectStorage>, CliError> {
+        let location = RepositoryLocation {
+            scheme: StorageScheme::S3,
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            path: None,
+        };
+        Ok(backup_storage::open(&location, &self.options).await?)
     }
 }

@@ -1,13 +1,14 @@
-//! `kbackup stackgraph check-and-finalize --job NAME [--wait]`.
+//! `kbackup stackgraph|settings|victoriametrics check-and-finalize --job NAME [--wait]`.
 
 use super::Installation;
+use super::kind::{DataStore, SpecOptions};
 use crate::cli::StackStateArgs;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::{Cluster, JobState};
-use backup_k8s::datastore::{FinalizeOutcome, JobRestore, stackgraph_spec};
+use backup_k8s::datastore::{FinalizeOutcome, JobRestore};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -36,16 +37,13 @@ impl Tabular for FinalizeReport {
 /// Finalizes a restore started by kbackup or by sts-backup.
 pub async fn run(
     context: &Context,
+    kind: DataStore,
     source: &StackStateArgs,
     job: &str,
     wait: Option<Duration>,
 ) -> CliResult {
     let installation = Installation::load(context, source).await?;
-    let spec = stackgraph_spec(
-        &installation.config,
-        source.storage.storage_endpoint.as_deref(),
-    )
-    .map_err(CliError::user)?;
+    let spec = kind.spec(&installation, source, SpecOptions::default())?;
     let restore = JobRestore::new(&installation.cluster, &installation.namespace, spec);
     let outcome = restore.finalize(job, wait).await?;
     report_outcome(context, &restore, job, &outcome)
