@@ -38,11 +38,12 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /// Buckets created in MinIO: the tests' own and StackState's.
-pub const BUCKETS: [&str; 4] = [
+pub const BUCKETS: [&str; 5] = [
     "kbackup-test",
     "sts-stackgraph-backup",
     "sts-elasticsearch-backup",
     "sts-settings-backup",
+    "sts-victoria-metrics-backup",
 ];
 /// Containers created in Azurite.
 pub const CONTAINERS: [&str; 1] = ["kbackup-test"];

@@ -1,0 +1,215 @@
+//! `kbackup settings` and `kbackup victoriametrics` end to end on the simulated installation:
+//! the same Job-based engine as StackGraph with another configuration section.
+
+mod common;
+
+use backup_core::cluster::{ObjectRef, ResourceStore};
+use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS};
+use common::*;
+use serde_json::{Value, json};
+
+const MARKER: &str = "backup_complete.ignore";
+
+impl Installation {
+    async fn upload_settings(&self) {
+        self.upload_to(
+            &format!("sts-settings-backup/{}", self.prefix),
+            vec![
+                ("sts-backup-20261120-0300.sty".into(), 300),
+                ("sts-backup-20261121-0300.sty".into(), 400),
+                ("sts-backup-20261121-0300.sty.stackpacks.zip".into(), 50),
+                ("notes.txt".into(), 1),
+            ],
+        )
+        .await;
+    }
+
+    /// Two finished backups of instance 0 (the second newer), one of instance 1, and an
+    /// unfinished one (no marker) of instance 1.
+    async fn upload_vm(&self) -> [String; 4] {
+        let dir = |i: usize, time: &str| format!("{}-victoria-metrics-{i}-{time}", self.prefix);
+        let dirs = [
+            dir(0, "20261120030000"),
+            dir(1, "20261121030000"),
+            dir(0, "20261121030000"),
+            dir(1, "20261121040000"),
+        ];
+        let bucket = "sts-victoria-metrics-backup";
+        for (n, d) in dirs.iter().enumerate() {
+            let mut objects = vec![(format!("{d}/data/small/part-1"), 100 + n)];
+            if n < 3 {
+                objects.push((format!("{d}/{MARKER}"), 0));
+            }
+            // One after the other: the marker's time orders them.
+            self.upload_to(bucket, objects).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        dirs.map(|d| format!("{bucket}/{d}"))
+    }
+
+    async fn job_manifest(&self, job: &str) -> Value {
+        let object = ObjectRef {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            namespace: Some(self.namespace.clone()),
+            name: job.into(),
+        };
+        self.cluster.get(&object).await.unwrap().expect("the Job")
+    }
+}
+
+fn names(stdout: &[u8]) -> Vec<String> {
+    let archives: Vec<Value> = serde_json::from_slice(stdout).unwrap();
+    archives
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn settings_list_and_restore_use_their_own_bucket_selector_and_no_scratch_claim() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_settings().await;
+    let list = sts.kbackup(&["-o", "json", "settings", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(
+        names(&list.stdout),
+        [
+            "sts-backup-20261121-0300.sty",
+            "sts-backup-20261120-0300.sty"
+        ]
+    );
+
+    let dry = sts.kbackup(&["-o", "json", "settings", "restore", "--latest", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        plan[0]["scaleDown"],
+        json!([["Deployment/settings-api", 1]])
+    );
+    let create = plan[0]["create"].to_string();
+    assert!(
+        create.contains("ConfigMap/kbackup-settings-scripts")
+            && !create.contains("PersistentVolumeClaim"),
+        "{create}"
+    );
+
+    let out = sts.kbackup(&["-y", "-o", "json", "settings", "restore", "--latest"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("REPLACES all settings")
+            && stderr.contains("scaled down: settings-api (1)"),
+        "{stderr}"
+    );
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["state"], "Succeeded");
+    assert_eq!(report[0]["scaledUp"], json!(["settings-api (1)"]));
+    assert_eq!(sts.workload("settings-api").await.replicas, 1);
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+#[tokio::test]
+async fn victoria_metrics_lists_backup_directories_and_restores_both_instances() {
+    let sts = Installation::new(json!({})).await;
+    let dirs = sts.upload_vm().await;
+    let list = sts.kbackup(&["-o", "json", "victoriametrics", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(
+        names(&list.stdout),
+        [2, 1, 0, 3].map(|i| dirs[i].clone()),
+        "newest finished first, the unfinished one last"
+    );
+    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(archives[3]["complete"], false);
+
+    let unfinished = sts.kbackup(&["-y", "victoriametrics", "restore", "--archive", &dirs[3]]);
+    assert_eq!(unfinished.status.code(), Some(1));
+    assert!(
+        text(&unfinished.stderr).contains("unfinished"),
+        "{}",
+        text(&unfinished.stderr)
+    );
+    assert_eq!(
+        sts.workload("victoria-metrics-0").await.replicas,
+        1,
+        "nothing touched"
+    );
+
+    let out = sts.kbackup(&[
+        "-y",
+        "victoriametrics",
+        "restore",
+        "--latest",
+        "--background",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = text(&out.stdout).trim().to_owned();
+    assert!(job.starts_with("victoriametrics-restore-"), "{job}");
+    let manifest = sts.job_manifest(&job).await;
+    let pod = &manifest["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2, "one container per mirrored instance");
+    for (i, container) in containers.iter().enumerate() {
+        let env = container["env"].to_string();
+        assert!(env.contains(&dirs[2]), "{env}");
+        let storage = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == "/storage")
+            .unwrap();
+        let claim = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == storage["name"])
+            .unwrap()["persistentVolumeClaim"]["claimName"]
+            .clone();
+        assert_eq!(claim, format!("database-victoria-metrics-{i}-0"));
+    }
+    for i in 0..2 {
+        let w = sts.workload(&format!("victoria-metrics-{i}")).await;
+        assert_eq!(
+            (w.replicas, w.annotations[PRE_RESTORE_REPLICAS].as_str()),
+            (0, "1")
+        );
+    }
+
+    // A StackGraph restore runs meanwhile: finishing the VictoriaMetrics one must not wake
+    // StackGraph's users.
+    sts.upload(vec![("sts-backup-20261121-0300.graph".into(), 10)])
+        .await;
+    let graph = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
+    assert!(graph.status.success(), "{}", text(&graph.stderr));
+    let graph_job = text(&graph.stdout).trim().to_owned();
+
+    let done = sts.kbackup(&[
+        "victoriametrics",
+        "check-and-finalize",
+        "--job",
+        &job,
+        "--wait",
+    ]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    for i in 0..2 {
+        let w = sts.workload(&format!("victoria-metrics-{i}")).await;
+        assert_eq!(w.replicas, 1);
+        assert!(!w.annotations.contains_key(RESTORE_IN_PROGRESS));
+    }
+    let server = sts.workload("server").await;
+    assert_eq!(server.replicas, 0, "StackGraph's restore still holds it");
+    assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
+
+    let graph_done = sts.kbackup(&[
+        "stackgraph",
+        "check-and-finalize",
+        "--job",
+        &graph_job,
+        "--wait",
+    ]);
+    assert!(graph_done.status.success(), "{}", text(&graph_done.stderr));
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
