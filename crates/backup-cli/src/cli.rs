@@ -96,6 +96,12 @@ pub enum Command {
         #[command(subcommand)]
         action: StackGraphCommand,
     },
+    /// StackState / SUSE Observability Elasticsearch snapshots (compatible with sts-backup).
+    Elasticsearch {
+        /// What to do.
+        #[command(subcommand)]
+        action: ElasticsearchCommand,
+    },
     /// StackState / SUSE Observability settings backups (.sty, compatible with sts-backup).
     Settings {
         /// What to do.
@@ -111,18 +117,152 @@ pub enum Command {
     },
 }
 
-/// Where the StackState backup configuration and archives are.
+/// Where the StackState backup configuration is.
 #[derive(Debug, Clone, Args)]
-pub struct StackStateArgs {
+pub struct ConfigSource {
     /// ConfigMap with the backup configuration (key `config`).
     #[arg(long, default_value = backup_core::stackstate::DEFAULT_CONFIG_NAME)]
     pub configmap: String,
     /// Secret merged over it (credentials); a missing Secret is fine.
     #[arg(long, default_value = backup_core::stackstate::DEFAULT_CONFIG_NAME)]
     pub secret: String,
+}
+
+/// Where the StackState backup configuration and archives are.
+#[derive(Debug, Clone, Args)]
+pub struct StackStateArgs {
+    /// The configuration.
+    #[command(flatten)]
+    pub config: ConfigSource,
     /// Where and how to reach the archives (default: a port-forward to the MinIO Service).
     #[command(flatten)]
     pub storage: StorageArgs,
+}
+
+/// Where the configuration and Elasticsearch are.
+#[derive(Debug, Clone, Args)]
+pub struct EsArgs {
+    /// The configuration.
+    #[command(flatten)]
+    pub config: ConfigSource,
+    /// Elasticsearch URL (default: a port-forward to elasticsearch.service of the configuration).
+    #[arg(long, env = "KBACKUP_ES_URL")]
+    pub es_url: Option<String>,
+    /// User for basic authentication; the password comes from KBACKUP_ES_PASSWORD.
+    #[arg(long, env = "KBACKUP_ES_USERNAME")]
+    pub es_username: Option<String>,
+}
+
+/// `kbackup elasticsearch ...`.
+#[derive(Debug, Subcommand)]
+pub enum ElasticsearchCommand {
+    /// Create or update the snapshot repository and the SLM policy from the configuration
+    /// (only what differs is sent).
+    Configure {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// Show the requests (credentials redacted) and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave the SLM policy alone (an Elasticsearch without x-pack has no SLM).
+        #[arg(long)]
+        no_slm: bool,
+    },
+    /// List the snapshots of the repository, newest first.
+    List {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+    },
+    /// Describe one snapshot: state, times, indices, shards, failures.
+    Describe {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// The snapshot.
+        #[arg(long)]
+        snapshot: String,
+    },
+    /// Take a snapshot now (recording each index's document count in its metadata).
+    Snapshot {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// Its name (default: sts-backup-YYYYMMDD-HHMMSS).
+        #[arg(long)]
+        name: Option<String>,
+        /// Indices (default: elasticsearch.slm.indices, else elasticsearch.restore.indicesPattern).
+        #[arg(long)]
+        indices: Option<String>,
+        /// Wait until it is done and describe it.
+        #[arg(long)]
+        wait: bool,
+        /// Take it even when some primary shards are unavailable (the snapshot is PARTIAL).
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Delete a snapshot.
+    Delete {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// The snapshot.
+        #[arg(long)]
+        snapshot: String,
+    },
+    /// Restore a snapshot: scale down, roll over the datastream, delete the live indices it
+    /// replaces, restore, follow the recovery, scale back up, compare document counts.
+    Restore {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// The snapshot.
+        #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
+        snapshot: Option<String>,
+        /// The snapshot that started last.
+        #[arg(long)]
+        latest: bool,
+        /// Start the restore and return; finalize with check-and-finalize.
+        #[arg(long)]
+        background: bool,
+        /// Restore a PARTIAL snapshot (its failed shards come back empty).
+        #[arg(long)]
+        allow_partial: bool,
+        /// Indices to restore (default: elasticsearch.restore.indicesPattern).
+        #[arg(long)]
+        indices: Option<String>,
+        /// Restore under other names next to the live indices (deletes and scales nothing).
+        #[arg(long, requires = "rename_replacement")]
+        rename_pattern: Option<String>,
+        /// The new names (`restored_$1`).
+        #[arg(long, requires = "rename_pattern")]
+        rename_replacement: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long the recovery may take.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// How long to wait for the scaled-down pods to be gone.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        pods_timeout: std::time::Duration,
+    },
+    /// Finish a restore: once the snapshot's shards are recovered, scale the workloads back up.
+    CheckAndFinalize {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// The snapshot being restored (printed by `restore`).
+        #[arg(long)]
+        operation_id: String,
+        /// Wait for the recovery to finish.
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait with --wait.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// How to restore an archive (the same for every Job-based data store).

@@ -79,6 +79,15 @@ impl Context {
         }
     }
 
+    /// Asks a question that `-y` does not answer (a risk beyond the usual one); no answer
+    /// (no terminal) is no.
+    pub fn ask(&self, question: &str) -> Result<bool, CliError> {
+        eprint!("{question} (yes/no): ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        Ok(matches!(answer.trim().to_lowercase().as_str(), "yes" | "y"))
+    }
+
     /// A progress reporter for long work.
     pub fn progress(&self) -> BarProgress {
         BarProgress::new(self.progress)

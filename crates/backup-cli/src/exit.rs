@@ -92,6 +92,21 @@ impl CliError {
     }
 }
 
+impl From<backup_core::EngineError> for CliError {
+    fn from(error: backup_core::EngineError) -> Self {
+        Self::user(error)
+    }
+}
+
+impl From<backup_elasticsearch::RestoreError> for CliError {
+    fn from(error: backup_elasticsearch::RestoreError) -> Self {
+        match error {
+            backup_elasticsearch::RestoreError::Workflow(workflow) => workflow.into(),
+            other => Self::user(other),
+        }
+    }
+}
+
 impl From<backup_core::workflow::WorkflowError> for CliError {
     fn from(error: backup_core::workflow::WorkflowError) -> Self {
         match error {

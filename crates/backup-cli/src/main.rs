@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Backup { source } => commands::repo::backup(&context, source).await,
         Command::Snapshot { action } => commands::repo::snapshot(&context, action).await,
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
+        Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,
         Command::Settings { action } => commands::datastore::settings(&context, action).await,
         Command::VictoriaMetrics { action } => {
             commands::datastore::victoria_metrics(&context, action).await

@@ -1,68 +1,20 @@
-//! kbackup's Elasticsearch adapter, on the `elasticsearch` crate.
-//!
-//! Today: [`EsClient`], a connection by URL that names the server it reached. The snapshot
-//! engine (repository + SLM configuration, list, describe, restore, finalize) builds on it.
+//! kbackup's Elasticsearch adapter, on the `elasticsearch` crate: snapshot repository and SLM
+//! configuration, snapshots (list, describe, take, delete), and sts-backup's restore workflow
+//! (scale down, roll over, delete, restore, follow the recovery, scale up, finalize later).
 
-use backup_core::EngineError;
-use elasticsearch::Elasticsearch;
-use elasticsearch::http::transport::Transport;
-use serde::Deserialize;
+mod client;
+mod configure;
+mod engine;
+mod pattern;
+mod restore;
+mod snapshots;
 
-/// A connection to one Elasticsearch cluster.
-#[derive(Debug, Clone)]
-pub struct EsClient {
-    client: Elasticsearch,
-    url: String,
-}
-
-/// What the server says about itself (`GET /`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ServerInfo {
-    /// The cluster's name.
-    pub cluster_name: String,
-    /// The server version (`7.17.29`).
-    pub version: String,
-}
-
-#[derive(Deserialize)]
-struct RootResponse {
-    cluster_name: String,
-    version: RootVersion,
-}
-
-#[derive(Deserialize)]
-struct RootVersion {
-    number: String,
-}
-
-impl EsClient {
-    /// Connects to `url` (`http://127.0.0.1:9200`); nothing is sent yet.
-    pub fn connect(url: &str) -> Result<Self, EngineError> {
-        let transport = Transport::single_node(url)
-            .map_err(|e| EngineError::Invalid(format!("invalid Elasticsearch URL '{url}': {e}")))?;
-        Ok(Self {
-            client: Elasticsearch::new(transport),
-            url: url.to_owned(),
-        })
-    }
-
-    /// Asks the server who it is; fails naming the URL when it cannot be reached.
-    pub async fn server_info(&self) -> Result<ServerInfo, EngineError> {
-        let unreachable = |e: elasticsearch::Error| {
-            EngineError::Backend(format!("cannot reach Elasticsearch at {}: {e}", self.url))
-        };
-        let response = self.client.info().send().await.map_err(unreachable)?;
-        let status = response.status_code();
-        if !status.is_success() {
-            return Err(EngineError::Backend(format!(
-                "Elasticsearch at {} answered HTTP {status}",
-                self.url
-            )));
-        }
-        let root: RootResponse = response.json().await.map_err(unreachable)?;
-        Ok(ServerInfo {
-            cluster_name: root.cluster_name,
-            version: root.version.number,
-        })
-    }
-}
+pub use client::{EsClient, ServerInfo};
+pub use configure::{Change, ConfigureRequest, repository_request, slm_request};
+pub use engine::EsSnapshotEngine;
+pub use pattern::IndexPattern;
+pub use restore::{
+    ELASTICSEARCH, EsFinalizeOutcome, EsRestore, EsRestorePlan, IndexCount, Recovery, Rename,
+    RestoreError, RestoreRequest, ShardRecovery, StartedEsRestore, restore_pairs, restore_targets,
+};
+pub use snapshots::{DOC_COUNTS_METADATA, NewSnapshot, SnapshotInfo, check_restorable};

@@ -2,6 +2,8 @@
 
 pub mod completions;
 pub mod datastore;
+pub mod elasticsearch;
+mod installation;
 pub mod repo;
 pub mod storage;
 pub mod version;

@@ -1,4 +1,4 @@
-use super::{SettingsSection, StackPacksSection, VictoriaMetricsSection};
+use super::{ElasticsearchSection, SettingsSection, StackPacksSection, VictoriaMetricsSection};
 use crate::cluster::SecretValue;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -42,6 +42,13 @@ pub enum ConfigError {
 /// A credential read from the configuration: never printed.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct SecretText(String);
+
+impl SecretText {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
 
 impl SecretText {
     /// The value, for the one place that needs it.
@@ -232,9 +239,9 @@ pub struct StackStateConfig {
     /// `victoriaMetrics:`.
     #[serde(default)]
     pub victoria_metrics: Option<VictoriaMetricsSection>,
-    /// `elasticsearch:` (used by the Elasticsearch commands).
+    /// `elasticsearch:`.
     #[serde(default)]
-    pub elasticsearch: Option<Value>,
+    pub elasticsearch: Option<ElasticsearchSection>,
 }
 
 fn common_labels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {

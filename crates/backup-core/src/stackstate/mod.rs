@@ -4,13 +4,17 @@
 
 mod archive;
 mod config;
+mod elasticsearch;
 mod settings;
 mod victoria_metrics;
 
 pub use archive::{Archive, ArchiveCatalog, ArchiveError};
 pub use config::{
     ConfigError, DEFAULT_CONFIG_KEY, DEFAULT_CONFIG_NAME, JobSettings, ObjectStoreSection,
-    PvcSettings, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
+    PvcSettings, SecretText, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
+};
+pub use elasticsearch::{
+    ElasticsearchRestore, ElasticsearchSection, RepositoryType, SlmPolicy, SnapshotRepository,
 };
 pub use settings::{SettingsRestore, SettingsSection, StackPacksSection};
 pub use victoria_metrics::{HaMode, S3Location, VictoriaMetricsRestore, VictoriaMetricsSection};

@@ -28,7 +28,7 @@ impl Tabular for BackupOutcome {
 
 /// Runs the backup Job and reports the archive it wrote.
 pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) -> CliResult {
-    let installation = Installation::load(context, source).await?;
+    let installation = Installation::load(context, &source.config).await?;
     let archive = format!(
         "sts-backup-{}.graph",
         chrono::Utc::now().format("%Y%m%d-%H%M")

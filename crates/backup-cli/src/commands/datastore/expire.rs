@@ -18,7 +18,7 @@ pub async fn run(
     older_than: Duration,
     dry_run: bool,
 ) -> CliResult {
-    let installation = Installation::load(context, source).await?;
+    let installation = Installation::load(context, &source.config).await?;
     let section = installation.config.stackgraph().map_err(CliError::user)?;
     let endpoint = source
         .storage

@@ -42,7 +42,7 @@ pub async fn run(
     job: &str,
     wait: Option<Duration>,
 ) -> CliResult {
-    let installation = Installation::load(context, source).await?;
+    let installation = Installation::load(context, &source.config).await?;
     let spec = kind.spec(&installation, source, SpecOptions::default())?;
     let restore = JobRestore::new(&installation.cluster, &installation.namespace, spec);
     let outcome = restore.finalize(job, wait).await?;

@@ -35,7 +35,7 @@ impl Tabular for Archive {
 
 /// Lists the archives, newest first.
 pub async fn run(context: &Context, kind: DataStore, source: &StackStateArgs) -> CliResult {
-    let installation = Installation::load(context, source).await?;
+    let installation = Installation::load(context, &source.config).await?;
     let catalog = kind.catalog(&installation, context, source).await?;
     emit(context.output, &catalog.archives.archives)?;
     Ok(Exit::Success)

@@ -13,11 +13,10 @@ use crate::cli::{
 };
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
-use anyhow::anyhow;
-use backup_core::cluster::{ConfigObjects, ContainerLog, Forward, PortForwarder};
-use backup_core::stackstate::{DEFAULT_CONFIG_KEY, StackStateConfig};
+
+pub(crate) use super::installation::Installation;
+use backup_core::cluster::{ContainerLog, Forward, PortForwarder};
 use backup_core::{ObjectStorage, RepositoryLocation, StorageScheme};
-use backup_k8s::KubeCluster;
 use backup_k8s::datastore::JobRequest;
 use backup_storage::StorageOptions;
 use kind::{DataStore, SpecOptions};
@@ -85,51 +84,7 @@ async fn run_common(context: &Context, kind: DataStore, command: DataStoreComman
     }
 }
 
-/// The cluster, namespace and configuration of one installation.
-struct Installation {
-    cluster: KubeCluster,
-    namespace: String,
-    config: StackStateConfig,
-}
-
 impl Installation {
-    /// Connects and reads the configuration: the `stackstate:` section of the configuration
-    /// file if there is one, else the ConfigMap with the Secret merged over it.
-    async fn load(context: &Context, source: &StackStateArgs) -> Result<Self, CliError> {
-        let namespace = context.require_namespace()?.to_owned();
-        let cluster = KubeCluster::connect(&context.kube).await?;
-        let config = match context.stackstate_file_config() {
-            Some(value) => StackStateConfig::from_value(value.clone()).map_err(CliError::user)?,
-            None => {
-                let map = cluster.config_map(&namespace, &source.configmap).await?.ok_or_else(|| {
-                    CliError::user(anyhow!(
-                        "ConfigMap {namespace}/{} not found: is {namespace} the installation's namespace? (--configmap names another)",
-                        source.configmap
-                    ))
-                })?;
-                let secret = cluster.secret(&namespace, &source.secret).await?;
-                if secret.is_none() {
-                    context.info(&format!(
-                        "note: Secret {namespace}/{} not found; using the ConfigMap alone",
-                        source.secret
-                    ));
-                }
-                StackStateConfig::from_objects(
-                    &source.configmap,
-                    DEFAULT_CONFIG_KEY,
-                    &map,
-                    secret.as_ref(),
-                )
-                .map_err(CliError::user)?
-            }
-        };
-        Ok(Self {
-            cluster,
-            namespace,
-            config,
-        })
-    }
-
     /// The object store of the archives: `endpoint` when given (`--storage-endpoint`,
     /// `stackgraph.storageEndpoint`), else a port-forward to the MinIO Service, with the
     /// configuration's keys. Keep it alive while using the buckets it opens.

@@ -39,7 +39,7 @@ pub async fn run(
     options: &RestoreArgs,
     spec_options: SpecOptions,
 ) -> CliResult {
-    let installation = Installation::load(context, source).await?;
+    let installation = Installation::load(context, &source.config).await?;
     // The Job spec validates the configuration before any listing; the archive comes next.
     let mut spec = kind.spec(&installation, source, spec_options)?;
     let archive = match (&options.archive, spec_options.from_old_pvc) {

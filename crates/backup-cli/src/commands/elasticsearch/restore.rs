@@ -1,0 +1,288 @@
+//! `kbackup elasticsearch restore` and `check-and-finalize --operation-id SNAPSHOT`.
+
+use super::EsSession;
+use crate::cli::EsArgs;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
+use backup_core::Progress;
+use backup_elasticsearch::{
+    EsRestore, EsRestorePlan, IndexCount, Rename, RestoreRequest, check_restorable,
+};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// What the user asked for (`snapshot: None` is `--latest`).
+pub struct Options {
+    pub snapshot: Option<String>,
+    pub background: bool,
+    pub allow_partial: bool,
+    pub indices: Option<String>,
+    pub rename: Option<(String, String)>,
+    pub dry_run: bool,
+    pub timeout: Duration,
+    pub pods_timeout: Duration,
+}
+
+impl Tabular for EsRestorePlan {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "SNAPSHOT",
+            "STATE",
+            "RESTORE",
+            "DELETE",
+            "ROLLOVER",
+            "SCALE DOWN",
+            "REFUSED",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        let scale: Vec<String> = self
+            .scale_down
+            .iter()
+            .map(|(w, n)| format!("{w} ({n} -> 0)"))
+            .collect();
+        vec![
+            self.snapshot.clone(),
+            self.state.clone(),
+            self.restore.join(", "),
+            self.delete.join(", "),
+            self.rollover.clone().unwrap_or_else(|| "-".into()),
+            scale.join(", "),
+            self.refused.clone().unwrap_or_else(|| "-".into()),
+        ]
+    }
+}
+
+impl Tabular for IndexCount {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "INDEX",
+            "DOCUMENTS IN SNAPSHOT",
+            "DOCUMENTS RESTORED",
+            "CHECK",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.index.clone(),
+            self.expected
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "not recorded".into()),
+            self.restored.to_string(),
+            check(self).into(),
+        ]
+    }
+}
+
+fn check(count: &IndexCount) -> &'static str {
+    match count.expected {
+        None => "-",
+        Some(n) if n == count.restored => "ok",
+        Some(_) => "MISMATCH",
+    }
+}
+
+/// Restores a snapshot.
+pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliResult {
+    let session = EsSession::open(context, source).await?;
+    let repository = session.repository()?;
+    let settings = session
+        .installation
+        .config
+        .elasticsearch_restore()
+        .map_err(CliError::user)?
+        .clone();
+    let snapshot = match &options.snapshot {
+        Some(name) => session.client.snapshot(&repository, name).await?,
+        None => session
+            .client
+            .snapshots(&repository)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CliError::user(anyhow!("no snapshots in repository {repository}")))?,
+    };
+    let mut request = RestoreRequest {
+        indices: options
+            .indices
+            .clone()
+            .unwrap_or_else(|| settings.indices_pattern.clone()),
+        allow_partial: options.allow_partial,
+        rename: options.rename.clone().map(|(pattern, replacement)| Rename {
+            pattern,
+            replacement,
+        }),
+    };
+    let namespace = session.installation.namespace.clone();
+    let mut restore = EsRestore::new(
+        &session.client,
+        &session.installation.cluster,
+        &namespace,
+        &repository,
+        settings,
+    );
+    restore.pods_timeout = options.pods_timeout;
+    if options.dry_run {
+        let plan = restore.plan(&snapshot, &request).await?;
+        emit(context.output, &[plan])?;
+        return Ok(Exit::Success);
+    }
+    if snapshot.state == "PARTIAL" && !request.allow_partial {
+        // -y answers the purge question, not this one.
+        eprintln!(
+            "Snapshot {} is PARTIAL: {} of {} shards failed; they come back empty.",
+            snapshot.name, snapshot.shards_failed, snapshot.shards_total
+        );
+        if !context.ask("Restore it anyway?")? {
+            check_restorable(&snapshot, false)?;
+        }
+        request.allow_partial = true;
+    }
+    check_restorable(&snapshot, request.allow_partial)?;
+    let plan = restore.plan(&snapshot, &request).await?;
+    if let Some(refused) = &plan.refused {
+        return Err(CliError::user(anyhow!("{refused}")));
+    }
+    if request.rename.is_none() {
+        eprintln!(
+            "WARNING: this restore DELETES {} live index(es) matching '{}' in Elasticsearch and scales down {} workload(s) in namespace {namespace}.",
+            plan.delete.len(),
+            request.indices,
+            plan.scale_down.len()
+        );
+    } else {
+        eprintln!(
+            "Restoring {} index(es) under new names next to the live ones; nothing is deleted.",
+            plan.restore.len()
+        );
+    }
+    eprintln!("Snapshot: {} ({})", snapshot.name, snapshot.state);
+    context.confirm("Do you want to continue?")?;
+
+    let clock = Instant::now();
+    let started = restore
+        .start(&snapshot, &request, chrono::Utc::now())
+        .await?;
+    if let Some(datastream) = &started.rolled_over {
+        context.info(&format!("rolled over datastream {datastream}"));
+    }
+    context.info(&format!(
+        "deleted {} index(es); scaled down {} workload(s); restore of {} index(es) started",
+        started.deleted.len(),
+        started.paused.len(),
+        started.targets.len()
+    ));
+    if options.background {
+        context.info(&format!(
+            "finalize:   {}",
+            restore.finalize_command(&snapshot.name)
+        ));
+        crate::output::write_stdout(format!("{}\n", snapshot.name).as_bytes())?;
+        return Ok(Exit::Success);
+    }
+    let progress = context.progress();
+    let waited = restore
+        .wait(&snapshot.name, &started.targets, options.timeout, &progress)
+        .await;
+    progress.finish();
+    waited?;
+    let recovered = clock.elapsed();
+    let outcome = restore
+        .finalize(&snapshot.name, Some(options.timeout))
+        .await?;
+    context.info(&format!(
+        "restore done in {:.2}s; scaled up {} workload(s)",
+        recovered.as_secs_f64(),
+        outcome.resumed.len()
+    ));
+    let counts = restore.compare_counts(&snapshot, &request).await?;
+    emit(context.output, &counts)?;
+    let mismatched: Vec<&str> = counts
+        .iter()
+        .filter(|c| check(c) == "MISMATCH")
+        .map(|c| c.index.as_str())
+        .collect();
+    if mismatched.is_empty() {
+        Ok(Exit::Success)
+    } else {
+        Err(CliError {
+            exit: Exit::Partial,
+            error: anyhow!(
+                "restored document counts differ from the snapshot's record for {}",
+                mismatched.join(", ")
+            ),
+        })
+    }
+}
+
+/// The outcome of check-and-finalize as data.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FinalizeReport {
+    snapshot: String,
+    state: String,
+    recovering_shards: usize,
+    scaled_up: Vec<String>,
+}
+
+impl Tabular for FinalizeReport {
+    fn headers() -> Vec<&'static str> {
+        vec!["SNAPSHOT", "STATE", "RECOVERING SHARDS", "SCALED UP"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.snapshot.clone(),
+            self.state.clone(),
+            self.recovering_shards.to_string(),
+            self.scaled_up.join(", "),
+        ]
+    }
+}
+
+/// Finishes a restore started in the background (by kbackup or sts-backup).
+pub async fn finalize(
+    context: &Context,
+    source: &EsArgs,
+    snapshot: &str,
+    wait: Option<Duration>,
+) -> CliResult {
+    let session = EsSession::open(context, source).await?;
+    let repository = session.repository()?;
+    let settings = session
+        .installation
+        .config
+        .elasticsearch_restore()
+        .map_err(CliError::user)?
+        .clone();
+    let restore = EsRestore::new(
+        &session.client,
+        &session.installation.cluster,
+        &session.installation.namespace,
+        &repository,
+        settings,
+    );
+    let outcome = restore.finalize(snapshot, wait).await?;
+    let done = outcome.recovering_shards == 0;
+    emit(
+        context.output,
+        &[FinalizeReport {
+            snapshot: snapshot.to_owned(),
+            state: if done { "Done" } else { "Running" }.into(),
+            recovering_shards: outcome.recovering_shards,
+            scaled_up: outcome
+                .resumed
+                .iter()
+                .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+                .collect(),
+        }],
+    )?;
+    if !done {
+        context.info(&format!(
+            "{} shard(s) still recovering; nothing changed. Wait with --wait",
+            outcome.recovering_shards
+        ));
+    }
+    Ok(Exit::Success)
+}
