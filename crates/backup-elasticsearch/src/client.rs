@@ -172,14 +172,15 @@ impl EsClient {
         Ok(())
     }
 
-    /// Creates an index with a body (settings, mappings, aliases) given as JSON text.
+    /// Creates an index with a body (settings, mappings, aliases) given as JSON text; returns
+    /// once it is created, without waiting for its shards to start.
     pub async fn create_index(&self, index: &str, body: &str) -> Result<(), EngineError> {
         let body: Value = serde_json::from_str(body)
             .map_err(|e| EngineError::Invalid(format!("index body for {index}: {e}")))?;
         self.call(
             Method::Put,
             &format!("/{}", encode(index)),
-            &[],
+            &[("wait_for_active_shards", "0")],
             Some(&body),
         )
         .await?

@@ -158,8 +158,38 @@ impl EsClient {
     }
 
     /// Document counts of the primaries of the indices matching `pattern`, after a refresh.
+    /// Red indices (a primary unavailable) are left out: they cannot be refreshed or counted.
     pub async fn doc_counts(&self, pattern: &str) -> Result<BTreeMap<String, u64>, EngineError> {
-        let target = encode(pattern);
+        let listed = self
+            .call(
+                Method::Get,
+                &format!("/_cat/indices/{}", encode(pattern)),
+                &[
+                    ("format", "json"),
+                    ("h", "index,health"),
+                    ("expand_wildcards", "all"),
+                ],
+                None,
+            )
+            .await?;
+        // No index matches: nothing to count.
+        if listed.status == 404 {
+            return Ok(BTreeMap::new());
+        }
+        let listed = listed.ok(&format!("listing {pattern}"))?;
+        let countable: Vec<String> = listed
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| r["health"] != "red")
+                    .filter_map(|r| r["index"].as_str().map(encode))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if countable.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let target = countable.join(",");
         let query = [("expand_wildcards", "all"), ("ignore_unavailable", "true")];
         self.call(Method::Post, &format!("/{target}/_refresh"), &query, None)
             .await?

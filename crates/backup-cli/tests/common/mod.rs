@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub const SELECTOR_LABEL: &str = "stackstate.com/connects-to-stackgraph";
 pub const SETTINGS_LABEL: &str = "observability.suse.com/scalable-during-settings-restore";
+pub const ES_LABEL: &str = "observability.suse.com/scalable-during-es-restore";
 pub const VM_LABEL: &str = "observability.suse.com/scalable-during-vm-restore";
 /// Volumes made per installation: two for Job scratch claims, two for VictoriaMetrics.
 const VOLUMES: usize = 4;
@@ -63,6 +64,16 @@ fn config_yaml(prefix: &str, common_labels: Value, job_extra: Value) -> String {
                 "scaleDownLabelSelector": format!("{SETTINGS_LABEL}=true"),
                 "job": job,
             }
+        },
+        "elasticsearch": {
+            "service": {"name": "suse-observability-elasticsearch-master-headless", "port": 9200},
+            "snapshotRepository": {"name": prefix, "type": "fs",
+                                   "location": format!("{}/{prefix}", backup_testing::elasticsearch().repo_path.display())},
+            "slm": {"name": format!("{prefix}-slm"), "schedule": "0 0 3 * * ?", "snapshotTemplateName": format!("<{prefix}-{{now{{yyyyMMdd-HHmm}}}}>"),
+                    "repository": prefix, "indices": format!("{prefix}*"), "retentionExpireAfter": "30d", "retentionMinCount": 5, "retentionMaxCount": 30},
+            "restore": {"repository": prefix, "scaleDownLabelSelector": format!("{ES_LABEL}=true"), "indexPrefix": prefix,
+                        "datastreamIndexPrefix": format!(".ds-{prefix}_logs"), "datastreamName": format!("{prefix}_logs"),
+                        "indicesPattern": format!("{prefix}*,.ds-{prefix}_logs*")}
         },
         "victoriaMetrics": {
             "S3Locations": ([0, 1].map(|i| json!({"bucket": "sts-victoria-metrics-backup", "prefix": format!("{prefix}-victoria-metrics-{i}")}))),
@@ -127,6 +138,17 @@ impl Installation {
                               "template": {"metadata": {"labels": {"app": "receiver"}}, "spec": {"containers": [{"name": "c", "image": "img"}]}}}}))
         .await;
         apply(deployment(&namespace, "ui", 1, json!({}))).await;
+        apply(deployment(&namespace, "elasticsearch", 1, json!({}))).await;
+        apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "suse-observability-elasticsearch-master-headless", "namespace": namespace},
+                     "spec": {"selector": {"app": "elasticsearch"}, "ports": [{"port": 9200, "targetPort": 9200}]}}))
+        .await;
+        apply(deployment(
+            &namespace,
+            "es-writer",
+            1,
+            json!({ES_LABEL: "true"}),
+        ))
+        .await;
         apply(deployment(
             &namespace,
             "settings-api",
@@ -154,8 +176,8 @@ impl Installation {
         installation.add_volumes().await;
         installation
             .wait_running(
-                "app in (minio,server,receiver,ui,settings-api,victoria-metrics-0,victoria-metrics-1)",
-                8,
+                "app in (minio,server,receiver,ui,elasticsearch,es-writer,settings-api,victoria-metrics-0,victoria-metrics-1)",
+                10,
             )
             .await;
         installation
