@@ -149,3 +149,37 @@ async fn rollover_makes_a_new_write_index_and_delete_waits_until_gone() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_snapshot_engine_backs_up_lists_and_restores_a_component() {
+    use backup_core::{NoProgress, Phase, SnapshotEngine};
+    let es = client();
+    let name = backup_testing::unique_name("engine");
+    es.apply_repository(&repository_request(
+        config(&name, "")
+            .elasticsearch_snapshot_repository()
+            .unwrap(),
+    ))
+    .await
+    .unwrap();
+    index_documents(&es, &format!("{name}-data"), 12).await;
+    let engine = backup_elasticsearch::EsSnapshotEngine::new(es.clone(), &name);
+    let pattern = format!("{name}-*");
+    let backed_up = engine.backup(&pattern, &NoProgress).await.unwrap();
+    assert_eq!(backed_up.phase, Phase::Succeeded);
+    let listed = engine.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, "SUCCESS");
+    let described = engine.describe(&listed[0].name).await.unwrap();
+    assert_eq!(described["docCounts"][format!("{name}-data")], 12);
+    es.delete_index(&format!("{name}-data")).await.unwrap();
+    let restored = engine
+        .restore(&listed[0].name, &pattern, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(restored.phase, Phase::Succeeded);
+    assert_eq!(
+        es.doc_counts(&pattern).await.unwrap()[&format!("{name}-data")],
+        12
+    );
+}

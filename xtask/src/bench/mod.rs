@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: each capability measured side by side with the tool a user would
 //! otherwise use, in the same run, reported as a ratio (this machine is shared and noisy).
 
+mod elasticsearch;
 mod stackgraph;
 mod storage;
 
@@ -21,6 +22,15 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// `kbackup elasticsearch restore` of about 1 GiB beside the plain `_restore` call.
+    Elasticsearch {
+        /// Size of the index set loaded (MiB of documents).
+        #[arg(long, default_value_t = 1024)]
+        size_mib: usize,
+        /// Restores per tool (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Orchestration overhead of `kbackup stackgraph restore` on a simulated installation.
     Stackgraph {
         /// Restores measured (the median is reported).
@@ -33,6 +43,9 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
     match which {
         Which::Storage { size_mib, rounds } => storage::run(root, env, size_mib, rounds),
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
+        Which::Elasticsearch { size_mib, rounds } => {
+            elasticsearch::run(root, env, size_mib, rounds)
+        }
     }
 }
 
