@@ -254,6 +254,16 @@ async fn background_restore_is_finished_by_check_and_finalize() {
         "idempotent: {}",
         text(&again.stderr)
     );
+    let delete = sts.kbackup(&["-y", "elasticsearch", "delete", "--snapshot", "nightly"]);
+    assert!(delete.status.success(), "{}", text(&delete.stderr));
+    let list = sts.kbackup(&["-o", "json", "elasticsearch", "list"]);
+    assert_eq!(text(&list.stdout).trim(), "[]", "the snapshot is gone");
+    let missing = sts.kbackup(&["-y", "elasticsearch", "delete", "--snapshot", "nightly"]);
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "a missing snapshot is an error"
+    );
     sts.cleanup().await;
 }
 

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod location;
 pub mod model;
 pub mod progress;
+pub mod resources;
 pub mod retention;
 pub mod schedule;
 pub mod stackstate;

@@ -1,0 +1,324 @@
+//! How one object is stored: cleaned of what the server sets, with a checksum over its
+//! canonical JSON. A manifest stream is JSON lines: a header, one record per object, and a
+//! trailer with the count and a digest over every checksum (so truncation is detected).
+
+use crate::cluster::{ApiResourceType, ObjectRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The `format` of the header line.
+pub const MANIFEST_FORMAT: &str = "kbackup-manifests/1";
+
+/// The first line of a manifest stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestHeader {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+}
+
+/// The last line of a manifest stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestTrailer {
+    /// Objects in the stream.
+    pub count: u64,
+    /// blake3 over the records' checksums, in order.
+    pub digest: String,
+}
+
+/// Why a manifest stream cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// A line is not what it should be.
+    #[error("manifest line {line}: {detail}")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An object does not match its checksum.
+    #[error("object {object} does not match its checksum: the snapshot is damaged")]
+    Checksum {
+        /// The object.
+        object: String,
+    },
+    /// The stream ends early or its trailer disagrees.
+    #[error("the manifest stream is incomplete or altered: {0}")]
+    Truncated(String),
+}
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRecord {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Version (`v1`).
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name.
+    pub resource: String,
+    /// Namespace of a namespaced object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// blake3 (hex) of the object's canonical JSON.
+    pub checksum: String,
+    /// The cleaned object.
+    pub object: Value,
+}
+
+/// JSON with object keys sorted at every level: the same object always gives the same text.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for key in keys {
+                    out.insert(key.clone(), sorted(&map[key]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    // serde_json may keep insertion order (preserve_order): write the sorted copy by hand.
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                out.push('{');
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                for (i, key) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*key).clone()).to_string());
+                    out.push(':');
+                    write(&map[*key], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(&sorted(value), &mut out);
+    out
+}
+
+/// Removes what the server sets and a restore must not send: identity and bookkeeping
+/// metadata, status (unless kept), and fields bound to one cluster (a Service's cluster IPs,
+/// a Pod's node).
+pub fn clean_object(object: &mut Value, keep_status: bool) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "managedFields",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            metadata.remove(field);
+        }
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+        {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            if annotations.is_empty() {
+                metadata.remove("annotations");
+            }
+        }
+    }
+    if !keep_status && let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+    if let Some(spec) = object["spec"].as_object_mut() {
+        match kind.as_str() {
+            // A headless Service keeps `None`; an allocated IP belongs to this cluster.
+            "Service" if spec.get("clusterIP").and_then(Value::as_str) != Some("None") => {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+            "Pod" => {
+                spec.remove("nodeName");
+            }
+            _ => {}
+        }
+    }
+}
+
+impl ManifestRecord {
+    /// A record of an object as listed: cleaned and checksummed.
+    pub fn new(resource: &ApiResourceType, mut object: Value, keep_status: bool) -> Self {
+        clean_object(&mut object, keep_status);
+        if let Some(map) = object.as_object_mut() {
+            map.insert("apiVersion".into(), Value::String(resource.api_version()));
+            map.insert("kind".into(), Value::String(resource.kind.clone()));
+        }
+        let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            kind: resource.kind.clone(),
+            resource: resource.plural.clone(),
+            namespace: namespace.filter(|_| resource.namespaced),
+            name,
+            checksum: blake3::hash(canonical_json(&object).as_bytes())
+                .to_hex()
+                .to_string(),
+            object,
+        }
+    }
+
+    /// Checks the object against its checksum.
+    pub fn verify(&self) -> Result<(), ManifestError> {
+        let actual = blake3::hash(canonical_json(&self.object).as_bytes()).to_hex();
+        if actual.as_str() == self.checksum {
+            Ok(())
+        } else {
+            Err(ManifestError::Checksum {
+                object: self.to_string(),
+            })
+        }
+    }
+
+    /// The object's reference.
+    pub fn reference(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: if self.group.is_empty() {
+                self.version.clone()
+            } else {
+                format!("{}/{}", self.group, self.version)
+            },
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ManifestRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() { "" } else { "." };
+        match &self.namespace {
+            Some(ns) => write!(f, "{}{group}{} {ns}/{}", self.kind, self.group, self.name),
+            None => write!(f, "{}{group}{} {}", self.kind, self.group, self.name),
+        }
+    }
+}
+
+/// Accumulates the trailer's digest while records are written or read.
+#[derive(Debug, Default)]
+pub struct DigestBuilder {
+    hasher: blake3::Hasher,
+    count: u64,
+}
+
+impl DigestBuilder {
+    /// Adds a record's checksum.
+    pub fn add(&mut self, checksum: &str) {
+        self.hasher.update(checksum.as_bytes());
+        self.count += 1;
+    }
+
+    /// The trailer for what was added.
+    pub fn trailer(&self) -> ManifestTrailer {
+        ManifestTrailer {
+            count: self.count,
+            digest: self.hasher.finalize().to_hex().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn services() -> ApiResourceType {
+        ApiResourceType {
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Service".into(),
+            plural: "services".into(),
+            namespaced: true,
+            verbs: vec!["list".into()],
+        }
+    }
+
+    fn live_service() -> Value {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "web", "namespace": "shop", "uid": "u1", "resourceVersion": "42",
+                            "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{}],
+                            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+               "spec": {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"], "ports": [{"port": 80}]},
+               "status": {"loadBalancer": {}}})
+    }
+
+    #[test]
+    fn cleaning_drops_server_fields_and_cluster_bound_values() {
+        let record = ManifestRecord::new(&services(), live_service(), false);
+        let m = &record.object["metadata"];
+        assert!(m.get("uid").is_none() && m.get("resourceVersion").is_none());
+        assert!(m.get("managedFields").is_none() && m.get("annotations").is_none());
+        assert!(record.object.get("status").is_none());
+        assert!(record.object["spec"].get("clusterIP").is_none());
+        assert_eq!(record.namespace.as_deref(), Some("shop"));
+        assert_eq!(record.to_string(), "Service shop/web");
+        let kept = ManifestRecord::new(&services(), live_service(), true);
+        assert!(kept.object.get("status").is_some());
+        let mut headless = live_service();
+        headless["spec"]["clusterIP"] = json!("None");
+        let headless = ManifestRecord::new(&services(), headless, false);
+        assert_eq!(headless.object["spec"]["clusterIP"], "None");
+    }
+
+    #[test]
+    fn checksums_are_stable_and_catch_any_change() {
+        let record = ManifestRecord::new(&services(), live_service(), false);
+        assert!(record.verify().is_ok());
+        let reordered: Value = serde_json::from_str(&canonical_json(&record.object)).unwrap();
+        assert_eq!(canonical_json(&reordered), canonical_json(&record.object));
+        let mut tampered = record.clone();
+        tampered.object["spec"]["ports"][0]["port"] = json!(81);
+        assert!(matches!(
+            tampered.verify(),
+            Err(ManifestError::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn the_trailer_digest_depends_on_every_record_in_order() {
+        let (mut a, mut b) = (DigestBuilder::default(), DigestBuilder::default());
+        a.add("x");
+        a.add("y");
+        b.add("y");
+        b.add("x");
+        assert_eq!(a.trailer().count, 2);
+        assert_ne!(a.trailer().digest, b.trailer().digest);
+    }
+}

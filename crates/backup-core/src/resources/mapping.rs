@@ -1,0 +1,186 @@
+//! What a restore changes or leaves out: namespace mapping, objects their controllers
+//! recreate, objects the cluster makes by itself.
+
+use super::manifest::ManifestRecord;
+use super::order::ObjectKey;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+/// `--namespace-mapping old:new`, repeatable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceMapping(BTreeMap<String, String>);
+
+impl NamespaceMapping {
+    /// Parses `old:new` pairs; a namespace mapped twice is an error.
+    pub fn parse(pairs: &[String]) -> Result<Self, String> {
+        let mut map = BTreeMap::new();
+        for pair in pairs {
+            let (old, new) = pair
+                .split_once(':')
+                .filter(|(o, n)| !o.is_empty() && !n.is_empty())
+                .ok_or_else(|| format!("--namespace-mapping '{pair}' is not old:new"))?;
+            if map.insert(old.to_owned(), new.to_owned()).is_some() {
+                return Err(format!("namespace {old} is mapped twice"));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// Where a namespace goes.
+    pub fn map<'a>(&'a self, namespace: &'a str) -> &'a str {
+        self.0
+            .get(namespace)
+            .map(String::as_str)
+            .unwrap_or(namespace)
+    }
+
+    /// Whether it maps anything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Moves a record into its new namespace: its own namespace, a Namespace's name, and the
+    /// namespaces of ServiceAccount subjects of bindings.
+    pub fn apply(&self, record: &mut ManifestRecord) {
+        if self.0.is_empty() {
+            return;
+        }
+        if let Some(ns) = record.namespace.clone() {
+            let mapped = self.map(&ns).to_owned();
+            record.object["metadata"]["namespace"] = Value::String(mapped.clone());
+            record.namespace = Some(mapped);
+        }
+        if record.kind == "Namespace" && record.group.is_empty() {
+            let mapped = self.map(&record.name).to_owned();
+            record.object["metadata"]["name"] = Value::String(mapped.clone());
+            record.name = mapped;
+        }
+        if let Some(subjects) = record.object["subjects"].as_array_mut() {
+            for subject in subjects {
+                if let Some(ns) = subject["namespace"].as_str().map(str::to_owned) {
+                    subject["namespace"] = Value::String(self.map(&ns).to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Why an object is left to its controller: it has a controller owner that is restored
+/// too, and that owner makes it again (a Deployment's ReplicaSets, their Pods, a Job's Pods).
+pub fn recreated_by_controller(
+    record: &ManifestRecord,
+    restored: &HashSet<ObjectKey>,
+) -> Option<String> {
+    record.object["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .filter(|o| o["controller"] == true)
+        .find_map(|owner| {
+            let (kind, name) = (owner["kind"].as_str()?, owner["name"].as_str()?);
+            let group = owner["apiVersion"]
+                .as_str()?
+                .rsplit_once('/')
+                .map(|(g, _)| g)
+                .unwrap_or("");
+            let key = ObjectKey::new(group, kind, record.namespace.as_deref(), name);
+            restored
+                .contains(&key)
+                .then(|| format!("recreated by its controller {kind} {name}"))
+        })
+}
+
+/// Objects the cluster makes by itself in every namespace, never restored.
+pub fn restore_skip_reason(record: &ManifestRecord) -> Option<&'static str> {
+    match (record.kind.as_str(), record.name.as_str()) {
+        ("ConfigMap", "kube-root-ca.crt") => {
+            Some("published in every namespace by the root CA controller")
+        }
+        ("Secret", _) if record.object["type"] == "kubernetes.io/service-account-token" => {
+            Some("a service account token: the token controller issues a new one")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(kind: &str, ns: Option<&str>, name: &str, object: Value) -> ManifestRecord {
+        let mut object = object;
+        object["metadata"]["name"] = json!(name);
+        if let Some(ns) = ns {
+            object["metadata"]["namespace"] = json!(ns);
+        }
+        ManifestRecord {
+            group: if kind.contains("Binding") {
+                "rbac.authorization.k8s.io".into()
+            } else {
+                "".into()
+            },
+            version: "v1".into(),
+            kind: kind.into(),
+            resource: format!("{}s", kind.to_lowercase()),
+            namespace: ns.map(str::to_owned),
+            name: name.into(),
+            checksum: String::new(),
+            object,
+        }
+    }
+
+    #[test]
+    fn mapping_moves_objects_namespaces_and_subjects() {
+        let mapping = NamespaceMapping::parse(&["shop:shop-copy".into()]).unwrap();
+        let mut binding = record(
+            "RoleBinding",
+            Some("shop"),
+            "b",
+            json!({"subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}]}),
+        );
+        mapping.apply(&mut binding);
+        assert_eq!(binding.namespace.as_deref(), Some("shop-copy"));
+        assert_eq!(binding.object["metadata"]["namespace"], "shop-copy");
+        assert_eq!(binding.object["subjects"][0]["namespace"], "shop-copy");
+        let mut namespace = record("Namespace", None, "shop", json!({}));
+        mapping.apply(&mut namespace);
+        assert_eq!(namespace.name, "shop-copy");
+        assert!(NamespaceMapping::parse(&["nocolon".into()]).is_err());
+        assert!(NamespaceMapping::parse(&["a:b".into(), "a:c".into()]).is_err());
+    }
+
+    #[test]
+    fn controlled_objects_are_left_to_their_restored_controller() {
+        let pod = record(
+            "Pod",
+            Some("shop"),
+            "web-1",
+            json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "controller": true}]}}),
+        );
+        let mut restored = HashSet::new();
+        assert!(
+            recreated_by_controller(&pod, &restored).is_none(),
+            "its owner is not restored"
+        );
+        restored.insert(ObjectKey::new(
+            "apps",
+            "ReplicaSet",
+            Some("shop"),
+            "web-abc",
+        ));
+        assert_eq!(
+            recreated_by_controller(&pod, &restored).unwrap(),
+            "recreated by its controller ReplicaSet web-abc"
+        );
+        let root = record("ConfigMap", Some("shop"), "kube-root-ca.crt", json!({}));
+        assert!(restore_skip_reason(&root).is_some());
+        let token = record(
+            "Secret",
+            Some("shop"),
+            "t",
+            json!({"type": "kubernetes.io/service-account-token"}),
+        );
+        assert!(restore_skip_reason(&token).is_some());
+    }
+}

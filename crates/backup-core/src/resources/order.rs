@@ -1,0 +1,428 @@
+//! The order of a restore, from the objects' dependencies: a custom resource after its
+//! CRD, a namespaced object after its Namespace, a workload after the ServiceAccount,
+//! ConfigMaps, Secrets and claims its pods use, a binding after its role, an object after its
+//! owners. Objects are restored in waves; everything in a wave may go in parallel.
+
+use super::manifest::ManifestRecord;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An object's identity, across versions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace of a namespaced object.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of a record.
+    pub fn of(record: &ManifestRecord) -> Self {
+        Self::new(
+            &record.group,
+            &record.kind,
+            record.namespace.as_deref(),
+            &record.name,
+        )
+    }
+
+    /// A key from its parts.
+    pub fn new(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.map(str::to_owned),
+            name: name.into(),
+        }
+    }
+}
+
+/// The pod spec inside a workload (or the Pod's own).
+fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<&'a Value> {
+    let spec = &object["spec"];
+    let found = match kind {
+        "Pod" => spec,
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "Job"
+        | "ReplicationController" => &spec["template"]["spec"],
+        "CronJob" => &spec["jobTemplate"]["spec"]["template"]["spec"],
+        _ => return None,
+    };
+    found.is_object().then_some(found)
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a Value>) -> impl Iterator<Item = &'a str> {
+    values.filter_map(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn array(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+/// What must exist before the object (whether or not it is part of the restore).
+pub fn dependencies(record: &ManifestRecord) -> Vec<ObjectKey> {
+    let object = &record.object;
+    let ns = record.namespace.as_deref();
+    let mut deps = BTreeSet::new();
+    let push = |deps: &mut BTreeSet<ObjectKey>, group: &str, kind: &str, name: &str| {
+        deps.insert(ObjectKey::new(group, kind, ns, name));
+    };
+    if let Some(spec) = pod_spec(&record.kind, object) {
+        for name in strings([&spec["serviceAccountName"]].into_iter()) {
+            push(&mut deps, "", "ServiceAccount", name);
+        }
+        for volume in array(&spec["volumes"]) {
+            for name in strings([&volume["configMap"]["name"]].into_iter()) {
+                push(&mut deps, "", "ConfigMap", name);
+            }
+            for name in strings([&volume["secret"]["secretName"]].into_iter()) {
+                push(&mut deps, "", "Secret", name);
+            }
+            for name in strings([&volume["persistentVolumeClaim"]["claimName"]].into_iter()) {
+                push(&mut deps, "", "PersistentVolumeClaim", name);
+            }
+            for source in array(&volume["projected"]["sources"]) {
+                for name in strings([&source["configMap"]["name"]].into_iter()) {
+                    push(&mut deps, "", "ConfigMap", name);
+                }
+                for name in strings([&source["secret"]["name"]].into_iter()) {
+                    push(&mut deps, "", "Secret", name);
+                }
+            }
+        }
+        for secret in array(&spec["imagePullSecrets"]) {
+            for name in strings([&secret["name"]].into_iter()) {
+                push(&mut deps, "", "Secret", name);
+            }
+        }
+        let containers = array(&spec["containers"]).chain(array(&spec["initContainers"]));
+        for container in containers {
+            for from in array(&container["envFrom"]) {
+                for name in strings([&from["configMapRef"]["name"]].into_iter()) {
+                    push(&mut deps, "", "ConfigMap", name);
+                }
+                for name in strings([&from["secretRef"]["name"]].into_iter()) {
+                    push(&mut deps, "", "Secret", name);
+                }
+            }
+            for env in array(&container["env"]) {
+                let from = &env["valueFrom"];
+                for name in strings([&from["configMapKeyRef"]["name"]].into_iter()) {
+                    push(&mut deps, "", "ConfigMap", name);
+                }
+                for name in strings([&from["secretKeyRef"]["name"]].into_iter()) {
+                    push(&mut deps, "", "Secret", name);
+                }
+            }
+        }
+    }
+    if record.kind == "RoleBinding" {
+        for name in strings([&object["roleRef"]["name"]].into_iter()) {
+            if object["roleRef"]["kind"] == "Role" {
+                push(&mut deps, "rbac.authorization.k8s.io", "Role", name);
+            }
+        }
+    }
+    if matches!(record.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
+        for subject in array(&object["subjects"]) {
+            if subject["kind"] == "ServiceAccount"
+                && let (Some(name), Some(namespace)) = (
+                    subject["name"].as_str(),
+                    subject["namespace"].as_str().or(ns),
+                )
+            {
+                deps.insert(ObjectKey::new("", "ServiceAccount", Some(namespace), name));
+            }
+        }
+    }
+    for owner in array(&object["metadata"]["ownerReferences"]) {
+        if let (Some(api_version), Some(kind), Some(name)) = (
+            owner["apiVersion"].as_str(),
+            owner["kind"].as_str(),
+            owner["name"].as_str(),
+        ) {
+            let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            push(&mut deps, group, kind, name);
+        }
+    }
+    deps.extend(cluster_dependencies(record));
+    deps.remove(&ObjectKey::of(record));
+    deps.into_iter().collect()
+}
+
+/// The cluster-scoped objects a namespaced object needs: its Namespace, the CRD of a custom
+/// resource, the ClusterRole of a binding, the volume and class of a claim.
+pub fn cluster_dependencies(record: &ManifestRecord) -> Vec<ObjectKey> {
+    let object = &record.object;
+    let mut deps = Vec::new();
+    let mut cluster = |group: &str, kind: &str, name: &str| {
+        if !name.is_empty() {
+            deps.push(ObjectKey::new(group, kind, None, name));
+        }
+    };
+    if let Some(ns) = &record.namespace {
+        cluster("", "Namespace", ns);
+    }
+    // Any grouped type may be a custom resource: its CRD, when restored too, goes first.
+    if !record.group.is_empty() {
+        cluster(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            &format!("{}.{}", record.resource, record.group),
+        );
+    }
+    if matches!(record.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+        && object["roleRef"]["kind"] == "ClusterRole"
+    {
+        cluster(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            object["roleRef"]["name"].as_str().unwrap_or_default(),
+        );
+    }
+    if matches!(
+        record.kind.as_str(),
+        "PersistentVolumeClaim" | "PersistentVolume"
+    ) {
+        cluster(
+            "storage.k8s.io",
+            "StorageClass",
+            object["spec"]["storageClassName"]
+                .as_str()
+                .unwrap_or_default(),
+        );
+    }
+    if record.kind == "PersistentVolumeClaim" {
+        cluster(
+            "",
+            "PersistentVolume",
+            object["spec"]["volumeName"].as_str().unwrap_or_default(),
+        );
+    }
+    deps
+}
+
+/// Restore waves (indices into the input), and what could not be ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RestoreOrder {
+    /// Waves in order; a wave's objects depend only on earlier waves.
+    pub waves: Vec<Vec<usize>>,
+    /// Objects in a dependency cycle, restored last (in the final wave).
+    pub cycles: Vec<usize>,
+}
+
+/// A rank for display and for ties inside a wave (the order people expect).
+fn rank(kind: &str) -> u8 {
+    match kind {
+        "CustomResourceDefinition" => 0,
+        "Namespace" => 1,
+        "StorageClass" | "PriorityClass" | "ClusterRole" => 2,
+        "PersistentVolume" | "ClusterRoleBinding" => 3,
+        "ServiceAccount" | "Secret" | "ConfigMap" | "LimitRange" | "ResourceQuota" => 4,
+        "Role" | "RoleBinding" | "PersistentVolumeClaim" | "Service" => 5,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob" | "Pod" => 6,
+        _ => 7,
+    }
+}
+
+/// Orders objects (each given with its key and dependencies) into waves: Kahn's algorithm on
+/// the dependencies among the objects themselves (dependencies outside the set are assumed to
+/// exist). Objects left in a cycle go last.
+pub fn restore_order(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
+    let position: BTreeMap<&ObjectKey, usize> =
+        items.iter().enumerate().map(|(i, (k, _))| (k, i)).collect();
+    let mut waiting_on: Vec<usize> = vec![0; items.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![vec![]; items.len()];
+    for (i, (_, deps)) in items.iter().enumerate() {
+        let inside: BTreeSet<usize> = deps
+            .iter()
+            .filter_map(|d| position.get(d).copied())
+            .filter(|&d| d != i)
+            .collect();
+        waiting_on[i] = inside.len();
+        for d in inside {
+            dependents[d].push(i);
+        }
+    }
+    let by_rank = |wave: &mut Vec<usize>| {
+        wave.sort_by(|&a, &b| {
+            (rank(&items[a].0.kind), &items[a].0).cmp(&(rank(&items[b].0.kind), &items[b].0))
+        })
+    };
+    let mut order = RestoreOrder::default();
+    let mut ready: Vec<usize> = (0..items.len()).filter(|&i| waiting_on[i] == 0).collect();
+    let mut placed = 0;
+    while !ready.is_empty() {
+        by_rank(&mut ready);
+        let mut next = Vec::new();
+        for &i in &ready {
+            for &d in &dependents[i] {
+                waiting_on[d] -= 1;
+                if waiting_on[d] == 0 {
+                    next.push(d);
+                }
+            }
+        }
+        placed += ready.len();
+        order.waves.push(std::mem::replace(&mut ready, next));
+    }
+    if placed < items.len() {
+        let mut cycle: Vec<usize> = (0..items.len()).filter(|&i| waiting_on[i] > 0).collect();
+        by_rank(&mut cycle);
+        order.cycles = cycle.clone();
+        order.waves.push(cycle);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(
+        group: &str,
+        kind: &str,
+        resource: &str,
+        ns: Option<&str>,
+        object: Value,
+    ) -> ManifestRecord {
+        let mut object = object;
+        object["metadata"]["name"] = json!(format!("{}-x", kind.to_lowercase()));
+        ManifestRecord {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            resource: resource.into(),
+            namespace: ns.map(str::to_owned),
+            name: format!("{}-x", kind.to_lowercase()),
+            checksum: String::new(),
+            object,
+        }
+    }
+
+    #[test]
+    fn a_workload_depends_on_what_its_pods_use() {
+        let deployment = record(
+            "apps",
+            "Deployment",
+            "deployments",
+            Some("shop"),
+            json!({"spec": {"template": {"spec": {
+                "serviceAccountName": "web",
+                "volumes": [{"configMap": {"name": "conf"}}, {"secret": {"secretName": "tls"}}, {"persistentVolumeClaim": {"claimName": "data"}}],
+                "containers": [{"envFrom": [{"secretRef": {"name": "env"}}], "env": [{"valueFrom": {"configMapKeyRef": {"name": "flags"}}}]}]
+            }}}}),
+        );
+        let deps: Vec<String> = dependencies(&deployment)
+            .iter()
+            .map(|k| format!("{} {}", k.kind, k.name))
+            .collect();
+        for expected in [
+            "ServiceAccount web",
+            "ConfigMap conf",
+            "Secret tls",
+            "PersistentVolumeClaim data",
+            "Secret env",
+            "ConfigMap flags",
+            "Namespace shop",
+        ] {
+            assert!(
+                deps.contains(&expected.to_string()),
+                "{expected} missing in {deps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_resources_need_their_crd_and_bindings_their_roles() {
+        let widget = record("example.com", "Widget", "widgets", Some("shop"), json!({}));
+        assert!(cluster_dependencies(&widget).contains(&ObjectKey::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com"
+        )));
+        let config = record("", "ConfigMap", "configmaps", Some("shop"), json!({}));
+        assert_eq!(
+            cluster_dependencies(&config),
+            [ObjectKey::new("", "Namespace", None, "shop")],
+            "a core object needs only its namespace"
+        );
+        let binding = record(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebindings",
+            Some("shop"),
+            json!({"roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "ServiceAccount", "name": "web"}]}),
+        );
+        let deps = dependencies(&binding);
+        assert!(deps.contains(&ObjectKey::new(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            None,
+            "view"
+        )));
+        assert!(deps.contains(&ObjectKey::new("", "ServiceAccount", Some("shop"), "web")));
+    }
+
+    #[test]
+    fn waves_follow_dependencies_and_cycles_go_last() {
+        let key = |kind: &str, ns: Option<&str>, name: &str| ObjectKey::new("", kind, ns, name);
+        let crd = ObjectKey::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com",
+        );
+        let items = vec![
+            (
+                key("Deployment", Some("a"), "web"),
+                vec![
+                    key("Namespace", None, "a"),
+                    key("ConfigMap", Some("a"), "conf"),
+                ],
+            ),
+            (
+                key("ConfigMap", Some("a"), "conf"),
+                vec![key("Namespace", None, "a")],
+            ),
+            (key("Namespace", None, "a"), vec![]),
+            (
+                ObjectKey::new("example.com", "Widget", Some("a"), "w"),
+                vec![crd.clone(), key("Namespace", None, "a")],
+            ),
+            (crd, vec![]),
+            (
+                key("Secret", Some("a"), "outside"),
+                vec![key("Namespace", None, "elsewhere")],
+            ),
+            (key("X", None, "p"), vec![key("X", None, "q")]),
+            (key("X", None, "q"), vec![key("X", None, "p")]),
+        ];
+        let order = restore_order(&items);
+        let names: Vec<Vec<&str>> = order
+            .waves
+            .iter()
+            .map(|w| w.iter().map(|&i| items[i].0.kind.as_str()).collect())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                vec!["CustomResourceDefinition", "Namespace", "Secret"],
+                vec!["ConfigMap", "Widget"],
+                vec!["Deployment"],
+                vec!["X", "X"],
+            ]
+        );
+        assert_eq!(order.cycles.len(), 2);
+    }
+}
