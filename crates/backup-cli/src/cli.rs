@@ -84,6 +84,12 @@ pub enum Command {
         #[command(subcommand)]
         source: BackupCommand,
     },
+    /// Restore from a kbackup repository.
+    Restore {
+        /// What to restore.
+        #[command(subcommand)]
+        target: RestoreCommand,
+    },
     /// Snapshots of a kbackup repository.
     Snapshot {
         /// What to do.
@@ -508,6 +514,98 @@ pub enum BackupCommand {
         #[arg(long = "tag")]
         tags: Vec<String>,
     },
+    /// Back up the manifests of the cluster's resources (CRDs and custom resources
+    /// included) as the `manifests` component of a new snapshot.
+    Cluster {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// What to take.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Keep each object's status (restored only with --restore-status).
+        #[arg(long)]
+        keep_status: bool,
+        /// Also write the objects as a plain YAML tree (DIR/<namespace>/<kind>/<name>.yaml).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<std::path::PathBuf>,
+        /// Resource types listed at the same time.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        /// Tags of the snapshot (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+}
+
+/// Resource selection (Velero's flag names); lists are comma-separated or repeated.
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Namespaces to take (globs).
+    #[arg(long, value_delimiter = ',')]
+    pub include_namespaces: Vec<String>,
+    /// Namespaces to leave out (globs).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_namespaces: Vec<String>,
+    /// Resources to take (`kind`, `plural`, `plural.group`).
+    #[arg(long, value_delimiter = ',')]
+    pub include_resources: Vec<String>,
+    /// Resources to leave out.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_resources: Vec<String>,
+    /// Only objects with these labels (`app=web,tier!=db`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Cluster-scoped objects: true (all), false (none); default: all without a namespace
+    /// filter, only those the namespaced objects need with one.
+    #[arg(long)]
+    pub include_cluster_resources: Option<bool>,
+}
+
+/// `kbackup restore ...`.
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Restore the manifests of a cluster snapshot: a plan diffed against the live cluster,
+    /// then dependency-ordered waves with readiness waits.
+    Cluster {
+        /// The snapshot: an id (prefix) or `latest`.
+        snapshot: String,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// What to restore (namespaces as they were backed up).
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Restore namespace OLD into NEW (`old:new`, repeatable).
+        #[arg(long, value_name = "OLD:NEW")]
+        namespace_mapping: Vec<String>,
+        /// Existing objects that differ: skip them, update them (server-side apply), or fail.
+        #[arg(long, value_enum, default_value = "skip")]
+        existing: ExistingArg,
+        /// Restore `status` too (needs a backup taken with --keep-status).
+        #[arg(long)]
+        restore_status: bool,
+        /// Components to restore (default: all; a cluster snapshot has `manifests`).
+        #[arg(long, value_delimiter = ',')]
+        components: Vec<String>,
+        /// Print the plan (create, unchanged, differs, skipped, with reasons) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Objects applied at the same time.
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+    },
+}
+
+/// `--existing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExistingArg {
+    /// Leave existing objects alone.
+    Skip,
+    /// Update them with a server-side apply.
+    Update,
+    /// Report them as errors.
+    Fail,
 }
 
 /// `kbackup snapshot ...`.
@@ -515,6 +613,15 @@ pub enum BackupCommand {
 pub enum SnapshotCommand {
     /// List the snapshots, oldest first.
     List {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Describe a snapshot: its components, and for a cluster snapshot the objects per kind
+    /// and namespace.
+    Describe {
+        /// The snapshot: an id (prefix) or `latest`.
+        snapshot: String,
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,

@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Repo { action } => commands::repo::repo(&context, action).await,
         Command::Backup { source } => commands::repo::backup(&context, source).await,
         Command::Snapshot { action } => commands::repo::snapshot(&context, action).await,
+        Command::Restore { target } => commands::cluster::restore(&context, target).await,
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
         Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,
         Command::Settings { action } => commands::datastore::settings(&context, action).await,
@@ -67,11 +68,12 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 /// Diagnostics on stderr: warnings by default, more with -v, errors only with -q.
-/// `KBACKUP_LOG` (tracing's filter syntax) overrides.
+/// `KBACKUP_LOG` (tracing's filter syntax) overrides. kube's own request errors are not
+/// shown by default: kbackup reports each failure itself, naming the object.
 fn init_logging(global: &cli::GlobalArgs) {
     let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
+        (true, _) => "error,kube_client=off",
+        (false, 0) => "warn,kube_client=off",
         (false, 1) => "info,kbackup=debug",
         (false, _) => "debug",
     };

@@ -196,6 +196,11 @@ pub trait ResourceStore: Send + Sync {
         object: &serde_json::Value,
         force: bool,
     ) -> Result<serde_json::Value, ClusterError>;
+    /// Server-side apply of an object's `status` (the status subresource), forced.
+    async fn apply_status(
+        &self,
+        object: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClusterError>;
     /// Deletes an object; a missing object is not an error.
     async fn delete(&self, object: &ObjectRef) -> Result<(), ClusterError>;
 }

@@ -18,6 +18,9 @@ pub struct ConnectOptions {
 pub struct KubeCluster {
     pub(crate) client: Client,
     default_namespace: String,
+    /// Resource types resolved so far (`apiVersion/kind`), shared by clones: one discovery
+    /// call per type instead of one per object.
+    pub(crate) kinds: crate::resources::KindCache,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -55,6 +58,7 @@ impl KubeCluster {
         Ok(Self {
             client,
             default_namespace,
+            kinds: Default::default(),
         })
     }
 

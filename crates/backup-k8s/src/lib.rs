@@ -3,6 +3,7 @@
 //! [`KubeCluster`] implements every trait of [`backup_core::Cluster`]. SDK types stay inside
 //! this crate; callers see `backup-core` types and [`backup_core::ClusterError`].
 
+pub mod cluster_resources;
 mod config_objects;
 mod connect;
 pub mod datastore;

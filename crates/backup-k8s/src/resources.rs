@@ -13,6 +13,11 @@ use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, pinned_kin
 /// The field manager of our server-side applies.
 pub const FIELD_MANAGER: &str = "kbackup";
 
+/// Resolved resource types by `apiVersion/kind`.
+pub(crate) type KindCache = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<String, (ApiResource, ApiCapabilities)>>,
+>;
+
 impl KubeCluster {
     fn dynamic_api(
         &self,
@@ -31,14 +36,25 @@ impl KubeCluster {
         api_version: &str,
         kind: &str,
     ) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
+        let cache_key = format!("{api_version}/{kind}");
+        if let Some(found) = self.kinds.lock().expect("kind cache").get(&cache_key) {
+            return Ok(found.clone());
+        }
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
+        // Only successes are kept: a type that does not exist yet (a CRD being created) is
+        // looked up again next time.
+        let found = pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
             kube::Error::Api(status) if status.code == 404 => {
                 ClusterError::NotFound(format!("resource type {api_version} {kind}"))
             }
             other => convert(&format!("resource type {api_version} {kind}"), other),
-        })
+        })?;
+        self.kinds
+            .lock()
+            .expect("kind cache")
+            .insert(cache_key, found.clone());
+        Ok(found)
     }
 }
 
@@ -167,6 +183,26 @@ impl ResourceStore for KubeCluster {
             .patch(&target.name, &params, &Patch::Apply(object))
             .await
             .map_err(|e| convert(&target.to_string(), e))?;
+        serde_json::to_value(applied).map_err(|e| ClusterError::Api(e.to_string()))
+    }
+
+    async fn apply_status(
+        &self,
+        object: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClusterError> {
+        let target = reference(object)?;
+        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            target.namespace.as_deref(),
+        );
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = true;
+        let applied = api
+            .patch_status(&target.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| convert(&format!("status of {target}"), e))?;
         serde_json::to_value(applied).map_err(|e| ClusterError::Api(e.to_string()))
     }
 

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod cluster;
 pub mod completions;
 pub mod datastore;
 pub mod elasticsearch;

@@ -125,7 +125,11 @@ pub fn canonical_json(value: &Value) -> String {
 /// metadata, status (unless kept), and fields bound to one cluster (a Service's cluster IPs,
 /// a Pod's node).
 pub fn clean_object(object: &mut Value, keep_status: bool) {
-    if let Some(metadata) = object["metadata"].as_object_mut() {
+    // `pointer_mut`, not `object["..."]`: indexing a missing key for writing inserts a null.
+    if let Some(metadata) = object
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+    {
         for field in [
             "uid",
             "resourceVersion",
@@ -152,7 +156,7 @@ pub fn clean_object(object: &mut Value, keep_status: bool) {
         map.remove("status");
     }
     let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-    if let Some(spec) = object["spec"].as_object_mut() {
+    if let Some(spec) = object.pointer_mut("/spec").and_then(Value::as_object_mut) {
         match kind.as_str() {
             // A headless Service keeps `None`; an allocated IP belongs to this cluster.
             "Service" if spec.get("clusterIP").and_then(Value::as_str) != Some("None") => {
@@ -254,10 +258,147 @@ impl DigestBuilder {
     }
 }
 
+/// Writes a manifest stream line by line.
+#[derive(Debug, Default)]
+pub struct ManifestWriter {
+    digest: DigestBuilder,
+}
+
+impl ManifestWriter {
+    /// The header line.
+    pub fn header(&self) -> String {
+        let header = ManifestHeader {
+            format: MANIFEST_FORMAT.into(),
+        };
+        format!(
+            "{}\n",
+            serde_json::to_string(&header).expect("header serializes")
+        )
+    }
+
+    /// A record's line.
+    pub fn record(&mut self, record: &ManifestRecord) -> String {
+        self.digest.add(&record.checksum);
+        format!(
+            "{}\n",
+            serde_json::to_string(record).expect("record serializes")
+        )
+    }
+
+    /// The trailer line, after the last record.
+    pub fn trailer(&self) -> String {
+        format!(
+            "{}\n",
+            serde_json::to_string(&self.digest.trailer()).expect("trailer serializes")
+        )
+    }
+}
+
+/// Reads a manifest stream line by line, checking every record and the trailer.
+#[derive(Debug, Default)]
+pub struct ManifestReader {
+    line: usize,
+    header: bool,
+    digest: DigestBuilder,
+    trailer: Option<ManifestTrailer>,
+}
+
+impl ManifestReader {
+    /// Reads one line: `Some(record)` for a verified record, `None` for the header and the
+    /// trailer.
+    pub fn line(&mut self, text: &str) -> Result<Option<ManifestRecord>, ManifestError> {
+        self.line += 1;
+        let malformed = |detail: String| ManifestError::Malformed {
+            line: self.line,
+            detail,
+        };
+        if self.trailer.is_some() {
+            return Err(malformed("data after the trailer".into()));
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        if !self.header {
+            let header: ManifestHeader =
+                serde_json::from_value(value).map_err(|e| malformed(format!("header: {e}")))?;
+            if header.format != MANIFEST_FORMAT {
+                return Err(malformed(format!("unknown format {}", header.format)));
+            }
+            self.header = true;
+            return Ok(None);
+        }
+        if value.get("digest").is_some() && value.get("kind").is_none() {
+            let trailer: ManifestTrailer =
+                serde_json::from_value(value).map_err(|e| malformed(format!("trailer: {e}")))?;
+            self.trailer = Some(trailer);
+            return Ok(None);
+        }
+        let record: ManifestRecord =
+            serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+        record.verify()?;
+        self.digest.add(&record.checksum);
+        Ok(Some(record))
+    }
+
+    /// Checks the trailer against what was read; returns the number of records.
+    pub fn finish(self) -> Result<u64, ManifestError> {
+        let trailer = self.trailer.ok_or_else(|| {
+            ManifestError::Truncated(format!("no trailer after {} lines", self.line))
+        })?;
+        let read = self.digest.trailer();
+        if read != trailer {
+            return Err(ManifestError::Truncated(format!(
+                "{} records read, the trailer says {}",
+                read.count, trailer.count
+            )));
+        }
+        Ok(read.count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_stream_round_trips_and_any_cut_or_change_is_caught() {
+        let mut writer = ManifestWriter::default();
+        let records = [
+            ManifestRecord::new(&services(), live_service(), false),
+            ManifestRecord::new(
+                &services(),
+                json!({"kind": "Service", "metadata": {"name": "db", "namespace": "shop"}}),
+                false,
+            ),
+        ];
+        let mut text = writer.header();
+        for r in &records {
+            text.push_str(&writer.record(r));
+        }
+        text.push_str(&writer.trailer());
+        let read = |text: &str| -> Result<Vec<ManifestRecord>, ManifestError> {
+            let mut reader = ManifestReader::default();
+            let mut out = Vec::new();
+            for line in text.lines() {
+                out.extend(reader.line(line)?);
+            }
+            reader.finish()?;
+            Ok(out)
+        };
+        assert_eq!(read(&text).unwrap(), records);
+        let lines: Vec<&str> = text.lines().collect();
+        let without_one = [lines[0], lines[1], lines[3]].join("\n");
+        assert!(matches!(
+            read(&without_one),
+            Err(ManifestError::Truncated(_))
+        ));
+        let cut = lines[..3].join("\n");
+        assert!(matches!(read(&cut), Err(ManifestError::Truncated(_))));
+        let altered = text.replace("\"port\":80", "\"port\":81");
+        assert!(matches!(
+            read(&altered),
+            Err(ManifestError::Checksum { .. })
+        ));
+    }
 
     fn services() -> ApiResourceType {
         ApiResourceType {
@@ -295,6 +436,24 @@ mod tests {
         headless["spec"]["clusterIP"] = json!("None");
         let headless = ManifestRecord::new(&services(), headless, false);
         assert_eq!(headless.object["spec"]["clusterIP"], "None");
+    }
+
+    #[test]
+    fn cleaning_adds_nothing_to_objects_without_spec() {
+        let config_maps = ApiResourceType {
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            ..services()
+        };
+        let record = ManifestRecord::new(
+            &config_maps,
+            json!({"metadata": {"name": "conf", "namespace": "a"}, "data": {"k": "v"}}),
+            false,
+        );
+        assert_eq!(
+            record.object,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": "a"}, "data": {"k": "v"}})
+        );
     }
 
     #[test]

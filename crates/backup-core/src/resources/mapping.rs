@@ -55,7 +55,11 @@ impl NamespaceMapping {
             record.object["metadata"]["name"] = Value::String(mapped.clone());
             record.name = mapped;
         }
-        if let Some(subjects) = record.object["subjects"].as_array_mut() {
+        if let Some(subjects) = record
+            .object
+            .pointer_mut("/subjects")
+            .and_then(Value::as_array_mut)
+        {
             for subject in subjects {
                 if let Some(ns) = subject["namespace"].as_str().map(str::to_owned) {
                     subject["namespace"] = Value::String(self.map(&ns).to_owned());

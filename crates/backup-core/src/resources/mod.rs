@@ -11,8 +11,8 @@ mod order;
 pub use diff::differences;
 pub use filter::{ClusterScope, DEFAULT_EXCLUDED_RESOURCES, ResourceFilter, glob_match};
 pub use manifest::{
-    DigestBuilder, MANIFEST_FORMAT, ManifestError, ManifestHeader, ManifestRecord, ManifestTrailer,
-    canonical_json, clean_object,
+    DigestBuilder, MANIFEST_FORMAT, ManifestError, ManifestHeader, ManifestReader, ManifestRecord,
+    ManifestTrailer, ManifestWriter, canonical_json, clean_object,
 };
 pub use mapping::{NamespaceMapping, recreated_by_controller, restore_skip_reason};
 pub use order::{ObjectKey, RestoreOrder, cluster_dependencies, dependencies, restore_order};

@@ -53,7 +53,8 @@ async fn storage(
     Ok(backup_storage::open(&location, &options).await?)
 }
 
-async fn open(context: &Context, args: &RepoArgs) -> Result<Repository, CliError> {
+/// Opens the repository with the password from the environment or the password file.
+pub(crate) async fn open(context: &Context, args: &RepoArgs) -> Result<Repository, CliError> {
     let password = password(args)?;
     Ok(Repository::open(storage(context, args, false).await?, &password).await?)
 }
@@ -100,6 +101,31 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
     }
 }
 
+/// The snapshot `wanted` names: `latest`, or a unique id prefix.
+pub(crate) fn find_snapshot<'s>(
+    snapshots: &'s [SnapshotFile],
+    wanted: &str,
+    repo: &str,
+) -> Result<&'s SnapshotFile, CliError> {
+    let found = match wanted {
+        "latest" => snapshots.last(),
+        prefix => {
+            let found: Vec<_> = snapshots
+                .iter()
+                .filter(|s| s.snapshot.id.as_str().starts_with(prefix))
+                .collect();
+            if found.len() > 1 {
+                return Err(CliError::user(anyhow!(
+                    "snapshot id prefix '{prefix}' is ambiguous ({} snapshots)",
+                    found.len()
+                )));
+            }
+            found.into_iter().next()
+        }
+    };
+    found.ok_or_else(|| CliError::user(anyhow!("no snapshot '{wanted}' in {repo}")))
+}
+
 impl Tabular for CheckReport {
     fn headers() -> Vec<&'static str> {
         vec!["SNAPSHOTS", "PACKS", "BLOBS", "PACKS READ", "PROBLEMS"]
@@ -132,7 +158,26 @@ impl Tabular for RetentionDecision {
 
 /// `kbackup backup ...`.
 pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
-    let BackupCommand::Stdin { repo, name, tags } = command;
+    let (repo, name, tags) = match command {
+        BackupCommand::Stdin { repo, name, tags } => (repo, name, tags),
+        BackupCommand::Cluster {
+            repo,
+            filter,
+            keep_status,
+            output_dir,
+            workers,
+            tags,
+        } => {
+            let options = super::cluster::BackupOptions {
+                filter: filter.into(),
+                keep_status,
+                output_dir,
+                concurrency: workers,
+                tags,
+            };
+            return super::cluster::backup(context, &repo, options).await;
+        }
+    };
     let repository = open(context, &repo).await?;
     let started = Instant::now();
     let mut index = repository.load_index().await?;
@@ -171,7 +216,8 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     Ok(Exit::Success)
 }
 
-fn hostname() -> String {
+/// This machine's name, recorded as a snapshot's source.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
@@ -208,6 +254,9 @@ impl Tabular for SnapshotRow {
 /// `kbackup snapshot ...`.
 pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult {
     match command {
+        SnapshotCommand::Describe { snapshot, repo } => {
+            super::cluster::describe(context, &repo, &snapshot).await
+        }
         SnapshotCommand::List { repo } => {
             let repository = open(context, &repo).await?;
             let rows: Vec<SnapshotRow> = repository
@@ -287,23 +336,7 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
             })?;
             let repository = open(context, &repo).await?;
             let snapshots = repository.snapshots().await?;
-            let file = match wanted {
-                "latest" => snapshots.last(),
-                prefix => {
-                    let found: Vec<_> = snapshots
-                        .iter()
-                        .filter(|s| s.snapshot.id.as_str().starts_with(prefix))
-                        .collect();
-                    if found.len() > 1 {
-                        return Err(CliError::user(anyhow!(
-                            "snapshot id prefix '{prefix}' is ambiguous ({} snapshots)",
-                            found.len()
-                        )));
-                    }
-                    found.into_iter().next()
-                }
-            }
-            .ok_or_else(|| CliError::user(anyhow!("no snapshot '{wanted}' in {}", repo.repo)))?;
+            let file = find_snapshot(&snapshots, wanted, &repo.repo)?;
             let content = file
                 .streams
                 .iter()

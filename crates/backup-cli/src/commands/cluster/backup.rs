@@ -1,0 +1,207 @@
+//! `kbackup backup cluster`.
+
+use super::{ENGINE, MANIFESTS};
+use crate::cli::RepoArgs;
+use crate::commands::repo::{hostname, open};
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
+use backup_core::model::{Phase, Report};
+use backup_core::resources::{
+    ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
+};
+use backup_core::{Component, Progress, Snapshot, SnapshotId, Totals};
+use backup_k8s::KubeCluster;
+use backup_k8s::cluster_resources::{CollectOptions, ResourceCollector};
+use backup_repository::SnapshotFile;
+use futures::StreamExt;
+use indicatif::HumanBytes;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+/// What `backup cluster` was asked.
+pub struct BackupOptions {
+    pub filter: ResourceFilter,
+    pub keep_status: bool,
+    pub output_dir: Option<PathBuf>,
+    pub concurrency: usize,
+    pub tags: Vec<String>,
+}
+
+/// Objects of one kind in the backup.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KindRow {
+    kind: String,
+    objects: u64,
+}
+
+impl Tabular for KindRow {
+    fn headers() -> Vec<&'static str> {
+        vec!["KIND", "OBJECTS"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.kind.clone(), self.objects.to_string()]
+    }
+}
+
+fn yaml_path(dir: &Path, record: &ManifestRecord) -> PathBuf {
+    let kind = if record.group.is_empty() {
+        record.resource.clone()
+    } else {
+        format!("{}.{}", record.resource, record.group)
+    };
+    dir.join(record.namespace.as_deref().unwrap_or("_cluster"))
+        .join(kind)
+        .join(format!("{}.yaml", record.name))
+}
+
+fn write_yaml(dir: &Path, record: &ManifestRecord) -> Result<(), CliError> {
+    let path = yaml_path(dir, record);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let text = serde_saphyr::to_string(&record.object).map_err(|e| CliError::user(anyhow!(e)))?;
+    std::fs::write(&path, text)?;
+    Ok(())
+}
+
+/// Lists the selected objects, streams them into the repository as the `manifests`
+/// component of a new snapshot, and reports what was taken and what was refused.
+pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) -> CliResult {
+    let repository = open(context, repo).await?;
+    let cluster = KubeCluster::connect(&context.kube).await?;
+    let started = Instant::now();
+    let collector = ResourceCollector::new(
+        &cluster,
+        CollectOptions {
+            filter: options.filter,
+            keep_status: options.keep_status,
+            concurrency: options.concurrency,
+            page_size: 500,
+        },
+    );
+    let plan = collector.plan().await?;
+    let mut index = repository.load_index().await?;
+    let (mut writer, reader) = tokio::io::duplex(1 << 20);
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    let mut report = Report::default();
+    let progress = context.progress();
+    progress.start(
+        "backing up cluster resources",
+        Some(plan.types.len() as u64),
+    );
+    let producer = async {
+        let mut manifest = ManifestWriter::default();
+        writer.write_all(manifest.header().as_bytes()).await?;
+        let mut needs = BTreeSet::new();
+        let emit = |record: &ManifestRecord,
+                    manifest: &mut ManifestWriter,
+                    kinds: &mut BTreeMap<String, u64>|
+         -> Result<String, CliError> {
+            if let Some(dir) = &options.output_dir {
+                write_yaml(dir, record)?;
+            }
+            *kinds.entry(record.kind.clone()).or_default() += 1;
+            Ok(manifest.record(record))
+        };
+        let mut batches = std::pin::pin!(collector.collect(&plan));
+        while let Some(batch) = batches.next().await {
+            if let Some(reason) = &batch.refused {
+                report.warn(
+                    format!(
+                        "{} ({})",
+                        batch.resource.plural,
+                        batch.resource.api_version()
+                    ),
+                    format!("not backed up: {reason}"),
+                );
+            }
+            for record in &batch.records {
+                needs.extend(cluster_dependencies(record));
+                let line = emit(record, &mut manifest, &mut kinds)?;
+                writer.write_all(line.as_bytes()).await?;
+            }
+            progress.advance(1);
+        }
+        for record in collector
+            .needed_cluster_objects(&plan, &needs, &mut report)
+            .await?
+        {
+            let line = emit(&record, &mut manifest, &mut kinds)?;
+            writer.write_all(line.as_bytes()).await?;
+        }
+        writer.write_all(manifest.trailer().as_bytes()).await?;
+        writer.shutdown().await?;
+        Ok::<_, CliError>(())
+    };
+    let consumer = async {
+        repository
+            .backup_stream(&mut index, MANIFESTS, reader.compat())
+            .await
+            .map_err(CliError::from)
+    };
+    let ((), (content, stats)) = tokio::try_join!(producer, consumer)?;
+    progress.finish();
+    let objects: u64 = kinds.values().sum();
+    let mut component =
+        Component::new(MANIFESTS, ENGINE).succeeded(content.size, started.elapsed());
+    if report.warnings() > 0 {
+        component.phase = Phase::PartiallyFailed;
+        component.error = Some(format!(
+            "{} resource type(s) or object(s) could not be read",
+            report.warnings()
+        ));
+    }
+    let snapshot = Snapshot {
+        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
+        time: chrono::Utc::now(),
+        source: hostname(),
+        tags: options.tags.into_iter().collect(),
+        labels: [("kbackup.io/objects".to_string(), objects.to_string())].into(),
+        components: vec![component],
+        totals: Totals {
+            items: objects,
+            bytes: content.size,
+            added_bytes: stats.added_bytes,
+        },
+    };
+    let phase = snapshot.phase();
+    let id = repository
+        .write_snapshot(SnapshotFile {
+            snapshot,
+            streams: vec![content.clone()],
+        })
+        .await?;
+    let rows: Vec<KindRow> = kinds
+        .into_iter()
+        .map(|(kind, objects)| KindRow { kind, objects })
+        .collect();
+    emit(context.output, &rows)?;
+    for issue in &report.issues {
+        eprintln!("warning: {}: {}", issue.item, issue.message);
+    }
+    context.info(&format!(
+        "snapshot {id} saved: {objects} objects of {} types in {:.2}s, {} of manifests, {} added",
+        plan.types.len(),
+        started.elapsed().as_secs_f64(),
+        HumanBytes(content.size),
+        HumanBytes(stats.added_bytes)
+    ));
+    if phase == Phase::PartiallyFailed {
+        return Err(CliError {
+            exit: Exit::Partial,
+            error: anyhow!(
+                "snapshot {} is PartiallyFailed: {} resource type(s) could not be read (see the warnings)",
+                id.short(),
+                report.warnings()
+            ),
+        });
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,220 @@
+//! `kbackup restore cluster ID|latest`.
+
+use super::{MANIFESTS, read_manifests};
+use crate::cli::{ExistingArg, RestoreCommand};
+use crate::commands::repo::{find_snapshot, open};
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{OutputFormat, Tabular, emit};
+use anyhow::anyhow;
+use backup_core::model::{Phase, PlannedAction};
+use backup_core::resources::NamespaceMapping;
+use backup_k8s::KubeCluster;
+use backup_k8s::cluster_resources::{
+    ClusterRestore, ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome,
+};
+use chrono::SecondsFormat;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+impl Tabular for PlannedObject {
+    fn headers() -> Vec<&'static str> {
+        vec!["WAVE", "ACTION", "OBJECT", "REASON"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let action = match (self.action, self.conflict) {
+            (_, true) => "conflict".to_owned(),
+            (PlannedAction::Update, _) => "differs: update".to_owned(),
+            (action, _) => format!("{action:?}").to_lowercase(),
+        };
+        vec![
+            self.wave.to_string(),
+            action,
+            self.object.clone(),
+            self.reason.clone(),
+        ]
+    }
+}
+
+/// One kind's outcome, for the table.
+#[derive(Serialize)]
+struct KindRow {
+    kind: String,
+    #[serde(flatten)]
+    counts: KindCounts,
+}
+
+impl Tabular for KindRow {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "KIND",
+            "CREATED",
+            "UPDATED",
+            "UNCHANGED",
+            "SKIPPED",
+            "FAILED",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        let c = &self.counts;
+        vec![
+            self.kind.clone(),
+            c.created.to_string(),
+            c.updated.to_string(),
+            c.unchanged.to_string(),
+            c.skipped.to_string(),
+            c.failed.to_string(),
+        ]
+    }
+}
+
+/// The outcome shaped like a KubeStash RestoreSession status.
+fn restore_session_status(outcome: &RestoreOutcome, objects: usize, waves: usize) -> Value {
+    let phase = outcome.report.phase();
+    let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let duration = format!("{:.3}s", outcome.duration.as_secs_f64());
+    let totals = outcome.totals();
+    let (status, reason) = match phase {
+        Phase::Succeeded => ("True", "AllObjectsRestored"),
+        Phase::PartiallyFailed => ("False", "SomeObjectsFailed"),
+        _ => ("False", "ObjectsFailed"),
+    };
+    json!({
+        "phase": phase,
+        "duration": duration,
+        "totalComponents": 1,
+        "components": {MANIFESTS: {"phase": phase, "duration": duration, "counts": totals}},
+        "conditions": [
+            {"type": "PlanReady", "status": "True", "reason": "PlanComputed",
+             "message": format!("{objects} objects in {waves} dependency waves"), "lastTransitionTime": now},
+            {"type": "ObjectsRestored", "status": status, "reason": reason,
+             "message": format!("{} created, {} updated, {} unchanged, {} skipped, {} failed",
+                totals.created, totals.updated, totals.unchanged, totals.skipped, totals.failed),
+             "lastTransitionTime": now},
+        ],
+        "kinds": outcome.kinds,
+        "issues": outcome.report.issues,
+    })
+}
+
+/// Plans, and unless a dry run, restores.
+pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
+    let RestoreCommand::Cluster {
+        snapshot,
+        repo,
+        filter,
+        namespace_mapping,
+        existing,
+        restore_status,
+        components,
+        dry_run,
+        workers,
+    } = command;
+    let mapping =
+        NamespaceMapping::parse(&namespace_mapping).map_err(|e| CliError::user(anyhow!(e)))?;
+    if !components.is_empty() && !components.iter().any(|c| c == MANIFESTS) {
+        return Err(CliError::user(anyhow!(
+            "--components {}: a cluster snapshot has the component `{MANIFESTS}` only",
+            components.join(",")
+        )));
+    }
+    let repository = open(context, &repo).await?;
+    let snapshots = repository.snapshots().await?;
+    let file = find_snapshot(&snapshots, &snapshot, &repo.repo)?;
+    let mut records = Vec::new();
+    read_manifests(&repository, file, |r| records.push(r)).await?;
+    let cluster = KubeCluster::connect(&context.kube).await?;
+    let options = RestoreOptions {
+        mapping,
+        filter: filter.into(),
+        existing: match existing {
+            ExistingArg::Skip => ExistingPolicy::Skip,
+            ExistingArg::Update => ExistingPolicy::Update,
+            ExistingArg::Fail => ExistingPolicy::Fail,
+        },
+        restore_status,
+        concurrency: workers,
+        ..RestoreOptions::default()
+    };
+    let planned = ClusterRestore::plan(&cluster, records, options).await?;
+    let counts = planned.plan_view().counts();
+    let summary = format!(
+        "plan for snapshot {}: {} objects in {} waves: {}",
+        file.snapshot.id.short(),
+        planned.objects().len(),
+        planned.waves(),
+        counts
+            .iter()
+            .map(|(action, n)| format!("{n} {}", format!("{action:?}").to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if dry_run {
+        emit(context.output, planned.objects())?;
+        context.info(&format!("{summary} (--dry-run: nothing changed)"));
+        return Ok(Exit::Success);
+    }
+    context.info(&summary);
+    if counts.get(&PlannedAction::Update).is_some_and(|n| *n > 0) {
+        context.confirm(&format!(
+            "Update {} existing object(s) that differ from the snapshot?",
+            counts[&PlannedAction::Update]
+        ))?;
+    }
+    let progress = context.progress();
+    let outcome = planned.execute(&progress).await;
+    match context.output {
+        OutputFormat::Table => {
+            let rows: Vec<KindRow> = outcome
+                .kinds
+                .iter()
+                .map(|(kind, counts)| KindRow {
+                    kind: kind.clone(),
+                    counts: *counts,
+                })
+                .collect();
+            emit(context.output, &rows)?;
+        }
+        _ => {
+            let status = restore_session_status(&outcome, planned.objects().len(), planned.waves());
+            let text = match context.output {
+                OutputFormat::Yaml => {
+                    serde_saphyr::to_string(&status).map_err(|e| CliError::user(anyhow!(e)))?
+                }
+                _ => {
+                    serde_json::to_string_pretty(&status).map_err(|e| CliError::user(anyhow!(e)))?
+                        + "\n"
+                }
+            };
+            crate::output::write_stdout(text.as_bytes())?;
+        }
+    }
+    for issue in &outcome.report.issues {
+        eprintln!("{:?}: {}: {}", issue.severity, issue.item, issue.message);
+    }
+    let totals = outcome.totals();
+    context.info(&format!(
+        "restore {:?} in {:.2}s: {} created, {} updated, {} unchanged, {} skipped, {} failed",
+        outcome.report.phase(),
+        outcome.duration.as_secs_f64(),
+        totals.created,
+        totals.updated,
+        totals.unchanged,
+        totals.skipped,
+        totals.failed
+    ));
+    match outcome.report.phase() {
+        Phase::Succeeded => Ok(Exit::Success),
+        Phase::PartiallyFailed => Err(CliError {
+            exit: Exit::Partial,
+            error: anyhow!(
+                "{} object(s) failed; the others were restored",
+                totals.failed
+            ),
+        }),
+        _ => Err(CliError::user(anyhow!(
+            "the restore failed: {} object(s) failed",
+            totals.failed
+        ))),
+    }
+}
