@@ -2,7 +2,7 @@
 //! index, packed, indexed; a snapshot object written last makes them visible. Memory stays
 //! bounded (two maximum chunks of input plus one pack) whatever the stream's size.
 
-use crate::blob::{BlobError, decode_blob, encode_blob};
+use crate::blob::{decode_blob, encode_blob};
 use crate::chunking::chunk_boundaries;
 use crate::crypto::ChunkId;
 use crate::pack::{BlobLocation, PackBuilder};
@@ -279,10 +279,9 @@ impl Repository {
                 .await?
                 .try_collect()
                 .await?;
-            decode_blob(self.key(), &id, &stored.concat()).map_err(|e| match e {
-                BlobError::Crypto(c) => RepositoryError::Crypto(c),
-                other => RepositoryError::Corrupt(format!("{other} (in pack {pack})")),
-            })
+            // Name the damaged object, whatever the damage.
+            decode_blob(self.key(), &id, &stored.concat())
+                .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {})", pack_key(pack))))
         }))
         .buffered(4);
         futures::pin_mut!(fetches);
