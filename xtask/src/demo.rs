@@ -1,80 +1,35 @@
-//! `cargo xtask demo`: the main job on the local test environment, for a newcomer.
-//!
-//! Today it shows the storage layer end to end: a local file repository and the test MinIO
-//! are probed, a StackState-style archive is uploaded to the StackGraph bucket, listed,
-//! downloaded and verified. The cluster backup/delete/restore flow joins when the cluster
-//! resources engine lands.
+//! `cargo xtask demo`: the main job on the local test environment, for a newcomer. Deploys a
+//! sample application (a CRD with a custom resource, configuration, a Secret, RBAC, a
+//! Deployment, a Service, a StatefulSet) into the test cluster, backs it up into an encrypted
+//! kbackup repository on local disk, deletes it, shows the restore plan, restores it, prints
+//! the report, and checks every byte of the repository.
 
 use crate::ci::cargo;
 use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+const NAMESPACE: &str = "kbackup-demo";
+const CRD: &str = "greetings.demo.kbackup.io";
+const SAMPLE: &str = include_str!("../demo/sample-app.yaml");
 
 pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     env.up()?;
     cargo(root, env, &["build", "--quiet", "-p", "backup-cli"])?;
     let kbackup = target_dir(root).join("debug/kbackup");
-    let vars = env.variables()?;
-    let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
-    let demo = env.root.join("demo");
-    let repository = demo.join("repository");
+    let kubectl = env.kubectl()?;
+    let kubeconfig = env.variable("KUBECONFIG")?;
+    let repository = env.root.join("demo/repository");
     std::fs::create_dir_all(&repository)?;
-    let kb = |args: &[&str]| -> Result<String> {
-        eprintln!("\n$ kbackup {}", args.join(" "));
-        let output = Command::new(&kbackup)
-            .args(args)
-            .envs(vars.iter().cloned())
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .context("running kbackup")?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        print!("{stdout}");
-        if !output.status.success() {
-            bail!("kbackup {} failed ({})", args.join(" "), output.status);
-        }
-        Ok(stdout)
-    };
-
-    kb(&[
-        "storage",
-        "check",
-        &format!("file://{}", repository.display()),
-    ])?;
-    kb(&["storage", "check", "s3://sts-stackgraph-backup"])?;
-
-    let name = format!("sts-backup-{}.graph", chrono_like_stamp());
-    let archive = demo.join(&name);
-    std::fs::write(&archive, sample_archive(24 * 1024 * 1024))?;
-    kb(&[
-        "storage",
-        "cp",
-        &archive.display().to_string(),
-        "s3://sts-stackgraph-backup/",
-    ])?;
-    kb(&["storage", "ls", "s3://sts-stackgraph-backup"])?;
-    let restored = demo.join("restored.graph");
-    kb(&[
-        "storage",
-        "cp",
-        &format!("s3://sts-stackgraph-backup/{name}"),
-        &restored.display().to_string(),
-    ])?;
-    if std::fs::read(&archive)? != std::fs::read(&restored)? {
-        bail!("the downloaded archive differs from the uploaded one");
-    }
-    // The kbackup repository on local disk: deduplicated, compressed, encrypted, verified.
     let repo_url = format!("file://{}", repository.display());
-    let in_repo = |args: &[&str], stdin: Stdio, stdout: Stdio| -> Result<()> {
-        eprintln!("\n$ kbackup {} --repo {repo_url}", args.join(" "));
+    let kb = |args: &[&str]| -> Result<()> {
+        eprintln!("\n$ kbackup {}", args.join(" "));
         let status = Command::new(&kbackup)
+            .args(["--kubeconfig", &kubeconfig])
             .args(args)
-            .args(["--repo", &repo_url])
             .env("KBACKUP_PASSWORD", "kbackup-demo-password")
-            .stdin(stdin)
-            .stdout(stdout)
+            .env("KBACKUP_REPO", &repo_url)
             .status()
             .context("running kbackup")?;
         if !status.success() {
@@ -82,47 +37,78 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         }
         Ok(())
     };
+    let show = |what: &str| -> Result<()> {
+        eprintln!("\n$ kubectl get {what} -n {NAMESPACE}");
+        print!("{}", kubectl.run(&["get", what, "-n", NAMESPACE])?);
+        Ok(())
+    };
+
+    eprintln!("\n== deploying the sample application into namespace {NAMESPACE}");
+    // The CRD first: its custom resource can only be applied once it is established.
+    let (crd, rest) = SAMPLE.split_once("\n---\n").context("sample manifest")?;
+    kubectl.apply(crd)?;
+    kubectl.run(&[
+        "wait",
+        "--for=condition=Established",
+        &format!("crd/{CRD}"),
+        "--timeout=60s",
+    ])?;
+    kubectl.apply(rest)?;
+    kubectl.run(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NAMESPACE,
+        "--timeout=120s",
+    ])?;
+    show("deployments,statefulsets,services,configmaps,secrets,greetings")?;
+
     if !repository.join("config").exists() {
-        in_repo(&["repo", "init"], Stdio::null(), Stdio::inherit())?;
+        kb(&["repo", "init"])?;
     }
-    for _ in 0..2 {
-        in_repo(
-            &[
-                "backup",
-                "stdin",
-                "--name",
-                "stackgraph-archive",
-                "--tag",
-                "demo",
-            ],
-            Stdio::from(File::open(&archive)?),
-            Stdio::inherit(),
-        )?;
-    }
-    in_repo(&["snapshot", "list"], Stdio::null(), Stdio::inherit())?;
-    let from_repository = demo.join("from-repository.graph");
-    in_repo(
-        &["snapshot", "cat", "latest:stackgraph-archive"],
-        Stdio::null(),
-        Stdio::from(File::create(&from_repository)?),
-    )?;
-    if std::fs::read(&archive)? != std::fs::read(&from_repository)? {
-        bail!("the archive restored from the repository differs from the original");
-    }
-    in_repo(
-        &["repo", "check", "--read-data"],
-        Stdio::null(),
-        Stdio::inherit(),
-    )?;
+    eprintln!("\n== backing it up");
+    kb(&[
+        "backup",
+        "cluster",
+        "--include-namespaces",
+        NAMESPACE,
+        "--tag",
+        "demo",
+    ])?;
+    kb(&["snapshot", "describe", "latest"])?;
+
+    eprintln!("\n== deleting it (namespace and CRD)");
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        NAMESPACE,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    kubectl.run(&["delete", "crd", CRD, "--wait=true", "--timeout=60s"])?;
+
+    eprintln!("\n== the restore plan, diffed against the live cluster");
+    kb(&["restore", "cluster", "latest", "--dry-run"])?;
+    eprintln!("\n== restoring");
+    kb(&["restore", "cluster", "latest"])?;
+    kubectl.run(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NAMESPACE,
+        "--timeout=120s",
+    ])?;
+    show("deployments,statefulsets,services,configmaps,secrets,greetings")?;
+    eprintln!(
+        "\n== the report, shaped like a KubeStash RestoreSession status (a second restore: everything is unchanged)"
+    );
+    kb(&["-o", "yaml", "restore", "cluster", "latest"])?;
+    kb(&["repo", "check", "--read-data"])?;
 
     println!(
-        "\ndemo: uploaded, listed, downloaded and verified {name} (24 MiB) through the test MinIO"
-    );
-    println!(
-        "demo: backed it up twice into the encrypted repository {repo_url} (the second time adds nothing), restored and verified it, and checked every byte"
-    );
-    println!(
-        "demo: cluster backup -> delete -> restore of a sample application arrives with the cluster-resources engine"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order; the repository checks clean"
     );
     Ok(())
 }
@@ -132,27 +118,4 @@ pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
-}
-
-/// `YYYYMMDD-HHMM` in UTC, as StackState names its archives.
-fn chrono_like_stamp() -> String {
-    let output = Command::new("date")
-        .args(["-u", "+%Y%m%d-%H%M"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    output.unwrap_or_else(|_| "19700101-0000".into())
-}
-
-/// Incompressible sample bytes (xorshift).
-pub fn sample_archive(size: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(size);
-    while out.len() < size {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(size);
-    out
 }

@@ -1,7 +1,6 @@
 //! `cargo xtask bench storage`: `kbackup storage cp` beside `rclone copyto`.
 
 use super::{Sample, median, timed, write_section};
-use crate::demo::sample_archive;
 use crate::testenv::TestEnv;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
@@ -157,4 +156,18 @@ pub fn run(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result
     write_section(&root.join("docs/benchmarks.md"), "storage", &section)?;
     eprintln!("written to docs/benchmarks.md");
     Ok(())
+}
+
+/// Incompressible sample bytes (xorshift).
+fn sample_archive(size: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(size);
+    while out.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(size);
+    out
 }

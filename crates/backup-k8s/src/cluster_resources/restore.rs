@@ -77,6 +77,9 @@ pub struct PlannedObject {
     /// It exists, differs, and the policy is `fail`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub conflict: bool,
+    /// It exists and differs (worth a warning when it is left alone).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub differs: bool,
     #[serde(skip)]
     record: ManifestRecord,
 }
@@ -252,6 +255,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                 reason: String::new(),
                 wave: wave_of[i],
                 conflict: false,
+                differs: false,
                 record,
             };
             if let Some(existing) = live.get(&key) {
@@ -266,6 +270,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                 if paths.is_empty() {
                     planned.action = PlannedAction::Unchanged;
                 } else {
+                    planned.differs = true;
                     let what = format!("exists and differs at {}", paths.join(", "));
                     (planned.action, planned.reason, planned.conflict) = match options.existing {
                         ExistingPolicy::Update => (PlannedAction::Update, what, false),
@@ -290,6 +295,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                 planned.action = PlannedAction::Skip;
                 planned.reason = reason.clone();
                 planned.conflict = false;
+                planned.differs = false;
             }
             objects.push(planned);
         }
@@ -416,11 +422,15 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                                     _ => counts.skipped += 1,
                                 }
                                 if action == PlannedAction::Skip {
+                                    // Objects left to their controllers or the cluster are
+                                    // expected; an existing object that differs is news.
                                     report.skipped += 1;
-                                    report.warn(
-                                        &planned.object,
-                                        format!("skipped: {}", planned.reason),
-                                    );
+                                    if planned.differs {
+                                        report.warn(
+                                            &planned.object,
+                                            format!("skipped: {}", planned.reason),
+                                        );
+                                    }
                                 } else {
                                     report.succeeded += 1;
                                 }
