@@ -42,7 +42,7 @@ pub enum ClusterError {
 }
 
 /// A served API resource type, as discovery reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiResourceType {
     /// API group (`""` for the core group).
@@ -196,6 +196,9 @@ pub trait ResourceStore: Send + Sync {
         object: &serde_json::Value,
         force: bool,
     ) -> Result<serde_json::Value, ClusterError>;
+    /// Creates an object (a plain POST under our field manager: cheaper for the server than
+    /// an apply); an existing object is a `Conflict`.
+    async fn create(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError>;
     /// Server-side apply of an object's `status` (the status subresource), forced.
     async fn apply_status(
         &self,

@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ObjectPage, ObjectRef, ResourceStore};
 use kube::Api;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::Resource;
+use kube::api::{
+    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, pinned_kind};
 
@@ -56,6 +59,21 @@ impl KubeCluster {
             .insert(cache_key, found.clone());
         Ok(found)
     }
+}
+
+/// A LIST response as plain JSON.
+#[derive(serde::Deserialize)]
+struct RawList {
+    #[serde(default)]
+    metadata: RawListMeta,
+    #[serde(default)]
+    items: Vec<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct RawListMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
 }
 
 fn reference(object: &serde_json::Value) -> Result<ObjectRef, ClusterError> {
@@ -116,7 +134,6 @@ impl ResourceStore for KubeCluster {
             kind: resource.kind.clone(),
             plural: resource.plural.clone(),
         };
-        let api = self.dynamic_api(&api_resource, resource.namespaced, namespace);
         let mut params = ListParams::default().limit(limit);
         if let Some(selector) = label_selector {
             params = params.labels(selector);
@@ -124,27 +141,33 @@ impl ResourceStore for KubeCluster {
         if let Some(token) = continue_token {
             params = params.continue_token(&token);
         }
-        let list = api
+        // The list parsed straight into JSON values (no typed round trip: backups list
+        // every object of the cluster).
+        let scope = if resource.namespaced { namespace } else { None };
+        let path = DynamicObject::url_path(&api_resource, scope);
+        let request = kube::core::Request::new(path)
             .list(&params)
+            .map_err(|e| ClusterError::Invalid(format!("list {}: {e}", resource.plural)))?;
+        let list: RawList = self
+            .client
+            .request(request)
             .await
             .map_err(|e| convert(&format!("list {}", resource.plural), e))?;
-        let next = list.metadata.continue_.filter(|t| !t.is_empty());
         let items = list
             .items
             .into_iter()
             .map(|mut item| {
                 // Lists omit apiVersion and kind on items; put them back.
-                item.types = Some(kube::core::TypeMeta {
-                    api_version: resource.api_version(),
-                    kind: resource.kind.clone(),
-                });
-                serde_json::to_value(item)
+                if let Some(map) = item.as_object_mut() {
+                    map.insert("apiVersion".into(), resource.api_version().into());
+                    map.insert("kind".into(), resource.kind.clone().into());
+                }
+                item
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClusterError::Api(e.to_string()))?;
+            .collect();
         Ok(ObjectPage {
             items,
-            continue_token: next,
+            continue_token: list.metadata.continue_token.filter(|t| !t.is_empty()),
         })
     }
 
@@ -184,6 +207,27 @@ impl ResourceStore for KubeCluster {
             .await
             .map_err(|e| convert(&target.to_string(), e))?;
         serde_json::to_value(applied).map_err(|e| ClusterError::Api(e.to_string()))
+    }
+
+    async fn create(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError> {
+        let target = reference(object)?;
+        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            target.namespace.as_deref(),
+        );
+        let typed: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|e| ClusterError::Invalid(format!("{target}: {e}")))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        let created = api
+            .create(&params, &typed)
+            .await
+            .map_err(|e| convert(&target.to_string(), e))?;
+        serde_json::to_value(created).map_err(|e| ClusterError::Api(e.to_string()))
     }
 
     async fn apply_status(

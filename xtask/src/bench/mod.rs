@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: each capability measured side by side with the tool a user would
 //! otherwise use, in the same run, reported as a ratio (this machine is shared and noisy).
 
+mod cluster;
 mod elasticsearch;
 mod stackgraph;
 mod storage;
@@ -19,6 +20,13 @@ pub enum Which {
         #[arg(long, default_value_t = 2048)]
         size_mib: usize,
         /// Rounds per tool and direction (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// `kbackup backup|restore cluster` of 10,000 objects beside raw LISTs, kubectl get and
+    /// kubectl apply --server-side.
+    Cluster {
+        /// Backup rounds per reader (the median is reported).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
@@ -43,6 +51,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
     match which {
         Which::Storage { size_mib, rounds } => storage::run(root, env, size_mib, rounds),
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
+        Which::Cluster { rounds } => cluster::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
         }

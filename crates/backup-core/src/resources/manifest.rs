@@ -4,7 +4,7 @@
 
 use crate::cluster::{ApiResourceType, ObjectRef};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The `format` of the header line.
 pub const MANIFEST_FORMAT: &str = "kbackup-manifests/1";
@@ -71,22 +71,8 @@ pub struct ManifestRecord {
 
 /// JSON with object keys sorted at every level: the same object always gives the same text.
 pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                let mut out = Map::new();
-                for key in keys {
-                    out.insert(key.clone(), sorted(&map[key]));
-                }
-                Value::Object(out)
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    // serde_json may keep insertion order (preserve_order): write the sorted copy by hand.
+    // Written by hand, keys sorted at each level: serde_json may keep insertion order
+    // (preserve_order), so its own output is not canonical.
     fn write(value: &Value, out: &mut String) {
         match value {
             Value::Object(map) => {
@@ -117,7 +103,7 @@ pub fn canonical_json(value: &Value) -> String {
         }
     }
     let mut out = String::new();
-    write(&sorted(value), &mut out);
+    write(value, &mut out);
     out
 }
 

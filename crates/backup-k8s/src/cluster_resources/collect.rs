@@ -112,31 +112,69 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             (true, Some(names)) => names.iter().map(|n| Some(n.as_str())).collect(),
             _ => vec![None],
         };
-        let mut records = Vec::new();
+        let mut pages = Vec::new();
         let mut refused = Vec::new();
         for scope in scopes {
-            match self.list_all(resource, scope).await {
-                Ok(objects) => records.extend(
-                    objects
-                        .into_iter()
-                        .map(|o| ManifestRecord::new(resource, o, self.options.keep_status))
-                        .filter(|r| {
-                            r.namespace
-                                .as_deref()
-                                .is_none_or(|ns| self.options.filter.selects_namespace(ns))
-                        }),
-                ),
-                Err(error) => refused.push(match scope {
+            if let Err(error) = self.list_pages(resource, scope, &mut pages).await {
+                refused.push(match scope {
                     Some(ns) => format!("in namespace {ns}: {error}"),
                     None => error.to_string(),
-                }),
+                });
             }
+        }
+        let mut records = Vec::new();
+        for page in pages {
+            records.extend(page.await.expect("record task"));
         }
         records.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Collected {
             resource: resource.clone(),
             records,
             refused: (!refused.is_empty()).then(|| refused.join("; ")),
+        }
+    }
+
+    /// Lists every page, turning each into records on a blocking thread while the next page
+    /// is fetched (cleaning and checksumming use the other cores).
+    async fn list_pages(
+        &self,
+        resource: &ApiResourceType,
+        namespace: Option<&str>,
+        pages: &mut Vec<tokio::task::JoinHandle<Vec<ManifestRecord>>>,
+    ) -> Result<(), ClusterError> {
+        let mut token = None;
+        loop {
+            let page = self
+                .cluster
+                .list_page(
+                    resource,
+                    namespace,
+                    self.options.filter.selector.as_deref(),
+                    self.options.page_size,
+                    token,
+                )
+                .await?;
+            let (resource, keep_status, filter) = (
+                resource.clone(),
+                self.options.keep_status,
+                self.options.filter.clone(),
+            );
+            let items = page.items;
+            pages.push(tokio::task::spawn_blocking(move || {
+                items
+                    .into_iter()
+                    .map(|o| ManifestRecord::new(&resource, o, keep_status))
+                    .filter(|r| {
+                        r.namespace
+                            .as_deref()
+                            .is_none_or(|ns| filter.selects_namespace(ns))
+                    })
+                    .collect()
+            }));
+            match page.continue_token {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
         }
     }
 
@@ -184,28 +222,61 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             .filter(|t| !t.namespaced)
             .map(|t| ((t.group.as_str(), t.kind.as_str()), t))
             .collect();
-        let mut records = Vec::new();
+        let mut wanted: BTreeMap<&ApiResourceType, BTreeSet<&str>> = BTreeMap::new();
         for key in needs.iter().filter(|k| k.namespace.is_none()) {
-            let Some(resource) = by_kind.get(&(key.group.as_str(), key.kind.as_str())) else {
+            if let Some(resource) = by_kind.get(&(key.group.as_str(), key.kind.as_str())) {
+                wanted
+                    .entry(resource)
+                    .or_default()
+                    .insert(key.name.as_str());
+            }
+        }
+        let mut records = Vec::new();
+        for (resource, names) in wanted {
+            // Many of one type (the namespaces of a large backup): one LIST is cheaper than
+            // a GET each; a LIST the credentials may not do falls back to GETs.
+            if names.len() > 3
+                && let Ok(objects) = self.list_all(resource, None).await
+            {
+                records.extend(
+                    objects
+                        .into_iter()
+                        .filter(|o| {
+                            o["metadata"]["name"]
+                                .as_str()
+                                .is_some_and(|n| names.contains(n))
+                        })
+                        .map(|o| ManifestRecord::new(resource, o, self.options.keep_status)),
+                );
                 continue;
-            };
-            let reference = ObjectRef {
-                api_version: resource.api_version(),
-                kind: resource.kind.clone(),
-                namespace: None,
-                name: key.name.clone(),
-            };
-            match self.cluster.get(&reference).await {
-                Ok(Some(object)) => records.push(ManifestRecord::new(
-                    resource,
-                    object,
-                    self.options.keep_status,
-                )),
-                Ok(None) => {}
-                Err(ClusterError::Forbidden(reason)) => {
-                    report.warn(reference.to_string(), format!("not backed up: {reason}"))
+            }
+            let fetched = stream::iter(names)
+                .map(|name| async move {
+                    let reference = ObjectRef {
+                        api_version: resource.api_version(),
+                        kind: resource.kind.clone(),
+                        namespace: None,
+                        name: name.to_owned(),
+                    };
+                    let found = self.cluster.get(&reference).await;
+                    (reference, found)
+                })
+                .buffered(16)
+                .collect::<Vec<_>>()
+                .await;
+            for (reference, found) in fetched {
+                match found {
+                    Ok(Some(object)) => records.push(ManifestRecord::new(
+                        resource,
+                        object,
+                        self.options.keep_status,
+                    )),
+                    Ok(None) => {}
+                    Err(ClusterError::Forbidden(reason)) => {
+                        report.warn(reference.to_string(), format!("not backed up: {reason}"))
+                    }
+                    Err(other) => return Err(other),
                 }
-                Err(other) => return Err(other),
             }
         }
         Ok(records)

@@ -516,11 +516,16 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                 metadata.remove("ownerReferences");
             }
         }
-        let applied = self
-            .cluster
-            .apply(&object, true)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A new object is created (a POST costs the API server far less than an apply); one
+        // that appeared since the plan, or one that differs, gets a server-side apply.
+        let written = match planned.action {
+            PlannedAction::Create => match self.cluster.create(&object).await {
+                Err(ClusterError::Conflict(_)) => self.cluster.apply(&object, true).await,
+                other => other,
+            },
+            _ => self.cluster.apply(&object, true).await,
+        };
+        let applied = written.map_err(|e| e.to_string())?;
         if let Some(uid) = applied["metadata"]["uid"].as_str() {
             uids.lock()
                 .expect("uids")

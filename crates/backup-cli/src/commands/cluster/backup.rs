@@ -87,6 +87,12 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         },
     );
     let plan = collector.plan().await?;
+    tracing::info!(
+        "discovery: {} types selected of {} served ({:.3}s)",
+        plan.types.len(),
+        plan.served.len(),
+        started.elapsed().as_secs_f64()
+    );
     let mut index = repository.load_index().await?;
     let (mut writer, reader) = tokio::io::duplex(1 << 20);
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -129,6 +135,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
             }
             progress.advance(1);
         }
+        tracing::info!("listed ({:.3}s)", started.elapsed().as_secs_f64());
         for record in collector
             .needed_cluster_objects(&plan, &needs, &mut report)
             .await?
@@ -147,6 +154,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
             .map_err(CliError::from)
     };
     let ((), (content, stats)) = tokio::try_join!(producer, consumer)?;
+    tracing::info!("stored ({:.3}s)", started.elapsed().as_secs_f64());
     progress.finish();
     let objects: u64 = kinds.values().sum();
     let mut component =
