@@ -51,7 +51,7 @@ impl Seeded {
             "metadata": {"name": format!("widgets.{}", seeded.group)},
             "spec": {"group": seeded.group, "scope": "Namespaced",
                      "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                     "versions": [{"name": "v1", "served": true, "storage": true,
+                     "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
                                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})).await;
         seeded.wait_established().await;
         let (shop, db) = (seeded.shop.clone(), seeded.db.clone());
@@ -85,6 +85,18 @@ impl Seeded {
         ] {
             seeded.apply(object).await;
         }
+        // The Widget's status (a status subresource) and a ConfigMap it owns, not as controller.
+        let widget = reference(&format!("{}/v1", seeded.group), "Widget", Some(&shop), "w1");
+        seeded
+            .cluster
+            .apply_status(&json!({"apiVersion": widget.api_version, "kind": "Widget",
+                "metadata": {"name": "w1", "namespace": shop}, "status": {"ready": true}}))
+            .await
+            .unwrap();
+        let uid = seeded.cluster.get(&widget).await.unwrap().unwrap()["metadata"]["uid"].clone();
+        seeded.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w1-data", "namespace": shop,
+            "ownerReferences": [{"apiVersion": widget.api_version, "kind": "Widget", "name": "w1", "uid": uid}]},
+            "data": {"owned": "yes"}})).await;
         let init = seeded.kbackup(&["repo", "init", "--repo", seeded.repo.to_str().unwrap()]);
         assert!(init.status.success(), "{}", text(&init.stderr));
         seeded
@@ -217,6 +229,17 @@ impl Seeded {
                 .unwrap()
                 .unwrap_or_else(|| panic!("{record} was not restored"));
             clean_object(&mut live, false);
+            // Owner uids are the restored owners' (checked by the owner test), not the old ones.
+            for object in [&mut expected.object, &mut live] {
+                if let Some(owners) = object
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    for owner in owners {
+                        owner.as_object_mut().unwrap().remove("uid");
+                    }
+                }
+            }
             if record.kind == "RoleBinding" {
                 expected.object["subjects"][0]["namespace"] = json!(mapped(&self.shop));
             }
@@ -356,6 +379,73 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
             .iter()
             .all(|o| o["action"] == "unchanged" || o["action"] == "skip"),
         "after a restore everything is unchanged: {again}"
+    );
+    seeded.cleanup().await;
+}
+
+#[tokio::test]
+async fn owners_are_re_linked_status_restored_on_request_and_a_yaml_tree_written() {
+    let seeded = Seeded::new().await;
+    let tree = seeded.home.path().join("tree");
+    let out = seeded.kbackup(&[
+        "backup",
+        "cluster",
+        "--repo",
+        seeded.repo(),
+        "--include-namespaces",
+        &seeded.shop,
+        "--keep-status",
+        "--output-dir",
+        tree.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml =
+        std::fs::read_to_string(tree.join(&seeded.shop).join("configmaps/conf.yaml")).unwrap();
+    assert!(
+        yaml.contains("a: '1'") || yaml.contains("a: \"1\""),
+        "{yaml}"
+    );
+    assert!(
+        tree.join("_cluster/namespaces")
+            .join(format!("{}.yaml", seeded.shop))
+            .exists()
+    );
+    seeded.delete_and_wait(&seeded.namespaces()[..1]).await;
+
+    let out = seeded.kbackup(&[
+        "restore",
+        "cluster",
+        "latest",
+        "--repo",
+        seeded.repo(),
+        "--restore-status",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shop = seeded.shop.clone();
+    let widget = seeded
+        .cluster
+        .get(&reference(
+            &format!("{}/v1", seeded.group),
+            "Widget",
+            Some(&shop),
+            "w1",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        widget["status"]["ready"], true,
+        "status restored on request"
+    );
+    let owned = seeded
+        .cluster
+        .get(&reference("v1", "ConfigMap", Some(&shop), "w1-data"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        owned["metadata"]["ownerReferences"][0]["uid"], widget["metadata"]["uid"],
+        "the owner reference points at the restored Widget"
     );
     seeded.cleanup().await;
 }
