@@ -497,6 +497,56 @@ pub enum RepoCommand {
         #[arg(long)]
         read_data: bool,
     },
+    /// What the repository holds: id, format, chunker, compression, keys, snapshots, packs.
+    Info {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Manage the passwords (key slots) that open the repository.
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyCommand,
+    },
+}
+
+/// `kbackup repo key ...`. A new password comes from `KBACKUP_NEW_PASSWORD` or
+/// `--new-password-file`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key slots (`current` is the one this password opens).
+    List {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Add a password.
+    Add {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// A file holding the new password (first line).
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<std::path::PathBuf>,
+    },
+    /// Remove a key slot (never the one in use, never the last).
+    Remove {
+        /// The key's id (from `repo key list`).
+        id: String,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Replace the password in use (the new slot is written before the old one goes).
+    Passwd {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// A file holding the new password (first line).
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<std::path::PathBuf>,
+    },
 }
 
 /// `kbackup backup ...`.
@@ -613,6 +663,14 @@ pub enum ExistingArg {
 pub enum SnapshotCommand {
     /// List the snapshots, oldest first.
     List {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Delete one snapshot (its data is freed by a later prune); asks unless -y.
+    Delete {
+        /// The snapshot: an id (prefix) or `latest`.
+        snapshot: String,
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,

@@ -170,3 +170,72 @@ fn round_trip_on_minio() {
         backup_testing::unique_name("repo")
     ));
 }
+
+#[test]
+fn keys_info_and_snapshot_delete_through_the_binary() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("repo");
+    let repo = repo.to_str().unwrap();
+    let run = |password: &str, args: &[&str], stdin: Option<&[u8]>| {
+        kbackup(home.path(), repo, Some(password), args, stdin)
+    };
+    assert!(run("old", &["repo", "init"], None).status.success());
+    let new_file = home.path().join("new-password");
+    std::fs::write(&new_file, "second\n").unwrap();
+    let new_file = new_file.to_str().unwrap();
+    let added = run(
+        "old",
+        &["repo", "key", "add", "--new-password-file", new_file],
+        None,
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let list = run("second", &["-o", "json", "repo", "key", "list"], None);
+    let keys: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(keys.len(), 2);
+    let old_key = keys.iter().find(|k| k["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_use = keys.iter().find(|k| k["current"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = run("second", &["-y", "repo", "key", "remove", &in_use], None);
+    assert_eq!(refused.status.code(), Some(1), "the key in use stays");
+    let removed = run("second", &["-y", "repo", "key", "remove", &old_key], None);
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert_eq!(
+        run("old", &["snapshot", "list"], None).status.code(),
+        Some(1),
+        "the old password no longer opens it"
+    );
+    std::fs::write(home.path().join("new-password"), "third\n").unwrap();
+    let changed = run(
+        "second",
+        &["repo", "key", "passwd", "--new-password-file", new_file],
+        None,
+    );
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+    assert_eq!(
+        run("second", &["snapshot", "list"], None).status.code(),
+        Some(1)
+    );
+    let stdout = run(
+        "third",
+        &["backup", "stdin", "--name", "data"],
+        Some(b"some bytes"),
+    );
+    assert!(stdout.status.success(), "{}", text(&stdout.stderr));
+    let info = run("third", &["-o", "json", "repo", "info"], None);
+    let info: Vec<serde_json::Value> = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        (info[0]["keys"].as_u64(), info[0]["snapshots"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let deleted = run("third", &["-y", "snapshot", "delete", "latest"], None);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let list = run("third", &["-o", "json", "snapshot", "list"], None);
+    assert_eq!(text(&list.stdout).trim(), "[]");
+    let missing = run("third", &["-y", "snapshot", "delete", "latest"], None);
+    assert_eq!(missing.status.code(), Some(1), "nothing left to delete");
+}

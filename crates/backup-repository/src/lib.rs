@@ -20,5 +20,5 @@ pub use check::CheckReport;
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use pack::{BlobLocation, PackBuilder, PackError};
-pub use repository::{InitOptions, Repository, RepositoryConfig, RepositoryError};
+pub use repository::{InitOptions, KeyInfo, Repository, RepositoryConfig, RepositoryError};
 pub use stream::{BackupStats, Index, SnapshotFile, StreamContent};

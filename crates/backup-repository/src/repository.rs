@@ -75,6 +75,22 @@ pub struct Repository {
     storage: Arc<dyn ObjectStorage>,
     key: MasterKey,
     config: RepositoryConfig,
+    /// The key slot the password opened (`keys/ab12...`).
+    opened_with: String,
+}
+
+/// One key slot, as `repo key list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// Its id (the object name without `keys/`).
+    pub id: String,
+    /// Whether the current password opens it.
+    pub current: bool,
+    /// Argon2id memory in KiB.
+    pub memory_kib: u32,
+    /// Argon2id passes.
+    pub iterations: u32,
 }
 
 impl std::fmt::Debug for Repository {
@@ -111,12 +127,13 @@ impl Repository {
             chunker: options.chunker,
             compression_level: options.compression_level,
         };
-        let repository = Self {
+        let mut repository = Self {
             storage,
             key,
             config,
+            opened_with: String::new(),
         };
-        repository.add_password(password, options.kdf).await?;
+        repository.opened_with = repository.add_password(password, options.kdf).await?;
         let sealed = repository.key.seal(
             &serde_json::to_vec(&repository.config).expect("config serializes"),
             CONFIG.as_bytes(),
@@ -147,14 +164,16 @@ impl Repository {
         };
         let slots: Vec<_> = storage.list(KEYS).try_collect().await?;
         let mut key = None;
-        for slot in &slots {
-            let text = storage.get_bytes(&slot.key).await?;
+        let mut opened_with = String::new();
+        for object in &slots {
+            let text = storage.get_bytes(&object.key).await?;
             let slot: KeySlot = serde_json::from_slice(&text).map_err(|e| {
-                RepositoryError::Corrupt(format!("key slot {} is unreadable: {e}", slot.key))
+                RepositoryError::Corrupt(format!("key slot {} is unreadable: {e}", object.key))
             })?;
             match slot.unlock(password) {
                 Ok(found) => {
                     key = Some(found);
+                    opened_with = object.key.clone();
                     break;
                 }
                 Err(CryptoError::WrongPassword) => continue,
@@ -175,7 +194,64 @@ impl Repository {
             storage,
             key,
             config,
+            opened_with,
         })
+    }
+
+    /// Every key slot; `current` marks the one this password opened.
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, RepositoryError> {
+        let mut keys = Vec::new();
+        for object in self.storage.list_all(KEYS).await? {
+            let text = self.storage.get_bytes(&object.key).await?;
+            let slot: KeySlot = serde_json::from_slice(&text).map_err(|e| {
+                RepositoryError::Corrupt(format!("key slot {} is unreadable: {e}", object.key))
+            })?;
+            keys.push(KeyInfo {
+                id: object.key.trim_start_matches(KEYS).to_owned(),
+                current: object.key == self.opened_with,
+                memory_kib: slot.params.memory_kib,
+                iterations: slot.params.iterations,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Removes a key slot. Refuses the slot in use (change it with [`Self::change_password`])
+    /// and the last one (the repository would be lost).
+    pub async fn remove_key(&self, id: &str) -> Result<(), RepositoryError> {
+        let keys = self.keys().await?;
+        let key = keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| RepositoryError::Corrupt(format!("no key {id} in this repository")))?;
+        if key.current {
+            return Err(RepositoryError::Corrupt(format!(
+                "key {id} is the one in use: open the repository with another password to remove it, or change it with `repo key passwd`"
+            )));
+        }
+        if keys.len() < 2 {
+            return Err(RepositoryError::Corrupt(
+                "refusing to remove the last key: the repository could never be opened again"
+                    .into(),
+            ));
+        }
+        self.storage.delete(&format!("{KEYS}{id}")).await?;
+        Ok(())
+    }
+
+    /// Replaces the password in use: the new slot is written first, then the old one
+    /// removed, so an interruption leaves both passwords working, never none.
+    pub async fn change_password(
+        &mut self,
+        new_password: &[u8],
+        kdf: KdfParams,
+    ) -> Result<String, RepositoryError> {
+        let new = self.add_password(new_password, kdf).await?;
+        let old = std::mem::replace(&mut self.opened_with, new.clone());
+        if !old.is_empty() {
+            self.storage.delete(&old).await?;
+        }
+        Ok(new.trim_start_matches(KEYS).to_owned())
     }
 
     /// Adds a password (a new key slot); returns the slot's name.
@@ -276,6 +352,34 @@ mod tests {
             repository.config().id
         );
         assert_eq!(storage.list_all("keys").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn keys_are_listed_changed_and_never_all_removed() {
+        let storage = memory().await;
+        let mut repository = Repository::init(storage.clone(), b"first", options())
+            .await
+            .unwrap();
+        let second = repository.add_password(b"second", FAST).await.unwrap();
+        let second = second.trim_start_matches("keys/").to_owned();
+        let keys = repository.keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys.iter().filter(|k| k.current).count(), 1);
+        let current = keys.iter().find(|k| k.current).unwrap().id.clone();
+        assert!(
+            repository.remove_key(&current).await.is_err(),
+            "not the key in use"
+        );
+        repository.remove_key(&second).await.unwrap();
+        assert!(Repository::open(storage.clone(), b"second").await.is_err());
+        assert!(
+            repository.remove_key(&current).await.is_err(),
+            "never the last key"
+        );
+        repository.change_password(b"third", FAST).await.unwrap();
+        assert!(Repository::open(storage.clone(), b"first").await.is_err());
+        let reopened = Repository::open(storage, b"third").await.unwrap();
+        assert_eq!(reopened.keys().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -302,6 +302,12 @@ impl Repository {
 }
 
 impl Repository {
+    /// Deletes one snapshot object (its data stays until a prune).
+    pub async fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), RepositoryError> {
+        self.storage().delete(&format!("snapshots/{id}")).await?;
+        Ok(())
+    }
+
     /// Applies a retention policy: returns every decision, newest first, and (unless
     /// `dry_run`) deletes the snapshots it does not keep. Data is freed later by `prune`.
     /// An empty policy is refused: it would keep only the newest good snapshot.

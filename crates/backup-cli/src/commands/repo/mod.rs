@@ -13,6 +13,8 @@ use backup_repository::{CheckReport, InitOptions, Repository, RepositoryError, S
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::time::Instant;
+mod keys;
+
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 impl From<RepositoryError> for CliError {
@@ -77,6 +79,8 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             ));
             Ok(Exit::Success)
         }
+        RepoCommand::Info { repo } => keys::info(context, &repo).await,
+        RepoCommand::Key { action } => keys::key(context, action).await,
         RepoCommand::Check { repo, read_data } => {
             let repository = open(context, &repo).await?;
             let report = repository.check(read_data).await?;
@@ -254,6 +258,21 @@ impl Tabular for SnapshotRow {
 /// `kbackup snapshot ...`.
 pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult {
     match command {
+        SnapshotCommand::Delete { snapshot, repo } => {
+            let repository = open(context, &repo).await?;
+            let snapshots = repository.snapshots().await?;
+            let id = find_snapshot(&snapshots, &snapshot, &repo.repo)?
+                .snapshot
+                .id
+                .clone();
+            context.confirm(&format!("Delete snapshot {id} from {}?", repo.repo))?;
+            repository.delete_snapshot(&id).await?;
+            context.info(&format!(
+                "deleted snapshot {}; its data is freed by a later prune",
+                id.short()
+            ));
+            Ok(Exit::Success)
+        }
         SnapshotCommand::Describe { snapshot, repo } => {
             super::cluster::describe(context, &repo, &snapshot).await
         }
