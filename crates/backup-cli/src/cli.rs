@@ -474,6 +474,10 @@ pub struct RepoArgs {
     /// A file holding the password (first line).
     #[arg(long, env = "KBACKUP_PASSWORD_FILE", value_name = "FILE")]
     pub password_file: Option<std::path::PathBuf>,
+    /// A Kubernetes Secret holding the password (`namespace/name`, key `password` or
+    /// KubeStash's `RESTIC_PASSWORD`).
+    #[arg(long, env = "KBACKUP_ENCRYPTION_SECRET", value_name = "NAMESPACE/NAME")]
+    pub encryption_secret: Option<String>,
     /// Where and how to connect.
     #[command(flatten)]
     pub storage: StorageArgs,

@@ -451,6 +451,48 @@ async fn owners_are_re_linked_status_restored_on_request_and_a_yaml_tree_written
 }
 
 #[tokio::test]
+async fn the_repository_password_can_come_from_a_kubernetes_secret() {
+    let seeded = Seeded::new().await;
+    let shop = seeded.shop.clone();
+    seeded
+        .apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "repo-key", "namespace": shop},
+                      "stringData": {"RESTIC_PASSWORD": "correct horse"}}))
+        .await;
+    let run = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kbackup"))
+            .env_remove("KBACKUP_PASSWORD")
+            .env("HOME", seeded.home.path())
+            .arg("--kubeconfig")
+            .arg(backup_testing::kubeconfig())
+            .args([
+                "snapshot",
+                "list",
+                "--repo",
+                seeded.repo(),
+                "--encryption-secret",
+                secret,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let opened = run(&format!("{shop}/repo-key"));
+    assert!(opened.status.success(), "{}", text(&opened.stderr));
+    let missing = run(&format!("{shop}/no-such-secret"));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(
+        !text(&opened.stderr).contains("correct horse")
+            && !text(&missing.stderr).contains("correct horse")
+    );
+    seeded.cleanup().await;
+}
+
+#[tokio::test]
 async fn restore_into_mapped_namespaces_leaves_the_originals() {
     let seeded = Seeded::new().await;
     assert!(seeded.backup(&seeded.shop).status.success());

@@ -27,9 +27,30 @@ impl From<RepositoryError> for CliError {
 }
 
 /// The password: `KBACKUP_PASSWORD`, else the first line of `--password-file`.
-fn password(args: &RepoArgs) -> Result<Vec<u8>, CliError> {
+/// The password: `KBACKUP_PASSWORD`, else `--encryption-secret`, else `--password-file`.
+async fn password(context: &Context, args: &RepoArgs) -> Result<Vec<u8>, CliError> {
     if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty()) {
         return Ok(text.into_encoded_bytes());
+    }
+    if let Some(reference) = &args.encryption_secret {
+        let (namespace, name) = reference.split_once('/').ok_or_else(|| {
+            CliError::user(anyhow!(
+                "--encryption-secret '{reference}' is not namespace/name"
+            ))
+        })?;
+        let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
+        let secret = backup_core::cluster::ConfigObjects::secret(&cluster, namespace, name)
+            .await?
+            .ok_or_else(|| CliError::user(anyhow!("Secret {reference} not found")))?;
+        let value = ["password", "RESTIC_PASSWORD"]
+            .iter()
+            .find_map(|key| secret.get(*key))
+            .ok_or_else(|| {
+                CliError::user(anyhow!(
+                    "Secret {reference} has no key `password` (or `RESTIC_PASSWORD`)"
+                ))
+            })?;
+        return Ok(value.expose().to_vec());
     }
     match &args.password_file {
         Some(path) => {
@@ -39,7 +60,7 @@ fn password(args: &RepoArgs) -> Result<Vec<u8>, CliError> {
             Ok(text.lines().next().unwrap_or_default().as_bytes().to_vec())
         }
         None => Err(CliError::user(anyhow!(
-            "no password: set KBACKUP_PASSWORD or pass --password-file FILE"
+            "no password: set KBACKUP_PASSWORD, or pass --encryption-secret NAMESPACE/NAME or --password-file FILE"
         ))),
     }
 }
@@ -57,7 +78,7 @@ async fn storage(
 
 /// Opens the repository with the password from the environment or the password file.
 pub(crate) async fn open(context: &Context, args: &RepoArgs) -> Result<Repository, CliError> {
-    let password = password(args)?;
+    let password = password(context, args).await?;
     Ok(Repository::open(storage(context, args, false).await?, &password).await?)
 }
 
@@ -65,7 +86,7 @@ pub(crate) async fn open(context: &Context, args: &RepoArgs) -> Result<Repositor
 pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
     match command {
         RepoCommand::Init { repo } => {
-            let password = password(&repo)?;
+            let password = password(context, &repo).await?;
             let repository = Repository::init(
                 storage(context, &repo, true).await?,
                 &password,
