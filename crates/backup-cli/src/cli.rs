@@ -671,6 +671,17 @@ pub enum SnapshotCommand {
         #[command(flatten)]
         repo: RepoArgs,
     },
+    /// What changed between two snapshots: components by content, and for cluster snapshots
+    /// every object by its checksum (added, removed, changed).
+    Diff {
+        /// The older snapshot (id prefix or `latest`).
+        first: String,
+        /// The newer snapshot.
+        second: String,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
     /// Delete one snapshot (its data is freed by a later prune); asks unless -y.
     Delete {
         /// The snapshot: an id (prefix) or `latest`.

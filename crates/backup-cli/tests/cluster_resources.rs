@@ -362,6 +362,51 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
     );
     seeded.assert_restored(&records, str::to_owned).await;
 
+    // Two backups around one change: the diff names exactly that object.
+    assert!(
+        seeded
+            .backup(&format!("{},{}", seeded.shop, seeded.db))
+            .status
+            .success()
+    );
+    let listed =
+        json_of(&seeded.kbackup(&["-o", "json", "snapshot", "list", "--repo", seeded.repo()]));
+    let first = listed.as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    seeded
+        .apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db-conf", "namespace": seeded.db}, "data": {"pool": "20"}}))
+        .await;
+    assert!(
+        seeded
+            .backup(&format!("{},{}", seeded.shop, seeded.db))
+            .status
+            .success()
+    );
+    let diff = json_of(&seeded.kbackup(&[
+        "-o",
+        "json",
+        "snapshot",
+        "diff",
+        &first[..12],
+        "latest",
+        "--repo",
+        seeded.repo(),
+    ]));
+    let changed: Vec<&str> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["change"] == "changed")
+        .map(|c| c["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        [format!("manifests: ConfigMap {}/db-conf", seeded.db)],
+        "{diff}"
+    );
+
     let again = json_of(&seeded.kbackup(&[
         "-o",
         "json",

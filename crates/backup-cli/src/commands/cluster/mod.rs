@@ -3,10 +3,12 @@
 
 mod backup;
 mod describe;
+mod diff;
 mod restore;
 
 pub use backup::{BackupOptions, backup};
 pub use describe::describe;
+pub use diff::diff;
 pub use restore::restore;
 
 use crate::cli::FilterArgs;

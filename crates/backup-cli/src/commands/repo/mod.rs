@@ -294,6 +294,11 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
             ));
             Ok(Exit::Success)
         }
+        SnapshotCommand::Diff {
+            first,
+            second,
+            repo,
+        } => super::cluster::diff(context, &repo, &first, &second).await,
         SnapshotCommand::Describe { snapshot, repo } => {
             super::cluster::describe(context, &repo, &snapshot).await
         }
