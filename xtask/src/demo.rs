@@ -43,6 +43,12 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         Ok(())
     };
 
+    // Waits for the application to be up, then lists it.
+    let show_running = || -> Result<()> {
+        let rollout = ["rollout", "status", "deployment/web", "-n", NAMESPACE];
+        kubectl.run(&[&rollout[..], &["--timeout=120s"]].concat())?;
+        show("deployments,statefulsets,services,configmaps,secrets,greetings")
+    };
     eprintln!("\n== deploying the sample application into namespace {NAMESPACE}");
     // The CRD first: its custom resource can only be applied once it is established.
     let (crd, rest) = SAMPLE.split_once("\n---\n").context("sample manifest")?;
@@ -54,15 +60,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         "--timeout=60s",
     ])?;
     kubectl.apply(rest)?;
-    kubectl.run(&[
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NAMESPACE,
-        "--timeout=120s",
-    ])?;
-    show("deployments,statefulsets,services,configmaps,secrets,greetings")?;
+    show_running()?;
 
     if !repository.join("config").exists() {
         kb(&["repo", "init"])?;
@@ -92,15 +90,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     kb(&["restore", "cluster", "latest", "--dry-run"])?;
     eprintln!("\n== restoring");
     kb(&["restore", "cluster", "latest"])?;
-    kubectl.run(&[
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NAMESPACE,
-        "--timeout=120s",
-    ])?;
-    show("deployments,statefulsets,services,configmaps,secrets,greetings")?;
+    show_running()?;
     eprintln!(
         "\n== the report, shaped like a KubeStash RestoreSession status (a second restore: everything is unchanged)"
     );

@@ -57,3 +57,12 @@ pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
         other => other,
     }
 }
+
+/// Workloads and their replicas, as a scale-down plan shows them (`Deployment/web (2 -> 0)`).
+pub fn scale_down_cell(workloads: &[(String, i32)]) -> String {
+    workloads
+        .iter()
+        .map(|(w, n)| format!("{w} ({n} -> 0)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -155,6 +155,22 @@ impl Seeded {
             .unwrap()
     }
 
+    /// The restore plan of the latest snapshot as JSON (`extra` flags added).
+    fn plan(&self, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "-o",
+            "json",
+            "restore",
+            "cluster",
+            "latest",
+            "--repo",
+            self.repo(),
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        json_of(&self.kbackup(&args))
+    }
+
     fn repo(&self) -> &str {
         self.repo.to_str().unwrap()
     }
@@ -306,16 +322,7 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
     gone.push(seeded.crd());
     seeded.delete_and_wait(&gone).await;
 
-    let plan = json_of(&seeded.kbackup(&[
-        "-o",
-        "json",
-        "restore",
-        "cluster",
-        "latest",
-        "--repo",
-        seeded.repo(),
-        "--dry-run",
-    ]));
+    let plan = seeded.plan(&[]);
     let plan = plan.as_array().unwrap();
     let wave_of = |kind: &str| {
         plan.iter()
@@ -407,16 +414,7 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
         "{diff}"
     );
 
-    let again = json_of(&seeded.kbackup(&[
-        "-o",
-        "json",
-        "restore",
-        "cluster",
-        "latest",
-        "--repo",
-        seeded.repo(),
-        "--dry-run",
-    ]));
+    let again = seeded.plan(&[]);
     assert!(
         again
             .as_array()
@@ -602,18 +600,7 @@ async fn existing_objects_follow_the_policy() {
             .clone()
     };
 
-    let plan = json_of(&seeded.kbackup(&[
-        "-o",
-        "json",
-        "restore",
-        "cluster",
-        "latest",
-        "--repo",
-        seeded.repo(),
-        "--dry-run",
-        "--existing",
-        "update",
-    ]));
+    let plan = seeded.plan(&["--existing", "update"]);
     let row = |name: &str| {
         plan.as_array()
             .unwrap()

@@ -174,6 +174,29 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// Lists every page of a type (in a namespace, with a label selector), handing each page's
+/// objects to `each` as it arrives.
+pub async fn for_each_page<S: ResourceStore + ?Sized>(
+    store: &S,
+    resource: &ApiResourceType,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+    page_size: u32,
+    mut each: impl FnMut(Vec<serde_json::Value>),
+) -> Result<(), ClusterError> {
+    let mut token = None;
+    loop {
+        let page = store
+            .list_page(resource, namespace, selector, page_size, token)
+            .await?;
+        each(page.items);
+        match page.continue_token {
+            Some(next) => token = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Discovery and generic object access.
 #[async_trait]
 pub trait ResourceStore: Send + Sync {

@@ -34,6 +34,21 @@ impl KubeCluster {
         }
     }
 
+    /// The object's reference and the API of its type and namespace.
+    async fn api_for(
+        &self,
+        object: &serde_json::Value,
+    ) -> Result<(ObjectRef, Api<DynamicObject>), ClusterError> {
+        let target = reference(object)?;
+        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
+        let api = self.dynamic_api(
+            &resource,
+            caps.scope == Scope::Namespaced,
+            target.namespace.as_deref(),
+        );
+        Ok((target, api))
+    }
+
     async fn resolve(
         &self,
         api_version: &str,
@@ -193,13 +208,7 @@ impl ResourceStore for KubeCluster {
         object: &serde_json::Value,
         force: bool,
     ) -> Result<serde_json::Value, ClusterError> {
-        let target = reference(object)?;
-        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
-        let api = self.dynamic_api(
-            &resource,
-            caps.scope == Scope::Namespaced,
-            target.namespace.as_deref(),
-        );
+        let (target, api) = self.api_for(object).await?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = force;
         let applied = api
@@ -210,13 +219,7 @@ impl ResourceStore for KubeCluster {
     }
 
     async fn create(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError> {
-        let target = reference(object)?;
-        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
-        let api = self.dynamic_api(
-            &resource,
-            caps.scope == Scope::Namespaced,
-            target.namespace.as_deref(),
-        );
+        let (target, api) = self.api_for(object).await?;
         let typed: DynamicObject = serde_json::from_value(object.clone())
             .map_err(|e| ClusterError::Invalid(format!("{target}: {e}")))?;
         let params = PostParams {
@@ -234,13 +237,7 @@ impl ResourceStore for KubeCluster {
         &self,
         object: &serde_json::Value,
     ) -> Result<serde_json::Value, ClusterError> {
-        let target = reference(object)?;
-        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
-        let api = self.dynamic_api(
-            &resource,
-            caps.scope == Scope::Namespaced,
-            target.namespace.as_deref(),
-        );
+        let (target, api) = self.api_for(object).await?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = true;
         let applied = api

@@ -128,25 +128,32 @@ pub fn run(root: &Path, env: &TestEnv, mib: usize, rounds: usize) -> Result<()> 
              \x20     indexPrefix: {PREFIX}\n      indicesPattern: \"{PREFIX}_*\"\n"
         ),
     )?;
-    let snapshot = Command::new(&kbackup)
-        .args(["-q", "--no-progress", "--config"])
-        .arg(&config)
-        .args([
-            "--kubeconfig",
-            &kubeconfig,
-            "-n",
-            NAMESPACE,
-            "elasticsearch",
-            "snapshot",
-            "--name",
-            SNAPSHOT,
-            "--indices",
-            &format!("{PREFIX}_*"),
-            "--wait",
-            "--es-url",
-            &url,
-        ])
-        .output()?;
+    // `kbackup ... elasticsearch <args> --es-url URL` with the bench configuration.
+    let elasticsearch = |args: &[&str]| {
+        let mut command = Command::new(&kbackup);
+        command
+            .args(["-y", "-q", "--no-progress", "-o", "json", "--config"])
+            .arg(&config)
+            .args([
+                "--kubeconfig",
+                &kubeconfig,
+                "-n",
+                NAMESPACE,
+                "elasticsearch",
+            ])
+            .args(args)
+            .args(["--es-url", &url]);
+        command
+    };
+    let snapshot = elasticsearch(&[
+        "snapshot",
+        "--name",
+        SNAPSHOT,
+        "--indices",
+        &format!("{PREFIX}_*"),
+        "--wait",
+    ])
+    .output()?;
     if !snapshot.status.success() {
         bail!(
             "snapshot failed: {}",
@@ -179,22 +186,7 @@ pub fn run(root: &Path, env: &TestEnv, mib: usize, rounds: usize) -> Result<()> 
         );
         floor.push(sample);
 
-        let mut restore = Command::new(&kbackup);
-        restore
-            .args(["-y", "-q", "--no-progress", "-o", "json", "--config"])
-            .arg(&config)
-            .args([
-                "--kubeconfig",
-                &kubeconfig,
-                "-n",
-                NAMESPACE,
-                "elasticsearch",
-                "restore",
-                "--snapshot",
-                SNAPSHOT,
-                "--es-url",
-                &url,
-            ]);
+        let restore = elasticsearch(&["restore", "--snapshot", SNAPSHOT]);
         let sample = timed(restore, "kbackup elasticsearch restore")?;
         eprintln!(
             "round {}/{rounds}: kbackup elasticsearch restore {:.2}s ({:.0} MiB RSS)",

@@ -348,6 +348,13 @@ impl Installation {
     }
 }
 
+/// Asserts a command failed with exit 1 and said `needle` on stderr.
+pub fn assert_refused(out: &std::process::Output, needle: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

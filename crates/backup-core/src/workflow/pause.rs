@@ -337,6 +337,20 @@ mod tests {
         .await
     }
 
+    /// An Elasticsearch restore's pause of the workloads labelled for it.
+    async fn pause_elasticsearch(cluster: &FakeWorkloads) {
+        pause_workloads(
+            cluster,
+            "sts",
+            "observability.suse.com/scalable-during-es-restore=true",
+            "elasticsearch",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    }
+
     async fn resume_stackgraph(
         cluster: &FakeWorkloads,
     ) -> Result<Vec<PausedWorkload>, WorkflowError> {
@@ -423,16 +437,7 @@ mod tests {
             &[("observability.suse.com/scalable-during-es-restore", "true")],
             &[],
         );
-        pause_workloads(
-            &cluster,
-            "sts",
-            "observability.suse.com/scalable-during-es-restore=true",
-            "elasticsearch",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        pause_elasticsearch(&cluster).await;
     }
 
     #[tokio::test]
@@ -502,16 +507,7 @@ mod tests {
         // A record without a lock (as a tool that records only replicas leaves it).
         cluster.add("legacy", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "1")]);
         pause_stackgraph(&cluster).await.unwrap();
-        pause_workloads(
-            &cluster,
-            "sts",
-            "observability.suse.com/scalable-during-es-restore=true",
-            "elasticsearch",
-            now(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        pause_elasticsearch(&cluster).await;
         let resumed = resume_stackgraph(&cluster).await.unwrap();
         let names: Vec<_> = resumed.iter().map(|p| p.workload.name.as_str()).collect();
         assert_eq!(names, ["server", "receiver", "idle", "legacy"]);

@@ -1,7 +1,7 @@
 //! Collecting the selected objects of a cluster.
 
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore};
+use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore, for_each_page};
 use backup_core::model::Report;
 use backup_core::resources::{ClusterScope, ManifestRecord, ObjectKey, ResourceFilter};
 use futures::{Stream, StreamExt, stream};
@@ -142,66 +142,33 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         namespace: Option<&str>,
         pages: &mut Vec<tokio::task::JoinHandle<Vec<ManifestRecord>>>,
     ) -> Result<(), ClusterError> {
-        let mut token = None;
-        loop {
-            let page = self
-                .cluster
-                .list_page(
-                    resource,
-                    namespace,
-                    self.options.filter.selector.as_deref(),
-                    self.options.page_size,
-                    token,
-                )
-                .await?;
-            let (resource, keep_status, filter) = (
-                resource.clone(),
-                self.options.keep_status,
-                self.options.filter.clone(),
-            );
-            let items = page.items;
-            pages.push(tokio::task::spawn_blocking(move || {
-                items
-                    .into_iter()
-                    .map(|o| ManifestRecord::new(&resource, o, keep_status))
-                    .filter(|r| {
-                        r.namespace
-                            .as_deref()
-                            .is_none_or(|ns| filter.selects_namespace(ns))
-                    })
-                    .collect()
-            }));
-            match page.continue_token {
-                Some(next) => token = Some(next),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    async fn list_all(
-        &self,
-        resource: &ApiResourceType,
-        namespace: Option<&str>,
-    ) -> Result<Vec<serde_json::Value>, ClusterError> {
-        let mut objects = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .cluster
-                .list_page(
-                    resource,
-                    namespace,
-                    self.options.filter.selector.as_deref(),
-                    self.options.page_size,
-                    token,
-                )
-                .await?;
-            objects.extend(page.items);
-            match page.continue_token {
-                Some(next) => token = Some(next),
-                None => return Ok(objects),
-            }
-        }
+        let selector = self.options.filter.selector.as_deref();
+        for_each_page(
+            self.cluster,
+            resource,
+            namespace,
+            selector,
+            self.options.page_size,
+            |items| {
+                let (resource, keep_status, filter) = (
+                    resource.clone(),
+                    self.options.keep_status,
+                    self.options.filter.clone(),
+                );
+                pages.push(tokio::task::spawn_blocking(move || {
+                    items
+                        .into_iter()
+                        .map(|o| ManifestRecord::new(&resource, o, keep_status))
+                        .filter(|r| {
+                            r.namespace
+                                .as_deref()
+                                .is_none_or(|ns| filter.selects_namespace(ns))
+                        })
+                        .collect()
+                }));
+            },
+        )
+        .await
     }
 
     /// With [`ClusterScope::Needed`], the cluster-scoped objects the collected namespaced
@@ -235,8 +202,19 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         for (resource, names) in wanted {
             // Many of one type (the namespaces of a large backup): one LIST is cheaper than
             // a GET each; a LIST the credentials may not do falls back to GETs.
+            // No label selector here: a needed Namespace need not carry the objects' labels.
+            let mut objects = Vec::new();
             if names.len() > 3
-                && let Ok(objects) = self.list_all(resource, None).await
+                && for_each_page(
+                    self.cluster,
+                    resource,
+                    None,
+                    None,
+                    self.options.page_size,
+                    |page| objects.extend(page),
+                )
+                .await
+                .is_ok()
             {
                 records.extend(
                     objects

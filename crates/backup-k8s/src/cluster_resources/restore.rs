@@ -2,7 +2,7 @@
 //! dependency order with readiness waits.
 
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore};
+use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore, for_each_page};
 use backup_core::model::{Plan, PlannedAction, Report};
 use backup_core::progress::Progress;
 use backup_core::resources::{
@@ -330,22 +330,15 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         let lists = stream::iter(scopes)
             .map(|((kind, namespace), resource)| async move {
                 let mut objects = Vec::new();
-                let mut token = None;
-                let result = loop {
-                    match cluster
-                        .list_page(&resource, namespace.as_deref(), None, 500, token)
-                        .await
-                    {
-                        Ok(page) => {
-                            objects.extend(page.items);
-                            match page.continue_token {
-                                Some(next) => token = Some(next),
-                                None => break Ok(()),
-                            }
-                        }
-                        Err(e) => break Err(e),
-                    }
-                };
+                let result = for_each_page(
+                    cluster,
+                    &resource,
+                    namespace.as_deref(),
+                    None,
+                    500,
+                    |page| objects.extend(page),
+                )
+                .await;
                 (kind, namespace, resource, objects, result)
             })
             .buffer_unordered(8)
@@ -518,14 +511,10 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         }
         // A new object is created (a POST costs the API server far less than an apply); one
         // that appeared since the plan, or one that differs, gets a server-side apply.
-        let written = match planned.action {
-            PlannedAction::Create => match self.cluster.create(&object).await {
-                Err(ClusterError::Conflict(_)) => self.cluster.apply(&object, true).await,
-                other => other,
-            },
-            _ => self.cluster.apply(&object, true).await,
-        };
-        let applied = written.map_err(|e| e.to_string())?;
+        let applied = self
+            .write(record, &object, planned.action)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(uid) = applied["metadata"]["uid"].as_str() {
             uids.lock()
                 .expect("uids")
@@ -541,6 +530,42 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             }
         }
         Ok((planned.action, warnings))
+    }
+
+    /// Creates or applies. A custom resource whose CRD this restore brings is tried again
+    /// for a while when its type is not served yet: a CRD is Established a moment before
+    /// discovery shows its resources.
+    async fn write(
+        &self,
+        record: &ManifestRecord,
+        object: &Value,
+        action: PlannedAction,
+    ) -> Result<Value, ClusterError> {
+        let crd_restored = self.objects.iter().any(|o| {
+            o.record.kind == "CustomResourceDefinition"
+                && o.record.object["spec"]["group"] == record.group.as_str()
+                && o.record.object["spec"]["names"]["plural"] == record.resource.as_str()
+        });
+        let deadline = Instant::now() + self.options.ready_timeout;
+        loop {
+            let written = match action {
+                PlannedAction::Create => match self.cluster.create(object).await {
+                    Err(ClusterError::Conflict(_)) => self.cluster.apply(object, true).await,
+                    other => other,
+                },
+                _ => self.cluster.apply(object, true).await,
+            };
+            match written {
+                Err(ClusterError::NotFound(what))
+                    if crd_restored
+                        && what.starts_with("resource type")
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn wait_established(&self, crd: &ManifestRecord) -> Result<(), String> {

@@ -17,14 +17,10 @@ impl Tabular for RestorePlan {
         vec!["ARCHIVE", "SCALE DOWN", "CREATE", "REFUSED"]
     }
     fn cells(&self) -> Vec<String> {
-        let scale: Vec<String> = self
-            .scale_down
-            .iter()
-            .map(|(w, n)| format!("{w} ({n} -> 0)"))
-            .collect();
+        let scale = crate::output::scale_down_cell(&self.scale_down);
         vec![
             self.archive.clone(),
-            scale.join(", "),
+            scale,
             self.create.join(", "),
             self.refused.clone().unwrap_or_else(|| "-".into()),
         ]

@@ -121,6 +121,19 @@ impl EsSession {
         })
     }
 
+    /// The repository and the restore settings, checked.
+    fn restore_settings(
+        &self,
+    ) -> Result<(String, backup_core::stackstate::ElasticsearchRestore), CliError> {
+        let settings = self
+            .installation
+            .config
+            .elasticsearch_restore()
+            .map_err(CliError::user)?
+            .clone();
+        Ok((self.repository()?, settings))
+    }
+
     /// The repository the commands work with.
     fn repository(&self) -> Result<String, CliError> {
         Ok(self

@@ -38,18 +38,14 @@ impl Tabular for EsRestorePlan {
         ]
     }
     fn cells(&self) -> Vec<String> {
-        let scale: Vec<String> = self
-            .scale_down
-            .iter()
-            .map(|(w, n)| format!("{w} ({n} -> 0)"))
-            .collect();
+        let scale = crate::output::scale_down_cell(&self.scale_down);
         vec![
             self.snapshot.clone(),
             self.state.clone(),
             self.restore.join(", "),
             self.delete.join(", "),
             self.rollover.clone().unwrap_or_else(|| "-".into()),
-            scale.join(", "),
+            scale,
             self.refused.clone().unwrap_or_else(|| "-".into()),
         ]
     }
@@ -87,13 +83,7 @@ fn check(count: &IndexCount) -> &'static str {
 /// Restores a snapshot.
 pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let repository = session.repository()?;
-    let settings = session
-        .installation
-        .config
-        .elasticsearch_restore()
-        .map_err(CliError::user)?
-        .clone();
+    let (repository, settings) = session.restore_settings()?;
     let snapshot = match &options.snapshot {
         Some(name) => session.client.snapshot(&repository, name).await?,
         None => session
@@ -249,13 +239,7 @@ pub async fn finalize(
     wait: Option<Duration>,
 ) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let repository = session.repository()?;
-    let settings = session
-        .installation
-        .config
-        .elasticsearch_restore()
-        .map_err(CliError::user)?
-        .clone();
+    let (repository, settings) = session.restore_settings()?;
     let restore = EsRestore::new(
         &session.client,
         &session.installation.cluster,
