@@ -501,6 +501,20 @@ pub enum RepoCommand {
         #[arg(long)]
         read_data: bool,
     },
+    /// Delete the packs no snapshot uses (after `snapshot forget|delete`). Safe with a
+    /// backup running at the same time: packs younger than --grace are never deleted.
+    Prune {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Packs written more recently than this are kept (a running backup's packs are
+        /// unreferenced until its snapshot is written).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// Report what would be freed and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// What the repository holds: id, format, chunker, compression, keys, snapshots, packs.
     Info {
         /// The repository.

@@ -234,6 +234,22 @@ fn keys_info_and_snapshot_delete_through_the_binary() {
     );
     let deleted = run("third", &["-y", "snapshot", "delete", "latest"], None);
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let planned = run(
+        "third",
+        &["-o", "json", "repo", "prune", "--grace", "0s", "--dry-run"],
+        None,
+    );
+    let planned: Vec<serde_json::Value> = serde_json::from_slice(&planned.stdout).unwrap();
+    assert_eq!(planned[0]["packsDeleted"], 1, "the deleted snapshot's pack");
+    let pruned = run(
+        "third",
+        &["-y", "-o", "json", "repo", "prune", "--grace", "0s"],
+        None,
+    );
+    assert!(pruned.status.success(), "{}", text(&pruned.stderr));
+    let info = run("third", &["-o", "json", "repo", "info"], None);
+    let info: Vec<serde_json::Value> = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info[0]["packs"], 0, "nothing left to store");
     let list = run("third", &["-o", "json", "snapshot", "list"], None);
     assert_eq!(text(&list.stdout).trim(), "[]");
     let missing = run("third", &["-y", "snapshot", "delete", "latest"], None);

@@ -12,6 +12,7 @@ pub mod check;
 pub mod chunking;
 pub mod crypto;
 pub mod pack;
+pub mod prune;
 pub mod repository;
 pub mod stream;
 
@@ -20,5 +21,6 @@ pub use check::CheckReport;
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use pack::{BlobLocation, PackBuilder, PackError};
+pub use prune::PruneReport;
 pub use repository::{InitOptions, KeyInfo, Repository, RepositoryConfig, RepositoryError};
 pub use stream::{BackupStats, Index, SnapshotFile, StreamContent};

@@ -46,15 +46,17 @@ impl Index {
 }
 
 /// One index object: packs and their blobs.
+/// One index object: the packs it describes.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct IndexFile {
-    packs: Vec<IndexedPack>,
+pub(crate) struct IndexFile {
+    pub(crate) packs: Vec<IndexedPack>,
 }
 
+/// A pack and the blobs in it.
 #[derive(Debug, Serialize, Deserialize)]
-struct IndexedPack {
-    id: String,
-    blobs: Vec<BlobLocation>,
+pub(crate) struct IndexedPack {
+    pub(crate) id: String,
+    pub(crate) blobs: Vec<BlobLocation>,
 }
 
 /// A stream component's content: its chunks in order.
@@ -106,13 +108,7 @@ impl Repository {
     pub async fn load_index(&self) -> Result<Index, RepositoryError> {
         let mut index = Index::default();
         for object in self.storage().list_all("index/").await? {
-            let sealed = self.storage().get_bytes(&object.key).await?;
-            let plain = self
-                .key()
-                .open(&sealed, object.key.as_bytes(), &object.key)?;
-            let file: IndexFile = serde_json::from_slice(&plain)
-                .map_err(|e| RepositoryError::Corrupt(format!("{}: {e}", object.key)))?;
-            for pack in file.packs {
+            for pack in self.read_index_file(&object.key).await?.packs {
                 for blob in pack.blobs {
                     index.blobs.insert(blob.id, (pack.id.clone(), blob));
                 }
@@ -137,6 +133,13 @@ impl Repository {
             .await?;
         written.push(IndexedPack { id, blobs });
         Ok(())
+    }
+
+    /// Reads and opens one index object.
+    pub(crate) async fn read_index_file(&self, key: &str) -> Result<IndexFile, RepositoryError> {
+        let sealed = self.storage().get_bytes(key).await?;
+        let plain = self.key().open(&sealed, key.as_bytes(), key)?;
+        serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{key}: {e}")))
     }
 
     /// Backs up a byte stream as component `name`, adding new blobs to `index`.

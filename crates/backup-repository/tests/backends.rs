@@ -56,6 +56,70 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
         .await
         .unwrap();
     assert!(out == data, "restored bytes differ");
+    prune_frees_what_no_snapshot_uses(&reopened, &data).await;
+}
+
+/// A second snapshot of other data, deleted, then pruned: its packs go once they are older
+/// than the grace period, and the first snapshot still restores and checks clean.
+async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8]) {
+    let other = backup_testing::noise(3_000_000, 42);
+    let mut index = repository.load_index().await.unwrap();
+    let (content, _) = repository
+        .backup_stream(&mut index, "other", other.as_slice())
+        .await
+        .unwrap();
+    let mut snapshot = repository.snapshots().await.unwrap()[0].snapshot.clone();
+    snapshot.time = chrono::Utc::now();
+    let id = repository
+        .write_snapshot(SnapshotFile {
+            snapshot,
+            streams: vec![content],
+        })
+        .await
+        .unwrap();
+    repository.delete_snapshot(&id).await.unwrap();
+    let now = chrono::Utc::now();
+    let hour = std::time::Duration::from_secs(3600);
+    let recent = repository.prune(hour, now, false).await.unwrap();
+    assert_eq!(
+        recent.packs_deleted, 0,
+        "younger than the grace period: {recent:?}"
+    );
+    assert!(recent.packs_too_recent >= 1, "{recent:?}");
+    let later = now + chrono::Duration::minutes(1);
+    let zero = std::time::Duration::ZERO;
+    let planned = repository.prune(zero, later, true).await.unwrap();
+    assert!(
+        planned.packs_deleted >= 1 && planned.bytes_freed > 0,
+        "{planned:?}"
+    );
+    let done = repository.prune(zero, later, false).await.unwrap();
+    assert_eq!(done.packs_deleted, planned.packs_deleted);
+    assert!(
+        repository
+            .prune(zero, later, true)
+            .await
+            .unwrap()
+            .packs_deleted
+            == 0
+    );
+    let check = repository.check(true).await.unwrap();
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    let snapshots = repository.snapshots().await.unwrap();
+    assert_eq!(snapshots.len(), 1);
+    let mut out = Vec::new();
+    repository
+        .restore_stream(
+            &repository.load_index().await.unwrap(),
+            &snapshots[0].streams[0],
+            &mut out,
+        )
+        .await
+        .unwrap();
+    assert!(
+        out == kept,
+        "the kept snapshot still restores after the prune"
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,43 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             Ok(Exit::Success)
         }
         RepoCommand::Info { repo } => keys::info(context, &repo).await,
+        RepoCommand::Prune {
+            repo,
+            grace,
+            dry_run,
+        } => {
+            let repository = open(context, &repo).await?;
+            let now = chrono::Utc::now();
+            let planned = repository.prune(grace, now, true).await?;
+            if !dry_run && planned.packs_deleted > 0 {
+                context.confirm(&format!(
+                    "Delete {} unused pack(s) ({}) from {}?",
+                    planned.packs_deleted,
+                    HumanBytes(planned.bytes_freed),
+                    repo.repo
+                ))?;
+            }
+            let report = if dry_run {
+                planned
+            } else {
+                repository.prune(grace, now, false).await?
+            };
+            emit(context.output, std::slice::from_ref(&report))?;
+            context.info(&format!(
+                "{} pack(s), {} {}; {} partly used kept whole; {} unused but younger than {} kept",
+                report.packs_deleted,
+                HumanBytes(report.bytes_freed),
+                if dry_run {
+                    "would be freed (--dry-run)"
+                } else {
+                    "freed"
+                },
+                report.packs_partly_used,
+                report.packs_too_recent,
+                humantime::format_duration(grace)
+            ));
+            Ok(Exit::Success)
+        }
         RepoCommand::Key { action } => keys::key(context, action).await,
         RepoCommand::Check { repo, read_data } => {
             let repository = open(context, &repo).await?;
@@ -149,6 +186,27 @@ pub(crate) fn find_snapshot<'s>(
         }
     };
     found.ok_or_else(|| CliError::user(anyhow!("no snapshot '{wanted}' in {repo}")))
+}
+
+impl Tabular for backup_repository::PruneReport {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "PACKS DELETED",
+            "FREED",
+            "PARTLY USED",
+            "TOO RECENT",
+            "INDEX REPLACED",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.packs_deleted.to_string(),
+            HumanBytes(self.bytes_freed).to_string(),
+            self.packs_partly_used.to_string(),
+            self.packs_too_recent.to_string(),
+            self.index_objects_replaced.to_string(),
+        ]
+    }
 }
 
 impl Tabular for CheckReport {
