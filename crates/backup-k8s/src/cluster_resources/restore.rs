@@ -327,6 +327,62 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                 .entry((kind_name(record), record.namespace.clone()))
                 .or_insert_with(|| type_of(record));
         }
+        // A namespaced type spread over many namespaces is listed once, cluster-wide (a
+        // restore of a hundred namespaces is three LISTs, not three hundred); where that is
+        // forbidden, namespace by namespace.
+        let mut spread: BTreeMap<&str, (ApiResourceType, HashSet<&str>)> = BTreeMap::new();
+        for ((kind, namespace), resource) in &scopes {
+            if let Some(ns) = namespace {
+                spread
+                    .entry(kind.as_str())
+                    .or_insert_with(|| (resource.clone(), HashSet::new()))
+                    .1
+                    .insert(ns.as_str());
+            }
+        }
+        spread.retain(|_, (_, namespaces)| namespaces.len() > 4);
+        let wide = stream::iter(spread)
+            .map(|(kind, (resource, namespaces))| async move {
+                let mut objects = Vec::new();
+                let result = for_each_page(cluster, &resource, None, None, 500, |page| {
+                    objects.extend(page.into_iter().filter(|o| {
+                        o["metadata"]["namespace"]
+                            .as_str()
+                            .is_some_and(|ns| namespaces.contains(ns))
+                    }))
+                })
+                .await;
+                (kind.to_owned(), resource, objects, result)
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
+        let mut live = HashMap::new();
+        let mut listed_wide = HashSet::new();
+        let insert = |live: &mut HashMap<ObjectKey, Value>,
+                      resource: &ApiResourceType,
+                      objects: Vec<Value>| {
+            for object in objects {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                let namespace = object["metadata"]["namespace"].as_str();
+                let key = ObjectKey::new(&resource.group, &resource.kind, namespace, name);
+                live.insert(key, object);
+            }
+        };
+        for (kind, resource, objects, result) in wide {
+            match result {
+                Ok(()) => {
+                    insert(&mut live, &resource, objects);
+                    listed_wide.insert(kind);
+                }
+                Err(ClusterError::NotFound(_)) => {
+                    listed_wide.insert(kind);
+                }
+                Err(ClusterError::Forbidden(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        scopes.retain(|(kind, namespace), _| namespace.is_none() || !listed_wide.contains(kind));
         let lists = stream::iter(scopes)
             .map(|((kind, namespace), resource)| async move {
                 let mut objects = Vec::new();
@@ -344,24 +400,16 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             .buffer_unordered(8)
             .collect::<Vec<_>>()
             .await;
-        let mut live = HashMap::new();
         let mut unreadable = HashMap::new();
         for (kind, namespace, resource, objects, result) in lists {
             match result {
-                Ok(()) => {}
+                Ok(()) => insert(&mut live, &resource, objects),
                 // A type not served yet (its CRD comes with the restore): nothing exists.
-                Err(ClusterError::NotFound(_)) => continue,
+                Err(ClusterError::NotFound(_)) => {}
                 Err(ClusterError::Forbidden(reason)) => {
                     unreadable.insert((kind, namespace), reason);
-                    continue;
                 }
                 Err(other) => return Err(other),
-            }
-            for object in objects {
-                let name = object["metadata"]["name"].as_str().unwrap_or_default();
-                let key =
-                    ObjectKey::new(&resource.group, &resource.kind, namespace.as_deref(), name);
-                live.insert(key, object);
             }
         }
         Ok((live, unreadable))
