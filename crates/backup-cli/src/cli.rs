@@ -497,9 +497,10 @@ pub enum RepoCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
-        /// Read and verify every pack and blob.
-        #[arg(long)]
-        read_data: bool,
+        /// Read and verify every pack and blob (`--read-data`), or a random N% of the packs
+        /// (`--read-data=10%`; another subset each run).
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "100%", value_parser = parse_percent)]
+        read_data: Option<u8>,
     },
     /// Delete the packs no snapshot uses (after `snapshot forget|delete`). Safe with a
     /// backup running at the same time: packs younger than --grace are never deleted.
@@ -527,6 +528,15 @@ pub enum RepoCommand {
         #[command(subcommand)]
         action: KeyCommand,
     },
+}
+
+/// `N%` (or `N`) from 0 to 100.
+fn parse_percent(text: &str) -> Result<u8, String> {
+    text.trim_end_matches('%')
+        .parse::<u8>()
+        .ok()
+        .filter(|n| *n <= 100)
+        .ok_or_else(|| format!("'{text}' is not a percentage from 0% to 100%"))
 }
 
 /// `kbackup repo key ...`. A new password comes from `KBACKUP_NEW_PASSWORD` or

@@ -133,6 +133,11 @@ fn check_names_a_damaged_pack() {
         run(&["repo", "check"], None).status.success(),
         "a structural check reads no data"
     );
+    let bad = run(&["repo", "check", "--read-data=150%"], None);
+    assert_eq!(bad.status.code(), Some(1), "not a percentage");
+    // One pack: any subset above 0% reads it.
+    let subset = run(&["repo", "check", "--read-data=1%"], None);
+    assert_eq!(subset.status.code(), Some(1), "{}", text(&subset.stderr));
     let check = run(&["repo", "check", "--read-data"], None);
     assert_eq!(check.status.code(), Some(1));
     let name = pack.file_name().unwrap().to_string_lossy().into_owned();

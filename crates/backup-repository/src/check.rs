@@ -27,8 +27,10 @@ pub struct CheckReport {
 }
 
 impl Repository {
-    /// Checks the repository; see the module documentation.
-    pub async fn check(&self, read_data: bool) -> Result<CheckReport, RepositoryError> {
+    /// Checks the repository; see the module documentation. `read_percent` of the packs
+    /// (0 to 100) are read and verified byte by byte: a random subset that changes from run
+    /// to run (so repeated partial checks cover everything), at least one pack when above 0.
+    pub async fn check(&self, read_percent: u8) -> Result<CheckReport, RepositoryError> {
         let mut report = CheckReport::default();
         let index = match self.load_index().await {
             Ok(index) => index,
@@ -70,9 +72,13 @@ impl Repository {
             }
         }
 
+        let mut seed = [0u8; 16];
+        getrandom::fill(&mut seed)
+            .map_err(|e| RepositoryError::Corrupt(format!("no randomness: {e}")))?;
+        let to_read = subset(packs.keys(), read_percent, &seed);
         for (pack, blobs) in &packs {
             let key = pack_key(pack);
-            if !read_data {
+            if !to_read.contains(pack) {
                 if !self.storage().exists(&key).await? {
                     report.errors.push(format!("{key}: missing"));
                 }
@@ -114,6 +120,31 @@ impl Repository {
     }
 }
 
+/// The packs a check reads: `percent` of them, by a keyed hash with a fresh key per run, at
+/// least one when `percent` is above 0.
+fn subset<'p>(
+    packs: impl Iterator<Item = &'p String>,
+    percent: u8,
+    seed: &[u8; 16],
+) -> BTreeSet<&'p String> {
+    let key: [u8; 32] = [*seed, *seed].concat().try_into().expect("32 bytes");
+    let score = |pack: &str| {
+        let hash = blake3::keyed_hash(&key, pack.as_bytes());
+        u16::from_le_bytes([hash.as_bytes()[0], hash.as_bytes()[1]])
+    };
+    let all: Vec<&String> = packs.collect();
+    let threshold = u32::from(percent.min(100)) * u32::from(u16::MAX) / 100;
+    let mut chosen: BTreeSet<&String> = all
+        .iter()
+        .copied()
+        .filter(|p| percent >= 100 || u32::from(score(p)) < threshold)
+        .collect();
+    if chosen.is_empty() && percent > 0 {
+        chosen.extend(all.iter().copied().min_by_key(|p| score(p)));
+    }
+    chosen
+}
+
 #[cfg(test)]
 mod tests {
     use crate::stream::tests::{repository, snapshot};
@@ -130,7 +161,7 @@ mod tests {
             .await
             .unwrap();
         repo.write_snapshot(snapshot(vec![content])).await.unwrap();
-        let clean = repo.check(true).await.unwrap();
+        let clean = repo.check(100).await.unwrap();
         assert!(clean.errors.is_empty(), "{:?}", clean.errors);
         assert_eq!((clean.snapshots, clean.packs, clean.packs_read), (1, 1, 1));
         assert!(clean.blobs > 1);
@@ -143,10 +174,10 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            repo.check(false).await.unwrap().errors.is_empty(),
+            repo.check(0).await.unwrap().errors.is_empty(),
             "a structural check does not read data"
         );
-        let damaged = repo.check(true).await.unwrap();
+        let damaged = repo.check(100).await.unwrap();
         assert!(
             damaged
                 .errors
@@ -165,7 +196,7 @@ mod tests {
         );
 
         repo.storage().delete(&pack.key).await.unwrap();
-        let missing = repo.check(false).await.unwrap();
+        let missing = repo.check(0).await.unwrap();
         assert_eq!(missing.errors, vec![format!("{}: missing", pack.key)]);
     }
 
@@ -186,11 +217,32 @@ mod tests {
             .put_bytes(&name, Bytes::from(bytes))
             .await
             .unwrap();
-        let report = repo.check(false).await.unwrap();
+        let report = repo.check(0).await.unwrap();
         assert!(
             report.errors.iter().any(|e| e.starts_with(&name)),
             "{:?}",
             report.errors
+        );
+    }
+
+    #[test]
+    fn a_subset_reads_about_its_share_and_never_nothing() {
+        let packs: Vec<String> = (0..1000).map(|i| format!("{i:064x}")).collect();
+        let seed = [7u8; 16];
+        let tenth = super::subset(packs.iter(), 10, &seed).len();
+        assert!((60..=140).contains(&tenth), "{tenth} of 1000 for 10%");
+        assert_eq!(super::subset(packs.iter(), 100, &seed).len(), 1000);
+        assert!(super::subset(packs.iter(), 0, &seed).is_empty());
+        assert_eq!(
+            super::subset(packs[..3].iter(), 1, &seed).len(),
+            1,
+            "at least one"
+        );
+        let other = super::subset(packs.iter(), 10, &[8u8; 16]);
+        assert_ne!(
+            super::subset(packs.iter(), 10, &seed),
+            other,
+            "another run, another subset"
         );
     }
 }

@@ -43,7 +43,7 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
         .unwrap();
 
     let reopened = Repository::open(storage, b"pw").await.unwrap();
-    let check = reopened.check(true).await.unwrap();
+    let check = reopened.check(100).await.unwrap();
     assert!(check.errors.is_empty(), "{:?}", check.errors);
     let snapshots = reopened.snapshots().await.unwrap();
     let mut out = Vec::new();
@@ -103,7 +103,7 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
             .packs_deleted
             == 0
     );
-    let check = repository.check(true).await.unwrap();
+    let check = repository.check(100).await.unwrap();
     assert!(check.errors.is_empty(), "{:?}", check.errors);
     let snapshots = repository.snapshots().await.unwrap();
     assert_eq!(snapshots.len(), 1);

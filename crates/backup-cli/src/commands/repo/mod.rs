@@ -141,10 +141,18 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
         RepoCommand::Key { action } => keys::key(context, action).await,
         RepoCommand::Check { repo, read_data } => {
             let repository = open(context, &repo).await?;
-            let report = repository.check(read_data).await?;
+            let percent = read_data.unwrap_or(0);
+            let report = repository.check(percent).await?;
             emit(context.output, std::slice::from_ref(&report))?;
             if report.errors.is_empty() {
-                let scope = if read_data { ", all data read" } else { "" };
+                let scope = match percent {
+                    0 => String::new(),
+                    100 => ", all data read".into(),
+                    _ => format!(
+                        ", {} of {} packs read ({percent}%)",
+                        report.packs_read, report.packs
+                    ),
+                };
                 context.info(&format!(
                     "no problems found ({} snapshots, {} packs, {} blobs{scope})",
                     report.snapshots, report.packs, report.blobs
