@@ -584,7 +584,14 @@ async fn restore_into_mapped_namespaces_leaves_the_originals() {
 #[tokio::test]
 async fn existing_objects_follow_the_policy() {
     let seeded = Seeded::new().await;
-    assert!(seeded.backup(&seeded.shop).status.success());
+    let missing = format!("{}-missing", seeded.db);
+    let out = seeded.backup(&format!("{},{missing}", seeded.shop));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("namespace {missing}: no objects backed up")),
+        "a named namespace that yields nothing is pointed out: {}",
+        text(&out.stderr)
+    );
     let shop = seeded.shop.clone();
     seeded.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": shop}, "data": {"a": "2"}})).await;
     seeded

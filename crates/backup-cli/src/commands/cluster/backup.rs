@@ -77,6 +77,14 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     let repository = open(context, repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
     let started = Instant::now();
+    // Namespaces named without globs: each should yield something.
+    let named: Vec<String> = options
+        .filter
+        .include_namespaces
+        .iter()
+        .filter(|n| !n.contains(['*', '?']))
+        .cloned()
+        .collect();
     let collector = ResourceCollector::new(
         &cluster,
         CollectOptions {
@@ -106,6 +114,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         let mut manifest = ManifestWriter::default();
         writer.write_all(manifest.header().as_bytes()).await?;
         let mut needs = BTreeSet::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         let emit = |record: &ManifestRecord,
                     manifest: &mut ManifestWriter,
                     kinds: &mut BTreeMap<String, u64>|
@@ -129,6 +138,9 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
                 );
             }
             for record in &batch.records {
+                if record.kind == "Namespace" && record.group.is_empty() {
+                    seen.insert(record.name.clone());
+                }
                 needs.extend(cluster_dependencies(record));
                 let line = emit(record, &mut manifest, &mut kinds)?;
                 writer.write_all(line.as_bytes()).await?;
@@ -145,7 +157,13 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         }
         writer.write_all(manifest.trailer().as_bytes()).await?;
         writer.shutdown().await?;
-        Ok::<_, CliError>(())
+        seen.extend(
+            needs
+                .into_iter()
+                .filter(|k| k.kind == "Namespace" && k.group.is_empty())
+                .map(|k| k.name),
+        );
+        Ok::<_, CliError>(seen)
     };
     let consumer = async {
         repository
@@ -153,7 +171,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
             .await
             .map_err(CliError::from)
     };
-    let ((), (content, stats)) = tokio::try_join!(producer, consumer)?;
+    let (seen, (content, stats)) = tokio::try_join!(producer, consumer)?;
     tracing::info!("stored ({:.3}s)", started.elapsed().as_secs_f64());
     progress.finish();
     let objects: u64 = kinds.values().sum();
@@ -193,6 +211,9 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     emit(context.output, &rows)?;
     for issue in &report.issues {
         eprintln!("warning: {}: {}", issue.item, issue.message);
+    }
+    for namespace in named.iter().filter(|n| !seen.contains(*n)) {
+        eprintln!("warning: namespace {namespace}: no objects backed up from it (does it exist?)");
     }
     context.info(&format!(
         "snapshot {id} saved: {objects} objects of {} types in {:.2}s, {} of manifests, {} added",
