@@ -589,11 +589,15 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         object: &Value,
         action: PlannedAction,
     ) -> Result<Value, ClusterError> {
-        let crd_restored = self.objects.iter().any(|o| {
-            o.record.kind == "CustomResourceDefinition"
-                && o.record.object["spec"]["group"] == record.group.as_str()
-                && o.record.object["spec"]["names"]["plural"] == record.resource.as_str()
-        });
+        // Looked up only when a type is missing: a scan of the plan per write would make a
+        // large restore quadratic.
+        let crd_restored = || {
+            self.objects.iter().any(|o| {
+                o.record.kind == "CustomResourceDefinition"
+                    && o.record.object["spec"]["group"] == record.group.as_str()
+                    && o.record.object["spec"]["names"]["plural"] == record.resource.as_str()
+            })
+        };
         let deadline = Instant::now() + self.options.ready_timeout;
         loop {
             let written = match action {
@@ -605,9 +609,9 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             };
             match written {
                 Err(ClusterError::NotFound(what))
-                    if crd_restored
-                        && what.starts_with("resource type")
-                        && Instant::now() < deadline =>
+                    if what.starts_with("resource type")
+                        && Instant::now() < deadline
+                        && crd_restored() =>
                 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
