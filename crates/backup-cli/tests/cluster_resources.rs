@@ -175,6 +175,12 @@ impl Seeded {
         self.repo.to_str().unwrap()
     }
 
+    /// Backs up, failing the test with kbackup's own words when it does not succeed.
+    fn backed_up(&self, namespaces: &str) {
+        let out = self.backup(namespaces);
+        assert!(out.status.success(), "backup failed: {}", text(&out.stderr));
+    }
+
     fn backup(&self, namespaces: &str) -> Output {
         self.kbackup(&[
             "backup",
@@ -370,12 +376,7 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
     seeded.assert_restored(&records, str::to_owned).await;
 
     // Two backups around one change: the diff names exactly that object.
-    assert!(
-        seeded
-            .backup(&format!("{},{}", seeded.shop, seeded.db))
-            .status
-            .success()
-    );
+    seeded.backed_up(&format!("{},{}", seeded.shop, seeded.db));
     let listed =
         json_of(&seeded.kbackup(&["-o", "json", "snapshot", "list", "--repo", seeded.repo()]));
     let first = listed.as_array().unwrap().last().unwrap()["id"]
@@ -385,12 +386,7 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
     seeded
         .apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db-conf", "namespace": seeded.db}, "data": {"pool": "20"}}))
         .await;
-    assert!(
-        seeded
-            .backup(&format!("{},{}", seeded.shop, seeded.db))
-            .status
-            .success()
-    );
+    seeded.backed_up(&format!("{},{}", seeded.shop, seeded.db));
     let diff = json_of(&seeded.kbackup(&[
         "-o",
         "json",
@@ -538,7 +534,7 @@ async fn the_repository_password_can_come_from_a_kubernetes_secret() {
 #[tokio::test]
 async fn restore_into_mapped_namespaces_leaves_the_originals() {
     let seeded = Seeded::new().await;
-    assert!(seeded.backup(&seeded.shop).status.success());
+    seeded.backed_up(&seeded.shop);
     let records = seeded.records();
     let copy = format!("{}-copy", seeded.shop);
     let mapping = format!("{}:{copy}", seeded.shop);
@@ -758,7 +754,7 @@ async fn a_service_account_allowed_part_of_the_cluster_gets_a_report_of_what_was
 #[tokio::test]
 async fn a_corrupted_snapshot_is_refused_before_anything_changes() {
     let seeded = Seeded::new().await;
-    assert!(seeded.backup(&seeded.shop).status.success());
+    seeded.backed_up(&seeded.shop);
     seeded
         .delete_and_wait(&[reference("v1", "ConfigMap", Some(&seeded.shop), "conf")])
         .await;

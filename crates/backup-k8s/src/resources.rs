@@ -113,10 +113,16 @@ fn reference(object: &serde_json::Value) -> Result<ObjectRef, ClusterError> {
 #[async_trait]
 impl ResourceStore for KubeCluster {
     async fn discover(&self) -> Result<Vec<ApiResourceType>, ClusterError> {
-        let discovery = Discovery::new(self.client.clone())
-            .run()
-            .await
-            .map_err(|e| convert("API discovery", e))?;
+        // Aggregated discovery: one consistent document from the API server (Kubernetes 1.26+),
+        // so a CRD deleted meanwhile cannot fail it half-way as the group-by-group walk can;
+        // that walk remains for older servers.
+        let discovery = match Discovery::new(self.client.clone()).run_aggregated().await {
+            Ok(discovery) => discovery,
+            Err(_) => Discovery::new(self.client.clone())
+                .run()
+                .await
+                .map_err(|e| convert("API discovery", e))?,
+        };
         let mut types = Vec::new();
         for group in discovery.groups() {
             for (resource, caps) in group.recommended_resources() {

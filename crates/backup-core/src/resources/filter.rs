@@ -80,6 +80,15 @@ impl ResourceFilter {
         !self.include_namespaces.is_empty() || !self.exclude_namespaces.is_empty()
     }
 
+    /// The included namespaces named without globs (`*`, `?`).
+    pub fn named_namespaces(&self) -> Vec<&str> {
+        self.include_namespaces
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.contains(['*', '?']))
+            .collect()
+    }
+
     /// Which cluster-scoped objects to take.
     pub fn cluster_scope(&self) -> ClusterScope {
         match self.include_cluster_resources {
@@ -162,6 +171,12 @@ mod tests {
         assert!(!filter.selects_namespace("team-tmp1"));
         assert!(!filter.selects_namespace("kube-system"));
         assert_eq!(filter.cluster_scope(), ClusterScope::Needed);
+        assert!(filter.named_namespaces().is_empty());
+        let named = ResourceFilter {
+            include_namespaces: vec!["shop".into(), "team-*".into()],
+            ..Default::default()
+        };
+        assert_eq!(named.named_namespaces(), ["shop"]);
         assert_eq!(ResourceFilter::default().cluster_scope(), ClusterScope::All);
     }
 

@@ -59,11 +59,6 @@ pub struct ResourceCollector<'a, C: ResourceStore + ?Sized> {
     options: CollectOptions,
 }
 
-fn plain_names(patterns: &[String]) -> Option<Vec<String>> {
-    (!patterns.is_empty() && patterns.iter().all(|p| !p.contains(['*', '?'])))
-        .then(|| patterns.to_vec())
-}
-
 impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
     /// A collector with these options.
     pub fn new(cluster: &'a C, options: CollectOptions) -> Self {
@@ -82,10 +77,13 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             .filter(|t| filter.selects_type(t))
             .cloned()
             .collect();
-        let namespaces = plain_names(&filter.include_namespaces).map(|names| {
-            names
+        let named = filter.named_namespaces();
+        let all_named = !named.is_empty() && named.len() == filter.include_namespaces.len();
+        let namespaces = all_named.then(|| {
+            named
                 .into_iter()
                 .filter(|n| filter.selects_namespace(n))
+                .map(str::to_owned)
                 .collect()
         });
         Ok(CollectPlan {
@@ -115,11 +113,13 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         let mut pages = Vec::new();
         let mut refused = Vec::new();
         for scope in scopes {
-            if let Err(error) = self.list_pages(resource, scope, &mut pages).await {
-                refused.push(match scope {
+            match self.list_pages(resource, scope, &mut pages).await {
+                // The type went away since discovery (its CRD deleted): it has no objects.
+                Ok(()) | Err(ClusterError::NotFound(_)) => {}
+                Err(error) => refused.push(match scope {
                     Some(ns) => format!("in namespace {ns}: {error}"),
                     None => error.to_string(),
-                });
+                }),
             }
         }
         let mut records = Vec::new();

@@ -80,10 +80,9 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     // Namespaces named without globs: each should yield something.
     let named: Vec<String> = options
         .filter
-        .include_namespaces
-        .iter()
-        .filter(|n| !n.contains(['*', '?']))
-        .cloned()
+        .named_namespaces()
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     let collector = ResourceCollector::new(
         &cluster,
