@@ -171,6 +171,19 @@ impl Seeded {
         json_of(&self.kbackup(&args))
     }
 
+    /// `snapshot describe latest -o json`.
+    fn describe_latest(&self) -> Output {
+        self.kbackup(&[
+            "-o",
+            "json",
+            "snapshot",
+            "describe",
+            "latest",
+            "--repo",
+            self.repo(),
+        ])
+    }
+
     fn repo(&self) -> &str {
         self.repo.to_str().unwrap()
     }
@@ -305,15 +318,7 @@ async fn back_up_delete_plan_restore_and_compare_object_by_object() {
         assert!(kinds.contains(&kind), "{kind} not backed up: {kinds:?}");
     }
     assert!(!kinds.contains(&"Event"), "events are left out");
-    let describe = seeded.kbackup(&[
-        "-o",
-        "json",
-        "snapshot",
-        "describe",
-        "latest",
-        "--repo",
-        seeded.repo(),
-    ]);
+    let describe = seeded.describe_latest();
     let rows = json_of(&describe);
     assert!(
         rows.as_array()
@@ -729,15 +734,7 @@ async fn a_service_account_allowed_part_of_the_cluster_gets_a_report_of_what_was
         "{stderr}"
     );
     assert!(stderr.contains("PartiallyFailed"), "{stderr}");
-    let describe = json_of(&seeded.kbackup(&[
-        "-o",
-        "json",
-        "snapshot",
-        "describe",
-        "latest",
-        "--repo",
-        seeded.repo(),
-    ]));
+    let describe = json_of(&seeded.describe_latest());
     let rows = describe.as_array().unwrap();
     assert!(
         rows.iter()

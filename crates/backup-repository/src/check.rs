@@ -72,7 +72,7 @@ impl Repository {
             }
         }
 
-        let mut seed = [0u8; 16];
+        let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
             .map_err(|e| RepositoryError::Corrupt(format!("no randomness: {e}")))?;
         let to_read = subset(packs.keys(), read_percent, &seed);
@@ -125,11 +125,10 @@ impl Repository {
 fn subset<'p>(
     packs: impl Iterator<Item = &'p String>,
     percent: u8,
-    seed: &[u8; 16],
+    seed: &[u8; 32],
 ) -> BTreeSet<&'p String> {
-    let key: [u8; 32] = [*seed, *seed].concat().try_into().expect("32 bytes");
     let score = |pack: &str| {
-        let hash = blake3::keyed_hash(&key, pack.as_bytes());
+        let hash = blake3::keyed_hash(seed, pack.as_bytes());
         u16::from_le_bytes([hash.as_bytes()[0], hash.as_bytes()[1]])
     };
     let all: Vec<&String> = packs.collect();
@@ -228,7 +227,7 @@ mod tests {
     #[test]
     fn a_subset_reads_about_its_share_and_never_nothing() {
         let packs: Vec<String> = (0..1000).map(|i| format!("{i:064x}")).collect();
-        let seed = [7u8; 16];
+        let seed = [7u8; 32];
         let tenth = super::subset(packs.iter(), 10, &seed).len();
         assert!((60..=140).contains(&tenth), "{tenth} of 1000 for 10%");
         assert_eq!(super::subset(packs.iter(), 100, &seed).len(), 1000);
@@ -238,7 +237,7 @@ mod tests {
             1,
             "at least one"
         );
-        let other = super::subset(packs.iter(), 10, &[8u8; 16]);
+        let other = super::subset(packs.iter(), 10, &[8u8; 32]);
         assert_ne!(
             super::subset(packs.iter(), 10, &seed),
             other,

@@ -257,11 +257,11 @@ impl KeySlot {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Cheap parameters: the tests exercise the format, not the cost.
-    const FAST: KdfParams = KdfParams {
+    pub(crate) const FAST: KdfParams = KdfParams {
         memory_kib: 64,
         iterations: 1,
         parallelism: 1,

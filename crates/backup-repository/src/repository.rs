@@ -292,11 +292,7 @@ mod tests {
     use super::*;
     use backup_core::RepositoryLocation;
 
-    const FAST: KdfParams = KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use crate::crypto::tests::FAST;
 
     fn options() -> InitOptions {
         InitOptions {

@@ -346,7 +346,7 @@ impl Repository {
 pub(crate) mod tests {
     use super::*;
     use crate::chunking::ChunkerParams;
-    use crate::crypto::KdfParams;
+    use crate::crypto::tests::FAST;
     use crate::repository::InitOptions;
     use backup_core::{Component, RepositoryLocation, Totals};
     use backup_testing::noise;
@@ -365,11 +365,7 @@ pub(crate) mod tests {
                 avg_size: 64 * 1024,
                 max_size: 256 * 1024,
             },
-            kdf: KdfParams {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
+            kdf: FAST,
             ..InitOptions::default()
         };
         Repository::init(storage, b"pw", options).await.unwrap()

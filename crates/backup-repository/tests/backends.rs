@@ -45,18 +45,26 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
     let reopened = Repository::open(storage, b"pw").await.unwrap();
     let check = reopened.check(100).await.unwrap();
     assert!(check.errors.is_empty(), "{:?}", check.errors);
-    let snapshots = reopened.snapshots().await.unwrap();
+    assert!(
+        first_stream(&reopened).await == data,
+        "restored bytes differ"
+    );
+    prune_frees_what_no_snapshot_uses(&reopened, &data).await;
+}
+
+/// The bytes of the oldest snapshot's first stream.
+async fn first_stream(repository: &Repository) -> Vec<u8> {
+    let snapshots = repository.snapshots().await.unwrap();
     let mut out = Vec::new();
-    reopened
+    repository
         .restore_stream(
-            &reopened.load_index().await.unwrap(),
+            &repository.load_index().await.unwrap(),
             &snapshots[0].streams[0],
             &mut out,
         )
         .await
         .unwrap();
-    assert!(out == data, "restored bytes differ");
-    prune_frees_what_no_snapshot_uses(&reopened, &data).await;
+    out
 }
 
 /// A second snapshot of other data, deleted, then pruned: its packs go once they are older
@@ -105,19 +113,9 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
     );
     let check = repository.check(100).await.unwrap();
     assert!(check.errors.is_empty(), "{:?}", check.errors);
-    let snapshots = repository.snapshots().await.unwrap();
-    assert_eq!(snapshots.len(), 1);
-    let mut out = Vec::new();
-    repository
-        .restore_stream(
-            &repository.load_index().await.unwrap(),
-            &snapshots[0].streams[0],
-            &mut out,
-        )
-        .await
-        .unwrap();
+    assert_eq!(repository.snapshots().await.unwrap().len(), 1);
     assert!(
-        out == kept,
+        first_stream(repository).await == kept,
         "the kept snapshot still restores after the prune"
     );
 }
