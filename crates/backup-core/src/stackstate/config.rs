@@ -44,13 +44,6 @@ pub enum ConfigError {
 pub struct SecretText(String);
 
 impl SecretText {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-}
-
-impl SecretText {
     /// The value, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
