@@ -580,6 +580,27 @@ pub enum KeyCommand {
 /// `kbackup backup ...`.
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
+    /// Back up directories (contents, modes, owners, times, symlinks, hard links) as one
+    /// component each, named by the absolute path. Files unchanged since the latest snapshot
+    /// of the same directory (size, times, inode) are not read again.
+    Path {
+        /// The directories.
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Leave out entries matching (relative or absolute path glob; `*` crosses `/`:
+        /// `*.log` anywhere). Repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Tags of the snapshot (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Read every file, ignoring the previous snapshot.
+        #[arg(long)]
+        force: bool,
+    },
     /// Back up standard input as one component of a new snapshot.
     Stdin {
         /// The repository.
@@ -643,6 +664,31 @@ pub struct FilterArgs {
 /// `kbackup restore ...`.
 #[derive(Debug, Subcommand)]
 pub enum RestoreCommand {
+    /// Restore directories backed up with `backup path`. `ID:COMPONENT` writes that
+    /// directory's contents into --target; `ID` alone writes each directory of the snapshot
+    /// at TARGET/<its original path>.
+    Path {
+        /// `ID`, `ID:COMPONENT` or `latest[:COMPONENT]` (ID: a unique prefix).
+        snapshot: String,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Where to write (created if missing).
+        #[arg(long)]
+        target: std::path::PathBuf,
+        /// Only entries matching (and all below a matching directory). Repeatable.
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Replace files that exist in the target (default: refuse before writing anything).
+        #[arg(long)]
+        overwrite: bool,
+        /// With `latest`: the newest snapshot having all these tags (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Files written at the same time.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+    },
     /// Restore the manifests of a cluster snapshot: a plan diffed against the live cluster,
     /// then dependency-ordered waves with readiness waits.
     Cluster {

@@ -57,6 +57,9 @@ async fn run(cli: Cli) -> CliResult {
         Command::Repo { action } => commands::repo::repo(&context, action).await,
         Command::Backup { source } => commands::repo::backup(&context, source).await,
         Command::Snapshot { action } => commands::repo::snapshot(&context, action).await,
+        Command::Restore {
+            target: target @ cli::RestoreCommand::Path { .. },
+        } => commands::repo::tree::restore(&context, target).await,
         Command::Restore { target } => commands::cluster::restore(&context, target).await,
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
         Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,

@@ -220,8 +220,8 @@ pub trait ResourceStore: Send + Sync {
         force: bool,
     ) -> Result<serde_json::Value, ClusterError>;
     /// Creates an object (a plain POST under our field manager: cheaper for the server than
-    /// an apply); an existing object is a `Conflict`.
-    async fn create(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError>;
+    /// an apply) and returns its uid; an existing object is a `Conflict`.
+    async fn create(&self, object: &serde_json::Value) -> Result<String, ClusterError>;
     /// Server-side apply of an object's `status` (the status subresource), forced.
     async fn apply_status(
         &self,

@@ -11,6 +11,7 @@ mod error;
 mod forward;
 mod jobs;
 mod resources;
+mod wire;
 mod workloads;
 
 pub use connect::{ConnectOptions, KubeCluster};

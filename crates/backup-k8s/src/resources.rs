@@ -1,7 +1,8 @@
 //! Discovery and generic object access through dynamic types.
 
 use crate::KubeCluster;
-use crate::error::convert;
+use crate::error::{by_status, convert};
+use crate::wire;
 use async_trait::async_trait;
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ObjectPage, ObjectRef, ResourceStore};
@@ -224,19 +225,43 @@ impl ResourceStore for KubeCluster {
         serde_json::to_value(applied).map_err(|e| ClusterError::Api(e.to_string()))
     }
 
-    async fn create(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError> {
-        let (target, api) = self.api_for(object).await?;
-        let typed: DynamicObject = serde_json::from_value(object.clone())
-            .map_err(|e| ClusterError::Invalid(format!("{target}: {e}")))?;
+    async fn create(&self, object: &serde_json::Value) -> Result<String, ClusterError> {
+        let target = reference(object)?;
+        let (resource, caps) = self.resolve(&target.api_version, &target.kind).await?;
+        let namespace = target
+            .namespace
+            .as_deref()
+            .filter(|_| caps.scope == Scope::Namespaced);
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PostParams::default()
         };
-        let created = api
-            .create(&params, &typed)
+        let body = serde_json::to_vec(object).map_err(|e| ClusterError::Invalid(e.to_string()))?;
+        let mut request = kube::core::Request::new(DynamicObject::url_path(&resource, namespace))
+            .create(&params, body)
+            .map_err(|e| ClusterError::Invalid(format!("{target}: {e}")))?;
+        request.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static(wire::ACCEPT_PROTOBUF),
+        );
+        let what = target.to_string();
+        let response = self
+            .client
+            .send(request.map(kube::client::Body::from))
             .await
-            .map_err(|e| convert(&target.to_string(), e))?;
-        serde_json::to_value(created).map_err(|e| ClusterError::Api(e.to_string()))
+            .map_err(|e| convert(&what, e))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(|e| convert(&what, e))?;
+        if !status.is_success() {
+            let message = wire::status_message(&body).unwrap_or_else(|| status.to_string());
+            return Err(by_status(&what, status.as_u16(), &message));
+        }
+        wire::object_uid(&body)
+            .ok_or_else(|| ClusterError::Api(format!("{what}: created, but the answer has no uid")))
     }
 
     async fn apply_status(

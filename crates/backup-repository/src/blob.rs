@@ -31,6 +31,16 @@ pub fn encode_blob(
     level: i32,
 ) -> Result<(ChunkId, Vec<u8>), CryptoError> {
     let id = key.chunk_id(data);
+    Ok((id, seal_chunk(key, &id, data, level)?))
+}
+
+/// Encodes a chunk whose id is known: compressed when that helps, then sealed.
+pub fn seal_chunk(
+    key: &MasterKey,
+    id: &ChunkId,
+    data: &[u8],
+    level: i32,
+) -> Result<Vec<u8>, CryptoError> {
     let mut plain = Vec::with_capacity(data.len() + 1);
     match zstd::bulk::compress(data, level) {
         Ok(compressed) if compressed.len() < data.len() => {
@@ -42,7 +52,7 @@ pub fn encode_blob(
             plain.extend_from_slice(data);
         }
     }
-    Ok((id, key.seal(&plain, &context(&id))?))
+    key.seal(&plain, &context(id))
 }
 
 /// Decodes a stored blob and checks it against `id`.

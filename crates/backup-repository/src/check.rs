@@ -54,12 +54,15 @@ impl Repository {
             match self.read_snapshot(&object.key).await {
                 Ok(file) => {
                     report.snapshots += 1;
-                    let missing: BTreeSet<&String> = file
-                        .streams
-                        .iter()
-                        .flat_map(|s| &s.chunks)
-                        .filter(|c| !index.contains_hex(c))
-                        .collect();
+                    let chunks = match self.snapshot_chunks(&index, &file).await {
+                        Ok(chunks) => chunks,
+                        Err(error) => {
+                            report.errors.push(format!("{}: {error}", object.key));
+                            continue;
+                        }
+                    };
+                    let missing: BTreeSet<&String> =
+                        chunks.iter().filter(|c| !index.contains_hex(c)).collect();
                     if let Some(first) = missing.iter().next() {
                         report.errors.push(format!(
                             "{}: {} chunk(s) in no index, e.g. {first}",

@@ -14,7 +14,9 @@ pub mod crypto;
 pub mod pack;
 pub mod prune;
 pub mod repository;
+pub mod session;
 pub mod stream;
+pub mod tree;
 
 pub use blob::{BlobError, decode_blob, encode_blob};
 pub use check::CheckReport;
@@ -23,4 +25,5 @@ pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use pack::{BlobLocation, PackBuilder, PackError};
 pub use prune::PruneReport;
 pub use repository::{InitOptions, KeyInfo, Repository, RepositoryConfig, RepositoryError};
-pub use stream::{BackupStats, Index, SnapshotFile, StreamContent};
+pub use session::{BackupSession, StoredStream};
+pub use stream::{BackupStats, Index, SnapshotFile, StreamContent, default_workers};

@@ -41,12 +41,13 @@ impl Repository {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<PruneReport, RepositoryError> {
-        let used: HashSet<String> = self
-            .snapshots()
-            .await?
-            .into_iter()
-            .flat_map(|s| s.streams.into_iter().flat_map(|c| c.chunks))
-            .collect();
+        // Every chunk in use, trees' files included; a listing that cannot be read stops the
+        // prune before anything is deleted.
+        let index = self.load_index().await?;
+        let mut used: HashSet<String> = HashSet::new();
+        for snapshot in self.snapshots().await? {
+            used.extend(self.snapshot_chunks(&index, &snapshot).await?);
+        }
         let index_objects = self.storage().list_all("index/").await?;
         let mut packs: BTreeMap<String, IndexedPack> = BTreeMap::new();
         for object in &index_objects {

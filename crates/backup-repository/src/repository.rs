@@ -68,9 +68,19 @@ pub enum RepositoryError {
     /// A stored object is not what this version understands.
     #[error("{0}")]
     Corrupt(String),
+    /// A local file or directory could not be read or written (the message names it).
+    #[error("{0}")]
+    Local(String),
+}
+
+impl From<tokio::task::JoinError> for RepositoryError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::Local(format!("a worker task failed: {error}"))
+    }
 }
 
 /// An open repository: its storage, key and configuration.
+#[derive(Clone)]
 pub struct Repository {
     storage: Arc<dyn ObjectStorage>,
     key: MasterKey,

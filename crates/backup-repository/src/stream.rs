@@ -2,17 +2,22 @@
 //! index, packed, indexed; a snapshot object written last makes them visible. Memory stays
 //! bounded (two maximum chunks of input plus one pack) whatever the stream's size.
 
-use crate::blob::{decode_blob, encode_blob};
-use crate::chunking::chunk_boundaries;
+use crate::blob::decode_blob;
 use crate::crypto::ChunkId;
-use crate::pack::{BlobLocation, PackBuilder};
+use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
+use crate::session::BackupSession;
 use backup_core::{ObjectStorageExt, Snapshot, SnapshotId};
 use bytes::Bytes;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// Chunks encoded at the same time by default: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// Packs are cut at about this size.
 pub const PACK_TARGET: usize = 16 * 1024 * 1024;
@@ -39,13 +44,24 @@ impl Index {
         self.blobs.is_empty()
     }
 
+    /// Whether a chunk is indexed.
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.blobs.contains_key(id)
+    }
+
+    /// Adds a pack's blobs.
+    pub(crate) fn add_pack(&mut self, pack: IndexedPack) {
+        for blob in pack.blobs {
+            self.blobs.insert(blob.id, (pack.id.clone(), blob));
+        }
+    }
+
     /// Whether a chunk (hex id) is indexed.
     pub fn contains_hex(&self, hex_id: &str) -> bool {
         parse_id(hex_id).is_ok_and(|id| self.blobs.contains_key(&id))
     }
 }
 
-/// One index object: packs and their blobs.
 /// One index object: the packs it describes.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct IndexFile {
@@ -88,6 +104,9 @@ pub struct SnapshotFile {
     pub snapshot: Snapshot,
     /// Stream components' chunks.
     pub streams: Vec<StreamContent>,
+    /// Tree components (absent in snapshots without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trees: Vec<crate::tree::TreeContent>,
 }
 
 /// The object key of a pack.
@@ -95,7 +114,7 @@ pub(crate) fn pack_key(id: &str) -> String {
     format!("data/{}/{id}", &id[..2])
 }
 
-fn parse_id(hex_id: &str) -> Result<ChunkId, RepositoryError> {
+pub(crate) fn parse_id(hex_id: &str) -> Result<ChunkId, RepositoryError> {
     let bytes = hex::decode(hex_id)
         .map_err(|_| RepositoryError::Corrupt(format!("bad chunk id {hex_id}")))?;
     Ok(ChunkId(bytes.try_into().map_err(|_| {
@@ -109,30 +128,10 @@ impl Repository {
         let mut index = Index::default();
         for object in self.storage().list_all("index/").await? {
             for pack in self.read_index_file(&object.key).await?.packs {
-                for blob in pack.blobs {
-                    index.blobs.insert(blob.id, (pack.id.clone(), blob));
-                }
+                index.add_pack(pack);
             }
         }
         Ok(index)
-    }
-
-    async fn flush_pack(
-        &self,
-        builder: PackBuilder,
-        written: &mut Vec<IndexedPack>,
-        stats: &mut BackupStats,
-    ) -> Result<(), RepositoryError> {
-        if builder.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, blobs) = builder.finish(self.key())?;
-        stats.added_bytes += bytes.len() as u64;
-        self.storage()
-            .put_bytes(&pack_key(&id), Bytes::from(bytes))
-            .await?;
-        written.push(IndexedPack { id, blobs });
-        Ok(())
     }
 
     /// Reads and opens one index object.
@@ -142,84 +141,26 @@ impl Repository {
         serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{key}: {e}")))
     }
 
-    /// Backs up a byte stream as component `name`, adding new blobs to `index`.
+    /// Backs up a byte stream as component `name` in a session of its own, adding the new
+    /// blobs to `index`.
     pub async fn backup_stream(
         &self,
         index: &mut Index,
         name: &str,
-        mut reader: impl AsyncRead + Unpin,
+        reader: impl AsyncRead + Unpin,
     ) -> Result<(StreamContent, BackupStats), RepositoryError> {
-        let params = self.config().chunker;
-        let window = 2 * params.max_size as usize;
-        let mut buffer: Vec<u8> = Vec::with_capacity(window);
-        let (mut content, mut stats) = (
+        let mut session = BackupSession::new(self, std::mem::take(index), default_workers());
+        let stored = session.add_stream(reader, |_| {}).await?;
+        let (updated, stats) = session.finish().await?;
+        *index = updated;
+        Ok((
             StreamContent {
                 name: name.to_owned(),
-                size: 0,
-                chunks: vec![],
+                size: stored.size,
+                chunks: stored.chunks,
             },
-            BackupStats::default(),
-        );
-        let (mut pack, mut written, mut pending) =
-            (PackBuilder::default(), Vec::new(), HashSet::new());
-        let mut at_end = false;
-        while !at_end || !buffer.is_empty() {
-            while !at_end && buffer.len() < window {
-                let mut chunk = vec![0u8; window - buffer.len()];
-                let n = reader
-                    .read(&mut chunk)
-                    .await
-                    .map_err(backup_core::StorageError::from)?;
-                at_end = n == 0;
-                buffer.extend_from_slice(&chunk[..n]);
-            }
-            let mut boundaries = chunk_boundaries(&buffer, params);
-            // Until the end, the last cut may depend on bytes not read yet: keep it for later.
-            if !at_end {
-                boundaries.pop();
-            }
-            let consumed = boundaries.last().map(|(o, l)| o + l).unwrap_or(0);
-            for (offset, length) in boundaries {
-                let data = &buffer[offset..offset + length];
-                let id = self.key().chunk_id(data);
-                content.chunks.push(id.to_hex());
-                content.size += length as u64;
-                stats.chunks += 1;
-                if index.blobs.contains_key(&id) || !pending.insert(id) {
-                    stats.deduplicated += 1;
-                    continue;
-                }
-                let (id, stored) = encode_blob(self.key(), data, self.config().compression_level)?;
-                pack.add(id, &stored, length);
-                if pack.len() >= PACK_TARGET {
-                    self.flush_pack(std::mem::take(&mut pack), &mut written, &mut stats)
-                        .await?;
-                }
-            }
-            buffer.drain(..consumed);
-        }
-        self.flush_pack(pack, &mut written, &mut stats).await?;
-        if !written.is_empty() {
-            let name = format!(
-                "index/{}",
-                blake3::hash(
-                    serde_json::to_string(&written.iter().map(|p| &p.id).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                        .as_bytes()
-                )
-                .to_hex()
-            );
-            for pack in &written {
-                for blob in &pack.blobs {
-                    index.blobs.insert(blob.id, (pack.id.clone(), *blob));
-                }
-            }
-            let plain =
-                serde_json::to_vec(&IndexFile { packs: written }).expect("index serializes");
-            let sealed = self.key().seal(&plain, name.as_bytes())?;
-            self.storage().put_bytes(&name, Bytes::from(sealed)).await?;
-        }
-        Ok((content, stats))
+            stats,
+        ))
     }
 
     /// Writes a snapshot (the commit point: its data and index are already stored).
@@ -227,7 +168,10 @@ impl Repository {
         &self,
         mut file: SnapshotFile,
     ) -> Result<SnapshotId, RepositoryError> {
-        let plain = serde_json::to_vec(&file.streams).expect("streams serialize");
+        let mut plain = serde_json::to_vec(&file.streams).expect("streams serialize");
+        if !file.trees.is_empty() {
+            plain.extend(serde_json::to_vec(&file.trees).expect("trees serialize"));
+        }
         let id_hex =
             blake3::hash(&[plain.as_slice(), file.snapshot.time.to_rfc3339().as_bytes()].concat())
                 .to_hex()
@@ -260,15 +204,13 @@ impl Repository {
         serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{name}: {e}")))
     }
 
-    /// Writes a stream component back, verifying every chunk; returns the bytes written.
-    pub async fn restore_stream(
-        &self,
-        index: &Index,
-        content: &StreamContent,
-        mut writer: impl AsyncWrite + Unpin,
-    ) -> Result<u64, RepositoryError> {
-        // Fetch a few chunks ahead; write in order.
-        let fetches = futures::stream::iter(content.chunks.iter().map(|hex_id| async move {
+    /// Chunks read and verified, in order, a few fetched ahead with ranged reads.
+    pub(crate) fn fetch_chunks<'a>(
+        &'a self,
+        index: &'a Index,
+        chunks: &'a [String],
+    ) -> impl futures::Stream<Item = Result<Vec<u8>, RepositoryError>> + 'a {
+        futures::stream::iter(chunks.iter().map(move |hex_id| async move {
             let id = parse_id(hex_id)?;
             let (pack, location) = index.blobs.get(&id).ok_or_else(|| {
                 RepositoryError::Corrupt(format!(
@@ -286,7 +228,17 @@ impl Repository {
             decode_blob(self.key(), &id, &stored.concat())
                 .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {})", pack_key(pack))))
         }))
-        .buffered(4);
+        .buffered(4)
+    }
+
+    /// Writes a stream component back, verifying every chunk; returns the bytes written.
+    pub async fn restore_stream(
+        &self,
+        index: &Index,
+        content: &StreamContent,
+        mut writer: impl AsyncWrite + Unpin,
+    ) -> Result<u64, RepositoryError> {
+        let fetches = self.fetch_chunks(index, &content.chunks);
         futures::pin_mut!(fetches);
         let mut written = 0u64;
         while let Some(chunk) = fetches.try_next().await? {
@@ -385,7 +337,11 @@ pub(crate) mod tests {
             components,
             totals: Totals::default(),
         };
-        SnapshotFile { snapshot, streams }
+        SnapshotFile {
+            snapshot,
+            streams,
+            trees: vec![],
+        }
     }
 
     #[tokio::test]

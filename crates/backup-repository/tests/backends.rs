@@ -38,6 +38,7 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
         .write_snapshot(SnapshotFile {
             snapshot,
             streams: vec![content],
+            trees: vec![],
         })
         .await
         .unwrap();
@@ -82,6 +83,7 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
         .write_snapshot(SnapshotFile {
             snapshot,
             streams: vec![content],
+            trees: vec![],
         })
         .await
         .unwrap();

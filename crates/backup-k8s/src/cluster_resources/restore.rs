@@ -559,14 +559,14 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         }
         // A new object is created (a POST costs the API server far less than an apply); one
         // that appeared since the plan, or one that differs, gets a server-side apply.
-        let applied = self
+        let uid = self
             .write(record, &object, planned.action)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(uid) = applied["metadata"]["uid"].as_str() {
+        if let Some(uid) = uid {
             uids.lock()
                 .expect("uids")
-                .insert(ObjectKey::of(record), uid.to_owned());
+                .insert(ObjectKey::of(record), uid);
         }
         if self.options.restore_status
             && let Some(status) = status
@@ -580,7 +580,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         Ok((planned.action, warnings))
     }
 
-    /// Creates or applies. A custom resource whose CRD this restore brings is tried again
+    /// Creates or applies; returns the written object's uid. A custom resource whose CRD this restore brings is tried again
     /// for a while when its type is not served yet: a CRD is Established a moment before
     /// discovery shows its resources.
     async fn write(
@@ -588,7 +588,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         record: &ManifestRecord,
         object: &Value,
         action: PlannedAction,
-    ) -> Result<Value, ClusterError> {
+    ) -> Result<Option<String>, ClusterError> {
         // Looked up only when a type is missing: a scan of the plan per write would make a
         // large restore quadratic.
         let crd_restored = || {
@@ -599,13 +599,17 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             })
         };
         let deadline = Instant::now() + self.options.ready_timeout;
+        let apply = || async {
+            let applied = self.cluster.apply(object, true).await?;
+            Ok(applied["metadata"]["uid"].as_str().map(str::to_owned))
+        };
         loop {
             let written = match action {
                 PlannedAction::Create => match self.cluster.create(object).await {
-                    Err(ClusterError::Conflict(_)) => self.cluster.apply(object, true).await,
-                    other => other,
+                    Err(ClusterError::Conflict(_)) => apply().await,
+                    other => other.map(Some),
                 },
-                _ => self.cluster.apply(object, true).await,
+                _ => apply().await,
             };
             match written {
                 Err(ClusterError::NotFound(what))

@@ -201,6 +201,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         .write_snapshot(SnapshotFile {
             snapshot,
             streams: vec![content.clone()],
+            trees: vec![],
         })
         .await?;
     let rows: Vec<KindRow> = kinds

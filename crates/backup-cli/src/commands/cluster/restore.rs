@@ -109,7 +109,10 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         components,
         dry_run,
         workers,
-    } = command;
+    } = command
+    else {
+        unreachable!("main routes only `restore cluster` here")
+    };
     let mapping =
         NamespaceMapping::parse(&namespace_mapping).map_err(|e| CliError::user(anyhow!(e)))?;
     if !components.is_empty() && !components.iter().any(|c| c == MANIFESTS) {

@@ -14,6 +14,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use std::time::Instant;
 mod keys;
+pub mod tree;
 
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
@@ -251,6 +252,7 @@ impl Tabular for RetentionDecision {
 pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     let (repo, name, tags) = match command {
         BackupCommand::Stdin { repo, name, tags } => (repo, name, tags),
+        path @ BackupCommand::Path { .. } => return tree::backup(context, path).await,
         BackupCommand::Cluster {
             repo,
             filter,
@@ -293,6 +295,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         .write_snapshot(SnapshotFile {
             snapshot,
             streams: vec![content.clone()],
+            trees: vec![],
         })
         .await?;
     context.info(&format!(

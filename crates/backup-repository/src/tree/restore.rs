@@ -1,0 +1,343 @@
+//! Restoring a tree component into a directory.
+
+use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
+use crate::repository::{Repository, RepositoryError};
+use crate::stream::Index;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashSet;
+use std::io::SeekFrom;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+/// How to restore a tree.
+#[derive(Debug, Clone)]
+pub struct TreeRestoreOptions {
+    /// Only entries matching (and everything below a matching directory); empty: all.
+    pub include: PathPatterns,
+    /// Replace existing files; without it an existing file refuses the restore before
+    /// anything is written.
+    pub overwrite: bool,
+    /// Files written at the same time.
+    pub workers: usize,
+}
+
+/// What a tree restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeRestoreReport {
+    /// Directories.
+    pub dirs: u64,
+    /// Regular files written.
+    pub files: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Hard links made.
+    pub hardlinks: u64,
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// What could not be restored as it was (owners without privileges, say).
+    pub warnings: Vec<String>,
+}
+
+impl Repository {
+    /// Reads a tree's listing (every node, in walk order); a malformed listing or a path
+    /// leaving the tree is refused.
+    pub async fn read_tree_listing(
+        &self,
+        index: &Index,
+        tree: &TreeContent,
+    ) -> Result<Vec<Node>, RepositoryError> {
+        let mut bytes = Vec::with_capacity(tree.listing.size as usize);
+        self.restore_stream(index, &tree.listing, &mut bytes)
+            .await?;
+        let corrupt = |line: usize, why: String| {
+            RepositoryError::Corrupt(format!("listing of {}: entry {line}: {why}", tree.name))
+        };
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .enumerate()
+            .map(|(n, line)| {
+                let node: Node =
+                    serde_json::from_slice(line).map_err(|e| corrupt(n + 1, e.to_string()))?;
+                let hard_target = node
+                    .target
+                    .as_ref()
+                    .filter(|_| node.kind == NodeKind::Hardlink);
+                for path in std::iter::once(&node.path).chain(hard_target) {
+                    if !inside(path) {
+                        return Err(corrupt(
+                            n + 1,
+                            format!("path {:?} leaves the tree", path.display()),
+                        ));
+                    }
+                }
+                Ok(node)
+            })
+            .collect()
+    }
+
+    /// Restores `tree` into `target` (created if missing): directories, then file contents
+    /// (`options.workers` files at a time, all-zero chunks left as holes), links, and last the
+    /// modes, owners and times, directories deepest first.
+    pub async fn restore_tree(
+        &self,
+        index: &Index,
+        tree: &TreeContent,
+        target: &Path,
+        options: &TreeRestoreOptions,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<TreeRestoreReport, RepositoryError> {
+        let nodes: Vec<Node> = self
+            .read_tree_listing(index, tree)
+            .await?
+            .into_iter()
+            .filter(|n| selected(&n.path, &tree.name, &options.include))
+            .collect();
+        refuse_existing(&nodes, target, options.overwrite)?;
+        let mut report = TreeRestoreReport::default();
+        let at = |node: &Node| target.join(node.path.to_path());
+        for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
+            std::fs::create_dir_all(at(dir)).map_err(|e| local(&at(dir), &e))?;
+            report.dirs += 1;
+        }
+        // Files, and hard links whose first name is not part of this restore.
+        let restored: HashSet<&RawPath> = nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::File)
+            .map(|n| &n.path)
+            .collect();
+        let written = nodes.iter().filter(|n| {
+            n.kind == NodeKind::File
+                || (n.kind == NodeKind::Hardlink
+                    && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
+        });
+        let bytes = Mutex::new(0u64);
+        let files: Vec<&Node> = futures::stream::iter(written.map(|node| {
+            let (path, bytes) = (at(node), &bytes);
+            async move {
+                let size = self.write_file(index, node, &path, on_bytes).await?;
+                *bytes.lock().expect("byte count") += size;
+                Ok::<_, RepositoryError>(node)
+            }
+        }))
+        .buffer_unordered(options.workers.max(1))
+        .try_collect()
+        .await?;
+        report.files = files.len() as u64;
+        let files: HashSet<&RawPath> = files.into_iter().map(|f| &f.path).collect();
+        report.bytes = bytes.into_inner().expect("byte count");
+        for node in &nodes {
+            match node.kind {
+                NodeKind::Symlink => {
+                    let link = node
+                        .target
+                        .as_ref()
+                        .map(RawPath::to_path)
+                        .unwrap_or_default();
+                    std::os::unix::fs::symlink(&link, at(node))
+                        .map_err(|e| local(&at(node), &e))?;
+                    report.symlinks += 1;
+                }
+                NodeKind::Hardlink if !files.contains(&node.path) => {
+                    let first = target.join(node.target.as_ref().expect("checked").to_path());
+                    std::fs::hard_link(&first, at(node)).map_err(|e| local(&at(node), &e))?;
+                    report.hardlinks += 1;
+                }
+                _ => {}
+            }
+        }
+        let mut owners = Owners::default();
+        for node in nodes.iter().filter(|n| n.kind != NodeKind::Dir) {
+            set_metadata(node, &at(node), &mut owners)?;
+        }
+        for dir in nodes.iter().rev().filter(|n| n.kind == NodeKind::Dir) {
+            set_metadata(dir, &at(dir), &mut owners)?;
+        }
+        report.warnings.extend(owners.warning());
+        Ok(report)
+    }
+
+    /// Writes one file's content; chunks of zeros become holes (sparse files stay sparse).
+    async fn write_file(
+        &self,
+        index: &Index,
+        node: &Node,
+        path: &Path,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64, RepositoryError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| local(parent, &e))?;
+        }
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| local(path, &e))?;
+        let chunks = self.fetch_chunks(index, &node.chunks);
+        futures::pin_mut!(chunks);
+        let mut size = 0u64;
+        while let Some(chunk) = chunks.try_next().await? {
+            for (data, is_hole) in runs(&chunk) {
+                if is_hole {
+                    file.seek(SeekFrom::Current(data.len() as i64))
+                        .await
+                        .map_err(|e| local(path, &e))?;
+                } else {
+                    file.write_all(data).await.map_err(|e| local(path, &e))?;
+                }
+            }
+            size += chunk.len() as u64;
+            on_bytes(chunk.len() as u64);
+        }
+        // Trailing holes, and the length of an all-hole file.
+        file.set_len(size).await.map_err(|e| local(path, &e))?;
+        file.flush().await.map_err(|e| local(path, &e))?;
+        Ok(size)
+    }
+}
+
+/// Holes are left for all-zero blocks of this size.
+const HOLE_BLOCK: usize = 4096;
+
+/// A chunk as runs of data and of zero blocks (`true`), in order.
+fn runs(chunk: &[u8]) -> Vec<(&[u8], bool)> {
+    let mut runs: Vec<(&[u8], bool)> = Vec::new();
+    let mut start = 0;
+    for (n, block) in chunk.chunks(HOLE_BLOCK).enumerate() {
+        let is_hole = block.len() == HOLE_BLOCK && block.iter().all(|b| *b == 0);
+        let at = n * HOLE_BLOCK;
+        if let Some((data, last_hole)) = runs.last_mut()
+            && *last_hole == is_hole
+        {
+            *data = &chunk[start..at + block.len()];
+            continue;
+        }
+        start = at;
+        runs.push((&chunk[at..at + block.len()], is_hole));
+    }
+    runs
+}
+
+fn local(path: &Path, error: &std::io::Error) -> RepositoryError {
+    RepositoryError::Local(format!("{}: {error}", path.display()))
+}
+
+/// Whether a stored path stays inside the tree: relative, no `..`, no empty names.
+fn inside(path: &RawPath) -> bool {
+    path.0.is_empty()
+        || path
+            .to_path()
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Whether a node is restored: no patterns, or it or a directory above it matches.
+fn selected(path: &RawPath, root: &str, include: &PathPatterns) -> bool {
+    if include.is_empty() || path.0.is_empty() {
+        return true;
+    }
+    let text = path.display();
+    text.match_indices('/')
+        .map(|(at, _)| &text[..at])
+        .chain(std::iter::once(text.as_str()))
+        .any(|prefix| include.matches(root, prefix))
+}
+
+/// Refuses a restore over existing files unless asked; directories may exist.
+fn refuse_existing(nodes: &[Node], target: &Path, overwrite: bool) -> Result<(), RepositoryError> {
+    let mut existing: Vec<PathBuf> = Vec::new();
+    for node in nodes {
+        let path = target.join(node.path.to_path());
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if node.kind == NodeKind::Dir && meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => {
+                return Err(RepositoryError::Local(format!(
+                    "{} is a directory: not replaced by a file",
+                    path.display()
+                )));
+            }
+            Ok(_) if overwrite => {
+                std::fs::remove_file(&path).map_err(|e| local(&path, &e))?;
+            }
+            Ok(_) => existing.push(path),
+            Err(_) => {}
+        }
+    }
+    match existing.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(RepositoryError::Local(format!(
+            "{} entries exist in the target (first: {}): nothing written; use --overwrite to replace them",
+            existing.len(),
+            first.display()
+        ))),
+    }
+}
+
+/// Owners not restored, reported once.
+#[derive(Default)]
+struct Owners {
+    refused: u64,
+    reason: Option<String>,
+}
+
+impl Owners {
+    fn warning(&self) -> Option<String> {
+        self.reason.as_ref().map(|reason| {
+            format!(
+                "owners of {} entries not restored ({reason}; restoring owners needs root)",
+                self.refused
+            )
+        })
+    }
+}
+
+/// Mode (not for symlinks), owner, and modification time of a restored entry.
+fn set_metadata(node: &Node, path: &Path, owners: &mut Owners) -> Result<(), RepositoryError> {
+    if let Err(error) = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)) {
+        owners.refused += 1;
+        owners.reason.get_or_insert(error.to_string());
+    }
+    if node.kind != NodeKind::Symlink {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))
+            .map_err(|e| local(path, &e))?;
+    }
+    let mtime = filetime::FileTime::from_unix_time(node.mtime, node.mtime_nsec);
+    filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| local(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_blocks_become_holes_and_the_rest_is_written_once() {
+        let mut chunk = vec![0u8; 3 * HOLE_BLOCK + 10];
+        chunk[HOLE_BLOCK + 5] = 1;
+        let runs = runs(&chunk);
+        let shape: Vec<(usize, bool)> = runs.iter().map(|(d, h)| (d.len(), *h)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (HOLE_BLOCK, true),
+                (HOLE_BLOCK, false),
+                (HOLE_BLOCK, true),
+                (10, false)
+            ]
+        );
+        assert_eq!(
+            runs.iter().map(|(d, _)| d.len()).sum::<usize>(),
+            chunk.len()
+        );
+        let data = vec![7u8; 5 * HOLE_BLOCK];
+        assert_eq!(super::runs(&data).len(), 1);
+    }
+
+    #[test]
+    fn paths_must_stay_inside() {
+        assert!(inside(&RawPath(b"a/b".to_vec())));
+        assert!(inside(&RawPath(vec![])));
+        assert!(!inside(&RawPath(b"../a".to_vec())));
+        assert!(!inside(&RawPath(b"/etc/passwd".to_vec())));
+        assert!(!inside(&RawPath(b"a/../../b".to_vec())));
+    }
+}

@@ -1,0 +1,356 @@
+//! File trees: backed up and restored identical (content, modes, times, symlinks, hard links,
+//! empty and sparse files), unchanged files not read again, filters, refusals, and prune
+//! keeping the files' data.
+
+use backup_core::{RepositoryLocation, Snapshot, SnapshotId};
+use backup_repository::tree::{
+    PathPatterns, TreeBackupOptions, TreeBackupReport, TreeContent, TreeRestoreOptions,
+};
+use backup_repository::{BackupSession, InitOptions, KdfParams, Repository, SnapshotFile};
+use backup_storage::StorageOptions;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+
+async fn repository() -> Repository {
+    let storage = backup_storage::open(
+        &RepositoryLocation::parse("memory://trees").unwrap(),
+        &StorageOptions::default(),
+    )
+    .await
+    .unwrap();
+    let options = InitOptions {
+        kdf: KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..InitOptions::default()
+    };
+    Repository::init(storage, b"pw", options).await.unwrap()
+}
+
+fn no_patterns() -> PathPatterns {
+    PathPatterns::new(&[]).unwrap()
+}
+
+fn set_mtime(path: &Path, seconds: i64, nanos: u32) {
+    let time = filetime::FileTime::from_unix_time(seconds, nanos);
+    filetime::set_symlink_file_times(path, time, time).unwrap();
+}
+
+/// A tree with every kind of entry.
+fn seed(root: &Path) {
+    fs::create_dir_all(root.join("docs/deep/er")).unwrap();
+    fs::create_dir_all(root.join("empty-dir")).unwrap();
+    fs::write(root.join("docs/readme.txt"), b"hello tree\n").unwrap();
+    fs::write(
+        root.join("docs/deep/er/big.bin"),
+        backup_testing::noise(3_000_000, 7),
+    )
+    .unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    fs::write(root.join("app.log"), b"log line\n").unwrap();
+    // Sparse: 8 MiB with 4 KiB of data in the middle.
+    let sparse = fs::File::create(root.join("sparse.img")).unwrap();
+    sparse.set_len(8 << 20).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut sparse = sparse;
+        sparse.seek(SeekFrom::Start(4 << 20)).unwrap();
+        sparse.write_all(&[0xab; 4096]).unwrap();
+    }
+    fs::hard_link(root.join("docs/readme.txt"), root.join("readme-link.txt")).unwrap();
+    symlink("docs/readme.txt", root.join("to-readme")).unwrap();
+    symlink("/nowhere/at/all", root.join("dangling")).unwrap();
+    fs::set_permissions(
+        root.join("docs/readme.txt"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    fs::set_permissions(root.join("app.log"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(root.join("empty-dir"), fs::Permissions::from_mode(0o700)).unwrap();
+    for (n, path) in [
+        "docs/readme.txt",
+        "empty",
+        "sparse.img",
+        "to-readme",
+        "docs/deep",
+        "docs",
+        ".",
+    ]
+    .iter()
+    .enumerate()
+    {
+        set_mtime(
+            &root.join(path),
+            1_600_000_000 + n as i64 * 1000,
+            123_456_789,
+        );
+    }
+}
+
+/// Every entry under `root`: kind, mode, mtime, size, content hash or link target.
+fn describe(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let relative = path.strip_prefix(root).unwrap().display().to_string();
+        let what = if meta.is_dir() {
+            stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            "dir".to_owned()
+        } else if meta.file_type().is_symlink() {
+            format!("link->{}", fs::read_link(&path).unwrap().display())
+        } else {
+            format!("file:{}", blake3::hash(&fs::read(&path).unwrap()).to_hex())
+        };
+        let mtime = if meta.is_dir() && relative.is_empty() {
+            // The root's time changes when a target directory is created in it.
+            String::new()
+        } else {
+            format!("{}.{}", meta.mtime(), meta.mtime_nsec())
+        };
+        out.insert(
+            relative,
+            format!(
+                "{what} mode={:o} mtime={mtime} size={}",
+                meta.mode() & 0o7777,
+                meta.len()
+            ),
+        );
+    }
+    out
+}
+
+async fn back_up(
+    repo: &Repository,
+    root: &Path,
+    options: &TreeBackupOptions,
+) -> (TreeBackupReport, SnapshotFile) {
+    let mut session = BackupSession::new(repo, repo.load_index().await.unwrap(), 2);
+    let report = session.add_tree(root, options, |_| {}).await.unwrap();
+    session.finish().await.unwrap();
+    let file = SnapshotFile {
+        snapshot: Snapshot {
+            id: SnapshotId::parse("00000000").unwrap(),
+            time: chrono::Utc::now(),
+            source: "test".into(),
+            tags: Default::default(),
+            labels: Default::default(),
+            components: vec![],
+            totals: Default::default(),
+        },
+        streams: vec![],
+        trees: vec![report.content.clone()],
+    };
+    repo.write_snapshot(file.clone()).await.unwrap();
+    (report, file)
+}
+
+async fn restore(
+    repo: &Repository,
+    tree: &TreeContent,
+    target: &Path,
+    options: &TreeRestoreOptions,
+) -> Result<backup_repository::tree::TreeRestoreReport, backup_repository::RepositoryError> {
+    let index = repo.load_index().await.unwrap();
+    repo.restore_tree(&index, tree, target, options, &|_| {})
+        .await
+}
+
+fn restore_options() -> TreeRestoreOptions {
+    TreeRestoreOptions {
+        include: no_patterns(),
+        overwrite: false,
+        workers: 4,
+    }
+}
+
+fn backup_options() -> TreeBackupOptions {
+    TreeBackupOptions {
+        exclude: no_patterns(),
+        parent: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_restored_tree_is_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    let repo = repository().await;
+    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!((report.content.files, report.content.dirs), (6, 5));
+
+    let target = dir.path().join("restored");
+    let restored = restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            restored.files,
+            restored.hardlinks,
+            restored.symlinks,
+            restored.dirs
+        ),
+        (5, 1, 2, 5)
+    );
+    assert_eq!(describe(&source), describe(&target));
+    let inode = |p: &str| fs::metadata(target.join(p)).unwrap().ino();
+    assert_eq!(
+        inode("docs/readme.txt"),
+        inode("readme-link.txt"),
+        "hard link kept"
+    );
+    let sparse = fs::metadata(target.join("sparse.img")).unwrap();
+    assert_eq!(sparse.len(), 8 << 20);
+    assert!(
+        sparse.blocks() * 512 < 2 << 20,
+        "sparse file not sparse: {} blocks",
+        sparse.blocks()
+    );
+    let check = repo.check(100).await.unwrap();
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+}
+
+#[tokio::test]
+async fn unchanged_files_are_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    let repo = repository().await;
+    let (first, _) = back_up(&repo, &source, &backup_options()).await;
+    let index = repo.load_index().await.unwrap();
+    let parent = repo
+        .read_tree_listing(&index, &first.content)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.path.clone(), n))
+        .collect();
+    let options = TreeBackupOptions {
+        exclude: no_patterns(),
+        parent,
+    };
+    let (second, _) = back_up(&repo, &source, &options).await;
+    assert_eq!((second.files_read, second.files_unchanged), (0, 6));
+    assert_eq!(second.content, first.content, "same tree, same listing");
+
+    fs::write(source.join("app.log"), b"log line\nand another\n").unwrap();
+    let (third, _) = back_up(&repo, &source, &options).await;
+    assert_eq!((third.files_read, third.files_unchanged), (1, 5));
+    let target = dir.path().join("restored");
+    restore(&repo, &third.content, &target, &restore_options())
+        .await
+        .unwrap();
+    assert_eq!(
+        fs::read(target.join("app.log")).unwrap(),
+        b"log line\nand another\n"
+    );
+}
+
+#[tokio::test]
+async fn excludes_includes_and_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    let repo = repository().await;
+    let options = TreeBackupOptions {
+        exclude: PathPatterns::new(&["*.log".into(), "docs/deep".into()]).unwrap(),
+        parent: Default::default(),
+    };
+    let (report, _) = back_up(&repo, &source, &options).await;
+    let target = dir.path().join("restored");
+    restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap();
+    assert!(!target.join("app.log").exists());
+    assert!(!target.join("docs/deep").exists());
+    assert!(target.join("docs/readme.txt").exists());
+
+    // Again into the same target: refused before anything is written.
+    fs::write(target.join("docs/readme.txt"), b"local edit").unwrap();
+    let error = restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("--overwrite"), "{error}");
+    assert_eq!(
+        fs::read(target.join("docs/readme.txt")).unwrap(),
+        b"local edit"
+    );
+    let overwrite = TreeRestoreOptions {
+        overwrite: true,
+        ..restore_options()
+    };
+    restore(&repo, &report.content, &target, &overwrite)
+        .await
+        .unwrap();
+    assert_eq!(
+        fs::read(target.join("docs/readme.txt")).unwrap(),
+        b"hello tree\n"
+    );
+
+    let only_docs = TreeRestoreOptions {
+        include: PathPatterns::new(&["docs".into()]).unwrap(),
+        ..restore_options()
+    };
+    let partial = dir.path().join("partial");
+    let done = restore(&repo, &report.content, &partial, &only_docs)
+        .await
+        .unwrap();
+    assert_eq!(done.files, 1);
+    assert!(partial.join("docs/readme.txt").exists());
+    assert!(!partial.join("empty").exists());
+}
+
+#[tokio::test]
+async fn prune_keeps_the_files_of_trees() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    let repo = repository().await;
+    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let pruned = repo
+        .prune(
+            std::time::Duration::ZERO,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned.packs_deleted, 0, "{pruned:?}");
+    let target = dir.path().join("restored");
+    restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap();
+    assert_eq!(describe(&source), describe(&target));
+}
+
+#[tokio::test]
+async fn a_listing_with_a_path_leaving_the_tree_is_refused() {
+    let repo = repository().await;
+    let mut index = repo.load_index().await.unwrap();
+    let listing = br#"{"path":"","type":"dir","mode":493,"uid":0,"gid":0,"mtime":0,"mtimeNsec":0,"ctime":0,"ctimeNsec":0,"inode":1}
+{"path":"../escape","type":"file","mode":420,"uid":0,"gid":0,"mtime":0,"mtimeNsec":0,"ctime":0,"ctimeNsec":0,"inode":2}
+"#;
+    let (stream, _) = repo
+        .backup_stream(&mut index, "listing", listing.as_slice())
+        .await
+        .unwrap();
+    let tree = TreeContent {
+        name: "/evil".into(),
+        listing: stream,
+        files: 1,
+        dirs: 1,
+        bytes: 0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let error = restore(&repo, &tree, &dir.path().join("t"), &restore_options())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("leaves the tree"), "{error}");
+    assert!(!dir.path().join("escape").exists());
+}
