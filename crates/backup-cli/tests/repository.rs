@@ -260,3 +260,136 @@ fn keys_info_and_snapshot_delete_through_the_binary() {
     let missing = run("third", &["-y", "snapshot", "delete", "latest"], None);
     assert_eq!(missing.status.code(), Some(1), "nothing left to delete");
 }
+
+fn tree_round_trip(repo: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| kbackup(home.path(), repo, Some("pw"), args, None);
+    assert!(run(&["repo", "init"]).status.success());
+    let source = home.path().join("data");
+    std::fs::create_dir_all(source.join("sub/deeper")).unwrap();
+    std::fs::write(source.join("a.txt"), b"alpha").unwrap();
+    std::fs::write(source.join("scratch.tmp"), b"left out").unwrap();
+    std::fs::write(
+        source.join("sub/deeper/big.bin"),
+        backup_testing::noise(2_500_000, 11),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../a.txt", source.join("sub/link")).unwrap();
+    let dir = source.to_str().unwrap();
+
+    let first = run(&[
+        "-o",
+        "json",
+        "backup",
+        "path",
+        dir,
+        "--tag",
+        "daily",
+        "--exclude",
+        "*.tmp",
+    ]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(rows[0]["files"], 2, "{rows}");
+    assert_eq!(rows[0]["filesRead"], 2);
+    let second = run(&["-o", "json", "backup", "path", dir, "--exclude", "*.tmp"]);
+    let rows: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(
+        (
+            rows[0]["filesRead"].as_u64(),
+            rows[0]["filesUnchanged"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "{rows}"
+    );
+
+    let target = home.path().join("restored");
+    let one = format!("latest:{dir}");
+    let restored = run(&[
+        "restore",
+        "path",
+        &one,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert!(restored.status.success(), "{}", text(&restored.stderr));
+    assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"alpha");
+    assert_eq!(
+        std::fs::read(target.join("sub/deeper/big.bin")).unwrap(),
+        backup_testing::noise(2_500_000, 11)
+    );
+    assert_eq!(
+        std::fs::read_link(target.join("sub/link")).unwrap(),
+        Path::new("../a.txt")
+    );
+    assert!(!target.join("scratch.tmp").exists());
+
+    let again = run(&[
+        "restore",
+        "path",
+        &one,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("--overwrite"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // By tag: the first snapshot; every directory at TARGET/<original path>.
+    let all = home.path().join("all");
+    let tagged = run(&[
+        "restore",
+        "path",
+        "latest",
+        "--tag",
+        "daily",
+        "--target",
+        all.to_str().unwrap(),
+    ]);
+    assert!(tagged.status.success(), "{}", text(&tagged.stderr));
+    assert!(all.join(dir.trim_start_matches('/')).join("a.txt").exists());
+    let none = run(&[
+        "restore",
+        "path",
+        "latest",
+        "--tag",
+        "weekly",
+        "--target",
+        all.to_str().unwrap(),
+    ]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("no snapshot"),
+        "{}",
+        text(&none.stderr)
+    );
+    let missing = run(&["backup", "path", "/no/such/dir"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("/no/such/dir"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let check = run(&["repo", "check", "--read-data"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+}
+
+#[test]
+fn directory_trees_on_a_local_directory() {
+    let repo = tempfile::tempdir().unwrap();
+    tree_round_trip(&format!("file://{}", repo.path().join("r").display()));
+}
+
+#[test]
+fn directory_trees_on_minio() {
+    let server = backup_testing::s3();
+    tree_round_trip(&format!(
+        "s3://{}/{}",
+        server.bucket,
+        backup_testing::unique_name("trees")
+    ));
+}
