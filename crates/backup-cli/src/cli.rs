@@ -491,6 +491,10 @@ pub enum RepoCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+        /// zstd level of the chunks (1 fastest .. 19 smallest); fixed for the repository.
+        #[arg(long, default_value_t = backup_repository::InitOptions::default().compression_level,
+              value_parser = clap::value_parser!(i32).range(1..=19))]
+        compression_level: i32,
     },
     /// Verify the repository: snapshots, index, packs; with --read-data every byte.
     Check {

@@ -41,18 +41,71 @@ pub fn seal_chunk(
     data: &[u8],
     level: i32,
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut plain = Vec::with_capacity(data.len() + 1);
-    match zstd::bulk::compress(data, level) {
-        Ok(compressed) if compressed.len() < data.len() => {
-            plain.push(ZSTD);
-            plain.extend_from_slice(&compressed);
-        }
+    // Compressed straight into the buffer that is sealed: the flag, then at most the
+    // chunk's size (larger output means it is stored raw).
+    let mut plain = vec![ZSTD; 1 + data.len()];
+    let compressed = match looks_incompressible(data) {
+        true => None,
+        false => COMPRESSOR.with_borrow_mut(|compressor| {
+            compressor.set_level(level).ok()?;
+            compressor.compress_to(data, &mut plain[1..]).ok()
+        }),
+    };
+    match compressed {
+        Some(length) if length < data.len() => plain.truncate(1 + length),
         _ => {
-            plain.push(RAW);
-            plain.extend_from_slice(data);
+            plain[0] = RAW;
+            plain[1..].copy_from_slice(data);
         }
     }
     key.seal(&plain, &context(id))
+}
+
+/// A zstd compressor per worker thread (its context is costly to create per chunk).
+struct Compressor {
+    context: zstd::bulk::Compressor<'static>,
+    level: i32,
+}
+
+impl Compressor {
+    fn set_level(&mut self, level: i32) -> std::io::Result<()> {
+        if level != self.level {
+            self.context.set_compression_level(level)?;
+            self.level = level;
+        }
+        Ok(())
+    }
+
+    fn compress_to(&mut self, data: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+        self.context.compress_to_buffer(data, out)
+    }
+}
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Compressor> = std::cell::RefCell::new(Compressor {
+        context: zstd::bulk::Compressor::new(0).expect("a zstd context"),
+        level: 0,
+    });
+}
+
+/// Samples taken from a large chunk to judge whether compressing it is worth the time.
+const SAMPLE: usize = 16 * 1024;
+
+/// Whether a large chunk looks like random or already compressed data: three samples (start,
+/// middle, end) compressed at the fastest level shrink by less than 3%. Compressing such
+/// chunks fully would cost the most CPU of a backup and save nothing.
+fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() < 8 * SAMPLE {
+        return false;
+    }
+    let middle = data.len() / 2 - SAMPLE / 2;
+    let sample = [
+        &data[..SAMPLE],
+        &data[middle..middle + SAMPLE],
+        &data[data.len() - SAMPLE..],
+    ]
+    .concat();
+    zstd::bulk::compress(&sample, 1).is_ok_and(|c| c.len() * 100 > sample.len() * 97)
 }
 
 /// Decodes a stored blob and checks it against `id`.
@@ -92,6 +145,21 @@ mod tests {
             let (id, stored) = encode_blob(&key, &data, level).unwrap();
             prop_assert_eq!(decode_blob(&key, &id, &stored).unwrap(), data);
         }
+    }
+
+    #[test]
+    fn large_random_chunks_skip_compression_and_mixed_ones_do_not() {
+        let random = backup_testing::noise(1 << 20, 5);
+        assert!(looks_incompressible(&random));
+        let mut mixed = random.clone();
+        mixed[..SAMPLE].fill(b'a');
+        assert!(!looks_incompressible(&mixed));
+        let text = b"kind: ConfigMap\n".repeat(70_000);
+        assert!(!looks_incompressible(&text));
+        assert!(
+            !looks_incompressible(&random[..4 * SAMPLE]),
+            "small chunks are always tried"
+        );
     }
 
     #[test]

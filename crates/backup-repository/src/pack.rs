@@ -55,6 +55,14 @@ pub struct PackBuilder {
 }
 
 impl PackBuilder {
+    /// An empty pack with room for a full one (no reallocation while it fills).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            blobs: Vec::new(),
+        }
+    }
+
     /// Appends an encoded blob.
     pub fn add(&mut self, id: ChunkId, stored: &[u8], plain_length: usize) {
         self.blobs.push(BlobLocation {

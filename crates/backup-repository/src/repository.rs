@@ -44,7 +44,7 @@ impl Default for InitOptions {
     fn default() -> Self {
         Self {
             chunker: ChunkerParams::default(),
-            compression_level: 3,
+            compression_level: 1,
             kdf: KdfParams::default(),
         }
     }

@@ -1,24 +1,25 @@
 //! A backup session: any number of byte streams (a dump, or every file of a tree) cut into
-//! chunks, hashed, compressed and sealed on worker threads, packed together, the packs
+//! chunks and hashed as they are read, the new chunks compressed and sealed on worker threads
+//! (across streams: many small files keep every core busy), packed together, the packs
 //! uploaded a few at a time, and an index object written every few packs, so a backup killed
 //! half-way leaves indexed packs that the next backup reuses.
 //!
-//! Memory stays bounded whatever the data: a read window of two maximum chunks, at most
-//! `2 x workers` chunks being encoded, the open pack and [`UPLOADS`] packs being uploaded.
+//! Memory stays bounded whatever the data: one read window of two maximum chunks (allocated
+//! once per session), at most `2 x workers` chunks being encoded, the open pack and
+//! [`UPLOADS`] packs being uploaded.
 
 use crate::blob::seal_chunk;
 use crate::chunking::chunk_boundaries;
 use crate::crypto::ChunkId;
 use crate::pack::PackBuilder;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{BackupStats, Index, IndexFile, IndexedPack, PACK_TARGET, pack_key};
+use crate::stream::{BackupStats, Index, IndexedPack, PACK_TARGET, pack_key};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::io::{AsyncRead, AsyncReadExt};
-use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::stream::FuturesUnordered;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// Packs uploaded at the same time.
@@ -26,15 +27,17 @@ pub const UPLOADS: usize = 4;
 /// An index object is written after this many packs (and at the end).
 pub const INDEX_EVERY: usize = 8;
 
-/// A chunk after its worker: its id, plaintext length, and its stored form when it is new.
-type Encoded = (ChunkId, usize, Option<Vec<u8>>);
+/// A new chunk after its worker: id, plaintext length, stored form.
+type Encoded = (ChunkId, usize, Vec<u8>);
 
 /// Chunks written by one backup; see the module documentation.
 pub struct BackupSession {
     repo: Repository,
-    known: Arc<Index>,
-    added: Arc<Mutex<HashSet<ChunkId>>>,
+    known: Index,
+    added: HashSet<ChunkId>,
     workers: usize,
+    window: Vec<u8>,
+    encoding: FuturesUnordered<JoinHandle<Result<Encoded, RepositoryError>>>,
     pack: PackBuilder,
     uploads: FuturesUnordered<JoinHandle<Result<(IndexedPack, u64), RepositoryError>>>,
     unindexed: Vec<IndexedPack>,
@@ -56,9 +59,11 @@ impl BackupSession {
     pub fn new(repo: &Repository, index: Index, workers: usize) -> Self {
         Self {
             repo: repo.clone(),
-            known: Arc::new(index),
-            added: Arc::default(),
+            known: index,
+            added: HashSet::new(),
             workers: workers.max(1),
+            window: Vec::new(),
+            encoding: FuturesUnordered::new(),
             pack: PackBuilder::default(),
             uploads: FuturesUnordered::new(),
             unindexed: Vec::new(),
@@ -74,87 +79,89 @@ impl BackupSession {
 
     /// Whether a chunk is stored (before this session, or by it).
     pub fn contains(&self, id: &ChunkId) -> bool {
-        self.known.contains(id) || self.added.lock().expect("added chunks").contains(id)
+        self.known.contains(id) || self.added.contains(id)
     }
 
-    /// Stores a stream read to its end, `on_bytes` called as input is consumed.
+    /// Stores a stream read to its end, `on_bytes` called as input is consumed. Its chunks
+    /// may still be encoding when this returns; [`BackupSession::finish`] completes them.
     pub async fn add_stream(
         &mut self,
         mut reader: impl AsyncRead + Unpin,
         mut on_bytes: impl FnMut(u64),
     ) -> Result<StoredStream, RepositoryError> {
         let params = self.repo.config().chunker;
-        let window = 2 * params.max_size as usize;
-        let mut buffer: Vec<u8> = Vec::with_capacity(window.min(1 << 20));
+        let size = 2 * params.max_size as usize;
+        let mut window = std::mem::take(&mut self.window);
+        window.resize(size, 0);
         let mut stored = StoredStream::default();
-        let mut in_flight = FuturesOrdered::new();
-        let mut at_end = false;
-        while !at_end || !buffer.is_empty() {
-            while !at_end && buffer.len() < window {
-                let start = buffer.len();
-                buffer.resize(window, 0);
-                let n = reader
-                    .read(&mut buffer[start..])
-                    .await
-                    .map_err(backup_core::StorageError::from)?;
-                buffer.truncate(start + n);
-                at_end = n == 0;
-                on_bytes(n as u64);
-            }
-            let mut boundaries = chunk_boundaries(&buffer, params);
-            // Until the end, the last cut may depend on bytes not read yet: keep it for later.
-            if !at_end {
-                boundaries.pop();
-            }
-            let consumed = boundaries.last().map(|(o, l)| o + l).unwrap_or(0);
-            for (offset, length) in boundaries {
-                in_flight.push_back(self.encode(buffer[offset..offset + length].to_vec()));
-                while in_flight.len() >= 2 * self.workers {
-                    let done = in_flight.next().await.expect("a chunk in flight")?;
-                    self.take(done?, &mut stored).await?;
+        let (mut filled, mut at_end) = (0, false);
+        let result = async {
+            while !at_end || filled > 0 {
+                while !at_end && filled < size {
+                    let n = reader
+                        .read(&mut window[filled..])
+                        .await
+                        .map_err(backup_core::StorageError::from)?;
+                    filled += n;
+                    at_end = n == 0;
+                    on_bytes(n as u64);
                 }
+                let mut boundaries = chunk_boundaries(&window[..filled], params);
+                // Until the end, the last cut may depend on bytes not read yet: keep it.
+                if !at_end {
+                    boundaries.pop();
+                }
+                let consumed = boundaries.last().map(|(o, l)| o + l).unwrap_or(0);
+                for (offset, length) in boundaries {
+                    self.add_chunk(&window[offset..offset + length], &mut stored)
+                        .await?;
+                }
+                window.copy_within(consumed..filled, 0);
+                filled -= consumed;
             }
-            buffer.drain(..consumed);
+            Ok::<_, RepositoryError>(())
         }
-        while let Some(done) = in_flight.next().await {
-            self.take(done??, &mut stored).await?;
-        }
-        Ok(stored)
+        .await;
+        self.window = window;
+        result.map(|()| stored)
     }
 
-    /// Hashes a chunk on a worker thread and, unless it is stored already, encodes it.
-    fn encode(&self, data: Vec<u8>) -> JoinHandle<Result<Encoded, RepositoryError>> {
-        let (key, known, added) = (
-            self.repo.key().clone(),
-            self.known.clone(),
-            self.added.clone(),
-        );
-        let level = self.repo.config().compression_level;
-        tokio::task::spawn_blocking(move || {
-            let id = key.chunk_id(&data);
-            let new = !known.contains(&id) && added.lock().expect("added chunks").insert(id);
-            let stored = new
-                .then(|| seal_chunk(&key, &id, &data, level))
-                .transpose()?;
-            Ok((id, data.len(), stored))
-        })
-    }
-
-    async fn take(
+    /// Hashes a chunk and, unless it is stored already, hands it to a worker to encode.
+    async fn add_chunk(
         &mut self,
-        (id, length, encoded): Encoded,
+        data: &[u8],
         stream: &mut StoredStream,
     ) -> Result<(), RepositoryError> {
+        let id = self.repo.key().chunk_id(data);
         stream.chunks.push(id.to_hex());
-        stream.size += length as u64;
+        stream.size += data.len() as u64;
         self.stats.chunks += 1;
-        match encoded {
-            None => self.stats.deduplicated += 1,
-            Some(blob) => {
-                self.pack.add(id, &blob, length);
-                if self.pack.len() >= PACK_TARGET {
-                    self.seal_pack().await?;
-                }
+        if self.known.contains(&id) || !self.added.insert(id) {
+            self.stats.deduplicated += 1;
+            return Ok(());
+        }
+        while self.encoding.len() >= 2 * self.workers {
+            self.collect_encoded().await?;
+        }
+        let (key, level, data) = (
+            self.repo.key().clone(),
+            self.repo.config().compression_level,
+            data.to_vec(),
+        );
+        self.encoding.push(tokio::task::spawn_blocking(move || {
+            let blob = seal_chunk(&key, &id, &data, level)?;
+            Ok((id, data.len(), blob))
+        }));
+        Ok(())
+    }
+
+    /// Adds one encoded chunk to the pack, sealing the pack when it is full.
+    async fn collect_encoded(&mut self) -> Result<(), RepositoryError> {
+        if let Some(done) = self.encoding.next().await {
+            let (id, length, blob) = done??;
+            self.pack.add(id, &blob, length);
+            if self.pack.len() >= PACK_TARGET {
+                self.seal_pack().await?;
             }
         }
         Ok(())
@@ -168,7 +175,8 @@ impl BackupSession {
         while self.uploads.len() >= UPLOADS {
             self.collect_upload().await?;
         }
-        let (builder, repo) = (std::mem::take(&mut self.pack), self.repo.clone());
+        let fresh = PackBuilder::with_capacity(PACK_TARGET + PACK_TARGET / 2);
+        let (builder, repo) = (std::mem::replace(&mut self.pack, fresh), self.repo.clone());
         self.uploads.push(tokio::spawn(async move {
             let key = repo.key().clone();
             let (id, bytes, blobs) =
@@ -200,30 +208,46 @@ impl BackupSession {
             return Ok(());
         }
         let packs = std::mem::take(&mut self.unindexed);
-        let ids: Vec<&str> = packs.iter().map(|p| p.id.as_str()).collect();
-        let name = format!("index/{}", blake3::hash(ids.join(",").as_bytes()).to_hex());
-        let file = IndexFile { packs };
-        let plain = serde_json::to_vec(&file).expect("index serializes");
-        let sealed = self.repo.key().seal(&plain, name.as_bytes())?;
-        self.repo
-            .storage()
-            .put_bytes(&name, Bytes::from(sealed))
-            .await?;
-        self.indexed.extend(file.packs);
+        self.repo.write_index_object(&packs).await?;
+        self.indexed.extend(packs);
         Ok(())
     }
 
-    /// Uploads what is left and indexes it; returns the index with this session's packs.
+    /// Encodes, packs, uploads and indexes what is left; returns the index with this
+    /// session's packs.
     pub async fn finish(mut self) -> Result<(Index, BackupStats), RepositoryError> {
+        while !self.encoding.is_empty() {
+            self.collect_encoded().await?;
+        }
         self.seal_pack().await?;
         while !self.uploads.is_empty() {
             self.collect_upload().await?;
         }
         self.write_index().await?;
-        let mut index = Arc::try_unwrap(self.known).unwrap_or_else(|shared| (*shared).clone());
+        let mut index = self.known;
         for pack in self.indexed {
             index.add_pack(pack);
         }
         Ok((index, self.stats))
+    }
+}
+
+impl Repository {
+    /// Writes one index object listing `packs` (named by their ids' hash).
+    pub(crate) async fn write_index_object(
+        &self,
+        packs: &[IndexedPack],
+    ) -> Result<String, RepositoryError> {
+        let ids: Vec<&str> = packs.iter().map(|p| p.id.as_str()).collect();
+        let name = format!("index/{}", blake3::hash(ids.join(",").as_bytes()).to_hex());
+        /// The shape of an index object, borrowed.
+        #[derive(serde::Serialize)]
+        struct Listed<'a> {
+            packs: &'a [IndexedPack],
+        }
+        let plain = serde_json::to_vec(&Listed { packs }).expect("index serializes");
+        let sealed = self.key().seal(&plain, name.as_bytes())?;
+        self.storage().put_bytes(&name, Bytes::from(sealed)).await?;
+        Ok(name)
     }
 }

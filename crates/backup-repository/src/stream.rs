@@ -44,6 +44,11 @@ impl Index {
         self.blobs.is_empty()
     }
 
+    /// The pack and place of a chunk.
+    pub(crate) fn locate(&self, id: &ChunkId) -> Option<&(String, BlobLocation)> {
+        self.blobs.get(id)
+    }
+
     /// Whether a chunk is indexed.
     pub fn contains(&self, id: &ChunkId) -> bool {
         self.blobs.contains_key(id)
@@ -224,9 +229,14 @@ impl Repository {
                 .await?
                 .try_collect()
                 .await?;
-            // Name the damaged object, whatever the damage.
-            decode_blob(self.key(), &id, &stored.concat())
-                .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {})", pack_key(pack))))
+            // Decoded on a worker thread (restores fetch many chunks at once); the damaged
+            // object named, whatever the damage.
+            let (key, pack) = (self.key().clone(), pack_key(pack));
+            tokio::task::spawn_blocking(move || {
+                decode_blob(&key, &id, &stored.concat())
+                    .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {pack})")))
+            })
+            .await?
         }))
         .buffered(4)
     }

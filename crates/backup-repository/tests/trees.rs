@@ -230,7 +230,8 @@ async fn unchanged_files_are_not_read_again() {
         .unwrap()
         .into_iter()
         .map(|n| (n.path.clone(), n))
-        .collect();
+        .collect::<std::collections::HashMap<_, _>>()
+        .into();
     let options = TreeBackupOptions {
         exclude: no_patterns(),
         parent,

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod elasticsearch;
+mod repo;
 mod stackgraph;
 mod storage;
 
@@ -39,6 +40,13 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// `kbackup backup|restore path` of 2 GiB of mixed files beside restic, to local disk
+    /// and to MinIO.
+    Repo {
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Orchestration overhead of `kbackup stackgraph restore` on a simulated installation.
     Stackgraph {
         /// Restores measured (the median is reported).
@@ -52,6 +60,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
         Which::Storage { size_mib, rounds } => storage::run(root, env, size_mib, rounds),
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
         Which::Cluster { rounds } => cluster::run(root, env, rounds),
+        Which::Repo { rounds } => repo::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
         }

@@ -9,6 +9,7 @@ use std::fs::Metadata;
 use std::io::{Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
@@ -19,7 +20,7 @@ pub struct TreeBackupOptions {
     pub exclude: PathPatterns,
     /// The same tree's nodes in an earlier snapshot: files whose size, times and inode did not
     /// change take their chunks from there without being read.
-    pub parent: HashMap<RawPath, Node>,
+    pub parent: Arc<HashMap<RawPath, Node>>,
 }
 
 /// What a tree backup did.
@@ -36,12 +37,18 @@ pub struct TreeBackupReport {
     pub warnings: Vec<String>,
 }
 
+/// Files up to this size are read by the walker's thread (no round trip per file through
+/// the async runtime) unless the parent snapshot has them unchanged.
+const SMALL_FILE: u64 = 64 * 1024;
+
 /// An entry found by the walker.
 enum Found {
     Entry {
-        relative: RawPath,
+        node: Node,
         absolute: PathBuf,
         meta: Metadata,
+        /// A small file's content, read by the walker.
+        content: Option<Vec<u8>>,
     },
     Problem(String),
 }
@@ -67,7 +74,8 @@ impl BackupSession {
         let (sender, mut found) = mpsc::channel(256);
         let walker = {
             let (root, exclude) = (root.to_path_buf(), options.exclude.clone());
-            tokio::task::spawn_blocking(move || walk(&root, &exclude, &sender))
+            let parent = options.parent.clone();
+            tokio::task::spawn_blocking(move || walk(&root, &exclude, &parent, &sender))
         };
         // The listing goes to an anonymous temporary file: memory stays bounded with any
         // number of entries.
@@ -92,19 +100,17 @@ impl BackupSession {
         };
         let mut first_paths: HashMap<(u64, u64), RawPath> = HashMap::new();
         while let Some(item) = found.recv().await {
-            let (relative, absolute, meta) = match item {
+            let (mut node, absolute, meta, content) = match item {
                 Found::Problem(problem) => {
                     report.warnings.push(problem);
                     continue;
                 }
                 Found::Entry {
-                    relative,
+                    node,
                     absolute,
                     meta,
-                } => (relative, absolute, meta),
-            };
-            let Some(mut node) = node_of(relative, &absolute, &meta, &mut report.warnings) else {
-                continue;
+                    content,
+                } => (node, absolute, meta, content),
             };
             if node.kind == NodeKind::File && meta.nlink() > 1 {
                 match first_paths.get(&(meta.dev(), meta.ino())) {
@@ -119,7 +125,13 @@ impl BackupSession {
             }
             if matches!(node.kind, NodeKind::File | NodeKind::Hardlink) {
                 if let Err(problem) = self
-                    .file_content(&mut node, &absolute, options, &mut report, &mut on_bytes)
+                    .file_content(
+                        &mut node,
+                        (&absolute, content),
+                        options,
+                        &mut report,
+                        &mut on_bytes,
+                    )
                     .await
                 {
                     report.warnings.push(problem);
@@ -159,7 +171,7 @@ impl BackupSession {
     async fn file_content(
         &mut self,
         node: &mut Node,
-        absolute: &Path,
+        (absolute, content): (&Path, Option<Vec<u8>>),
         options: &TreeBackupOptions,
         report: &mut TreeBackupReport,
         on_bytes: &mut impl FnMut(u64),
@@ -176,13 +188,16 @@ impl BackupSession {
             on_bytes(node.size);
             return Ok(());
         }
-        let file = tokio::fs::File::open(absolute)
-            .await
-            .map_err(|e| format!("{}: {e}", absolute.display()))?;
-        let stored = self
-            .add_stream(file.compat(), &mut *on_bytes)
-            .await
-            .map_err(|e| format!("{}: {e}", absolute.display()))?;
+        let stored = match content {
+            Some(bytes) => self.add_stream(bytes.as_slice(), &mut *on_bytes).await,
+            None => {
+                let file = tokio::fs::File::open(absolute)
+                    .await
+                    .map_err(|e| format!("{}: {e}", absolute.display()))?;
+                self.add_stream(file.compat(), &mut *on_bytes).await
+            }
+        }
+        .map_err(|e| format!("{}: {e}", absolute.display()))?;
         node.chunks = stored.chunks;
         node.size = stored.size;
         report.files_read += 1;
@@ -246,8 +261,14 @@ fn node_of(
 }
 
 /// Walks `root` depth first, entries sorted by name, sending each one (the root first, with
-/// an empty relative path). Stops early when the receiver is gone.
-fn walk(root: &Path, exclude: &PathPatterns, sender: &mpsc::Sender<Found>) {
+/// an empty relative path) with the content of small files that changed since `parent`.
+/// Stops early when the receiver is gone.
+fn walk(
+    root: &Path,
+    exclude: &PathPatterns,
+    parent: &HashMap<RawPath, Node>,
+    sender: &mpsc::Sender<Found>,
+) {
     let root_text = root.to_string_lossy().into_owned();
     let mut stack = vec![(root.to_path_buf(), Vec::<u8>::new())];
     while let Some((absolute, relative)) = stack.pop() {
@@ -264,10 +285,25 @@ fn walk(root: &Path, exclude: &PathPatterns, sender: &mpsc::Sender<Found>) {
             }
         };
         let is_dir = meta.is_dir();
-        let entry = Found::Entry {
-            relative: RawPath(relative.clone()),
-            absolute: absolute.clone(),
-            meta,
+        let mut problems = Vec::new();
+        let node = node_of(RawPath(relative.clone()), &absolute, &meta, &mut problems);
+        let entry = match node {
+            Some(node) => {
+                let read_here = node.kind == NodeKind::File
+                    && node.size <= SMALL_FILE
+                    && !parent
+                        .get(&node.path)
+                        .is_some_and(|e| node.unchanged_since(e));
+                // Unreadable here: the session tries again and reports it.
+                let content = read_here.then(|| std::fs::read(&absolute).ok()).flatten();
+                Found::Entry {
+                    node,
+                    absolute: absolute.clone(),
+                    meta,
+                    content,
+                }
+            }
+            None => Found::Problem(problems.concat()),
         };
         if sender.blocking_send(entry).is_err() {
             return;

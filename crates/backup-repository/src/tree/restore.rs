@@ -1,14 +1,16 @@
 //! Restoring a tree component into a directory.
 
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
+use crate::blob::decode_blob;
+use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::Index;
+use crate::stream::{Index, pack_key, parse_id};
 use futures::{StreamExt, TryStreamExt};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::SeekFrom;
+use std::io::{Seek, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 /// How to restore a tree.
 #[derive(Debug, Clone)]
@@ -107,25 +109,55 @@ impl Repository {
             .filter(|n| n.kind == NodeKind::File)
             .map(|n| &n.path)
             .collect();
-        let written = nodes.iter().filter(|n| {
-            n.kind == NodeKind::File
-                || (n.kind == NodeKind::Hardlink
-                    && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
-        });
+        let written: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| {
+                n.kind == NodeKind::File
+                    || (n.kind == NodeKind::Hardlink
+                        && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
+            })
+            .collect();
+        // Files of one chunk are written pack by pack (one read per pack for hundreds of
+        // small files); larger ones chunk by chunk.
+        let (small, large): (Vec<&Node>, Vec<&Node>) =
+            written.iter().partition(|n| n.chunks.len() == 1);
+        let mut by_pack: BTreeMap<String, Vec<SmallFile>> = BTreeMap::new();
+        for node in small {
+            let id = parse_id(&node.chunks[0])?;
+            let (pack, location) = index.locate(&id).ok_or_else(|| {
+                RepositoryError::Corrupt(format!(
+                    "chunk {} is in no index: the repository is damaged",
+                    node.chunks[0]
+                ))
+            })?;
+            by_pack.entry(pack.clone()).or_default().push(SmallFile {
+                path: at(node),
+                location: *location,
+            });
+        }
         let bytes = Mutex::new(0u64);
-        let files: Vec<&Node> = futures::stream::iter(written.map(|node| {
-            let (path, bytes) = (at(node), &bytes);
+        let count = |size: u64| *bytes.lock().expect("byte count") += size;
+        futures::stream::iter(by_pack.into_iter().map(|(pack, files)| async move {
+            let size = self.write_small_files(&pack, files).await?;
+            on_bytes(size);
+            count(size);
+            Ok::<_, RepositoryError>(())
+        }))
+        .buffer_unordered(2)
+        .try_collect::<()>()
+        .await?;
+        futures::stream::iter(large.iter().map(|node| {
+            let path = at(node);
             async move {
-                let size = self.write_file(index, node, &path, on_bytes).await?;
-                *bytes.lock().expect("byte count") += size;
-                Ok::<_, RepositoryError>(node)
+                count(self.write_file(index, node, &path, on_bytes).await?);
+                Ok::<_, RepositoryError>(())
             }
         }))
         .buffer_unordered(options.workers.max(1))
-        .try_collect()
+        .try_collect::<()>()
         .await?;
-        report.files = files.len() as u64;
-        let files: HashSet<&RawPath> = files.into_iter().map(|f| &f.path).collect();
+        report.files = written.len() as u64;
+        let files: HashSet<&RawPath> = written.iter().map(|f| &f.path).collect();
         report.bytes = bytes.into_inner().expect("byte count");
         for node in &nodes {
             match node.kind {
@@ -158,7 +190,46 @@ impl Repository {
         Ok(report)
     }
 
+    /// Writes files of one chunk each, all in `pack`: one ranged read over their blobs, then
+    /// one blocking call decodes and writes them all.
+    async fn write_small_files(
+        &self,
+        pack: &str,
+        files: Vec<SmallFile>,
+    ) -> Result<u64, RepositoryError> {
+        let start = files.iter().map(|f| f.location.offset).min().unwrap_or(0);
+        let end = files
+            .iter()
+            .map(|f| f.location.offset + u64::from(f.location.length))
+            .max()
+            .unwrap_or(0);
+        let name = pack_key(pack);
+        let span: Vec<bytes::Bytes> = self
+            .storage()
+            .get(&name, Some(start..end))
+            .await?
+            .try_collect()
+            .await?;
+        let span = span.concat();
+        let key = self.key().clone();
+        tokio::task::spawn_blocking(move || {
+            let mut size = 0u64;
+            for file in files {
+                let at = (file.location.offset - start) as usize;
+                let stored = &span[at..at + file.location.length as usize];
+                let chunk = decode_blob(&key, &file.location.id, stored)
+                    .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {name})")))?;
+                write_whole(&file.path, &chunk).map_err(|e| local(&file.path, &e))?;
+                size += chunk.len() as u64;
+            }
+            Ok(size)
+        })
+        .await?
+    }
+
     /// Writes one file's content; chunks of zeros become holes (sparse files stay sparse).
+    /// The file is written by one blocking call per chunk (creation and the final length in
+    /// the first and last), chunks fetched ahead meanwhile.
     async fn write_file(
         &self,
         index: &Index,
@@ -166,33 +237,71 @@ impl Repository {
         path: &Path,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RepositoryError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| local(parent, &e))?;
-        }
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| local(path, &e))?;
         let chunks = self.fetch_chunks(index, &node.chunks);
         futures::pin_mut!(chunks);
-        let mut size = 0u64;
-        while let Some(chunk) = chunks.try_next().await? {
-            for (data, is_hole) in runs(&chunk) {
-                if is_hole {
-                    file.seek(SeekFrom::Current(data.len() as i64))
-                        .await
-                        .map_err(|e| local(path, &e))?;
-                } else {
-                    file.write_all(data).await.map_err(|e| local(path, &e))?;
-                }
-            }
-            size += chunk.len() as u64;
-            on_bytes(chunk.len() as u64);
+        let (count, mut file, mut size) = (node.chunks.len(), None, 0u64);
+        for n in 0..count.max(1) {
+            let chunk = match count {
+                0 => Vec::new(),
+                _ => chunks.try_next().await?.unwrap_or_default(),
+            };
+            let length = chunk.len() as u64;
+            let last = n + 1 >= count;
+            let target = path.to_owned();
+            let open = file.take();
+            file = Some(
+                tokio::task::spawn_blocking(move || {
+                    let mut file = match open {
+                        Some(file) => file,
+                        None => create(&target)?,
+                    };
+                    write_runs(&mut file, &chunk)?;
+                    // Trailing holes, and the length of an all-hole file.
+                    if last {
+                        file.set_len(size + length)?;
+                    }
+                    Ok::<_, std::io::Error>(file)
+                })
+                .await?
+                .map_err(|e| local(path, &e))?,
+            );
+            size += length;
+            on_bytes(length);
         }
-        // Trailing holes, and the length of an all-hole file.
-        file.set_len(size).await.map_err(|e| local(path, &e))?;
-        file.flush().await.map_err(|e| local(path, &e))?;
         Ok(size)
     }
+}
+
+/// A file of one chunk, and where that chunk is.
+struct SmallFile {
+    path: PathBuf,
+    location: BlobLocation,
+}
+
+/// Writes a whole file (holes for zero blocks).
+fn write_whole(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut file = create(path)?;
+    write_runs(&mut file, content)?;
+    file.set_len(content.len() as u64)
+}
+
+/// Writes a chunk at the file's position, seeking over its zero blocks.
+fn write_runs(file: &mut std::fs::File, chunk: &[u8]) -> std::io::Result<()> {
+    for (data, is_hole) in runs(chunk) {
+        match is_hole {
+            true => file.seek(SeekFrom::Current(data.len() as i64)).map(drop)?,
+            false => file.write_all(data)?,
+        }
+    }
+    Ok(())
+}
+
+/// Creates a file to restore, and its parent directories.
+fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::File::create(path)
 }
 
 /// Holes are left for all-zero blocks of this size.

@@ -86,14 +86,17 @@ pub(crate) async fn open(context: &Context, args: &RepoArgs) -> Result<Repositor
 /// `kbackup repo ...`.
 pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
     match command {
-        RepoCommand::Init { repo } => {
+        RepoCommand::Init {
+            repo,
+            compression_level,
+        } => {
             let password = password(context, &repo).await?;
-            let repository = Repository::init(
-                storage(context, &repo, true).await?,
-                &password,
-                InitOptions::default(),
-            )
-            .await?;
+            let options = InitOptions {
+                compression_level,
+                ..InitOptions::default()
+            };
+            let repository =
+                Repository::init(storage(context, &repo, true).await?, &password, options).await?;
             context.info(&format!(
                 "created repository {} at {}",
                 repository.config().id,

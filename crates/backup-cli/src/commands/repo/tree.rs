@@ -15,6 +15,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One backed-up directory, as reported.
@@ -84,8 +85,8 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     for root in &roots {
         let name = root.to_string_lossy().into_owned();
         let parent = match force {
-            true => HashMap::new(),
-            false => parent_files(&repository, &index, &snapshots, &source, &name).await?,
+            true => Arc::default(),
+            false => Arc::new(parent_files(&repository, &index, &snapshots, &source, &name).await?),
         };
         parents.push(parent);
     }
