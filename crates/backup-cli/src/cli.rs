@@ -506,8 +506,10 @@ pub enum RepoCommand {
         #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "100%", value_parser = parse_percent)]
         read_data: Option<u8>,
     },
-    /// Delete the packs no snapshot uses (after `snapshot forget|delete`). Safe with a
-    /// backup running at the same time: packs younger than --grace are never deleted.
+    /// Free the packs no snapshot uses (after `snapshot forget|delete`), in two phases: unused
+    /// packs older than --grace are marked, and deleted by a prune at least --grace later if
+    /// still unused. Safe with backups running at the same time (if they finish within
+    /// --grace); no lock is taken.
     Prune {
         /// The repository.
         #[command(flatten)]

@@ -100,11 +100,23 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
     let zero = std::time::Duration::ZERO;
     let planned = repository.prune(zero, later, true).await.unwrap();
     assert!(
-        planned.packs_deleted >= 1 && planned.bytes_freed > 0,
+        planned.packs_marked >= 1 && planned.packs_deleted == 0,
         "{planned:?}"
     );
+    let marked = repository.prune(zero, later, false).await.unwrap();
+    assert_eq!(marked.packs_marked, planned.packs_marked);
+    assert!(
+        repository
+            .prune(hour, later, false)
+            .await
+            .unwrap()
+            .packs_deleted
+            == 0,
+        "not deleted before the grace period has passed since the mark"
+    );
     let done = repository.prune(zero, later, false).await.unwrap();
-    assert_eq!(done.packs_deleted, planned.packs_deleted);
+    assert_eq!(done.packs_deleted, planned.packs_marked);
+    assert!(done.bytes_freed > 0, "{done:?}");
     assert!(
         repository
             .prune(zero, later, true)

@@ -46,7 +46,8 @@ enum Found {
     Entry {
         node: Node,
         absolute: PathBuf,
-        meta: Metadata,
+        /// Device and inode of a regular file with more than one name.
+        linked: Option<(u64, u64)>,
         /// A small file's content, read by the walker.
         content: Option<Vec<u8>>,
     },
@@ -100,7 +101,7 @@ impl BackupSession {
         };
         let mut first_paths: HashMap<(u64, u64), RawPath> = HashMap::new();
         while let Some(item) = found.recv().await {
-            let (mut node, absolute, meta, content) = match item {
+            let (mut node, absolute, linked, content) = match item {
                 Found::Problem(problem) => {
                     report.warnings.push(problem);
                     continue;
@@ -108,18 +109,18 @@ impl BackupSession {
                 Found::Entry {
                     node,
                     absolute,
-                    meta,
+                    linked,
                     content,
-                } => (node, absolute, meta, content),
+                } => (node, absolute, linked, content),
             };
-            if node.kind == NodeKind::File && meta.nlink() > 1 {
-                match first_paths.get(&(meta.dev(), meta.ino())) {
+            if let Some(file_id) = linked {
+                match first_paths.get(&file_id) {
                     Some(first) => {
                         node.kind = NodeKind::Hardlink;
                         node.target = Some(first.clone());
                     }
                     None => {
-                        first_paths.insert((meta.dev(), meta.ino()), node.path.clone());
+                        first_paths.insert(file_id, node.path.clone());
                     }
                 }
             }
@@ -296,10 +297,12 @@ fn walk(
                         .is_some_and(|e| node.unchanged_since(e));
                 // Unreadable here: the session tries again and reports it.
                 let content = read_here.then(|| std::fs::read(&absolute).ok()).flatten();
+                let linked = (node.kind == NodeKind::File && meta.nlink() > 1)
+                    .then(|| (meta.dev(), meta.ino()));
                 Found::Entry {
                     node,
                     absolute: absolute.clone(),
-                    meta,
+                    linked,
                     content,
                 }
             }

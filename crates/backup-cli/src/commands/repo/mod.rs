@@ -128,7 +128,8 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             };
             emit(context.output, std::slice::from_ref(&report))?;
             context.info(&format!(
-                "{} pack(s), {} {}; {} partly used kept whole; {} unused but younger than {} kept",
+                "{} pack(s), {} {}; {} unused pack(s) {} for deletion by a prune {} from now ({} marked earlier); \
+                 {} partly used kept whole; {} unused but younger than that kept",
                 report.packs_deleted,
                 HumanBytes(report.bytes_freed),
                 if dry_run {
@@ -136,9 +137,12 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
                 } else {
                     "freed"
                 },
+                report.packs_marked,
+                if dry_run { "would be marked" } else { "marked" },
+                humantime::format_duration(grace),
+                report.packs_awaiting,
                 report.packs_partly_used,
                 report.packs_too_recent,
-                humantime::format_duration(grace)
             ));
             Ok(Exit::Success)
         }
@@ -205,6 +209,8 @@ impl Tabular for backup_repository::PruneReport {
         vec![
             "PACKS DELETED",
             "FREED",
+            "MARKED",
+            "AWAITING",
             "PARTLY USED",
             "TOO RECENT",
             "INDEX REPLACED",
@@ -214,6 +220,8 @@ impl Tabular for backup_repository::PruneReport {
         vec![
             self.packs_deleted.to_string(),
             HumanBytes(self.bytes_freed).to_string(),
+            self.packs_marked.to_string(),
+            self.packs_awaiting.to_string(),
             self.packs_partly_used.to_string(),
             self.packs_too_recent.to_string(),
             self.index_objects_replaced.to_string(),
