@@ -67,6 +67,21 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
     }
 }
 
+/// Fails naming the Debian package of the first tool that is not installed.
+fn require_tools(tools: &[(&str, &str)]) -> Result<()> {
+    for (tool, package) in tools {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            bail!("this benchmark needs {tool}: apt-get install {package}");
+        }
+    }
+    Ok(())
+}
+
 /// Starts the test environment and builds the release `kbackup`, returning its path.
 fn release_kbackup(root: &Path, env: &TestEnv) -> Result<PathBuf> {
     env.up()?;

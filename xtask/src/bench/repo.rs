@@ -110,17 +110,7 @@ struct Runs {
 }
 
 pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
-    for tool in ["restic", "/usr/bin/time"] {
-        if !Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()?
-            .status
-            .success()
-        {
-            bail!("the repository benchmark needs {tool}: apt-get install restic time");
-        }
-    }
+    super::require_tools(&[("restic", "restic"), ("/usr/bin/time", "time")])?;
     let kbackup = super::release_kbackup(root, env)?;
     let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
     let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;

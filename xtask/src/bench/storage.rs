@@ -2,24 +2,14 @@
 
 use super::{Sample, median, timed, write_section};
 use crate::testenv::TestEnv;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
 pub fn run(root: &Path, env: &TestEnv, size_mib: usize, rounds: usize) -> Result<()> {
-    for (tool, package) in [("rclone", "rclone"), ("/usr/bin/time", "time")] {
-        if Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .map(|o| !o.status.success())
-            .unwrap_or(true)
-        {
-            bail!("the storage benchmark needs {tool}: apt-get install {package}");
-        }
-    }
+    super::require_tools(&[("rclone", "rclone"), ("/usr/bin/time", "time")])?;
     let kbackup = super::release_kbackup(root, env)?;
     let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
     let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
