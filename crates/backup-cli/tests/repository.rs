@@ -462,7 +462,8 @@ fn killed_backups_and_prunes_leave_a_sound_repository() {
         );
         let at = full.mul_f64((trial as f64 + 0.5) / TRIALS as f64)
             + std::time::Duration::from_millis(jitter);
-        let mut child = spawn(&["backup", "path", &dir]);
+        // --force: every file read, so each run lasts at least as long as the first.
+        let mut child = spawn(&["backup", "path", "--force", &dir]);
         std::thread::sleep(at);
         if child.try_wait().unwrap().is_none() {
             killed_mid_way += 1;
