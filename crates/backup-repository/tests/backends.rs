@@ -1,23 +1,15 @@
 //! The repository on every backend: memory, a temporary directory, the real MinIO and the real
 //! Azurite of the test environment (`cargo xtask env up`).
 
+mod common;
+
 use backup_core::{ObjectStorage, RepositoryLocation};
-use backup_repository::{InitOptions, KdfParams, Repository, SnapshotFile};
+use backup_repository::{Repository, SnapshotFile};
 use backup_storage::{Secret, StorageOptions, open};
 use std::sync::Arc;
 
 async fn round_trip(storage: Arc<dyn ObjectStorage>) {
-    let options = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        ..InitOptions::default()
-    };
-    let repository = Repository::init(storage.clone(), b"pw", options)
-        .await
-        .unwrap();
+    let repository = common::init(storage.clone()).await;
     let data = backup_testing::noise(6_000_000, 0x9E37_79B9_7F4A_7C15);
     let mut index = repository.load_index().await.unwrap();
     let (content, stats) = repository

@@ -2,11 +2,13 @@
 //! empty and sparse files), unchanged files not read again, filters, refusals, and prune
 //! keeping the files' data.
 
+mod common;
+
 use backup_core::{RepositoryLocation, Snapshot, SnapshotId};
 use backup_repository::tree::{
     PathPatterns, TreeBackupOptions, TreeBackupReport, TreeContent, TreeRestoreOptions,
 };
-use backup_repository::{BackupSession, InitOptions, KdfParams, Repository, SnapshotFile};
+use backup_repository::{BackupSession, Repository, SnapshotFile};
 use backup_storage::StorageOptions;
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,15 +22,7 @@ async fn repository() -> Repository {
     )
     .await
     .unwrap();
-    let options = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        ..InitOptions::default()
-    };
-    Repository::init(storage, b"pw", options).await.unwrap()
+    common::init(storage).await
 }
 
 fn no_patterns() -> PathPatterns {
