@@ -14,7 +14,7 @@
 //! which the next prune cleans. Packs still partly in use are kept whole (no repacking yet).
 
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{IndexedPack, pack_key};
+use crate::stream::{Index, IndexedPack, pack_key};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -59,19 +59,21 @@ impl Repository {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<PruneReport, RepositoryError> {
+        // Every index object read once: the packs they list, and the index to read the
+        // snapshots' trees with.
+        let (index_objects, files): (Vec<String>, Vec<_>) =
+            self.index_files().await?.into_iter().unzip();
+        let mut packs: BTreeMap<String, IndexedPack> = BTreeMap::new();
+        let mut index = Index::default();
+        for pack in files.into_iter().flat_map(|f| f.packs) {
+            index.add_pack(&pack);
+            packs.entry(pack.id.clone()).or_insert(pack);
+        }
         // Every chunk in use, trees' files included; a listing that cannot be read stops the
         // prune before anything is marked or deleted.
-        let index = self.load_index().await?;
         let mut used: HashSet<String> = HashSet::new();
         for snapshot in self.snapshots().await? {
             used.extend(self.snapshot_chunks(&index, &snapshot).await?);
-        }
-        let index_objects = self.storage().list_all("index/").await?;
-        let mut packs: BTreeMap<String, IndexedPack> = BTreeMap::new();
-        for object in &index_objects {
-            for pack in self.read_index_file(&object.key).await?.packs {
-                packs.entry(pack.id.clone()).or_insert(pack);
-            }
         }
         let stored: BTreeMap<String, (u64, Option<DateTime<Utc>>)> = self
             .storage()
@@ -155,8 +157,8 @@ impl Repository {
                 .filter(|p| !gone.contains(&p.id))
                 .collect();
             let name = self.write_index_object(&keep).await?;
-            for object in index_objects.iter().filter(|o| o.key != name) {
-                self.storage().delete(&object.key).await?;
+            for key in index_objects.iter().filter(|key| **key != name) {
+                self.storage().delete(key).await?;
                 report.index_objects_replaced += 1;
             }
             for id in &delete {

@@ -13,7 +13,7 @@ use crate::chunking::chunk_boundaries;
 use crate::crypto::ChunkId;
 use crate::pack::PackBuilder;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{BackupStats, Index, IndexedPack, PACK_TARGET, pack_key};
+use crate::stream::{BackupStats, Index, IndexedPack, PACK_TARGET, StreamContent, pack_key};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -54,6 +54,17 @@ pub struct StoredStream {
     pub size: u64,
 }
 
+impl StoredStream {
+    /// As the content of a component named `name`.
+    pub fn named(self, name: &str) -> StreamContent {
+        StreamContent {
+            name: name.to_owned(),
+            size: self.size,
+            chunks: self.chunks,
+        }
+    }
+}
+
 impl BackupSession {
     /// A session over what `index` already holds; `workers` chunks are encoded in parallel.
     pub fn new(repo: &Repository, index: Index, workers: usize) -> Self {
@@ -70,11 +81,6 @@ impl BackupSession {
             indexed: Vec::new(),
             stats: BackupStats::default(),
         }
-    }
-
-    /// What the session wrote so far.
-    pub fn stats(&self) -> BackupStats {
-        self.stats
     }
 
     /// Whether a chunk is stored (before this session, or by it).
@@ -225,7 +231,7 @@ impl BackupSession {
         }
         self.write_index().await?;
         let mut index = self.known;
-        for pack in self.indexed {
+        for pack in &self.indexed {
             index.add_pack(pack);
         }
         Ok((index, self.stats))

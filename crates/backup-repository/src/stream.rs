@@ -55,9 +55,9 @@ impl Index {
     }
 
     /// Adds a pack's blobs.
-    pub(crate) fn add_pack(&mut self, pack: IndexedPack) {
-        for blob in pack.blobs {
-            self.blobs.insert(blob.id, (pack.id.clone(), blob));
+    pub(crate) fn add_pack(&mut self, pack: &IndexedPack) {
+        for blob in &pack.blobs {
+            self.blobs.insert(blob.id, (pack.id.clone(), *blob));
         }
     }
 
@@ -81,7 +81,7 @@ pub(crate) struct IndexedPack {
 }
 
 /// A stream component's content: its chunks in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamContent {
     /// Component name.
     pub name: String,
@@ -131,12 +131,22 @@ impl Repository {
     /// Loads every index object.
     pub async fn load_index(&self) -> Result<Index, RepositoryError> {
         let mut index = Index::default();
-        for object in self.storage().list_all("index/").await? {
-            for pack in self.read_index_file(&object.key).await?.packs {
+        for (_, file) in self.index_files().await? {
+            for pack in &file.packs {
                 index.add_pack(pack);
             }
         }
         Ok(index)
+    }
+
+    /// Every index object, opened: its key and the packs it lists.
+    pub(crate) async fn index_files(&self) -> Result<Vec<(String, IndexFile)>, RepositoryError> {
+        let mut files = Vec::new();
+        for object in self.storage().list_all("index/").await? {
+            let file = self.read_index_file(&object.key).await?;
+            files.push((object.key, file));
+        }
+        Ok(files)
     }
 
     /// Reads and opens one index object.
@@ -158,14 +168,7 @@ impl Repository {
         let stored = session.add_stream(reader, |_| {}).await?;
         let (updated, stats) = session.finish().await?;
         *index = updated;
-        Ok((
-            StreamContent {
-                name: name.to_owned(),
-                size: stored.size,
-                chunks: stored.chunks,
-            },
-            stats,
-        ))
+        Ok((stored.named(name), stats))
     }
 
     /// Writes a snapshot (the commit point: its data and index are already stored).

@@ -86,11 +86,7 @@ impl BackupSession {
         let mut report = TreeBackupReport {
             content: TreeContent {
                 name,
-                listing: StreamContent {
-                    name: String::new(),
-                    size: 0,
-                    chunks: vec![],
-                },
+                listing: StreamContent::default(),
                 files: 0,
                 dirs: 0,
                 bytes: 0,
@@ -156,14 +152,10 @@ impl BackupSession {
         listing
             .rewind()
             .map_err(|e| local("the tree listing", &e))?;
-        let stored = self
+        report.content.listing = self
             .add_stream(tokio::fs::File::from_std(listing).compat(), |_| {})
-            .await?;
-        report.content.listing = StreamContent {
-            name: "listing".into(),
-            size: stored.size,
-            chunks: stored.chunks,
-        };
+            .await?
+            .named("listing");
         Ok(report)
     }
 
@@ -210,13 +202,8 @@ fn local(what: &str, error: &std::io::Error) -> RepositoryError {
     RepositoryError::Local(format!("{what}: {error}"))
 }
 
-/// The node of an entry; `None` (with a warning) for what a tree cannot hold.
-fn node_of(
-    path: RawPath,
-    absolute: &Path,
-    meta: &Metadata,
-    warnings: &mut Vec<String>,
-) -> Option<Node> {
+/// The node of an entry, or why a tree cannot hold it.
+fn node_of(path: RawPath, absolute: &Path, meta: &Metadata) -> Result<Node, String> {
     let file_type = meta.file_type();
     let (kind, target) = if file_type.is_dir() {
         (NodeKind::Dir, None)
@@ -228,19 +215,15 @@ fn node_of(
                 NodeKind::Symlink,
                 Some(RawPath::from_os(target.as_os_str())),
             ),
-            Err(e) => {
-                warnings.push(format!("{}: {e}", absolute.display()));
-                return None;
-            }
+            Err(e) => return Err(format!("{}: {e}", absolute.display())),
         }
     } else {
-        warnings.push(format!(
+        return Err(format!(
             "{}: a device, socket or pipe: not backed up",
             absolute.display()
         ));
-        return None;
     };
-    Some(Node {
+    Ok(Node {
         path,
         kind,
         mode: meta.mode() & 0o7777,
@@ -286,10 +269,8 @@ fn walk(
             }
         };
         let is_dir = meta.is_dir();
-        let mut problems = Vec::new();
-        let node = node_of(RawPath(relative.clone()), &absolute, &meta, &mut problems);
-        let entry = match node {
-            Some(node) => {
+        let entry = match node_of(RawPath(relative.clone()), &absolute, &meta) {
+            Ok(node) => {
                 let read_here = node.kind == NodeKind::File
                     && node.size <= SMALL_FILE
                     && !parent
@@ -306,7 +287,7 @@ fn walk(
                     content,
                 }
             }
-            None => Found::Problem(problems.concat()),
+            Err(problem) => Found::Problem(problem),
         };
         if sender.blocking_send(entry).is_err() {
             return;
