@@ -17,18 +17,9 @@ async fn round_trip(storage: Arc<dyn ObjectStorage>) {
         .await
         .unwrap();
     assert!(stats.chunks >= 2, "{stats:?}");
-    let snapshot = backup_core::Snapshot {
-        id: backup_core::SnapshotId::parse("00000000").unwrap(),
-        time: chrono::Utc::now(),
-        source: "test".into(),
-        tags: Default::default(),
-        labels: Default::default(),
-        components: vec![],
-        totals: Default::default(),
-    };
     repository
         .write_snapshot(SnapshotFile {
-            snapshot,
+            snapshot: common::snapshot(),
             streams: vec![content],
             trees: vec![],
         })

@@ -4,7 +4,7 @@
 
 mod common;
 
-use backup_core::{RepositoryLocation, Snapshot, SnapshotId};
+use backup_core::RepositoryLocation;
 use backup_repository::tree::{
     PathPatterns, TreeBackupOptions, TreeBackupReport, TreeContent, TreeRestoreOptions,
 };
@@ -127,15 +127,7 @@ async fn back_up(
     let report = session.add_tree(root, options, |_| {}).await.unwrap();
     session.finish().await.unwrap();
     let file = SnapshotFile {
-        snapshot: Snapshot {
-            id: SnapshotId::parse("00000000").unwrap(),
-            time: chrono::Utc::now(),
-            source: "test".into(),
-            tags: Default::default(),
-            labels: Default::default(),
-            components: vec![],
-            totals: Default::default(),
-        },
+        snapshot: common::snapshot(),
         streams: vec![],
         trees: vec![report.content.clone()],
     };

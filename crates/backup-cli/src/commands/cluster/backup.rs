@@ -2,7 +2,7 @@
 
 use super::{ENGINE, MANIFESTS};
 use crate::cli::RepoArgs;
-use crate::commands::repo::{hostname, open};
+use crate::commands::repo::{new_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -11,7 +11,7 @@ use backup_core::model::{Phase, Report};
 use backup_core::resources::{
     ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
 };
-use backup_core::{Component, Progress, Snapshot, SnapshotId, Totals};
+use backup_core::{Component, Progress, Totals};
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{CollectOptions, ResourceCollector};
 use backup_repository::SnapshotFile;
@@ -183,19 +183,17 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
             report.warnings()
         ));
     }
-    let snapshot = Snapshot {
-        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
-        time: chrono::Utc::now(),
-        source: hostname(),
-        tags: options.tags.into_iter().collect(),
-        labels: [("kbackup.io/objects".to_string(), objects.to_string())].into(),
-        components: vec![component],
-        totals: Totals {
-            items: objects,
-            bytes: content.size,
-            added_bytes: stats.added_bytes,
-        },
+    let totals = Totals {
+        items: objects,
+        bytes: content.size,
+        added_bytes: stats.added_bytes,
     };
+    let snapshot = new_snapshot(
+        options.tags,
+        [("kbackup.io/objects".to_string(), objects.to_string())].into(),
+        vec![component],
+        totals,
+    );
     let phase = snapshot.phase();
     let id = repository
         .write_snapshot(SnapshotFile {

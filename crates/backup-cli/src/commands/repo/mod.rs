@@ -289,19 +289,12 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         .backup_stream(&mut index, &name, tokio::io::stdin().compat())
         .await?;
     let component = Component::new(&name, "stream").succeeded(content.size, started.elapsed());
-    let snapshot = Snapshot {
-        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
-        time: chrono::Utc::now(),
-        source: hostname(),
-        tags: tags.into_iter().collect(),
-        labels: Default::default(),
-        components: vec![component],
-        totals: Totals {
-            items: 1,
-            bytes: content.size,
-            added_bytes: stats.added_bytes,
-        },
+    let totals = Totals {
+        items: 1,
+        bytes: content.size,
+        added_bytes: stats.added_bytes,
     };
+    let snapshot = new_snapshot(tags, Default::default(), vec![component], totals);
     let id = repository
         .write_snapshot(SnapshotFile {
             snapshot,
@@ -319,6 +312,24 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     ));
     crate::output::write_stdout(format!("{id}\n").as_bytes())?;
     Ok(Exit::Success)
+}
+
+/// A snapshot of this machine taken now, ready for `write_snapshot` (which sets its id).
+pub(crate) fn new_snapshot(
+    tags: Vec<String>,
+    labels: std::collections::BTreeMap<String, String>,
+    components: Vec<Component>,
+    totals: Totals,
+) -> Snapshot {
+    Snapshot {
+        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
+        time: chrono::Utc::now(),
+        source: hostname(),
+        tags: tags.into_iter().collect(),
+        labels,
+        components,
+        totals,
+    }
 }
 
 /// This machine's name, recorded as a snapshot's source.

@@ -1,12 +1,12 @@
 //! `kbackup backup path` and `kbackup restore path`: directory trees in the repository.
 
-use super::{find_snapshot, hostname, open};
+use super::{find_snapshot, hostname, new_snapshot, open};
 use crate::cli::{BackupCommand, RestoreCommand};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::{Component, Phase, Progress, Snapshot, SnapshotId, Totals};
+use backup_core::{Component, Phase, Progress, Totals};
 use backup_repository::tree::{
     Node, NodeKind, PathPatterns, RawPath, TREE_ENGINE, TreeBackupOptions, TreeRestoreOptions,
 };
@@ -14,7 +14,7 @@ use backup_repository::{BackupSession, Index, Repository, SnapshotFile, default_
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -130,19 +130,12 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         trees.push(report.content);
     }
     let (_, stats) = session.finish().await?;
-    let snapshot = Snapshot {
-        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
-        time: chrono::Utc::now(),
-        source,
-        tags: tags.into_iter().collect(),
-        labels: Default::default(),
-        totals: Totals {
-            items: trees.iter().map(|t| t.files + t.dirs).sum(),
-            bytes: trees.iter().map(|t| t.bytes).sum(),
-            added_bytes: stats.added_bytes,
-        },
-        components,
+    let totals = Totals {
+        items: trees.iter().map(|t| t.files + t.dirs).sum(),
+        bytes: trees.iter().map(|t| t.bytes).sum(),
+        added_bytes: stats.added_bytes,
     };
+    let snapshot = new_snapshot(tags, Default::default(), components, totals);
     let partial = snapshot.phase() == Phase::PartiallyFailed;
     let id = repository
         .write_snapshot(SnapshotFile {
@@ -306,7 +299,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         }
         rows.push(RestoredRow {
             component: tree.name.clone(),
-            target: display(&at),
+            target: at.display().to_string(),
             dirs: report.dirs,
             files: report.files,
             symlinks: report.symlinks,
@@ -324,8 +317,4 @@ fn names(file: &SnapshotFile) -> String {
         .map(|t| t.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }
