@@ -536,6 +536,60 @@ pub enum RepoCommand {
     },
 }
 
+/// Tags and labels given to a new snapshot.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SnapshotMarks {
+    /// Tag of the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Label of the snapshot (`key=value`, repeatable): `latest --label key=value` finds it.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+/// Which snapshots an id or `latest` is looked up among.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SnapshotFilter {
+    /// Only snapshots having this tag (repeatable; `latest` is the newest of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only snapshots having this label (`key=value`, repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+impl SnapshotFilter {
+    /// Whether `snapshot` has every tag and label asked for.
+    pub fn selects(&self, snapshot: &backup_core::Snapshot) -> bool {
+        snapshot.matches(&self.tags, &self.labels.iter().cloned().collect())
+    }
+
+    /// The filter in words, for messages (empty without one).
+    pub fn describe(&self) -> String {
+        let marks: Vec<String> = (self.tags.iter().map(|t| format!("tag {t}")))
+            .chain(self.labels.iter().map(|(k, v)| format!("label {k}={v}")))
+            .collect();
+        match marks.is_empty() {
+            true => String::new(),
+            false => format!(" with {}", marks.join(", ")),
+        }
+    }
+}
+
+/// `key=value`; keys under `kbackup.io/` are kbackup's own.
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .ok_or_else(|| format!("'{text}' is not a label (expected key=value)"))?;
+    if key.starts_with("kbackup.io/") {
+        return Err(format!(
+            "label '{key}': keys under kbackup.io/ are kbackup's own"
+        ));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
 /// `N%` (or `N`) from 0 to 100.
 fn parse_percent(text: &str) -> Result<u8, String> {
     text.trim_end_matches('%')
@@ -600,9 +654,9 @@ pub enum BackupCommand {
         /// `*.log` anywhere). Repeatable.
         #[arg(long, value_name = "GLOB")]
         exclude: Vec<String>,
-        /// Tags of the snapshot (repeatable).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+        /// Tags and labels of the snapshot.
+        #[command(flatten)]
+        marks: SnapshotMarks,
         /// Read every file, ignoring the previous snapshot.
         #[arg(long)]
         force: bool,
@@ -615,9 +669,9 @@ pub enum BackupCommand {
         /// The component's name.
         #[arg(long)]
         name: String,
-        /// Tags of the snapshot (repeatable).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+        /// Tags and labels of the snapshot.
+        #[command(flatten)]
+        marks: SnapshotMarks,
     },
     /// Back up the manifests of the cluster's resources (CRDs and custom resources
     /// included) as the `manifests` component of a new snapshot.
@@ -637,9 +691,9 @@ pub enum BackupCommand {
         /// Resource types listed at the same time.
         #[arg(long, default_value_t = 8)]
         workers: usize,
-        /// Tags of the snapshot (repeatable).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+        /// Tags and labels of the snapshot.
+        #[command(flatten)]
+        marks: SnapshotMarks,
     },
 }
 
@@ -688,9 +742,9 @@ pub enum RestoreCommand {
         /// Replace files that exist in the target (default: refuse before writing anything).
         #[arg(long)]
         overwrite: bool,
-        /// With `latest`: the newest snapshot having all these tags (repeatable).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+        /// Which snapshots `ID` or `latest` is looked up among.
+        #[command(flatten)]
+        among: SnapshotFilter,
         /// Files written at the same time.
         #[arg(long, default_value_t = 8)]
         workers: usize,
@@ -703,6 +757,9 @@ pub enum RestoreCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+        /// Which snapshots `ID` or `latest` is looked up among.
+        #[command(flatten)]
+        among: SnapshotFilter,
         /// What to restore (namespaces as they were backed up).
         #[command(flatten)]
         filter: FilterArgs,
@@ -746,6 +803,9 @@ pub enum SnapshotCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+        /// Which snapshots to list.
+        #[command(flatten)]
+        among: SnapshotFilter,
     },
     /// What changed between two snapshots: components by content, and for cluster snapshots
     /// every object by its checksum (added, removed, changed).
@@ -765,6 +825,9 @@ pub enum SnapshotCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+        /// Which snapshots `ID` or `latest` is looked up among.
+        #[command(flatten)]
+        among: SnapshotFilter,
     },
     /// Describe a snapshot: its components, and for a cluster snapshot the objects per kind
     /// and namespace.
@@ -774,6 +837,9 @@ pub enum SnapshotCommand {
         /// The repository.
         #[command(flatten)]
         repo: RepoArgs,
+        /// Which snapshots `ID` or `latest` is looked up among.
+        #[command(flatten)]
+        among: SnapshotFilter,
     },
     /// Remove snapshots by a retention policy (the newest successful one always stays).
     Forget {
@@ -815,5 +881,8 @@ pub enum SnapshotCommand {
         repo: RepoArgs,
         /// `ID:COMPONENT`.
         target: String,
+        /// Which snapshots `ID` or `latest` is looked up among.
+        #[command(flatten)]
+        among: SnapshotFilter,
     },
 }

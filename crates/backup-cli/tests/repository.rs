@@ -62,7 +62,9 @@ fn round_trip(repo: &str) {
 
     let payload = backup_testing::noise(3_000_000, 0x2545_F491_4F6C_DD1D);
     let first = run(
-        &["backup", "stdin", "--name", "dump", "--tag", "daily"],
+        &[
+            "backup", "stdin", "--name", "dump", "--tag", "daily", "--label", "env=prod",
+        ],
         Some(&payload),
     );
     assert!(first.status.success(), "{}", text(&first.stderr));
@@ -76,6 +78,7 @@ fn round_trip(repo: &str) {
     let list = run(&["-o", "json", "snapshot", "list"], None);
     let snapshots: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[0]["labels"]["env"], "prod");
     assert_eq!(snapshots[0]["tags"][0], "daily");
     assert_eq!(snapshots[0]["size"], payload.len());
 
@@ -88,6 +91,52 @@ fn round_trip(repo: &str) {
     let missing = run(&["snapshot", "cat", "latest:nothing"], None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("no stream component 'nothing'"));
+
+    // Labels: `latest` is the newest of the snapshots having them.
+    let other = backup_testing::noise(100_000, 7);
+    let staging = run(
+        &[
+            "backup",
+            "stdin",
+            "--name",
+            "dump",
+            "--label",
+            "env=staging",
+        ],
+        Some(&other),
+    );
+    assert!(staging.status.success(), "{}", text(&staging.stderr));
+    for (filter, expected) in [(None, &other), (Some("env=prod"), &payload)] {
+        let mut args = vec!["snapshot", "cat", "latest:dump"];
+        args.extend(filter.iter().flat_map(|f| ["--label", *f]));
+        let cat = run(&args, None);
+        assert!(cat.status.success(), "{}", text(&cat.stderr));
+        assert!(&cat.stdout == expected, "{filter:?}: wrong snapshot");
+    }
+    let list = run(
+        &["-o", "json", "snapshot", "list", "--label", "env=staging"],
+        None,
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["labels"]["env"], "staging");
+    let unknown = run(
+        &["snapshot", "cat", "latest:dump", "--label", "env=dev"],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        text(&unknown.stderr).contains("no snapshot 'latest' with label env=dev"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    for bad in ["novalue", "kbackup.io/objects=1"] {
+        let refused = run(
+            &["backup", "stdin", "--name", "x", "--label", bad],
+            Some(b"x"),
+        );
+        assert_eq!(refused.status.code(), Some(1), "{bad}");
+    }
 
     let wrong = kbackup(
         home.path(),

@@ -100,6 +100,8 @@ pub(crate) struct Sample {
     pub max_rss_mib: f64,
 }
 
+/// Runs `command` under `/usr/bin/time`; its output is discarded (the wrapper would not
+/// carry the command's own stdio settings over).
 pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
     let report = tempfile_path("time");
     let program = command.get_program().to_owned();
@@ -116,6 +118,7 @@ pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
         };
     }
     let status = wrapped
+        .stdout(std::process::Stdio::null())
         .status()
         .with_context(|| format!("running {what}"))?;
     if !status.success() {

@@ -1,7 +1,7 @@
 //! `kbackup backup cluster`.
 
 use super::{ENGINE, MANIFESTS};
-use crate::cli::RepoArgs;
+use crate::cli::{RepoArgs, SnapshotMarks};
 use crate::commands::repo::{new_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -30,7 +30,7 @@ pub struct BackupOptions {
     pub keep_status: bool,
     pub output_dir: Option<PathBuf>,
     pub concurrency: usize,
-    pub tags: Vec<String>,
+    pub marks: SnapshotMarks,
 }
 
 /// Objects of one kind in the backup.
@@ -189,7 +189,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         added_bytes: stats.added_bytes,
     };
     let snapshot = new_snapshot(
-        options.tags,
+        options.marks,
         [("kbackup.io/objects".to_string(), objects.to_string())].into(),
         vec![component],
         totals,

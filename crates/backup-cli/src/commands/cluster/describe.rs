@@ -1,7 +1,7 @@
 //! `kbackup snapshot describe ID|latest`.
 
 use super::{MANIFESTS, read_manifests};
-use crate::cli::RepoArgs;
+use crate::cli::{RepoArgs, SnapshotFilter};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
@@ -38,10 +38,15 @@ impl Tabular for DescribeRow {
 
 /// Describes a snapshot; a cluster snapshot's manifests are read (and verified) to count
 /// its objects per kind and namespace.
-pub async fn describe(context: &Context, repo: &RepoArgs, wanted: &str) -> CliResult {
+pub async fn describe(
+    context: &Context,
+    repo: &RepoArgs,
+    wanted: &str,
+    among: &SnapshotFilter,
+) -> CliResult {
     let repository = open(context, repo).await?;
     let snapshots = repository.snapshots().await?;
-    let file = find_snapshot(&snapshots, wanted, &repo.repo)?;
+    let file = find_snapshot(&snapshots, wanted, among, &repo.repo)?;
     let mut rows = Vec::new();
     for component in &file.snapshot.components {
         let phase = format!("{:?}", component.phase);

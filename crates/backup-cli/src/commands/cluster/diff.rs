@@ -1,7 +1,7 @@
 //! `kbackup snapshot diff A B`: what changed between two snapshots.
 
 use super::{MANIFESTS, read_manifests};
-use crate::cli::RepoArgs;
+use crate::cli::{RepoArgs, SnapshotFilter};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
@@ -76,8 +76,8 @@ pub async fn diff(context: &Context, repo: &RepoArgs, first: &str, second: &str)
     let repository = open(context, repo).await?;
     let snapshots = repository.snapshots().await?;
     let (a, b) = (
-        find_snapshot(&snapshots, first, &repo.repo)?,
-        find_snapshot(&snapshots, second, &repo.repo)?,
+        find_snapshot(&snapshots, first, &SnapshotFilter::default(), &repo.repo)?,
+        find_snapshot(&snapshots, second, &SnapshotFilter::default(), &repo.repo)?,
     );
     let streams = |f: &SnapshotFile| -> BTreeMap<String, Vec<String>> {
         f.streams

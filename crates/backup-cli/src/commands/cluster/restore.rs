@@ -102,6 +102,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let RestoreCommand::Cluster {
         snapshot,
         repo,
+        among,
         filter,
         namespace_mapping,
         existing,
@@ -123,7 +124,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     }
     let repository = open(context, &repo).await?;
     let snapshots = repository.snapshots().await?;
-    let file = find_snapshot(&snapshots, &snapshot, &repo.repo)?;
+    let file = find_snapshot(&snapshots, &snapshot, &among, &repo.repo)?;
     let mut records = Vec::new();
     read_manifests(&repository, file, |r| records.push(r)).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;

@@ -1,7 +1,9 @@
 //! `kbackup repo init`, `kbackup backup stdin`, `kbackup snapshot list|cat`: the kbackup
 //! repository format (issue 4, in progress).
 
-use crate::cli::{BackupCommand, RepoArgs, RepoCommand, SnapshotCommand};
+use crate::cli::{
+    BackupCommand, RepoArgs, RepoCommand, SnapshotCommand, SnapshotFilter, SnapshotMarks,
+};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -179,17 +181,19 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
     }
 }
 
-/// The snapshot `wanted` names: `latest`, or a unique id prefix.
+/// The snapshot `wanted` names among those `among` selects: `latest` (the newest), or a
+/// unique id prefix.
 pub(crate) fn find_snapshot<'s>(
     snapshots: &'s [SnapshotFile],
     wanted: &str,
+    among: &SnapshotFilter,
     repo: &str,
 ) -> Result<&'s SnapshotFile, CliError> {
+    let mut selected = snapshots.iter().filter(|s| among.selects(&s.snapshot));
     let found = match wanted {
-        "latest" => snapshots.last(),
+        "latest" => selected.next_back(),
         prefix => {
-            let found: Vec<_> = snapshots
-                .iter()
+            let found: Vec<_> = selected
                 .filter(|s| s.snapshot.id.as_str().starts_with(prefix))
                 .collect();
             if found.len() > 1 {
@@ -201,7 +205,12 @@ pub(crate) fn find_snapshot<'s>(
             found.into_iter().next()
         }
     };
-    found.ok_or_else(|| CliError::user(anyhow!("no snapshot '{wanted}' in {repo}")))
+    found.ok_or_else(|| {
+        CliError::user(anyhow!(
+            "no snapshot '{wanted}'{} in {repo}",
+            among.describe()
+        ))
+    })
 }
 
 impl Tabular for backup_repository::PruneReport {
@@ -261,8 +270,8 @@ impl Tabular for RetentionDecision {
 
 /// `kbackup backup ...`.
 pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
-    let (repo, name, tags) = match command {
-        BackupCommand::Stdin { repo, name, tags } => (repo, name, tags),
+    let (repo, name, marks) = match command {
+        BackupCommand::Stdin { repo, name, marks } => (repo, name, marks),
         path @ BackupCommand::Path { .. } => return tree::backup(context, path).await,
         BackupCommand::Cluster {
             repo,
@@ -270,14 +279,14 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             keep_status,
             output_dir,
             workers,
-            tags,
+            marks,
         } => {
             let options = super::cluster::BackupOptions {
                 filter: filter.into(),
                 keep_status,
                 output_dir,
                 concurrency: workers,
-                tags,
+                marks,
             };
             return super::cluster::backup(context, &repo, options).await;
         }
@@ -294,7 +303,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         bytes: content.size,
         added_bytes: stats.added_bytes,
     };
-    let snapshot = new_snapshot(tags, Default::default(), vec![component], totals);
+    let snapshot = new_snapshot(marks, Default::default(), vec![component], totals);
     let id = repository
         .write_snapshot(SnapshotFile {
             snapshot,
@@ -314,10 +323,11 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     Ok(Exit::Success)
 }
 
-/// A snapshot of this machine taken now, ready for `write_snapshot` (which sets its id).
+/// A snapshot of this machine taken now, ready for `write_snapshot` (which sets its id):
+/// the user's tags and labels, and kbackup's own `kbackup.io/` labels.
 pub(crate) fn new_snapshot(
-    tags: Vec<String>,
-    labels: std::collections::BTreeMap<String, String>,
+    marks: SnapshotMarks,
+    own_labels: std::collections::BTreeMap<String, String>,
     components: Vec<Component>,
     totals: Totals,
 ) -> Snapshot {
@@ -325,8 +335,8 @@ pub(crate) fn new_snapshot(
         id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
         time: chrono::Utc::now(),
         source: hostname(),
-        tags: tags.into_iter().collect(),
-        labels,
+        tags: marks.tags.into_iter().collect(),
+        labels: marks.labels.into_iter().chain(own_labels).collect(),
         components,
         totals,
     }
@@ -349,11 +359,20 @@ struct SnapshotRow {
     components: Vec<String>,
     size: u64,
     tags: Vec<String>,
+    labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Tabular for SnapshotRow {
     fn headers() -> Vec<&'static str> {
-        vec!["ID", "TIME", "SOURCE", "COMPONENTS", "SIZE", "TAGS"]
+        vec![
+            "ID",
+            "TIME",
+            "SOURCE",
+            "COMPONENTS",
+            "SIZE",
+            "TAGS",
+            "LABELS",
+        ]
     }
     fn cells(&self) -> Vec<String> {
         vec![
@@ -363,6 +382,11 @@ impl Tabular for SnapshotRow {
             self.components.join(","),
             HumanBytes(self.size).to_string(),
             self.tags.join(","),
+            (self.labels.iter())
+                .filter(|(key, _)| !key.starts_with("kbackup.io/"))
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join(","),
         ]
     }
 }
@@ -370,10 +394,14 @@ impl Tabular for SnapshotRow {
 /// `kbackup snapshot ...`.
 pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult {
     match command {
-        SnapshotCommand::Delete { snapshot, repo } => {
+        SnapshotCommand::Delete {
+            snapshot,
+            repo,
+            among,
+        } => {
             let repository = open(context, &repo).await?;
             let snapshots = repository.snapshots().await?;
-            let id = find_snapshot(&snapshots, &snapshot, &repo.repo)?
+            let id = find_snapshot(&snapshots, &snapshot, &among, &repo.repo)?
                 .snapshot
                 .id
                 .clone();
@@ -390,15 +418,18 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
             second,
             repo,
         } => super::cluster::diff(context, &repo, &first, &second).await,
-        SnapshotCommand::Describe { snapshot, repo } => {
-            super::cluster::describe(context, &repo, &snapshot).await
-        }
-        SnapshotCommand::List { repo } => {
+        SnapshotCommand::Describe {
+            snapshot,
+            repo,
+            among,
+        } => super::cluster::describe(context, &repo, &snapshot, &among).await,
+        SnapshotCommand::List { repo, among } => {
             let repository = open(context, &repo).await?;
             let rows: Vec<SnapshotRow> = repository
                 .snapshots()
                 .await?
                 .into_iter()
+                .filter(|file| among.selects(&file.snapshot))
                 .map(|file| SnapshotRow {
                     id: file.snapshot.id.to_string(),
                     time: file
@@ -414,6 +445,7 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
                         .collect(),
                     size: file.snapshot.totals.bytes,
                     tags: file.snapshot.tags.iter().cloned().collect(),
+                    labels: file.snapshot.labels.clone(),
                 })
                 .collect();
             emit(context.output, &rows)?;
@@ -464,7 +496,11 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
             ));
             Ok(Exit::Success)
         }
-        SnapshotCommand::Cat { repo, target } => {
+        SnapshotCommand::Cat {
+            repo,
+            target,
+            among,
+        } => {
             let (wanted, component) = target.rsplit_once(':').ok_or_else(|| {
                 CliError::user(anyhow!(
                     "expected ID:COMPONENT (ID may be `latest`), got '{target}'"
@@ -472,7 +508,7 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
             })?;
             let repository = open(context, &repo).await?;
             let snapshots = repository.snapshots().await?;
-            let file = find_snapshot(&snapshots, wanted, &repo.repo)?;
+            let file = find_snapshot(&snapshots, wanted, &among, &repo.repo)?;
             let content = file
                 .streams
                 .iter()

@@ -62,7 +62,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         dirs,
         repo,
         exclude,
-        tags,
+        marks,
         force,
     } = command
     else {
@@ -135,7 +135,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         bytes: trees.iter().map(|t| t.bytes).sum(),
         added_bytes: stats.added_bytes,
     };
-    let snapshot = new_snapshot(tags, Default::default(), components, totals);
+    let snapshot = new_snapshot(marks, Default::default(), components, totals);
     let partial = snapshot.phase() == Phase::PartiallyFailed;
     let id = repository
         .write_snapshot(SnapshotFile {
@@ -231,7 +231,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         target,
         include,
         overwrite,
-        tags,
+        among,
         workers,
     } = command
     else {
@@ -243,13 +243,8 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         None => (snapshot.as_str(), None),
     };
     let repository = open(context, &repo).await?;
-    let snapshots: Vec<SnapshotFile> = repository
-        .snapshots()
-        .await?
-        .into_iter()
-        .filter(|s| tags.iter().all(|t| s.snapshot.tags.contains(t)))
-        .collect();
-    let file = find_snapshot(&snapshots, wanted, &repo.repo)?;
+    let snapshots = repository.snapshots().await?;
+    let file = find_snapshot(&snapshots, wanted, &among, &repo.repo)?;
     let chosen: Vec<(&backup_repository::tree::TreeContent, PathBuf)> = match component {
         Some(name) => {
             let tree = file.trees.iter().find(|t| t.name == name).ok_or_else(|| {
