@@ -173,10 +173,28 @@ pub trait ObjectStorageExt: ObjectStorage {
 
     /// Reads a whole object into memory: for small objects only (configs, indexes).
     async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
-        let mut stream = self.get(key, None).await?;
-        let mut out = BytesMut::new();
-        while let Some(chunk) = stream.try_next().await? {
-            out.extend_from_slice(&chunk);
+        self.get_range_bytes(key, None).await
+    }
+
+    /// Reads an object, or `range` of it, into memory; no copy when it arrives in one piece.
+    async fn get_range_bytes(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Bytes, StorageError> {
+        let capacity = range.as_ref().map_or(0, |r| (r.end - r.start) as usize);
+        let mut stream = self.get(key, range).await?;
+        let Some(first) = stream.try_next().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = stream.try_next().await? else {
+            return Ok(first);
+        };
+        let mut out = BytesMut::with_capacity(capacity.max(first.len() + second.len()));
+        out.extend_from_slice(&first);
+        out.extend_from_slice(&second);
+        while let Some(piece) = stream.try_next().await? {
+            out.extend_from_slice(&piece);
         }
         Ok(out.freeze())
     }

@@ -88,6 +88,24 @@ thread_local! {
     });
 }
 
+/// Decompresses a zstd frame: in one call into a buffer of the recorded size (one-shot
+/// compression records it), with this thread's context; a frame without a size as a stream.
+fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    let recorded = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .filter(|size| *size <= u64::from(u32::MAX));
+    match recorded {
+        Some(size) => DECOMPRESSOR.with_borrow_mut(|d| d.decompress(frame, size as usize)),
+        None => zstd::stream::decode_all(frame),
+    }
+}
+
+thread_local! {
+    static DECOMPRESSOR: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd context"));
+}
+
 /// Samples taken from a large chunk to judge whether compressing it is worth the time.
 const SAMPLE: usize = 16 * 1024;
 
@@ -111,14 +129,18 @@ fn looks_incompressible(data: &[u8]) -> bool {
 /// Decodes a stored blob and checks it against `id`.
 pub fn decode_blob(key: &MasterKey, id: &ChunkId, stored: &[u8]) -> Result<Vec<u8>, BlobError> {
     let name = id.to_hex();
-    let plain = key.open(stored, &context(id), &format!("blob {name}"))?;
-    let (flag, body) = plain
-        .split_first()
+    let mut plain = key.open(stored, &context(id), &format!("blob {name}"))?;
+    let flag = *plain
+        .first()
         .ok_or_else(|| BlobError::Corrupt(name.clone(), "empty".into()))?;
-    let data = match *flag {
-        RAW => body.to_vec(),
-        ZSTD => zstd::stream::decode_all(body)
-            .map_err(|e| BlobError::Corrupt(name.clone(), e.to_string()))?,
+    let data = match flag {
+        RAW => {
+            plain.remove(0);
+            plain
+        }
+        ZSTD => {
+            decompress(&plain[1..]).map_err(|e| BlobError::Corrupt(name.clone(), e.to_string()))?
+        }
         other => {
             return Err(BlobError::Corrupt(
                 name,

@@ -3,7 +3,7 @@
 //! bounded (two maximum chunks of input plus one pack) whatever the stream's size.
 
 use crate::blob::decode_blob;
-use crate::crypto::ChunkId;
+use crate::crypto::{ChunkId, MasterKey};
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
 use crate::session::BackupSession;
@@ -21,6 +21,28 @@ pub fn default_workers() -> usize {
 
 /// Packs are cut at about this size.
 pub const PACK_TARGET: usize = 16 * 1024 * 1024;
+
+/// Decodes a blob read from `pack`, checked against its id and its indexed length; the
+/// damaged object is named, whatever the damage.
+pub(crate) fn decode_stored(
+    key: &MasterKey,
+    location: &BlobLocation,
+    pack: &str,
+    stored: &[u8],
+) -> Result<Vec<u8>, RepositoryError> {
+    let corrupt =
+        |why: String| RepositoryError::Corrupt(format!("{why} (in pack {})", pack_key(pack)));
+    let chunk = decode_blob(key, &location.id, stored).map_err(|e| corrupt(e.to_string()))?;
+    if chunk.len() != location.plain_length as usize {
+        return Err(corrupt(format!(
+            "blob {} holds {} bytes, indexed as {}",
+            location.id.to_hex(),
+            chunk.len(),
+            location.plain_length
+        )));
+    }
+    Ok(chunk)
+}
 
 /// Where every known blob is: blob id -> (pack id, location).
 #[derive(Debug, Default, Clone)]
@@ -44,9 +66,14 @@ impl Index {
         self.blobs.is_empty()
     }
 
-    /// The pack and place of a chunk.
-    pub(crate) fn locate(&self, id: &ChunkId) -> Option<&(String, BlobLocation)> {
-        self.blobs.get(id)
+    /// The pack and place of a chunk a snapshot refers to: missing, the repository is damaged.
+    pub(crate) fn require(&self, id: &ChunkId) -> Result<&(String, BlobLocation), RepositoryError> {
+        self.blobs.get(id).ok_or_else(|| {
+            RepositoryError::Corrupt(format!(
+                "chunk {} is in no index: the repository is damaged",
+                id.to_hex()
+            ))
+        })
     }
 
     /// Whether a chunk is indexed.
@@ -220,28 +247,27 @@ impl Repository {
     ) -> impl futures::Stream<Item = Result<Vec<u8>, RepositoryError>> + 'a {
         futures::stream::iter(chunks.iter().map(move |hex_id| async move {
             let id = parse_id(hex_id)?;
-            let (pack, location) = index.blobs.get(&id).ok_or_else(|| {
-                RepositoryError::Corrupt(format!(
-                    "chunk {hex_id} is in no index: the repository is damaged"
-                ))
-            })?;
-            let range = location.offset..location.offset + u64::from(location.length);
-            let stored: Vec<Bytes> = self
-                .storage()
-                .get(&pack_key(pack), Some(range))
+            let (pack, location) = index.require(&id)?;
+            let stored = self.read_blob(pack, location).await?;
+            // Decoded on a worker thread (restores fetch many chunks at once).
+            let (key, location, pack) = (self.key().clone(), *location, pack.clone());
+            tokio::task::spawn_blocking(move || decode_stored(&key, &location, &pack, &stored))
                 .await?
-                .try_collect()
-                .await?;
-            // Decoded on a worker thread (restores fetch many chunks at once); the damaged
-            // object named, whatever the damage.
-            let (key, pack) = (self.key().clone(), pack_key(pack));
-            tokio::task::spawn_blocking(move || {
-                decode_blob(&key, &id, &stored.concat())
-                    .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {pack})")))
-            })
-            .await?
         }))
         .buffered(4)
+    }
+
+    /// A blob's stored bytes: one ranged read of its pack.
+    pub(crate) async fn read_blob(
+        &self,
+        pack: &str,
+        location: &BlobLocation,
+    ) -> Result<Bytes, RepositoryError> {
+        let range = location.offset..location.offset + u64::from(location.length);
+        Ok(self
+            .storage()
+            .get_range_bytes(&pack_key(pack), Some(range))
+            .await?)
     }
 
     /// Writes a stream component back, verifying every chunk; returns the bytes written.

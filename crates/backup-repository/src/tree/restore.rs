@@ -1,16 +1,20 @@
 //! Restoring a tree component into a directory.
 
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
-use crate::blob::decode_blob;
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, pack_key, parse_id};
+use crate::stream::{Index, decode_stored, pack_key, parse_id};
+use backup_core::ObjectStorageExt;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashSet};
-use std::io::SeekFrom;
-use std::io::{Seek, Write};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Chunks of one large file read and written at the same time.
+const CHUNKS_AHEAD: usize = 2;
 
 /// How to restore a tree.
 #[derive(Debug, Clone)]
@@ -80,8 +84,8 @@ impl Repository {
     }
 
     /// Restores `tree` into `target` (created if missing): directories, then file contents
-    /// (`options.workers` files at a time, all-zero chunks left as holes), links, and last the
-    /// modes, owners and times, directories deepest first.
+    /// (`options.workers` files at a time, all-zero chunks left as holes) each with its mode,
+    /// owner and times, then links, and last the directories' metadata, deepest first.
     pub async fn restore_tree(
         &self,
         index: &Index,
@@ -118,47 +122,49 @@ impl Repository {
             })
             .collect();
         // Files of one chunk are written pack by pack (one read per pack for hundreds of
-        // small files); larger ones chunk by chunk.
+        // small files); larger ones chunk by chunk, a few chunks of a file at once. Both kinds
+        // at the same time: the first cost the file system inodes, the others copying.
         let (small, large): (Vec<&Node>, Vec<&Node>) =
             written.iter().partition(|n| n.chunks.len() == 1);
         let mut by_pack: BTreeMap<String, Vec<SmallFile>> = BTreeMap::new();
         for node in small {
-            let id = parse_id(&node.chunks[0])?;
-            let (pack, location) = index.locate(&id).ok_or_else(|| {
-                RepositoryError::Corrupt(format!(
-                    "chunk {} is in no index: the repository is damaged",
-                    node.chunks[0]
-                ))
-            })?;
+            let (pack, location) = index.require(&parse_id(&node.chunks[0])?)?;
             by_pack.entry(pack.clone()).or_default().push(SmallFile {
                 path: at(node),
                 location: *location,
+                stamp: Stamp::of(node),
             });
         }
-        let bytes = Mutex::new(0u64);
-        let count = |size: u64| *bytes.lock().expect("byte count") += size;
-        futures::stream::iter(by_pack.into_iter().map(|(pack, files)| async move {
-            let size = self.write_small_files(&pack, files).await?;
-            on_bytes(size);
-            count(size);
-            Ok::<_, RepositoryError>(())
+        let owners = Arc::new(Owners::default());
+        let bytes = AtomicU64::new(0);
+        let count = |size: u64| bytes.fetch_add(size, Ordering::Relaxed);
+        let small_files = futures::stream::iter(by_pack.into_iter().map(|(pack, files)| {
+            let owners = owners.clone();
+            async move {
+                let size = self.write_small_files(&pack, files, owners).await?;
+                on_bytes(size);
+                count(size);
+                Ok::<_, RepositoryError>(())
+            }
         }))
         .buffer_unordered(2)
-        .try_collect::<()>()
-        .await?;
-        futures::stream::iter(large.iter().map(|node| {
-            let path = at(node);
+        .try_collect::<()>();
+        let large_files = futures::stream::iter(large.iter().map(|node| {
+            let (path, owners) = (at(node), owners.clone());
             async move {
-                count(self.write_file(index, node, &path, on_bytes).await?);
+                count(
+                    self.write_file(index, node, &path, owners, on_bytes)
+                        .await?,
+                );
                 Ok::<_, RepositoryError>(())
             }
         }))
         .buffer_unordered(options.workers.max(1))
-        .try_collect::<()>()
-        .await?;
+        .try_collect::<()>();
+        futures::try_join!(small_files, large_files)?;
         report.files = written.len() as u64;
         let files: HashSet<&RawPath> = written.iter().map(|f| &f.path).collect();
-        report.bytes = bytes.into_inner().expect("byte count");
+        report.bytes = bytes.into_inner();
         for node in &nodes {
             match node.kind {
                 NodeKind::Symlink => {
@@ -179,23 +185,27 @@ impl Repository {
                 _ => {}
             }
         }
-        let mut owners = Owners::default();
-        for node in nodes.iter().filter(|n| n.kind != NodeKind::Dir) {
-            set_metadata(node, &at(node), &mut owners)?;
+        // Written files have their metadata already; links and directories get theirs now.
+        for node in nodes
+            .iter()
+            .filter(|n| n.kind != NodeKind::Dir && !files.contains(&n.path))
+        {
+            set_metadata(node, &at(node), &owners)?;
         }
         for dir in nodes.iter().rev().filter(|n| n.kind == NodeKind::Dir) {
-            set_metadata(dir, &at(dir), &mut owners)?;
+            set_metadata(dir, &at(dir), &owners)?;
         }
         report.warnings.extend(owners.warning());
         Ok(report)
     }
 
     /// Writes files of one chunk each, all in `pack`: one ranged read over their blobs, then
-    /// one blocking call decodes and writes them all.
+    /// one blocking call decodes and writes them all, each with its metadata.
     async fn write_small_files(
         &self,
         pack: &str,
         files: Vec<SmallFile>,
+        owners: Arc<Owners>,
     ) -> Result<u64, RepositoryError> {
         let start = files.iter().map(|f| f.location.offset).min().unwrap_or(0);
         let end = files
@@ -203,23 +213,19 @@ impl Repository {
             .map(|f| f.location.offset + u64::from(f.location.length))
             .max()
             .unwrap_or(0);
-        let name = pack_key(pack);
-        let span: Vec<bytes::Bytes> = self
+        let span = self
             .storage()
-            .get(&name, Some(start..end))
-            .await?
-            .try_collect()
+            .get_range_bytes(&pack_key(pack), Some(start..end))
             .await?;
-        let span = span.concat();
-        let key = self.key().clone();
+        let (key, pack) = (self.key().clone(), pack.to_owned());
         tokio::task::spawn_blocking(move || {
             let mut size = 0u64;
             for file in files {
                 let at = (file.location.offset - start) as usize;
                 let stored = &span[at..at + file.location.length as usize];
-                let chunk = decode_blob(&key, &file.location.id, stored)
-                    .map_err(|e| RepositoryError::Corrupt(format!("{e} (in pack {name})")))?;
-                write_whole(&file.path, &chunk).map_err(|e| local(&file.path, &e))?;
+                let chunk = decode_stored(&key, &file.location, &pack, stored)?;
+                write_whole(&file.path, &chunk, &file.stamp, &owners)
+                    .map_err(|e| local(&file.path, &e))?;
                 size += chunk.len() as u64;
             }
             Ok(size)
@@ -227,81 +233,93 @@ impl Repository {
         .await?
     }
 
-    /// Writes one file's content; chunks of zeros become holes (sparse files stay sparse).
-    /// The file is written by one blocking call per chunk (creation and the final length in
-    /// the first and last), chunks fetched ahead meanwhile.
+    /// Writes one file of several chunks (or none): each chunk read, decoded and written at
+    /// its offset by one blocking call, [`CHUNKS_AHEAD`] at a time; zero blocks left as holes
+    /// (sparse files stay sparse); then the length and the metadata.
     async fn write_file(
         &self,
         index: &Index,
         node: &Node,
         path: &Path,
+        owners: Arc<Owners>,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RepositoryError> {
-        let chunks = self.fetch_chunks(index, &node.chunks);
-        futures::pin_mut!(chunks);
-        let (count, mut file, mut size) = (node.chunks.len(), None, 0u64);
-        for n in 0..count.max(1) {
-            let chunk = match count {
-                0 => Vec::new(),
-                _ => chunks.try_next().await?.unwrap_or_default(),
-            };
-            let length = chunk.len() as u64;
-            let last = n + 1 >= count;
-            let target = path.to_owned();
-            let open = file.take();
-            file = Some(
-                tokio::task::spawn_blocking(move || {
-                    let mut file = match open {
-                        Some(file) => file,
-                        None => create(&target)?,
-                    };
-                    write_runs(&mut file, &chunk)?;
-                    // Trailing holes, and the length of an all-hole file.
-                    if last {
-                        file.set_len(size + length)?;
-                    }
-                    Ok::<_, std::io::Error>(file)
-                })
+        // Every chunk's offset, from the lengths the index records.
+        let mut placed = Vec::with_capacity(node.chunks.len());
+        let mut size = 0u64;
+        for hex_id in &node.chunks {
+            let (pack, location) = index.require(&parse_id(hex_id)?)?;
+            placed.push((pack, *location, size));
+            size += u64::from(location.plain_length);
+        }
+        let target = path.to_owned();
+        let file = Arc::new(
+            tokio::task::spawn_blocking(move || create(&target))
                 .await?
                 .map_err(|e| local(path, &e))?,
-            );
-            size += length;
-            on_bytes(length);
-        }
+        );
+        futures::stream::iter(placed.into_iter().map(|(pack, location, offset)| {
+            let file = file.clone();
+            async move {
+                let stored = self.read_blob(pack, &location).await?;
+                let (key, pack, target) = (self.key().clone(), pack.clone(), path.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let chunk = decode_stored(&key, &location, &pack, &stored)?;
+                    write_runs_at(&file, offset, &chunk).map_err(|e| local(&target, &e))
+                })
+                .await??;
+                on_bytes(u64::from(location.plain_length));
+                Ok::<_, RepositoryError>(())
+            }
+        }))
+        .buffer_unordered(CHUNKS_AHEAD)
+        .try_collect::<()>()
+        .await?;
+        let stamp = Stamp::of(node);
+        tokio::task::spawn_blocking(move || {
+            // Trailing holes, and the length of an all-hole file.
+            file.set_len(size)?;
+            stamp.apply(&file, &owners)
+        })
+        .await?
+        .map_err(|e| local(path, &e))?;
         Ok(size)
     }
 }
 
-/// A file of one chunk, and where that chunk is.
+/// A file of one chunk, where that chunk is, and the file's metadata.
 struct SmallFile {
     path: PathBuf,
     location: BlobLocation,
+    stamp: Stamp,
 }
 
-/// Writes a whole file (holes for zero blocks).
-fn write_whole(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut file = create(path)?;
-    write_runs(&mut file, content)?;
-    file.set_len(content.len() as u64)
+/// Writes a whole file (holes for zero blocks) and its metadata.
+fn write_whole(path: &Path, content: &[u8], stamp: &Stamp, owners: &Owners) -> std::io::Result<()> {
+    let file = create(path)?;
+    write_runs_at(&file, 0, content)?;
+    file.set_len(content.len() as u64)?;
+    stamp.apply(&file, owners)
 }
 
-/// Writes a chunk at the file's position, seeking over its zero blocks.
-fn write_runs(file: &mut std::fs::File, chunk: &[u8]) -> std::io::Result<()> {
+/// Writes a chunk at `offset`, leaving its zero blocks unwritten.
+fn write_runs_at(file: &File, offset: u64, chunk: &[u8]) -> std::io::Result<()> {
+    let mut at = offset;
     for (data, is_hole) in runs(chunk) {
-        match is_hole {
-            true => file.seek(SeekFrom::Current(data.len() as i64)).map(drop)?,
-            false => file.write_all(data)?,
+        if !is_hole {
+            file.write_all_at(data, at)?;
         }
+        at += data.len() as u64;
     }
     Ok(())
 }
 
 /// Creates a file to restore, and its parent directories.
-fn create(path: &Path) -> std::io::Result<std::fs::File> {
+fn create(path: &Path) -> std::io::Result<File> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::File::create(path)
+    File::create(path)
 }
 
 /// Holes are left for all-zero blocks of this size.
@@ -381,30 +399,72 @@ fn refuse_existing(nodes: &[Node], target: &Path, overwrite: bool) -> Result<(),
     }
 }
 
-/// Owners not restored, reported once.
+/// Owners not restored (from any thread), reported once.
 #[derive(Default)]
 struct Owners {
-    refused: u64,
-    reason: Option<String>,
+    refused: AtomicU64,
+    reason: OnceLock<String>,
 }
 
 impl Owners {
+    /// Counts a refused change of owner.
+    fn note(&self, changed: std::io::Result<()>) {
+        if let Err(error) = changed {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            self.reason.get_or_init(|| error.to_string());
+        }
+    }
+
     fn warning(&self) -> Option<String> {
-        self.reason.as_ref().map(|reason| {
+        self.reason.get().map(|reason| {
             format!(
                 "owners of {} entries not restored ({reason}; restoring owners needs root)",
-                self.refused
+                self.refused.load(Ordering::Relaxed)
             )
         })
     }
 }
 
-/// Mode (not for symlinks), owner, and modification time of a restored entry.
-fn set_metadata(node: &Node, path: &Path, owners: &mut Owners) -> Result<(), RepositoryError> {
-    if let Err(error) = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)) {
-        owners.refused += 1;
-        owners.reason.get_or_insert(error.to_string());
+/// A regular file's metadata, set through its open handle (no path lookups).
+#[derive(Clone, Copy)]
+struct Stamp {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: filetime::FileTime,
+}
+
+impl Stamp {
+    fn of(node: &Node) -> Self {
+        Self {
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+            mtime: filetime::FileTime::from_unix_time(node.mtime, node.mtime_nsec),
+        }
     }
+
+    /// Owner (refusals counted), then mode (a change of owner may clear set-id bits), then
+    /// access and modification times.
+    fn apply(&self, file: &File, owners: &Owners) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        owners.note(std::os::unix::fs::fchown(
+            file,
+            Some(self.uid),
+            Some(self.gid),
+        ));
+        file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
+        filetime::set_file_handle_times(file, Some(self.mtime), Some(self.mtime))
+    }
+}
+
+/// Mode (not for symlinks), owner, and modification time of a restored entry.
+fn set_metadata(node: &Node, path: &Path, owners: &Owners) -> Result<(), RepositoryError> {
+    owners.note(std::os::unix::fs::lchown(
+        path,
+        Some(node.uid),
+        Some(node.gid),
+    ));
     if node.kind != NodeKind::Symlink {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))
