@@ -13,8 +13,11 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// Chunks of one large file read and written at the same time.
-const CHUNKS_AHEAD: usize = 2;
+/// Reads of one large file in flight at the same time.
+const READS_AHEAD: usize = 2;
+/// Neighbouring chunks of a file stored one after the other in a pack are read together,
+/// up to this many stored bytes per read.
+const READ_SPAN: u64 = 4 * 1024 * 1024;
 
 /// How to restore a tree.
 #[derive(Debug, Clone)]
@@ -207,23 +210,14 @@ impl Repository {
         files: Vec<SmallFile>,
         owners: Arc<Owners>,
     ) -> Result<u64, RepositoryError> {
-        let start = files.iter().map(|f| f.location.offset).min().unwrap_or(0);
-        let end = files
-            .iter()
-            .map(|f| f.location.offset + u64::from(f.location.length))
-            .max()
-            .unwrap_or(0);
         let span = self
-            .storage()
-            .get_range_bytes(&pack_key(pack), Some(start..end))
+            .read_span(pack, files.iter().map(|f| &f.location))
             .await?;
         let (key, pack) = (self.key().clone(), pack.to_owned());
         tokio::task::spawn_blocking(move || {
             let mut size = 0u64;
             for file in files {
-                let at = (file.location.offset - start) as usize;
-                let stored = &span[at..at + file.location.length as usize];
-                let chunk = decode_stored(&key, &file.location, &pack, stored)?;
+                let chunk = decode_stored(&key, &file.location, &pack, span.of(&file.location))?;
                 write_whole(&file.path, &chunk, &file.stamp, &owners)
                     .map_err(|e| local(&file.path, &e))?;
                 size += chunk.len() as u64;
@@ -233,9 +227,10 @@ impl Repository {
         .await?
     }
 
-    /// Writes one file of several chunks (or none): each chunk read, decoded and written at
-    /// its offset by one blocking call, [`CHUNKS_AHEAD`] at a time; zero blocks left as holes
-    /// (sparse files stay sparse); then the length and the metadata.
+    /// Writes one file of several chunks (or none): neighbouring chunks in a pack read
+    /// together (up to [`READ_SPAN`]), decoded and written at their offsets by one blocking
+    /// call, [`READS_AHEAD`] reads at a time; zero blocks left as holes (sparse files stay
+    /// sparse); then the length and the metadata.
     async fn write_file(
         &self,
         index: &Index,
@@ -244,12 +239,20 @@ impl Repository {
         owners: Arc<Owners>,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RepositoryError> {
-        // Every chunk's offset, from the lengths the index records.
-        let mut placed = Vec::with_capacity(node.chunks.len());
+        // Every chunk's offset in the file, from the lengths the index records, and the
+        // chunks grouped into reads.
+        let mut reads: Vec<(&str, Vec<(BlobLocation, u64)>)> = Vec::new();
         let mut size = 0u64;
         for hex_id in &node.chunks {
             let (pack, location) = index.require(&parse_id(hex_id)?)?;
-            placed.push((pack, *location, size));
+            match reads.last_mut() {
+                Some((last_pack, blobs))
+                    if *last_pack == pack.as_str() && follows(blobs, location) =>
+                {
+                    blobs.push((*location, size));
+                }
+                _ => reads.push((pack, vec![(*location, size)])),
+            }
             size += u64::from(location.plain_length);
         }
         let target = path.to_owned();
@@ -258,21 +261,26 @@ impl Repository {
                 .await?
                 .map_err(|e| local(path, &e))?,
         );
-        futures::stream::iter(placed.into_iter().map(|(pack, location, offset)| {
+        futures::stream::iter(reads.into_iter().map(|(pack, blobs)| {
             let file = file.clone();
             async move {
-                let stored = self.read_blob(pack, &location).await?;
-                let (key, pack, target) = (self.key().clone(), pack.clone(), path.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    let chunk = decode_stored(&key, &location, &pack, &stored)?;
-                    write_runs_at(&file, offset, &chunk).map_err(|e| local(&target, &e))
+                let span = self.read_span(pack, blobs.iter().map(|(l, _)| l)).await?;
+                let (key, pack, target) = (self.key().clone(), pack.to_owned(), path.to_owned());
+                let written = tokio::task::spawn_blocking(move || {
+                    let mut written = 0u64;
+                    for (location, offset) in blobs {
+                        let chunk = decode_stored(&key, &location, &pack, span.of(&location))?;
+                        write_runs_at(&file, offset, &chunk).map_err(|e| local(&target, &e))?;
+                        written += chunk.len() as u64;
+                    }
+                    Ok::<_, RepositoryError>(written)
                 })
                 .await??;
-                on_bytes(u64::from(location.plain_length));
+                on_bytes(written);
                 Ok::<_, RepositoryError>(())
             }
         }))
-        .buffer_unordered(CHUNKS_AHEAD)
+        .buffer_unordered(READS_AHEAD)
         .try_collect::<()>()
         .await?;
         let stamp = Stamp::of(node);
@@ -285,6 +293,46 @@ impl Repository {
         .map_err(|e| local(path, &e))?;
         Ok(size)
     }
+}
+
+/// Stored bytes of a pack from `start` on, read at once.
+struct Span {
+    bytes: bytes::Bytes,
+    start: u64,
+}
+
+impl Span {
+    /// A blob's stored bytes.
+    fn of(&self, location: &BlobLocation) -> &[u8] {
+        let at = (location.offset - self.start) as usize;
+        &self.bytes[at..at + location.length as usize]
+    }
+}
+
+impl Repository {
+    /// One ranged read of `pack` covering every blob of `locations`.
+    async fn read_span(
+        &self,
+        pack: &str,
+        locations: impl Iterator<Item = &BlobLocation>,
+    ) -> Result<Span, RepositoryError> {
+        let (start, end) = locations.fold((u64::MAX, 0), |(start, end), l| {
+            (start.min(l.offset), end.max(l.offset + u64::from(l.length)))
+        });
+        let start = start.min(end);
+        let bytes = self
+            .storage()
+            .get_range_bytes(&pack_key(pack), Some(start..end))
+            .await?;
+        Ok(Span { bytes, start })
+    }
+}
+
+/// Whether `next` is stored right after the last of `blobs` and still fits in one read.
+fn follows(blobs: &[(BlobLocation, u64)], next: &BlobLocation) -> bool {
+    let (first, last) = (&blobs[0].0, &blobs[blobs.len() - 1].0);
+    last.offset + u64::from(last.length) == next.offset
+        && next.offset + u64::from(next.length) - first.offset <= READ_SPAN
 }
 
 /// A file of one chunk, where that chunk is, and the file's metadata.
