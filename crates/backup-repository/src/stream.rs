@@ -44,6 +44,39 @@ pub(crate) fn decode_stored(
     Ok(chunk)
 }
 
+/// Stored bytes of a pack from `start` on, read at once.
+pub(crate) struct Span {
+    bytes: Bytes,
+    start: u64,
+}
+
+impl Span {
+    /// A blob's stored bytes.
+    pub(crate) fn of(&self, location: &BlobLocation) -> &[u8] {
+        let at = (location.offset - self.start) as usize;
+        &self.bytes[at..at + location.length as usize]
+    }
+}
+
+impl Repository {
+    /// One ranged read of `pack` covering every blob of `locations`.
+    pub(crate) async fn read_span(
+        &self,
+        pack: &str,
+        locations: impl Iterator<Item = &BlobLocation>,
+    ) -> Result<Span, RepositoryError> {
+        let (start, end) = locations.fold((u64::MAX, 0), |(start, end), l| {
+            (start.min(l.offset), end.max(l.offset + u64::from(l.length)))
+        });
+        let start = start.min(end);
+        let bytes = self
+            .storage()
+            .get_range_bytes(&pack_key(pack), Some(start..end))
+            .await?;
+        Ok(Span { bytes, start })
+    }
+}
+
 /// Where every known blob is: blob id -> (pack id, location).
 #[derive(Debug, Default, Clone)]
 pub struct Index {
@@ -248,26 +281,15 @@ impl Repository {
         futures::stream::iter(chunks.iter().map(move |hex_id| async move {
             let id = parse_id(hex_id)?;
             let (pack, location) = index.require(&id)?;
-            let stored = self.read_blob(pack, location).await?;
+            let span = self.read_span(pack, std::iter::once(location)).await?;
             // Decoded on a worker thread (restores fetch many chunks at once).
             let (key, location, pack) = (self.key().clone(), *location, pack.clone());
-            tokio::task::spawn_blocking(move || decode_stored(&key, &location, &pack, &stored))
-                .await?
+            tokio::task::spawn_blocking(move || {
+                decode_stored(&key, &location, &pack, span.of(&location))
+            })
+            .await?
         }))
         .buffered(4)
-    }
-
-    /// A blob's stored bytes: one ranged read of its pack.
-    pub(crate) async fn read_blob(
-        &self,
-        pack: &str,
-        location: &BlobLocation,
-    ) -> Result<Bytes, RepositoryError> {
-        let range = location.offset..location.offset + u64::from(location.length);
-        Ok(self
-            .storage()
-            .get_range_bytes(&pack_key(pack), Some(range))
-            .await?)
     }
 
     /// Writes a stream component back, verifying every chunk; returns the bytes written.

@@ -3,8 +3,7 @@
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, decode_stored, pack_key, parse_id};
-use backup_core::ObjectStorageExt;
+use crate::stream::{Index, decode_stored, parse_id};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -292,39 +291,6 @@ impl Repository {
         .await?
         .map_err(|e| local(path, &e))?;
         Ok(size)
-    }
-}
-
-/// Stored bytes of a pack from `start` on, read at once.
-struct Span {
-    bytes: bytes::Bytes,
-    start: u64,
-}
-
-impl Span {
-    /// A blob's stored bytes.
-    fn of(&self, location: &BlobLocation) -> &[u8] {
-        let at = (location.offset - self.start) as usize;
-        &self.bytes[at..at + location.length as usize]
-    }
-}
-
-impl Repository {
-    /// One ranged read of `pack` covering every blob of `locations`.
-    async fn read_span(
-        &self,
-        pack: &str,
-        locations: impl Iterator<Item = &BlobLocation>,
-    ) -> Result<Span, RepositoryError> {
-        let (start, end) = locations.fold((u64::MAX, 0), |(start, end), l| {
-            (start.min(l.offset), end.max(l.offset + u64::from(l.length)))
-        });
-        let start = start.min(end);
-        let bytes = self
-            .storage()
-            .get_range_bytes(&pack_key(pack), Some(start..end))
-            .await?;
-        Ok(Span { bytes, start })
     }
 }
 
