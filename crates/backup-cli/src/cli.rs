@@ -506,10 +506,10 @@ pub enum RepoCommand {
         #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "100%", value_parser = parse_percent)]
         read_data: Option<u8>,
     },
-    /// Free the packs no snapshot uses (after `snapshot forget|delete`), in two phases: unused
-    /// packs older than --grace are marked, and deleted by a prune at least --grace later if
-    /// still unused. Safe with backups running at the same time (if they finish within
-    /// --grace); no lock is taken.
+    /// Free the space no snapshot uses (after `snapshot forget|delete`), in two phases: unused
+    /// packs older than --grace are marked (and partly used ones repacked, then marked), and
+    /// deleted by a prune at least --grace later if still not needed. Safe with backups
+    /// running at the same time (if they finish within --grace); no lock is taken.
     Prune {
         /// The repository.
         #[command(flatten)]
@@ -518,6 +518,11 @@ pub enum RepoCommand {
         /// unreferenced until its snapshot is written).
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         grace: std::time::Duration,
+        /// Partly used packs with at least this share of unused bytes are repacked: their
+        /// used blobs copied into new packs, the old packs marked like unused ones (100%:
+        /// no repacking).
+        #[arg(long, default_value_t = backup_repository::prune::DEFAULT_REPACK_UNUSED, value_parser = parse_percent)]
+        repack_unused: u8,
         /// Report what would be freed and delete nothing.
         #[arg(long)]
         dry_run: bool,

@@ -1,5 +1,5 @@
 //! The kbackup repository through the real binary: init, backup from stdin, list, cat; on a
-//! local directory and on the test MinIO.
+//! local directory, the test MinIO and the test Azurite.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,9 +13,9 @@ fn kbackup(
     stdin: Option<&[u8]>,
 ) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
-    for (name, _) in
-        std::env::vars().filter(|(n, _)| n.starts_with("AWS_") || n.starts_with("KBACKUP_"))
-    {
+    for (name, _) in std::env::vars().filter(|(n, _)| {
+        n.starts_with("AWS_") || n.starts_with("AZURE_") || n.starts_with("KBACKUP_")
+    }) {
         command.env_remove(name);
     }
     if repo.starts_with("s3://") {
@@ -24,6 +24,13 @@ fn kbackup(
             .env("AWS_ENDPOINT_URL", server.endpoint)
             .env("AWS_ACCESS_KEY_ID", server.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", server.secret_access_key);
+    }
+    if repo.starts_with("az://") {
+        let server = backup_testing::azure();
+        command
+            .env("AZURE_STORAGE_ENDPOINT", server.endpoint)
+            .env("AZURE_STORAGE_ACCOUNT_NAME", server.account)
+            .env("AZURE_STORAGE_ACCOUNT_KEY", server.key);
     }
     if let Some(password) = password {
         command.env("KBACKUP_PASSWORD", password);
@@ -221,6 +228,15 @@ fn round_trip_on_minio() {
     round_trip(&format!(
         "s3://{}/{}",
         backup_testing::s3().bucket,
+        backup_testing::unique_name("repo")
+    ));
+}
+
+#[test]
+fn round_trip_on_azurite() {
+    round_trip(&format!(
+        "az://{}/{}",
+        backup_testing::azure().container,
         backup_testing::unique_name("repo")
     ));
 }
@@ -455,6 +471,15 @@ fn directory_trees_on_minio() {
     tree_round_trip(&format!(
         "s3://{}/{}",
         server.bucket,
+        backup_testing::unique_name("trees")
+    ));
+}
+
+#[test]
+fn directory_trees_on_azurite() {
+    tree_round_trip(&format!(
+        "az://{}/{}",
+        backup_testing::azure().container,
         backup_testing::unique_name("trees")
     ));
 }

@@ -157,9 +157,8 @@ mod tests {
     #[tokio::test]
     async fn a_healthy_repository_checks_clean_and_damage_is_named() {
         let repo = repository().await;
-        let mut index = repo.load_index().await.unwrap();
         let (content, _) = repo
-            .backup_stream(&mut index, "dump", noise(700_000, 9).as_slice())
+            .backup_stream("dump", noise(700_000, 9).as_slice())
             .await
             .unwrap();
         repo.write_snapshot(snapshot(vec![content])).await.unwrap();
@@ -205,9 +204,8 @@ mod tests {
     #[tokio::test]
     async fn a_damaged_snapshot_is_named() {
         let repo = repository().await;
-        let mut index = repo.load_index().await.unwrap();
         let (content, _) = repo
-            .backup_stream(&mut index, "dump", noise(100_000, 4).as_slice())
+            .backup_stream("dump", noise(100_000, 4).as_slice())
             .await
             .unwrap();
         let id = repo.write_snapshot(snapshot(vec![content])).await.unwrap();

@@ -114,7 +114,7 @@ impl std::fmt::Debug for Repository {
     }
 }
 
-fn random_hex(bytes: usize) -> Result<String, CryptoError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, CryptoError> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).map_err(|e| CryptoError::Random(e.to_string()))?;
     Ok(hex::encode(buffer))

@@ -2,7 +2,8 @@
 //! chunks and hashed as they are read, the new chunks compressed and sealed on worker threads
 //! (across streams: many small files keep every core busy), packed together, the packs
 //! uploaded a few at a time, and an index object written every few packs, so a backup killed
-//! half-way leaves indexed packs that the next backup reuses.
+//! half-way leaves indexed packs that the next backup reuses (and the packs it had not indexed
+//! yet are adopted by the next backup: see [`crate::recover`]).
 //!
 //! Memory stays bounded whatever the data: one read window of two maximum chunks (allocated
 //! once per session), at most `2 x workers` chunks being encoded, the open pack and
@@ -34,6 +35,10 @@ type Encoded = (ChunkId, usize, Vec<u8>);
 pub struct BackupSession {
     repo: Repository,
     known: Index,
+    /// Packs a prune marked unused: their chunks are stored again.
+    doomed: HashSet<String>,
+    /// Session markers deleted once everything uploaded is indexed.
+    markers: Vec<String>,
     added: HashSet<ChunkId>,
     workers: usize,
     window: Vec<u8>,
@@ -66,11 +71,15 @@ impl StoredStream {
 }
 
 impl BackupSession {
-    /// A session over what `index` already holds; `workers` chunks are encoded in parallel.
-    pub fn new(repo: &Repository, index: Index, workers: usize) -> Self {
-        Self {
+    /// Starts a backup of `repo` (see [`crate::recover`]: its session marker, the index, the
+    /// packs of killed backups adopted); `workers` chunks are encoded in parallel.
+    pub async fn start(repo: &Repository, workers: usize) -> Result<Self, RepositoryError> {
+        let start = repo.start_backup().await?;
+        Ok(Self {
             repo: repo.clone(),
-            known: index,
+            known: start.index,
+            doomed: start.doomed,
+            markers: start.markers,
             added: HashSet::new(),
             workers: workers.max(1),
             window: Vec::new(),
@@ -79,13 +88,26 @@ impl BackupSession {
             uploads: FuturesUnordered::new(),
             unindexed: Vec::new(),
             indexed: Vec::new(),
-            stats: BackupStats::default(),
-        }
+            stats: BackupStats {
+                adopted_packs: start.adopted,
+                ..BackupStats::default()
+            },
+        })
     }
 
-    /// Whether a chunk is stored (before this session, or by it).
+    /// Every indexed blob when the session started (to read earlier snapshots with).
+    pub fn index(&self) -> &Index {
+        &self.known
+    }
+
+    /// Whether a chunk is stored and may be reused: indexed before this session in a pack no
+    /// prune has marked, or stored by this session.
     pub fn contains(&self, id: &ChunkId) -> bool {
-        self.known.contains(id) || self.added.contains(id)
+        self.added.contains(id)
+            || self
+                .known
+                .pack_of(id)
+                .is_some_and(|pack| !self.doomed.contains(pack))
     }
 
     /// Stores a stream read to its end, `on_bytes` called as input is consumed. Its chunks
@@ -142,10 +164,11 @@ impl BackupSession {
         stream.chunks.push(id.to_hex());
         stream.size += data.len() as u64;
         self.stats.chunks += 1;
-        if self.known.contains(&id) || !self.added.insert(id) {
+        if self.contains(&id) {
             self.stats.deduplicated += 1;
             return Ok(());
         }
+        self.added.insert(id);
         while self.encoding.len() >= 2 * self.workers {
             self.collect_encoded().await?;
         }
@@ -183,16 +206,8 @@ impl BackupSession {
         }
         let fresh = PackBuilder::with_capacity(PACK_TARGET + PACK_TARGET / 2);
         let (builder, repo) = (std::mem::replace(&mut self.pack, fresh), self.repo.clone());
-        self.uploads.push(tokio::spawn(async move {
-            let key = repo.key().clone();
-            let (id, bytes, blobs) =
-                tokio::task::spawn_blocking(move || builder.finish(&key)).await??;
-            let size = bytes.len() as u64;
-            repo.storage()
-                .put_bytes(&pack_key(&id), Bytes::from(bytes))
-                .await?;
-            Ok((IndexedPack { id, blobs }, size))
-        }));
+        self.uploads
+            .push(tokio::spawn(async move { repo.store_pack(builder).await }));
         Ok(())
     }
 
@@ -230,6 +245,7 @@ impl BackupSession {
             self.collect_upload().await?;
         }
         self.write_index().await?;
+        self.repo.end_sessions(&self.markers).await?;
         let mut index = self.known;
         for pack in &self.indexed {
             index.add_pack(pack);
@@ -239,21 +255,139 @@ impl BackupSession {
 }
 
 impl Repository {
-    /// Writes one index object listing `packs` (named by their ids' hash).
-    pub(crate) async fn write_index_object(
+    /// Seals a pack (on a worker thread) and uploads it; returns it with its stored size.
+    pub(crate) async fn store_pack(
         &self,
-        packs: &[IndexedPack],
-    ) -> Result<String, RepositoryError> {
-        let ids: Vec<&str> = packs.iter().map(|p| p.id.as_str()).collect();
+        builder: PackBuilder,
+    ) -> Result<(IndexedPack, u64), RepositoryError> {
+        let key = self.key().clone();
+        let (id, bytes, blobs) =
+            tokio::task::spawn_blocking(move || builder.finish(&key)).await??;
+        let size = bytes.len() as u64;
+        self.storage()
+            .put_bytes(&pack_key(&id), Bytes::from(bytes))
+            .await?;
+        Ok((IndexedPack { id, blobs }, size))
+    }
+
+    /// Writes one index object listing `packs` (named by their ids' hash).
+    pub(crate) async fn write_index_object<P>(&self, packs: &[P]) -> Result<String, RepositoryError>
+    where
+        P: std::borrow::Borrow<IndexedPack> + serde::Serialize,
+    {
+        let ids: Vec<&str> = packs.iter().map(|p| p.borrow().id.as_str()).collect();
         let name = format!("index/{}", blake3::hash(ids.join(",").as_bytes()).to_hex());
         /// The shape of an index object, borrowed.
         #[derive(serde::Serialize)]
-        struct Listed<'a> {
-            packs: &'a [IndexedPack],
+        struct Listed<'a, P> {
+            packs: &'a [P],
         }
         let plain = serde_json::to_vec(&Listed { packs }).expect("index serializes");
         let sealed = self.key().seal(&plain, name.as_bytes())?;
         self.storage().put_bytes(&name, Bytes::from(sealed)).await?;
         Ok(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prune::PruneOptions;
+    use crate::stream::tests::{repository, snapshot};
+    use backup_testing::noise;
+    use chrono::Utc;
+    use std::time::Duration;
+
+    /// What `kill -9` after the uploads and before the index leaves: packs in no index, and
+    /// the session's marker.
+    async fn killed_after_upload(repo: &Repository, data: &[u8]) {
+        let mut session = BackupSession::start(repo, 2).await.unwrap();
+        session.add_stream(data, |_| {}).await.unwrap();
+        while !session.encoding.is_empty() {
+            session.collect_encoded().await.unwrap();
+        }
+        session.seal_pack().await.unwrap();
+        while let Some(done) = session.uploads.next().await {
+            done.unwrap().unwrap();
+        }
+    }
+
+    async fn restored(repo: &Repository, content: &crate::StreamContent) -> Vec<u8> {
+        let mut out = Vec::new();
+        let index = repo.load_index().await.unwrap();
+        repo.restore_stream(&index, content, &mut out)
+            .await
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_next_backup_adopts_what_a_killed_one_uploaded() {
+        let repo = repository().await;
+        let data = noise(600_000, 5);
+        killed_after_upload(&repo, &data).await;
+        assert!(repo.load_index().await.unwrap().is_empty());
+        assert_eq!(repo.storage().list_all("sessions/").await.unwrap().len(), 1);
+
+        let (content, stats) = repo.backup_stream("again", data.as_slice()).await.unwrap();
+        assert_eq!(stats.adopted_packs, 1);
+        assert_eq!((stats.deduplicated, stats.added_bytes), (stats.chunks, 0));
+        assert!(
+            repo.storage()
+                .list_all("sessions/")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(repo.storage().list_all("data/").await.unwrap().len(), 1);
+        assert_eq!(restored(&repo, &content).await, data);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_unindexed_pack_is_not_adopted() {
+        let repo = repository().await;
+        let data = noise(300_000, 7);
+        killed_after_upload(&repo, &data).await;
+        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
+        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
+        bytes[10] ^= 1;
+        repo.storage()
+            .put_bytes(&pack.key, Bytes::from(bytes))
+            .await
+            .unwrap();
+
+        let (content, stats) = repo.backup_stream("again", data.as_slice()).await.unwrap();
+        assert_eq!((stats.adopted_packs, stats.deduplicated), (0, 0));
+        assert!(stats.added_bytes > 0);
+        assert_eq!(restored(&repo, &content).await, data);
+    }
+
+    #[tokio::test]
+    async fn packs_a_prune_marked_are_not_deduplicated_against() {
+        let repo = repository().await;
+        let data = noise(300_000, 6);
+        // Stored, but no snapshot refers to it: a prune marks its pack.
+        repo.backup_stream("a", data.as_slice()).await.unwrap();
+        let now = Utc::now() + chrono::Duration::seconds(1);
+        let report = repo
+            .prune(&PruneOptions::new(Duration::ZERO, now))
+            .await
+            .unwrap();
+        assert_eq!(report.packs_marked, 1);
+
+        let (content, stats) = repo.backup_stream("a", data.as_slice()).await.unwrap();
+        assert_eq!(stats.deduplicated, 0);
+        assert!(stats.added_bytes > 0);
+        repo.write_snapshot(snapshot(vec![content.clone()]))
+            .await
+            .unwrap();
+        let later = now + chrono::Duration::seconds(1);
+        let report = repo
+            .prune(&PruneOptions::new(Duration::ZERO, later))
+            .await
+            .unwrap();
+        assert_eq!(report.packs_deleted, 1);
+        assert_eq!(restored(&repo, &content).await, data);
+        assert!(repo.check(100).await.unwrap().errors.is_empty());
     }
 }

@@ -109,6 +109,11 @@ impl Index {
         })
     }
 
+    /// The pack holding a chunk, if it is indexed.
+    pub fn pack_of(&self, id: &ChunkId) -> Option<&str> {
+        self.blobs.get(id).map(|(pack, _)| pack.as_str())
+    }
+
     /// Whether a chunk is indexed.
     pub fn contains(&self, id: &ChunkId) -> bool {
         self.blobs.contains_key(id)
@@ -160,6 +165,8 @@ pub struct BackupStats {
     pub deduplicated: u64,
     /// Stored bytes added (packs).
     pub added_bytes: u64,
+    /// Packs a killed backup had uploaded without indexing them, indexed and reused.
+    pub adopted_packs: usize,
 }
 
 /// A snapshot object: the snapshot and the content of its components.
@@ -216,18 +223,15 @@ impl Repository {
         serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{key}: {e}")))
     }
 
-    /// Backs up a byte stream as component `name` in a session of its own, adding the new
-    /// blobs to `index`.
+    /// Backs up a byte stream as component `name` in a session of its own.
     pub async fn backup_stream(
         &self,
-        index: &mut Index,
         name: &str,
         reader: impl AsyncRead + Unpin,
     ) -> Result<(StreamContent, BackupStats), RepositoryError> {
-        let mut session = BackupSession::new(self, std::mem::take(index), default_workers());
+        let mut session = BackupSession::start(self, default_workers()).await?;
         let stored = session.add_stream(reader, |_| {}).await?;
-        let (updated, stats) = session.finish().await?;
-        *index = updated;
+        let (_, stats) = session.finish().await?;
         Ok((stored.named(name), stats))
     }
 
@@ -409,11 +413,7 @@ pub(crate) mod tests {
     async fn a_stream_round_trips_through_a_snapshot() {
         let repo = repository().await;
         let data = noise(3_000_000, 1);
-        let mut index = repo.load_index().await.unwrap();
-        let (content, stats) = repo
-            .backup_stream(&mut index, "dump", data.as_slice())
-            .await
-            .unwrap();
+        let (content, stats) = repo.backup_stream("dump", data.as_slice()).await.unwrap();
         assert_eq!(content.size, data.len() as u64);
         assert!(stats.chunks > 5 && stats.deduplicated == 0 && stats.added_bytes > 3_000_000);
         let id = repo.write_snapshot(snapshot(vec![content])).await.unwrap();
@@ -438,15 +438,8 @@ pub(crate) mod tests {
     async fn a_second_backup_of_similar_data_stores_only_what_changed() {
         let repo = repository().await;
         let data = noise(2_000_000, 2);
-        let mut index = repo.load_index().await.unwrap();
-        let (_, first) = repo
-            .backup_stream(&mut index, "a", data.as_slice())
-            .await
-            .unwrap();
-        let (_, same) = repo
-            .backup_stream(&mut index, "a", data.as_slice())
-            .await
-            .unwrap();
+        let (_, first) = repo.backup_stream("a", data.as_slice()).await.unwrap();
+        let (_, same) = repo.backup_stream("a", data.as_slice()).await.unwrap();
         assert_eq!(
             (same.deduplicated, same.added_bytes),
             (same.chunks, 0),
@@ -454,10 +447,7 @@ pub(crate) mod tests {
         );
         let mut edited = b"an edit at the start".to_vec();
         edited.extend_from_slice(&data);
-        let (_, changed) = repo
-            .backup_stream(&mut index, "a", edited.as_slice())
-            .await
-            .unwrap();
+        let (_, changed) = repo.backup_stream("a", edited.as_slice()).await.unwrap();
         assert!(
             changed.added_bytes < first.added_bytes / 4,
             "{} added for a small edit (first: {})",
@@ -470,11 +460,8 @@ pub(crate) mod tests {
     async fn a_damaged_pack_is_named_on_restore() {
         let repo = repository().await;
         let data = noise(500_000, 3);
-        let mut index = repo.load_index().await.unwrap();
-        let (content, _) = repo
-            .backup_stream(&mut index, "x", data.as_slice())
-            .await
-            .unwrap();
+        let (content, _) = repo.backup_stream("x", data.as_slice()).await.unwrap();
+        let index = repo.load_index().await.unwrap();
         let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
         let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
         bytes[100] ^= 0xff;
@@ -496,10 +483,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn forget_keeps_what_the_policy_says_and_refuses_an_empty_policy() {
         let repo = repository().await;
-        let mut index = repo.load_index().await.unwrap();
         for n in 0..3u64 {
             let (content, _) = repo
-                .backup_stream(&mut index, "d", noise(50_000, n + 20).as_slice())
+                .backup_stream("d", noise(50_000, n + 20).as_slice())
                 .await
                 .unwrap();
             let mut file = snapshot(vec![content]);
@@ -536,11 +522,8 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_empty_stream_is_a_valid_component() {
         let repo = repository().await;
-        let mut index = repo.load_index().await.unwrap();
-        let (content, stats) = repo
-            .backup_stream(&mut index, "empty", &b""[..])
-            .await
-            .unwrap();
+        let (content, stats) = repo.backup_stream("empty", &b""[..]).await.unwrap();
+        let index = repo.load_index().await.unwrap();
         assert_eq!(
             (content.size, content.chunks.len(), stats.added_bytes),
             (0, 0, 0)

@@ -123,7 +123,7 @@ async fn back_up(
     root: &Path,
     options: &TreeBackupOptions,
 ) -> (TreeBackupReport, SnapshotFile) {
-    let mut session = BackupSession::new(repo, repo.load_index().await.unwrap(), 2);
+    let mut session = BackupSession::start(repo, 2).await.unwrap();
     let report = session.add_tree(root, options, |_| {}).await.unwrap();
     session.finish().await.unwrap();
     let file = SnapshotFile {
@@ -301,11 +301,10 @@ async fn prune_keeps_the_files_of_trees() {
     let repo = repository().await;
     let (report, _) = back_up(&repo, &source, &backup_options()).await;
     let pruned = repo
-        .prune(
+        .prune(&backup_repository::PruneOptions::new(
             std::time::Duration::ZERO,
             chrono::Utc::now() + chrono::Duration::hours(1),
-            false,
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(pruned.packs_deleted, 0, "{pruned:?}");
@@ -319,12 +318,11 @@ async fn prune_keeps_the_files_of_trees() {
 #[tokio::test]
 async fn a_listing_with_a_path_leaving_the_tree_is_refused() {
     let repo = repository().await;
-    let mut index = repo.load_index().await.unwrap();
     let listing = br#"{"path":"","type":"dir","mode":493,"uid":0,"gid":0,"mtime":0,"mtimeNsec":0,"ctime":0,"ctimeNsec":0,"inode":1}
 {"path":"../escape","type":"file","mode":420,"uid":0,"gid":0,"mtime":0,"mtimeNsec":0,"ctime":0,"ctimeNsec":0,"inode":2}
 "#;
     let (stream, _) = repo
-        .backup_stream(&mut index, "listing", listing.as_slice())
+        .backup_stream("listing", listing.as_slice())
         .await
         .unwrap();
     let tree = TreeContent {

@@ -2,7 +2,7 @@
 
 use super::{ENGINE, MANIFESTS};
 use crate::cli::{RepoArgs, SnapshotMarks};
-use crate::commands::repo::{new_snapshot, open};
+use crate::commands::repo::{new_snapshot, note_adopted, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -100,7 +100,6 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         plan.served.len(),
         started.elapsed().as_secs_f64()
     );
-    let mut index = repository.load_index().await?;
     let (mut writer, reader) = tokio::io::duplex(1 << 20);
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut report = Report::default();
@@ -166,7 +165,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     };
     let consumer = async {
         repository
-            .backup_stream(&mut index, MANIFESTS, reader.compat())
+            .backup_stream(MANIFESTS, reader.compat())
             .await
             .map_err(CliError::from)
     };
@@ -213,6 +212,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     for namespace in named.iter().filter(|n| !seen.contains(*n)) {
         eprintln!("warning: namespace {namespace}: no objects backed up from it (does it exist?)");
     }
+    note_adopted(context, &stats);
     context.info(&format!(
         "snapshot {id} saved: {objects} objects of {} types in {:.2}s, {} of manifests, {} added",
         plan.types.len(),

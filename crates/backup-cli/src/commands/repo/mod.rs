@@ -11,7 +11,9 @@ use anyhow::anyhow;
 use backup_core::{
     Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Snapshot, SnapshotId, Totals,
 };
-use backup_repository::{CheckReport, InitOptions, Repository, RepositoryError, SnapshotFile};
+use backup_repository::{
+    BackupStats, CheckReport, InitOptions, PruneOptions, Repository, RepositoryError, SnapshotFile,
+};
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::time::Instant;
@@ -110,11 +112,16 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
         RepoCommand::Prune {
             repo,
             grace,
+            repack_unused,
             dry_run,
         } => {
             let repository = open(context, &repo).await?;
-            let now = chrono::Utc::now();
-            let planned = repository.prune(grace, now, true).await?;
+            let options = PruneOptions {
+                repack_unused,
+                dry_run: true,
+                ..PruneOptions::new(grace, chrono::Utc::now())
+            };
+            let planned = repository.prune(&options).await?;
             if !dry_run && planned.packs_deleted > 0 {
                 context.confirm(&format!(
                     "Delete {} unused pack(s) ({}) from {}?",
@@ -126,12 +133,16 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             let report = if dry_run {
                 planned
             } else {
-                repository.prune(grace, now, false).await?
+                let options = PruneOptions {
+                    dry_run: false,
+                    ..options
+                };
+                repository.prune(&options).await?
             };
             emit(context.output, std::slice::from_ref(&report))?;
             context.info(&format!(
-                "{} pack(s), {} {}; {} unused pack(s) {} for deletion by a prune {} from now ({} marked earlier); \
-                 {} partly used kept whole; {} unused but younger than that kept",
+                "{} pack(s), {} {}; {} pack(s) {} for deletion by a prune {} from now ({} marked earlier), \
+                 {} of them repacked ({} copied); {} partly used kept whole; {} unused but younger than that kept",
                 report.packs_deleted,
                 HumanBytes(report.bytes_freed),
                 if dry_run {
@@ -143,6 +154,8 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
                 if dry_run { "would be marked" } else { "marked" },
                 humantime::format_duration(grace),
                 report.packs_awaiting,
+                report.packs_repacked,
+                HumanBytes(report.bytes_repacked),
                 report.packs_partly_used,
                 report.packs_too_recent,
             ));
@@ -220,6 +233,7 @@ impl Tabular for backup_repository::PruneReport {
             "FREED",
             "MARKED",
             "AWAITING",
+            "REPACKED",
             "PARTLY USED",
             "TOO RECENT",
             "INDEX REPLACED",
@@ -231,6 +245,7 @@ impl Tabular for backup_repository::PruneReport {
             HumanBytes(self.bytes_freed).to_string(),
             self.packs_marked.to_string(),
             self.packs_awaiting.to_string(),
+            self.packs_repacked.to_string(),
             self.packs_partly_used.to_string(),
             self.packs_too_recent.to_string(),
             self.index_objects_replaced.to_string(),
@@ -293,9 +308,8 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     };
     let repository = open(context, &repo).await?;
     let started = Instant::now();
-    let mut index = repository.load_index().await?;
     let (content, stats) = repository
-        .backup_stream(&mut index, &name, tokio::io::stdin().compat())
+        .backup_stream(&name, tokio::io::stdin().compat())
         .await?;
     let component = Component::new(&name, "stream").succeeded(content.size, started.elapsed());
     let totals = Totals {
@@ -311,6 +325,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             trees: vec![],
         })
         .await?;
+    note_adopted(context, &stats);
     context.info(&format!(
         "snapshot {} saved: {} read, {} of {} chunks new, {} added",
         id.short(),
@@ -339,6 +354,16 @@ pub(crate) fn new_snapshot(
         labels: marks.labels.into_iter().chain(own_labels).collect(),
         components,
         totals,
+    }
+}
+
+/// Says so when a backup reused packs an interrupted backup had uploaded without indexing.
+pub(crate) fn note_adopted(context: &Context, stats: &BackupStats) {
+    if stats.adopted_packs > 0 {
+        context.info(&format!(
+            "reused {} packs an interrupted backup had uploaded",
+            stats.adopted_packs
+        ));
     }
 }
 

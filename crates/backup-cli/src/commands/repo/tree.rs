@@ -1,6 +1,6 @@
 //! `kbackup backup path` and `kbackup restore path`: directory trees in the repository.
 
-use super::{find_snapshot, hostname, new_snapshot, open};
+use super::{find_snapshot, hostname, new_snapshot, note_adopted, open};
 use crate::cli::{BackupCommand, RestoreCommand};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -78,19 +78,20 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         .collect::<Result<Vec<PathBuf>, _>>()?;
     let repository = open(context, &repo).await?;
     let snapshots = repository.snapshots().await?;
-    let index = repository.load_index().await?;
     let started = Instant::now();
+    let mut session = BackupSession::start(&repository, default_workers()).await?;
     let source = hostname();
     let mut parents = Vec::new();
     for root in &roots {
         let name = root.to_string_lossy().into_owned();
         let parent = match force {
             true => Arc::default(),
-            false => Arc::new(parent_files(&repository, &index, &snapshots, &source, &name).await?),
+            false => Arc::new(
+                parent_files(&repository, session.index(), &snapshots, &source, &name).await?,
+            ),
         };
         parents.push(parent);
     }
-    let mut session = BackupSession::new(&repository, index, default_workers());
     let progress = context.progress();
     let (mut trees, mut components, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for (root, parent) in roots.iter().zip(parents) {
@@ -144,6 +145,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             trees,
         })
         .await?;
+    note_adopted(context, &stats);
     context.info(&format!(
         "snapshot {} saved in {:.1}s: {} of {} chunks new, {} added",
         id.short(),

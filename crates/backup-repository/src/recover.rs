@@ -1,0 +1,147 @@
+//! What a backup needs to know when it starts: the index it may deduplicate against, and
+//! what a killed backup left behind.
+//!
+//! - **Session markers.** A backup writes `sessions/<random>` before it uploads anything and
+//!   deletes it when its last index object is written. A marker found at the start of a
+//!   backup means a backup died (or is running): the packs in `data/` that no index lists are
+//!   then read, verified (content against id, sealed header), and listed in one new index
+//!   object, so the new backup reuses them instead of uploading them again. Without a marker
+//!   nothing is listed: a normal backup does not walk `data/`.
+//! - **Packs a prune marked unused** (`pending/`) are left out of the deduplication: the
+//!   prune deletes them after its grace period, and a backup that started after the mark may
+//!   run past it. Chunks found only in them are stored again.
+
+use crate::pack::{read_header, verify_id};
+use crate::repository::{Repository, RepositoryError, random_hex};
+use crate::stream::{Index, IndexedPack, pack_key};
+use backup_core::ObjectStorageExt;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Packs read at the same time while adopting.
+const ADOPT_READS: usize = 2;
+
+/// The content of a `sessions/` marker.
+#[derive(Serialize)]
+struct SessionMarker {
+    started: DateTime<Utc>,
+}
+
+/// A backup's starting point: see the module documentation.
+pub(crate) struct Start {
+    /// Every indexed blob, adopted packs included.
+    pub(crate) index: Index,
+    /// Packs a prune marked unused: not deduplicated against.
+    pub(crate) doomed: HashSet<String>,
+    /// This backup's marker and those found at its start, deleted when it has indexed all
+    /// it uploaded.
+    pub(crate) markers: Vec<String>,
+    /// Packs adopted from killed backups.
+    pub(crate) adopted: usize,
+}
+
+impl Repository {
+    /// Writes this backup's session marker, loads the index, and adopts the unindexed packs
+    /// of killed backups if any marker says there may be some.
+    pub(crate) async fn start_backup(&self) -> Result<Start, RepositoryError> {
+        let own = self.write_session_marker().await?;
+        let mut markers: Vec<String> = self
+            .storage()
+            .list_all("sessions/")
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|key| *key != own)
+            .collect();
+        let doomed: HashSet<String> = self
+            .read_marks()
+            .await?
+            .into_iter()
+            .flat_map(|(_, mark)| mark.packs)
+            .collect();
+        let mut index = Index::default();
+        let mut indexed = HashSet::new();
+        for (_, file) in self.index_files().await? {
+            for pack in &file.packs {
+                index.add_pack(pack);
+                indexed.insert(pack.id.clone());
+            }
+        }
+        let mut adopted = 0;
+        if !markers.is_empty() {
+            let packs = self.unindexed_packs(&indexed, &doomed).await?;
+            if !packs.is_empty() {
+                self.write_index_object(&packs).await?;
+                for pack in &packs {
+                    index.add_pack(pack);
+                }
+                adopted = packs.len();
+            }
+        }
+        markers.push(own);
+        Ok(Start {
+            index,
+            doomed,
+            markers,
+            adopted,
+        })
+    }
+
+    /// Stored packs in no index and not marked unused, whose bytes match their id and whose
+    /// header opens; any other is left for `prune`.
+    async fn unindexed_packs(
+        &self,
+        indexed: &HashSet<String>,
+        doomed: &HashSet<String>,
+    ) -> Result<Vec<IndexedPack>, RepositoryError> {
+        let orphans: Vec<String> = self
+            .storage()
+            .list_all("data/")
+            .await?
+            .into_iter()
+            .filter_map(|o| o.key.rsplit('/').next().map(str::to_owned))
+            .filter(|id| !indexed.contains(id) && !doomed.contains(id))
+            .collect();
+        let read = futures::stream::iter(orphans)
+            .map(|id| async move {
+                let bytes = match self.storage().get_bytes(&pack_key(&id)).await {
+                    Ok(bytes) => bytes,
+                    // Deleted meanwhile by a prune: nothing to adopt.
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(RepositoryError::from(e)),
+                };
+                let blobs = verify_id(&id, &bytes)
+                    .then(|| read_header(self.key(), &id, &bytes).ok())
+                    .flatten();
+                Ok(blobs.map(|blobs| IndexedPack { id, blobs }))
+            })
+            .buffer_unordered(ADOPT_READS)
+            .try_filter_map(|pack| async move { Ok(pack) });
+        read.try_collect().await
+    }
+
+    async fn write_session_marker(&self) -> Result<String, RepositoryError> {
+        let name = format!("sessions/{}", random_hex(16)?);
+        let plain = serde_json::to_vec(&SessionMarker {
+            started: Utc::now(),
+        })
+        .expect("a session marker serializes");
+        let sealed = self.key().seal(&plain, name.as_bytes())?;
+        self.storage().put_bytes(&name, Bytes::from(sealed)).await?;
+        Ok(name)
+    }
+
+    /// Deletes session markers (one already gone is no error).
+    pub(crate) async fn end_sessions(&self, markers: &[String]) -> Result<(), RepositoryError> {
+        for key in markers {
+            match self.storage().delete(key).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
