@@ -1,7 +1,7 @@
 //! A chunk as stored: compressed when that helps, sealed with its id as context, and checked
 //! against its id when read back, so a wrong, swapped or damaged blob is always detected.
 
-use crate::crypto::{ChunkId, CryptoError, MasterKey};
+use crate::crypto::{ChunkId, CryptoError, MasterKey, SEAL_HEADER, SEAL_OVERHEAD};
 
 const RAW: u8 = 0;
 const ZSTD: u8 = 1;
@@ -41,24 +41,28 @@ pub fn seal_chunk(
     data: &[u8],
     level: i32,
 ) -> Result<Vec<u8>, CryptoError> {
-    // Compressed straight into the buffer that is sealed: the flag, then at most the
-    // chunk's size (larger output means it is stored raw).
-    let mut plain = vec![ZSTD; 1 + data.len()];
+    // One buffer, sealed in place: room for the seal's header, the flag, then at most the
+    // chunk's size compressed into it (larger output means it is stored raw), then the tag.
+    let body = SEAL_HEADER + 1;
+    let mut sealed = Vec::with_capacity(SEAL_OVERHEAD + 1 + data.len());
+    sealed.resize(body + data.len(), 0);
+    sealed[SEAL_HEADER] = ZSTD;
     let compressed = match looks_incompressible(data) {
         true => None,
         false => COMPRESSOR.with_borrow_mut(|compressor| {
             compressor.set_level(level).ok()?;
-            compressor.compress_to(data, &mut plain[1..]).ok()
+            compressor.compress_to(data, &mut sealed[body..]).ok()
         }),
     };
     match compressed {
-        Some(length) if length < data.len() => plain.truncate(1 + length),
+        Some(length) if length < data.len() => sealed.truncate(body + length),
         _ => {
-            plain[0] = RAW;
-            plain[1..].copy_from_slice(data);
+            sealed[SEAL_HEADER] = RAW;
+            sealed[body..].copy_from_slice(data);
         }
     }
-    key.seal(&plain, &context(id))
+    key.seal_in_place(&mut sealed, &context(id))?;
+    Ok(sealed)
 }
 
 /// A zstd compressor per worker thread (its context is costly to create per chunk).

@@ -6,7 +6,7 @@
 //! key derived from a password by Argon2id. Adding or removing a password touches one slot.
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -15,6 +15,10 @@ use std::fmt;
 const SEALED_VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
+/// Bytes a sealed object starts with (format version, nonce), before its ciphertext.
+pub const SEAL_HEADER: usize = 1 + NONCE_LEN;
+/// Bytes sealing adds to a plaintext (header and authentication tag).
+pub const SEAL_OVERHEAD: usize = SEAL_HEADER + TAG_LEN;
 
 /// Why a key or an object could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +93,12 @@ impl MasterKey {
         seal_with(&self.data, plaintext, context)
     }
 
+    /// Seals in place, without copying: `buffer` holds [`SEAL_HEADER`] bytes of room, then
+    /// the plaintext; it becomes the sealed object (what [`MasterKey::seal`] returns).
+    pub fn seal_in_place(&self, buffer: &mut Vec<u8>, context: &[u8]) -> Result<(), CryptoError> {
+        seal_in_place_with(&self.data, buffer, context)
+    }
+
     /// Decrypts and verifies what [`MasterKey::seal`] produced with the same `context`.
     pub fn open(&self, sealed: &[u8], context: &[u8], what: &str) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.data, sealed, context, what)
@@ -117,22 +127,28 @@ impl MasterKey {
 }
 
 fn seal_with(key: &[u8; 32], plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let nonce: [u8; NONCE_LEN] = random()?;
-    let cipher = XChaCha20Poly1305::new(key.into());
-    let ciphertext = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: context,
-            },
-        )
-        .map_err(|_| CryptoError::Unsupported("encryption failed".into()))?;
-    let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-    sealed.push(SEALED_VERSION);
-    sealed.extend_from_slice(&nonce);
-    sealed.extend_from_slice(&ciphertext);
+    let mut sealed = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+    sealed.resize(SEAL_HEADER, 0);
+    sealed.extend_from_slice(plaintext);
+    seal_in_place_with(key, &mut sealed, context)?;
     Ok(sealed)
+}
+
+/// The sealed format: version, nonce, ciphertext, tag.
+fn seal_in_place_with(
+    key: &[u8; 32],
+    buffer: &mut Vec<u8>,
+    context: &[u8],
+) -> Result<(), CryptoError> {
+    let nonce: [u8; NONCE_LEN] = random()?;
+    let (header, plaintext) = buffer.split_at_mut(SEAL_HEADER);
+    header[0] = SEALED_VERSION;
+    header[1..].copy_from_slice(&nonce);
+    let tag = XChaCha20Poly1305::new(key.into())
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), context, plaintext)
+        .map_err(|_| CryptoError::Unsupported("encryption failed".into()))?;
+    buffer.extend_from_slice(&tag);
+    Ok(())
 }
 
 fn open_with(
@@ -151,15 +167,17 @@ fn open_with(
         )));
     }
     let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
+    let (ciphertext, tag) = ciphertext.split_at(ciphertext.len() - TAG_LEN);
+    let mut plaintext = ciphertext.to_vec();
     XChaCha20Poly1305::new(key.into())
-        .decrypt(
+        .decrypt_in_place_detached(
             XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: context,
-            },
+            context,
+            &mut plaintext,
+            tag.into(),
         )
-        .map_err(|_| CryptoError::Tampered(what.to_owned()))
+        .map_err(|_| CryptoError::Tampered(what.to_owned()))?;
+    Ok(plaintext)
 }
 
 /// Argon2id cost parameters of a key slot.
