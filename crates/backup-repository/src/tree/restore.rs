@@ -123,7 +123,7 @@ impl Repository {
                         && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
             })
             .collect();
-        // Files of one chunk are written pack by pack (one read per pack for hundreds of
+        // Files of one chunk are written pack by pack (one read per pack for up to 4 MiB of
         // small files); larger ones chunk by chunk, a few chunks of a file at once. Both kinds
         // at the same time: the first cost the file system inodes, the others copying.
         let (small, large): (Vec<&Node>, Vec<&Node>) =
@@ -140,7 +140,12 @@ impl Repository {
         let owners = Arc::new(Owners::default());
         let bytes = AtomicU64::new(0);
         let count = |size: u64| bytes.fetch_add(size, Ordering::Relaxed);
-        let small_files = futures::stream::iter(by_pack.into_iter().map(|(pack, files)| {
+        let groups = by_pack.into_iter().flat_map(|(pack, files)| {
+            span_groups(files)
+                .into_iter()
+                .map(move |g| (pack.clone(), g))
+        });
+        let small_files = futures::stream::iter(groups.map(|(pack, files)| {
             let owners = owners.clone();
             async move {
                 let size = self.write_small_files(&pack, files, owners).await?;
@@ -299,6 +304,21 @@ fn follows(blobs: &[(BlobLocation, u64)], next: &BlobLocation) -> bool {
     let (first, last) = (&blobs[0].0, &blobs[blobs.len() - 1].0);
     last.offset + u64::from(last.length) == next.offset
         && next.offset + u64::from(next.length) - first.offset <= READ_SPAN
+}
+
+/// Files of one pack, in the order they are stored, cut into groups whose stored bytes span
+/// at most [`READ_SPAN`] (one read each; a larger file is a group of its own).
+fn span_groups(mut files: Vec<SmallFile>) -> Vec<Vec<SmallFile>> {
+    files.sort_by_key(|f| f.location.offset);
+    let mut groups: Vec<Vec<SmallFile>> = Vec::new();
+    for file in files {
+        let end = file.location.offset + u64::from(file.location.length);
+        match groups.last_mut() {
+            Some(group) if end - group[0].location.offset <= READ_SPAN => group.push(file),
+            _ => groups.push(vec![file]),
+        }
+    }
+    groups
 }
 
 /// A file of one chunk, where that chunk is, and the file's metadata.
