@@ -1,5 +1,6 @@
 //! `kbackup`: backup and restore for Kubernetes. Thin: parse, call a library, render.
 
+mod allocator;
 mod cli;
 mod commands;
 mod config;
@@ -16,6 +17,7 @@ use exit::{CliResult, Exit};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
