@@ -76,7 +76,7 @@ impl TestEnv {
         self.root.join("kubeconfig")
     }
 
-    fn data(&self, server: &str) -> PathBuf {
+    pub fn data(&self, server: &str) -> PathBuf {
         self.root.join("data").join(server)
     }
 
