@@ -309,6 +309,36 @@ pub(crate) mod tests {
         ));
     }
 
+    /// The layout is the AEAD's own (ciphertext then tag, after version and nonce): what the
+    /// in-place sealing writes, the one-shot AEAD call opens, and the other way round.
+    #[test]
+    fn in_place_sealing_is_the_aead_layout() {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let key = MasterKey::generate().unwrap();
+        let cipher = XChaCha20Poly1305::new((&key.data).into());
+        let sealed = key.seal(b"index json", b"index/1").unwrap();
+        let payload = Payload {
+            msg: &sealed[SEAL_HEADER..],
+            aad: b"index/1",
+        };
+        let nonce = XNonce::from_slice(&sealed[1..SEAL_HEADER]);
+        assert_eq!(cipher.decrypt(nonce, payload).unwrap(), b"index json");
+        let ciphertext = cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: b"pack header",
+                    aad: b"pack header",
+                },
+            )
+            .unwrap();
+        let one_shot = [&sealed[..SEAL_HEADER], &ciphertext].concat();
+        assert_eq!(
+            key.open(&one_shot, b"pack header", "header").unwrap(),
+            b"pack header"
+        );
+    }
+
     #[test]
     fn every_flipped_byte_and_truncation_is_detected() {
         let key = MasterKey::generate().unwrap();

@@ -123,7 +123,7 @@ impl Repository {
                         && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
             })
             .collect();
-        // Files of one chunk are written pack by pack (one read per pack for up to 4 MiB of
+        // Files of one chunk are written pack by pack (one read for up to 4 MiB of a pack's
         // small files); larger ones chunk by chunk, a few chunks of a file at once. Both kinds
         // at the same time: the first cost the file system inodes, the others copying.
         let (small, large): (Vec<&Node>, Vec<&Node>) =
