@@ -149,7 +149,7 @@ fn subset<'p>(
 
 #[cfg(test)]
 mod tests {
-    use crate::stream::tests::{repository, snapshot};
+    use crate::stream::tests::{damage_first_pack, repository, snapshot};
     use backup_core::ObjectStorageExt;
     use backup_testing::noise;
     use bytes::Bytes;
@@ -167,13 +167,7 @@ mod tests {
         assert_eq!((clean.snapshots, clean.packs, clean.packs_read), (1, 1, 1));
         assert!(clean.blobs > 1);
 
-        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
-        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
-        bytes[10] ^= 1;
-        repo.storage()
-            .put_bytes(&pack.key, Bytes::from(bytes))
-            .await
-            .unwrap();
+        let key = damage_first_pack(&repo, 10).await;
         assert!(
             repo.check(0).await.unwrap().errors.is_empty(),
             "a structural check does not read data"
@@ -183,7 +177,7 @@ mod tests {
             damaged
                 .errors
                 .iter()
-                .any(|e| e.contains(&pack.key) && e.contains("does not match its id")),
+                .any(|e| e.contains(&key) && e.contains("does not match its id")),
             "{:?}",
             damaged.errors
         );
@@ -196,9 +190,9 @@ mod tests {
             damaged.errors
         );
 
-        repo.storage().delete(&pack.key).await.unwrap();
+        repo.storage().delete(&key).await.unwrap();
         let missing = repo.check(0).await.unwrap();
-        assert_eq!(missing.errors, vec![format!("{}: missing", pack.key)]);
+        assert_eq!(missing.errors, vec![format!("{}: missing", key)]);
     }
 
     #[tokio::test]

@@ -293,7 +293,7 @@ impl Repository {
 mod tests {
     use super::*;
     use crate::prune::PruneOptions;
-    use crate::stream::tests::{repository, snapshot};
+    use crate::stream::tests::{damage_first_pack, repository, snapshot};
     use backup_testing::noise;
     use chrono::Utc;
     use std::time::Duration;
@@ -348,13 +348,7 @@ mod tests {
         let repo = repository().await;
         let data = noise(300_000, 7);
         killed_after_upload(&repo, &data).await;
-        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
-        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
-        bytes[10] ^= 1;
-        repo.storage()
-            .put_bytes(&pack.key, Bytes::from(bytes))
-            .await
-            .unwrap();
+        damage_first_pack(&repo, 10).await;
 
         let (content, stats) = repo.backup_stream("again", data.as_slice()).await.unwrap();
         assert_eq!((stats.adopted_packs, stats.deduplicated), (0, 0));

@@ -388,6 +388,18 @@ pub(crate) mod tests {
         Repository::init(storage, b"pw", options).await.unwrap()
     }
 
+    /// Flips the bits of byte `at` in the first pack listed; returns the pack's key.
+    pub(crate) async fn damage_first_pack(repo: &Repository, at: usize) -> String {
+        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
+        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
+        bytes[at] ^= 0xff;
+        repo.storage()
+            .put_bytes(&pack.key, Bytes::from(bytes))
+            .await
+            .unwrap();
+        pack.key
+    }
+
     pub(crate) fn snapshot(streams: Vec<StreamContent>) -> SnapshotFile {
         let components = streams
             .iter()
@@ -462,13 +474,7 @@ pub(crate) mod tests {
         let data = noise(500_000, 3);
         let (content, _) = repo.backup_stream("x", data.as_slice()).await.unwrap();
         let index = repo.load_index().await.unwrap();
-        let pack = repo.storage().list_all("data/").await.unwrap().remove(0);
-        let mut bytes = repo.storage().get_bytes(&pack.key).await.unwrap().to_vec();
-        bytes[100] ^= 0xff;
-        repo.storage()
-            .put_bytes(&pack.key, Bytes::from(bytes))
-            .await
-            .unwrap();
+        damage_first_pack(&repo, 100).await;
         let error = repo
             .restore_stream(&index, &content, futures::io::sink())
             .await
