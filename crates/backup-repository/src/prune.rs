@@ -125,6 +125,14 @@ impl Survey {
             .all(|b| self.held_elsewhere(&b.id, &pack.id, going))
     }
 
+    /// Whether the pack `id` may go while the packs in `going` go too: in no index, or
+    /// replaceable.
+    fn may_go(&self, id: &str, going: &BTreeSet<String>) -> bool {
+        self.packs
+            .get(id)
+            .is_none_or(|pack| self.replaceable(pack, going))
+    }
+
     fn held_elsewhere(&self, blob: &ChunkId, pack: &str, going: &BTreeSet<String>) -> bool {
         self.holders[blob]
             .iter()
@@ -169,42 +177,26 @@ impl Repository {
         // Due packs that may go: stored, and in no index or replaceable by packs that stay.
         let delete: Vec<String> = due
             .iter()
-            .filter(|id| survey.stored.contains_key(**id))
-            .filter(|id| match survey.packs.get(**id) {
-                Some(pack) => survey.replaceable(pack, &marked),
-                None => true,
-            })
+            .filter(|id| survey.stored.contains_key(**id) && survey.may_go(id, &marked))
             .map(|id| (*id).clone())
             .collect();
         report.packs_awaiting = marked.len() - due.len();
 
-        // New candidates, one at a time: each may count on the packs not chosen before it.
+        // New candidates among the stored packs, one at a time: each may count on the packs
+        // not chosen before it. (A pack in no index was left by a backup killed before it
+        // wrote its index.)
         let mut going = marked.clone();
         let mut to_mark = BTreeSet::new();
-        for (id, pack) in &survey.packs {
-            if going.contains(id) || !survey.stored.contains_key(id) {
+        for id in survey.stored.keys() {
+            if going.contains(id) || !survey.may_go(id, &going) {
                 continue;
             }
-            if survey.replaceable(pack, &going) {
-                match old_enough(id) {
-                    true => {
-                        going.insert(id.clone());
-                        to_mark.insert(id.clone());
-                    }
-                    false => report.packs_too_recent += 1,
+            match old_enough(id) {
+                true => {
+                    going.insert(id.clone());
+                    to_mark.insert(id.clone());
                 }
-            }
-        }
-        // Stored packs in no index: a backup killed before it wrote its index.
-        for id in survey.stored.keys() {
-            if !survey.packs.contains_key(id) && !going.contains(id) {
-                match old_enough(id) {
-                    true => {
-                        going.insert(id.clone());
-                        to_mark.insert(id.clone());
-                    }
-                    false => report.packs_too_recent += 1,
-                }
+                false => report.packs_too_recent += 1,
             }
         }
         // Partly used packs worth repacking.

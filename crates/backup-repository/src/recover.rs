@@ -62,16 +62,13 @@ impl Repository {
             .into_iter()
             .flat_map(|(_, mark)| mark.packs)
             .collect();
-        let mut index = Index::default();
-        let mut indexed = HashSet::new();
-        for (_, file) in self.index_files().await? {
-            for pack in &file.packs {
-                index.add_pack(pack);
-                indexed.insert(pack.id.clone());
-            }
-        }
+        let mut index = self.load_index().await?;
         let mut adopted = 0;
         if !markers.is_empty() {
+            let indexed: HashSet<&str> = index
+                .entries()
+                .map(|(_, (pack, _))| pack.as_str())
+                .collect();
             let packs = self.unindexed_packs(&indexed, &doomed).await?;
             if !packs.is_empty() {
                 self.write_index_object(&packs).await?;
@@ -94,7 +91,7 @@ impl Repository {
     /// header opens; any other is left for `prune`.
     async fn unindexed_packs(
         &self,
-        indexed: &HashSet<String>,
+        indexed: &HashSet<&str>,
         doomed: &HashSet<String>,
     ) -> Result<Vec<IndexedPack>, RepositoryError> {
         let orphans: Vec<String> = self
@@ -103,7 +100,7 @@ impl Repository {
             .await?
             .into_iter()
             .filter_map(|o| o.key.rsplit('/').next().map(str::to_owned))
-            .filter(|id| !indexed.contains(id) && !doomed.contains(id))
+            .filter(|id| !indexed.contains(id.as_str()) && !doomed.contains(id))
             .collect();
         let read = futures::stream::iter(orphans)
             .map(|id| async move {

@@ -46,7 +46,6 @@ pub struct BackupSession {
     pack: PackBuilder,
     uploads: FuturesUnordered<JoinHandle<Result<(IndexedPack, u64), RepositoryError>>>,
     unindexed: Vec<IndexedPack>,
-    indexed: Vec<IndexedPack>,
     stats: BackupStats,
 }
 
@@ -87,7 +86,6 @@ impl BackupSession {
             pack: PackBuilder::default(),
             uploads: FuturesUnordered::new(),
             unindexed: Vec::new(),
-            indexed: Vec::new(),
             stats: BackupStats {
                 adopted_packs: start.adopted,
                 ..BackupStats::default()
@@ -230,13 +228,11 @@ impl BackupSession {
         }
         let packs = std::mem::take(&mut self.unindexed);
         self.repo.write_index_object(&packs).await?;
-        self.indexed.extend(packs);
         Ok(())
     }
 
-    /// Encodes, packs, uploads and indexes what is left; returns the index with this
-    /// session's packs.
-    pub async fn finish(mut self) -> Result<(Index, BackupStats), RepositoryError> {
+    /// Encodes, packs, uploads and indexes what is left; returns what the session wrote.
+    pub async fn finish(mut self) -> Result<BackupStats, RepositoryError> {
         while !self.encoding.is_empty() {
             self.collect_encoded().await?;
         }
@@ -246,11 +242,7 @@ impl BackupSession {
         }
         self.write_index().await?;
         self.repo.end_sessions(&self.markers).await?;
-        let mut index = self.known;
-        for pack in &self.indexed {
-            index.add_pack(pack);
-        }
-        Ok((index, self.stats))
+        Ok(self.stats)
     }
 }
 

@@ -231,7 +231,7 @@ impl Repository {
     ) -> Result<(StreamContent, BackupStats), RepositoryError> {
         let mut session = BackupSession::start(self, default_workers()).await?;
         let stored = session.add_stream(reader, |_| {}).await?;
-        let (_, stats) = session.finish().await?;
+        let stats = session.finish().await?;
         Ok((stored.named(name), stats))
     }
 
