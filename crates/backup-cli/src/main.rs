@@ -51,10 +51,11 @@ fn main() -> ExitCode {
 /// and has little to compute: one thread, so no wakeup crosses threads (measured on 10,000
 /// objects: a third less CPU, left to the API server on a small machine). Everything else
 /// (repositories: hashing, reading, object stores) gets a thread per core, and two blocking
-/// threads per core and two more (enough to keep the cores busy): each thread allocating
-/// megabyte buffers gets a glibc arena of its own that keeps its memory, so tokio's default
-/// of 512 threads cost a tree restore 223 MiB of peak memory instead of 129-137 MiB, and
-/// time (more switching, more page faults).
+/// threads per core and two more (enough to keep the cores busy). Measured before the
+/// allocator was tuned ([`allocator`]): each thread allocating megabyte buffers got a glibc
+/// arena of its own that kept its memory, so tokio's default of 512 threads cost a tree
+/// restore 223 MiB of peak memory instead of 129-137 MiB, and time (more switching, more
+/// page faults).
 fn runtime_for(command: &Command) -> tokio::runtime::Builder {
     match command {
         Command::Restore {

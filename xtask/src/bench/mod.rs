@@ -100,8 +100,8 @@ pub(crate) struct Sample {
     pub max_rss_mib: f64,
 }
 
-/// Runs `command` under `/usr/bin/time`, after a `sync`; its output is discarded (the wrapper would not
-/// carry the command's own stdio settings over).
+/// Runs `command` under `/usr/bin/time`, after a `sync`; its output is discarded (the
+/// wrapper would not carry the command's own stdio settings over).
 pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
     // The previous command's writes flushed first: neither tool pays for the other's.
     let synced = Command::new("sync").status().context("running sync")?;
