@@ -130,7 +130,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         components.push(component);
         trees.push(report.content);
     }
-    let (_, stats) = session.finish().await?;
+    let stats = session.finish().await?;
     let totals = Totals {
         items: trees.iter().map(|t| t.files + t.dirs).sum(),
         bytes: trees.iter().map(|t| t.bytes).sum(),
