@@ -750,7 +750,8 @@ pub enum RestoreCommand {
         /// Which snapshots `ID` or `latest` is looked up among.
         #[command(flatten)]
         among: SnapshotFilter,
-        /// Files written at the same time.
+        /// Pack reads in flight at the same time (each streamed, its chunks written as they
+        /// arrive).
         #[arg(long, default_value_t = 8)]
         workers: usize,
     },

@@ -51,6 +51,11 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    /// `bytes` read from `start` on.
+    pub(crate) fn new(bytes: Bytes, start: u64) -> Self {
+        Self { bytes, start }
+    }
+
     /// A blob's stored bytes.
     pub(crate) fn of(&self, location: &BlobLocation) -> &[u8] {
         let at = (location.offset - self.start) as usize;

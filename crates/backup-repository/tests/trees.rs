@@ -4,7 +4,7 @@
 
 mod common;
 
-use backup_core::RepositoryLocation;
+use backup_core::{ObjectStorageExt, RepositoryLocation};
 use backup_repository::tree::{
     PathPatterns, TreeBackupOptions, TreeBackupReport, TreeContent, TreeRestoreOptions,
 };
@@ -338,4 +338,71 @@ async fn a_listing_with_a_path_leaving_the_tree_is_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("leaves the tree"), "{error}");
     assert!(!dir.path().join("escape").exists());
+}
+
+#[tokio::test]
+async fn chunks_shared_by_files_or_repeated_in_one_are_written_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    fs::create_dir_all(&source).unwrap();
+    let noise = backup_testing::noise(3_000_000, 11);
+    let twice = [noise.as_slice(), noise.as_slice()].concat();
+    fs::write(source.join("twice.bin"), &twice).unwrap();
+    fs::write(source.join("twice-copy.bin"), &twice).unwrap();
+    fs::write(source.join("once.bin"), &noise).unwrap();
+    fs::write(source.join("a.txt"), b"same small content\n").unwrap();
+    fs::write(source.join("b.txt"), b"same small content\n").unwrap();
+    let repo = repository().await;
+    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let index = repo.load_index().await.unwrap();
+    assert!(
+        (index.len() as u64) < 8,
+        "18 MB of files deduplicated to {} chunks",
+        index.len()
+    );
+
+    let target = dir.path().join("restored");
+    let restored = restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap();
+    assert_eq!(restored.files, 5);
+    assert_eq!(restored.bytes, 15_000_000 + 2 * 19);
+    assert_eq!(describe(&source), describe(&target));
+}
+
+#[tokio::test]
+async fn a_damaged_pack_fails_the_restore_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    let repo = repository().await;
+    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let packs = repo.storage().list_all("data/").await.unwrap();
+    let largest = packs.iter().max_by_key(|p| p.size).unwrap();
+    let mut bytes = repo
+        .storage()
+        .get_bytes(&largest.key)
+        .await
+        .unwrap()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    repo.storage()
+        .put_bytes(&largest.key, bytes.into())
+        .await
+        .unwrap();
+
+    let error = restore(
+        &repo,
+        &report.content,
+        &dir.path().join("restored"),
+        &restore_options(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, backup_repository::RepositoryError::Corrupt(_)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&largest.key), "{error}");
 }

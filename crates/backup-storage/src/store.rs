@@ -8,12 +8,42 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload, PutPayloadMut,
-    WriteMultipart,
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutPayload,
+    PutPayloadMut, WriteMultipart,
 };
 use std::fmt;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Local files are read in pieces of this size (object_store's own stream reads 8 KiB at a
+/// time, each on a blocking thread: a quarter of a million thread hand-offs for 2 GiB).
+const FILE_PIECE: u64 = 1024 * 1024;
+
+/// `range` of a local file as a stream of pieces, each read on a blocking thread.
+fn file_pieces(file: std::fs::File, path: PathBuf, range: Range<u64>) -> ByteStream {
+    let file = Arc::new(file);
+    futures::stream::try_unfold(range, move |range| {
+        let (file, path) = (file.clone(), path.clone());
+        async move {
+            if range.is_empty() {
+                return Ok(None);
+            }
+            let length = (range.end - range.start).min(FILE_PIECE);
+            let piece = tokio::task::spawn_blocking(move || {
+                let mut piece = vec![0; length as usize];
+                file.read_exact_at(&mut piece, range.start)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+                    .map(|()| piece)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            Ok(Some((Bytes::from(piece), range.start + length..range.end)))
+        }
+    })
+    .boxed()
+}
 
 /// An object_store backend seen through kbackup's storage trait.
 pub(crate) struct ObjectStoreStorage {
@@ -219,6 +249,9 @@ impl ObjectStorage for ObjectStoreStorage {
             .get_opts(&path, options)
             .await
             .map_err(|e| self.context().convert(key, e))?;
+        if let GetResultPayload::File(file, path) = result.payload {
+            return Ok(file_pieces(file, path, result.range));
+        }
         let (context, key) = (self.context.clone(), key.to_owned());
         Ok(result
             .into_stream()

@@ -1,22 +1,19 @@
 //! Restoring a tree component into a directory.
 
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
-use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, decode_stored, parse_id};
+use crate::stream::{Index, parse_id};
 use futures::{StreamExt, TryStreamExt};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// Reads of one large file in flight at the same time.
-const READS_AHEAD: usize = 2;
-/// Neighbouring chunks of a file stored one after the other in a pack are read together,
-/// up to this many stored bytes per read.
-const READ_SPAN: u64 = 4 * 1024 * 1024;
+mod reads;
+
+use reads::{Destination, PartFile, ReadPlan};
 
 /// How to restore a tree.
 #[derive(Debug, Clone)]
@@ -26,7 +23,8 @@ pub struct TreeRestoreOptions {
     /// Replace existing files; without it an existing file refuses the restore before
     /// anything is written.
     pub overwrite: bool,
-    /// Files written at the same time.
+    /// Ranged reads of packs in flight at the same time (each streamed, its chunks decoded
+    /// and written as they arrive).
     pub workers: usize,
 }
 
@@ -86,8 +84,9 @@ impl Repository {
     }
 
     /// Restores `tree` into `target` (created if missing): directories, then file contents
-    /// (`options.workers` files at a time, all-zero chunks left as holes) each with its mode,
-    /// owner and times, then links, and last the directories' metadata, deepest first.
+    /// (fetched pack by pack, `options.workers` reads at a time, all-zero chunks left as
+    /// holes) each with its mode, owner and times, then links, and last the directories'
+    /// metadata, deepest first.
     pub async fn restore_tree(
         &self,
         index: &Index,
@@ -123,55 +122,51 @@ impl Repository {
                         && n.target.as_ref().is_none_or(|t| !restored.contains(t)))
             })
             .collect();
-        // Files of one chunk are written pack by pack (one read for up to 4 MiB of a pack's
-        // small files); larger ones chunk by chunk, a few chunks of a file at once. Both kinds
-        // at the same time: the first cost the file system inodes, the others copying.
-        let (small, large): (Vec<&Node>, Vec<&Node>) =
-            written.iter().partition(|n| n.chunks.len() == 1);
-        let mut by_pack: BTreeMap<String, Vec<SmallFile>> = BTreeMap::new();
-        for node in small {
-            let (pack, location) = index.require(&parse_id(&node.chunks[0])?)?;
-            by_pack.entry(pack.clone()).or_default().push(SmallFile {
-                path: at(node),
-                location: *location,
-                stamp: Stamp::of(node),
-            });
-        }
+        // Files of several chunks (or none) are created empty first; then every needed
+        // chunk is fetched pack by pack and written wherever it goes.
         let owners = Arc::new(Owners::default());
-        let bytes = AtomicU64::new(0);
-        let count = |size: u64| bytes.fetch_add(size, Ordering::Relaxed);
-        let groups = by_pack.into_iter().flat_map(|(pack, files)| {
-            span_groups(files)
+        let mut plan = ReadPlan::default();
+        let mut parted: Vec<Arc<PartFile>> = Vec::new();
+        for node in &written {
+            let (path, stamp) = (at(node), Stamp::of(node));
+            if let [only] = node.chunks.as_slice() {
+                let (pack, location) = index.require(&parse_id(only)?)?;
+                plan.add(pack, location, Destination::Whole { path, stamp });
+                continue;
+            }
+            let chunks = node
+                .chunks
+                .iter()
+                .map(|c| index.require(&parse_id(c)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            let size = chunks.iter().map(|(_, l)| u64::from(l.plain_length)).sum();
+            let file = Arc::new(PartFile::new(path, size, stamp, chunks.len()));
+            let mut offset = 0u64;
+            for (pack, location) in chunks {
+                let to = Destination::Part {
+                    file: file.clone(),
+                    offset,
+                };
+                plan.add(pack, location, to);
+                offset += u64::from(location.plain_length);
+            }
+            parted.push(file);
+        }
+        let creating = owners.clone();
+        tokio::task::spawn_blocking(move || parted.iter().try_for_each(|f| f.create(&creating)))
+            .await??;
+        report.bytes = futures::stream::iter(
+            plan.into_reads()
                 .into_iter()
-                .map(move |g| (pack.clone(), g))
-        });
-        let small_files = futures::stream::iter(groups.map(|(pack, files)| {
-            let owners = owners.clone();
-            async move {
-                let size = self.write_small_files(&pack, files, owners).await?;
-                on_bytes(size);
-                count(size);
-                Ok::<_, RepositoryError>(())
-            }
-        }))
-        .buffer_unordered(2)
-        .try_collect::<()>();
-        let large_files = futures::stream::iter(large.iter().map(|node| {
-            let (path, owners) = (at(node), owners.clone());
-            async move {
-                count(
-                    self.write_file(index, node, &path, owners, on_bytes)
-                        .await?,
-                );
-                Ok::<_, RepositoryError>(())
-            }
-        }))
+                .map(|read| self.restore_pack_read(read, owners.clone(), on_bytes)),
+        )
         .buffer_unordered(options.workers.max(1))
-        .try_collect::<()>();
-        futures::try_join!(small_files, large_files)?;
+        .try_fold(0u64, |total, written| {
+            futures::future::ready(Ok(total + written))
+        })
+        .await?;
         report.files = written.len() as u64;
         let files: HashSet<&RawPath> = written.iter().map(|f| &f.path).collect();
-        report.bytes = bytes.into_inner();
         for node in &nodes {
             match node.kind {
                 NodeKind::Symlink => {
@@ -205,127 +200,6 @@ impl Repository {
         report.warnings.extend(owners.warning());
         Ok(report)
     }
-
-    /// Writes files of one chunk each, all in `pack`: one ranged read over their blobs, then
-    /// one blocking call decodes and writes them all, each with its metadata.
-    async fn write_small_files(
-        &self,
-        pack: &str,
-        files: Vec<SmallFile>,
-        owners: Arc<Owners>,
-    ) -> Result<u64, RepositoryError> {
-        let span = self
-            .read_span(pack, files.iter().map(|f| &f.location))
-            .await?;
-        let (key, pack) = (self.key().clone(), pack.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let mut size = 0u64;
-            for file in files {
-                let chunk = decode_stored(&key, &file.location, &pack, span.of(&file.location))?;
-                write_whole(&file.path, &chunk, &file.stamp, &owners)
-                    .map_err(|e| local(&file.path, &e))?;
-                size += chunk.len() as u64;
-            }
-            Ok(size)
-        })
-        .await?
-    }
-
-    /// Writes one file of several chunks (or none): neighbouring chunks in a pack read
-    /// together (up to [`READ_SPAN`]), decoded and written at their offsets by one blocking
-    /// call, [`READS_AHEAD`] reads at a time; zero blocks left as holes (sparse files stay
-    /// sparse); then the length and the metadata.
-    async fn write_file(
-        &self,
-        index: &Index,
-        node: &Node,
-        path: &Path,
-        owners: Arc<Owners>,
-        on_bytes: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, RepositoryError> {
-        // Every chunk's offset in the file, from the lengths the index records, and the
-        // chunks grouped into reads.
-        let mut reads: Vec<(&str, Vec<(BlobLocation, u64)>)> = Vec::new();
-        let mut size = 0u64;
-        for hex_id in &node.chunks {
-            let (pack, location) = index.require(&parse_id(hex_id)?)?;
-            match reads.last_mut() {
-                Some((last_pack, blobs))
-                    if *last_pack == pack.as_str() && follows(blobs, location) =>
-                {
-                    blobs.push((*location, size));
-                }
-                _ => reads.push((pack, vec![(*location, size)])),
-            }
-            size += u64::from(location.plain_length);
-        }
-        let target = path.to_owned();
-        let file = Arc::new(
-            tokio::task::spawn_blocking(move || create(&target))
-                .await?
-                .map_err(|e| local(path, &e))?,
-        );
-        futures::stream::iter(reads.into_iter().map(|(pack, blobs)| {
-            let file = file.clone();
-            async move {
-                let span = self.read_span(pack, blobs.iter().map(|(l, _)| l)).await?;
-                let (key, pack, target) = (self.key().clone(), pack.to_owned(), path.to_owned());
-                let written = tokio::task::spawn_blocking(move || {
-                    let mut written = 0u64;
-                    for (location, offset) in blobs {
-                        let chunk = decode_stored(&key, &location, &pack, span.of(&location))?;
-                        write_runs_at(&file, offset, &chunk).map_err(|e| local(&target, &e))?;
-                        written += chunk.len() as u64;
-                    }
-                    Ok::<_, RepositoryError>(written)
-                })
-                .await??;
-                on_bytes(written);
-                Ok::<_, RepositoryError>(())
-            }
-        }))
-        .buffer_unordered(READS_AHEAD)
-        .try_collect::<()>()
-        .await?;
-        let stamp = Stamp::of(node);
-        tokio::task::spawn_blocking(move || {
-            // Trailing holes, and the length of an all-hole file.
-            file.set_len(size)?;
-            stamp.apply(&file, &owners)
-        })
-        .await?
-        .map_err(|e| local(path, &e))?;
-        Ok(size)
-    }
-}
-
-/// Whether `next` is stored right after the last of `blobs` and still fits in one read.
-fn follows(blobs: &[(BlobLocation, u64)], next: &BlobLocation) -> bool {
-    let (first, last) = (&blobs[0].0, &blobs[blobs.len() - 1].0);
-    last.offset + u64::from(last.length) == next.offset
-        && next.offset + u64::from(next.length) - first.offset <= READ_SPAN
-}
-
-/// Files of one pack, in the order they are stored, cut into groups whose stored bytes span
-/// at most [`READ_SPAN`] (one read each; a larger file is a group of its own).
-fn span_groups(mut files: Vec<SmallFile>) -> Vec<Vec<SmallFile>> {
-    files.sort_by_key(|f| f.location.offset);
-    let mut groups: Vec<Vec<SmallFile>> = Vec::new();
-    for file in files {
-        let end = file.location.offset + u64::from(file.location.length);
-        match groups.last_mut() {
-            Some(group) if end - group[0].location.offset <= READ_SPAN => group.push(file),
-            _ => groups.push(vec![file]),
-        }
-    }
-    groups
-}
-
-/// A file of one chunk, where that chunk is, and the file's metadata.
-struct SmallFile {
-    path: PathBuf,
-    location: BlobLocation,
-    stamp: Stamp,
 }
 
 /// Writes a whole file (holes for zero blocks) and its metadata.

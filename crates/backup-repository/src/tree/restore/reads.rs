@@ -1,0 +1,293 @@
+//! File contents restored pack by pack: the chunks a restore needs are grouped by the pack
+//! holding them, each run of neighbouring chunks is fetched by one streamed ranged read, and
+//! every chunk is decoded once and written wherever it goes. One request per pack (not one
+//! per file or per few MiB) spares the server partial-block reads and request overhead;
+//! memory stays at a few batches per read whatever the pack size.
+
+use super::{Owners, Stamp, create, local, write_runs_at, write_whole};
+use crate::crypto::MasterKey;
+use crate::pack::BlobLocation;
+use crate::repository::{Repository, RepositoryError};
+use crate::stream::{Span, decode_stored, pack_key};
+use backup_core::ByteStream;
+use bytes::{Buf, Bytes, BytesMut};
+use futures::TryStreamExt;
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Needed chunks of a pack further apart than this are fetched by separate reads.
+const MAX_GAP: u64 = 1024 * 1024;
+/// Chunks decoded and written by one blocking call: up to about this many stored bytes.
+const BATCH: u64 = 1024 * 1024;
+/// Batches of one read decoded and written while the read goes on.
+const BATCHES_AHEAD: usize = 2;
+
+/// Where a decoded chunk is written.
+pub(super) enum Destination {
+    /// The whole content of a file of one chunk: created, written and stamped at once.
+    Whole { path: PathBuf, stamp: Stamp },
+    /// Part of a file of several chunks, at `offset`.
+    Part { file: Arc<PartFile>, offset: u64 },
+}
+
+impl Destination {
+    fn write(&self, chunk: &[u8], owners: &Owners) -> Result<(), RepositoryError> {
+        match self {
+            Self::Whole { path, stamp } => {
+                write_whole(path, chunk, stamp, owners).map_err(|e| local(path, &e))
+            }
+            Self::Part { file, offset } => file.write(*offset, chunk, owners),
+        }
+    }
+}
+
+/// A file of several chunks (or none), created empty before any read: the write that
+/// completes it sets its length (trailing holes) and its metadata.
+pub(super) struct PartFile {
+    path: PathBuf,
+    size: u64,
+    stamp: Stamp,
+    remaining: AtomicUsize,
+}
+
+impl PartFile {
+    pub(super) fn new(path: PathBuf, size: u64, stamp: Stamp, chunks: usize) -> Self {
+        Self {
+            path,
+            size,
+            stamp,
+            remaining: AtomicUsize::new(chunks),
+        }
+    }
+
+    /// Creates the file empty (replacing what was there); a file of no chunk is complete.
+    pub(super) fn create(&self, owners: &Owners) -> Result<(), RepositoryError> {
+        let file = create(&self.path).map_err(|e| local(&self.path, &e))?;
+        if self.remaining.load(Ordering::Acquire) == 0 {
+            self.stamp
+                .apply(&file, owners)
+                .map_err(|e| local(&self.path, &e))?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, chunk: &[u8], owners: &Owners) -> Result<(), RepositoryError> {
+        let done = |file: &std::fs::File| {
+            write_runs_at(file, offset, chunk)?;
+            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                file.set_len(self.size)?;
+                self.stamp.apply(file, owners)?;
+            }
+            Ok(())
+        };
+        OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .and_then(|file| done(&file))
+            .map_err(|e: std::io::Error| local(&self.path, &e))
+    }
+}
+
+/// A chunk to fetch and everywhere it goes.
+struct Wanted {
+    location: BlobLocation,
+    to: Vec<Destination>,
+}
+
+/// The chunks a restore needs, by pack and stored offset (a chunk needed twice is fetched
+/// and decoded once).
+#[derive(Default)]
+pub(super) struct ReadPlan {
+    packs: BTreeMap<String, BTreeMap<u64, Wanted>>,
+}
+
+impl ReadPlan {
+    /// Writes the chunk at `location` of `pack` to `to`.
+    pub(super) fn add(&mut self, pack: &str, location: &BlobLocation, to: Destination) {
+        if !self.packs.contains_key(pack) {
+            self.packs.insert(pack.to_owned(), BTreeMap::new());
+        }
+        let chunks = self.packs.get_mut(pack).expect("inserted above");
+        chunks
+            .entry(location.offset)
+            .or_insert_with(|| Wanted {
+                location: *location,
+                to: Vec::new(),
+            })
+            .to
+            .push(to);
+    }
+
+    /// The reads: per pack, its needed chunks in stored order, cut where more than
+    /// [`MAX_GAP`] bytes lie between two of them.
+    pub(super) fn into_reads(self) -> Vec<PackRead> {
+        let mut reads = Vec::new();
+        for (pack, chunks) in self.packs {
+            let mut current: Vec<Wanted> = Vec::new();
+            for wanted in chunks.into_values() {
+                if let Some(last) = current.last()
+                    && wanted.location.offset > end_of(&last.location) + MAX_GAP
+                {
+                    reads.push(PackRead {
+                        pack: pack.clone(),
+                        chunks: std::mem::take(&mut current),
+                    });
+                }
+                current.push(wanted);
+            }
+            reads.push(PackRead {
+                pack,
+                chunks: current,
+            });
+        }
+        reads
+    }
+}
+
+fn end_of(location: &BlobLocation) -> u64 {
+    location.offset + u64::from(location.length)
+}
+
+/// One ranged read of a pack: neighbouring chunks, in stored order (never empty).
+pub(super) struct PackRead {
+    pack: String,
+    chunks: Vec<Wanted>,
+}
+
+impl PackRead {
+    /// The chunks cut into batches of about [`BATCH`] stored bytes (a larger chunk alone).
+    fn batches(self) -> Vec<Vec<Wanted>> {
+        let mut batches: Vec<Vec<Wanted>> = Vec::new();
+        for wanted in self.chunks {
+            match batches.last_mut() {
+                Some(batch) if end_of(&wanted.location) - batch[0].location.offset <= BATCH => {
+                    batch.push(wanted);
+                }
+                _ => batches.push(vec![wanted]),
+            }
+        }
+        batches
+    }
+}
+
+impl Repository {
+    /// Fetches a read's chunks by one streamed ranged read and hands them, a batch at a
+    /// time, to blocking calls that decode and write them ([`BATCHES_AHEAD`] at once);
+    /// returns the bytes written, each batch's also given to `on_bytes`.
+    pub(super) async fn restore_pack_read(
+        &self,
+        read: PackRead,
+        owners: Arc<Owners>,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64, RepositoryError> {
+        let start = read.chunks[0].location.offset;
+        let end = end_of(&read.chunks[read.chunks.len() - 1].location);
+        let stream = self
+            .storage()
+            .get(&pack_key(&read.pack), Some(start..end))
+            .await?;
+        let pack: Arc<str> = read.pack.clone().into();
+        let body = Body {
+            stream,
+            piece: Bytes::new(),
+            at: start,
+            pack: pack.clone(),
+        };
+        let spans = futures::stream::try_unfold(
+            (body, read.batches().into_iter()),
+            |(mut body, mut batches)| async move {
+                let Some(batch) = batches.next() else {
+                    return Ok(None);
+                };
+                let span = body
+                    .span(
+                        batch[0].location.offset,
+                        end_of(&batch[batch.len() - 1].location),
+                    )
+                    .await?;
+                Ok(Some(((span, batch), (body, batches))))
+            },
+        );
+        spans
+            .map_ok(|(span, batch)| {
+                let (key, pack, owners) = (self.key().clone(), pack.clone(), owners.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        write_batch(&key, &pack, &span, batch, &owners)
+                    })
+                    .await?
+                }
+            })
+            .try_buffer_unordered(BATCHES_AHEAD)
+            .try_fold(0u64, |total, written| {
+                on_bytes(written);
+                futures::future::ready(Ok(total + written))
+            })
+            .await
+    }
+}
+
+/// Decodes a batch's chunks (each checked against its id) and writes each everywhere it
+/// goes; returns the bytes written.
+fn write_batch(
+    key: &MasterKey,
+    pack: &str,
+    span: &Span,
+    batch: Vec<Wanted>,
+    owners: &Owners,
+) -> Result<u64, RepositoryError> {
+    let mut written = 0u64;
+    for wanted in batch {
+        let chunk = decode_stored(key, &wanted.location, pack, span.of(&wanted.location))?;
+        for to in &wanted.to {
+            to.write(&chunk, owners)?;
+            written += chunk.len() as u64;
+        }
+    }
+    Ok(written)
+}
+
+/// The body of a ranged read, consumed in order.
+struct Body {
+    stream: ByteStream,
+    /// What is left of the last piece received.
+    piece: Bytes,
+    /// The pack offset of `piece`'s first byte.
+    at: u64,
+    pack: Arc<str>,
+}
+
+impl Body {
+    /// The stored bytes from `start` to `end`, dropping what comes before `start`.
+    async fn span(&mut self, start: u64, end: u64) -> Result<Span, RepositoryError> {
+        let mut bytes = BytesMut::with_capacity((end - start) as usize);
+        while self.at < end {
+            if self.piece.is_empty() {
+                self.piece = self.stream.try_next().await?.ok_or_else(|| {
+                    RepositoryError::Corrupt(format!(
+                        "{} ended at byte {} of a read up to {end}",
+                        pack_key(&self.pack),
+                        self.at
+                    ))
+                })?;
+                continue;
+            }
+            let available = self.piece.len() as u64;
+            let (limit, keep) = if self.at < start {
+                (start, false)
+            } else {
+                (end, true)
+            };
+            let n = available.min(limit - self.at) as usize;
+            if keep {
+                bytes.extend_from_slice(&self.piece[..n]);
+            }
+            self.piece.advance(n);
+            self.at += n as u64;
+        }
+        Ok(Span::new(bytes.freeze(), start))
+    }
+}
