@@ -483,6 +483,42 @@ pub struct RepoArgs {
     pub storage: StorageArgs,
 }
 
+/// The cost of deriving a key from a password (Argon2id, one lane), recorded in its key slot.
+/// Every command that opens the repository with that password needs this much memory for a
+/// moment; more memory makes guessing on GPUs dearer.
+#[derive(Debug, Clone, Args)]
+pub struct KdfArgs {
+    /// Memory of the key derivation (at least 8MiB, at most 4GiB).
+    #[arg(long, value_name = "SIZE", default_value = "46MiB", value_parser = parse_kdf_memory)]
+    pub kdf_memory: u32,
+    /// Passes over that memory.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub kdf_passes: u32,
+}
+
+impl KdfArgs {
+    /// The key slot's parameters.
+    pub fn params(&self) -> backup_repository::KdfParams {
+        backup_repository::KdfParams {
+            memory_kib: self.kdf_memory,
+            iterations: self.kdf_passes,
+            parallelism: 1,
+        }
+    }
+}
+
+/// A key derivation's memory, in KiB.
+fn parse_kdf_memory(text: &str) -> Result<u32, String> {
+    let kib = crate::size::parse_size(text)? / 1024;
+    if !(8 * 1024..=4 * 1024 * 1024).contains(&kib) {
+        return Err(format!(
+            "key derivation memory '{text}' is out of range (8MiB to 4GiB)"
+        ));
+    }
+    u32::try_from(kib).map_err(|_| format!("key derivation memory '{text}' is too large"))
+}
+
 /// `kbackup repo ...`.
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
@@ -495,6 +531,9 @@ pub enum RepoCommand {
         #[arg(long, default_value_t = backup_repository::InitOptions::default().compression_level,
               value_parser = clap::value_parser!(i32).range(1..=19))]
         compression_level: i32,
+        /// The password's key derivation.
+        #[command(flatten)]
+        kdf: KdfArgs,
     },
     /// Verify the repository: snapshots, index, packs; with --read-data every byte.
     Check {
@@ -622,6 +661,9 @@ pub enum KeyCommand {
         /// A file holding the new password (first line).
         #[arg(long, value_name = "FILE")]
         new_password_file: Option<std::path::PathBuf>,
+        /// The new password's key derivation.
+        #[command(flatten)]
+        kdf: KdfArgs,
     },
     /// Remove a key slot (never the one in use, never the last).
     Remove {
@@ -639,6 +681,9 @@ pub enum KeyCommand {
         /// A file holding the new password (first line).
         #[arg(long, value_name = "FILE")]
         new_password_file: Option<std::path::PathBuf>,
+        /// The new password's key derivation.
+        #[command(flatten)]
+        kdf: KdfArgs,
     },
 }
 
@@ -891,4 +936,46 @@ pub enum SnapshotCommand {
         #[command(flatten)]
         among: SnapshotFilter,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn kdf_of(args: &[&str]) -> Result<backup_repository::KdfParams, clap::Error> {
+        let cli = Cli::try_parse_from(
+            ["kbackup", "repo", "init", "--repo", "memory://x"]
+                .iter()
+                .chain(args),
+        )?;
+        match cli.command {
+            Command::Repo {
+                action: RepoCommand::Init { kdf, .. },
+            } => Ok(kdf.params()),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn key_derivation_defaults_are_the_library_defaults() {
+        assert_eq!(
+            kdf_of(&[]).unwrap(),
+            backup_repository::KdfParams::default()
+        );
+    }
+
+    #[test]
+    fn key_derivation_costs_are_checked() {
+        let strong = kdf_of(&["--kdf-memory", "256MiB", "--kdf-passes", "4"]).unwrap();
+        assert_eq!((strong.memory_kib, strong.iterations), (256 * 1024, 4));
+        for bad in [
+            &["--kdf-memory", "4MiB"][..],
+            &["--kdf-memory", "8GiB"],
+            &["--kdf-passes", "0"],
+        ] {
+            let error = kdf_of(bad).unwrap_err().to_string();
+            assert!(error.contains("kdf"), "{bad:?}: {error}");
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::ObjectStorageExt;
-use backup_repository::{KdfParams, KeyInfo};
+use backup_repository::KeyInfo;
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::path::Path;
@@ -63,12 +63,11 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
         KeyCommand::Add {
             repo,
             new_password_file,
+            kdf,
         } => {
             let password = new_password(new_password_file.as_deref())?;
             let repository = open(context, &repo).await?;
-            let name = repository
-                .add_password(&password, KdfParams::default())
-                .await?;
+            let name = repository.add_password(&password, kdf.params()).await?;
             context.info(&format!("added key {}", name.trim_start_matches("keys/")));
         }
         KeyCommand::Remove { id, repo } => {
@@ -83,12 +82,11 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
         KeyCommand::Passwd {
             repo,
             new_password_file,
+            kdf,
         } => {
             let password = new_password(new_password_file.as_deref())?;
             let mut repository = open(context, &repo).await?;
-            let id = repository
-                .change_password(&password, KdfParams::default())
-                .await?;
+            let id = repository.change_password(&password, kdf.params()).await?;
             context.info(&format!(
                 "password changed (key {id}); the old one no longer opens the repository"
             ));

@@ -93,10 +93,12 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
         RepoCommand::Init {
             repo,
             compression_level,
+            kdf,
         } => {
             let password = password(context, &repo).await?;
             let options = InitOptions {
                 compression_level,
+                kdf: kdf.params(),
                 ..InitOptions::default()
             };
             let repository =
