@@ -2,6 +2,7 @@
 //! against its id when read back, so a wrong, swapped or damaged blob is always detected.
 
 use crate::crypto::{ChunkId, CryptoError, MasterKey, SEAL_HEADER, SEAL_OVERHEAD};
+use std::borrow::Cow;
 
 const RAW: u8 = 0;
 const ZSTD: u8 = 1;
@@ -132,19 +133,27 @@ fn looks_incompressible(data: &[u8]) -> bool {
 
 /// Decodes a stored blob and checks it against `id`.
 pub fn decode_blob(key: &MasterKey, id: &ChunkId, stored: &[u8]) -> Result<Vec<u8>, BlobError> {
+    decode_blob_in_place(key, id, &mut stored.to_vec()).map(Cow::into_owned)
+}
+
+/// Decodes a stored blob over its own bytes (decrypted in place) and checks it against `id`:
+/// a chunk stored raw is returned as a part of `stored` (no copy), a compressed one
+/// decompressed.
+pub fn decode_blob_in_place<'a>(
+    key: &MasterKey,
+    id: &ChunkId,
+    stored: &'a mut [u8],
+) -> Result<Cow<'a, [u8]>, BlobError> {
     let name = id.to_hex();
-    let mut plain = key.open(stored, &context(id), &format!("blob {name}"))?;
-    let flag = *plain
-        .first()
+    let plain: &[u8] = key.open_in_place(stored, &context(id), &format!("blob {name}"))?;
+    let (flag, body) = plain
+        .split_first()
         .ok_or_else(|| BlobError::Corrupt(name.clone(), "empty".into()))?;
-    let data = match flag {
-        RAW => {
-            plain.remove(0);
-            plain
-        }
-        ZSTD => {
-            decompress(&plain[1..]).map_err(|e| BlobError::Corrupt(name.clone(), e.to_string()))?
-        }
+    let data = match *flag {
+        RAW => Cow::Borrowed(body),
+        ZSTD => Cow::Owned(
+            decompress(body).map_err(|e| BlobError::Corrupt(name.clone(), e.to_string()))?,
+        ),
         other => {
             return Err(BlobError::Corrupt(
                 name,
@@ -204,6 +213,25 @@ mod tests {
             .collect();
         let (_, stored) = encode_blob(&key, &random, 3).unwrap();
         assert!(stored.len() <= random.len() + 1 + 24 + 16);
+    }
+
+    #[test]
+    fn raw_chunks_decode_over_their_stored_bytes_and_compressed_ones_into_their_own() {
+        let key = MasterKey::generate().unwrap();
+        let random = backup_testing::noise(1 << 20, 9);
+        let (id, mut stored) = encode_blob(&key, &random, 3).unwrap();
+        let stored_at = stored.as_ptr() as usize..stored.as_ptr() as usize + stored.len();
+        match decode_blob_in_place(&key, &id, &mut stored).unwrap() {
+            Cow::Borrowed(plain) => {
+                assert_eq!(plain, random.as_slice());
+                assert!(stored_at.contains(&(plain.as_ptr() as usize)));
+            }
+            Cow::Owned(_) => panic!("a raw chunk was copied"),
+        }
+        let text = b"kind: Secret\n".repeat(10_000);
+        let (id, mut stored) = encode_blob(&key, &text, 3).unwrap();
+        let decoded = decode_blob_in_place(&key, &id, &mut stored).unwrap();
+        assert!(matches!(&decoded, Cow::Owned(plain) if *plain == text));
     }
 
     #[test]

@@ -104,6 +104,28 @@ impl MasterKey {
         open_with(&self.data, sealed, context, what)
     }
 
+    /// [`MasterKey::open`] over the sealed bytes themselves (no copy): returns the
+    /// plaintext, the part of `sealed` between the header and the tag.
+    pub fn open_in_place<'a>(
+        &self,
+        sealed: &'a mut [u8],
+        context: &[u8],
+        what: &str,
+    ) -> Result<&'a mut [u8], CryptoError> {
+        check_sealed(sealed, what)?;
+        let (nonce, ciphertext) = sealed[1..].split_at_mut(NONCE_LEN);
+        let (ciphertext, tag) = ciphertext.split_at_mut(ciphertext.len() - TAG_LEN);
+        XChaCha20Poly1305::new((&self.data).into())
+            .decrypt_in_place_detached(
+                XNonce::from_slice(nonce),
+                context,
+                ciphertext,
+                (&*tag).into(),
+            )
+            .map_err(|_| CryptoError::Tampered(what.to_owned()))?;
+        Ok(ciphertext)
+    }
+
     fn to_bytes(&self) -> [u8; 64] {
         let mut bytes = [0u8; 64];
         bytes[..32].copy_from_slice(&self.data);
@@ -157,15 +179,7 @@ fn open_with(
     context: &[u8],
     what: &str,
 ) -> Result<Vec<u8>, CryptoError> {
-    if sealed.len() < 1 + NONCE_LEN + TAG_LEN {
-        return Err(CryptoError::Tampered(what.to_owned()));
-    }
-    if sealed[0] != SEALED_VERSION {
-        return Err(CryptoError::Unsupported(format!(
-            "{what}: sealed format version {}",
-            sealed[0]
-        )));
-    }
+    check_sealed(sealed, what)?;
     let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
     let (ciphertext, tag) = ciphertext.split_at(ciphertext.len() - TAG_LEN);
     let mut plaintext = ciphertext.to_vec();
@@ -178,6 +192,20 @@ fn open_with(
         )
         .map_err(|_| CryptoError::Tampered(what.to_owned()))?;
     Ok(plaintext)
+}
+
+/// Refuses what is too short to be sealed, or sealed in an unknown format version.
+fn check_sealed(sealed: &[u8], what: &str) -> Result<(), CryptoError> {
+    if sealed.len() < 1 + NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Tampered(what.to_owned()));
+    }
+    if sealed[0] != SEALED_VERSION {
+        return Err(CryptoError::Unsupported(format!(
+            "{what}: sealed format version {}",
+            sealed[0]
+        )));
+    }
+    Ok(())
 }
 
 /// Argon2id cost parameters of a key slot.

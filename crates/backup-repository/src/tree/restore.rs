@@ -205,29 +205,39 @@ impl Repository {
 /// Writes a whole file (holes for zero blocks) and its metadata.
 fn write_whole(path: &Path, content: &[u8], stamp: &Stamp, owners: &Owners) -> std::io::Result<()> {
     let file = create(path)?;
-    write_runs_at(&file, 0, content)?;
-    file.set_len(content.len() as u64)?;
+    if write_runs_at(&file, 0, content)? < content.len() as u64 {
+        // A hole at the end: the length is set, not written.
+        file.set_len(content.len() as u64)?;
+    }
     stamp.apply(&file, owners)
 }
 
-/// Writes a chunk at `offset`, leaving its zero blocks unwritten.
-fn write_runs_at(file: &File, offset: u64, chunk: &[u8]) -> std::io::Result<()> {
-    let mut at = offset;
+/// Writes a chunk at `offset`, leaving its zero blocks unwritten; returns the offset after
+/// the last byte written (`offset` if none was).
+fn write_runs_at(file: &File, offset: u64, chunk: &[u8]) -> std::io::Result<u64> {
+    let (mut at, mut written_to) = (offset, offset);
     for (data, is_hole) in runs(chunk) {
-        if !is_hole {
-            file.write_all_at(data, at)?;
-        }
         at += data.len() as u64;
+        if !is_hole {
+            file.write_all_at(data, at - data.len() as u64)?;
+            written_to = at;
+        }
     }
-    Ok(())
+    Ok(written_to)
 }
 
-/// Creates a file to restore, and its parent directories.
+/// Creates (or truncates) a file to restore; its parent directories too when missing (a
+/// file selected by `--include` below a directory that is not).
 fn create(path: &Path) -> std::io::Result<File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+    match File::create(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            File::create(path)
+        }
+        created => created,
     }
-    File::create(path)
 }
 
 /// Holes are left for all-zero blocks of this size.

@@ -216,7 +216,7 @@ impl Repository {
                 let (key, pack, owners) = (self.key().clone(), pack.clone(), owners.clone());
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        write_batch(&key, &pack, &span, batch, &owners)
+                        write_batch(&key, &pack, span, batch, &owners)
                     })
                     .await?
                 }
@@ -235,7 +235,7 @@ impl Repository {
 fn write_batch(
     key: &MasterKey,
     pack: &str,
-    span: &Span,
+    mut span: Span,
     batch: Vec<Wanted>,
     owners: &Owners,
 ) -> Result<u64, RepositoryError> {
@@ -288,6 +288,6 @@ impl Body {
             self.piece.advance(n);
             self.at += n as u64;
         }
-        Ok(Span::new(bytes.freeze(), start))
+        Ok(Span::new(bytes, start))
     }
 }
