@@ -39,7 +39,13 @@ pub async fn cluster() -> KubeCluster {
     .unwrap()
 }
 
-fn config_yaml(prefix: &str, common_labels: Value, job_extra: Value) -> String {
+/// `storage_class`: the scratch claims' class (the installation's own volumes carry it).
+fn config_yaml(
+    prefix: &str,
+    storage_class: &str,
+    common_labels: Value,
+    job_extra: Value,
+) -> String {
     let mut job = json!({"image": "quay.io/stackstate/stackstate-backup-container:test", "waitImage": "busybox"});
     job.as_object_mut()
         .unwrap()
@@ -54,7 +60,7 @@ fn config_yaml(prefix: &str, common_labels: Value, job_extra: Value) -> String {
                 "scaleDownLabelSelector": format!("{SELECTOR_LABEL}=true"),
                 "zookeeperQuorum": "suse-observability-zookeeper:2181",
                 "job": job,
-                "pvc": {"size": "1Gi"}
+                "pvc": {"size": "1Gi", "storageClassName": storage_class}
             }
         },
         "settings": {
@@ -113,7 +119,7 @@ impl Installation {
             .await;
         let server = backup_testing::s3();
         apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "suse-observability-backup-config", "namespace": namespace},
-                     "data": {"config": config_yaml(&prefix, common_labels, job_extra)}}))
+                     "data": {"config": config_yaml(&prefix, &namespace, common_labels, job_extra)}}))
         .await;
         let secret = format!(
             "minio:\n  accessKey: {}\n  secretKey: {}\n",
@@ -164,7 +170,7 @@ impl Installation {
             .await;
             // The instance's data volume, as the StatefulSet's claim template makes it.
             apply(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": format!("database-{name}-0"), "namespace": namespace},
-                         "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "resources": {"requests": {"storage": "1Gi"}}}}))
+                         "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": namespace, "resources": {"requests": {"storage": "1Gi"}}}}))
             .await;
         }
         let installation = Self {
@@ -183,13 +189,15 @@ impl Installation {
         installation
     }
 
-    /// Available volumes that any matching claim binds, as a provisioner would make them
-    /// (the restore and backup Jobs claim a scratch volume named after themselves; the
-    /// VictoriaMetrics instances claim theirs).
+    /// Available volumes, as a provisioner would make them, for this installation's claims
+    /// only: their storage class is the namespace's name, as is its claims' (the restore and
+    /// backup Jobs claim a scratch volume named after themselves; the VictoriaMetrics
+    /// instances claim theirs). Volumes are cluster-wide: with a class shared by all, a claim
+    /// of a test running beside this one could take a volume that test then deletes.
     pub async fn add_volumes(&self) {
         for n in 0..VOLUMES {
             let volume = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{}-pv-{n}", self.namespace)},
-                                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": self.namespace,
                                          "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"}}});
             self.cluster.apply(&volume, true).await.unwrap();
         }
