@@ -105,9 +105,7 @@ impl Repository {
                 report.errors.push(format!("{key}: {error}"));
             }
             for (id, location) in blobs {
-                let range = location.offset as usize
-                    ..(location.offset + u64::from(location.length)) as usize;
-                match bytes.get(range) {
+                match bytes.get(location.range()) {
                     Some(stored) => {
                         if let Err(error) = decode_blob(self.key(), id, stored) {
                             report.errors.push(format!("{key}: {error}"));

@@ -19,6 +19,18 @@ pub struct BlobLocation {
     pub plain_length: u32,
 }
 
+impl BlobLocation {
+    /// The pack offset just past the blob's stored bytes.
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.length)
+    }
+
+    /// Where the blob's stored bytes lie in the pack.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset as usize..self.end() as usize
+    }
+}
+
 /// Why a pack cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PackError {
@@ -122,10 +134,7 @@ pub fn read_header(
     )?;
     let blobs: Vec<BlobLocation> =
         serde_json::from_slice(&header).map_err(|e| malformed(&e.to_string()))?;
-    if blobs
-        .iter()
-        .any(|b| b.offset + u64::from(b.length) > start as u64)
-    {
+    if blobs.iter().any(|b| b.end() > start as u64) {
         return Err(malformed("a blob lies outside the pack"));
     }
     Ok(blobs)
@@ -156,8 +165,7 @@ mod tests {
         assert!(verify_id(&id, &bytes));
         assert_eq!(read_header(&key, &id, &bytes).unwrap(), blobs);
         for (blob, chunk) in blobs.iter().zip(&chunks) {
-            let stored =
-                &bytes[blob.offset as usize..(blob.offset + u64::from(blob.length)) as usize];
+            let stored = &bytes[blob.range()];
             assert_eq!(&decode_blob(&key, &blob.id, stored).unwrap(), chunk);
             assert_eq!(blob.plain_length as usize, chunk.len());
         }

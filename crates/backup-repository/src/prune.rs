@@ -340,8 +340,7 @@ impl Repository {
                 )));
             }
             for blob in blobs {
-                let range = blob.offset as usize..(blob.offset + u64::from(blob.length)) as usize;
-                builder.add(blob.id, &bytes[range], blob.plain_length as usize);
+                builder.add(blob.id, &bytes[blob.range()], blob.plain_length as usize);
                 if builder.len() >= PACK_TARGET {
                     written.push(self.store_pack(std::mem::take(&mut builder)).await?.0);
                 }

@@ -59,8 +59,8 @@ fn stream_reads<'a>(
 fn joins(locations: &[BlobLocation], next: &BlobLocation) -> bool {
     let (first, last) = (&locations[0], &locations[locations.len() - 1]);
     let plain: u64 = locations.iter().map(|l| u64::from(l.plain_length)).sum();
-    last.offset + u64::from(last.length) == next.offset
-        && next.offset + u64::from(next.length) - first.offset <= STREAM_READ_STORED
+    last.end() == next.offset
+        && next.end() - first.offset <= STREAM_READ_STORED
         && plain + u64::from(next.plain_length) <= STREAM_READ_PLAIN
 }
 
@@ -114,7 +114,7 @@ impl Repository {
         locations: impl Iterator<Item = &BlobLocation>,
     ) -> Result<Span, RepositoryError> {
         let (start, end) = locations.fold((u64::MAX, 0), |(start, end), l| {
-            (start.min(l.offset), end.max(l.offset + u64::from(l.length)))
+            (start.min(l.offset), end.max(l.end()))
         });
         let start = start.min(end);
         let bytes = self

@@ -75,19 +75,16 @@ impl PartFile {
     }
 
     fn write(&self, offset: u64, chunk: &[u8], owners: &Owners) -> Result<(), RepositoryError> {
-        let done = |file: &std::fs::File| {
-            write_runs_at(file, offset, chunk)?;
+        let write = || -> std::io::Result<()> {
+            let file = OpenOptions::new().write(true).open(&self.path)?;
+            write_runs_at(&file, offset, chunk)?;
             if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 file.set_len(self.size)?;
-                self.stamp.apply(file, owners)?;
+                self.stamp.apply(&file, owners)?;
             }
             Ok(())
         };
-        OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .and_then(|file| done(&file))
-            .map_err(|e: std::io::Error| local(&self.path, &e))
+        write().map_err(|e| local(&self.path, &e))
     }
 }
 
@@ -97,21 +94,28 @@ struct Wanted {
     to: Vec<Destination>,
 }
 
-/// The chunks a restore needs, by pack and stored offset (a chunk needed twice is fetched
-/// and decoded once).
-#[derive(Default)]
-pub(super) struct ReadPlan {
-    packs: BTreeMap<String, BTreeMap<u64, Wanted>>,
+/// Where a run of chunks lies in their pack: from the first one's start to the last one's
+/// end (`chunks` in stored order, never empty).
+fn extent(chunks: &[Wanted]) -> (u64, u64) {
+    (
+        chunks[0].location.offset,
+        chunks[chunks.len() - 1].location.end(),
+    )
 }
 
-impl ReadPlan {
+/// The chunks a restore needs, by pack (ids borrowed from the index) and stored offset (a
+/// chunk needed twice is fetched and decoded once).
+#[derive(Default)]
+pub(super) struct ReadPlan<'a> {
+    packs: BTreeMap<&'a str, BTreeMap<u64, Wanted>>,
+}
+
+impl<'a> ReadPlan<'a> {
     /// Writes the chunk at `location` of `pack` to `to`.
-    pub(super) fn add(&mut self, pack: &str, location: &BlobLocation, to: Destination) {
-        if !self.packs.contains_key(pack) {
-            self.packs.insert(pack.to_owned(), BTreeMap::new());
-        }
-        let chunks = self.packs.get_mut(pack).expect("inserted above");
-        chunks
+    pub(super) fn add(&mut self, pack: &'a str, location: &BlobLocation, to: Destination) {
+        self.packs
+            .entry(pack)
+            .or_default()
             .entry(location.offset)
             .or_insert_with(|| Wanted {
                 location: *location,
@@ -123,16 +127,16 @@ impl ReadPlan {
 
     /// The reads: per pack, its needed chunks in stored order, cut where more than
     /// [`MAX_GAP`] bytes lie between two of them.
-    pub(super) fn into_reads(self) -> Vec<PackRead> {
+    pub(super) fn into_reads(self) -> Vec<PackRead<'a>> {
         let mut reads = Vec::new();
         for (pack, chunks) in self.packs {
             let mut current: Vec<Wanted> = Vec::new();
             for wanted in chunks.into_values() {
                 if let Some(last) = current.last()
-                    && wanted.location.offset > end_of(&last.location) + MAX_GAP
+                    && wanted.location.offset > last.location.end() + MAX_GAP
                 {
                     reads.push(PackRead {
-                        pack: pack.clone(),
+                        pack,
                         chunks: std::mem::take(&mut current),
                     });
                 }
@@ -147,23 +151,19 @@ impl ReadPlan {
     }
 }
 
-fn end_of(location: &BlobLocation) -> u64 {
-    location.offset + u64::from(location.length)
-}
-
 /// One ranged read of a pack: neighbouring chunks, in stored order (never empty).
-pub(super) struct PackRead {
-    pack: String,
+pub(super) struct PackRead<'a> {
+    pack: &'a str,
     chunks: Vec<Wanted>,
 }
 
-impl PackRead {
+impl PackRead<'_> {
     /// The chunks cut into batches of about [`BATCH`] stored bytes (a larger chunk alone).
     fn batches(self) -> Vec<Vec<Wanted>> {
         let mut batches: Vec<Vec<Wanted>> = Vec::new();
         for wanted in self.chunks {
             match batches.last_mut() {
-                Some(batch) if end_of(&wanted.location) - batch[0].location.offset <= BATCH => {
+                Some(batch) if wanted.location.end() - batch[0].location.offset <= BATCH => {
                     batch.push(wanted);
                 }
                 _ => batches.push(vec![wanted]),
@@ -179,17 +179,16 @@ impl Repository {
     /// returns the bytes written, each batch's also given to `on_bytes`.
     pub(super) async fn restore_pack_read(
         &self,
-        read: PackRead,
+        read: PackRead<'_>,
         owners: Arc<Owners>,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RepositoryError> {
-        let start = read.chunks[0].location.offset;
-        let end = end_of(&read.chunks[read.chunks.len() - 1].location);
+        let (start, end) = extent(&read.chunks);
         let stream = self
             .storage()
-            .get(&pack_key(&read.pack), Some(start..end))
+            .get(&pack_key(read.pack), Some(start..end))
             .await?;
-        let pack: Arc<str> = read.pack.clone().into();
+        let pack: Arc<str> = read.pack.into();
         let body = Body {
             stream,
             piece: Bytes::new(),
@@ -202,12 +201,8 @@ impl Repository {
                 let Some(batch) = batches.next() else {
                     return Ok(None);
                 };
-                let span = body
-                    .span(
-                        batch[0].location.offset,
-                        end_of(&batch[batch.len() - 1].location),
-                    )
-                    .await?;
+                let (start, end) = extent(&batch);
+                let span = body.span(start, end).await?;
                 Ok(Some(((span, batch), (body, batches))))
             },
         );
