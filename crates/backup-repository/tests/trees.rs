@@ -13,7 +13,7 @@ use backup_storage::StorageOptions;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 async fn repository() -> Repository {
     let storage = backup_storage::open(
@@ -23,6 +23,14 @@ async fn repository() -> Repository {
     .await
     .unwrap();
     common::init(storage).await
+}
+
+/// A temporary directory holding the seeded tree at `source`, and an empty repository.
+async fn seeded() -> (tempfile::TempDir, PathBuf, Repository) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    seed(&source);
+    (dir, source, repository().await)
 }
 
 fn no_patterns() -> PathPatterns {
@@ -163,10 +171,7 @@ fn backup_options() -> TreeBackupOptions {
 
 #[tokio::test]
 async fn a_restored_tree_is_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    seed(&source);
-    let repo = repository().await;
+    let (dir, source, repo) = seeded().await;
     let (report, _) = back_up(&repo, &source, &backup_options()).await;
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!((report.content.files, report.content.dirs), (6, 5));
@@ -204,10 +209,7 @@ async fn a_restored_tree_is_identical() {
 
 #[tokio::test]
 async fn unchanged_files_are_not_read_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    seed(&source);
-    let repo = repository().await;
+    let (dir, source, repo) = seeded().await;
     let (first, _) = back_up(&repo, &source, &backup_options()).await;
     let index = repo.load_index().await.unwrap();
     let parent = repo
@@ -241,10 +243,7 @@ async fn unchanged_files_are_not_read_again() {
 
 #[tokio::test]
 async fn excludes_includes_and_existing_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    seed(&source);
-    let repo = repository().await;
+    let (dir, source, repo) = seeded().await;
     let options = TreeBackupOptions {
         exclude: PathPatterns::new(&["*.log".into(), "docs/deep".into()]).unwrap(),
         parent: Default::default(),
@@ -295,10 +294,7 @@ async fn excludes_includes_and_existing_files() {
 
 #[tokio::test]
 async fn prune_keeps_the_files_of_trees() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    seed(&source);
-    let repo = repository().await;
+    let (dir, source, repo) = seeded().await;
     let (report, _) = back_up(&repo, &source, &backup_options()).await;
     let pruned = repo
         .prune(&backup_repository::PruneOptions::new(
@@ -372,10 +368,7 @@ async fn chunks_shared_by_files_or_repeated_in_one_are_written_everywhere() {
 
 #[tokio::test]
 async fn a_damaged_pack_fails_the_restore_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    seed(&source);
-    let repo = repository().await;
+    let (dir, source, repo) = seeded().await;
     let (report, _) = back_up(&repo, &source, &backup_options()).await;
     let packs = repo.storage().list_all("data/").await.unwrap();
     let largest = packs.iter().max_by_key(|p| p.size).unwrap();

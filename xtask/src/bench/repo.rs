@@ -228,11 +228,11 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
                     0 => Path::new(&target).join(source.trim_start_matches('/')),
                     _ => target.into(),
                 };
-                if bytes_under(&restored)? != (files, bytes) {
+                let found = bytes_under(&restored)?;
+                if found != (files, bytes) {
                     bail!(
-                        "{} restore {run} is incomplete on {backend}: {:?}, expected {:?}",
+                        "{} restore {run} is incomplete on {backend}: {found:?}, expected {:?}",
                         TOOLS[tool],
-                        bytes_under(&restored)?,
                         (files, bytes)
                     );
                 }
