@@ -6,7 +6,8 @@ mod common;
 
 use backup_core::{ObjectStorageExt, RepositoryLocation};
 use backup_repository::tree::{
-    PathPatterns, TreeBackupOptions, TreeBackupReport, TreeContent, TreeRestoreOptions,
+    PathPatterns, RestoreTarget, TreeBackupOptions, TreeBackupReport, TreeContent,
+    TreeRestoreOptions,
 };
 use backup_repository::{BackupSession, Repository, SnapshotFile};
 use backup_storage::StorageOptions;
@@ -150,13 +151,15 @@ async fn restore(
     options: &TreeRestoreOptions,
 ) -> Result<backup_repository::tree::TreeRestoreReport, backup_repository::RepositoryError> {
     let index = repo.load_index().await.unwrap();
-    repo.restore_tree(&index, tree, target, options, &|_| {})
+    let target = RestoreTarget::open(target).unwrap();
+    repo.restore_tree(&index, tree, &target, options, &|_| {})
         .await
 }
 
 fn restore_options() -> TreeRestoreOptions {
     TreeRestoreOptions {
         include: no_patterns(),
+        skip: vec![],
         overwrite: false,
         workers: 4,
     }

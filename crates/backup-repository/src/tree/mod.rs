@@ -6,10 +6,12 @@
 //! unchanged listing deduplicates like any data. Each file node lists its content's chunks.
 
 mod backup;
+mod placement;
 mod restore;
 
 pub use backup::{TreeBackupOptions, TreeBackupReport};
-pub use restore::{TreeRestoreOptions, TreeRestoreReport};
+pub use placement::{TreePlacement, place_trees};
+pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport};
 
 use crate::repository::{Repository, RepositoryError};
 use crate::stream::{Index, SnapshotFile, StreamContent};

@@ -1,4 +1,7 @@
-//! Restoring a tree component into a directory.
+//! Restoring a tree component into a directory. Every entry is made below an opened handle
+//! of the target without following links ([`RestoreTarget`]), files and directories stay
+//! private until their own metadata is applied, and files, symlinks and hard links appear
+//! under their names only when complete.
 
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
 use crate::repository::{Repository, RepositoryError};
@@ -6,20 +9,33 @@ use crate::stream::{Index, parse_id};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod reads;
+mod target;
 
 use reads::{Destination, PartFile, ReadPlan};
+pub use target::RestoreTarget;
+use target::{Occupied, Temp};
+
+/// A listing is read into memory; larger ones are refused as damaged.
+const MAX_LISTING: u64 = 1 << 30;
+/// Memory reserved for a listing before its bytes arrive.
+const LISTING_RESERVE: u64 = 16 << 20;
 
 /// How to restore a tree.
 #[derive(Debug, Clone)]
 pub struct TreeRestoreOptions {
-    /// Only entries matching (and everything below a matching directory); empty: all.
+    /// Only entries matching (and everything below a matching directory, and the
+    /// directories above it); empty: all.
     pub include: PathPatterns,
+    /// Entries at or below these paths are left out (another tree of the snapshot is
+    /// restored there).
+    pub skip: Vec<RawPath>,
     /// Replace existing files; without it an existing file refuses the restore before
     /// anything is written.
     pub overwrite: bool,
@@ -45,20 +61,48 @@ pub struct TreeRestoreReport {
     pub warnings: Vec<String>,
 }
 
+/// Where restored entries go and how: shared by the worker threads.
+pub(super) struct Output {
+    target: RestoreTarget,
+    owners: Owners,
+    overwrite: bool,
+}
+
+impl Output {
+    fn local(&self, path: &RawPath, error: &std::io::Error) -> RepositoryError {
+        local(&self.target.display(path), error)
+    }
+
+    /// Renames a complete entry into place.
+    fn commit(&self, temp: &Temp) -> std::io::Result<()> {
+        self.target.commit(temp, self.overwrite)
+    }
+}
+
 impl Repository {
-    /// Reads a tree's listing (every node, in walk order); a malformed listing or a path
-    /// leaving the tree is refused.
+    /// Reads a tree's listing (every node, in walk order). A malformed listing is refused:
+    /// the root first and a directory, each other entry's path plain (no `..`, `.`, empty
+    /// name or NUL), unique and below a directory listed before it, links with a target,
+    /// owners that exist.
     pub async fn read_tree_listing(
         &self,
         index: &Index,
         tree: &TreeContent,
     ) -> Result<Vec<Node>, RepositoryError> {
-        let mut bytes = Vec::with_capacity(tree.listing.size as usize);
-        self.restore_stream(index, &tree.listing, &mut bytes)
-            .await?;
         let corrupt = |line: usize, why: String| {
             RepositoryError::Corrupt(format!("listing of {}: entry {line}: {why}", tree.name))
         };
+        if tree.listing.size > MAX_LISTING {
+            return Err(corrupt(
+                0,
+                format!("{} bytes is too large", tree.listing.size),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(tree.listing.size.min(LISTING_RESERVE) as usize);
+        self.restore_stream(index, &tree.listing, &mut bytes)
+            .await?;
+        let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
         bytes
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
@@ -66,46 +110,63 @@ impl Repository {
             .map(|(n, line)| {
                 let node: Node =
                     serde_json::from_slice(line).map_err(|e| corrupt(n + 1, e.to_string()))?;
-                let hard_target = node
-                    .target
-                    .as_ref()
-                    .filter(|_| node.kind == NodeKind::Hardlink);
-                for path in std::iter::once(&node.path).chain(hard_target) {
-                    if !inside(path) {
-                        return Err(corrupt(
-                            n + 1,
-                            format!("path {:?} leaves the tree", path.display()),
-                        ));
-                    }
+                check_node(&node, n == 0, &dirs, &seen).map_err(|why| corrupt(n + 1, why))?;
+                if node.kind == NodeKind::Dir {
+                    dirs.insert(node.path.0.clone());
                 }
+                seen.insert(node.path.0.clone());
                 Ok(node)
             })
             .collect()
     }
 
-    /// Restores `tree` into `target` (created if missing): directories, then file contents
-    /// (fetched pack by pack, `options.workers` reads at a time, all-zero chunks left as
-    /// holes) each with its mode, owner and times, then links, and last the directories'
-    /// metadata, deepest first.
+    /// Restores `tree` into `target`: directories, then file contents (fetched pack by pack,
+    /// `options.workers` reads at a time, all-zero chunks left as holes) each with its mode,
+    /// owner and times, then links, and last the directories' metadata, deepest first (the
+    /// root's only when the restore made it). Existing files refuse the restore before
+    /// anything is written, unless `options.overwrite`; a failed restore removes what it
+    /// had not finished.
     pub async fn restore_tree(
         &self,
         index: &Index,
         tree: &TreeContent,
-        target: &Path,
+        target: &RestoreTarget,
         options: &TreeRestoreOptions,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<TreeRestoreReport, RepositoryError> {
-        let nodes: Vec<Node> = self
-            .read_tree_listing(index, tree)
-            .await?
-            .into_iter()
-            .filter(|n| selected(&n.path, &tree.name, &options.include))
-            .collect();
-        refuse_existing(&nodes, target, options.overwrite)?;
+        let output = Arc::new(Output {
+            target: target.clone(),
+            owners: Owners::default(),
+            overwrite: options.overwrite,
+        });
+        let restored = self
+            .restore_tree_into(index, tree, &output, options, on_bytes)
+            .await;
+        if restored.is_err() {
+            output.target.discard_temps();
+        }
+        restored
+    }
+
+    async fn restore_tree_into(
+        &self,
+        index: &Index,
+        tree: &TreeContent,
+        output: &Arc<Output>,
+        options: &TreeRestoreOptions,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<TreeRestoreReport, RepositoryError> {
+        let listing = self.read_tree_listing(index, tree).await?;
+        let nodes = chosen(listing, &tree.name, options);
+        refuse_existing(&nodes, &output.target, options.overwrite)?;
         let mut report = TreeRestoreReport::default();
-        let at = |node: &Node| target.join(node.path.to_path());
         for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
-            std::fs::create_dir_all(at(dir)).map_err(|e| local(&at(dir), &e))?;
+            if !dir.path.0.is_empty() {
+                output
+                    .target
+                    .make_dir(&dir.path, options.overwrite)
+                    .map_err(|e| output.local(&dir.path, &e))?;
+            }
             report.dirs += 1;
         }
         // Files, and hard links whose first name is not part of this restore.
@@ -124,13 +185,13 @@ impl Repository {
             .collect();
         // Files of several chunks (or none) are created empty first; then every needed
         // chunk is fetched pack by pack and written wherever it goes.
-        let owners = Arc::new(Owners::default());
         let mut plan = ReadPlan::default();
         let mut parted: Vec<Arc<PartFile>> = Vec::new();
         for node in &written {
-            let (path, stamp) = (at(node), Stamp::of(node));
+            let stamp = Stamp::of(node);
             if let [only] = node.chunks.as_slice() {
                 let (pack, location) = index.require(&parse_id(only)?)?;
+                let path = node.path.clone();
                 plan.add(pack, location, Destination::Whole { path, stamp });
                 continue;
             }
@@ -140,7 +201,7 @@ impl Repository {
                 .map(|c| index.require(&parse_id(c)?))
                 .collect::<Result<Vec<_>, _>>()?;
             let size = chunks.iter().map(|(_, l)| u64::from(l.plain_length)).sum();
-            let file = Arc::new(PartFile::new(path, size, stamp, chunks.len()));
+            let file = Arc::new(PartFile::new(node.path.clone(), size, stamp, chunks.len()));
             let mut offset = 0u64;
             for (pack, location) in chunks {
                 let to = Destination::Part {
@@ -152,13 +213,13 @@ impl Repository {
             }
             parted.push(file);
         }
-        let creating = owners.clone();
+        let creating = output.clone();
         tokio::task::spawn_blocking(move || parted.iter().try_for_each(|f| f.create(&creating)))
             .await??;
         report.bytes = futures::stream::iter(
             plan.into_reads()
                 .into_iter()
-                .map(|read| self.restore_pack_read(read, owners.clone(), on_bytes)),
+                .map(|read| self.restore_pack_read(read, output.clone(), on_bytes)),
         )
         .buffer_unordered(options.workers.max(1))
         .try_fold(0u64, |total, written| {
@@ -170,46 +231,159 @@ impl Repository {
         for node in &nodes {
             match node.kind {
                 NodeKind::Symlink => {
-                    let link = node
-                        .target
-                        .as_ref()
-                        .map(RawPath::to_path)
-                        .unwrap_or_default();
-                    std::os::unix::fs::symlink(&link, at(node))
-                        .map_err(|e| local(&at(node), &e))?;
+                    make_symlink(output, node).map_err(|e| output.local(&node.path, &e))?;
                     report.symlinks += 1;
                 }
                 NodeKind::Hardlink if !files.contains(&node.path) => {
-                    let first = target.join(node.target.as_ref().expect("checked").to_path());
-                    std::fs::hard_link(&first, at(node)).map_err(|e| local(&at(node), &e))?;
+                    let source = node.target.as_ref().expect("a restored file");
+                    output
+                        .target
+                        .hard_link_temp(&node.path, source)
+                        .and_then(|temp| output.commit(&temp))
+                        .map_err(|e| output.local(&node.path, &e))?;
                     report.hardlinks += 1;
                 }
                 _ => {}
             }
         }
-        // Written files have their metadata already; links and directories get theirs now.
-        for node in nodes
-            .iter()
-            .filter(|n| n.kind != NodeKind::Dir && !files.contains(&n.path))
-        {
-            set_metadata(node, &at(node), &owners)?;
-        }
+        // Files and symlinks have their metadata already, hard links share their file's;
+        // directories get theirs now, deepest first.
         for dir in nodes.iter().rev().filter(|n| n.kind == NodeKind::Dir) {
-            set_metadata(dir, &at(dir), &owners)?;
+            if dir.path.0.is_empty() && output.target.existed() {
+                continue;
+            }
+            output
+                .target
+                .open_dir(&dir.path)
+                .and_then(|fd| Stamp::of(dir).apply(fd, &output.owners))
+                .map_err(|e| output.local(&dir.path, &e))?;
         }
-        report.warnings.extend(owners.warning());
+        report.warnings.extend(output.owners.warning());
         Ok(report)
     }
 }
 
-/// Writes a whole file (holes for zero blocks) and its metadata.
-fn write_whole(path: &Path, content: &[u8], stamp: &Stamp, owners: &Owners) -> std::io::Result<()> {
-    let file = create(path)?;
+/// Makes a symlink with its owner and time, under a temporary name first.
+fn make_symlink(output: &Output, node: &Node) -> std::io::Result<()> {
+    let to = node
+        .target
+        .as_ref()
+        .expect("checked: symlinks have a target");
+    let (temp, owned) = output.target.symlink_temp(
+        &node.path,
+        to,
+        (node.uid, node.gid),
+        (node.mtime, node.mtime_nsec),
+    )?;
+    output.owners.note(owned);
+    output.commit(&temp)
+}
+
+/// Why a node cannot be restored as listed, if it cannot.
+fn check_node(
+    node: &Node,
+    first: bool,
+    dirs: &HashSet<Vec<u8>>,
+    seen: &HashSet<Vec<u8>>,
+) -> Result<(), String> {
+    let path = &node.path;
+    if first != path.0.is_empty() {
+        return Err("the root must be the first entry, and only it has an empty path".into());
+    }
+    if first && node.kind != NodeKind::Dir {
+        return Err("the root is not a directory".into());
+    }
+    if !inside(path) {
+        return Err(format!("path {:?} leaves the tree", path.display()));
+    }
+    if seen.contains(&path.0) {
+        return Err(format!("{:?} is listed twice", path.display()));
+    }
+    if !first {
+        let parent = &path.0[..path.0.iter().rposition(|b| *b == b'/').unwrap_or(0)];
+        if !dirs.contains(parent) {
+            return Err(format!(
+                "{:?} is not below a directory listed before it",
+                path.display()
+            ));
+        }
+    }
+    if u32::MAX == node.uid || u32::MAX == node.gid {
+        return Err(format!("{:?} has owner -1", path.display()));
+    }
+    match (node.kind, &node.target) {
+        (NodeKind::Symlink | NodeKind::Hardlink, None) => {
+            Err(format!("link {:?} has no target", path.display()))
+        }
+        (NodeKind::Hardlink, Some(target)) if !inside(target) || target.0.is_empty() => Err(
+            format!("hard link target {:?} leaves the tree", target.display()),
+        ),
+        (NodeKind::Symlink, Some(target)) if target.0.is_empty() || target.0.contains(&0) => {
+            Err(format!("symlink {:?} has an empty target", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether `path` lies strictly below `dir`.
+fn is_below(path: &RawPath, dir: &RawPath) -> bool {
+    path.0.len() > dir.0.len() && path.0.starts_with(&dir.0) && path.0[dir.0.len()] == b'/'
+}
+
+/// The nodes a restore makes: the root; those not skipped that match the patterns (or lie
+/// below a matching directory); and the directories above them.
+fn chosen(listing: Vec<Node>, root: &str, options: &TreeRestoreOptions) -> Vec<Node> {
+    let skipped = |path: &RawPath| {
+        options
+            .skip
+            .iter()
+            .any(|skip| path == skip || is_below(path, skip))
+    };
+    let picked: Vec<bool> = listing
+        .iter()
+        .map(|n| !skipped(&n.path) && selected(&n.path, root, &options.include))
+        .collect();
+    let mut above: HashSet<Vec<u8>> = HashSet::new();
+    for node in listing
+        .iter()
+        .zip(&picked)
+        .filter(|(_, p)| **p)
+        .map(|(n, _)| n)
+    {
+        let path = &node.path.0;
+        above.extend(
+            path.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'/')
+                .map(|(at, _)| path[..at].to_vec()),
+        );
+    }
+    listing
+        .into_iter()
+        .zip(picked)
+        .filter(|(n, picked)| {
+            *picked || n.path.0.is_empty() || (n.kind == NodeKind::Dir && above.contains(&n.path.0))
+        })
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// Writes a whole file (holes for zero blocks) and its metadata, under a temporary name
+/// renamed into place once complete.
+fn write_whole(
+    output: &Output,
+    path: &RawPath,
+    content: &[u8],
+    stamp: &Stamp,
+) -> std::io::Result<()> {
+    let (file, temp) = output.target.create_temp(path)?;
     if write_runs_at(&file, 0, content)? < content.len() as u64 {
         // A hole at the end: the length is set, not written.
         file.set_len(content.len() as u64)?;
     }
-    stamp.apply(&file, owners)
+    stamp.apply(&file, &output.owners)?;
+    drop(file);
+    output.commit(&temp)
 }
 
 /// Writes a chunk at `offset`, leaving its zero blocks unwritten; returns the offset after
@@ -224,20 +398,6 @@ fn write_runs_at(file: &File, offset: u64, chunk: &[u8]) -> std::io::Result<u64>
         }
     }
     Ok(written_to)
-}
-
-/// Creates (or truncates) a file to restore; its parent directories too when missing (a
-/// file selected by `--include` below a directory that is not).
-fn create(path: &Path) -> std::io::Result<File> {
-    match File::create(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            File::create(path)
-        }
-        created => created,
-    }
 }
 
 /// Holes are left for all-zero blocks of this size.
@@ -266,13 +426,14 @@ fn local(path: &Path, error: &std::io::Error) -> RepositoryError {
     RepositoryError::Local(format!("{}: {error}", path.display()))
 }
 
-/// Whether a stored path stays inside the tree: relative, no `..`, no empty names.
-fn inside(path: &RawPath) -> bool {
+/// Whether a stored path stays inside the tree: empty (the root), or plain names joined by
+/// single `/` (no `.`, `..`, empty name, leading `/` or NUL).
+pub(super) fn inside(path: &RawPath) -> bool {
     path.0.is_empty()
         || path
-            .to_path()
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
+            .0
+            .split(|b| *b == b'/')
+            .all(|name| !matches!(name, b"" | b"." | b"..") && !name.contains(&0))
 }
 
 /// Whether a node is restored: no patterns, or it or a directory above it matches.
@@ -287,24 +448,40 @@ fn selected(path: &RawPath, root: &str, include: &PathPatterns) -> bool {
         .any(|prefix| include.matches(root, prefix))
 }
 
-/// Refuses a restore over existing files unless asked; directories may exist.
-fn refuse_existing(nodes: &[Node], target: &Path, overwrite: bool) -> Result<(), RepositoryError> {
-    let mut existing: Vec<PathBuf> = Vec::new();
-    for node in nodes {
-        let path = target.join(node.path.to_path());
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if node.kind == NodeKind::Dir && meta.is_dir() => {}
-            Ok(meta) if meta.is_dir() => {
+/// Refuses a restore over existing entries unless asked (directories may exist), and a
+/// directory where something else is restored in any case.
+fn refuse_existing(
+    nodes: &[Node],
+    target: &RestoreTarget,
+    overwrite: bool,
+) -> Result<(), RepositoryError> {
+    let mut existing: Vec<&RawPath> = Vec::new();
+    // Directories whose place holds something else: nothing below them exists.
+    let mut blocked: Vec<&RawPath> = Vec::new();
+    for node in nodes.iter().filter(|n| !n.path.0.is_empty()) {
+        let path = &node.path;
+        if blocked.iter().any(|dir| is_below(path, dir)) {
+            continue;
+        }
+        match target
+            .occupied(path, node.kind == NodeKind::Dir)
+            .map_err(|e| local(&target.display(path), &e))?
+        {
+            Occupied::Free => {}
+            Occupied::Directory => {
                 return Err(RepositoryError::Local(format!(
                     "{} is a directory: not replaced by a file",
-                    path.display()
+                    target.display(path).display()
                 )));
             }
-            Ok(_) if overwrite => {
-                std::fs::remove_file(&path).map_err(|e| local(&path, &e))?;
+            Occupied::Entry => {
+                if node.kind == NodeKind::Dir {
+                    blocked.push(path);
+                }
+                if !overwrite {
+                    existing.push(path);
+                }
             }
-            Ok(_) => existing.push(path),
-            Err(_) => {}
         }
     }
     match existing.as_slice() {
@@ -312,7 +489,7 @@ fn refuse_existing(nodes: &[Node], target: &Path, overwrite: bool) -> Result<(),
         [first, ..] => Err(RepositoryError::Local(format!(
             "{} entries exist in the target (first: {}): nothing written; use --overwrite to replace them",
             existing.len(),
-            first.display()
+            target.display(first).display()
         ))),
     }
 }
@@ -349,7 +526,7 @@ struct Stamp {
     mode: u32,
     uid: u32,
     gid: u32,
-    mtime: filetime::FileTime,
+    mtime: (i64, u32),
 }
 
 impl Stamp {
@@ -358,38 +535,26 @@ impl Stamp {
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
-            mtime: filetime::FileTime::from_unix_time(node.mtime, node.mtime_nsec),
+            mtime: (node.mtime, node.mtime_nsec),
         }
     }
 
     /// Owner (refusals counted), then mode (a change of owner may clear set-id bits), then
-    /// access and modification times.
-    fn apply(&self, file: &File, owners: &Owners) -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
+    /// access and modification times, through an open handle.
+    fn apply(&self, fd: impl AsFd, owners: &Owners) -> std::io::Result<()> {
         owners.note(std::os::unix::fs::fchown(
-            file,
+            &fd,
             Some(self.uid),
             Some(self.gid),
         ));
-        file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-        filetime::set_file_handle_times(file, Some(self.mtime), Some(self.mtime))
+        rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(self.mode & 0o7777))?;
+        let time = target::timespec(self.mtime);
+        let times = rustix::fs::Timestamps {
+            last_access: time,
+            last_modification: time,
+        };
+        Ok(rustix::fs::futimens(&fd, &times)?)
     }
-}
-
-/// Mode (not for symlinks), owner, and modification time of a restored entry.
-fn set_metadata(node: &Node, path: &Path, owners: &Owners) -> Result<(), RepositoryError> {
-    owners.note(std::os::unix::fs::lchown(
-        path,
-        Some(node.uid),
-        Some(node.gid),
-    ));
-    if node.kind != NodeKind::Symlink {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))
-            .map_err(|e| local(path, &e))?;
-    }
-    let mtime = filetime::FileTime::from_unix_time(node.mtime, node.mtime_nsec);
-    filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| local(path, &e))
 }
 
 #[cfg(test)]
@@ -426,5 +591,9 @@ mod tests {
         assert!(!inside(&RawPath(b"../a".to_vec())));
         assert!(!inside(&RawPath(b"/etc/passwd".to_vec())));
         assert!(!inside(&RawPath(b"a/../../b".to_vec())));
+        assert!(!inside(&RawPath(b"a/./b".to_vec())));
+        assert!(!inside(&RawPath(b"a//b".to_vec())));
+        assert!(!inside(&RawPath(b"a/".to_vec())));
+        assert!(!inside(&RawPath(b"a\0b".to_vec())));
     }
 }

@@ -8,7 +8,8 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::{Component, Phase, Progress, Totals};
 use backup_repository::tree::{
-    Node, NodeKind, PathPatterns, RawPath, TREE_ENGINE, TreeBackupOptions, TreeRestoreOptions,
+    Node, NodeKind, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
+    TreePlacement, TreeRestoreOptions, place_trees,
 };
 use backup_repository::{BackupSession, Index, Repository, SnapshotFile, default_workers};
 use indicatif::HumanBytes;
@@ -247,7 +248,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let repository = open(context, &repo).await?;
     let snapshots = repository.snapshots().await?;
     let file = find_snapshot(&snapshots, wanted, &among, &repo.repo)?;
-    let chosen: Vec<(&backup_repository::tree::TreeContent, PathBuf)> = match component {
+    let placements: Vec<TreePlacement> = match component {
         Some(name) => {
             let tree = file.trees.iter().find(|t| t.name == name).ok_or_else(|| {
                 CliError::user(anyhow!(
@@ -256,15 +257,15 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
                     names(file)
                 ))
             })?;
-            vec![(tree, target.clone())]
+            vec![TreePlacement {
+                tree,
+                place: RawPath::default(),
+                skip: vec![],
+            }]
         }
-        None => file
-            .trees
-            .iter()
-            .map(|t| (t, target.join(t.name.trim_start_matches('/'))))
-            .collect(),
+        None => place_trees(&file.trees)?,
     };
-    if chosen.is_empty() {
+    if placements.is_empty() {
         return Err(CliError::user(anyhow!(
             "snapshot {} holds no directory (its components: {})",
             file.snapshot.id.short(),
@@ -277,14 +278,21 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         )));
     }
     let index = repository.load_index().await?;
-    let options = TreeRestoreOptions {
-        include,
-        overwrite,
-        workers,
-    };
+    let root = RestoreTarget::open(&target)
+        .map_err(|e| CliError::user(anyhow!("{}: {e}", target.display())))?;
     let progress = context.progress();
     let mut rows = Vec::new();
-    for (tree, at) in chosen {
+    for placement in placements {
+        let tree = placement.tree;
+        let options = TreeRestoreOptions {
+            include: include.clone(),
+            skip: placement.skip,
+            overwrite,
+            workers,
+        };
+        let at = root
+            .below(&placement.place)
+            .map_err(|e| CliError::user(anyhow!("{}: {e}", tree.name)))?;
         progress.start(&format!("restoring {}", tree.name), Some(tree.bytes));
         let report = repository
             .restore_tree(&index, tree, &at, &options, &|n| progress.advance(n))
@@ -296,7 +304,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         }
         rows.push(RestoredRow {
             component: tree.name.clone(),
-            target: at.display().to_string(),
+            target: at.path().display().to_string(),
             dirs: report.dirs,
             files: report.files,
             symlinks: report.symlinks,

@@ -4,19 +4,19 @@
 //! per file or per few MiB) spares the server partial-block reads and request overhead;
 //! memory stays at a few batches per read whatever the pack size.
 
-use super::{Owners, Stamp, create, local, write_runs_at, write_whole};
+use super::target::Temp;
+use super::{Output, Stamp, write_runs_at, write_whole};
 use crate::crypto::MasterKey;
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
 use crate::stream::{Span, decode_stored, pack_key};
+use crate::tree::RawPath;
 use backup_core::ByteStream;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Needed chunks of a pack further apart than this are fetched by separate reads.
 const MAX_GAP: u64 = 1024 * 1024;
@@ -28,63 +28,76 @@ const BATCHES_AHEAD: usize = 2;
 /// Where a decoded chunk is written.
 pub(super) enum Destination {
     /// The whole content of a file of one chunk: created, written and stamped at once.
-    Whole { path: PathBuf, stamp: Stamp },
+    Whole { path: RawPath, stamp: Stamp },
     /// Part of a file of several chunks, at `offset`.
     Part { file: Arc<PartFile>, offset: u64 },
 }
 
 impl Destination {
-    fn write(&self, chunk: &[u8], owners: &Owners) -> Result<(), RepositoryError> {
+    fn write(&self, chunk: &[u8], output: &Output) -> Result<(), RepositoryError> {
         match self {
             Self::Whole { path, stamp } => {
-                write_whole(path, chunk, stamp, owners).map_err(|e| local(path, &e))
+                write_whole(output, path, chunk, stamp).map_err(|e| output.local(path, &e))
             }
-            Self::Part { file, offset } => file.write(*offset, chunk, owners),
+            Self::Part { file, offset } => file.write(*offset, chunk, output),
         }
     }
 }
 
-/// A file of several chunks (or none), created empty before any read: the write that
-/// completes it sets its length (trailing holes) and its metadata.
+/// A file of several chunks (or none), created empty under a temporary name before any
+/// read: the write that completes it sets its length (trailing holes) and its metadata, and
+/// renames it into place.
 pub(super) struct PartFile {
-    path: PathBuf,
+    path: RawPath,
     size: u64,
     stamp: Stamp,
     remaining: AtomicUsize,
+    temp: OnceLock<Temp>,
 }
 
 impl PartFile {
-    pub(super) fn new(path: PathBuf, size: u64, stamp: Stamp, chunks: usize) -> Self {
+    pub(super) fn new(path: RawPath, size: u64, stamp: Stamp, chunks: usize) -> Self {
         Self {
             path,
             size,
             stamp,
             remaining: AtomicUsize::new(chunks),
+            temp: OnceLock::new(),
         }
     }
 
-    /// Creates the file empty (replacing what was there); a file of no chunk is complete.
-    pub(super) fn create(&self, owners: &Owners) -> Result<(), RepositoryError> {
-        let file = create(&self.path).map_err(|e| local(&self.path, &e))?;
-        if self.remaining.load(Ordering::Acquire) == 0 {
-            self.stamp
-                .apply(&file, owners)
-                .map_err(|e| local(&self.path, &e))?;
-        }
-        Ok(())
-    }
-
-    fn write(&self, offset: u64, chunk: &[u8], owners: &Owners) -> Result<(), RepositoryError> {
-        let write = || -> std::io::Result<()> {
-            let file = OpenOptions::new().write(true).open(&self.path)?;
-            write_runs_at(&file, offset, chunk)?;
-            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                file.set_len(self.size)?;
-                self.stamp.apply(&file, owners)?;
+    /// Creates the file empty; a file of no chunk is complete at once.
+    pub(super) fn create(&self, output: &Output) -> Result<(), RepositoryError> {
+        let create = || -> std::io::Result<()> {
+            let (file, temp) = output.target.create_temp(&self.path)?;
+            let temp = self.temp.get_or_init(|| temp);
+            if self.remaining.load(Ordering::Acquire) == 0 {
+                self.stamp.apply(&file, &output.owners)?;
+                drop(file);
+                output.commit(temp)?;
             }
             Ok(())
         };
-        write().map_err(|e| local(&self.path, &e))
+        create().map_err(|e| output.local(&self.path, &e))
+    }
+
+    fn write(&self, offset: u64, chunk: &[u8], output: &Output) -> Result<(), RepositoryError> {
+        let write = || -> std::io::Result<()> {
+            let temp = self
+                .temp
+                .get()
+                .ok_or_else(|| std::io::Error::other("written before it was created"))?;
+            let file = output.target.reopen_temp(temp)?;
+            write_runs_at(&file, offset, chunk)?;
+            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                file.set_len(self.size)?;
+                self.stamp.apply(&file, &output.owners)?;
+                drop(file);
+                output.commit(temp)?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| output.local(&self.path, &e))
     }
 }
 
@@ -180,7 +193,7 @@ impl Repository {
     pub(super) async fn restore_pack_read(
         &self,
         read: PackRead<'_>,
-        owners: Arc<Owners>,
+        output: Arc<Output>,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RepositoryError> {
         let (start, end) = extent(&read.chunks);
@@ -208,10 +221,10 @@ impl Repository {
         );
         spans
             .map_ok(|(span, batch)| {
-                let (key, pack, owners) = (self.key().clone(), pack.clone(), owners.clone());
+                let (key, pack, output) = (self.key().clone(), pack.clone(), output.clone());
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        write_batch(&key, &pack, span, batch, &owners)
+                        write_batch(&key, &pack, span, batch, &output)
                     })
                     .await?
                 }
@@ -232,13 +245,13 @@ fn write_batch(
     pack: &str,
     mut span: Span,
     batch: Vec<Wanted>,
-    owners: &Owners,
+    output: &Output,
 ) -> Result<u64, RepositoryError> {
     let mut written = 0u64;
     for wanted in batch {
         let chunk = decode_stored(key, &wanted.location, pack, span.of(&wanted.location))?;
         for to in &wanted.to {
-            to.write(&chunk, owners)?;
+            to.write(&chunk, output)?;
             written += chunk.len() as u64;
         }
     }
