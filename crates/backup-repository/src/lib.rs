@@ -11,6 +11,8 @@ pub mod blob;
 pub mod check;
 pub mod chunking;
 pub mod crypto;
+#[cfg(test)]
+mod failing;
 pub mod pack;
 pub mod prune;
 mod recover;

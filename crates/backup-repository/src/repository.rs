@@ -71,6 +71,9 @@ pub enum RepositoryError {
     /// A local file or directory could not be read or written (the message names it).
     #[error("{0}")]
     Local(String),
+    /// A backup session failed to store what it read; nothing it added may be referenced.
+    #[error("the backup cannot complete, nothing was committed: {0}")]
+    SessionFailed(String),
 }
 
 impl From<tokio::task::JoinError> for RepositoryError {

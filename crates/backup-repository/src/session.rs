@@ -47,6 +47,12 @@ pub struct BackupSession {
     uploads: FuturesUnordered<JoinHandle<Result<(IndexedPack, u64), RepositoryError>>>,
     unindexed: Vec<IndexedPack>,
     stats: BackupStats,
+    /// The first failure of encoding, packing, uploading or indexing. A failed session
+    /// refuses everything after it: its chunks may be in no stored pack, so nothing may
+    /// refer to them.
+    failure: Option<String>,
+    /// Packs are sealed at this size ([`PACK_TARGET`]; smaller in tests).
+    pack_target: usize,
 }
 
 /// A stream as stored: its chunk ids (hex) in order and its length.
@@ -90,6 +96,8 @@ impl BackupSession {
                 adopted_packs: start.adopted,
                 ..BackupStats::default()
             },
+            failure: None,
+            pack_target: PACK_TARGET,
         })
     }
 
@@ -108,13 +116,37 @@ impl BackupSession {
                 .is_some_and(|pack| !self.doomed.contains(pack))
     }
 
+    /// Why the session failed, if it did: a chunk could not be encoded, or a pack or an
+    /// index could not be stored. Every later call fails with this, and so does
+    /// [`BackupSession::finish`]: no snapshot may refer to what this session added.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Fails unless the session is still usable.
+    fn usable(&self) -> Result<(), RepositoryError> {
+        match &self.failure {
+            Some(failure) => Err(RepositoryError::SessionFailed(failure.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers a failure of the repository side (the first one wins).
+    fn failed(&mut self, error: RepositoryError) -> RepositoryError {
+        self.failure.get_or_insert_with(|| error.to_string());
+        error
+    }
+
     /// Stores a stream read to its end, `on_bytes` called as input is consumed. Its chunks
     /// may still be encoding when this returns; [`BackupSession::finish`] completes them.
+    /// An error reading the stream fails this stream only; a failure to store fails the
+    /// session ([`BackupSession::failure`]).
     pub async fn add_stream(
         &mut self,
         mut reader: impl AsyncRead + Unpin,
         mut on_bytes: impl FnMut(u64),
     ) -> Result<StoredStream, RepositoryError> {
+        self.usable()?;
         let params = self.repo.config().chunker;
         let size = 2 * params.max_size as usize;
         let mut window = std::mem::take(&mut self.window);
@@ -185,9 +217,12 @@ impl BackupSession {
     /// Adds one encoded chunk to the pack, sealing the pack when it is full.
     async fn collect_encoded(&mut self) -> Result<(), RepositoryError> {
         if let Some(done) = self.encoding.next().await {
-            let (id, length, blob) = done??;
+            let (id, length, blob) = done
+                .map_err(RepositoryError::from)
+                .and_then(|encoded| encoded)
+                .map_err(|e| self.failed(e))?;
             self.pack.add(id, &blob, length);
-            if self.pack.len() >= PACK_TARGET {
+            if self.pack.len() >= self.pack_target {
                 self.seal_pack().await?;
             }
         }
@@ -202,7 +237,7 @@ impl BackupSession {
         while self.uploads.len() >= UPLOADS {
             self.collect_upload().await?;
         }
-        let fresh = PackBuilder::with_capacity(PACK_TARGET + PACK_TARGET / 2);
+        let fresh = PackBuilder::with_capacity(self.pack_target + self.pack_target / 2);
         let (builder, repo) = (std::mem::replace(&mut self.pack, fresh), self.repo.clone());
         self.uploads
             .push(tokio::spawn(async move { repo.store_pack(builder).await }));
@@ -211,7 +246,10 @@ impl BackupSession {
 
     async fn collect_upload(&mut self) -> Result<(), RepositoryError> {
         if let Some(done) = self.uploads.next().await {
-            let (pack, size) = done??;
+            let (pack, size) = done
+                .map_err(RepositoryError::from)
+                .and_then(|stored| stored)
+                .map_err(|e| self.failed(e))?;
             self.stats.added_bytes += size;
             self.unindexed.push(pack);
             if self.unindexed.len() >= INDEX_EVERY {
@@ -227,12 +265,15 @@ impl BackupSession {
             return Ok(());
         }
         let packs = std::mem::take(&mut self.unindexed);
-        self.repo.write_index_object(&packs).await?;
-        Ok(())
+        match self.repo.write_index_object(&packs).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.failed(error)),
+        }
     }
 
     /// Encodes, packs, uploads and indexes what is left; returns what the session wrote.
     pub async fn finish(mut self) -> Result<BackupStats, RepositoryError> {
+        self.usable()?;
         while !self.encoding.is_empty() {
             self.collect_encoded().await?;
         }
@@ -333,6 +374,59 @@ mod tests {
         );
         assert_eq!(repo.storage().list_all("data/").await.unwrap().len(), 1);
         assert_eq!(restored(&repo, &content).await, data);
+    }
+
+    /// Ten files of 1 MB.
+    fn many_packs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..10 {
+            std::fs::write(dir.path().join(format!("f{n}")), noise(1_000_000, n)).unwrap();
+        }
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_fails_the_backup_and_the_session_stays_failed() {
+        let repo = repository().await;
+        let earlier = noise(200_000, 9);
+        let (kept, _) = repo
+            .backup_stream("kept", earlier.as_slice())
+            .await
+            .unwrap();
+        repo.write_snapshot(snapshot(vec![kept.clone()]))
+            .await
+            .unwrap();
+        let failing = std::sync::Arc::new(crate::failing::FailingStorage::new(
+            repo.storage().clone(),
+            "data/",
+            1,
+        ));
+        let flaky = Repository::open(failing, b"pw").await.unwrap();
+        let dir = many_packs();
+        let mut session = BackupSession::start(&flaky, 2).await.unwrap();
+        // About 40 packs: uploads are collected while the files are read.
+        session.pack_target = 256 * 1024;
+        let options = crate::tree::TreeBackupOptions {
+            exclude: crate::tree::PathPatterns::new(&[]).unwrap(),
+            parent: Default::default(),
+        };
+        let error = session
+            .add_tree(dir.path(), &options, |_| {})
+            .await
+            .map(|report| report.warnings)
+            .unwrap_err();
+        assert!(error.to_string().contains("injected failure"), "{error}");
+        let again = session.add_stream(&b"more"[..], |_| {}).await.unwrap_err();
+        assert!(again.to_string().contains("injected failure"), "{again}");
+        let finished = session.finish().await.unwrap_err();
+        assert!(
+            finished.to_string().contains("injected failure"),
+            "{finished}"
+        );
+        // What was there before is intact.
+        assert_eq!(restored(&repo, &kept).await, earlier);
+        let check = repo.check(100).await.unwrap();
+        assert!(check.errors.is_empty(), "{:?}", check.errors);
     }
 
     #[tokio::test]

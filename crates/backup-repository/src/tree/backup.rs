@@ -131,6 +131,11 @@ impl BackupSession {
                     )
                     .await
                 {
+                    // A file that could not be read is a warning; a failure to store ends
+                    // the backup.
+                    if let Some(failure) = self.failure() {
+                        return Err(RepositoryError::SessionFailed(failure.to_owned()));
+                    }
                     report.warnings.push(problem);
                     continue;
                 }
