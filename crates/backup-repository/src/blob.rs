@@ -2,6 +2,7 @@
 //! against its id when read back, so a wrong, swapped or damaged blob is always detected.
 
 use crate::crypto::{ChunkId, CryptoError, MasterKey, SEAL_HEADER, SEAL_OVERHEAD};
+use crate::pack::MAX_CHUNK;
 use std::borrow::Cow;
 
 const RAW: u8 = 0;
@@ -95,14 +96,28 @@ thread_local! {
 
 /// Decompresses a zstd frame: in one call into a buffer of the recorded size (one-shot
 /// compression records it), with this thread's context; a frame without a size as a stream.
+/// Decompresses a zstd frame of at most [`MAX_CHUNK`] bytes (a larger one is refused, not
+/// allocated).
 fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
-    let recorded = zstd::zstd_safe::get_frame_content_size(frame)
+    let too_large =
+        || std::io::Error::other(format!("decompresses to more than {MAX_CHUNK} bytes"));
+    match zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten()
-        .filter(|size| *size <= u64::from(u32::MAX));
-    match recorded {
+    {
+        Some(size) if size > u64::from(MAX_CHUNK) => Err(too_large()),
         Some(size) => DECOMPRESSOR.with_borrow_mut(|d| d.decompress(frame, size as usize)),
-        None => zstd::stream::decode_all(frame),
+        None => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::new(frame)?
+                .take(u64::from(MAX_CHUNK) + 1)
+                .read_to_end(&mut out)?;
+            if out.len() > MAX_CHUNK as usize {
+                return Err(too_large());
+            }
+            Ok(out)
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::blob::decode_blob;
 use crate::pack::{read_header, verify_id};
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::pack_key;
+use crate::stream::{Index, pack_id_of, pack_key};
 use backup_core::ObjectStorageExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +24,9 @@ pub struct CheckReport {
     pub packs_read: usize,
     /// Problems, each naming an object.
     pub errors: Vec<String>,
+    /// Objects the repository did not write (stray names), each named: not damage, but
+    /// someone else writes to this location.
+    pub warnings: Vec<String>,
 }
 
 impl Repository {
@@ -32,14 +35,14 @@ impl Repository {
     /// to run (so repeated partial checks cover everything), at least one pack when above 0.
     pub async fn check(&self, read_percent: u8) -> Result<CheckReport, RepositoryError> {
         let mut report = CheckReport::default();
-        let index = match self.load_index().await {
-            Ok(index) => index,
-            Err(RepositoryError::Storage(e)) => return Err(e.into()),
-            Err(other) => {
-                report.errors.push(format!("index: {other}"));
-                return Ok(report);
+        let files = self.index_files().await?;
+        report.errors.extend(files.unreadable.iter().cloned());
+        let mut index = Index::default();
+        for (_, file) in &files.objects {
+            for pack in &file.packs {
+                index.add_pack(pack);
             }
-        };
+        }
         let mut packs: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for (id, (pack, location)) in index.entries() {
             packs
@@ -50,30 +53,27 @@ impl Repository {
         report.packs = packs.len();
         report.blobs = index.len();
 
-        for object in self.storage().list_all("snapshots/").await? {
-            match self.read_snapshot(&object.key).await {
-                Ok(file) => {
-                    report.snapshots += 1;
-                    let chunks = match self.snapshot_chunks(&index, &file).await {
-                        Ok(chunks) => chunks,
-                        Err(error) => {
-                            report.errors.push(format!("{}: {error}", object.key));
-                            continue;
-                        }
-                    };
-                    let missing: BTreeSet<&String> =
-                        chunks.iter().filter(|c| !index.contains_hex(c)).collect();
-                    if let Some(first) = missing.iter().next() {
-                        report.errors.push(format!(
-                            "{}: {} chunk(s) in no index, e.g. {first}",
-                            object.key,
-                            missing.len()
-                        ));
-                    }
+        let snapshots = self.snapshot_files().await?;
+        report.errors.extend(snapshots.unreadable.iter().cloned());
+        for (key, file) in &snapshots.objects {
+            report.snapshots += 1;
+            let chunks = match self.snapshot_chunks(&index, file).await {
+                Ok(chunks) => chunks,
+                Err(error) => {
+                    report.errors.push(format!("{key}: {error}"));
+                    continue;
                 }
-                Err(error) => report.errors.push(format!("{}: {error}", object.key)),
+            };
+            let missing: BTreeSet<&String> =
+                chunks.iter().filter(|c| !index.contains_hex(c)).collect();
+            if let Some(first) = missing.iter().next() {
+                report.errors.push(format!(
+                    "{key}: {} chunk(s) in no indexed pack, e.g. {first}",
+                    missing.len()
+                ));
             }
         }
+        report.warnings = self.strays().await?;
 
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
@@ -118,6 +118,31 @@ impl Repository {
             }
         }
         Ok(report)
+    }
+}
+
+impl Repository {
+    /// Objects whose names the repository never writes: under `data/` anything but a pack
+    /// key; under the other prefixes anything but a hex name.
+    async fn strays(&self) -> Result<Vec<String>, RepositoryError> {
+        let mut strays = Vec::new();
+        for object in self.storage().list_all("data/").await? {
+            if pack_id_of(&object.key).is_none() {
+                strays.push(format!("{}: not a pack's name (stray object)", object.key));
+            }
+        }
+        for prefix in ["index/", "snapshots/", "pending/", "sessions/", "keys/"] {
+            for object in self.storage().list_all(prefix).await? {
+                let name = &object.key[prefix.len()..];
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    strays.push(format!(
+                        "{}: not a name the repository writes (stray object)",
+                        object.key
+                    ));
+                }
+            }
+        }
+        Ok(strays)
     }
 }
 

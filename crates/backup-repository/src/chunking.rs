@@ -27,6 +27,29 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// Whether FastCDC takes these bounds (min <= avg <= max, each within the algorithm's
+    /// range); a configuration read from storage is checked before any chunking.
+    pub fn check(&self) -> Result<(), String> {
+        use fastcdc::v2020::{
+            AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
+        };
+        let within = (MINIMUM_MIN..=MINIMUM_MAX).contains(&self.min_size)
+            && (AVERAGE_MIN..=AVERAGE_MAX).contains(&self.avg_size)
+            && (MAXIMUM_MIN..=MAXIMUM_MAX).contains(&self.max_size)
+            && self.min_size <= self.avg_size
+            && self.avg_size <= self.max_size;
+        if within {
+            Ok(())
+        } else {
+            Err(format!(
+                "chunk sizes {}/{}/{} out of bounds ({MINIMUM_MIN}-{MINIMUM_MAX} / {AVERAGE_MIN}-{AVERAGE_MAX} / {MAXIMUM_MIN}-{MAXIMUM_MAX}, in order)",
+                self.min_size, self.avg_size, self.max_size
+            ))
+        }
+    }
+}
+
 /// The chunks of `data` as (offset, length), covering it exactly and in order.
 pub fn chunk_boundaries(data: &[u8], params: ChunkerParams) -> Vec<(usize, usize)> {
     FastCDC::new(data, params.min_size, params.avg_size, params.max_size)

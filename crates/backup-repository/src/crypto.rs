@@ -220,6 +220,36 @@ pub struct KdfParams {
     pub parallelism: u32,
 }
 
+impl KdfParams {
+    /// The most memory a key slot may ask for (4 GiB).
+    pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+    /// The most passes a key slot may ask for.
+    pub const MAX_ITERATIONS: u32 = 64;
+    /// The most lanes a key slot may ask for.
+    pub const MAX_PARALLELISM: u32 = 16;
+
+    /// Refuses costs no machine should be made to pay (a slot read from storage is
+    /// checked before any memory is taken for it).
+    pub fn check(&self) -> Result<(), CryptoError> {
+        let within = self.memory_kib <= Self::MAX_MEMORY_KIB
+            && (1..=Self::MAX_ITERATIONS).contains(&self.iterations)
+            && (1..=Self::MAX_PARALLELISM).contains(&self.parallelism);
+        if within {
+            Ok(())
+        } else {
+            Err(CryptoError::Unsupported(format!(
+                "key derivation costs out of bounds ({} KiB, {} passes, {} lanes; at most {} KiB, {} passes, {} lanes)",
+                self.memory_kib,
+                self.iterations,
+                self.parallelism,
+                Self::MAX_MEMORY_KIB,
+                Self::MAX_ITERATIONS,
+                Self::MAX_PARALLELISM
+            )))
+        }
+    }
+}
+
 impl Default for KdfParams {
     /// 46 MiB, 2 passes, 1 lane: twice the passes of OWASP's first Argon2id configuration
     /// (46 MiB, 1 pass), about 0.1-0.2 s for every open on a small machine. The memory is
@@ -251,6 +281,7 @@ pub struct KeySlot {
 const SLOT_CONTEXT: &[u8] = b"kbackup key slot v1";
 
 fn derive(password: &[u8], salt: &[u8], params: KdfParams) -> Result<[u8; 32], CryptoError> {
+    params.check()?;
     let params = Params::new(
         params.memory_kib,
         params.iterations,

@@ -17,6 +17,7 @@ pub mod pack;
 pub mod prune;
 mod recover;
 pub mod repository;
+mod sealed;
 pub mod session;
 pub mod stream;
 pub mod tree;

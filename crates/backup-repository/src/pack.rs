@@ -19,10 +19,35 @@ pub struct BlobLocation {
     pub plain_length: u32,
 }
 
+/// The largest chunk any repository holds (FastCDC's largest maximum).
+pub const MAX_CHUNK: u32 = 16 * 1024 * 1024;
+/// The largest stored blob: a chunk stored raw plus flag, nonce and tag.
+pub const MAX_STORED_BLOB: u32 = MAX_CHUNK + 1024;
+
 impl BlobLocation {
     /// The pack offset just past the blob's stored bytes.
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.length)
+        self.offset.saturating_add(u64::from(self.length))
+    }
+
+    /// Why a location read from storage cannot be right, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.length > MAX_STORED_BLOB || self.plain_length > MAX_CHUNK {
+            return Err(format!(
+                "blob {} of {} stored / {} plain bytes is larger than any chunk",
+                self.id.to_hex(),
+                self.length,
+                self.plain_length
+            ));
+        }
+        if self.offset > u64::from(u32::MAX) * 64 {
+            return Err(format!(
+                "blob {} at offset {}",
+                self.id.to_hex(),
+                self.offset
+            ));
+        }
+        Ok(())
     }
 
     /// Where the blob's stored bytes lie in the pack.
@@ -136,6 +161,9 @@ pub fn read_header(
         serde_json::from_slice(&header).map_err(|e| malformed(&e.to_string()))?;
     if blobs.iter().any(|b| b.end() > start as u64) {
         return Err(malformed("a blob lies outside the pack"));
+    }
+    if let Some(why) = blobs.iter().find_map(|b| b.check().err()) {
+        return Err(malformed(&why));
     }
     Ok(blobs)
 }

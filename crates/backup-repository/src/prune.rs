@@ -31,7 +31,8 @@
 use crate::crypto::ChunkId;
 use crate::pack::{BlobLocation, PackBuilder, verify_id};
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_key, parse_id};
+use crate::sealed::{MAX_SMALL_OBJECT, Opened};
+use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_id_of, pack_key, parse_id};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -167,7 +168,7 @@ impl Repository {
         };
         let mut report = PruneReport::default();
 
-        let marks = self.read_marks().await?;
+        let marks = self.read_marks().await?.all()?;
         let marked: BTreeSet<String> = marks.iter().flat_map(|(_, m)| m.packs.clone()).collect();
         let due: BTreeSet<&String> = marks
             .iter()
@@ -283,7 +284,7 @@ impl Repository {
     /// Reads every index object and every snapshot: which blobs are used and where they are.
     async fn survey(&self) -> Result<Survey, RepositoryError> {
         let (index_objects, files): (Vec<String>, Vec<_>) =
-            self.index_files().await?.into_iter().unzip();
+            self.index_files().await?.all()?.into_iter().unzip();
         let mut packs: BTreeMap<String, IndexedPack> = BTreeMap::new();
         let mut holders: HashMap<ChunkId, Vec<String>> = HashMap::new();
         let mut index = Index::default();
@@ -299,7 +300,7 @@ impl Repository {
         }
         // A listing that cannot be read stops the prune before anything is marked or deleted.
         let mut used = HashSet::new();
-        for snapshot in self.snapshots().await? {
+        for snapshot in self.all_snapshots().await? {
             for chunk in self.snapshot_chunks(&index, &snapshot).await? {
                 used.insert(parse_id(&chunk)?);
             }
@@ -310,7 +311,7 @@ impl Repository {
             .await?
             .into_iter()
             .filter_map(|o| {
-                let id = o.key.rsplit('/').next()?.to_owned();
+                let id = pack_id_of(&o.key)?.to_owned();
                 Some((id, (o.size, o.last_modified)))
             })
             .collect();
@@ -355,18 +356,9 @@ impl Repository {
         Ok(())
     }
 
-    pub(crate) async fn read_marks(&self) -> Result<Vec<(String, Mark)>, RepositoryError> {
-        let mut marks = Vec::new();
-        for object in self.storage().list_all("pending/").await? {
-            let sealed = self.storage().get_bytes(&object.key).await?;
-            let plain = self
-                .key()
-                .open(&sealed, object.key.as_bytes(), &object.key)?;
-            let mark = serde_json::from_slice(&plain)
-                .map_err(|e| RepositoryError::Corrupt(format!("{}: {e}", object.key)))?;
-            marks.push((object.key, mark));
-        }
-        Ok(marks)
+    /// Every prune mark, opened.
+    pub(crate) async fn read_marks(&self) -> Result<Opened<Mark>, RepositoryError> {
+        self.open_all("pending/", MAX_SMALL_OBJECT).await
     }
 
     async fn write_mark(&self, mark: &Mark) -> Result<(), RepositoryError> {

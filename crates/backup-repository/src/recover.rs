@@ -4,16 +4,19 @@
 //! - **Session markers.** A backup writes `sessions/<random>` before it uploads anything and
 //!   deletes it when its last index object is written. A marker found at the start of a
 //!   backup means a backup died (or is running): the packs in `data/` that no index lists are
-//!   then read, verified (content against id, sealed header), and listed in one new index
+//!   then read, verified (content against id, sealed header, every blob decrypted and
+//!   checked against its id), and their blobs not indexed already listed in one new index
 //!   object, so the new backup reuses them instead of uploading them again. Without a marker
 //!   nothing is listed: a normal backup does not walk `data/`.
 //! - **Packs a prune marked unused** (`pending/`) are left out of the deduplication: the
 //!   prune deletes them after its grace period, and a backup that started after the mark may
 //!   run past it. Chunks found only in them are stored again.
 
-use crate::pack::{read_header, verify_id};
+use crate::blob::decode_blob;
+use crate::crypto::MasterKey;
+use crate::pack::{BlobLocation, read_header, verify_id};
 use crate::repository::{Repository, RepositoryError, random_hex};
-use crate::stream::{Index, IndexedPack, pack_key};
+use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_id_of, pack_key};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -23,6 +26,23 @@ use std::collections::HashSet;
 
 /// Packs read at the same time while adopting.
 const ADOPT_READS: usize = 2;
+/// Larger objects under `data/` are not read for adoption (packs are cut at 16 MiB).
+const MAX_ADOPTED_PACK: u64 = 4 * PACK_TARGET as u64;
+
+/// A pack's blobs when all of them authenticate; else why not.
+fn authentic_blobs(key: &MasterKey, id: &str, bytes: &[u8]) -> Result<Vec<BlobLocation>, String> {
+    if !verify_id(id, bytes) {
+        return Err("content does not match its id".into());
+    }
+    let blobs = read_header(key, id, bytes).map_err(|e| e.to_string())?;
+    for blob in &blobs {
+        let stored = bytes
+            .get(blob.range())
+            .ok_or_else(|| format!("blob {} lies outside the pack", blob.id.to_hex()))?;
+        decode_blob(key, &blob.id, stored).map_err(|e| e.to_string())?;
+    }
+    Ok(blobs)
+}
 
 /// The content of a `sessions/` marker.
 #[derive(Serialize)]
@@ -59,17 +79,14 @@ impl Repository {
         let doomed: HashSet<String> = self
             .read_marks()
             .await?
+            .readable()
             .into_iter()
             .flat_map(|(_, mark)| mark.packs)
             .collect();
         let mut index = self.load_index().await?;
         let mut adopted = 0;
         if !markers.is_empty() {
-            let indexed: HashSet<&str> = index
-                .entries()
-                .map(|(_, (pack, _))| pack.as_str())
-                .collect();
-            let packs = self.unindexed_packs(&indexed, &doomed).await?;
+            let packs = self.unindexed_packs(&index, &doomed).await?;
             if !packs.is_empty() {
                 self.write_index_object(&packs).await?;
                 for pack in &packs {
@@ -87,21 +104,38 @@ impl Repository {
         })
     }
 
-    /// Stored packs in no index and not marked unused, whose bytes match their id and whose
-    /// header opens; any other is left for `prune`.
+    /// Stored packs in no index and not marked unused whose every blob authenticates (the
+    /// pack's bytes match its id, its sealed header opens, each blob decrypts and matches
+    /// its id: a writer without the key can forge none of these), each listing only its
+    /// blobs not indexed already; any other pack is left for `prune`.
     async fn unindexed_packs(
         &self,
-        indexed: &HashSet<&str>,
+        indexed: &Index,
         doomed: &HashSet<String>,
     ) -> Result<Vec<IndexedPack>, RepositoryError> {
-        let orphans: Vec<String> = self
-            .storage()
-            .list_all("data/")
-            .await?
-            .into_iter()
-            .filter_map(|o| o.key.rsplit('/').next().map(str::to_owned))
-            .filter(|id| !indexed.contains(id.as_str()) && !doomed.contains(id))
+        let packs: HashSet<&str> = indexed
+            .entries()
+            .map(|(_, (pack, _))| pack.as_str())
             .collect();
+        let mut orphans: Vec<String> = Vec::new();
+        for object in self.storage().list_all("data/").await? {
+            let Some(id) = pack_id_of(&object.key) else {
+                tracing::warn!("{}: not a pack's name, ignored", object.key);
+                continue;
+            };
+            if packs.contains(id) || doomed.contains(id) {
+                continue;
+            }
+            if object.size > MAX_ADOPTED_PACK {
+                tracing::warn!(
+                    "{}: {} bytes, larger than any pack, not adopted",
+                    object.key,
+                    object.size
+                );
+                continue;
+            }
+            orphans.push(id.to_owned());
+        }
         let read = futures::stream::iter(orphans)
             .map(|id| async move {
                 let bytes = match self.storage().get_bytes(&pack_key(&id)).await {
@@ -110,14 +144,28 @@ impl Repository {
                     Err(e) if e.is_not_found() => return Ok(None),
                     Err(e) => return Err(RepositoryError::from(e)),
                 };
-                let blobs = verify_id(&id, &bytes)
-                    .then(|| read_header(self.key(), &id, &bytes).ok())
-                    .flatten();
-                Ok(blobs.map(|blobs| IndexedPack { id, blobs }))
+                let key = self.key().clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    let verified = authentic_blobs(&key, &id, &bytes);
+                    (id, verified)
+                });
+                let (id, verified) = checked.await?;
+                Ok(match verified {
+                    Ok(blobs) => Some(IndexedPack { id, blobs }),
+                    Err(why) => {
+                        tracing::warn!("{}: not adopted: {why}", pack_key(&id));
+                        None
+                    }
+                })
             })
             .buffer_unordered(ADOPT_READS)
             .try_filter_map(|pack| async move { Ok(pack) });
-        read.try_collect().await
+        let mut adopted: Vec<IndexedPack> = read.try_collect().await?;
+        for pack in &mut adopted {
+            pack.blobs.retain(|blob| !indexed.contains(&blob.id));
+        }
+        adopted.retain(|pack| !pack.blobs.is_empty());
+        Ok(adopted)
     }
 
     async fn write_session_marker(&self) -> Result<String, RepositoryError> {

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub const FORMAT_VERSION: u32 = 1;
 const CONFIG: &str = "config";
 const KEYS: &str = "keys/";
+/// The largest key slot or configuration read (each is a few hundred bytes).
+const MAX_KEY_SLOT: u64 = 64 * 1024;
 
 /// Settings fixed when the repository is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +170,18 @@ impl Repository {
         storage: Arc<dyn ObjectStorage>,
         password: &[u8],
     ) -> Result<Self, RepositoryError> {
+        let config_size = match storage.head(CONFIG).await {
+            Ok(meta) => meta.size,
+            Err(e) if e.is_not_found() => {
+                return Err(RepositoryError::NotARepository(storage.location()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if config_size > MAX_KEY_SLOT {
+            return Err(RepositoryError::Corrupt(format!(
+                "config: {config_size} bytes, not a repository configuration"
+            )));
+        }
         let sealed_config = match storage.get_bytes(CONFIG).await {
             Ok(bytes) => bytes,
             Err(e) if e.is_not_found() => {
@@ -179,10 +193,21 @@ impl Repository {
         let mut key = None;
         let mut opened_with = String::new();
         for object in &slots {
+            // An unreadable slot (damaged, forged, of costs out of bounds) opens nothing;
+            // the others still may.
+            let skipped = |why: String| tracing::warn!("skipped key slot {}: {why}", object.key);
+            if object.size > MAX_KEY_SLOT {
+                skipped(format!("{} bytes", object.size));
+                continue;
+            }
             let text = storage.get_bytes(&object.key).await?;
-            let slot: KeySlot = serde_json::from_slice(&text).map_err(|e| {
-                RepositoryError::Corrupt(format!("key slot {} is unreadable: {e}", object.key))
-            })?;
+            let slot: KeySlot = match serde_json::from_slice(&text) {
+                Ok(slot) => slot,
+                Err(e) => {
+                    skipped(format!("unreadable ({e})"));
+                    continue;
+                }
+            };
             match slot.unlock(password) {
                 Ok(found) => {
                     key = Some(found);
@@ -190,13 +215,17 @@ impl Repository {
                     break;
                 }
                 Err(CryptoError::WrongPassword) => continue,
-                Err(other) => return Err(other.into()),
+                Err(other) => skipped(other.to_string()),
             }
         }
         let key = key.ok_or(CryptoError::WrongPassword)?;
         let plain = key.open(&sealed_config, CONFIG.as_bytes(), "config")?;
         let config: RepositoryConfig = serde_json::from_slice(&plain)
             .map_err(|e| RepositoryError::Corrupt(format!("config: {e}")))?;
+        config
+            .chunker
+            .check()
+            .map_err(|why| RepositoryError::Corrupt(format!("config: {why}")))?;
         if config.version != FORMAT_VERSION {
             return Err(RepositoryError::Corrupt(format!(
                 "repository format version {} (this kbackup reads {FORMAT_VERSION})",

@@ -328,6 +328,7 @@ mod tests {
     use crate::prune::PruneOptions;
     use crate::stream::tests::{damage_first_pack, repository, snapshot};
     use backup_testing::noise;
+    use bytes::Bytes;
     use chrono::Utc;
     use std::time::Duration;
 
@@ -427,6 +428,93 @@ mod tests {
         assert_eq!(restored(&repo, &kept).await, earlier);
         let check = repo.check(100).await.unwrap();
         assert!(check.errors.is_empty(), "{:?}", check.errors);
+    }
+
+    /// What a writer without the key can plant: a "pack" of random bytes ending in a real
+    /// pack's sealed header (named by its own hash, as ids are), a junk session marker, and
+    /// stray objects of every shape.
+    async fn plant_forgeries(repo: &Repository, real: &str) {
+        let bytes = repo.storage().get_bytes(real).await.unwrap();
+        let n = bytes.len();
+        let header = u32::from_le_bytes(bytes[n - 4..].try_into().unwrap()) as usize;
+        let mut forged = noise(n - 4 - header, 99);
+        forged.extend_from_slice(&bytes[n - 4 - header..]);
+        let id = blake3::hash(&forged).to_hex().to_string();
+        repo.storage()
+            .put_bytes(&pack_key(&id), Bytes::from(forged))
+            .await
+            .unwrap();
+        for (key, body) in [
+            ("sessions/junk", &b"junk"[..]),
+            ("data/x", b"stray"),
+            ("data/ab", b""),
+            ("data/zz/not-hex", b"stray"),
+            ("index/short", b"junk"),
+            ("snapshots/x", b"junk"),
+        ] {
+            repo.storage()
+                .put_bytes(key, Bytes::copy_from_slice(body))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn forged_packs_are_not_adopted_and_indexed_blobs_never_replaced() {
+        let repo = repository().await;
+        let first = noise(600_000, 21);
+        let (kept, _) = repo.backup_stream("first", first.as_slice()).await.unwrap();
+        repo.write_snapshot(snapshot(vec![kept.clone()]))
+            .await
+            .unwrap();
+        let indexed: Vec<String> = repo
+            .storage()
+            .list_all("data/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        // A backup killed after its upload leaves a pack in no index; the forger copies its
+        // header onto random bytes and deletes it.
+        let second = [first.as_slice(), noise(300_000, 22).as_slice()].concat();
+        killed_after_upload(&repo, &second).await;
+        let orphan = repo
+            .storage()
+            .list_all("data/")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| !indexed.contains(&o.key))
+            .unwrap();
+        plant_forgeries(&repo, &orphan.key).await;
+        repo.storage().delete(&orphan.key).await.unwrap();
+
+        // The owner's next backup of the same data.
+        let (newer, stats) = repo
+            .backup_stream("second", second.as_slice())
+            .await
+            .unwrap();
+        assert_eq!(stats.adopted_packs, 0, "a forged pack adopted");
+        assert!(stats.added_bytes > 0, "stored again");
+        repo.write_snapshot(snapshot(vec![newer.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(restored(&repo, &kept).await, first);
+        assert_eq!(restored(&repo, &newer).await, second);
+        // `check` names every planted object, and panics on none.
+        let check = repo.check(100).await.unwrap();
+        let named = [check.errors.clone(), check.warnings.clone()].concat();
+        for key in [
+            "data/x",
+            "data/ab",
+            "data/zz/not-hex",
+            "index/short",
+            "snapshots/x",
+        ] {
+            assert!(named.iter().any(|n| n.starts_with(key)), "{key}: {named:?}");
+        }
+        assert_eq!(check.snapshots, 2);
     }
 
     #[tokio::test]

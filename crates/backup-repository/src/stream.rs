@@ -6,6 +6,7 @@ use crate::blob::decode_blob_in_place;
 use crate::crypto::{ChunkId, MasterKey};
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
+use crate::sealed::{MAX_INDEX_OBJECT, MAX_SMALL_OBJECT, Opened};
 use crate::session::BackupSession;
 use backup_core::{ObjectStorageExt, Snapshot, SnapshotId};
 use bytes::{Bytes, BytesMut};
@@ -99,10 +100,27 @@ impl Span {
         Self { bytes, start }
     }
 
-    /// A blob's stored bytes.
-    pub(crate) fn of(&mut self, location: &BlobLocation) -> &mut [u8] {
-        let at = (location.offset - self.start) as usize;
-        &mut self.bytes[at..at + location.length as usize]
+    /// A blob's stored bytes; a span that ends before them (a truncated pack) is damage.
+    pub(crate) fn of(
+        &mut self,
+        location: &BlobLocation,
+        pack: &str,
+    ) -> Result<&mut [u8], RepositoryError> {
+        let available = self.bytes.len();
+        location
+            .offset
+            .checked_sub(self.start)
+            .and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| Some(at..at.checked_add(location.length as usize)?))
+            .and_then(|range| self.bytes.get_mut(range))
+            .ok_or_else(|| {
+                RepositoryError::Corrupt(format!(
+                    "{} ends before blob {} (read {available} bytes from offset {})",
+                    pack_key(pack),
+                    location.id.to_hex(),
+                    self.start
+                ))
+            })
     }
 }
 
@@ -168,9 +186,12 @@ impl Index {
     }
 
     /// Adds a pack's blobs.
+    /// Adds a pack's blobs; a blob indexed already keeps its place (never replaced).
     pub(crate) fn add_pack(&mut self, pack: &IndexedPack) {
         for blob in &pack.blobs {
-            self.blobs.insert(blob.id, (pack.id.clone(), *blob));
+            self.blobs
+                .entry(blob.id)
+                .or_insert_with(|| (pack.id.clone(), *blob));
         }
     }
 
@@ -230,8 +251,24 @@ pub struct SnapshotFile {
 }
 
 /// The object key of a pack.
+/// Snapshots oldest first.
+fn sorted(files: Vec<(String, SnapshotFile)>) -> Vec<SnapshotFile> {
+    let mut all: Vec<SnapshotFile> = files.into_iter().map(|(_, file)| file).collect();
+    all.sort_by_key(|s| s.snapshot.time);
+    all
+}
+
+/// The key of pack `id` (64 hex digits; any other text gets a key no pack has).
 pub(crate) fn pack_key(id: &str) -> String {
-    format!("data/{}/{id}", &id[..2])
+    format!("data/{}/{id}", id.get(..2).unwrap_or("--"))
+}
+
+/// The pack id a `data/` key names, if it is a pack's key (`data/ab/ab12...`, 64 lowercase
+/// hex digits); a stray object's key names none.
+pub(crate) fn pack_id_of(key: &str) -> Option<&str> {
+    let id = key.rsplit('/').next()?;
+    let valid = id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (valid && pack_key(id) == key).then_some(id)
 }
 
 pub(crate) fn parse_id(hex_id: &str) -> Result<ChunkId, RepositoryError> {
@@ -243,10 +280,11 @@ pub(crate) fn parse_id(hex_id: &str) -> Result<ChunkId, RepositoryError> {
 }
 
 impl Repository {
-    /// Loads every index object.
+    /// Loads every index object that can be read (one that cannot is skipped with a
+    /// warning: its chunks are stored again by a backup, and `check` reports it).
     pub async fn load_index(&self) -> Result<Index, RepositoryError> {
         let mut index = Index::default();
-        for (_, file) in self.index_files().await? {
+        for (_, file) in self.index_files().await?.readable() {
             for pack in &file.packs {
                 index.add_pack(pack);
             }
@@ -255,20 +293,24 @@ impl Repository {
     }
 
     /// Every index object, opened: its key and the packs it lists.
-    pub(crate) async fn index_files(&self) -> Result<Vec<(String, IndexFile)>, RepositoryError> {
-        let mut files = Vec::new();
-        for object in self.storage().list_all("index/").await? {
-            let file = self.read_index_file(&object.key).await?;
-            files.push((object.key, file));
-        }
-        Ok(files)
-    }
-
-    /// Reads and opens one index object.
-    pub(crate) async fn read_index_file(&self, key: &str) -> Result<IndexFile, RepositoryError> {
-        let sealed = self.storage().get_bytes(key).await?;
-        let plain = self.key().open(&sealed, key.as_bytes(), key)?;
-        serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{key}: {e}")))
+    pub(crate) async fn index_files(&self) -> Result<Opened<IndexFile>, RepositoryError> {
+        let mut opened = self
+            .open_all::<IndexFile>("index/", MAX_INDEX_OBJECT)
+            .await?;
+        let mut unreadable = Vec::new();
+        opened.objects.retain(|(key, file)| {
+            let invalid = file.packs.iter().find_map(|pack| {
+                let id_ok = pack_id_of(&pack_key(&pack.id)).is_some();
+                let why = (!id_ok).then(|| format!("pack id {:?} is not a pack's", pack.id));
+                why.or_else(|| pack.blobs.iter().find_map(|b| b.check().err()))
+            });
+            if let Some(why) = &invalid {
+                unreadable.push(format!("{key}: {why}"));
+            }
+            invalid.is_none()
+        });
+        opened.unreadable.extend(unreadable);
+        Ok(opened)
     }
 
     /// Backs up a byte stream as component `name` in a session of its own.
@@ -308,20 +350,20 @@ impl Repository {
         Ok(file.snapshot.id)
     }
 
-    /// Every snapshot, oldest first.
+    /// Every snapshot that can be read, oldest first (one that cannot is skipped with a
+    /// warning; `check` reports it).
     pub async fn snapshots(&self) -> Result<Vec<SnapshotFile>, RepositoryError> {
-        let mut all = Vec::new();
-        for object in self.storage().list_all("snapshots/").await? {
-            all.push(self.read_snapshot(&object.key).await?);
-        }
-        all.sort_by_key(|s| s.snapshot.time);
-        Ok(all)
+        Ok(sorted(self.snapshot_files().await?.readable()))
     }
 
-    pub(crate) async fn read_snapshot(&self, name: &str) -> Result<SnapshotFile, RepositoryError> {
-        let sealed = self.storage().get_bytes(name).await?;
-        let plain = self.key().open(&sealed, name.as_bytes(), name)?;
-        serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{name}: {e}")))
+    /// Every snapshot, oldest first, or an error naming one that cannot be read.
+    pub(crate) async fn all_snapshots(&self) -> Result<Vec<SnapshotFile>, RepositoryError> {
+        Ok(sorted(self.snapshot_files().await?.all()?))
+    }
+
+    /// Every object under `snapshots/`, opened.
+    pub(crate) async fn snapshot_files(&self) -> Result<Opened<SnapshotFile>, RepositoryError> {
+        self.open_all("snapshots/", MAX_SMALL_OBJECT).await
     }
 
     /// Chunks read and verified, in order: neighbouring chunks of a pack fetched by one
@@ -344,7 +386,7 @@ impl Repository {
                     locations
                         .iter()
                         .map(|location| {
-                            decode_stored(&key, location, &pack, span.of(location))
+                            decode_stored(&key, location, &pack, span.of(location, &pack)?)
                                 .map(Cow::into_owned)
                         })
                         .collect::<Result<Vec<_>, _>>()

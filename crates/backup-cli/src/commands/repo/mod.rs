@@ -31,7 +31,6 @@ impl From<RepositoryError> for CliError {
     }
 }
 
-/// The password: `KBACKUP_PASSWORD`, else the first line of `--password-file`.
 /// The password: `KBACKUP_PASSWORD`, else `--encryption-secret`, else `--password-file`.
 async fn password(context: &Context, args: &RepoArgs) -> Result<Vec<u8>, CliError> {
     if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty()) {
@@ -169,6 +168,9 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             let percent = read_data.unwrap_or(0);
             let report = repository.check(percent).await?;
             emit(context.output, std::slice::from_ref(&report))?;
+            for warning in &report.warnings {
+                context.info(&format!("warning: {warning}"));
+            }
             if report.errors.is_empty() {
                 let scope = match percent {
                     0 => String::new(),

@@ -249,7 +249,12 @@ fn write_batch(
 ) -> Result<u64, RepositoryError> {
     let mut written = 0u64;
     for wanted in batch {
-        let chunk = decode_stored(key, &wanted.location, pack, span.of(&wanted.location))?;
+        let chunk = decode_stored(
+            key,
+            &wanted.location,
+            pack,
+            span.of(&wanted.location, pack)?,
+        )?;
         for to in &wanted.to {
             to.write(&chunk, output)?;
             written += chunk.len() as u64;
