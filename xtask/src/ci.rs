@@ -27,6 +27,10 @@ pub fn cargo(root: &Path, env: &TestEnv, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// How long CI fuzzes each target: a short run from the kept corpus, so that a decoder
+/// change that panics on a known input fails CI (the long runs are `cargo xtask fuzz`).
+const FUZZ_SECONDS: u32 = 15;
+
 pub fn run(root: &Path, env: &TestEnv, keep_env: bool) -> Result<()> {
     let started = Instant::now();
     let result = checks(root, env);
@@ -57,6 +61,7 @@ fn checks(root: &Path, env: &TestEnv) -> Result<()> {
         ],
     )?;
     cargo(root, env, &["test", "--workspace", "--no-fail-fast"])?;
+    crate::fuzz::run(root, &[], FUZZ_SECONDS)?;
     let minio = env.variable("KBACKUP_TEST_S3_BUCKET")?;
     cargo(
         root,

@@ -1,9 +1,10 @@
 //! Development tasks for kbackup: `cargo xtask env up|down|status`, `cargo xtask ci`,
-//! `cargo xtask demo`, `cargo xtask bench storage`.
+//! `cargo xtask demo`, `cargo xtask fuzz`, `cargo xtask bench storage`.
 
 mod bench;
 mod ci;
 mod demo;
+mod fuzz;
 mod testenv;
 
 use anyhow::Result;
@@ -26,7 +27,8 @@ enum Task {
         #[command(subcommand)]
         action: EnvAction,
     },
-    /// Everything CI checks: env up, fmt, clippy, every test, the examples, env down.
+    /// Everything CI checks: env up, fmt, clippy, every test, a short fuzz run of every
+    /// target, the examples, env down.
     Ci {
         /// Leave the test servers running afterwards.
         #[arg(long)]
@@ -34,6 +36,14 @@ enum Task {
     },
     /// The main job on the local test environment, for a newcomer.
     Demo,
+    /// The fuzz targets of every decoder of stored bytes (nightly toolchain, cargo-fuzz).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
     /// Benchmarks, side by side with the tool a user would otherwise use.
     Bench {
         #[command(subcommand)]
@@ -101,6 +111,7 @@ fn run(task: Task) -> Result<()> {
         } => env.status(),
         Task::Ci { keep_env } => ci::run(&root, &env, keep_env),
         Task::Demo => demo::run(&root, &env),
+        Task::Fuzz { seconds, targets } => fuzz::run(&root, &targets, seconds),
         Task::Bench { which } => bench::run(&root, &env, which),
     }
 }

@@ -498,13 +498,17 @@ pub struct KdfArgs {
 }
 
 impl KdfArgs {
-    /// The key slot's parameters.
-    pub fn params(&self) -> backup_repository::KdfParams {
-        backup_repository::KdfParams {
+    /// The key slot's parameters; costs below OWASP's minimum are refused.
+    pub fn params(&self) -> Result<backup_repository::KdfParams, String> {
+        let params = backup_repository::KdfParams {
             memory_kib: self.kdf_memory,
             iterations: self.kdf_passes,
             parallelism: 1,
-        }
+        };
+        params
+            .check_new()
+            .map_err(|e| format!("--kdf-memory/--kdf-passes: {e}"))?;
+        Ok(params)
     }
 }
 
@@ -952,7 +956,9 @@ mod tests {
         match cli.command {
             Command::Repo {
                 action: RepoCommand::Init { kdf, .. },
-            } => Ok(kdf.params()),
+            } => kdf
+                .params()
+                .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, e)),
             other => panic!("parsed as {other:?}"),
         }
     }
@@ -973,6 +979,8 @@ mod tests {
             &["--kdf-memory", "4MiB"][..],
             &["--kdf-memory", "8GiB"],
             &["--kdf-passes", "0"],
+            &["--kdf-memory", "8MiB", "--kdf-passes", "1"],
+            &["--kdf-memory", "19MiB", "--kdf-passes", "1"],
         ] {
             let error = kdf_of(bad).unwrap_err().to_string();
             assert!(error.contains("kdf"), "{bad:?}: {error}");

@@ -22,7 +22,7 @@ impl Setup {
         let setup = Self {
             home: tempfile::tempdir().unwrap(),
         };
-        let init = setup.kbackup(&["repo", "init", "--kdf-memory", "8MiB", "--kdf-passes", "1"]);
+        let init = setup.kbackup(&["repo", "init", "--kdf-memory", "19MiB", "--kdf-passes", "2"]);
         assert!(init.status.success(), "{}", text(&init.stderr));
         std::fs::create_dir(setup.outside()).unwrap();
         std::fs::set_permissions(setup.outside(), std::fs::Permissions::from_mode(0o750)).unwrap();

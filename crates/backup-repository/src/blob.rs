@@ -96,8 +96,7 @@ thread_local! {
 
 /// Decompresses a zstd frame: in one call into a buffer of the recorded size (one-shot
 /// compression records it), with this thread's context; a frame without a size as a stream.
-/// Decompresses a zstd frame of at most [`MAX_CHUNK`] bytes (a larger one is refused, not
-/// allocated).
+/// A frame of more than [`MAX_CHUNK`] bytes is refused, not allocated.
 fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
     let too_large =
         || std::io::Error::other(format!("decompresses to more than {MAX_CHUNK} bytes"));

@@ -250,6 +250,34 @@ impl KdfParams {
     }
 }
 
+impl KdfParams {
+    /// OWASP's minimum Argon2id configurations (memory in KiB, passes), one lane each.
+    pub const OWASP_MINIMUM: [(u32, u32); 5] = [
+        (47_104, 1),
+        (19_456, 2),
+        (12_288, 3),
+        (9_216, 4),
+        (7_168, 5),
+    ];
+
+    /// Refuses costs below OWASP's minimum for a new key slot (existing slots open whatever
+    /// their costs, within [`KdfParams::check`]).
+    pub fn check_new(&self) -> Result<(), CryptoError> {
+        self.check()?;
+        let strong = Self::OWASP_MINIMUM
+            .iter()
+            .any(|(memory, passes)| self.memory_kib >= *memory && self.iterations >= *passes);
+        if strong {
+            Ok(())
+        } else {
+            Err(CryptoError::Unsupported(format!(
+                "key derivation costs below OWASP's minimum ({} KiB with {} passes; at least 46 MiB with 1 pass, 19 MiB with 2, 12 MiB with 3, 9 MiB with 4 or 7 MiB with 5)",
+                self.memory_kib, self.iterations
+            )))
+        }
+    }
+}
+
 impl Default for KdfParams {
     /// 46 MiB, 2 passes, 1 lane: twice the passes of OWASP's first Argon2id configuration
     /// (46 MiB, 1 pass), about 0.1-0.2 s for every open on a small machine. The memory is

@@ -11,7 +11,7 @@ mod restore;
 
 pub use backup::{TreeBackupOptions, TreeBackupReport};
 pub use placement::{TreePlacement, place_trees};
-pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport};
+pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport, parse_listing};
 
 use crate::repository::{Repository, RepositoryError};
 use crate::stream::{Index, SnapshotFile, StreamContent};

@@ -80,44 +80,22 @@ impl Output {
 }
 
 impl Repository {
-    /// Reads a tree's listing (every node, in walk order). A malformed listing is refused:
-    /// the root first and a directory, each other entry's path plain (no `..`, `.`, empty
-    /// name or NUL), unique and below a directory listed before it, links with a target,
-    /// owners that exist.
+    /// Reads a tree's listing (every node, in walk order); see [`parse_listing`].
     pub async fn read_tree_listing(
         &self,
         index: &Index,
         tree: &TreeContent,
     ) -> Result<Vec<Node>, RepositoryError> {
-        let corrupt = |line: usize, why: String| {
-            RepositoryError::Corrupt(format!("listing of {}: entry {line}: {why}", tree.name))
-        };
         if tree.listing.size > MAX_LISTING {
-            return Err(corrupt(
-                0,
-                format!("{} bytes is too large", tree.listing.size),
-            ));
+            return Err(RepositoryError::Corrupt(format!(
+                "listing of {}: {} bytes is too large",
+                tree.name, tree.listing.size
+            )));
         }
         let mut bytes = Vec::with_capacity(tree.listing.size.min(LISTING_RESERVE) as usize);
         self.restore_stream(index, &tree.listing, &mut bytes)
             .await?;
-        let mut dirs: HashSet<Vec<u8>> = HashSet::new();
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        bytes
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .enumerate()
-            .map(|(n, line)| {
-                let node: Node =
-                    serde_json::from_slice(line).map_err(|e| corrupt(n + 1, e.to_string()))?;
-                check_node(&node, n == 0, &dirs, &seen).map_err(|why| corrupt(n + 1, why))?;
-                if node.kind == NodeKind::Dir {
-                    dirs.insert(node.path.0.clone());
-                }
-                seen.insert(node.path.0.clone());
-                Ok(node)
-            })
-            .collect()
+        parse_listing(&tree.name, &bytes)
     }
 
     /// Restores `tree` into `target`: directories, then file contents (fetched pack by pack,
@@ -261,6 +239,33 @@ impl Repository {
         report.warnings.extend(output.owners.warning());
         Ok(report)
     }
+}
+
+/// Parses the listing of tree `name` (JSON lines of [`Node`]s). A malformed listing is
+/// refused: the root first and a directory, each other entry's path plain (no `..`, `.`,
+/// empty name or NUL), unique and below a directory listed before it, links with a target,
+/// owners that exist.
+pub fn parse_listing(name: &str, bytes: &[u8]) -> Result<Vec<Node>, RepositoryError> {
+    let corrupt = |line: usize, why: String| {
+        RepositoryError::Corrupt(format!("listing of {name}: entry {line}: {why}"))
+    };
+    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            let node: Node =
+                serde_json::from_slice(line).map_err(|e| corrupt(n + 1, e.to_string()))?;
+            check_node(&node, n == 0, &dirs, &seen).map_err(|why| corrupt(n + 1, why))?;
+            if node.kind == NodeKind::Dir {
+                dirs.insert(node.path.0.clone());
+            }
+            seen.insert(node.path.0.clone());
+            Ok(node)
+        })
+        .collect()
 }
 
 /// Makes a symlink with its owner and time, under a temporary name first.

@@ -67,7 +67,12 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
         } => {
             let password = new_password(new_password_file.as_deref())?;
             let repository = open(context, &repo).await?;
-            let name = repository.add_password(&password, kdf.params()).await?;
+            let name = repository
+                .add_password(
+                    &password,
+                    kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
+                )
+                .await?;
             context.info(&format!("added key {}", name.trim_start_matches("keys/")));
         }
         KeyCommand::Remove { id, repo } => {
@@ -86,7 +91,12 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
         } => {
             let password = new_password(new_password_file.as_deref())?;
             let mut repository = open(context, &repo).await?;
-            let id = repository.change_password(&password, kdf.params()).await?;
+            let id = repository
+                .change_password(
+                    &password,
+                    kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
+                )
+                .await?;
             context.info(&format!(
                 "password changed (key {id}); the old one no longer opens the repository"
             ));

@@ -97,7 +97,7 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             let password = password(context, &repo).await?;
             let options = InitOptions {
                 compression_level,
-                kdf: kdf.params(),
+                kdf: kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
                 ..InitOptions::default()
             };
             let repository =
