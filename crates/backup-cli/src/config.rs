@@ -43,11 +43,11 @@ pub struct StorageFileConfig {
     /// S3 access key id.
     pub access_key_id: Option<String>,
     /// S3 secret access key (prefer `credentialsSecret` or the environment).
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<backup_core::Secret>,
     /// Azure account.
     pub azure_account: Option<String>,
     /// Azure account key.
-    pub azure_key: Option<String>,
+    pub azure_key: Option<backup_core::Secret>,
     /// Azure Blob endpoint.
     pub azure_endpoint: Option<String>,
     /// Kubernetes Secret with credentials (`namespace/name`).
@@ -106,11 +106,13 @@ pub fn load(named: Option<&Path>) -> Result<FileConfig, ConfigError> {
     parse(&text).map_err(|detail| ConfigError::Invalid { path, detail })
 }
 
+/// The file's content; an error names the line, the column and the field, never the text
+/// or the value there (it may be a secret).
 fn parse(text: &str) -> Result<FileConfig, String> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    backup_core::yaml::from_yaml(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -134,9 +136,16 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_value_is_named() {
+    fn a_bad_value_is_named_by_its_field_not_its_value() {
         let error = parse("output: xml\n").unwrap_err();
-        assert!(error.contains("xml"), "{error}");
+        assert!(error.contains("field output"), "{error}");
+        assert!(!error.contains("xml"), "{error}");
+        let error = parse("storage:\n  secretAccessKey: AKIA-secret\n  endpont: x\n").unwrap_err();
+        assert!(error.contains("line 3"), "{error}");
+        assert!(!error.contains("AKIA"), "{error}");
+        let error = parse("storage:\n  concurrency: 12345678secret\n").unwrap_err();
+        assert!(error.contains("field storage.concurrency"), "{error}");
+        assert!(!error.contains("12345678"), "{error}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::progress::BarProgress;
 use anyhow::anyhow;
 use backup_core::cluster::ConfigObjects;
 use backup_k8s::{ConnectOptions, KubeCluster};
-use backup_storage::{Secret, StorageOptions};
+use backup_storage::StorageOptions;
 
 /// What every command may need.
 pub struct Context {
@@ -119,7 +119,7 @@ impl Context {
             access_key_id: env.access_key_id.or_else(|| f.access_key_id.clone()),
             secret_access_key: env
                 .secret_access_key
-                .or_else(|| f.secret_access_key.clone().map(Secret::new)),
+                .or_else(|| f.secret_access_key.clone()),
             session_token: env.session_token,
             virtual_hosted_style: args
                 .virtual_hosted_style
@@ -127,9 +127,7 @@ impl Context {
                 .or(env.virtual_hosted_style)
                 .or(f.virtual_hosted_style),
             azure_account: env.azure_account.or_else(|| f.azure_account.clone()),
-            azure_key: env
-                .azure_key
-                .or_else(|| f.azure_key.clone().map(Secret::new)),
+            azure_key: env.azure_key.or_else(|| f.azure_key.clone()),
             azure_endpoint: env.azure_endpoint.or_else(|| f.azure_endpoint.clone()),
             ..env
         };

@@ -18,6 +18,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     allocator::tune();
+    // Everything kbackup creates is private to its user: a local repository (key slots,
+    // packs), manifests written with --output-dir, downloads. A restore sets each entry's
+    // own mode explicitly.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -454,6 +454,14 @@ async fn owners_are_re_linked_status_restored_on_request_and_a_yaml_tree_written
             .join(format!("{}.yaml", seeded.shop))
             .exists()
     );
+    // Private: Secrets are among the files.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&tree.join(&seeded.shop)), 0o700);
+    assert_eq!(
+        mode(&tree.join(&seeded.shop).join("configmaps/conf.yaml")),
+        0o600
+    );
     seeded.delete_and_wait(&seeded.namespaces()[..1]).await;
 
     let out = seeded.kbackup(&[

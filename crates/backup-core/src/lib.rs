@@ -16,9 +16,11 @@ pub mod progress;
 pub mod resources;
 pub mod retention;
 pub mod schedule;
+pub mod secret;
 pub mod stackstate;
 pub mod storage;
 pub mod workflow;
+pub mod yaml;
 
 pub use cluster::{Cluster, ClusterError};
 pub use engine::{EngineError, SnapshotEngine};
@@ -30,4 +32,5 @@ pub use model::{
 pub use progress::{NoProgress, Progress};
 pub use retention::{RetentionDecision, RetentionPolicy};
 pub use schedule::{Schedule, ScheduleError};
+pub use secret::Secret;
 pub use storage::{ByteStream, ObjectMeta, ObjectStorage, ObjectStorageExt, StorageError};

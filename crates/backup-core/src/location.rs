@@ -147,6 +147,24 @@ impl fmt::Display for RepositoryLocation {
     }
 }
 
+/// Refuses an endpoint URL (`--storage-endpoint`, `--es-url`, the configuration file) that
+/// carries credentials (`user:password@host`): they would end up in messages and process
+/// listings. The error names `what` and never repeats the URL.
+pub fn check_endpoint(what: &str, url: &str) -> Result<(), String> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "{what} holds credentials (user:password@): pass them through their own flags, \
+             environment variables or a Secret, never in the URL"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +229,27 @@ mod tests {
                 .to_string(),
             "file:///r/x"
         );
+    }
+
+    #[test]
+    fn endpoints_with_credentials_are_refused_without_repeating_them() {
+        for url in [
+            "http://admin:hunter2@127.0.0.1:9200",
+            "https://user@minio.local",
+            "admin:hunter2@es:9200/path",
+        ] {
+            let error = check_endpoint("--es-url", url).unwrap_err();
+            assert!(
+                error.contains("--es-url") && !error.contains("hunter2"),
+                "{error}"
+            );
+        }
+        for url in [
+            "http://127.0.0.1:9000",
+            "https://es.example/path?x=a@b",
+            "http://[::1]:9200",
+        ] {
+            assert!(check_endpoint("--storage-endpoint", url).is_ok(), "{url}");
+        }
     }
 }

@@ -68,6 +68,8 @@ impl EsClient {
     /// Connects to `url` (`http://127.0.0.1:9200`), with basic authentication when given;
     /// nothing is sent yet.
     pub fn connect(url: &str, basic_auth: Option<(&str, &str)>) -> Result<Self, EngineError> {
+        backup_core::location::check_endpoint("the Elasticsearch URL", url)
+            .map_err(EngineError::Invalid)?;
         let invalid = |e: &dyn std::fmt::Display| {
             EngineError::Invalid(format!("invalid Elasticsearch URL '{url}': {e}"))
         };

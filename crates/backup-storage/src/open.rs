@@ -27,6 +27,14 @@ pub async fn open(
             options.put.part_size
         )));
     }
+    for (what, endpoint) in [
+        ("the storage endpoint", &options.endpoint),
+        ("the Azure endpoint", &options.azure_endpoint),
+    ] {
+        if let Some(endpoint) = endpoint {
+            backup_core::location::check_endpoint(what, endpoint).map_err(StorageError::Invalid)?;
+        }
+    }
     if options.put.concurrency == 0 {
         return Err(StorageError::Invalid(
             "upload concurrency must be at least 1".into(),

@@ -1,28 +1,7 @@
 use backup_core::storage::PutOptions;
-use std::fmt;
 use std::time::Duration;
 
-/// A credential: Debug never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret string.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that hands it to the SDK.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use backup_core::Secret;
 
 /// How to reach and talk to a storage location. Every field is optional: what is not set
 /// comes from the standard environment variables (see [`StorageOptions::from_env`]) or the

@@ -1,9 +1,9 @@
 use super::{ElasticsearchSection, SettingsSection, StackPacksSection, VictoriaMetricsSection};
+use crate::Secret;
 use crate::cluster::SecretValue;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// The ConfigMap and Secret that hold the configuration.
 pub const DEFAULT_CONFIG_NAME: &str = "suse-observability-backup-config";
@@ -39,29 +39,6 @@ pub enum ConfigError {
     },
 }
 
-/// A credential read from the configuration: never printed.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct SecretText(String);
-
-impl SecretText {
-    /// The value, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(SecretText)
-    }
-}
-
 /// A Kubernetes Service and port.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,10 +60,10 @@ pub struct ObjectStoreSection {
     pub service: ServiceRef,
     /// Access key.
     #[serde(default)]
-    pub access_key: SecretText,
+    pub access_key: Secret,
     /// Secret key.
     #[serde(default)]
-    pub secret_key: SecretText,
+    pub secret_key: Secret,
 }
 
 /// `stackgraph.restore.job`: how the restore Job's pod is built.
@@ -271,12 +248,12 @@ impl StackStateConfig {
         {
             object.insert("commonLabels".into(), kubernetes);
         }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = e.path().to_string().replace("commonLabels", "kubernetes");
-            ConfigError::Field {
-                field,
-                detail: e.into_inner().to_string(),
-            }
+        crate::yaml::from_value(value).map_err(|e| ConfigError::Field {
+            field: e
+                .field
+                .unwrap_or_default()
+                .replace("commonLabels", "kubernetes"),
+            detail: e.problem,
         })
     }
 
@@ -392,7 +369,7 @@ fn parse(source_name: &str, text: &str) -> Result<Value, ConfigError> {
     if text.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| ConfigError::Syntax {
+    crate::yaml::value_from_yaml(text).map_err(|e| ConfigError::Syntax {
         source_name: source_name.to_owned(),
         detail: e.to_string(),
     })

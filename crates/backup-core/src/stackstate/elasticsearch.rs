@@ -1,6 +1,7 @@
 //! `elasticsearch:`: the snapshot repository, the SLM policy and the restore settings.
 
-use super::config::{ConfigError, SecretText, ServiceRef, StackStateConfig, missing, require};
+use super::config::{ConfigError, ServiceRef, StackStateConfig, missing, require};
+use crate::Secret;
 use serde::Deserialize;
 
 /// The kind of snapshot repository.
@@ -43,10 +44,10 @@ pub struct SnapshotRepository {
     pub protocol: Option<String>,
     /// Access key.
     #[serde(default)]
-    pub access_key: SecretText,
+    pub access_key: Secret,
     /// Secret key.
     #[serde(default)]
-    pub secret_key: SecretText,
+    pub secret_key: Secret,
     /// `fs`: the directory (under the nodes' `path.repo`).
     #[serde(default)]
     pub location: String,

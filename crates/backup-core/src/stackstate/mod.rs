@@ -11,7 +11,7 @@ mod victoria_metrics;
 pub use archive::{Archive, ArchiveCatalog, ArchiveError};
 pub use config::{
     ConfigError, DEFAULT_CONFIG_KEY, DEFAULT_CONFIG_NAME, JobSettings, ObjectStoreSection,
-    PvcSettings, SecretText, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
+    PvcSettings, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,
 };
 pub use elasticsearch::{
     ElasticsearchRestore, ElasticsearchSection, RepositoryType, SlmPolicy, SnapshotRepository,

@@ -14,14 +14,14 @@ pub struct JobRequest {
     pub archive: String,
     /// Access key for the archive bucket.
     pub access_key: String,
-    /// Secret key for the archive bucket.
-    pub secret_key: String,
+    /// Secret key for the archive bucket (Debug shows `<redacted>`).
+    pub secret_key: backup_core::Secret,
     /// A unique suffix for the Job's name (`20261121t100000`).
     pub run_id: String,
 }
 
-/// The objects of one run.
-#[derive(Debug, Clone, PartialEq)]
+/// The objects of one run (Debug leaves out the keys Secret's content).
+#[derive(Clone, PartialEq)]
 pub struct JobManifests {
     /// ConfigMap with the scripts.
     pub scripts: Value,
@@ -31,6 +31,17 @@ pub struct JobManifests {
     pub volume: Option<Value>,
     /// The Job.
     pub job: Value,
+}
+
+impl std::fmt::Debug for JobManifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobManifests")
+            .field("scripts", &self.scripts)
+            .field("keys", &"<redacted>")
+            .field("volume", &self.volume)
+            .field("job", &self.job)
+            .finish()
+    }
 }
 
 impl JobManifests {
@@ -124,7 +135,7 @@ impl DataStoreSpec {
         let keys = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": self.metadata(namespace, &Self::keys_name(&job_name), &none),
-            "stringData": {"accesskey": request.access_key, "secretkey": request.secret_key},
+            "stringData": {"accesskey": request.access_key, "secretkey": request.secret_key.expose()},
         });
         let volume = match &self.scratch {
             Scratch::EmptyDir => None,
@@ -367,7 +378,7 @@ mod tests {
         JobRequest {
             archive: "sts-backup-20261121-0300.graph".into(),
             access_key: "AK".into(),
-            secret_key: "SK".into(),
+            secret_key: backup_core::Secret::new("SK"),
             run_id: "20261121t100000".into(),
         }
     }

@@ -109,3 +109,57 @@ impl Operation {
         }
     }
 }
+/// A `host:port` the Job's wait container checks (it reaches `sh -c`): a DNS name or an IP
+/// address and a port, nothing a shell would interpret. Read from the configuration, so
+/// checked before any manifest is made.
+pub fn wait_target(host_port: &str) -> Result<String, backup_core::stackstate::ConfigError> {
+    let valid = host_port.rsplit_once(':').is_some_and(|(host, port)| {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    if valid {
+        Ok(host_port.to_owned())
+    } else {
+        Err(backup_core::stackstate::ConfigError::Field {
+            field: "the object store endpoint".into(),
+            detail: "not a host:port (a DNS name or an IP address, and a port)".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_target;
+
+    #[test]
+    fn wait_targets_are_host_and_port_and_nothing_a_shell_reads() {
+        for good in [
+            "suse-observability-minio:9000",
+            "s3.example.com:443",
+            "10.0.0.1:80",
+            "[::1]:9000",
+        ] {
+            assert_eq!(wait_target(good).unwrap(), good);
+        }
+        for bad in [
+            "minio:9000; rm -rf /",
+            "$(id):80",
+            "minio:`id`",
+            "minio",
+            "minio:0",
+            "minio:99999",
+            ":9000",
+            "a b:80",
+        ] {
+            assert!(wait_target(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -85,7 +85,7 @@ pub fn settings_spec(
         prefix: section.s3_prefix.clone(),
         env,
         restore_env: BTreeMap::new(),
-        wait_for: Some(host_port),
+        wait_for: Some(super::wait_target(&host_port)?),
         restore_script: ("restore-settings.sh".into(), SCRIPT.into()),
         backup_script: None,
         logging_config_map: restore.logging_config_config_map.clone(),
@@ -113,7 +113,7 @@ mod tests {
         let request = JobRequest {
             archive: "sts-backup-20261121-0300.sty".into(),
             access_key: "a".into(),
-            secret_key: "b".into(),
+            secret_key: backup_core::Secret::new("b"),
             run_id: "r1".into(),
         };
         let spec = settings_spec(&config, skip, old_pvc).unwrap();

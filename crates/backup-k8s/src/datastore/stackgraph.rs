@@ -62,7 +62,7 @@ pub fn stackgraph_spec(
         prefix: section.s3_prefix.clone(),
         env,
         restore_env: BTreeMap::from([("FORCE_DELETE".to_string(), "-force".to_string())]),
-        wait_for: Some(host_port),
+        wait_for: Some(super::wait_target(&host_port)?),
         restore_script: ("restore-stackgraph-backup.sh".into(), SCRIPT.into()),
         backup_script: Some(("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into())),
         logging_config_map: restore.logging_config_config_map.clone(),

@@ -45,7 +45,7 @@ pub fn victoria_metrics_spec(config: &StackStateConfig) -> Result<DataStoreSpec,
         prefix: first.prefix.clone(),
         env,
         restore_env: BTreeMap::new(),
-        wait_for: Some(host_port),
+        wait_for: Some(super::wait_target(&host_port)?),
         restore_script: ("restore-victoria-metrics.sh".into(), SCRIPT.into()),
         backup_script: None,
         logging_config_map: None,
@@ -78,7 +78,7 @@ mod tests {
         let request = JobRequest {
             archive: "vm/victoria-metrics-0-20261121030000".into(),
             access_key: "a".into(),
-            secret_key: "b".into(),
+            secret_key: backup_core::Secret::new("b"),
             run_id: "r1".into(),
         };
         let spec = victoria_metrics_spec(&config("mirror")).unwrap();

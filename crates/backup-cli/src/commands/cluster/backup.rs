@@ -50,24 +50,56 @@ impl Tabular for KindRow {
     }
 }
 
-fn yaml_path(dir: &Path, record: &ManifestRecord) -> PathBuf {
+/// `DIR/<namespace or _cluster>/<resource[.group]>/<name>.yaml`; names read from the
+/// cluster that are not plain file names (`..`, `/`, empty) are refused.
+fn yaml_path(dir: &Path, record: &ManifestRecord) -> Result<PathBuf, CliError> {
     let kind = if record.group.is_empty() {
         record.resource.clone()
     } else {
         format!("{}.{}", record.resource, record.group)
     };
-    dir.join(record.namespace.as_deref().unwrap_or("_cluster"))
-        .join(kind)
-        .join(format!("{}.yaml", record.name))
+    let file = format!("{}.yaml", record.name);
+    let names = [
+        record.namespace.as_deref().unwrap_or("_cluster"),
+        &kind,
+        &file,
+    ];
+    if let Some(bad) = names
+        .iter()
+        .find(|n| matches!(**n, "" | "." | ".." | ".yaml") || n.contains(['/', '\0']))
+    {
+        return Err(CliError::user(anyhow!(
+            "{} {:?}: {bad:?} is not a file name; not written to the output directory",
+            record.kind,
+            record.name
+        )));
+    }
+    Ok(names
+        .iter()
+        .fold(dir.to_path_buf(), |path, name| path.join(name)))
 }
 
+/// Writes one object's YAML: directories 0700, files 0600 (Secrets among them).
 fn write_yaml(dir: &Path, record: &ManifestRecord) -> Result<(), CliError> {
-    let path = yaml_path(dir, record);
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = yaml_path(dir, record)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
     }
     let text = serde_saphyr::to_string(&record.object).map_err(|e| CliError::user(anyhow!(e)))?;
-    std::fs::write(&path, text)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    // A file that was there keeps its mode through open: make it private too.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
     Ok(())
 }
 

@@ -136,7 +136,7 @@ impl Installation {
         Ok(JobRequest {
             archive,
             access_key: store.access_key.expose().to_owned(),
-            secret_key: store.secret_key.expose().to_owned(),
+            secret_key: store.secret_key.clone(),
             run_id: chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string(),
         })
     }

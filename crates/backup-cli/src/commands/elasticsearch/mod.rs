@@ -81,6 +81,10 @@ impl EsSession {
     /// Reads the configuration and connects: to `--es-url`, else through a port-forward to
     /// `elasticsearch.service`. Checks the server answers before anything else happens.
     async fn open(context: &Context, source: &EsArgs) -> Result<Self, CliError> {
+        if let Some(url) = &source.es_url {
+            backup_core::location::check_endpoint("--es-url", url)
+                .map_err(|e| CliError::user(anyhow!(e)))?;
+        }
         let installation = Installation::load(context, &source.config).await?;
         let section = installation
             .config
