@@ -66,6 +66,15 @@ pub enum Command {
         /// The shell.
         shell: Shell,
     },
+    /// Print the least-privilege Role (or ClusterRole) a command needs, as YAML to apply
+    /// (docs/rbac.md); with --service-account, a binding of it to that ServiceAccount too.
+    Rbac {
+        /// The command.
+        command: RbacCommand,
+        /// The ServiceAccount (in -n/--namespace) to bind the role to.
+        #[arg(long, value_name = "NAME")]
+        service_account: Option<String>,
+    },
     /// Work with object storage directly.
     Storage {
         /// What to do.
@@ -521,6 +530,41 @@ fn parse_kdf_memory(text: &str) -> Result<u32, String> {
         ));
     }
     u32::try_from(kib).map_err(|_| format!("key derivation memory '{text}' is too large"))
+}
+
+/// The commands `kbackup rbac` knows the permissions of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RbacCommand {
+    /// `repo`, `backup`, `restore`, `snapshot` with --encryption-secret or --storage-secret.
+    Repo,
+    /// `backup cluster`.
+    BackupCluster,
+    /// `restore cluster` (and `diff cluster`).
+    RestoreCluster,
+    /// `stackgraph ...`.
+    Stackgraph,
+    /// `settings ...`.
+    Settings,
+    /// `victoriametrics ...`.
+    Victoriametrics,
+    /// `elasticsearch ...`.
+    Elasticsearch,
+}
+
+impl RbacCommand {
+    /// The family of permissions it shares.
+    pub fn family(self) -> backup_k8s::rbac::Family {
+        use backup_k8s::rbac::Family;
+        match self {
+            RbacCommand::Repo => Family::RepositorySecrets,
+            RbacCommand::BackupCluster => Family::ClusterBackup,
+            RbacCommand::RestoreCluster => Family::ClusterRestore,
+            RbacCommand::Stackgraph | RbacCommand::Settings | RbacCommand::Victoriametrics => {
+                Family::DataStores
+            }
+            RbacCommand::Elasticsearch => Family::Elasticsearch,
+        }
+    }
 }
 
 /// `kbackup repo ...`.

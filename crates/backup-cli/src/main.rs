@@ -82,6 +82,10 @@ async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Version => commands::version::run(&context),
         Command::Completions { shell } => commands::completions::run(shell),
+        Command::Rbac {
+            command,
+            service_account,
+        } => commands::rbac::run(&context, command, service_account.as_deref()),
         Command::Storage { action } => commands::storage::run(&context, action).await,
         Command::Repo { action } => commands::repo::repo(&context, action).await,
         Command::Backup { source } => commands::repo::backup(&context, source).await,

@@ -10,6 +10,7 @@ pub mod datastore;
 mod error;
 mod forward;
 mod jobs;
+pub mod rbac;
 mod resources;
 mod wire;
 mod workloads;

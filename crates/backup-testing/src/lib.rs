@@ -9,6 +9,10 @@
 //! `KBACKUP_TEST_KUBECONFIG=/path/to/kubeconfig`; it takes precedence over the local
 //! control plane.
 
+mod minio;
+
+pub use minio::PrivateMinio;
+
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;

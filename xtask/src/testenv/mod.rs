@@ -248,6 +248,10 @@ impl TestEnv {
                 format!("http://127.0.0.1:{}", stores.minio_port),
             ),
             ("KBACKUP_TEST_S3_BUCKET", BUCKETS[0].to_owned()),
+            (
+                "KBACKUP_TEST_MINIO_BIN",
+                bins.minio.join("bin/minio").display().to_string(),
+            ),
             ("AWS_ACCESS_KEY_ID", MINIO_USER.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", MINIO_PASSWORD.to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod datastore;
 pub mod elasticsearch;
 mod installation;
+pub mod rbac;
 pub mod repo;
 pub mod storage;
 pub mod version;
