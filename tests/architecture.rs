@@ -124,3 +124,23 @@ fn the_repository_format_needs_no_sdk_or_adapter() {
         "backup-repository works over core's storage trait alone, but has {found:?}"
     );
 }
+
+/// The fuzz targets are their own workspace (nightly, sanitizers): never a member of this
+/// one, and nothing here depends on them or on libFuzzer.
+#[test]
+fn the_fuzz_targets_stay_outside_the_workspace() {
+    let metadata = metadata();
+    let members: BTreeSet<String> = metadata
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert!(!members.contains("kbackup-fuzz"), "{members:?}");
+    for member in &members {
+        let closure = normal_closure(&metadata, member);
+        assert!(
+            !closure.contains("libfuzzer-sys"),
+            "{member} depends on libfuzzer-sys"
+        );
+    }
+}
