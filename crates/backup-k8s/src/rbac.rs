@@ -105,10 +105,11 @@ impl Family {
             }],
             Family::DataStores => &[
                 CORE_READ,
+                // Applied server-side (patch, create when absent), deleted when finalized.
                 Rule {
                     api_groups: &[""],
                     resources: &["configmaps", "secrets", "persistentvolumeclaims"],
-                    verbs: &["get", "create", "delete"],
+                    verbs: &["get", "create", "patch", "delete"],
                 },
                 PODS,
                 Rule {
