@@ -213,3 +213,33 @@ async fn victoria_metrics_lists_backup_directories_and_restores_both_instances()
     sts.assert_running_as_before().await;
     sts.cleanup().await;
 }
+
+#[tokio::test]
+async fn settings_run_under_the_documented_role_and_not_with_less() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_settings().await;
+    let account = service_account_kubeconfig(&sts.namespace, "backup", sts.home.path());
+    let bind = |drop| {
+        let yaml = role_yaml(&sts.namespace, "backup", "settings", &sts.namespace, drop);
+        kubectl(&["apply", "-f", "-"], Some(&yaml));
+    };
+    bind(Some("create"));
+    let out = sts.kbackup_as(&account, &["-y", "settings", "restore", "--latest"]);
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot create resource"), "{stderr}");
+    sts.assert_running_as_before().await;
+    bind(None);
+    let list = sts.kbackup_as(&account, &["-o", "json", "settings", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let out = sts.kbackup_as(
+        &account,
+        &["-y", "-o", "json", "settings", "restore", "--latest"],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["state"], "Succeeded");
+    sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}

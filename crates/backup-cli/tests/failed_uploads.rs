@@ -87,10 +87,10 @@ fn a_backup_whose_server_dies_commits_nothing_and_the_next_one_completes() {
     ));
     let before = packs_stored(&data);
 
-    // 256 MB in 8 files: 16 packs of 16 MiB, seconds of uploads.
+    // 128 MB in 4 files: 8 packs of 16 MiB, seconds of uploads.
     let big = home.path().join("big");
     std::fs::create_dir(&big).unwrap();
-    for n in 0..8 {
+    for n in 0..4 {
         std::fs::write(
             big.join(format!("f{n}")),
             backup_testing::noise(32_000_000, n),
@@ -167,7 +167,7 @@ fn a_backup_whose_server_dies_commits_nothing_and_the_next_one_completes() {
             whole.to_str().unwrap(),
         ],
     ));
-    for n in 0..8 {
+    for n in 0..4 {
         assert_eq!(
             std::fs::read(whole.join(format!("f{n}"))).unwrap(),
             backup_testing::noise(32_000_000, n)

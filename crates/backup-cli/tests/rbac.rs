@@ -2,37 +2,11 @@
 //! runs under a ServiceAccount bound to exactly that role on the real control plane and
 //! succeeds; with one verb less it fails, naming the verb and the resource.
 
-use std::io::Write;
+mod common;
+
+use common::{kubectl, role_yaml, service_account_kubeconfig, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(backup_testing::kubectl())
-        .arg("--kubeconfig")
-        .arg(backup_testing::kubeconfig())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(stdin) = stdin {
-        input.write_all(stdin.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// A namespace with a ServiceAccount, a kubeconfig acting as it, and a home directory.
 struct Account {
@@ -47,27 +21,8 @@ impl Account {
         let namespace = backup_testing::unique_name(base);
         let name = "backup".to_owned();
         kubectl(&["create", "namespace", &namespace], None);
-        kubectl(&["-n", &namespace, "create", "serviceaccount", &name], None);
-        let token = kubectl(&["-n", &namespace, "create", "token", &name], None);
         let home = tempfile::tempdir().unwrap();
-        let kubeconfig = home.path().join("account.kubeconfig");
-        std::fs::copy(backup_testing::kubeconfig(), &kubeconfig).unwrap();
-        let config = |args: &[&str]| {
-            let out = Command::new(backup_testing::kubectl())
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", text(&out.stderr));
-        };
-        config(&[
-            "config",
-            "set-credentials",
-            "account",
-            &format!("--token={}", token.trim()),
-        ]);
-        config(&["config", "set-context", "--current", "--user=account"]);
+        let kubeconfig = service_account_kubeconfig(&namespace, &name, home.path());
         Self {
             namespace,
             name,
@@ -76,24 +31,9 @@ impl Account {
         }
     }
 
-    /// Binds what `kbackup rbac COMMAND` prints, its names made unique, with the verb `drop`
-    /// (when given) replaced by `watch`, which none of these uses on those resources;
-    /// applied as the administrator.
+    /// Binds what `kbackup rbac COMMAND` prints (see [`role_yaml`]), as the administrator.
     fn bind(&self, command: &str, drop: Option<&str>) {
-        let out = self.kbackup_admin(&[
-            "-n",
-            &self.namespace,
-            "rbac",
-            command,
-            "--service-account",
-            &self.name,
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let mut yaml =
-            text(&out.stdout).replace("name: kbackup-", &format!("name: {}-", self.namespace));
-        if let Some(verb) = drop {
-            yaml = yaml.replace(&format!("  - {verb}\n"), "  - watch\n");
-        }
+        let yaml = role_yaml(&self.namespace, &self.name, command, &self.namespace, drop);
         kubectl(&["apply", "-f", "-"], Some(&yaml));
     }
 
@@ -214,13 +154,19 @@ fn the_cluster_backup_and_restore_roles_are_enough_and_needed() {
         None,
     );
     let repo = account.repo();
-    let init = account.kbackup_admin(&["repo", "init", "--repo", &repo]);
+    let password = account.home.path().join("password");
+    std::fs::write(&password, "pw\n").unwrap();
+    let password = password.to_str().unwrap();
+    let init =
+        account.kbackup_admin(&["repo", "init", "--repo", &repo, "--password-file", password]);
     assert!(init.status.success(), "{}", text(&init.stderr));
     let backup = [
         "backup",
         "cluster",
         "--repo",
         &repo,
+        "--password-file",
+        password,
         "--include-namespaces",
         &shop,
     ];
@@ -232,7 +178,16 @@ fn the_cluster_backup_and_restore_roles_are_enough_and_needed() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     kubectl(&["delete", "namespace", &shop, "--wait=true"], None);
-    let restore = ["-y", "restore", "cluster", "latest", "--repo", &repo];
+    let restore = [
+        "-y",
+        "restore",
+        "cluster",
+        "latest",
+        "--repo",
+        &repo,
+        "--password-file",
+        password,
+    ];
     account.bind("restore-cluster", Some("create"));
     assert_forbidden(&account.kbackup(&restore), "create", "namespaces");
     account.bind("restore-cluster", None);

@@ -292,8 +292,19 @@ impl Installation {
         self.command(args).output().unwrap()
     }
 
+    /// The binary acting through `kubeconfig` (a ServiceAccount's, say).
+    pub fn kbackup_as(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
+        self.command_as(kubeconfig, args).output().unwrap()
+    }
+
     /// The binary with a clean environment, pointed at this installation.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_as(&backup_testing::kubeconfig(), args)
+    }
+
+    /// The binary with a clean environment, pointed at this installation through
+    /// `kubeconfig`.
+    pub fn command_as(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
         for (name, _) in std::env::vars().filter(|(n, _)| {
             n.starts_with("AWS_") || n.starts_with("KBACKUP_") || n == "KUBECONFIG"
@@ -304,7 +315,7 @@ impl Installation {
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
             .arg("--kubeconfig")
-            .arg(backup_testing::kubeconfig())
+            .arg(kubeconfig)
             .args(["--no-progress", "-n", &self.namespace])
             .args(args)
             .stdin(Stdio::null());
@@ -361,6 +372,97 @@ pub fn assert_refused(out: &std::process::Output, needle: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+}
+
+/// kubectl as the administrator, with `stdin`; panics on failure.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(backup_testing::kubectl())
+        .arg("--kubeconfig")
+        .arg(backup_testing::kubeconfig())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(stdin) = stdin {
+        input.write_all(stdin.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Creates ServiceAccount `name` in `namespace` and writes a kubeconfig acting as it (the
+/// administrator's, with the account's token) into `dir`.
+pub fn service_account_kubeconfig(
+    namespace: &str,
+    name: &str,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    kubectl(&["-n", namespace, "create", "serviceaccount", name], None);
+    let token = kubectl(&["-n", namespace, "create", "token", name], None);
+    let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+    std::fs::copy(backup_testing::kubeconfig(), &kubeconfig).unwrap();
+    for args in [
+        vec![
+            "config".to_owned(),
+            "set-credentials".into(),
+            name.into(),
+            format!("--token={}", token.trim()),
+        ],
+        vec![
+            "config".into(),
+            "set-context".into(),
+            "--current".into(),
+            format!("--user={name}"),
+        ],
+    ] {
+        let out = Command::new(backup_testing::kubectl())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    kubeconfig
+}
+
+/// What `kbackup rbac COMMAND` prints for `account` of `namespace`, its names prefixed with
+/// `unique` (ClusterRoles are cluster-wide), with the verb `drop` (when given) replaced by
+/// `watch`, which none of the roles uses on those resources.
+pub fn role_yaml(
+    namespace: &str,
+    account: &str,
+    command: &str,
+    unique: &str,
+    drop: Option<&str>,
+) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kbackup"))
+        .args([
+            "-n",
+            namespace,
+            "rbac",
+            command,
+            "--service-account",
+            account,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut yaml = text(&out.stdout).replace("name: kbackup-", &format!("name: {unique}-"));
+    if let Some(verb) = drop {
+        yaml = yaml.replace(&format!("  - {verb}\n"), "  - watch\n");
+    }
+    yaml
 }
 
 pub fn text(bytes: &[u8]) -> String {
