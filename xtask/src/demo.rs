@@ -65,6 +65,8 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     if !repository.join("config").exists() {
         kb(&["repo", "init"])?;
     }
+    eprintln!("\n== the least privilege a cluster backup needs (docs/rbac.md)");
+    kb(&["rbac", "backup-cluster"])?;
     eprintln!("\n== backing it up");
     kb(&[
         "backup",

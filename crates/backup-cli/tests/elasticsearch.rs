@@ -423,3 +423,35 @@ async fn bad_input_is_refused_and_changes_nothing() {
     unchanged("wrong repository").await;
     sts.cleanup().await;
 }
+
+#[tokio::test]
+async fn elasticsearch_runs_under_the_documented_role_and_not_with_less() {
+    let sts = Installation::new(json!({})).await;
+    sts.es_data_and_snapshot("before").await;
+    let account = service_account_kubeconfig(&sts.namespace, "backup", sts.home.path());
+    let bind = |drop| {
+        let yaml = role_yaml(
+            &sts.namespace,
+            "backup",
+            "elasticsearch",
+            &sts.namespace,
+            drop,
+        );
+        kubectl(&["apply", "-f", "-"], Some(&yaml));
+    };
+    bind(Some("get"));
+    let out = sts.kbackup_as(&account, &["elasticsearch", "list"]);
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot get resource"), "{stderr}");
+    bind(None);
+    let list = sts.kbackup_as(&account, &["-o", "json", "elasticsearch", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let out = sts.kbackup_as(
+        &account,
+        &["-y", "-o", "json", "elasticsearch", "restore", "--latest"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sts.es_writer_replicas().await, (1, false));
+    sts.cleanup().await;
+}
