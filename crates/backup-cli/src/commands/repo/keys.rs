@@ -7,6 +7,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::ObjectStorageExt;
+use backup_core::cluster::SecretValue;
 use backup_repository::KeyInfo;
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -31,7 +32,7 @@ impl Tabular for KeyInfo {
 }
 
 /// The new password: `KBACKUP_NEW_PASSWORD`, else the first line of the file. Never empty.
-fn new_password(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
+fn new_password(file: Option<&Path>) -> Result<SecretValue, CliError> {
     let password = match (std::env::var_os("KBACKUP_NEW_PASSWORD"), file) {
         (Some(text), _) if !text.is_empty() => text.into_encoded_bytes(),
         (_, Some(path)) => std::fs::read_to_string(path)
@@ -50,7 +51,7 @@ fn new_password(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
     if password.is_empty() {
         return Err(CliError::user(anyhow!("the new password is empty")));
     }
-    Ok(password)
+    Ok(SecretValue::new(password))
 }
 
 /// Runs a key command.
@@ -69,7 +70,7 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
             let repository = open(context, &repo).await?;
             let name = repository
                 .add_password(
-                    &password,
+                    password.expose(),
                     kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
                 )
                 .await?;
@@ -93,7 +94,7 @@ pub async fn key(context: &Context, command: KeyCommand) -> CliResult {
             let mut repository = open(context, &repo).await?;
             let id = repository
                 .change_password(
-                    &password,
+                    password.expose(),
                     kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
                 )
                 .await?;

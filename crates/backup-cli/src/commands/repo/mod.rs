@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
+use backup_core::cluster::SecretValue;
 use backup_core::{
     Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Snapshot, SnapshotId, Totals,
 };
@@ -31,10 +32,11 @@ impl From<RepositoryError> for CliError {
     }
 }
 
-/// The password: `KBACKUP_PASSWORD`, else `--encryption-secret`, else `--password-file`.
-async fn password(context: &Context, args: &RepoArgs) -> Result<Vec<u8>, CliError> {
+/// The password: `KBACKUP_PASSWORD`, else `--encryption-secret`, else `--password-file`
+/// (held as a [`SecretValue`]: its Debug shows nothing).
+async fn password(context: &Context, args: &RepoArgs) -> Result<SecretValue, CliError> {
     if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty()) {
-        return Ok(text.into_encoded_bytes());
+        return Ok(SecretValue::new(text.into_encoded_bytes()));
     }
     if let Some(reference) = &args.encryption_secret {
         let (namespace, name) = reference.split_once('/').ok_or_else(|| {
@@ -54,14 +56,16 @@ async fn password(context: &Context, args: &RepoArgs) -> Result<Vec<u8>, CliErro
                     "Secret {reference} has no key `password` (or `RESTIC_PASSWORD`)"
                 ))
             })?;
-        return Ok(value.expose().to_vec());
+        return Ok(value.clone());
     }
     match &args.password_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 CliError::user(anyhow!("cannot read password file {}: {e}", path.display()))
             })?;
-            Ok(text.lines().next().unwrap_or_default().as_bytes().to_vec())
+            Ok(SecretValue::new(
+                text.lines().next().unwrap_or_default().as_bytes().to_vec(),
+            ))
         }
         None => Err(CliError::user(anyhow!(
             "no password: set KBACKUP_PASSWORD, or pass --encryption-secret NAMESPACE/NAME or --password-file FILE"
@@ -83,7 +87,7 @@ async fn storage(
 /// Opens the repository with the password from the environment or the password file.
 pub(crate) async fn open(context: &Context, args: &RepoArgs) -> Result<Repository, CliError> {
     let password = password(context, args).await?;
-    Ok(Repository::open(storage(context, args, false).await?, &password).await?)
+    Ok(Repository::open(storage(context, args, false).await?, password.expose()).await?)
 }
 
 /// `kbackup repo ...`.
@@ -100,8 +104,12 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
                 kdf: kdf.params().map_err(|e| CliError::user(anyhow!(e)))?,
                 ..InitOptions::default()
             };
-            let repository =
-                Repository::init(storage(context, &repo, true).await?, &password, options).await?;
+            let repository = Repository::init(
+                storage(context, &repo, true).await?,
+                password.expose(),
+                options,
+            )
+            .await?;
             context.info(&format!(
                 "created repository {} at {}",
                 repository.config().id,
