@@ -57,7 +57,9 @@ impl RestoreTarget {
         if !existed {
             std::fs::create_dir_all(path)?;
         }
-        let dir = rustix::fs::open(path, dir_flags(), Mode::empty())?;
+        // The caller's own path may itself be a link (`/data -> /mnt/data`): followed.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(path, flags, Mode::empty())?;
         Ok(Self {
             dir: Arc::new(dir),
             path: path.to_path_buf(),
@@ -495,6 +497,17 @@ mod tests {
         assert!(error.to_string().contains("never follows links"), "{error}");
         assert!(target.create_temp(&raw("link/x")).is_err());
         assert!(target.below(&raw("link/x")).is_err());
+    }
+
+    #[test]
+    fn a_target_that_is_itself_a_link_is_followed_and_nothing_below_it() {
+        let (dir, _) = setup();
+        let linked = dir.path().join("linked-target");
+        std::os::unix::fs::symlink(dir.path().join("target"), &linked).unwrap();
+        let target = RestoreTarget::open(&linked).unwrap();
+        assert!(target.existed());
+        assert!(target.open_dir(&raw("real/inner")).is_ok());
+        assert!(target.open_dir(&raw("link")).is_err());
     }
 
     #[test]
