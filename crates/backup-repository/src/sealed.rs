@@ -6,7 +6,9 @@
 //! while anything cannot be read.
 
 use crate::repository::{Repository, RepositoryError};
-use backup_core::ObjectStorageExt;
+use backup_core::{ObjectMeta, ObjectStorageExt};
+use bytes::BytesMut;
+use futures::TryStreamExt;
 use serde::de::DeserializeOwned;
 
 /// The largest index object read (about 6 million blobs).
@@ -45,19 +47,31 @@ impl<T> Opened<T> {
 }
 
 impl Repository {
-    /// Reads, opens and parses one sealed object of at most `limit` bytes.
-    pub(crate) async fn read_sealed<T: DeserializeOwned>(
+    /// Reads, opens and parses one listed sealed object of at most `limit` bytes: refused by
+    /// its listed size before any read, and its body never held past the limit (an object
+    /// replaced by a larger one after the listing is refused too). One request.
+    async fn read_sealed<T: DeserializeOwned>(
         &self,
-        key: &str,
+        object: &ObjectMeta,
         limit: u64,
     ) -> Result<T, RepositoryError> {
-        let size = self.storage().head(key).await?.size;
-        if size > limit {
-            return Err(RepositoryError::Corrupt(format!(
+        let key = object.key.as_str();
+        let too_large = |size: u64| {
+            RepositoryError::Corrupt(format!(
                 "{key}: {size} bytes, more than the {limit} such an object may have"
-            )));
+            ))
+        };
+        if object.size > limit {
+            return Err(too_large(object.size));
         }
-        let sealed = self.storage().get_bytes(key).await?;
+        let mut body = self.storage().get(key, None).await?;
+        let mut sealed = BytesMut::with_capacity(object.size as usize);
+        while let Some(piece) = body.try_next().await? {
+            if (sealed.len() + piece.len()) as u64 > limit {
+                return Err(too_large((sealed.len() + piece.len()) as u64));
+            }
+            sealed.extend_from_slice(&piece);
+        }
         let plain = self.key().open(&sealed, key.as_bytes(), key)?;
         serde_json::from_slice(&plain).map_err(|e| RepositoryError::Corrupt(format!("{key}: {e}")))
     }
@@ -74,7 +88,7 @@ impl Repository {
             unreadable: Vec::new(),
         };
         for object in self.storage().list_all(prefix).await? {
-            match self.read_sealed(&object.key, limit).await {
+            match self.read_sealed(&object, limit).await {
                 Ok(content) => opened.objects.push((object.key, content)),
                 Err(RepositoryError::Storage(e)) if e.is_not_found() => {}
                 Err(error @ RepositoryError::Storage(_)) => return Err(error),
