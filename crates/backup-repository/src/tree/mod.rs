@@ -156,6 +156,14 @@ impl RawPath {
         PathBuf::from(OsStr::from_bytes(&self.0))
     }
 
+    /// The directory part (empty at the top) and the last name: `a/b/c` -> (`a/b`, `c`).
+    pub fn split_last(&self) -> (&[u8], &[u8]) {
+        match self.0.iter().rposition(|b| *b == b'/') {
+            Some(at) => (&self.0[..at], &self.0[at + 1..]),
+            None => (&[], &self.0),
+        }
+    }
+
     /// For messages and glob matching (invalid UTF-8 replaced).
     pub fn display(&self) -> String {
         String::from_utf8_lossy(&self.0).into_owned()
@@ -234,6 +242,17 @@ mod tests {
             let json = serde_json::to_string(&path).unwrap();
             prop_assert_eq!(serde_json::from_str::<RawPath>(&json).unwrap(), path);
         }
+    }
+
+    #[test]
+    fn paths_split_into_directory_and_last_name() {
+        let split = |p: &str| {
+            let path = RawPath(p.as_bytes().to_vec());
+            let (dir, name) = path.split_last();
+            (dir.to_vec(), name.to_vec())
+        };
+        assert_eq!(split("a/b/c"), (b"a/b".to_vec(), b"c".to_vec()));
+        assert_eq!(split("c"), (vec![], b"c".to_vec()));
     }
 
     #[test]

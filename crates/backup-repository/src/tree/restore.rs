@@ -304,15 +304,13 @@ fn check_node(
     if seen.contains(&path.0) {
         return Err(format!("{:?} is listed twice", path.display()));
     }
-    if !first {
-        let parent = &path.0[..path.0.iter().rposition(|b| *b == b'/').unwrap_or(0)];
-        if !dirs.contains(parent) {
-            return Err(format!(
-                "{:?} is not below a directory listed before it",
-                path.display()
-            ));
-        }
+    if !first && !dirs.contains(path.split_last().0) {
+        return Err(format!(
+            "{:?} is not below a directory listed before it",
+            path.display()
+        ));
     }
+
     if u32::MAX == node.uid || u32::MAX == node.gid {
         return Err(format!("{:?} has owner -1", path.display()));
     }

@@ -166,14 +166,10 @@ impl RestoreTarget {
 
     /// The directory holding `relative` and its last name.
     fn parent<'p>(&self, relative: &'p RawPath) -> std::io::Result<(Parent<'_>, &'p OsStr)> {
-        let bytes = relative.0.as_slice();
-        let (parent, name) = match bytes.iter().rposition(|b| *b == b'/') {
-            Some(at) => (Some(&bytes[..at]), &bytes[at + 1..]),
-            None => (None, bytes),
-        };
+        let (parent, name) = relative.split_last();
         let parent = match parent {
-            None => Parent::Root(self.dir.as_fd()),
-            Some(parent) => Parent::Opened(self.open_dir(&RawPath(parent.to_vec()))?),
+            [] => Parent::Root(self.dir.as_fd()),
+            parent => Parent::Opened(self.open_dir(&RawPath(parent.to_vec()))?),
         };
         Ok((parent, OsStr::from_bytes(name)))
     }
@@ -348,12 +344,7 @@ pub(super) struct Temp {
 
 impl Temp {
     fn name(&self) -> &OsStr {
-        let bytes = self.path.0.as_slice();
-        let start = bytes
-            .iter()
-            .rposition(|b| *b == b'/')
-            .map_or(0, |at| at + 1);
-        OsStr::from_bytes(&bytes[start..])
+        OsStr::from_bytes(self.path.split_last().1)
     }
 }
 
@@ -378,9 +369,10 @@ impl Temps {
 
     fn name(&self, place: &RawPath) -> Temp {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut path = place.0.clone();
-        let start = path.iter().rposition(|b| *b == b'/').map_or(0, |at| at + 1);
-        path.truncate(start);
+        let mut path = place.split_last().0.to_vec();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
         path.extend_from_slice(format!("{}-{n}", self.prefix).as_bytes());
         Temp {
             place: place.clone(),
