@@ -37,12 +37,7 @@ impl Repository {
         let mut report = CheckReport::default();
         let files = self.index_files().await?;
         report.errors.extend(files.unreadable.iter().cloned());
-        let mut index = Index::default();
-        for (_, file) in &files.objects {
-            for pack in &file.packs {
-                index.add_pack(pack);
-            }
-        }
+        let index = Index::of(&files.objects);
         let mut packs: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for (id, (pack, location)) in index.entries() {
             packs

@@ -186,6 +186,15 @@ impl Index {
     }
 
     /// Adds a pack's blobs.
+    /// The blobs of every pack of `files`, in order (a blob's first place wins).
+    pub(crate) fn of(files: &[(String, IndexFile)]) -> Self {
+        let mut index = Index::default();
+        for pack in files.iter().flat_map(|(_, file)| &file.packs) {
+            index.add_pack(pack);
+        }
+        index
+    }
+
     /// Adds a pack's blobs; a blob indexed already keeps its place (never replaced).
     pub(crate) fn add_pack(&mut self, pack: &IndexedPack) {
         for blob in &pack.blobs {
@@ -283,13 +292,7 @@ impl Repository {
     /// Loads every index object that can be read (one that cannot is skipped with a
     /// warning: its chunks are stored again by a backup, and `check` reports it).
     pub async fn load_index(&self) -> Result<Index, RepositoryError> {
-        let mut index = Index::default();
-        for (_, file) in self.index_files().await?.readable() {
-            for pack in &file.packs {
-                index.add_pack(pack);
-            }
-        }
-        Ok(index)
+        Ok(Index::of(&self.index_files().await?.readable()))
     }
 
     /// Every index object, opened: its key and the packs it lists.
