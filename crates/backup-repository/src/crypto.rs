@@ -248,9 +248,7 @@ impl KdfParams {
             )))
         }
     }
-}
 
-impl KdfParams {
     /// OWASP's minimum Argon2id configurations (memory in KiB, passes), one lane each.
     pub const OWASP_MINIMUM: [(u32, u32); 5] = [
         (47_104, 1),

@@ -168,6 +168,17 @@ pub fn read_header(
     Ok(blobs)
 }
 
+/// Checks that the blob at `location` lies inside `pack` and decodes to its id (`check
+/// --read-data` and adoption); else why not.
+pub fn verify_blob(key: &MasterKey, pack: &[u8], location: &BlobLocation) -> Result<(), String> {
+    let stored = pack
+        .get(location.range())
+        .ok_or_else(|| format!("blob {} lies outside the pack", location.id.to_hex()))?;
+    crate::blob::decode_blob(key, &location.id, stored)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Whether a pack's bytes match its id (no key needed).
 pub fn verify_id(name: &str, pack: &[u8]) -> bool {
     blake3::hash(pack).to_hex().as_str() == name

@@ -12,9 +12,8 @@
 //!   prune deletes them after its grace period, and a backup that started after the mark may
 //!   run past it. Chunks found only in them are stored again.
 
-use crate::blob::decode_blob;
 use crate::crypto::MasterKey;
-use crate::pack::{BlobLocation, read_header, verify_id};
+use crate::pack::{BlobLocation, read_header, verify_blob, verify_id};
 use crate::repository::{Repository, RepositoryError, random_hex};
 use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_id_of, pack_key};
 use backup_core::ObjectStorageExt;
@@ -36,10 +35,7 @@ fn authentic_blobs(key: &MasterKey, id: &str, bytes: &[u8]) -> Result<Vec<BlobLo
     }
     let blobs = read_header(key, id, bytes).map_err(|e| e.to_string())?;
     for blob in &blobs {
-        let stored = bytes
-            .get(blob.range())
-            .ok_or_else(|| format!("blob {} lies outside the pack", blob.id.to_hex()))?;
-        decode_blob(key, &blob.id, stored).map_err(|e| e.to_string())?;
+        verify_blob(key, bytes, blob)?;
     }
     Ok(blobs)
 }
