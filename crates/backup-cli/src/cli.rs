@@ -783,6 +783,10 @@ pub enum BackupCommand {
         /// Keep each object's status (restored only with --restore-status).
         #[arg(long)]
         keep_status: bool,
+        /// Drop the `kubectl.kubernetes.io/last-applied-configuration` annotation (kept by
+        /// default: `kubectl apply` merges against it after a restore).
+        #[arg(long)]
+        drop_last_applied: bool,
         /// Also write the objects as a plain YAML tree (DIR/<namespace>/<kind>/<name>.yaml).
         #[arg(long, value_name = "DIR")]
         output_dir: Option<std::path::PathBuf>,
@@ -865,12 +869,17 @@ pub enum RestoreCommand {
         /// Restore namespace OLD into NEW (`old:new`, repeatable).
         #[arg(long, value_name = "OLD:NEW")]
         namespace_mapping: Vec<String>,
-        /// Existing objects that differ: skip them, update them (server-side apply), or fail.
+        /// Existing objects that differ: skip them, update them (replaced by the backed-up
+        /// object: fields added since the backup go), or fail.
         #[arg(long, value_enum, default_value = "skip")]
         existing: ExistingArg,
         /// Restore `status` too (needs a backup taken with --keep-status).
         #[arg(long)]
         restore_status: bool,
+        /// With --namespace-mapping, keep Services' node ports (dropped by default: the
+        /// original Services hold them, and the API server allocates free ones).
+        #[arg(long)]
+        preserve_nodeports: bool,
         /// Components to restore (default: all; a cluster snapshot has `manifests`).
         #[arg(long, value_delimiter = ',')]
         components: Vec<String>,

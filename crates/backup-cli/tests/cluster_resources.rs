@@ -5,8 +5,9 @@
 mod common;
 
 use backup_core::cluster::{ObjectRef, ResourceStore};
-use backup_core::resources::{ManifestReader, ManifestRecord, clean_object, differences};
+use backup_core::resources::{Cleaning, ManifestRecord, clean_object, differences};
 use backup_k8s::KubeCluster;
+use common::local_repo::{LocalRepo, json_of};
 use common::{cluster, text};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -18,8 +19,14 @@ struct Seeded {
     shop: String,
     db: String,
     group: String,
-    home: tempfile::TempDir,
-    repo: PathBuf,
+    local: LocalRepo,
+}
+
+impl std::ops::Deref for Seeded {
+    type Target = LocalRepo;
+    fn deref(&self) -> &LocalRepo {
+        &self.local
+    }
 }
 
 fn reference(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectRef {
@@ -37,15 +44,12 @@ impl Seeded {
         let prefix = backup_testing::unique_name("cr");
         let (shop, db) = (format!("{prefix}-shop"), format!("{prefix}-db"));
         let group = format!("{prefix}.example.com");
-        let home = tempfile::tempdir().unwrap();
-        let repo = home.path().join("repo");
         let seeded = Self {
             cluster,
             shop,
             db,
             group,
-            home,
-            repo,
+            local: LocalRepo::new(),
         };
         seeded.apply(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": format!("widgets.{}", seeded.group)},
@@ -97,8 +101,6 @@ impl Seeded {
         seeded.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w1-data", "namespace": shop,
             "ownerReferences": [{"apiVersion": widget.api_version, "kind": "Widget", "name": "w1", "uid": uid}]},
             "data": {"owned": "yes"}})).await;
-        let init = seeded.kbackup(&["repo", "init", "--repo", seeded.repo.to_str().unwrap()]);
-        assert!(init.status.success(), "{}", text(&init.stderr));
         seeded
     }
 
@@ -131,46 +133,6 @@ impl Seeded {
         panic!("the CRD was not established");
     }
 
-    fn kbackup(&self, args: &[&str]) -> Output {
-        self.kbackup_as(&backup_testing::kubeconfig(), args)
-    }
-
-    fn kbackup_as(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
-        for (name, _) in
-            std::env::vars().filter(|(n, _)| n.starts_with("KBACKUP_") || n == "KUBECONFIG")
-        {
-            command.env_remove(name);
-        }
-        command
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
-            .env("KBACKUP_PASSWORD", "correct horse")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--no-progress")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// The restore plan of the latest snapshot as JSON (`extra` flags added).
-    fn plan(&self, extra: &[&str]) -> Value {
-        let mut args = vec![
-            "-o",
-            "json",
-            "restore",
-            "cluster",
-            "latest",
-            "--repo",
-            self.repo(),
-            "--dry-run",
-        ];
-        args.extend_from_slice(extra);
-        json_of(&self.kbackup(&args))
-    }
-
     /// `snapshot describe latest -o json`.
     fn describe_latest(&self) -> Output {
         self.kbackup(&[
@@ -182,10 +144,6 @@ impl Seeded {
             "--repo",
             self.repo(),
         ])
-    }
-
-    fn repo(&self) -> &str {
-        self.repo.to_str().unwrap()
     }
 
     /// Backs up, failing the test with kbackup's own words when it does not succeed.
@@ -203,19 +161,6 @@ impl Seeded {
             "--include-namespaces",
             namespaces,
         ])
-    }
-
-    /// The records of the latest snapshot, read back through `snapshot cat`.
-    fn records(&self) -> Vec<ManifestRecord> {
-        let out = self.kbackup(&["snapshot", "cat", "latest:manifests", "--repo", self.repo()]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let mut reader = ManifestReader::default();
-        let records = text(&out.stdout)
-            .lines()
-            .filter_map(|l| reader.line(l).unwrap())
-            .collect();
-        reader.finish().unwrap();
-        records
     }
 
     async fn delete_and_wait(&self, objects: &[ObjectRef]) {
@@ -263,7 +208,7 @@ impl Seeded {
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("{record} was not restored"));
-            clean_object(&mut live, false);
+            clean_object(&mut live, Cleaning::default());
             // Owner uids are the restored owners' (checked by the owner test), not the old ones.
             for object in [&mut expected.object, &mut live] {
                 if let Some(owners) = object
@@ -292,11 +237,6 @@ impl Seeded {
             self.cluster.delete(&object).await.unwrap();
         }
     }
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} / {}", text(&out.stdout), text(&out.stderr)))
 }
 
 #[tokio::test]
@@ -603,6 +543,21 @@ async fn existing_objects_follow_the_policy() {
     );
     let shop = seeded.shop.clone();
     seeded.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": shop}, "data": {"a": "2"}})).await;
+    // Another writer adds a key and a label (fields kbackup never owned).
+    common::kubectl(
+        &[
+            "-n",
+            &shop,
+            "patch",
+            "configmap",
+            "conf",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata": {"labels": {"edited": "yes"}}, "data": {"b": "added"}}"#,
+        ],
+        None,
+    );
     seeded
         .delete_and_wait(&[reference("v1", "Secret", Some(&shop), "creds")])
         .await;
@@ -631,6 +586,11 @@ async fn existing_objects_follow_the_policy() {
 
     let skip = seeded.kbackup(&["restore", "cluster", "latest", "--repo", seeded.repo()]);
     assert!(skip.status.success(), "{}", text(&skip.stderr));
+    assert!(
+        text(&skip.stderr).contains("1 differ"),
+        "objects that differ are counted as such: {}",
+        text(&skip.stderr)
+    );
     assert_eq!(conf().await, "2", "skip leaves a differing object alone");
     assert!(
         seeded
@@ -667,6 +627,22 @@ async fn existing_objects_follow_the_policy() {
     ]);
     assert!(update.status.success(), "{}", text(&update.stderr));
     assert_eq!(conf().await, "1", "update puts the backed-up content back");
+    let live = seeded
+        .cluster
+        .get(&reference("v1", "ConfigMap", Some(&shop), "conf"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live["data"], json!({"a": "1"}), "the added key is gone");
+    assert!(live["metadata"]["labels"].get("edited").is_none(), "{live}");
+    let again = seeded.plan(&["--existing", "update"]);
+    let conf_row = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"].as_str().unwrap().ends_with("/conf"))
+        .unwrap();
+    assert_eq!(conf_row["action"], "unchanged", "{conf_row}");
     seeded.cleanup().await;
 }
 

@@ -70,6 +70,27 @@ impl ApiResourceType {
     }
 }
 
+/// An aggregated API whose APIService is not Available: its types are missing from
+/// discovery and its objects cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnavailableApi {
+    /// `group/version` (the APIService's).
+    pub group_version: String,
+    /// What its Available condition says.
+    pub reason: String,
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServedApis {
+    /// Every served resource type once: in its group's preferred version when served there,
+    /// else in the most stable version that serves it.
+    pub types: Vec<ApiResourceType>,
+    /// Aggregated APIs that are registered but not available.
+    pub unavailable: Vec<UnavailableApi>,
+}
+
 /// Identifies one object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -200,8 +221,8 @@ pub async fn for_each_page<S: ResourceStore + ?Sized>(
 /// Discovery and generic object access.
 #[async_trait]
 pub trait ResourceStore: Send + Sync {
-    /// Every served resource type (preferred versions).
-    async fn discover(&self) -> Result<Vec<ApiResourceType>, ClusterError>;
+    /// Every served resource type, and the aggregated APIs that are not available.
+    async fn discover(&self) -> Result<ServedApis, ClusterError>;
     /// One page of a LIST.
     async fn list_page(
         &self,
@@ -222,6 +243,10 @@ pub trait ResourceStore: Send + Sync {
     /// Creates an object (a plain POST under our field manager: cheaper for the server than
     /// an apply) and returns its uid; an existing object is a `Conflict`.
     async fn create(&self, object: &serde_json::Value) -> Result<String, ClusterError>;
+    /// Replaces an existing object with this one (a PUT over its current version, retried
+    /// when another writer gets between the read and the write): afterwards it is this
+    /// object apart from what the server sets. Returns the stored object.
+    async fn replace(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError>;
     /// Server-side apply of an object's `status` (the status subresource), forced.
     async fn apply_status(
         &self,

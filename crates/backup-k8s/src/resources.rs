@@ -5,7 +5,10 @@ use crate::error::{by_status, convert};
 use crate::wire;
 use async_trait::async_trait;
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ObjectPage, ObjectRef, ResourceStore};
+use backup_core::cluster::{
+    ApiResourceType, ObjectPage, ObjectRef, ResourceStore, ServedApis, UnavailableApi,
+    for_each_page,
+};
 use kube::Api;
 use kube::Resource;
 use kube::api::{
@@ -23,6 +26,50 @@ pub(crate) type KindCache = std::sync::Arc<
 >;
 
 impl KubeCluster {
+    /// Registered aggregated APIs whose APIService is not Available (empty when the
+    /// credentials may not list APIServices: then nothing is known of them).
+    async fn unavailable_apis(&self) -> Result<Vec<UnavailableApi>, ClusterError> {
+        let api_services = ApiResourceType {
+            group: "apiregistration.k8s.io".into(),
+            version: "v1".into(),
+            kind: "APIService".into(),
+            plural: "apiservices".into(),
+            namespaced: false,
+            verbs: vec!["list".into()],
+        };
+        let mut unavailable = Vec::new();
+        let listed = for_each_page(self, &api_services, None, None, 500, |page| {
+            for service in page {
+                let available = service["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["type"] == "Available");
+                if available.is_some_and(|c| c["status"] == "True") {
+                    continue;
+                }
+                let spec = &service["spec"];
+                let reason = available
+                    .and_then(|c| c["message"].as_str().or(c["reason"].as_str()))
+                    .unwrap_or("no Available condition yet");
+                unavailable.push(UnavailableApi {
+                    group_version: format!(
+                        "{}/{}",
+                        spec["group"].as_str().unwrap_or_default(),
+                        spec["version"].as_str().unwrap_or_default()
+                    ),
+                    reason: reason.to_owned(),
+                });
+            }
+        })
+        .await;
+        match listed {
+            Ok(()) => Ok(unavailable),
+            Err(ClusterError::Forbidden(_) | ClusterError::NotFound(_)) => Ok(vec![]),
+            Err(other) => Err(other),
+        }
+    }
+
     fn dynamic_api(
         &self,
         resource: &ApiResource,
@@ -113,7 +160,7 @@ fn reference(object: &serde_json::Value) -> Result<ObjectRef, ClusterError> {
 
 #[async_trait]
 impl ResourceStore for KubeCluster {
-    async fn discover(&self) -> Result<Vec<ApiResourceType>, ClusterError> {
+    async fn discover(&self) -> Result<ServedApis, ClusterError> {
         // Aggregated discovery: one consistent document from the API server (Kubernetes 1.26+),
         // so a CRD deleted meanwhile cannot fail it half-way as the group-by-group walk can;
         // that walk remains for older servers.
@@ -126,19 +173,32 @@ impl ResourceStore for KubeCluster {
         };
         let mut types = Vec::new();
         for group in discovery.groups() {
-            for (resource, caps) in group.recommended_resources() {
-                types.push(ApiResourceType {
-                    group: resource.group.clone(),
-                    version: resource.version.clone(),
-                    kind: resource.kind.clone(),
-                    plural: resource.plural.clone(),
-                    namespaced: caps.scope == Scope::Namespaced,
-                    verbs: caps.operations.clone(),
-                });
+            // The preferred version first, then the others from the most stable: a type
+            // served only in a version that is not the group's preferred one (a CRD of a
+            // group whose other CRDs moved on) is taken in the best version serving it.
+            let preferred = group.preferred_version_or_latest();
+            let versions =
+                std::iter::once(preferred).chain(group.versions().filter(|v| *v != preferred));
+            let mut seen = std::collections::HashSet::new();
+            for version in versions {
+                for (resource, caps) in group.versioned_resources(version) {
+                    if !seen.insert(resource.plural.clone()) {
+                        continue;
+                    }
+                    types.push(ApiResourceType {
+                        group: resource.group.clone(),
+                        version: resource.version.clone(),
+                        kind: resource.kind.clone(),
+                        plural: resource.plural.clone(),
+                        namespaced: caps.scope == Scope::Namespaced,
+                        verbs: caps.operations.clone(),
+                    });
+                }
             }
         }
         types.sort_by(|a, b| (&a.group, &a.kind).cmp(&(&b.group, &b.kind)));
-        Ok(types)
+        let unavailable = self.unavailable_apis().await?;
+        Ok(ServedApis { types, unavailable })
     }
 
     async fn list_page(
@@ -262,6 +322,37 @@ impl ResourceStore for KubeCluster {
         }
         wire::object_uid(&body)
             .ok_or_else(|| ClusterError::Api(format!("{what}: created, but the answer has no uid")))
+    }
+
+    async fn replace(&self, object: &serde_json::Value) -> Result<serde_json::Value, ClusterError> {
+        let (target, api) = self.api_for(object).await?;
+        let what = target.to_string();
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        // Another writer between the read and the write makes the PUT conflict: read again.
+        let mut attempts = 0;
+        loop {
+            let current = api
+                .get_opt(&target.name)
+                .await
+                .map_err(|e| convert(&what, e))?
+                .ok_or_else(|| ClusterError::NotFound(what.clone()))?;
+            let mut desired: DynamicObject = serde_json::from_value(object.clone())
+                .map_err(|e| ClusterError::Invalid(format!("{what}: {e}")))?;
+            desired.metadata.resource_version = current.metadata.resource_version;
+            match api.replace(&target.name, &params, &desired).await {
+                Err(kube::Error::Api(status)) if status.code == 409 && attempts < 5 => {
+                    attempts += 1;
+                }
+                Ok(replaced) => {
+                    return serde_json::to_value(replaced)
+                        .map_err(|e| ClusterError::Api(e.to_string()));
+                }
+                Err(e) => return Err(convert(&what, e)),
+            }
+        }
     }
 
     async fn apply_status(

@@ -246,7 +246,7 @@ async fn runs_jobs_to_success_and_failure_with_logs() {
 async fn discovers_lists_in_pages_gets_applies_and_deletes() {
     let c = cluster().await;
     let ns = namespace(&c, "k8s-res").await;
-    let types = c.discover().await.unwrap();
+    let types = c.discover().await.unwrap().types;
     let deployments = types
         .iter()
         .find(|t| t.kind == "Deployment" && t.group == "apps")
@@ -287,7 +287,15 @@ async fn discovers_lists_in_pages_gets_applies_and_deletes() {
     assert_eq!(c.get(&reference).await.unwrap().unwrap()["data"]["i"], "0");
     let updated = c.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-0", "namespace": ns}, "data": {"i": "changed"}}), false).await.unwrap();
     assert_eq!(updated["data"]["i"], "changed");
+    // A replace removes what another writer added (labels, keys); an apply would keep them.
+    let replaced = c.replace(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-0", "namespace": ns}, "data": {"i": "0"}})).await.unwrap();
+    assert_eq!(replaced["data"], json!({"i": "0"}));
+    assert!(replaced["metadata"].get("labels").is_none(), "{replaced}");
     c.delete(&reference).await.unwrap();
+    assert!(matches!(
+        c.replace(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-0", "namespace": ns}})).await,
+        Err(ClusterError::NotFound(_))
+    ));
     assert!(c.get(&reference).await.unwrap().is_none());
     c.delete(&reference)
         .await

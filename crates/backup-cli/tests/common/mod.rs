@@ -3,6 +3,8 @@
 //! 9000 kwok forwards to the test MinIO, and archives in it.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod local_repo;
+
 use backup_core::cluster::{ObjectRef, ResourceStore, WorkloadControl};
 use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use backup_core::{ObjectStorageExt, RepositoryLocation};

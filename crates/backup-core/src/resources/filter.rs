@@ -2,9 +2,11 @@
 
 use crate::cluster::ApiResourceType;
 
-/// Resource types left out unless named in `--include-resources`: noise that the cluster
-/// recreates or that cannot be restored meaningfully.
-pub const DEFAULT_EXCLUDED_RESOURCES: [&str; 10] = [
+/// Resource types left out unless named in the resource filter: noise that the cluster
+/// recreates or that cannot be restored meaningfully (IP addresses are the API server's
+/// record of each Service's cluster IP: restored ones point at Services that no longer
+/// exist, and the API server reassigns them).
+pub const DEFAULT_EXCLUDED_RESOURCES: [&str; 11] = [
     "events",
     "events.events.k8s.io",
     "nodes",
@@ -15,6 +17,7 @@ pub const DEFAULT_EXCLUDED_RESOURCES: [&str; 10] = [
     "csinodes.storage.k8s.io",
     "volumeattachments.storage.k8s.io",
     "componentstatuses",
+    "ipaddresses.networking.k8s.io",
 ];
 
 /// Which cluster-scoped objects a backup takes.
@@ -112,6 +115,24 @@ impl ResourceFilter {
                 .any(|p| glob_match(p, namespace))
     }
 
+    /// The names in the resource filters (include and exclude) that name none of `types`:
+    /// a misspelt name, or a type this cluster (or snapshot) does not have, would otherwise
+    /// select nothing without a word.
+    pub fn unmatched_resources<'a>(&'a self, types: &[ApiResourceType]) -> Vec<&'a str> {
+        self.include_resources
+            .iter()
+            .chain(&self.exclude_resources)
+            .filter(|name| !types.iter().any(|t| names(name, t)))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Whether this type is named in the include filter (which takes it even when it is
+    /// left out by default).
+    pub fn names_type(&self, resource: &ApiResourceType) -> bool {
+        self.include_resources.iter().any(|n| names(n, resource))
+    }
+
     /// Whether objects of a type are taken: listable, selected by the resource filters, not
     /// excluded by default unless named; cluster-scoped types only with [`ClusterScope::All`]
     /// (the needed ones are fetched one by one).
@@ -122,7 +143,7 @@ impl ResourceFilter {
         if !resource.namespaced && self.cluster_scope() != ClusterScope::All {
             return false;
         }
-        let named = self.include_resources.iter().any(|n| names(n, resource));
+        let named = self.names_type(resource);
         if !self.include_resources.is_empty() && !named {
             return false;
         }
@@ -211,6 +232,17 @@ mod tests {
         assert!(
             !namespaced_only.selects_type(&crds),
             "needed ones come one by one"
+        );
+        let ip = resource("networking.k8s.io", "IPAddress", "ipaddresses", false);
+        assert!(!all.selects_type(&ip), "the API server's own records");
+        let misspelt = ResourceFilter {
+            include_resources: vec!["Deployment".into(), "widgts".into()],
+            exclude_resources: vec!["events".into(), "gadgets.example.com".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            misspelt.unmatched_resources(&[deployments.clone(), events.clone()]),
+            ["widgts", "gadgets.example.com"]
         );
         let mut subresource = deployments.clone();
         subresource.plural = "deployments/scale".into();

@@ -107,10 +107,23 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
+/// What cleaning keeps or drops beyond the fields a restore must never send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleaning {
+    /// Keep `status` (restored only on request).
+    pub keep_status: bool,
+    /// Drop the `kubectl.kubernetes.io/last-applied-configuration` annotation (kept by
+    /// default: it is the user's data, and `kubectl apply` merges against it).
+    pub drop_last_applied: bool,
+}
+
+/// The annotation `kubectl apply` keeps its last input in.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Removes what the server sets and a restore must not send: identity and bookkeeping
 /// metadata, status (unless kept), and fields bound to one cluster (a Service's cluster IPs,
 /// a Pod's node).
-pub fn clean_object(object: &mut Value, keep_status: bool) {
+pub fn clean_object(object: &mut Value, cleaning: Cleaning) {
     // `pointer_mut`, not `object["..."]`: indexing a missing key for writing inserts a null.
     if let Some(metadata) = object
         .pointer_mut("/metadata")
@@ -128,17 +141,20 @@ pub fn clean_object(object: &mut Value, keep_status: bool) {
         ] {
             metadata.remove(field);
         }
-        if let Some(annotations) = metadata
-            .get_mut("annotations")
-            .and_then(Value::as_object_mut)
+        if cleaning.drop_last_applied
+            && let Some(annotations) = metadata
+                .get_mut("annotations")
+                .and_then(Value::as_object_mut)
         {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            annotations.remove(LAST_APPLIED);
             if annotations.is_empty() {
                 metadata.remove("annotations");
             }
         }
     }
-    if !keep_status && let Some(map) = object.as_object_mut() {
+    if !cleaning.keep_status
+        && let Some(map) = object.as_object_mut()
+    {
         map.remove("status");
     }
     let kind = object["kind"].as_str().unwrap_or_default().to_owned();
@@ -159,8 +175,8 @@ pub fn clean_object(object: &mut Value, keep_status: bool) {
 
 impl ManifestRecord {
     /// A record of an object as listed: cleaned and checksummed.
-    pub fn new(resource: &ApiResourceType, mut object: Value, keep_status: bool) -> Self {
-        clean_object(&mut object, keep_status);
+    pub fn new(resource: &ApiResourceType, mut object: Value, cleaning: Cleaning) -> Self {
+        clean_object(&mut object, cleaning);
         if let Some(map) = object.as_object_mut() {
             map.insert("apiVersion".into(), Value::String(resource.api_version()));
             map.insert("kind".into(), Value::String(resource.kind.clone()));
@@ -349,11 +365,11 @@ mod tests {
     fn a_stream_round_trips_and_any_cut_or_change_is_caught() {
         let mut writer = ManifestWriter::default();
         let records = [
-            ManifestRecord::new(&services(), live_service(), false),
+            ManifestRecord::new(&services(), live_service(), Cleaning::default()),
             ManifestRecord::new(
                 &services(),
                 json!({"kind": "Service", "metadata": {"name": "db", "namespace": "shop"}}),
-                false,
+                Cleaning::default(),
             ),
         ];
         let mut text = writer.header();
@@ -408,19 +424,31 @@ mod tests {
 
     #[test]
     fn cleaning_drops_server_fields_and_cluster_bound_values() {
-        let record = ManifestRecord::new(&services(), live_service(), false);
+        let record = ManifestRecord::new(&services(), live_service(), Cleaning::default());
         let m = &record.object["metadata"];
         assert!(m.get("uid").is_none() && m.get("resourceVersion").is_none());
-        assert!(m.get("managedFields").is_none() && m.get("annotations").is_none());
+        assert!(m.get("managedFields").is_none());
         assert!(record.object.get("status").is_none());
         assert!(record.object["spec"].get("clusterIP").is_none());
         assert_eq!(record.namespace.as_deref(), Some("shop"));
         assert_eq!(record.to_string(), "Service shop/web");
-        let kept = ManifestRecord::new(&services(), live_service(), true);
+        assert!(
+            m["annotations"].get(LAST_APPLIED).is_some(),
+            "kubectl's last input is the user's data"
+        );
+        let kept = ManifestRecord::new(
+            &services(),
+            live_service(),
+            Cleaning {
+                keep_status: true,
+                drop_last_applied: true,
+            },
+        );
         assert!(kept.object.get("status").is_some());
+        assert!(kept.object["metadata"].get("annotations").is_none());
         let mut headless = live_service();
         headless["spec"]["clusterIP"] = json!("None");
-        let headless = ManifestRecord::new(&services(), headless, false);
+        let headless = ManifestRecord::new(&services(), headless, Cleaning::default());
         assert_eq!(headless.object["spec"]["clusterIP"], "None");
     }
 
@@ -434,7 +462,7 @@ mod tests {
         let record = ManifestRecord::new(
             &config_maps,
             json!({"metadata": {"name": "conf", "namespace": "a"}, "data": {"k": "v"}}),
-            false,
+            Cleaning::default(),
         );
         assert_eq!(
             record.object,
@@ -444,7 +472,7 @@ mod tests {
 
     #[test]
     fn checksums_are_stable_and_catch_any_change() {
-        let record = ManifestRecord::new(&services(), live_service(), false);
+        let record = ManifestRecord::new(&services(), live_service(), Cleaning::default());
         assert!(record.verify().is_ok());
         let reordered: Value = serde_json::from_str(&canonical_json(&record.object)).unwrap();
         assert_eq!(canonical_json(&reordered), canonical_json(&record.object));

@@ -1,5 +1,5 @@
-//! What a restore changes or leaves out: namespace mapping, objects their controllers
-//! recreate, objects the cluster makes by itself.
+//! What a restore moves or leaves to others: namespace mapping, objects their controllers
+//! recreate.
 
 use super::manifest::ManifestRecord;
 use super::order::ObjectKey;
@@ -93,19 +93,6 @@ pub fn recreated_by_controller(
         })
 }
 
-/// Objects the cluster makes by itself in every namespace, never restored.
-pub fn restore_skip_reason(record: &ManifestRecord) -> Option<&'static str> {
-    match (record.kind.as_str(), record.name.as_str()) {
-        ("ConfigMap", "kube-root-ca.crt") => {
-            Some("published in every namespace by the root CA controller")
-        }
-        ("Secret", _) if record.object["type"] == "kubernetes.io/service-account-token" => {
-            Some("a service account token: the token controller issues a new one")
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +164,5 @@ mod tests {
             recreated_by_controller(&pod, &restored).unwrap(),
             "recreated by its controller ReplicaSet web-abc"
         );
-        let root = record("ConfigMap", Some("shop"), "kube-root-ca.crt", json!({}));
-        assert!(restore_skip_reason(&root).is_some());
-        let token = record(
-            "Secret",
-            Some("shop"),
-            "t",
-            json!({"type": "kubernetes.io/service-account-token"}),
-        );
-        assert!(restore_skip_reason(&token).is_some());
     }
 }

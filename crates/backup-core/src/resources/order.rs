@@ -280,7 +280,28 @@ pub fn restore_order(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
         order.cycles = cycle.clone();
         order.waves.push(cycle);
     }
+    // Admission webhooks last: one restored early calls a backend that is not running yet,
+    // and every later object it intercepts fails.
+    let webhooks: Vec<usize> = (0..items.len())
+        .filter(|&i| is_admission_webhook(&items[i].0))
+        .collect();
+    if !webhooks.is_empty() {
+        for wave in &mut order.waves {
+            wave.retain(|i| !is_admission_webhook(&items[*i].0));
+        }
+        order.waves.retain(|w| !w.is_empty());
+        order.waves.push(webhooks);
+    }
     order
+}
+
+/// A validating or mutating webhook configuration.
+pub fn is_admission_webhook(key: &ObjectKey) -> bool {
+    key.group == "admissionregistration.k8s.io"
+        && matches!(
+            key.kind.as_str(),
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+        )
 }
 
 #[cfg(test)]
@@ -424,5 +445,27 @@ mod tests {
             ]
         );
         assert_eq!(order.cycles.len(), 2);
+    }
+
+    #[test]
+    fn admission_webhooks_go_after_everything_they_could_intercept() {
+        let hook = ObjectKey::new(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            None,
+            "policy",
+        );
+        let namespace = ObjectKey::new("", "Namespace", None, "a");
+        let items = vec![
+            (hook.clone(), vec![]),
+            (namespace.clone(), vec![]),
+            (
+                ObjectKey::new("", "ConfigMap", Some("a"), "c"),
+                vec![namespace],
+            ),
+        ];
+        let order = restore_order(&items);
+        assert_eq!(order.waves, [vec![1], vec![2], vec![0]]);
+        assert!(is_admission_webhook(&hook));
     }
 }

@@ -1,9 +1,13 @@
 //! Collecting the selected objects of a cluster.
 
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore, for_each_page};
+use backup_core::cluster::{
+    ApiResourceType, ObjectRef, ResourceStore, UnavailableApi, for_each_page,
+};
 use backup_core::model::Report;
-use backup_core::resources::{ClusterScope, ManifestRecord, ObjectKey, ResourceFilter};
+use backup_core::resources::{
+    Cleaning, ClusterScope, ManifestRecord, ObjectKey, ResourceFilter, managed_by_cluster,
+};
 use futures::{Stream, StreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct CollectOptions {
     /// The selection.
     pub filter: ResourceFilter,
-    /// Keep `status` (restored only with `--restore-status`).
-    pub keep_status: bool,
+    /// What cleaning keeps (status, kubectl's last-applied configuration).
+    pub cleaning: Cleaning,
     /// Resource types listed at the same time.
     pub concurrency: usize,
     /// Objects per LIST page.
@@ -24,7 +28,7 @@ impl Default for CollectOptions {
     fn default() -> Self {
         Self {
             filter: ResourceFilter::default(),
-            keep_status: false,
+            cleaning: Cleaning::default(),
             concurrency: 8,
             page_size: 500,
         }
@@ -40,6 +44,8 @@ pub struct CollectPlan {
     pub served: Vec<ApiResourceType>,
     /// `Some`: list namespaced types in these namespaces only; `None`: cluster-wide.
     pub namespaces: Option<Vec<String>>,
+    /// Aggregated APIs registered but not available: their objects cannot be read.
+    pub unavailable: Vec<UnavailableApi>,
 }
 
 /// The objects of one type (or the reason there are none).
@@ -68,10 +74,31 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
     /// Discovers the served types and decides what to list where. Namespaces named without
     /// globs are listed one by one (a service account allowed in those namespaces only can
     /// back them up); globs are matched against the cluster's namespaces when it may list
-    /// them, else against each object.
+    /// them, else against each object. A resource filter naming a type the cluster does not
+    /// serve is refused (it would select nothing without a word).
     pub async fn plan(&self) -> Result<CollectPlan, ClusterError> {
-        let served = self.cluster.discover().await?;
+        let discovered = self.cluster.discover().await?;
+        let served = discovered.types;
         let filter = &self.options.filter;
+        let unmatched = filter.unmatched_resources(&served);
+        if !unmatched.is_empty() {
+            let mut message = format!(
+                "the resource filter names {}, which matches no resource type this cluster serves",
+                unmatched.join(", ")
+            );
+            if !discovered.unavailable.is_empty() {
+                message.push_str(&format!(
+                    " (unavailable APIs, whose types are unknown: {})",
+                    discovered
+                        .unavailable
+                        .iter()
+                        .map(|u| u.group_version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return Err(ClusterError::Invalid(message));
+        }
         let types = served
             .iter()
             .filter(|t| filter.selects_type(t))
@@ -90,6 +117,7 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             types,
             served,
             namespaces,
+            unavailable: discovered.unavailable,
         })
     }
 
@@ -150,19 +178,22 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             selector,
             self.options.page_size,
             |items| {
-                let (resource, keep_status, filter) = (
+                let (resource, cleaning, filter) = (
                     resource.clone(),
-                    self.options.keep_status,
+                    self.options.cleaning,
                     self.options.filter.clone(),
                 );
+                // The cluster's own objects are left out unless their type is named.
+                let keep_managed = filter.names_type(&resource);
                 pages.push(tokio::task::spawn_blocking(move || {
                     items
                         .into_iter()
-                        .map(|o| ManifestRecord::new(&resource, o, keep_status))
+                        .map(|o| ManifestRecord::new(&resource, o, cleaning))
                         .filter(|r| {
                             r.namespace
                                 .as_deref()
                                 .is_none_or(|ns| filter.selects_namespace(ns))
+                                && (keep_managed || managed_by_cluster(r).is_none())
                         })
                         .collect()
                 }));
@@ -224,7 +255,7 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
                                 .as_str()
                                 .is_some_and(|n| names.contains(n))
                         })
-                        .map(|o| ManifestRecord::new(resource, o, self.options.keep_status)),
+                        .map(|o| ManifestRecord::new(resource, o, self.options.cleaning)),
                 );
                 continue;
             }
@@ -244,11 +275,9 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
                 .await;
             for (reference, found) in fetched {
                 match found {
-                    Ok(Some(object)) => records.push(ManifestRecord::new(
-                        resource,
-                        object,
-                        self.options.keep_status,
-                    )),
+                    Ok(Some(object)) => {
+                        records.push(ManifestRecord::new(resource, object, self.options.cleaning))
+                    }
                     Ok(None) => {}
                     Err(ClusterError::Forbidden(reason)) => {
                         report.warn(reference.to_string(), format!("not backed up: {reason}"))

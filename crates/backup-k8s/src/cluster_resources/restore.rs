@@ -6,9 +6,9 @@ use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore, for_each_p
 use backup_core::model::{Plan, PlannedAction, Report};
 use backup_core::progress::Progress;
 use backup_core::resources::{
-    ClusterScope, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter, clean_object,
-    cluster_dependencies, dependencies, differences, recreated_by_controller, restore_order,
-    restore_skip_reason,
+    Cleaning, ClusterScope, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter,
+    RestoreShape, clean_object, cluster_dependencies, dependencies, differences,
+    is_admission_webhook, node_ports, recreated_by_controller, restore_order, restore_skip_reason,
 };
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub enum ExistingPolicy {
     /// Leave it as it is (reported as skipped).
     Skip,
-    /// Update it with a server-side apply under kbackup's field manager.
+    /// Replace it with the backed-up object (fields added since the backup go too).
     Update,
     /// Report it as an error and leave it.
     Fail,
@@ -40,6 +40,9 @@ pub struct RestoreOptions {
     pub existing: ExistingPolicy,
     /// Also restore `status` (when the backup kept it).
     pub restore_status: bool,
+    /// Keep Services' node ports when namespaces are mapped (a clone beside the original
+    /// drops them by default: they would collide with the original's).
+    pub preserve_node_ports: bool,
     /// Objects applied at the same time.
     pub concurrency: usize,
     /// How long to wait for a CRD to be Established.
@@ -53,6 +56,7 @@ impl Default for RestoreOptions {
             filter: ResourceFilter::default(),
             existing: ExistingPolicy::Skip,
             restore_status: false,
+            preserve_node_ports: false,
             concurrency: 16,
             ready_timeout: Duration::from_secs(60),
         }
@@ -155,10 +159,24 @@ fn type_of(record: &ManifestRecord) -> ApiResourceType {
     }
 }
 
-/// The object as compared: owner references without uids (they change with every restore).
-fn comparable(object: &Value, keep_status: bool) -> Value {
+/// The object as compared: cleaned, in its restore shape, without kubectl's last-applied
+/// configuration (a copy of the object, not the object), and owner references without uids
+/// (they change with every restore).
+fn comparable(
+    object: &Value,
+    record: &ManifestRecord,
+    keep_status: bool,
+    shape: RestoreShape,
+) -> Value {
     let mut object = object.clone();
-    clean_object(&mut object, keep_status);
+    clean_object(
+        &mut object,
+        Cleaning {
+            keep_status,
+            drop_last_applied: true,
+        },
+    );
+    shape.apply(&record.group, &record.kind, &mut object);
     if let Some(owners) = object
         .pointer_mut("/metadata/ownerReferences")
         .and_then(Value::as_array_mut)
@@ -196,6 +214,17 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         options: RestoreOptions,
     ) -> Result<Self, ClusterError> {
         let filter = &options.filter;
+        let snapshot_types: BTreeSet<ApiResourceType> = records.iter().map(type_of).collect();
+        let unmatched = filter.unmatched_resources(&snapshot_types.into_iter().collect::<Vec<_>>());
+        if !unmatched.is_empty() {
+            return Err(ClusterError::Invalid(format!(
+                "the resource filter names {}, which matches no resource type in the snapshot",
+                unmatched.join(", ")
+            )));
+        }
+        let shape = RestoreShape {
+            drop_node_ports: !options.mapping.is_empty() && !options.preserve_node_ports,
+        };
         let selected_type = |r: &ManifestRecord| {
             let mut t = type_of(r);
             t.namespaced = true; // the cluster-scope rule is applied below
@@ -222,6 +251,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
         kept.extend(namespaced);
         for record in &mut kept {
             options.mapping.apply(record);
+            shape.apply(&record.group, &record.kind, &mut record.object);
         }
         let keys: HashSet<ObjectKey> = kept.iter().map(ObjectKey::of).collect();
         let skipped: Vec<Option<String>> = kept
@@ -244,6 +274,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             }
         }
         let (live, unreadable) = Self::live_state(cluster, &kept).await?;
+        let mut ports_in_use = Self::node_ports_in_use(cluster, &kept).await?;
         let mut live_uids = HashMap::new();
         let mut objects = Vec::with_capacity(kept.len());
         for (i, record) in kept.into_iter().enumerate() {
@@ -263,8 +294,13 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
                     live_uids.insert(key.clone(), uid.to_owned());
                 }
                 let paths = differences(
-                    &comparable(&planned.record.object, options.restore_status),
-                    &comparable(existing, options.restore_status),
+                    &comparable(
+                        &planned.record.object,
+                        &planned.record,
+                        options.restore_status,
+                        shape,
+                    ),
+                    &comparable(existing, &planned.record, options.restore_status, shape),
                     5,
                 );
                 if paths.is_empty() {
@@ -291,6 +327,16 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             {
                 planned.reason = format!("live state unknown: {reason}");
             }
+            if planned.action == PlannedAction::Create {
+                if let Some(taken) = Self::node_port_conflict(&planned.record, &mut ports_in_use) {
+                    planned.conflict = true;
+                    planned.reason = taken;
+                } else if is_admission_webhook(&key) {
+                    planned.reason = "last wave: an admission webhook goes after every object it \
+                        could intercept (its backend may not run yet)"
+                        .into();
+                }
+            }
             if let Some(reason) = &skipped[i] {
                 planned.action = PlannedAction::Skip;
                 planned.reason = reason.clone();
@@ -307,6 +353,76 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             objects,
             live_uids,
         })
+    }
+
+    /// The node ports the cluster's Services hold (port to `namespace/name`), read only
+    /// when a Service of `records` asks for one; `None` when they cannot be read.
+    async fn node_ports_in_use(
+        cluster: &C,
+        records: &[ManifestRecord],
+    ) -> Result<Option<HashMap<u16, String>>, ClusterError> {
+        let services = |r: &&ManifestRecord| r.group.is_empty() && r.kind == "Service";
+        let Some(service) = records
+            .iter()
+            .find(|r| services(r) && !node_ports(&r.object).is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut in_use = HashMap::new();
+        let listed = for_each_page(cluster, &type_of(service), None, None, 500, |page| {
+            for object in page {
+                let name = format!(
+                    "{}/{}",
+                    object["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    object["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                for port in node_ports(&object) {
+                    in_use.insert(port, name.clone());
+                }
+            }
+        })
+        .await;
+        match listed {
+            Ok(()) => Ok(Some(in_use)),
+            Err(ClusterError::Forbidden(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Why a Service to be created cannot have its node ports (held by another Service, or
+    /// by one created earlier in this restore); claims them otherwise.
+    fn node_port_conflict(
+        record: &ManifestRecord,
+        in_use: &mut Option<HashMap<u16, String>>,
+    ) -> Option<String> {
+        let in_use = in_use.as_mut()?;
+        if !(record.group.is_empty() && record.kind == "Service") {
+            return None;
+        }
+        let ports = node_ports(&record.object);
+        let taken: Vec<String> = ports
+            .iter()
+            .filter_map(|p| {
+                in_use
+                    .get(p)
+                    .map(|by| format!("{p} (held by Service {by})"))
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Some(format!(
+                "node port {} already allocated: the Service cannot be created with it",
+                taken.join(", ")
+            ));
+        }
+        let name = format!(
+            "{}/{}",
+            record.namespace.as_deref().unwrap_or_default(),
+            record.name
+        );
+        for port in ports {
+            in_use.insert(port, name.clone());
+        }
+        None
     }
 
     /// The live objects of the types and namespaces of `records` (one paged LIST each), and
@@ -558,7 +674,7 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             }
         }
         // A new object is created (a POST costs the API server far less than an apply); one
-        // that appeared since the plan, or one that differs, gets a server-side apply.
+        // that appeared since the plan gets a server-side apply, one that differs is replaced.
         let uid = self
             .write(record, &object, planned.action)
             .await
@@ -603,13 +719,24 @@ impl<'a, C: ResourceStore + ?Sized> ClusterRestore<'a, C> {
             let applied = self.cluster.apply(object, true).await?;
             Ok(applied["metadata"]["uid"].as_str().map(str::to_owned))
         };
+        // An object that differs is replaced (what was added since the backup goes too);
+        // one deleted since the plan is created.
+        let replace = || async {
+            match self.cluster.replace(object).await {
+                Ok(replaced) => Ok(replaced["metadata"]["uid"].as_str().map(str::to_owned)),
+                Err(ClusterError::NotFound(what)) if !what.starts_with("resource type") => {
+                    self.cluster.create(object).await.map(Some)
+                }
+                Err(other) => Err(other),
+            }
+        };
         loop {
             let written = match action {
                 PlannedAction::Create => match self.cluster.create(object).await {
                     Err(ClusterError::Conflict(_)) => apply().await,
                     other => other.map(Some),
                 },
-                _ => apply().await,
+                _ => replace().await,
             };
             match written {
                 Err(ClusterError::NotFound(what))

@@ -9,7 +9,7 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::model::{Phase, Report};
 use backup_core::resources::{
-    ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
+    Cleaning, ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
 };
 use backup_core::{Component, Progress, Totals};
 use backup_k8s::KubeCluster;
@@ -27,7 +27,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 /// What `backup cluster` was asked.
 pub struct BackupOptions {
     pub filter: ResourceFilter,
-    pub keep_status: bool,
+    pub cleaning: Cleaning,
     pub output_dir: Option<PathBuf>,
     pub concurrency: usize,
     pub marks: SnapshotMarks,
@@ -120,7 +120,7 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
         &cluster,
         CollectOptions {
             filter: options.filter,
-            keep_status: options.keep_status,
+            cleaning: options.cleaning,
             concurrency: options.concurrency,
             page_size: 500,
         },
@@ -135,6 +135,15 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
     let (mut writer, reader) = tokio::io::duplex(1 << 20);
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut report = Report::default();
+    for api in &plan.unavailable {
+        report.warn(
+            format!("API {}", api.group_version),
+            format!(
+                "not backed up: its APIService is not available ({}), so its objects cannot be read",
+                api.reason
+            ),
+        );
+    }
     let progress = context.progress();
     progress.start(
         "backing up cluster resources",

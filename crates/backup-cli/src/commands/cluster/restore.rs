@@ -16,16 +16,18 @@ use backup_k8s::cluster_resources::{
 use chrono::SecondsFormat;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 impl Tabular for PlannedObject {
     fn headers() -> Vec<&'static str> {
         vec!["WAVE", "ACTION", "OBJECT", "REASON"]
     }
     fn cells(&self) -> Vec<String> {
-        let action = match (self.action, self.conflict) {
-            (_, true) => "conflict".to_owned(),
-            (PlannedAction::Update, _) => "differs: update".to_owned(),
-            (action, _) => format!("{action:?}").to_lowercase(),
+        let action = match (self.action, self.conflict, self.differs) {
+            (_, true, _) => "conflict".to_owned(),
+            (PlannedAction::Update, ..) => "differs: update".to_owned(),
+            (PlannedAction::Skip, _, true) => "differs: skip".to_owned(),
+            (action, ..) => format!("{action:?}").to_lowercase(),
         };
         vec![
             self.wave.to_string(),
@@ -107,6 +109,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         namespace_mapping,
         existing,
         restore_status,
+        preserve_nodeports,
         components,
         dry_run,
         workers,
@@ -137,19 +140,33 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
             ExistingArg::Fail => ExistingPolicy::Fail,
         },
         restore_status,
+        preserve_node_ports: preserve_nodeports,
         concurrency: workers,
         ..RestoreOptions::default()
     };
     let planned = ClusterRestore::plan(&cluster, records, options).await?;
     let counts = planned.plan_view().counts();
+    // Objects that exist and differ are counted as such, not among those left on purpose.
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    for object in planned.objects() {
+        let outcome = match (object.action, object.conflict, object.differs) {
+            (_, true, _) => "conflict",
+            (PlannedAction::Skip, _, true) => "differ",
+            (PlannedAction::Create, ..) => "create",
+            (PlannedAction::Update, ..) => "update",
+            (PlannedAction::Unchanged, ..) => "unchanged",
+            _ => "skip",
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
     let summary = format!(
         "plan for snapshot {}: {} objects in {} waves: {}",
         file.snapshot.id.short(),
         planned.objects().len(),
         planned.waves(),
-        counts
+        outcomes
             .iter()
-            .map(|(action, n)| format!("{n} {}", format!("{action:?}").to_lowercase()))
+            .map(|(outcome, n)| format!("{n} {outcome}"))
             .collect::<Vec<_>>()
             .join(", ")
     );

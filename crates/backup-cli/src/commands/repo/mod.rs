@@ -9,6 +9,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::SecretValue;
+use backup_core::resources::Cleaning;
 use backup_core::{
     Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Snapshot, SnapshotId, Totals,
 };
@@ -304,13 +305,17 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             repo,
             filter,
             keep_status,
+            drop_last_applied,
             output_dir,
             workers,
             marks,
         } => {
             let options = super::cluster::BackupOptions {
                 filter: filter.into(),
-                keep_status,
+                cleaning: Cleaning {
+                    keep_status,
+                    drop_last_applied,
+                },
                 output_dir,
                 concurrency: workers,
                 marks,
