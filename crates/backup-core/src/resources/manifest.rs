@@ -117,6 +117,18 @@ pub struct Cleaning {
     pub drop_last_applied: bool,
 }
 
+/// Metadata the server sets: dropped from every object.
+pub const SERVER_SET_METADATA: [&str; 8] = [
+    "uid",
+    "resourceVersion",
+    "managedFields",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
 /// The annotation `kubectl apply` keeps its last input in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -129,16 +141,7 @@ pub fn clean_object(object: &mut Value, cleaning: Cleaning) {
         .pointer_mut("/metadata")
         .and_then(Value::as_object_mut)
     {
-        for field in [
-            "uid",
-            "resourceVersion",
-            "managedFields",
-            "creationTimestamp",
-            "generation",
-            "selfLink",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
+        for field in SERVER_SET_METADATA {
             metadata.remove(field);
         }
         if cleaning.drop_last_applied
