@@ -8,7 +8,8 @@ use backup_core::model::Report;
 use backup_core::resources::{
     Cleaning, ClusterScope, ManifestRecord, ObjectKey, ResourceFilter, managed_by_cluster,
 };
-use futures::{Stream, StreamExt, stream};
+use futures::channel::mpsc;
+use futures::{SinkExt, Stream, StreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What to collect and how.
@@ -48,15 +49,25 @@ pub struct CollectPlan {
     pub unavailable: Vec<UnavailableApi>,
 }
 
-/// The objects of one type (or the reason there are none).
+/// A page of one type's objects, or the end of the type (with the reason it could not all
+/// be read).
 #[derive(Debug)]
 pub struct Collected {
     /// The type.
     pub resource: ApiResourceType,
-    /// Its selected objects, cleaned and checksummed, ordered by namespace and name.
+    /// Selected objects of one page, cleaned and checksummed, in the server's order (by
+    /// namespace and name).
     pub records: Vec<ManifestRecord>,
-    /// Why the type (or part of it) could not be read.
+    /// The type is complete: this is its last item.
+    pub complete: bool,
+    /// Why the type (or part of it) could not be read (on the last item).
     pub refused: Option<String>,
+}
+
+/// What a type's lister hands on: a page being turned into records, or the end.
+enum Chunk {
+    Page(tokio::task::JoinHandle<Vec<ManifestRecord>>),
+    End(Option<String>),
 }
 
 /// Collects objects from one cluster.
@@ -121,27 +132,53 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         })
     }
 
-    /// Lists every planned type, `concurrency` types at a time, yielding them in plan order
-    /// (so the same cluster gives the same stream, which keeps deduplication high).
+    /// Lists every planned type, `concurrency` types at a time, yielding their pages in plan
+    /// order (so the same cluster gives the same stream, which keeps deduplication high).
+    /// Memory stays flat whatever the object count: each type hands on one page at a time
+    /// and waits until it is taken, so at most two pages per listed type are held.
     pub fn collect<'p>(&'p self, plan: &'p CollectPlan) -> impl Stream<Item = Collected> + 'p {
-        stream::iter(plan.types.iter())
-            .map(move |resource| self.collect_type(resource, plan.namespaces.as_deref()))
-            .buffered(self.options.concurrency.max(1))
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            plan.types.iter().map(|_| mpsc::channel::<Chunk>(0)).unzip();
+        let listers = stream::iter(plan.types.iter().zip(senders)).for_each_concurrent(
+            self.options.concurrency.max(1),
+            move |(resource, sender)| self.list_type(resource, plan.namespaces.as_deref(), sender),
+        );
+        let pages =
+            stream::iter(plan.types.iter().zip(receivers)).flat_map(|(resource, chunks)| {
+                chunks.then(move |chunk| async move {
+                    match chunk {
+                        Chunk::Page(records) => Collected {
+                            resource: resource.clone(),
+                            records: records.await.expect("record task"),
+                            complete: false,
+                            refused: None,
+                        },
+                        Chunk::End(refused) => Collected {
+                            resource: resource.clone(),
+                            records: vec![],
+                            complete: true,
+                            refused,
+                        },
+                    }
+                })
+            });
+        // The listers run while the pages are taken; they yield nothing themselves.
+        stream::select(pages, stream::once(listers).filter_map(|()| async { None }))
     }
 
-    async fn collect_type(
+    async fn list_type(
         &self,
         resource: &ApiResourceType,
         namespaces: Option<&[String]>,
-    ) -> Collected {
+        mut sender: mpsc::Sender<Chunk>,
+    ) {
         let scopes: Vec<Option<&str>> = match (resource.namespaced, namespaces) {
             (true, Some(names)) => names.iter().map(|n| Some(n.as_str())).collect(),
             _ => vec![None],
         };
-        let mut pages = Vec::new();
         let mut refused = Vec::new();
         for scope in scopes {
-            match self.list_pages(resource, scope, &mut pages).await {
+            match self.list_pages(resource, scope, &mut sender).await {
                 // The type went away since discovery (its CRD deleted): it has no objects.
                 Ok(()) | Err(ClusterError::NotFound(_)) => {}
                 Err(error) => refused.push(match scope {
@@ -150,16 +187,9 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
                 }),
             }
         }
-        let mut records = Vec::new();
-        for page in pages {
-            records.extend(page.await.expect("record task"));
-        }
-        records.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        Collected {
-            resource: resource.clone(),
-            records,
-            refused: (!refused.is_empty()).then(|| refused.join("; ")),
-        }
+        let refused = (!refused.is_empty()).then(|| refused.join("; "));
+        // A closed receiver means the stream was dropped: nothing is waiting.
+        sender.send(Chunk::End(refused)).await.ok();
     }
 
     /// Lists every page, turning each into records on a blocking thread while the next page
@@ -168,38 +198,42 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         &self,
         resource: &ApiResourceType,
         namespace: Option<&str>,
-        pages: &mut Vec<tokio::task::JoinHandle<Vec<ManifestRecord>>>,
+        sender: &mut mpsc::Sender<Chunk>,
     ) -> Result<(), ClusterError> {
         let selector = self.options.filter.selector.as_deref();
-        for_each_page(
-            self.cluster,
-            resource,
-            namespace,
-            selector,
-            self.options.page_size,
-            |items| {
-                let (resource, cleaning, filter) = (
-                    resource.clone(),
-                    self.options.cleaning,
-                    self.options.filter.clone(),
-                );
-                // The cluster's own objects are left out unless their type is named.
-                let keep_managed = filter.names_type(&resource);
-                pages.push(tokio::task::spawn_blocking(move || {
-                    items
-                        .into_iter()
-                        .map(|o| ManifestRecord::new(&resource, o, cleaning))
-                        .filter(|r| {
-                            r.namespace
-                                .as_deref()
-                                .is_none_or(|ns| filter.selects_namespace(ns))
-                                && (keep_managed || managed_by_cluster(r).is_none())
-                        })
-                        .collect()
-                }));
-            },
-        )
-        .await
+        let mut token = None;
+        loop {
+            let page = self
+                .cluster
+                .list_page(resource, namespace, selector, self.options.page_size, token)
+                .await?;
+            let (resource, cleaning, filter) = (
+                resource.clone(),
+                self.options.cleaning,
+                self.options.filter.clone(),
+            );
+            // The cluster's own objects are left out unless their type is named.
+            let keep_managed = filter.names_type(&resource);
+            let records = tokio::task::spawn_blocking(move || {
+                page.items
+                    .into_iter()
+                    .map(|o| ManifestRecord::new(&resource, o, cleaning))
+                    .filter(|r| {
+                        r.namespace
+                            .as_deref()
+                            .is_none_or(|ns| filter.selects_namespace(ns))
+                            && (keep_managed || managed_by_cluster(r).is_none())
+                    })
+                    .collect()
+            });
+            if sender.send(Chunk::Page(records)).await.is_err() {
+                return Ok(());
+            }
+            match page.continue_token {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// With [`ClusterScope::Needed`], the cluster-scoped objects the collected namespaced

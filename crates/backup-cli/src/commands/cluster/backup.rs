@@ -176,6 +176,9 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
                     format!("not backed up: {reason}"),
                 );
             }
+            if batch.complete {
+                progress.advance(1);
+            }
             for record in &batch.records {
                 if record.kind == "Namespace" && record.group.is_empty() {
                     seen.insert(record.name.clone());
@@ -184,7 +187,6 @@ pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) 
                 let line = emit(record, &mut manifest, &mut kinds)?;
                 writer.write_all(line.as_bytes()).await?;
             }
-            progress.advance(1);
         }
         tracing::info!("listed ({:.3}s)", started.elapsed().as_secs_f64());
         for record in collector
