@@ -4,7 +4,7 @@
 use super::manifest::ManifestRecord;
 use super::order::ObjectKey;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// `--namespace-mapping old:new`, repeatable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,12 +69,10 @@ impl NamespaceMapping {
     }
 }
 
-/// Why an object is left to its controller: it has a controller owner that is restored
-/// too, and that owner makes it again (a Deployment's ReplicaSets, their Pods, a Job's Pods).
-pub fn recreated_by_controller(
-    record: &ManifestRecord,
-    restored: &HashSet<ObjectKey>,
-) -> Option<String> {
+/// The object's controller (the owner reference marked `controller`), as a key in the
+/// object's namespace. When that owner is restored too, the object is left to it: it makes
+/// the object again (a Deployment's ReplicaSets, their Pods, a Job's Pods).
+pub fn controller_of(record: &ManifestRecord) -> Option<ObjectKey> {
     record.object["metadata"]["ownerReferences"]
         .as_array()?
         .iter()
@@ -86,10 +84,12 @@ pub fn recreated_by_controller(
                 .rsplit_once('/')
                 .map(|(g, _)| g)
                 .unwrap_or("");
-            let key = ObjectKey::new(group, kind, record.namespace.as_deref(), name);
-            restored
-                .contains(&key)
-                .then(|| format!("recreated by its controller {kind} {name}"))
+            Some(ObjectKey::new(
+                group,
+                kind,
+                record.namespace.as_deref(),
+                name,
+            ))
         })
 }
 
@@ -141,28 +141,24 @@ mod tests {
     }
 
     #[test]
-    fn controlled_objects_are_left_to_their_restored_controller() {
+    fn an_object_s_controller_is_its_controlling_owner() {
         let pod = record(
             "Pod",
             Some("shop"),
             "web-1",
             json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "not-controller"},
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "controller": true}]}}),
         );
-        let mut restored = HashSet::new();
-        assert!(
-            recreated_by_controller(&pod, &restored).is_none(),
-            "its owner is not restored"
-        );
-        restored.insert(ObjectKey::new(
-            "apps",
-            "ReplicaSet",
-            Some("shop"),
-            "web-abc",
-        ));
         assert_eq!(
-            recreated_by_controller(&pod, &restored).unwrap(),
-            "recreated by its controller ReplicaSet web-abc"
+            controller_of(&pod),
+            Some(ObjectKey::new(
+                "apps",
+                "ReplicaSet",
+                Some("shop"),
+                "web-abc"
+            ))
         );
+        assert!(controller_of(&record("Pod", Some("shop"), "bare", json!({}))).is_none());
     }
 }

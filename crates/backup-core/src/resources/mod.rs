@@ -18,7 +18,7 @@ pub use manifest::{
     ManifestReader, ManifestRecord, ManifestTrailer, ManifestWriter, SERVER_SET_METADATA,
     canonical_json, clean_object,
 };
-pub use mapping::{NamespaceMapping, recreated_by_controller};
+pub use mapping::{NamespaceMapping, controller_of};
 pub use order::{
     ObjectKey, RestoreOrder, cluster_dependencies, dependencies, is_admission_webhook,
     restore_order,

@@ -9,4 +9,5 @@ mod restore;
 pub use collect::{CollectOptions, CollectPlan, Collected, ResourceCollector};
 pub use restore::{
     ClusterRestore, ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome,
+    RestorePlanner,
 };

@@ -61,6 +61,7 @@ pub async fn describe(
                 *counts
                     .entry((kind, r.namespace.unwrap_or_else(|| "-".into())))
                     .or_default() += 1;
+                Ok(())
             })
             .await?;
             rows.extend(

@@ -37,6 +37,7 @@ async fn checksums(
     let mut sums = BTreeMap::new();
     read_manifests(repository, file, |r| {
         sums.insert(r.to_string(), r.checksum);
+        Ok(())
     })
     .await?;
     Ok(sums)

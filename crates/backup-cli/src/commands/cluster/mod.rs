@@ -39,11 +39,11 @@ impl From<FilterArgs> for ResourceFilter {
 
 /// Streams the manifests component of a snapshot out of the repository, line by line, each
 /// record verified against its checksum and the whole against the trailer; `each` sees every
-/// record. A damaged snapshot is refused naming what is wrong.
+/// record (and stops the reading with an error). A damaged snapshot is refused naming what is wrong.
 pub async fn read_manifests(
     repository: &Repository,
     file: &SnapshotFile,
-    mut each: impl FnMut(ManifestRecord),
+    mut each: impl FnMut(ManifestRecord) -> Result<(), CliError>,
 ) -> Result<u64, CliError> {
     let content = file
         .streams
@@ -74,7 +74,7 @@ pub async fn read_manifests(
         };
         while let Some(line) = lines.next_line().await? {
             if let Some(record) = manifest.line(&line).map_err(|e| damaged(&e))? {
-                each(record);
+                each(record)?;
             }
         }
         manifest.finish().map_err(|e| damaged(&e))

@@ -11,7 +11,7 @@ use backup_core::model::{Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
-    ClusterRestore, ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome,
+    ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome, RestorePlanner,
 };
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -128,8 +128,6 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let repository = open(context, &repo).await?;
     let snapshots = repository.snapshots().await?;
     let file = find_snapshot(&snapshots, &snapshot, &among, &repo.repo)?;
-    let mut records = Vec::new();
-    read_manifests(&repository, file, |r| records.push(r)).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
     let options = RestoreOptions {
         mapping,
@@ -144,7 +142,9 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         concurrency: workers,
         ..RestoreOptions::default()
     };
-    let planned = ClusterRestore::plan(&cluster, records, options).await?;
+    let mut planner = RestorePlanner::new(options)?;
+    read_manifests(&repository, file, |r| Ok(planner.add(r)?)).await?;
+    let planned = planner.plan(&cluster).await?;
     let counts = planned.plan_view().counts();
     // Objects that exist and differ are counted as such, not among those left on purpose.
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
