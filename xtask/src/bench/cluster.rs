@@ -1,7 +1,9 @@
-//! `cargo xtask bench cluster`: 10,000 objects (ConfigMaps, Secrets, Deployments over 100
-//! namespaces) on the local control plane. Backup beside the raw paginated LIST calls of the
-//! same kinds (the floor, curl with the admin certificate) and `kubectl get -A -o yaml`;
-//! restore into an empty cluster beside `kubectl apply --server-side -f` of the same objects.
+//! `cargo xtask bench cluster --objects N,..`: N objects (per namespace 50 ConfigMaps, 40
+//! Secrets, 10 Deployments) on the local control plane. Backup beside the raw paginated LIST
+//! calls of the same kinds (the floor, curl with the admin certificate) and, up to 10,000
+//! objects, `kubectl get -A -o yaml`; restore into an empty cluster beside the create floor
+//! (the same objects POSTed by `curl --parallel --parallel-max 16` over HTTP/2, the
+//! restore's concurrency) and, up to 10,000 objects, `kubectl apply --server-side -f`.
 
 use super::{Sample, median, timed, write_section};
 use crate::testenv::TestEnv;
@@ -12,52 +14,119 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const PREFIX: &str = "kbackup-bench";
-const NAMESPACES: usize = 100;
 const PER_NAMESPACE: [(&str, usize); 3] = [("ConfigMap", 50), ("Secret", 40), ("Deployment", 10)];
+const OBJECTS_PER_NAMESPACE: usize = 100;
 const KINDS: [(&str, &str); 3] = [
     ("/api/v1/configmaps", "configmaps"),
     ("/api/v1/secrets", "secrets"),
     ("/apis/apps/v1/deployments", "deployments"),
 ];
+/// Above this many objects the kubectl comparisons are left out (they take minutes) and
+/// each step runs once.
+const KUBECTL_UP_TO: usize = 10_000;
+const API: &str = "https://127.0.0.1:26443";
 
-fn objects() -> String {
-    let mut docs = Vec::new();
-    for n in 0..NAMESPACES {
-        let ns = format!("{PREFIX}-{n:03}");
-        docs.push(format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}"
-        ));
+/// One object to create: its collection's path and its JSON.
+struct Create {
+    path: String,
+    body: String,
+}
+
+/// The namespaces, then every object in them.
+fn objects(namespaces: usize) -> (Vec<Create>, Vec<Create>) {
+    let (mut spaces, mut rest) = (Vec::new(), Vec::new());
+    for n in 0..namespaces {
+        let ns = format!("{PREFIX}-{n:04}");
+        spaces.push(Create {
+            path: "/api/v1/namespaces".into(),
+            body: format!(
+                r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{ns}","labels":{{"{PREFIX}":"true"}}}}}}"#
+            ),
+        });
         for (kind, count) in PER_NAMESPACE {
             for i in 0..count {
-                docs.push(match kind {
-                    "ConfigMap" => format!(
-                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{i}\n  namespace: {ns}\n  labels: {{app: bench}}\ndata:\n  setting: \"value-{n}-{i}\"\n  feature: \"on\""
-                    ),
-                    "Secret" => format!(
-                        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{i}\n  namespace: {ns}\nstringData:\n  token: \"token-{n}-{i}\""
-                    ),
-                    _ => format!(
-                        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: {ns}\nspec:\n  replicas: 0\n  selector: {{matchLabels: {{app: app-{i}}}}}\n  template:\n    metadata: {{labels: {{app: app-{i}}}}}\n    spec: {{containers: [{{name: c, image: nginx}}]}}"
-                    ),
+                rest.push(match kind {
+                    "ConfigMap" => Create {
+                        path: format!("/api/v1/namespaces/{ns}/configmaps"),
+                        body: format!(
+                            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"config-{i}","namespace":"{ns}","labels":{{"app":"bench"}}}},"data":{{"setting":"value-{n}-{i}","feature":"on"}}}}"#
+                        ),
+                    },
+                    "Secret" => Create {
+                        path: format!("/api/v1/namespaces/{ns}/secrets"),
+                        body: format!(
+                            r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"secret-{i}","namespace":"{ns}"}},"stringData":{{"token":"token-{n}-{i}"}}}}"#
+                        ),
+                    },
+                    _ => Create {
+                        path: format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+                        body: format!(
+                            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"app-{i}","namespace":"{ns}"}},"spec":{{"replicas":0,"selector":{{"matchLabels":{{"app":"app-{i}"}}}},"template":{{"metadata":{{"labels":{{"app":"app-{i}"}}}},"spec":{{"containers":[{{"name":"c","image":"nginx"}}]}}}}}}}}"#
+                        ),
+                    },
                 });
             }
         }
     }
-    docs.join("\n---\n")
+    (spaces, rest)
+}
+
+/// A curl config that POSTs `creates` 16 at a time over one HTTP/2 connection.
+fn curl_config(env: &TestEnv, creates: &[Create]) -> String {
+    let pki = env.root.join("pki");
+    let quoted = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut config =
+        String::from("parallel\nparallel-max = 16\nsilent\nno-progress-meter\nshow-error\nfail\n");
+    for (i, create) in creates.iter().enumerate() {
+        if i > 0 {
+            config.push_str("next\n");
+        }
+        for (option, value) in [
+            ("url", format!("{API}{}", create.path)),
+            ("cacert", pki.join("ca.crt").display().to_string()),
+            ("cert", pki.join("admin.crt").display().to_string()),
+            ("key", pki.join("admin.key").display().to_string()),
+            ("header", "Content-Type: application/json".into()),
+            ("user-agent", "kbackup-bench".into()),
+            ("output", "/dev/null".into()),
+            ("data", create.body.clone()),
+        ] {
+            config.push_str(&format!("{option} = {}\n", quoted(&value)));
+        }
+        config.push_str("http2\n");
+    }
+    config
+}
+
+/// The create floor: the namespaces, then the objects, each batch POSTed by curl.
+fn create_floor(env: &TestEnv, dir: &Path, namespaces: usize) -> Result<Sample> {
+    let (spaces, rest) = objects(namespaces);
+    let mut total = Sample {
+        seconds: 0.0,
+        max_rss_mib: 0.0,
+    };
+    for (name, batch) in [("namespaces", &spaces), ("objects", &rest)] {
+        let config = dir.join(format!("curl-{name}.conf"));
+        std::fs::write(&config, curl_config(env, batch))?;
+        let mut curl = Command::new("curl");
+        curl.arg("-K").arg(&config);
+        let sample = timed(curl, "curl --parallel (the create floor)")?;
+        total.seconds += sample.seconds;
+        total.max_rss_mib = total.max_rss_mib.max(sample.max_rss_mib);
+    }
+    Ok(total)
 }
 
 fn delete_namespaces(kubectl: &crate::testenv::Kubectl) -> Result<()> {
-    let names: Vec<String> = (0..NAMESPACES)
-        .map(|n| format!("namespace/{PREFIX}-{n:03}"))
-        .collect();
-    let mut args = vec![
+    kubectl.run(&[
         "delete",
+        "namespaces",
+        "-l",
+        &format!("{PREFIX}=true"),
         "--ignore-not-found",
         "--wait=true",
-        "--timeout=600s",
-    ];
-    args.extend(names.iter().map(String::as_str));
-    kubectl.run(&args)?;
+        "--timeout=3600s",
+    ])?;
     Ok(())
 }
 
@@ -108,42 +177,96 @@ fn continue_token(list: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
+/// What one size measured.
+struct Measured {
+    objects: usize,
+    lists: Sample,
+    get: Option<Sample>,
+    backup: Sample,
+    create_floor: Sample,
+    apply: Option<Sample>,
+    restore: Sample,
+}
+
+pub fn run(root: &Path, env: &TestEnv, sizes: &[usize], rounds: usize) -> Result<()> {
+    super::require_tools(&[("curl", "curl")])?;
     let kbackup = super::release_kbackup(root, env)?;
     let kubectl = env.kubectl()?;
     let kubeconfig = env.variable("KUBECONFIG")?;
     let dir = env.root.join("bench/cluster");
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir)?;
-    let manifest = dir.join("objects.yaml");
-    std::fs::write(&manifest, objects())?;
-    let repo = dir.join("repository");
-    let kb = |args: &[&str]| {
-        let mut command = Command::new(&kbackup);
-        command
-            .args(["-q", "--no-progress", "--kubeconfig", &kubeconfig])
-            .args(args)
-            .env("KBACKUP_PASSWORD", "bench")
-            .env("KBACKUP_REPO", &repo)
-            .stdout(Stdio::null());
-        command
-    };
-    if !kb(&["repo", "init"]).status()?.success() {
-        bail!("repo init failed");
-    }
     eprintln!("deleting earlier bench namespaces");
     delete_namespaces(&kubectl)?;
+    let mut measured = Vec::new();
+    for &size in sizes {
+        let repo = dir.join(format!("repository-{size}"));
+        let kb = |args: &[&str]| {
+            let mut command = Command::new(&kbackup);
+            command
+                .args(["-q", "--no-progress", "-y", "--kubeconfig", &kubeconfig])
+                .args(args)
+                .env("KBACKUP_PASSWORD", "bench")
+                .env("KBACKUP_REPO", &repo)
+                .stdout(Stdio::null());
+            command
+        };
+        if !kb(&["repo", "init"]).status()?.success() {
+            bail!("repo init failed");
+        }
+        measured.push(measure(
+            env,
+            &dir,
+            &kubectl,
+            &kubeconfig,
+            &kb,
+            size,
+            rounds,
+        )?);
+    }
+    let section = report(&measured, rounds);
+    println!("{section}");
+    write_section(&root.join("docs/benchmarks.md"), "cluster", &section)?;
+    Ok(())
+}
 
-    eprintln!(
-        "kubectl apply --server-side of {} objects into an empty cluster",
-        NAMESPACES * 101
-    );
-    let mut apply = Command::new(&kubectl.bin);
-    apply
-        .args(["--kubeconfig", &kubeconfig, "apply", "--server-side", "-f"])
-        .arg(&manifest);
-    let kubectl_apply = timed(apply, "kubectl apply --server-side")?;
-    eprintln!("  {:.1}s", kubectl_apply.seconds);
+fn measure(
+    env: &TestEnv,
+    dir: &Path,
+    kubectl: &crate::testenv::Kubectl,
+    kubeconfig: &str,
+    kb: &dyn Fn(&[&str]) -> Command,
+    size: usize,
+    rounds: usize,
+) -> Result<Measured> {
+    let namespaces = size.div_ceil(OBJECTS_PER_NAMESPACE);
+    let objects = namespaces * OBJECTS_PER_NAMESPACE;
+    let with_kubectl = objects <= KUBECTL_UP_TO;
+    let rounds = if with_kubectl { rounds } else { 1 };
+    eprintln!("{objects} objects in {namespaces} namespaces: the create floor (curl --parallel)");
+    let create_floor = create_floor(env, dir, namespaces)?;
+    eprintln!("  {:.1}s", create_floor.seconds);
+    let apply = if with_kubectl {
+        delete_namespaces(kubectl)?;
+        let (spaces, rest) = self::objects(namespaces);
+        let manifest = dir.join("objects.yaml");
+        let documents: Vec<&str> = spaces
+            .iter()
+            .chain(&rest)
+            .map(|c| c.body.as_str())
+            .collect();
+        std::fs::write(&manifest, documents.join("\n---\n"))?;
+        eprintln!("kubectl apply --server-side of {objects} objects into an empty cluster");
+        let mut apply = Command::new(&kubectl.bin);
+        apply
+            .args(["--kubeconfig", kubeconfig, "apply", "--server-side", "-f"])
+            .arg(&manifest);
+        let sample = timed(apply, "kubectl apply --server-side")?;
+        eprintln!("  {:.1}s", sample.seconds);
+        Some(sample)
+    } else {
+        None
+    };
 
     let include = format!("{PREFIX}-*");
     let backup_args = [
@@ -157,23 +280,24 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
     let (mut floor, mut get, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         floor.push(raw_lists(env)?);
-        let mut get_all = Command::new(&kubectl.bin);
-        get_all.args([
-            "--kubeconfig",
-            &kubeconfig,
-            "get",
-            "-A",
-            "-o",
-            "yaml",
-            "configmaps,secrets,deployments",
-        ]);
-        get.push(timed(get_all, "kubectl get -A -o yaml")?);
+        if with_kubectl {
+            let mut get_all = Command::new(&kubectl.bin);
+            get_all.args([
+                "--kubeconfig",
+                kubeconfig,
+                "get",
+                "-A",
+                "-o",
+                "yaml",
+                "configmaps,secrets,deployments",
+            ]);
+            get.push(timed(get_all, "kubectl get -A -o yaml")?);
+        }
         ours.push(timed(kb(&backup_args), "kbackup backup cluster")?);
         eprintln!(
-            "round {}/{rounds}: raw LISTs {:.2}s, kubectl get {:.2}s, kbackup backup {:.2}s ({:.0} MiB)",
+            "round {}/{rounds}: raw LISTs {:.2}s, kbackup backup {:.2}s ({:.0} MiB)",
             round + 1,
             floor[round].seconds,
-            get[round].seconds,
             ours[round].seconds,
             ours[round].max_rss_mib
         );
@@ -185,7 +309,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
             "round {}/{rounds}: deleting the namespaces, then restoring the latest snapshot into the empty cluster",
             round + 1
         );
-        delete_namespaces(&kubectl)?;
+        delete_namespaces(kubectl)?;
         let restore = timed(
             kb(&["restore", "cluster", "latest"]),
             "kbackup restore cluster",
@@ -193,7 +317,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
         eprintln!("  {:.1}s ({:.0} MiB)", restore.seconds, restore.max_rss_mib);
         // The ConfigMaps carry a label: all of them must be back.
         let back = kubectl.run(&["get", "configmaps", "-A", "--no-headers", "-l", "app=bench"])?;
-        let expected = NAMESPACES * PER_NAMESPACE[0].1;
+        let expected = namespaces * PER_NAMESPACE[0].1;
         if back.lines().count() != expected {
             bail!(
                 "the restore brought back {} of {expected} labelled ConfigMaps",
@@ -202,55 +326,58 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
         }
         restores.push(restore);
     }
-    delete_namespaces(&kubectl)?;
+    delete_namespaces(kubectl)?;
+    Ok(Measured {
+        objects,
+        lists: median(&floor),
+        get: (!get.is_empty()).then(|| median(&get)),
+        backup: median(&ours),
+        create_floor,
+        apply,
+        restore: median(&restores),
+    })
+}
 
-    let (floor, get, ours) = (median(&floor), median(&get), median(&ours));
-    let restore = median(&restores);
+fn report(measured: &[Measured], rounds: usize) -> String {
     let mut table = String::new();
+    let seconds = |s: &Option<Sample>| s.map_or("-".to_owned(), |s| format!("{:.2}", s.seconds));
     writeln!(
         table,
-        "| {} objects in {NAMESPACES} namespaces | seconds | peak RSS | ratio |",
-        NAMESPACES * 100
-    )?;
-    writeln!(table, "|---|---|---|---|")?;
-    writeln!(
-        table,
-        "| raw paginated LISTs of the 3 kinds (curl, the floor) | {:.2} | - | 1.00 |",
-        floor.seconds
-    )?;
-    writeln!(
-        table,
-        "| `kubectl get -A -o yaml configmaps,secrets,deployments` | {:.2} | - | {:.2} |",
-        get.seconds,
-        get.seconds / floor.seconds
-    )?;
-    writeln!(
-        table,
-        "| **`kbackup backup cluster`** (LIST, clean, checksum, chunk, compress, encrypt, write) | **{:.2}** | {:.0} MiB | **{:.2}** |",
-        ours.seconds,
-        ours.max_rss_mib,
-        ours.seconds / floor.seconds
-    )?;
-    writeln!(
-        table,
-        "| `kubectl apply --server-side -f` into an empty cluster | {:.2} | - | 1.00 |",
-        kubectl_apply.seconds
-    )?;
-    writeln!(
-        table,
-        "| **`kbackup restore cluster latest`** into an empty cluster (verify, plan, waves) | **{:.2}** | {:.0} MiB | **{:.2}x faster** |",
-        restore.seconds,
-        restore.max_rss_mib,
-        kubectl_apply.seconds / restore.seconds
-    )?;
-    let section = format!(
-        "## Cluster resources\n\n`cargo xtask bench cluster --rounds {rounds}` on the local control plane (etcd, kube-apiserver, \
-         2 cores shared with the benchmark): {NAMESPACES} namespaces x (50 ConfigMaps, 40 Secrets, 10 Deployments). Backup rounds \
-         alternate the three readers (median); kubectl apply runs once, kbackup's restore once per round (median), each into \
-         an empty cluster (the namespaces deleted before each). Goals: backup at most 1.2x the raw LISTs and below kubectl get; restore at least 5x faster than kubectl \
-         apply --server-side.\n\n{table}"
-    );
-    println!("{section}");
-    write_section(&root.join("docs/benchmarks.md"), "cluster", &section)?;
-    Ok(())
+        "| objects | raw LISTs (floor) | kubectl get -A -o yaml | **kbackup backup** | backup / floor | backup peak RSS | create floor (curl, 16 parallel) | kubectl apply --server-side | **kbackup restore** | restore / create floor | restore peak RSS |"
+    )
+    .ok();
+    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|---|").ok();
+    for m in measured {
+        writeln!(
+            table,
+            "| {} | {:.2} | {} | **{:.2}** | **{:.2}** | {:.0} MiB | {:.2} | {} | **{:.2}** | **{:.2}** | {:.0} MiB |",
+            m.objects,
+            m.lists.seconds,
+            seconds(&m.get),
+            m.backup.seconds,
+            m.backup.seconds / m.lists.seconds,
+            m.backup.max_rss_mib,
+            m.create_floor.seconds,
+            seconds(&m.apply),
+            m.restore.seconds,
+            m.restore.seconds / m.create_floor.seconds,
+            m.restore.max_rss_mib,
+        )
+        .ok();
+    }
+    format!(
+        "## Cluster resources\n\n`cargo xtask bench cluster --objects {} --rounds {rounds}` on the local control plane (etcd, \
+         kube-apiserver, 2 cores shared with the benchmark): per namespace 50 ConfigMaps, 40 Secrets, 10 Deployments. \
+         Seconds are medians of {rounds} rounds up to {KUBECTL_UP_TO} objects, one run above (where the kubectl \
+         comparisons, minutes long, are left out). The backup floor is every page of the three kinds LISTed by curl; \
+         the create floor is the same objects POSTed by `curl --parallel --parallel-max 16` over HTTP/2 (the restore's \
+         concurrency), which is what the API server can accept on this machine. Each restore goes into an empty cluster \
+         (the namespaces deleted before). Goals: backup at most 1.2x the raw LISTs, restore at most 1.3x the create \
+         floor, both with a peak RSS of at most 150 MiB that does not grow with the object count.\n\n{table}",
+        measured
+            .iter()
+            .map(|m| m.objects.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }

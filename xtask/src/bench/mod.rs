@@ -24,10 +24,13 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
-    /// `kbackup backup|restore cluster` of 10,000 objects beside raw LISTs, kubectl get and
-    /// kubectl apply --server-side.
+    /// `kbackup backup|restore cluster` beside raw LISTs and a parallel create floor (and,
+    /// up to 10,000 objects, kubectl get and kubectl apply --server-side).
     Cluster {
-        /// Backup rounds per reader (the median is reported).
+        /// Object counts measured, one after the other (the memory curve).
+        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        objects: Vec<usize>,
+        /// Rounds per step up to 10,000 objects (the median is reported); one above.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
@@ -59,7 +62,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
     match which {
         Which::Storage { size_mib, rounds } => storage::run(root, env, size_mib, rounds),
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
-        Which::Cluster { rounds } => cluster::run(root, env, rounds),
+        Which::Cluster { objects, rounds } => cluster::run(root, env, &objects, rounds),
         Which::Repo { rounds } => repo::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
