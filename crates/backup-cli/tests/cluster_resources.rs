@@ -8,7 +8,7 @@ use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::resources::{Cleaning, ManifestRecord, clean_object, differences};
 use backup_k8s::KubeCluster;
 use common::local_repo::{LocalRepo, json_of};
-use common::{cluster, text};
+use common::{cluster, reference, text};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -26,15 +26,6 @@ impl std::ops::Deref for Seeded {
     type Target = LocalRepo;
     fn deref(&self) -> &LocalRepo {
         &self.local
-    }
-}
-
-fn reference(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectRef {
-    ObjectRef {
-        api_version: api_version.into(),
-        kind: kind.into(),
-        namespace: namespace.map(str::to_owned),
-        name: name.into(),
     }
 }
 
@@ -164,18 +155,7 @@ impl Seeded {
     }
 
     async fn delete_and_wait(&self, objects: &[ObjectRef]) {
-        for object in objects {
-            self.cluster.delete(object).await.unwrap();
-        }
-        for object in objects {
-            for attempt in 0.. {
-                if self.cluster.get(object).await.unwrap().is_none() {
-                    break;
-                }
-                assert!(attempt < 600, "{object} was not deleted");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        common::delete_and_wait(&self.cluster, objects).await;
     }
 
     fn namespaces(&self) -> Vec<ObjectRef> {

@@ -6,7 +6,7 @@ mod common;
 
 use common::{kubectl, role_yaml, service_account_kubeconfig, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// A namespace with a ServiceAccount, a kubeconfig acting as it, and a home directory.
 struct Account {
@@ -38,19 +38,8 @@ impl Account {
     }
 
     fn command(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
-        for (name, _) in
-            std::env::vars().filter(|(n, _)| n.starts_with("KBACKUP_") || n == "KUBECONFIG")
-        {
-            command.env_remove(name);
-        }
-        command
-            .env("HOME", self.home.path())
-            .arg("--no-progress")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
+        common::clean_command(self.home.path(), kubeconfig)
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }

@@ -10,7 +10,7 @@ use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::resources::{LAST_APPLIED, ManifestRecord};
 use backup_k8s::KubeCluster;
 use common::local_repo::LocalRepo;
-use common::{cluster, kubectl, text};
+use common::{cluster, kubectl, reference, text};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -27,15 +27,6 @@ impl std::ops::Deref for Site {
     type Target = LocalRepo;
     fn deref(&self) -> &LocalRepo {
         &self.local
-    }
-}
-
-fn reference(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectRef {
-    ObjectRef {
-        api_version: api_version.into(),
-        kind: kind.into(),
-        namespace: namespace.map(str::to_owned),
-        name: name.into(),
     }
 }
 
@@ -117,18 +108,7 @@ impl Site {
     }
 
     async fn delete_and_wait(&self, objects: &[ObjectRef]) {
-        for object in objects {
-            self.cluster.delete(object).await.unwrap();
-        }
-        for object in objects {
-            for attempt in 0.. {
-                if self.cluster.get(object).await.unwrap().is_none() {
-                    break;
-                }
-                assert!(attempt < 600, "{object} was not deleted");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        common::delete_and_wait(&self.cluster, objects).await;
     }
 
     async fn live(&self, object: &ObjectRef) -> Value {

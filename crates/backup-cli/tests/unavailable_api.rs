@@ -4,9 +4,9 @@
 
 mod common;
 
-use backup_core::cluster::{ObjectRef, ResourceStore};
+use backup_core::cluster::ResourceStore;
 use common::local_repo::{LocalRepo, json_of};
-use common::{cluster, text};
+use common::{cluster, reference, text};
 use serde_json::json;
 use std::time::Duration;
 
@@ -26,12 +26,12 @@ async fn an_unavailable_aggregated_api_makes_the_backup_partial_and_names_it() {
         "spec": {"selector": {"app": "nothing-runs-this"}, "ports": [{"port": 443}]}}), true)
         .await
         .unwrap();
-    let api_service = ObjectRef {
-        api_version: "apiregistration.k8s.io/v1".into(),
-        kind: "APIService".into(),
-        namespace: None,
-        name: format!("v1alpha1.{group}"),
-    };
+    let api_service = reference(
+        "apiregistration.k8s.io/v1",
+        "APIService",
+        None,
+        &format!("v1alpha1.{group}"),
+    );
     c.apply(
         &json!({"apiVersion": api_service.api_version, "kind": api_service.kind,
         "metadata": {"name": api_service.name},
@@ -80,14 +80,9 @@ async fn an_unavailable_aggregated_api_makes_the_backup_partial_and_names_it() {
     ]));
     let misspelt = backup(&["--include-resources", "metricz"]);
     c.delete(&api_service).await.unwrap();
-    c.delete(&ObjectRef {
-        api_version: "v1".into(),
-        kind: "Namespace".into(),
-        namespace: None,
-        name: ns.clone(),
-    })
-    .await
-    .unwrap();
+    c.delete(&reference("v1", "Namespace", None, &ns))
+        .await
+        .unwrap();
 
     assert!(
         unavailable,

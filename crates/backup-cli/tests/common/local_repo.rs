@@ -4,7 +4,7 @@
 use backup_core::resources::{ManifestReader, ManifestRecord};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 /// The repository's password in every test that uses one.
 pub const PASSWORD: &str = "correct horse";
@@ -35,21 +35,9 @@ impl LocalRepo {
     }
 
     pub fn kbackup_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
-        for (name, _) in
-            std::env::vars().filter(|(n, _)| n.starts_with("KBACKUP_") || n == "KUBECONFIG")
-        {
-            command.env_remove(name);
-        }
-        command
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+        super::clean_command(self.home.path(), kubeconfig)
             .env("KBACKUP_PASSWORD", PASSWORD)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--no-progress")
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }

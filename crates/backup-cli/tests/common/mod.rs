@@ -376,6 +376,51 @@ pub fn assert_refused(out: &std::process::Output, needle: &str) {
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
 }
 
+/// The binary with a clean environment (no `KBACKUP_*` or `KUBECONFIG` from the caller),
+/// `home` as its home, acting through `kubeconfig`, without progress bars.
+pub fn clean_command(home: &std::path::Path, kubeconfig: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+    for (name, _) in
+        std::env::vars().filter(|(n, _)| n.starts_with("KBACKUP_") || n == "KUBECONFIG")
+    {
+        command.env_remove(name);
+    }
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--no-progress")
+        .stdin(Stdio::null());
+    command
+}
+
+/// A reference to one object.
+pub fn reference(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: namespace.map(str::to_owned),
+        name: name.into(),
+    }
+}
+
+/// Deletes the objects and waits until they are gone (a minute each at most).
+pub async fn delete_and_wait(cluster: &KubeCluster, objects: &[ObjectRef]) {
+    for object in objects {
+        cluster.delete(object).await.unwrap();
+    }
+    for object in objects {
+        for attempt in 0.. {
+            if cluster.get(object).await.unwrap().is_none() {
+                break;
+            }
+            assert!(attempt < 600, "{object} was not deleted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// kubectl as the administrator, with `stdin`; panics on failure.
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;

@@ -87,16 +87,7 @@ mod tests {
         name: &str,
         object: Value,
     ) -> ManifestRecord {
-        ManifestRecord {
-            group: group.into(),
-            version: "v1".into(),
-            kind: kind.into(),
-            resource: format!("{}s", kind.to_lowercase()),
-            namespace: ns.map(str::to_owned),
-            name: name.into(),
-            checksum: String::new(),
-            object,
-        }
+        ManifestRecord::sample(group, kind, ns, name, object)
     }
 
     #[test]

@@ -230,6 +230,29 @@ impl ManifestRecord {
     }
 }
 
+#[cfg(test)]
+impl ManifestRecord {
+    /// A record for unit tests: version `v1`, the plural made from the kind, no checksum.
+    pub(crate) fn sample(
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        object: Value,
+    ) -> Self {
+        Self {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            resource: format!("{}s", kind.to_lowercase()),
+            namespace: namespace.map(str::to_owned),
+            name: name.into(),
+            checksum: String::new(),
+            object,
+        }
+    }
+}
+
 impl std::fmt::Display for ManifestRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let group = if self.group.is_empty() { "" } else { "." };

@@ -2,7 +2,7 @@
 //! recreate.
 
 use super::manifest::ManifestRecord;
-use super::order::ObjectKey;
+use super::order::{ObjectKey, owner_key};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -77,20 +77,7 @@ pub fn controller_of(record: &ManifestRecord) -> Option<ObjectKey> {
         .as_array()?
         .iter()
         .filter(|o| o["controller"] == true)
-        .find_map(|owner| {
-            let (kind, name) = (owner["kind"].as_str()?, owner["name"].as_str()?);
-            let group = owner["apiVersion"]
-                .as_str()?
-                .rsplit_once('/')
-                .map(|(g, _)| g)
-                .unwrap_or("");
-            Some(ObjectKey::new(
-                group,
-                kind,
-                record.namespace.as_deref(),
-                name,
-            ))
-        })
+        .find_map(|owner| owner_key(owner, record.namespace.as_deref()))
 }
 
 #[cfg(test)]
@@ -104,20 +91,12 @@ mod tests {
         if let Some(ns) = ns {
             object["metadata"]["namespace"] = json!(ns);
         }
-        ManifestRecord {
-            group: if kind.contains("Binding") {
-                "rbac.authorization.k8s.io".into()
-            } else {
-                "".into()
-            },
-            version: "v1".into(),
-            kind: kind.into(),
-            resource: format!("{}s", kind.to_lowercase()),
-            namespace: ns.map(str::to_owned),
-            name: name.into(),
-            checksum: String::new(),
-            object,
-        }
+        let group = if kind.contains("Binding") {
+            "rbac.authorization.k8s.io"
+        } else {
+            ""
+        };
+        ManifestRecord::sample(group, kind, ns, name, object)
     }
 
     #[test]

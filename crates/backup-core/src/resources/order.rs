@@ -42,6 +42,22 @@ impl ObjectKey {
     }
 }
 
+/// The key of the object an owner reference points at (owners live in their dependent's
+/// namespace, or none).
+pub fn owner_key(owner: &Value, namespace: Option<&str>) -> Option<ObjectKey> {
+    let group = owner["apiVersion"]
+        .as_str()?
+        .rsplit_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or("");
+    Some(ObjectKey::new(
+        group,
+        owner["kind"].as_str()?,
+        namespace,
+        owner["name"].as_str()?,
+    ))
+}
+
 /// The pod spec inside a workload (or the Pod's own).
 fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<&'a Value> {
     let spec = &object["spec"];
@@ -143,16 +159,7 @@ pub fn dependencies(record: &ManifestRecord) -> Vec<ObjectKey> {
             }
         }
     }
-    for owner in array(&object["metadata"]["ownerReferences"]) {
-        if let (Some(api_version), Some(kind), Some(name)) = (
-            owner["apiVersion"].as_str(),
-            owner["kind"].as_str(),
-            owner["name"].as_str(),
-        ) {
-            let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            push(&mut deps, group, kind, name);
-        }
-    }
+    deps.extend(array(&object["metadata"]["ownerReferences"]).filter_map(|o| owner_key(o, ns)));
     deps.extend(cluster_dependencies(record));
     deps.remove(&ObjectKey::of(record));
     deps.into_iter().collect()

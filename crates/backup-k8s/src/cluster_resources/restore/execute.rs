@@ -6,26 +6,12 @@ use backup_core::ClusterError;
 use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::model::{PlannedAction, Report};
 use backup_core::progress::Progress;
-use backup_core::resources::{ManifestRecord, ObjectKey};
+use backup_core::resources::{ManifestRecord, ObjectKey, owner_key};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-fn owner_key(owner: &Value, namespace: Option<&str>) -> Option<ObjectKey> {
-    let group = owner["apiVersion"]
-        .as_str()?
-        .rsplit_once('/')
-        .map(|(g, _)| g)
-        .unwrap_or("");
-    Some(ObjectKey::new(
-        group,
-        owner["kind"].as_str()?,
-        namespace,
-        owner["name"].as_str()?,
-    ))
-}
 
 impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
     /// Restores wave by wave, `concurrency` objects at a time; waits for the CRDs of a wave
@@ -161,7 +147,9 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
             .write(record, &object, planned.action)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(uid) = uid {
+        if let Some(uid) = uid
+            && self.owners.contains(&planned.key)
+        {
             uids.lock()
                 .expect("uids")
                 .insert(ObjectKey::of(record), uid);

@@ -33,6 +33,7 @@ type Scope = (String, Option<String>);
 /// Lists the types and namespaces of `entries` and compares each live object that is
 /// planned with its record.
 pub(super) async fn compare<C: ResourceStore + ?Sized>(
+    types: &[ApiResourceType],
     cluster: &C,
     entries: &[Entry],
     keys: &[ObjectKey],
@@ -45,7 +46,7 @@ pub(super) async fn compare<C: ResourceStore + ?Sized>(
     for (entry, key) in entries.iter().zip(keys) {
         scopes
             .entry((kind_name(&key.group, &key.kind), key.namespace.clone()))
-            .or_insert(&entry.resource);
+            .or_insert(&types[entry.resource]);
     }
     let found = Mutex::new(HashMap::new());
     let failure = Mutex::new(None);

@@ -13,7 +13,7 @@ use backup_core::model::{Plan, PlannedAction, Report};
 use backup_core::resources::{
     Cleaning, ClusterScope, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter,
     RestoreShape, clean_object, cluster_dependencies, controller_of, dependencies,
-    is_admission_webhook, node_ports, restore_order, restore_skip_reason,
+    is_admission_webhook, node_ports, owner_key, restore_order, restore_skip_reason,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -146,6 +146,8 @@ pub struct ClusterRestore<'a, C: ResourceStore + ?Sized> {
     live_uids: HashMap<ObjectKey, String>,
     /// The CRDs this restore brings, as (group, plural).
     crds: HashSet<(String, String)>,
+    /// Objects named as owners (their uids are kept for their dependents).
+    owners: HashSet<ObjectKey>,
     spool: Spool,
 }
 
@@ -154,6 +156,15 @@ fn kind_name(group: &str, kind: &str) -> String {
         kind.to_owned()
     } else {
         format!("{kind}.{group}")
+    }
+}
+
+/// `Kind[.group] namespace/name` (as a record shows itself).
+fn label(key: &ObjectKey) -> String {
+    let kind = kind_name(&key.group, &key.kind);
+    match &key.namespace {
+        Some(ns) => format!("{kind} {ns}/{}", key.name),
+        None => format!("{kind} {}", key.name),
     }
 }
 
@@ -201,10 +212,8 @@ fn comparable(
 
 /// What the plan keeps of one record (the record itself is in the spool).
 struct Entry {
-    /// The type, for listing the live objects.
-    resource: ApiResourceType,
-    /// `Kind[.group] namespace/name`, after mapping.
-    label: String,
+    /// The type (an index into the planner's types), for listing the live objects.
+    resource: usize,
     /// A cluster-scoped object kept only if the namespaced objects need it: its key as
     /// backed up.
     needed_as: Option<ObjectKey>,
@@ -224,9 +233,12 @@ pub struct RestorePlanner {
     items: Vec<(ObjectKey, Vec<ObjectKey>)>,
     /// The cluster-scoped objects the selected namespaced ones need.
     needs: BTreeSet<ObjectKey>,
-    /// Every type in the snapshot (resource filters must name one).
-    types: BTreeSet<ApiResourceType>,
+    /// Every type in the snapshot (resource filters must name one), each once.
+    types: Vec<ApiResourceType>,
+    type_index: HashMap<ApiResourceType, usize>,
     crds: HashSet<(String, String)>,
+    /// Objects other objects name as owners: their uids are needed when those are created.
+    owners: HashSet<ObjectKey>,
 }
 
 impl RestorePlanner {
@@ -242,8 +254,10 @@ impl RestorePlanner {
             entries: Vec::new(),
             items: Vec::new(),
             needs: BTreeSet::new(),
-            types: BTreeSet::new(),
+            types: Vec::new(),
+            type_index: HashMap::new(),
             crds: HashSet::new(),
+            owners: HashSet::new(),
         })
     }
 
@@ -252,12 +266,19 @@ impl RestorePlanner {
     pub fn add(&mut self, mut record: ManifestRecord) -> Result<(), ClusterError> {
         let filter = &self.options.filter;
         let mut resource = type_of(&record);
-        self.types.insert(resource.clone());
+        let type_index = match self.type_index.get(&resource) {
+            Some(&i) => i,
+            None => {
+                self.types.push(resource.clone());
+                self.type_index
+                    .insert(resource.clone(), self.types.len() - 1);
+                self.types.len() - 1
+            }
+        };
         resource.namespaced = true; // the cluster-scope rule is applied below
         if !filter.selects_type(&resource) {
             return Ok(());
         }
-        resource.namespaced = record.namespace.is_some();
         let needed_as = match &record.namespace {
             Some(ns) if filter.selects_namespace(ns) => {
                 self.needs.extend(cluster_dependencies(&record));
@@ -286,9 +307,13 @@ impl RestorePlanner {
             self.crds.insert((group.to_owned(), plural.to_owned()));
         }
         let is_service = record.group.is_empty() && record.kind == "Service";
+        if let Some(owners) = record.object["metadata"]["ownerReferences"].as_array() {
+            let namespace = record.namespace.as_deref();
+            self.owners
+                .extend(owners.iter().filter_map(|o| owner_key(o, namespace)));
+        }
         self.entries.push(Entry {
-            resource,
-            label: record.to_string(),
+            resource: type_index,
             needed_as,
             controller: controller_of(&record),
             skip: restore_skip_reason(&record),
@@ -319,11 +344,12 @@ impl RestorePlanner {
             mut items,
             needs,
             types,
+            type_index,
             crds,
+            owners,
         } = self;
-        let unmatched = options
-            .filter
-            .unmatched_resources(&types.into_iter().collect::<Vec<_>>());
+        drop(type_index);
+        let unmatched = options.filter.unmatched_resources(&types);
         if !unmatched.is_empty() {
             return Err(ClusterError::Invalid(format!(
                 "the resource filter names {}, which matches no resource type in the snapshot",
@@ -362,6 +388,7 @@ impl RestorePlanner {
         drop(index);
         let keys: Vec<ObjectKey> = items.into_iter().map(|(key, _)| key).collect();
         let live = live::compare(
+            &types,
             cluster,
             &entries,
             &keys,
@@ -379,7 +406,7 @@ impl RestorePlanner {
         let mut objects = Vec::with_capacity(entries.len());
         for (i, (entry, key)) in entries.into_iter().zip(keys).enumerate() {
             let mut planned = PlannedObject {
-                object: entry.label,
+                object: label(&key),
                 kind: kind_name(&key.group, &key.kind),
                 action: PlannedAction::Create,
                 reason: String::new(),
@@ -390,7 +417,9 @@ impl RestorePlanner {
                 span: entry.span,
             };
             if let Some(existing) = live.found.get(&i) {
-                if let Some(uid) = &existing.uid {
+                if let Some(uid) = &existing.uid
+                    && owners.contains(&planned.key)
+                {
                     live_uids.insert(planned.key.clone(), uid.clone());
                 }
                 if existing.differences.is_empty() {
@@ -446,6 +475,7 @@ impl RestorePlanner {
             objects,
             live_uids,
             crds,
+            owners,
             spool,
         })
     }
