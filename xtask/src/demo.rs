@@ -1,8 +1,8 @@
 //! `cargo xtask demo`: the main job on the local test environment, for a newcomer. Deploys a
 //! sample application (a CRD with a custom resource, configuration, a Secret, RBAC, a
-//! Deployment, a Service, a StatefulSet) into the test cluster, backs it up into an encrypted
+//! Deployment, a NodePort Service, a StatefulSet, a Job) into the test cluster, backs it up into an encrypted
 //! kbackup repository on local disk, deletes it, shows the restore plan, restores it, prints
-//! the report, and checks every byte of the repository.
+//! the report, clones it into a second namespace, and checks every byte of the repository.
 
 use crate::ci::cargo;
 use crate::testenv::TestEnv;
@@ -47,7 +47,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     let show_running = || -> Result<()> {
         let rollout = ["rollout", "status", "deployment/web", "-n", NAMESPACE];
         kubectl.run(&[&rollout[..], &["--timeout=120s"]].concat())?;
-        show("deployments,statefulsets,services,configmaps,secrets,greetings")
+        show("deployments,statefulsets,jobs,services,configmaps,secrets,greetings")
     };
     eprintln!("\n== deploying the sample application into namespace {NAMESPACE}");
     // The CRD first: its custom resource can only be applied once it is established.
@@ -97,10 +97,40 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         "\n== the report, shaped like a KubeStash RestoreSession status (a second restore: everything is unchanged)"
     );
     kb(&["-o", "yaml", "restore", "cluster", "latest"])?;
+
+    let copy = format!("{NAMESPACE}-copy");
+    let mapping = format!("{NAMESPACE}:{copy}");
+    eprintln!(
+        "\n== a clone beside the original: node ports dropped (the original holds them), the Job restored without its generated selector"
+    );
+    kb(&[
+        "restore",
+        "cluster",
+        "latest",
+        "--namespace-mapping",
+        &mapping,
+        "--dry-run",
+    ])?;
+    kb(&[
+        "restore",
+        "cluster",
+        "latest",
+        "--namespace-mapping",
+        &mapping,
+    ])?;
+    eprintln!("\n$ kubectl get services,jobs -n {copy}");
+    print!("{}", kubectl.run(&["get", "services,jobs", "-n", &copy])?);
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        &copy,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
     kb(&["repo", "check", "--read-data"])?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order; the repository checks clean"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean"
     );
     Ok(())
 }
