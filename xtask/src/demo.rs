@@ -103,21 +103,15 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!(
         "\n== a clone beside the original: node ports dropped (the original holds them), the Job restored without its generated selector"
     );
-    kb(&[
+    let clone = [
         "restore",
         "cluster",
         "latest",
         "--namespace-mapping",
         &mapping,
-        "--dry-run",
-    ])?;
-    kb(&[
-        "restore",
-        "cluster",
-        "latest",
-        "--namespace-mapping",
-        &mapping,
-    ])?;
+    ];
+    kb(&[&clone[..], &["--dry-run"]].concat())?;
+    kb(&clone)?;
     eprintln!("\n$ kubectl get services,jobs -n {copy}");
     print!("{}", kubectl.run(&["get", "services,jobs", "-n", &copy])?);
     kubectl.run(&[

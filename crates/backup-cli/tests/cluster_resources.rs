@@ -124,19 +124,6 @@ impl Seeded {
         panic!("the CRD was not established");
     }
 
-    /// `snapshot describe latest -o json`.
-    fn describe_latest(&self) -> Output {
-        self.kbackup(&[
-            "-o",
-            "json",
-            "snapshot",
-            "describe",
-            "latest",
-            "--repo",
-            self.repo(),
-        ])
-    }
-
     /// Backs up, failing the test with kbackup's own words when it does not succeed.
     fn backed_up(&self, namespaces: &str) {
         let out = self.backup(namespaces);

@@ -210,7 +210,7 @@ async fn types_of_every_served_version_are_backed_up_and_filters_must_name_real_
     );
 
     site.delete_and_wait(&[namespace_ref(&ns)]).await;
-    let out = site.kbackup(&["restore", "cluster", "latest", "--repo", site.repo()]);
+    let out = site.restore(&[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let l1 = site
         .live(&reference(
@@ -492,7 +492,7 @@ async fn jobs_webhooks_and_finalized_objects_restore_in_a_working_order() {
     );
     assert_eq!(row(&plan, "/migrate")["action"], "create");
 
-    let out = site.kbackup(&["restore", "cluster", "latest", "--repo", site.repo()]);
+    let out = site.restore(&[]);
     let restored = out.status.success();
     let job_live = site.cluster.get(&job).await.unwrap();
     let held_live = site.cluster.get(&held).await.unwrap();
@@ -572,30 +572,13 @@ async fn a_clone_beside_the_original_gets_free_node_ports() {
         "{reason}"
     );
 
-    let out = site.kbackup(&[
-        "restore",
-        "cluster",
-        "latest",
-        "--repo",
-        site.repo(),
-        "--namespace-mapping",
-        &mapping,
-    ]);
+    let out = site.restore(&["--namespace-mapping", &mapping]);
     let cloned = site
         .cluster
         .get(&reference("v1", "Service", Some(&copy), "web"))
         .await
         .unwrap();
-    let refused = site.kbackup(&[
-        "restore",
-        "cluster",
-        "latest",
-        "--repo",
-        site.repo(),
-        "--namespace-mapping",
-        &preserving,
-        "--preserve-nodeports",
-    ]);
+    let refused = site.restore(&["--namespace-mapping", &preserving, "--preserve-nodeports"]);
     site.delete_and_wait(&[
         namespace_ref(&ns),
         namespace_ref(&copy),

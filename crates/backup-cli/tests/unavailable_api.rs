@@ -69,15 +69,7 @@ async fn an_unavailable_aggregated_api_makes_the_backup_partial_and_names_it() {
         local.kbackup(&args)
     };
     let partial = backup(&[]);
-    let described = json_of(&local.kbackup(&[
-        "-o",
-        "json",
-        "snapshot",
-        "describe",
-        "latest",
-        "--repo",
-        local.repo(),
-    ]));
+    let described = json_of(&local.describe_latest());
     let misspelt = backup(&["--include-resources", "metricz"]);
     c.delete(&api_service).await.unwrap();
     c.delete(&reference("v1", "Namespace", None, &ns))

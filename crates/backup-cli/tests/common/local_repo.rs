@@ -58,6 +58,26 @@ impl LocalRepo {
         json_of(&self.kbackup(&args))
     }
 
+    /// `restore cluster latest` with `extra` flags.
+    pub fn restore(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["restore", "cluster", "latest", "--repo", self.repo()];
+        args.extend_from_slice(extra);
+        self.kbackup(&args)
+    }
+
+    /// `snapshot describe latest -o json`.
+    pub fn describe_latest(&self) -> Output {
+        self.kbackup(&[
+            "-o",
+            "json",
+            "snapshot",
+            "describe",
+            "latest",
+            "--repo",
+            self.repo(),
+        ])
+    }
+
     /// The records of the latest snapshot, read back through `snapshot cat`.
     pub fn records(&self) -> Vec<ManifestRecord> {
         let out = self.kbackup(&["snapshot", "cat", "latest:manifests", "--repo", self.repo()]);
