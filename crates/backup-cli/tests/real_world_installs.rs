@@ -10,9 +10,13 @@ use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::resources::{LAST_APPLIED, ManifestRecord};
 use backup_k8s::KubeCluster;
 use common::local_repo::LocalRepo;
-use common::{cluster, kubectl, reference, text};
+use common::{cluster, kubectl, kubectl_output, reference, text};
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// A ConfigMap as a user applies it with kubectl.
+const APPLIED: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: v\n";
 
 /// A namespace and a CRD group of one test's own, with a repository.
 struct Site {
@@ -155,10 +159,7 @@ async fn types_of_every_served_version_are_backed_up_and_filters_must_name_real_
         "metadata": {"name": "l1", "namespace": ns}, "spec": {"mode": "old"}}),
     )
     .await;
-    kubectl(
-        &["-n", &ns, "apply", "-f", "-"],
-        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: v\n"),
-    );
+    kubectl(&["-n", &ns, "apply", "-f", "-"], Some(APPLIED));
 
     // A misspelt type, and a type no version serves, are refused before anything is stored.
     for name in ["gadgts", "widgets.example.com"] {
@@ -240,22 +241,7 @@ async fn types_of_every_served_version_are_backed_up_and_filters_must_name_real_
     );
     // kubectl apply after the restore merges against what it last applied, without a
     // warning about a missing annotation.
-    let again = std::process::Command::new(backup_testing::kubectl())
-        .arg("--kubeconfig")
-        .arg(backup_testing::kubeconfig())
-        .args(["-n", &ns, "apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(
-                b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: v\n",
-            )?;
-            child.wait_with_output()
-        })
-        .unwrap();
+    let again = kubectl_output(&["-n", &ns, "apply", "-f", "-"], Some(APPLIED));
     assert!(again.status.success());
     assert!(
         !text(&again.stderr).contains("missing the kubectl.kubernetes.io/last-applied"),

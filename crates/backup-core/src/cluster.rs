@@ -195,6 +195,31 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// Every page of a type (in a namespace, with a label selector), one LIST call each, as a
+/// stream of the pages' objects: the next page is asked for only when the stream is polled
+/// again.
+pub fn pages<'a, S: ResourceStore + ?Sized>(
+    store: &'a S,
+    resource: &'a ApiResourceType,
+    namespace: Option<&'a str>,
+    selector: Option<&'a str>,
+    page_size: u32,
+) -> impl futures::Stream<Item = Result<Vec<serde_json::Value>, ClusterError>> + 'a {
+    // The state is the token of the next page; `None` once the last page is read.
+    futures::stream::try_unfold(
+        Some(None),
+        move |token: Option<Option<String>>| async move {
+            let Some(token) = token else {
+                return Ok(None);
+            };
+            let page = store
+                .list_page(resource, namespace, selector, page_size, token)
+                .await?;
+            Ok(Some((page.items, page.continue_token.map(Some))))
+        },
+    )
+}
+
 /// Lists every page of a type (in a namespace, with a label selector), handing each page's
 /// objects to `each` as it arrives.
 pub async fn for_each_page<S: ResourceStore + ?Sized>(
@@ -205,17 +230,12 @@ pub async fn for_each_page<S: ResourceStore + ?Sized>(
     page_size: u32,
     mut each: impl FnMut(Vec<serde_json::Value>),
 ) -> Result<(), ClusterError> {
-    let mut token = None;
-    loop {
-        let page = store
-            .list_page(resource, namespace, selector, page_size, token)
-            .await?;
-        each(page.items);
-        match page.continue_token {
-            Some(next) => token = Some(next),
-            None => return Ok(()),
-        }
+    use futures::TryStreamExt;
+    let mut pages = std::pin::pin!(pages(store, resource, namespace, selector, page_size));
+    while let Some(items) = pages.try_next().await? {
+        each(items);
     }
+    Ok(())
 }
 
 /// Discovery and generic object access.

@@ -331,6 +331,8 @@ impl ResourceStore for KubeCluster {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PostParams::default()
         };
+        let mut desired: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|e| ClusterError::Invalid(format!("{what}: {e}")))?;
         // Another writer between the read and the write makes the PUT conflict: read again.
         let mut attempts = 0;
         loop {
@@ -339,8 +341,6 @@ impl ResourceStore for KubeCluster {
                 .await
                 .map_err(|e| convert(&what, e))?
                 .ok_or_else(|| ClusterError::NotFound(what.clone()))?;
-            let mut desired: DynamicObject = serde_json::from_value(object.clone())
-                .map_err(|e| ClusterError::Invalid(format!("{what}: {e}")))?;
             desired.metadata.resource_version = current.metadata.resource_version;
             match api.replace(&target.name, &params, &desired).await {
                 Err(kube::Error::Api(status)) if status.code == 409 && attempts < 5 => {

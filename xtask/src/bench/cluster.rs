@@ -99,13 +99,12 @@ fn curl_config(env: &TestEnv, creates: &[Create]) -> String {
 }
 
 /// The create floor: the namespaces, then the objects, each batch POSTed by curl.
-fn create_floor(env: &TestEnv, dir: &Path, namespaces: usize) -> Result<Sample> {
-    let (spaces, rest) = objects(namespaces);
+fn create_floor(env: &TestEnv, dir: &Path, spaces: &[Create], rest: &[Create]) -> Result<Sample> {
     let mut total = Sample {
         seconds: 0.0,
         max_rss_mib: 0.0,
     };
-    for (name, batch) in [("namespaces", &spaces), ("objects", &rest)] {
+    for (name, batch) in [("namespaces", spaces), ("objects", rest)] {
         let config = dir.join(format!("curl-{name}.conf"));
         std::fs::write(&config, curl_config(env, batch))?;
         let mut curl = Command::new("curl");
@@ -244,11 +243,11 @@ fn measure(
     let with_kubectl = objects <= KUBECTL_UP_TO;
     let rounds = if with_kubectl { rounds } else { 1 };
     eprintln!("{objects} objects in {namespaces} namespaces: the create floor (curl --parallel)");
-    let create_floor = create_floor(env, dir, namespaces)?;
+    let (spaces, rest) = self::objects(namespaces);
+    let create_floor = create_floor(env, dir, &spaces, &rest)?;
     eprintln!("  {:.1}s", create_floor.seconds);
     let apply = if with_kubectl {
         delete_namespaces(kubectl)?;
-        let (spaces, rest) = self::objects(namespaces);
         let manifest = dir.join("objects.yaml");
         let documents: Vec<&str> = spaces
             .iter()

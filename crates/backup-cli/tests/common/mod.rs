@@ -421,8 +421,8 @@ pub async fn delete_and_wait(cluster: &KubeCluster, objects: &[ObjectRef]) {
     }
 }
 
-/// kubectl as the administrator, with `stdin`; panics on failure.
-pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+/// kubectl as the administrator, with `stdin`: what it printed and how it exited.
+pub fn kubectl_output(args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut child = Command::new(backup_testing::kubectl())
         .arg("--kubeconfig")
@@ -438,7 +438,12 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
         input.write_all(stdin.as_bytes()).unwrap();
     }
     drop(input);
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// kubectl as the administrator, with `stdin`; its output, or a panic on failure.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    let out = kubectl_output(args, stdin);
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",

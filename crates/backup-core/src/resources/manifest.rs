@@ -255,11 +255,13 @@ impl ManifestRecord {
 
 impl std::fmt::Display for ManifestRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let group = if self.group.is_empty() { "" } else { "." };
-        match &self.namespace {
-            Some(ns) => write!(f, "{}{group}{} {ns}/{}", self.kind, self.group, self.name),
-            None => write!(f, "{}{group}{} {}", self.kind, self.group, self.name),
-        }
+        super::order::write_object(
+            f,
+            &self.group,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
     }
 }
 

@@ -42,6 +42,42 @@ impl ObjectKey {
     }
 }
 
+/// `Kind[.group]`, as people read a type.
+pub fn kind_name(group: &str, kind: &str) -> String {
+    if group.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}.{group}")
+    }
+}
+
+/// Writes `Kind[.group] [namespace/]name`, as people read an object.
+pub(crate) fn write_object(
+    f: &mut std::fmt::Formatter<'_>,
+    group: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> std::fmt::Result {
+    let dot = if group.is_empty() { "" } else { "." };
+    match namespace {
+        Some(ns) => write!(f, "{kind}{dot}{group} {ns}/{name}"),
+        None => write!(f, "{kind}{dot}{group} {name}"),
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_object(
+            f,
+            &self.group,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
+    }
+}
+
 /// The key of the object an owner reference points at (owners live in their dependent's
 /// namespace, or none).
 pub fn owner_key(owner: &Value, namespace: Option<&str>) -> Option<ObjectKey> {

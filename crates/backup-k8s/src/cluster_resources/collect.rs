@@ -2,14 +2,14 @@
 
 use backup_core::ClusterError;
 use backup_core::cluster::{
-    ApiResourceType, ObjectRef, ResourceStore, UnavailableApi, for_each_page,
+    ApiResourceType, ObjectRef, ResourceStore, UnavailableApi, for_each_page, pages,
 };
 use backup_core::model::Report;
 use backup_core::resources::{
     Cleaning, ClusterScope, ManifestRecord, ObjectKey, ResourceFilter, managed_by_cluster,
 };
 use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt, stream};
+use futures::{SinkExt, Stream, StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What to collect and how.
@@ -201,12 +201,14 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
         sender: &mut mpsc::Sender<Chunk>,
     ) -> Result<(), ClusterError> {
         let selector = self.options.filter.selector.as_deref();
-        let mut token = None;
-        loop {
-            let page = self
-                .cluster
-                .list_page(resource, namespace, selector, self.options.page_size, token)
-                .await?;
+        let mut pages = std::pin::pin!(pages(
+            self.cluster,
+            resource,
+            namespace,
+            selector,
+            self.options.page_size
+        ));
+        while let Some(items) = pages.try_next().await? {
             let (resource, cleaning, filter) = (
                 resource.clone(),
                 self.options.cleaning,
@@ -215,7 +217,7 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             // The cluster's own objects are left out unless their type is named.
             let keep_managed = filter.names_type(&resource);
             let records = tokio::task::spawn_blocking(move || {
-                page.items
+                items
                     .into_iter()
                     .map(|o| ManifestRecord::new(&resource, o, cleaning))
                     .filter(|r| {
@@ -227,13 +229,10 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
                     .collect()
             });
             if sender.send(Chunk::Page(records)).await.is_err() {
-                return Ok(());
-            }
-            match page.continue_token {
-                Some(next) => token = Some(next),
-                None => return Ok(()),
+                break;
             }
         }
+        Ok(())
     }
 
     /// With [`ClusterScope::Needed`], the cluster-scoped objects the collected namespaced

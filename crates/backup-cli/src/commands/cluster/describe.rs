@@ -6,6 +6,7 @@ use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
+use backup_core::resources::kind_name;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -53,11 +54,7 @@ pub async fn describe(
         if component.name == MANIFESTS {
             let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
             read_manifests(&repository, file, |r| {
-                let kind = if r.group.is_empty() {
-                    r.kind
-                } else {
-                    format!("{}.{}", r.kind, r.group)
-                };
+                let kind = kind_name(&r.group, &r.kind);
                 *counts
                     .entry((kind, r.namespace.unwrap_or_else(|| "-".into())))
                     .or_default() += 1;

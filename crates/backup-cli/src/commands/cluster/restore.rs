@@ -145,7 +145,6 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let mut planner = RestorePlanner::new(options)?;
     read_manifests(&repository, file, |r| Ok(planner.add(r)?)).await?;
     let planned = planner.plan(&cluster).await?;
-    let counts = planned.plan_view().counts();
     // Objects that exist and differ are counted as such, not among those left on purpose.
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     for object in planned.objects() {
@@ -176,10 +175,9 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         return Ok(Exit::Success);
     }
     context.info(&summary);
-    if counts.get(&PlannedAction::Update).is_some_and(|n| *n > 0) {
+    if let Some(updates) = outcomes.get("update") {
         context.confirm(&format!(
-            "Update {} existing object(s) that differ from the snapshot?",
-            counts[&PlannedAction::Update]
+            "Update {updates} existing object(s) that differ from the snapshot?"
         ))?;
     }
     let progress = context.progress();

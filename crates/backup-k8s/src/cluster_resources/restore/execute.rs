@@ -23,9 +23,8 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
         let state = Mutex::new((BTreeMap::<String, KindCounts>::new(), Report::default()));
         let uids = Mutex::new(self.live_uids.clone());
         progress.start("restoring objects", Some(self.objects.len() as u64));
-        for wave in 0..self.waves {
-            let members: Vec<&PlannedObject> =
-                self.objects.iter().filter(|o| o.wave == wave).collect();
+        // The objects are sorted by wave: each run of one wave goes before the next.
+        for members in self.objects.chunk_by(|a, b| a.wave == b.wave) {
             stream::iter(members.iter())
                 .for_each_concurrent(self.options.concurrency.max(1), |planned| {
                     let (state, uids) = (&state, &uids);

@@ -3,10 +3,10 @@
 //! as its page arrives, so that only the outcome is kept.
 
 use super::spool::Spool;
-use super::{Entry, comparable, kind_name};
+use super::{Entry, comparable};
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ResourceStore, for_each_page};
-use backup_core::resources::{ObjectKey, RestoreShape, differences};
+use backup_core::resources::{ObjectKey, RestoreShape, differences, kind_name};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};

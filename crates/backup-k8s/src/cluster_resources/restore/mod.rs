@@ -1,7 +1,7 @@
 //! Restoring collected objects: a plan diffed against the live cluster, then waves in
 //! dependency order with readiness waits. Records wait in a temporary file while the restore
-//! is planned and run; memory holds what the plan needs of each object, so a restore of
-//! 100,000 objects needs little more than one of 10,000.
+//! is planned and run; memory holds only what the plan needs of each object (its key, its
+//! dependencies until the waves are known, a few flags), about half a kilobyte each.
 
 mod execute;
 mod live;
@@ -9,11 +9,11 @@ mod spool;
 
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ResourceStore, for_each_page};
-use backup_core::model::{Plan, PlannedAction, Report};
+use backup_core::model::{PlannedAction, Report};
 use backup_core::resources::{
     Cleaning, ClusterScope, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter,
     RestoreShape, clean_object, cluster_dependencies, controller_of, dependencies,
-    is_admission_webhook, node_ports, owner_key, restore_order, restore_skip_reason,
+    is_admission_webhook, kind_name, node_ports, owner_key, restore_order, restore_skip_reason,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -149,23 +149,6 @@ pub struct ClusterRestore<'a, C: ResourceStore + ?Sized> {
     /// Objects named as owners (their uids are kept for their dependents).
     owners: HashSet<ObjectKey>,
     spool: Spool,
-}
-
-fn kind_name(group: &str, kind: &str) -> String {
-    if group.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}.{group}")
-    }
-}
-
-/// `Kind[.group] namespace/name` (as a record shows itself).
-fn label(key: &ObjectKey) -> String {
-    let kind = kind_name(&key.group, &key.kind);
-    match &key.namespace {
-        Some(ns) => format!("{kind} {ns}/{}", key.name),
-        None => format!("{kind} {}", key.name),
-    }
 }
 
 fn type_of(record: &ManifestRecord) -> ApiResourceType {
@@ -340,15 +323,14 @@ impl RestorePlanner {
             options,
             shape,
             spool,
-            mut entries,
-            mut items,
+            entries,
+            items,
             needs,
             types,
-            type_index,
+            type_index: _,
             crds,
             owners,
         } = self;
-        drop(type_index);
         let unmatched = options.filter.unmatched_resources(&types);
         if !unmatched.is_empty() {
             return Err(ClusterError::Invalid(format!(
@@ -357,14 +339,11 @@ impl RestorePlanner {
             )));
         }
         let spool = spool.finish()?;
-        let keep: Vec<bool> = entries
-            .iter()
-            .map(|e| e.needed_as.as_ref().is_none_or(|k| needs.contains(k)))
-            .collect();
-        let mut flags = keep.iter();
-        entries.retain(|_| *flags.next().expect("one flag per entry"));
-        let mut flags = keep.iter();
-        items.retain(|_| *flags.next().expect("one flag per item"));
+        let (entries, items): (Vec<Entry>, Vec<_>) = entries
+            .into_iter()
+            .zip(items)
+            .filter(|(e, _)| e.needed_as.as_ref().is_none_or(|k| needs.contains(k)))
+            .unzip();
         let index: HashMap<&ObjectKey, usize> =
             items.iter().enumerate().map(|(i, (k, _))| (k, i)).collect();
         let skipped: Vec<Option<String>> = entries
@@ -406,7 +385,7 @@ impl RestorePlanner {
         let mut objects = Vec::with_capacity(entries.len());
         for (i, (entry, key)) in entries.into_iter().zip(keys).enumerate() {
             let mut planned = PlannedObject {
-                object: label(&key),
+                object: key.to_string(),
                 kind: kind_name(&key.group, &key.kind),
                 action: PlannedAction::Create,
                 reason: String::new(),
@@ -557,14 +536,5 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
     /// Number of waves.
     pub fn waves(&self) -> usize {
         self.waves
-    }
-
-    /// The plan as the core type (for dry runs).
-    pub fn plan_view(&self) -> Plan {
-        let mut plan = Plan::default();
-        for o in &self.objects {
-            plan.push(o.object.clone(), o.action, o.reason.clone());
-        }
-        plan
     }
 }
