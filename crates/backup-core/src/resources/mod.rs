@@ -20,8 +20,8 @@ pub use manifest::{
 };
 pub use mapping::{NamespaceMapping, controller_of};
 pub use order::{
-    ObjectKey, RestoreOrder, cluster_dependencies, dependencies, is_admission_webhook, kind_name,
-    owner_key, restore_order,
+    DependencyGraph, ObjectKey, RestoreOrder, cluster_dependencies, dependencies,
+    is_admission_webhook, kind_name, owner_key, restore_order,
 };
 pub use shape::{RestoreShape, node_ports};
 

@@ -5,7 +5,7 @@
 
 use super::manifest::ManifestRecord;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// An object's identity, across versions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -253,13 +253,56 @@ pub fn cluster_dependencies(record: &ManifestRecord) -> Vec<ObjectKey> {
     deps
 }
 
-/// Restore waves (indices into the input), and what could not be ordered.
+/// What a restore's objects depend on among themselves, by index (the objects are numbered
+/// by the caller): four bytes per object and per dependency, whatever the objects hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyGraph {
+    /// Where each object's dependencies start in `targets` (one more entry than objects).
+    starts: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Default for DependencyGraph {
+    fn default() -> Self {
+        Self {
+            starts: vec![0],
+            targets: Vec::new(),
+        }
+    }
+}
+
+impl DependencyGraph {
+    /// Adds the next object, with the indices of the objects it depends on (objects added
+    /// before or after it; repeats and the object itself are ignored when ordering).
+    pub fn push(&mut self, dependencies: impl IntoIterator<Item = u32>) {
+        self.targets.extend(dependencies);
+        self.starts
+            .push(u32::try_from(self.targets.len()).expect("fewer than 4 billion dependencies"));
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// No objects.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The objects object `i` depends on.
+    pub fn dependencies(&self, i: usize) -> &[u32] {
+        &self.targets[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+}
+
+/// Restore waves (indices into the graph), and what could not be ordered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RestoreOrder {
     /// Waves in order; a wave's objects depend only on earlier waves.
-    pub waves: Vec<Vec<usize>>,
+    pub waves: Vec<Vec<u32>>,
     /// Objects in a dependency cycle, restored last (in the final wave).
-    pub cycles: Vec<usize>,
+    pub cycles: Vec<u32>,
 }
 
 /// A rank for display and for ties inside a wave (the order people expect).
@@ -276,40 +319,62 @@ fn rank(kind: &str) -> u8 {
     }
 }
 
-/// Orders objects (each given with its key and dependencies) into waves: Kahn's algorithm on
-/// the dependencies among the objects themselves (dependencies outside the set are assumed to
-/// exist). Objects left in a cycle go last.
-pub fn restore_order(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
-    let position: BTreeMap<&ObjectKey, usize> =
-        items.iter().enumerate().map(|(i, (k, _))| (k, i)).collect();
-    let mut waiting_on: Vec<usize> = vec![0; items.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![vec![]; items.len()];
-    for (i, (_, deps)) in items.iter().enumerate() {
-        let inside: BTreeSet<usize> = deps
-            .iter()
-            .filter_map(|d| position.get(d).copied())
-            .filter(|&d| d != i)
-            .collect();
-        waiting_on[i] = inside.len();
-        for d in inside {
-            dependents[d].push(i);
-        }
+/// Orders objects into waves: Kahn's algorithm on the dependencies among the objects
+/// themselves (dependencies outside the set are assumed to exist). `type_of` gives an
+/// object's (group, kind): inside a wave, objects go by the rank of their kind, then type,
+/// then index. Objects left in a cycle go last; admission webhooks after everything.
+pub fn restore_order<'a>(
+    graph: &DependencyGraph,
+    type_of: impl Fn(usize) -> (&'a str, &'a str),
+) -> RestoreOrder {
+    let count = graph.len();
+    let mut waiting_on: Vec<u32> = vec![0; count];
+    // Dependents, as a graph of its own: who waits on each object.
+    let mut inside: Vec<u32> = Vec::new();
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    for (i, waiting) in waiting_on.iter_mut().enumerate() {
+        inside.clear();
+        inside.extend(
+            graph
+                .dependencies(i)
+                .iter()
+                .copied()
+                .filter(|&d| d as usize != i && (d as usize) < count),
+        );
+        inside.sort_unstable();
+        inside.dedup();
+        *waiting = inside.len() as u32;
+        edges.extend(inside.iter().map(|&d| (d, i as u32)));
     }
-    let by_rank = |wave: &mut Vec<usize>| {
-        wave.sort_by(|&a, &b| {
-            (rank(&items[a].0.kind), &items[a].0).cmp(&(rank(&items[b].0.kind), &items[b].0))
+    edges.sort_unstable();
+    let mut dependents = DependencyGraph::default();
+    let mut next_edge = edges.iter().peekable();
+    for i in 0..count as u32 {
+        dependents.push(std::iter::from_fn(|| {
+            next_edge
+                .next_if(|(d, _)| *d == i)
+                .map(|&(_, dependent)| dependent)
+        }));
+    }
+    drop(edges);
+    let by_rank = |wave: &mut Vec<u32>| {
+        wave.sort_by_cached_key(|&i| {
+            let (group, kind) = type_of(i as usize);
+            (rank(kind), group, kind, i)
         })
     };
     let mut order = RestoreOrder::default();
-    let mut ready: Vec<usize> = (0..items.len()).filter(|&i| waiting_on[i] == 0).collect();
+    let mut ready: Vec<u32> = (0..count as u32)
+        .filter(|&i| waiting_on[i as usize] == 0)
+        .collect();
     let mut placed = 0;
     while !ready.is_empty() {
         by_rank(&mut ready);
         let mut next = Vec::new();
         for &i in &ready {
-            for &d in &dependents[i] {
-                waiting_on[d] -= 1;
-                if waiting_on[d] == 0 {
+            for &d in dependents.dependencies(i as usize) {
+                waiting_on[d as usize] -= 1;
+                if waiting_on[d as usize] == 0 {
                     next.push(d);
                 }
             }
@@ -317,20 +382,24 @@ pub fn restore_order(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
         placed += ready.len();
         order.waves.push(std::mem::replace(&mut ready, next));
     }
-    if placed < items.len() {
-        let mut cycle: Vec<usize> = (0..items.len()).filter(|&i| waiting_on[i] > 0).collect();
+    if placed < count {
+        let mut cycle: Vec<u32> = (0..count as u32)
+            .filter(|&i| waiting_on[i as usize] > 0)
+            .collect();
         by_rank(&mut cycle);
         order.cycles = cycle.clone();
         order.waves.push(cycle);
     }
     // Admission webhooks last: one restored early calls a backend that is not running yet,
     // and every later object it intercepts fails.
-    let webhooks: Vec<usize> = (0..items.len())
-        .filter(|&i| is_admission_webhook(&items[i].0))
-        .collect();
+    let is_webhook = |i: u32| {
+        let (group, kind) = type_of(i as usize);
+        is_admission_webhook(group, kind)
+    };
+    let webhooks: Vec<u32> = (0..count as u32).filter(|&i| is_webhook(i)).collect();
     if !webhooks.is_empty() {
         for wave in &mut order.waves {
-            wave.retain(|i| !is_admission_webhook(&items[*i].0));
+            wave.retain(|&i| !is_webhook(i));
         }
         order.waves.retain(|w| !w.is_empty());
         order.waves.push(webhooks);
@@ -338,11 +407,11 @@ pub fn restore_order(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
     order
 }
 
-/// A validating or mutating webhook configuration.
-pub fn is_admission_webhook(key: &ObjectKey) -> bool {
-    key.group == "admissionregistration.k8s.io"
+/// A type of validating or mutating webhook configurations.
+pub fn is_admission_webhook(group: &str, kind: &str) -> bool {
+    group == "admissionregistration.k8s.io"
         && matches!(
-            key.kind.as_str(),
+            kind,
             "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
         )
 }
@@ -438,6 +507,25 @@ mod tests {
         assert!(deps.contains(&ObjectKey::new("", "ServiceAccount", Some("shop"), "web")));
     }
 
+    /// The graph and types of objects given as keys with their dependencies.
+    fn graph_of(items: &[(ObjectKey, Vec<ObjectKey>)]) -> DependencyGraph {
+        let mut graph = DependencyGraph::default();
+        for (_, deps) in items {
+            graph.push(
+                deps.iter()
+                    .filter_map(|d| items.iter().position(|(k, _)| k == d))
+                    .map(|i| i as u32),
+            );
+        }
+        graph
+    }
+
+    fn order_of(items: &[(ObjectKey, Vec<ObjectKey>)]) -> RestoreOrder {
+        restore_order(&graph_of(items), |i| {
+            (items[i].0.group.as_str(), items[i].0.kind.as_str())
+        })
+    }
+
     #[test]
     fn waves_follow_dependencies_and_cycles_go_last() {
         let key = |kind: &str, ns: Option<&str>, name: &str| ObjectKey::new("", kind, ns, name);
@@ -453,11 +541,15 @@ mod tests {
                 vec![
                     key("Namespace", None, "a"),
                     key("ConfigMap", Some("a"), "conf"),
+                    key("ConfigMap", Some("a"), "conf"),
                 ],
             ),
             (
                 key("ConfigMap", Some("a"), "conf"),
-                vec![key("Namespace", None, "a")],
+                vec![
+                    key("Namespace", None, "a"),
+                    key("ConfigMap", Some("a"), "conf"),
+                ],
             ),
             (key("Namespace", None, "a"), vec![]),
             (
@@ -472,11 +564,15 @@ mod tests {
             (key("X", None, "p"), vec![key("X", None, "q")]),
             (key("X", None, "q"), vec![key("X", None, "p")]),
         ];
-        let order = restore_order(&items);
+        let order = order_of(&items);
         let names: Vec<Vec<&str>> = order
             .waves
             .iter()
-            .map(|w| w.iter().map(|&i| items[i].0.kind.as_str()).collect())
+            .map(|w| {
+                w.iter()
+                    .map(|&i| items[i as usize].0.kind.as_str())
+                    .collect()
+            })
             .collect();
         assert_eq!(
             names,
@@ -487,7 +583,17 @@ mod tests {
                 vec!["X", "X"],
             ]
         );
-        assert_eq!(order.cycles.len(), 2);
+        assert_eq!(order.cycles, [6, 7]);
+    }
+
+    #[test]
+    fn dependencies_out_of_range_are_ignored() {
+        let mut graph = DependencyGraph::default();
+        graph.push([5, 0]);
+        graph.push([0]);
+        assert_eq!(graph.len(), 2);
+        let order = restore_order(&graph, |_| ("", "ConfigMap"));
+        assert_eq!(order.waves, [vec![0], vec![1]]);
     }
 
     #[test]
@@ -507,8 +613,8 @@ mod tests {
                 vec![namespace],
             ),
         ];
-        let order = restore_order(&items);
+        let order = order_of(&items);
         assert_eq!(order.waves, [vec![1], vec![2], vec![0]]);
-        assert!(is_admission_webhook(&hook));
+        assert!(is_admission_webhook(&hook.group, &hook.kind));
     }
 }

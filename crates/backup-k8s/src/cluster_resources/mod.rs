@@ -8,6 +8,6 @@ mod restore;
 
 pub use collect::{CollectOptions, CollectPlan, Collected, ResourceCollector};
 pub use restore::{
-    ClusterRestore, ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome,
-    RestorePlanner,
+    ClusterRestore, ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions,
+    RestoreOutcome, RestorePlanner,
 };

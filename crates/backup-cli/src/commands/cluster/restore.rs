@@ -5,18 +5,18 @@ use crate::cli::{ExistingArg, RestoreCommand};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
-use crate::output::{OutputFormat, Tabular, emit};
+use crate::output::{OutputFormat, Tabular, emit, emit_each};
 use anyhow::anyhow;
 use backup_core::model::{Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
-    ExistingPolicy, KindCounts, PlannedObject, RestoreOptions, RestoreOutcome, RestorePlanner,
+    ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions, RestoreOutcome,
+    RestorePlanner,
 };
 use chrono::SecondsFormat;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 impl Tabular for PlannedObject {
     fn headers() -> Vec<&'static str> {
@@ -68,6 +68,24 @@ impl Tabular for KindRow {
             c.failed.to_string(),
         ]
     }
+}
+
+/// The plan's outcomes that occur, by name (objects that exist and differ are counted as
+/// such, not among those left on purpose).
+fn outcomes(counts: &PlanCounts) -> String {
+    [
+        ("conflict", counts.conflict),
+        ("create", counts.create),
+        ("differ", counts.differ),
+        ("skip", counts.skip),
+        ("unchanged", counts.unchanged),
+        ("update", counts.update),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(outcome, n)| format!("{n} {outcome}"))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// The outcome shaped like a KubeStash RestoreSession status.
@@ -145,39 +163,26 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let mut planner = RestorePlanner::new(options)?;
     read_manifests(&repository, file, |r| Ok(planner.add(r)?)).await?;
     let planned = planner.plan(&cluster).await?;
-    // Objects that exist and differ are counted as such, not among those left on purpose.
-    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
-    for object in planned.objects() {
-        let outcome = match (object.action, object.conflict, object.differs) {
-            (_, true, _) => "conflict",
-            (PlannedAction::Skip, _, true) => "differ",
-            (PlannedAction::Create, ..) => "create",
-            (PlannedAction::Update, ..) => "update",
-            (PlannedAction::Unchanged, ..) => "unchanged",
-            _ => "skip",
-        };
-        *outcomes.entry(outcome).or_default() += 1;
-    }
+    let counts = planned.counts();
     let summary = format!(
         "plan for snapshot {}: {} objects in {} waves: {}",
         file.snapshot.id.short(),
-        planned.objects().len(),
+        planned.len(),
         planned.waves(),
-        outcomes
-            .iter()
-            .map(|(outcome, n)| format!("{n} {outcome}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        outcomes(&counts)
     );
     if dry_run {
-        emit(context.output, planned.objects())?;
+        emit_each(context.output, || {
+            planned.objects().map(|o| o.map_err(CliError::from))
+        })?;
         context.info(&format!("{summary} (--dry-run: nothing changed)"));
         return Ok(Exit::Success);
     }
     context.info(&summary);
-    if let Some(updates) = outcomes.get("update") {
+    if counts.update > 0 {
         context.confirm(&format!(
-            "Update {updates} existing object(s) that differ from the snapshot?"
+            "Update {} existing object(s) that differ from the snapshot?",
+            counts.update
         ))?;
     }
     let progress = context.progress();
@@ -195,7 +200,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
             emit(context.output, &rows)?;
         }
         _ => {
-            let status = restore_session_status(&outcome, planned.objects().len(), planned.waves());
+            let status = restore_session_status(&outcome, planned.len(), planned.waves());
             let text = match context.output {
                 OutputFormat::Yaml => {
                     serde_saphyr::to_string(&status).map_err(|e| CliError::user(anyhow!(e)))?

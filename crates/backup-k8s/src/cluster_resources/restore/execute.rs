@@ -1,12 +1,14 @@
 //! Running a planned restore: waves in order, objects of a wave side by side, CRDs waited
 //! for until Established, owner references re-linked to the restored owners.
 
-use super::{ClusterRestore, KindCounts, PlannedObject, RestoreOutcome};
+use super::fingerprint::Fingerprint;
+use super::slot::Slot;
+use super::{ClusterRestore, KindCounts, RestoreOutcome};
 use backup_core::ClusterError;
 use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::model::{PlannedAction, Report};
 use backup_core::progress::Progress;
-use backup_core::resources::{ManifestRecord, ObjectKey, owner_key};
+use backup_core::resources::{ManifestRecord, owner_key};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -22,17 +24,31 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
         let started = Instant::now();
         let state = Mutex::new((BTreeMap::<String, KindCounts>::new(), Report::default()));
         let uids = Mutex::new(self.live_uids.clone());
-        progress.start("restoring objects", Some(self.objects.len() as u64));
-        // The objects are sorted by wave: each run of one wave goes before the next.
-        for members in self.objects.chunk_by(|a, b| a.wave == b.wave) {
+        progress.start("restoring objects", Some(self.slots.len() as u64));
+        // The slots are in wave order: each run of one wave goes before the next.
+        for members in self.slots.chunk_by(|a, b| a.wave == b.wave) {
             stream::iter(members.iter())
-                .for_each_concurrent(self.options.concurrency.max(1), |planned| {
+                .for_each_concurrent(self.options.concurrency.max(1), |slot| {
                     let (state, uids) = (&state, &uids);
                     async move {
-                        let outcome = self.restore_one(planned, uids).await;
+                        let outcome = self.restore_one(slot, uids).await;
+                        // Objects left to their controllers or the cluster are expected; an
+                        // existing object that differs is news, like any warning or error.
+                        let news = match &outcome {
+                            Ok((action, warnings)) => {
+                                !warnings.is_empty()
+                                    || (*action == PlannedAction::Skip && slot.differs)
+                            }
+                            Err(_) => true,
+                        };
+                        let (object, reason) = if news {
+                            self.describe(slot)
+                        } else {
+                            Default::default()
+                        };
                         let mut guard = state.lock().expect("restore state");
                         let (kinds, report) = &mut *guard;
-                        let counts = kinds.entry(planned.kind.clone()).or_default();
+                        let counts = kinds.entry(self.kind_of(slot)).or_default();
                         match outcome {
                             Ok((action, warnings)) => {
                                 match action {
@@ -42,45 +58,41 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
                                     _ => counts.skipped += 1,
                                 }
                                 if action == PlannedAction::Skip {
-                                    // Objects left to their controllers or the cluster are
-                                    // expected; an existing object that differs is news.
                                     report.skipped += 1;
-                                    if planned.differs {
-                                        report.warn(
-                                            &planned.object,
-                                            format!("skipped: {}", planned.reason),
-                                        );
+                                    if slot.differs {
+                                        report.warn(&object, format!("skipped: {reason}"));
                                     }
                                 } else {
                                     report.succeeded += 1;
                                 }
                                 for warning in warnings {
-                                    report.warn(&planned.object, warning);
+                                    report.warn(&object, warning);
                                 }
                             }
                             Err(message) => {
                                 counts.failed += 1;
-                                report.error(&planned.object, message);
+                                report.error(&object, message.unwrap_or(reason));
                             }
                         }
                         progress.advance(1);
                     }
                 })
                 .await;
-            for crd in members.iter().filter(|o| {
-                o.key.kind == "CustomResourceDefinition"
-                    && matches!(o.action, PlannedAction::Create | PlannedAction::Update)
+            for crd in members.iter().filter(|s| {
+                self.types[s.resource as usize].kind == "CustomResourceDefinition"
+                    && matches!(s.action, PlannedAction::Create | PlannedAction::Update)
             }) {
                 let waited = match self.spool.read(crd.span) {
                     Ok(record) => self.wait_established(&record).await,
                     Err(error) => Err(error.to_string()),
                 };
                 if let Err(message) = waited {
+                    let (object, _) = self.describe(crd);
                     state
                         .lock()
                         .expect("restore state")
                         .1
-                        .error(&crd.object, message);
+                        .error(&object, message);
                 }
             }
         }
@@ -93,21 +105,34 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
         }
     }
 
+    /// The object and the reason of a slot as the plan shows them.
+    fn describe(&self, slot: &Slot) -> (String, String) {
+        match self.planned(slot) {
+            Ok(planned) => (planned.object, planned.reason),
+            Err(error) => (
+                format!("{} (record unreadable)", self.kind_of(slot)),
+                error.to_string(),
+            ),
+        }
+    }
+
+    /// Restores one object; an error is its message, or `None` when the plan's reason says
+    /// it (a conflict).
     async fn restore_one(
         &self,
-        planned: &PlannedObject,
-        uids: &Mutex<HashMap<ObjectKey, String>>,
-    ) -> Result<(PlannedAction, Vec<String>), String> {
-        if planned.conflict {
-            return Err(planned.reason.clone());
+        slot: &Slot,
+        uids: &Mutex<HashMap<Fingerprint, String>>,
+    ) -> Result<(PlannedAction, Vec<String>), Option<String>> {
+        if slot.conflict {
+            return Err(None);
         }
-        if !matches!(
-            planned.action,
-            PlannedAction::Create | PlannedAction::Update
-        ) {
-            return Ok((planned.action, vec![]));
+        if !matches!(slot.action, PlannedAction::Create | PlannedAction::Update) {
+            return Ok((slot.action, vec![]));
         }
-        let record = &self.spool.read(planned.span).map_err(|e| e.to_string())?;
+        let record = &self
+            .spool
+            .read(slot.span)
+            .map_err(|e| Some(e.to_string()))?;
         let mut object = record.object.clone();
         let mut warnings = Vec::new();
         let status = object.as_object_mut().and_then(|o| o.remove("status"));
@@ -118,7 +143,7 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
             let known = uids.lock().expect("uids");
             owners.retain_mut(|owner| {
                 match owner_key(owner, record.namespace.as_deref())
-                    .and_then(|k| known.get(&k).cloned())
+                    .and_then(|k| known.get(&self.fingerprints.of_key(&k)).cloned())
                 {
                     Some(uid) => {
                         owner["uid"] = Value::String(uid);
@@ -143,15 +168,14 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
         // A new object is created (a POST costs the API server far less than an apply); one
         // that appeared since the plan gets a server-side apply, one that differs is replaced.
         let uid = self
-            .write(record, &object, planned.action)
+            .write(record, &object, slot.action)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Some(e.to_string()))?;
+        let key = self.fingerprints.of_record(record);
         if let Some(uid) = uid
-            && self.owners.contains(&planned.key)
+            && self.owners.contains(&key)
         {
-            uids.lock()
-                .expect("uids")
-                .insert(ObjectKey::of(record), uid);
+            uids.lock().expect("uids").insert(key, uid);
         }
         if self.options.restore_status
             && let Some(status) = status
@@ -162,7 +186,7 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
                 warnings.push(format!("status not restored: {error}"));
             }
         }
-        Ok((planned.action, warnings))
+        Ok((slot.action, warnings))
     }
 
     /// Creates or applies; returns the written object's uid. A custom resource whose CRD this restore brings is tried again

@@ -2,84 +2,117 @@
 //! once cluster-wide for a type spread over many namespaces), each compared with its record
 //! as its page arrives, so that only the outcome is kept.
 
+use super::fingerprint::{Fingerprint, Fingerprinter};
+use super::slot::Slot;
 use super::spool::Spool;
-use super::{Entry, comparable};
+use super::{ExistingPolicy, Scope, comparable};
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ResourceStore, for_each_page};
-use backup_core::resources::{ObjectKey, RestoreShape, differences, kind_name};
+use backup_core::resources::{RestoreShape, differences, kind_name};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-/// A planned object that exists.
-pub(super) struct Found {
-    /// Its uid (owner references of restored dependents point at it).
-    pub uid: Option<String>,
-    /// Where it differs from its record (empty: as backed up).
-    pub differences: Vec<String>,
+/// How the planned objects are found among the live ones.
+pub(super) struct Lookup<'a> {
+    pub types: &'a [ApiResourceType],
+    pub namespaces: &'a [String],
+    /// Slots by key.
+    pub index: &'a HashMap<Fingerprint, u32>,
+    pub fingerprints: &'a Fingerprinter,
+    /// Objects named as owners: their live uids are kept.
+    pub owners: &'a HashSet<Fingerprint>,
 }
 
-/// What the cluster holds of the planned objects.
+/// How a live object is compared with its record, and what is done when it differs.
+#[derive(Clone, Copy)]
+pub(super) struct Comparison {
+    pub keep_status: bool,
+    pub shape: RestoreShape,
+    pub existing: ExistingPolicy,
+}
+
+/// What the live cluster told beyond the slots' actions.
 pub(super) struct LiveState {
-    /// By entry index.
-    pub found: HashMap<usize, Found>,
-    /// (`Kind[.group]`, namespace) pairs that could not be read, with the reason.
-    pub unreadable: HashMap<(String, Option<String>), String>,
+    /// The uids of live objects named as owners.
+    pub uids: HashMap<Fingerprint, String>,
+    /// Scopes that could not be read, with the reason.
+    pub unreadable: HashMap<Scope, String>,
 }
 
-type Scope = (String, Option<String>);
-
-/// Lists the types and namespaces of `entries` and compares each live object that is
-/// planned with its record.
+/// Lists the types and namespaces of the slots and compares each live object that is
+/// planned with its record; marks the slots found as unchanged or differing (the differences
+/// go to the spool).
 pub(super) async fn compare<C: ResourceStore + ?Sized>(
-    types: &[ApiResourceType],
     cluster: &C,
-    entries: &[Entry],
-    keys: &[ObjectKey],
+    lookup: Lookup<'_>,
+    slots: &mut [Slot],
     spool: &Spool,
-    keep_status: bool,
-    shape: RestoreShape,
+    comparison: Comparison,
 ) -> Result<LiveState, ClusterError> {
-    let index: HashMap<&ObjectKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let mut scopes: BTreeMap<Scope, &ApiResourceType> = BTreeMap::new();
-    for (entry, key) in entries.iter().zip(keys) {
-        scopes
-            .entry((kind_name(&key.group, &key.kind), key.namespace.clone()))
-            .or_insert(&types[entry.resource]);
+    let mut seen = HashSet::new();
+    for slot in slots.iter() {
+        if seen.insert((slot.resource, slot.namespace)) {
+            let resource = &lookup.types[slot.resource as usize];
+            scopes
+                .entry((
+                    kind_name(&resource.group, &resource.kind),
+                    slot.namespace
+                        .map(|n| lookup.namespaces[n as usize].clone()),
+                ))
+                .or_insert(resource);
+        }
     }
-    let found = Mutex::new(HashMap::new());
-    let failure = Mutex::new(None);
+    drop(seen);
+    let state = Mutex::new((slots, HashMap::new(), None::<ClusterError>));
     let observe = |resource: &ApiResourceType, page: Vec<Value>| {
-        let mut matched = Vec::new();
+        let mut guard = state.lock().expect("live state");
+        let (slots, uids, failure) = &mut *guard;
         for object in page {
-            let key = ObjectKey::new(
+            let key = lookup.fingerprints.of(
                 &resource.group,
                 &resource.kind,
                 object["metadata"]["namespace"].as_str(),
                 object["metadata"]["name"].as_str().unwrap_or_default(),
             );
-            let Some(&i) = index.get(&key) else {
+            let Some(&i) = lookup.index.get(&key) else {
                 continue;
             };
-            match spool.read(entries[i].span) {
-                Ok(record) => matched.push((
-                    i,
-                    Found {
-                        uid: object["metadata"]["uid"].as_str().map(str::to_owned),
-                        differences: differences(
-                            &comparable(&record.object, &record, keep_status, shape),
-                            &comparable(&object, &record, keep_status, shape),
-                            5,
-                        ),
-                    },
-                )),
+            if lookup.owners.contains(&key)
+                && let Some(uid) = object["metadata"]["uid"].as_str()
+            {
+                uids.insert(key, uid.to_owned());
+            }
+            let slot = &mut slots[i as usize];
+            if slot.is_left_alone() {
+                continue;
+            }
+            let compared = spool.read(slot.span).and_then(|record| {
+                let found = differences(
+                    &comparable(
+                        &record.object,
+                        &record,
+                        comparison.keep_status,
+                        comparison.shape,
+                    ),
+                    &comparable(&object, &record, comparison.keep_status, comparison.shape),
+                    5,
+                );
+                if found.is_empty() {
+                    Ok(None)
+                } else {
+                    spool.append(&found.join(", ")).map(Some)
+                }
+            });
+            match compared {
+                Ok(differences) => slot.exists(differences, comparison.existing),
                 Err(error) => {
-                    failure.lock().expect("failure").get_or_insert(error);
+                    failure.get_or_insert(error);
                 }
             }
         }
-        found.lock().expect("found").extend(matched);
     };
     // A namespaced type spread over many namespaces is listed once, cluster-wide (a restore
     // of a hundred namespaces is three LISTs, not three hundred); where that is forbidden,
@@ -142,11 +175,9 @@ pub(super) async fn compare<C: ResourceStore + ?Sized>(
             Err(other) => return Err(other),
         }
     }
-    if let Some(error) = failure.into_inner().expect("failure") {
+    let (_, uids, failure) = state.into_inner().expect("live state");
+    if let Some(error) = failure {
         return Err(error);
     }
-    Ok(LiveState {
-        found: found.into_inner().expect("found"),
-        unreadable,
-    })
+    Ok(LiveState { uids, unreadable })
 }

@@ -1,24 +1,31 @@
 //! Restoring collected objects: a plan diffed against the live cluster, then waves in
 //! dependency order with readiness waits. Records wait in a temporary file while the restore
-//! is planned and run; memory holds only what the plan needs of each object (its key, its
-//! dependencies until the waves are known, a few flags), about half a kilobyte each.
+//! is planned and run, with the plan's longer notes; memory holds a few dozen bytes per
+//! object (a slot, a 128-bit key, its dependencies as indices), so that 100,000 objects cost
+//! a few megabytes.
 
 mod execute;
+mod fingerprint;
 mod live;
+mod planner;
+mod slot;
 mod spool;
 
+pub use planner::RestorePlanner;
+
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ResourceStore, for_each_page};
+use backup_core::cluster::{ApiResourceType, ResourceStore};
 use backup_core::model::{PlannedAction, Report};
 use backup_core::resources::{
-    Cleaning, ClusterScope, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter,
-    RestoreShape, clean_object, cluster_dependencies, controller_of, dependencies,
-    is_admission_webhook, kind_name, node_ports, owner_key, restore_order, restore_skip_reason,
+    Cleaning, ManifestRecord, NamespaceMapping, ObjectKey, ResourceFilter, RestoreShape,
+    clean_object, controller_of, kind_name, restore_skip_reason,
 };
+use fingerprint::{Fingerprint, Fingerprinter};
 use serde::Serialize;
 use serde_json::Value;
-use spool::{Span, Spool, SpoolWriter};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use slot::{Note, Slot};
+use spool::Spool;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// What to do with an object that already exists and differs.
@@ -67,7 +74,7 @@ impl Default for RestoreOptions {
     }
 }
 
-/// One object of the plan.
+/// One object of the plan, as shown.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedObject {
@@ -82,16 +89,30 @@ pub struct PlannedObject {
     pub reason: String,
     /// Its wave (0 first).
     pub wave: usize,
-    /// It exists, differs, and the policy is `fail`.
+    /// It exists, differs, and the policy is `fail`; or it cannot be created as it was
+    /// (node ports taken).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub conflict: bool,
     /// It exists and differs (worth a warning when it is left alone).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub differs: bool,
-    #[serde(skip)]
-    key: ObjectKey,
-    #[serde(skip)]
-    span: Span,
+}
+
+/// How many objects of a plan go which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    /// To create.
+    pub create: usize,
+    /// Existing and differing, to replace.
+    pub update: usize,
+    /// Already as backed up.
+    pub unchanged: usize,
+    /// Left alone on purpose (to the cluster or a controller).
+    pub skip: usize,
+    /// Existing and differing, left alone by the policy.
+    pub differ: usize,
+    /// Cannot be restored as planned (see their reasons).
+    pub conflict: usize,
 }
 
 /// Objects of one kind by outcome.
@@ -137,29 +158,27 @@ impl RestoreOutcome {
     }
 }
 
+/// (`Kind[.group]`, namespace): where the live objects of a type are listed.
+type Scope = (String, Option<String>);
+
 /// A planned restore.
 pub struct ClusterRestore<'a, C: ResourceStore + ?Sized> {
     cluster: &'a C,
     options: RestoreOptions,
-    objects: Vec<PlannedObject>,
+    /// In restore order, wave after wave.
+    slots: Vec<Slot>,
     waves: usize,
-    live_uids: HashMap<ObjectKey, String>,
+    types: Vec<ApiResourceType>,
+    /// Scopes whose live objects could not be listed, with the reason.
+    unreadable: HashMap<Scope, String>,
+    fingerprints: Fingerprinter,
+    /// The uids of the live objects that restored objects name as owners.
+    live_uids: HashMap<Fingerprint, String>,
     /// The CRDs this restore brings, as (group, plural).
     crds: HashSet<(String, String)>,
     /// Objects named as owners (their uids are kept for their dependents).
-    owners: HashSet<ObjectKey>,
+    owners: HashSet<Fingerprint>,
     spool: Spool,
-}
-
-fn type_of(record: &ManifestRecord) -> ApiResourceType {
-    ApiResourceType {
-        group: record.group.clone(),
-        version: record.version.clone(),
-        kind: record.kind.clone(),
-        plural: record.resource.clone(),
-        namespaced: record.namespace.is_some(),
-        verbs: vec!["list".into()],
-    }
 }
 
 /// The object as compared: cleaned, in its restore shape, without kubectl's last-applied
@@ -193,348 +212,91 @@ fn comparable(
     object
 }
 
-/// What the plan keeps of one record (the record itself is in the spool).
-struct Entry {
-    /// The type (an index into the planner's types), for listing the live objects.
-    resource: usize,
-    /// A cluster-scoped object kept only if the namespaced objects need it: its key as
-    /// backed up.
-    needed_as: Option<ObjectKey>,
-    controller: Option<ObjectKey>,
-    skip: Option<&'static str>,
-    node_ports: Vec<u16>,
-    span: Span,
-}
-
-/// Takes the records of a snapshot one by one (into a temporary file), then plans.
-pub struct RestorePlanner {
-    options: RestoreOptions,
-    shape: RestoreShape,
-    spool: SpoolWriter,
-    entries: Vec<Entry>,
-    /// Each entry's key (after mapping) and what it depends on, for the order.
-    items: Vec<(ObjectKey, Vec<ObjectKey>)>,
-    /// The cluster-scoped objects the selected namespaced ones need.
-    needs: BTreeSet<ObjectKey>,
-    /// Every type in the snapshot (resource filters must name one), each once.
-    types: Vec<ApiResourceType>,
-    type_index: HashMap<ApiResourceType, usize>,
-    crds: HashSet<(String, String)>,
-    /// Objects other objects name as owners: their uids are needed when those are created.
-    owners: HashSet<ObjectKey>,
-}
-
-impl RestorePlanner {
-    /// A planner with an empty spool.
-    pub fn new(options: RestoreOptions) -> Result<Self, ClusterError> {
-        let shape = RestoreShape {
-            drop_node_ports: !options.mapping.is_empty() && !options.preserve_node_ports,
-        };
-        Ok(Self {
-            options,
-            shape,
-            spool: SpoolWriter::new()?,
-            entries: Vec::new(),
-            items: Vec::new(),
-            needs: BTreeSet::new(),
-            types: Vec::new(),
-            type_index: HashMap::new(),
-            crds: HashSet::new(),
-            owners: HashSet::new(),
-        })
-    }
-
-    /// Takes one record: restore-time filters, namespace mapping, restore shape; keeps what
-    /// the plan needs of it and spools the rest.
-    pub fn add(&mut self, mut record: ManifestRecord) -> Result<(), ClusterError> {
-        let filter = &self.options.filter;
-        let mut resource = type_of(&record);
-        let type_index = match self.type_index.get(&resource) {
-            Some(&i) => i,
-            None => {
-                self.types.push(resource.clone());
-                self.type_index
-                    .insert(resource.clone(), self.types.len() - 1);
-                self.types.len() - 1
-            }
-        };
-        resource.namespaced = true; // the cluster-scope rule is applied below
-        if !filter.selects_type(&resource) {
-            return Ok(());
-        }
-        let needed_as = match &record.namespace {
-            Some(ns) if filter.selects_namespace(ns) => {
-                self.needs.extend(cluster_dependencies(&record));
-                None
-            }
-            Some(_) => return Ok(()),
-            None => match filter.cluster_scope() {
-                ClusterScope::All
-                    if record.kind != "Namespace" || filter.selects_namespace(&record.name) =>
-                {
-                    None
-                }
-                ClusterScope::All | ClusterScope::None => return Ok(()),
-                ClusterScope::Needed => Some(ObjectKey::of(&record)),
-            },
-        };
-        self.options.mapping.apply(&mut record);
-        self.shape
-            .apply(&record.group, &record.kind, &mut record.object);
-        if record.kind == "CustomResourceDefinition"
-            && let (Some(group), Some(plural)) = (
-                record.object["spec"]["group"].as_str(),
-                record.object["spec"]["names"]["plural"].as_str(),
-            )
-        {
-            self.crds.insert((group.to_owned(), plural.to_owned()));
-        }
-        let is_service = record.group.is_empty() && record.kind == "Service";
-        if let Some(owners) = record.object["metadata"]["ownerReferences"].as_array() {
-            let namespace = record.namespace.as_deref();
-            self.owners
-                .extend(owners.iter().filter_map(|o| owner_key(o, namespace)));
-        }
-        self.entries.push(Entry {
-            resource: type_index,
-            needed_as,
-            controller: controller_of(&record),
-            skip: restore_skip_reason(&record),
-            node_ports: if is_service {
-                node_ports(&record.object)
-            } else {
-                Vec::new()
-            },
-            span: self.spool.write(&record)?,
-        });
-        self.items
-            .push((ObjectKey::of(&record), dependencies(&record)));
-        Ok(())
-    }
-
-    /// Plans the restore of the records taken: objects left to controllers or the cluster,
-    /// dependency waves, and each object compared with the live cluster (listed once per
-    /// type and namespace). A resource filter naming no type of the snapshot is refused.
-    pub async fn plan<C: ResourceStore + ?Sized>(
-        self,
-        cluster: &C,
-    ) -> Result<ClusterRestore<'_, C>, ClusterError> {
-        let Self {
-            options,
-            shape,
-            spool,
-            entries,
-            items,
-            needs,
-            types,
-            type_index: _,
-            crds,
-            owners,
-        } = self;
-        let unmatched = options.filter.unmatched_resources(&types);
-        if !unmatched.is_empty() {
-            return Err(ClusterError::Invalid(format!(
-                "the resource filter names {}, which matches no resource type in the snapshot",
-                unmatched.join(", ")
-            )));
-        }
-        let spool = spool.finish()?;
-        let (entries, items): (Vec<Entry>, Vec<_>) = entries
-            .into_iter()
-            .zip(items)
-            .filter(|(e, _)| e.needed_as.as_ref().is_none_or(|k| needs.contains(k)))
-            .unzip();
-        let index: HashMap<&ObjectKey, usize> =
-            items.iter().enumerate().map(|(i, (k, _))| (k, i)).collect();
-        let skipped: Vec<Option<String>> = entries
-            .iter()
-            .map(|e| {
-                e.skip.map(str::to_owned).or_else(|| {
-                    e.controller
-                        .as_ref()
-                        .filter(|c| index.contains_key(c))
-                        .map(|c| format!("recreated by its controller {} {}", c.kind, c.name))
-                })
-            })
-            .collect();
-        let order = restore_order(&items);
-        let mut wave_of = vec![0; items.len()];
-        for (w, wave) in order.waves.iter().enumerate() {
-            for &i in wave {
-                wave_of[i] = w;
-            }
-        }
-        drop(index);
-        let keys: Vec<ObjectKey> = items.into_iter().map(|(key, _)| key).collect();
-        let live = live::compare(
-            &types,
-            cluster,
-            &entries,
-            &keys,
-            &spool,
-            options.restore_status,
-            shape,
-        )
-        .await?;
-        let mut ports_in_use = if entries.iter().any(|e| !e.node_ports.is_empty()) {
-            node_ports_in_use(cluster).await?
-        } else {
-            None
-        };
-        let mut live_uids = HashMap::new();
-        let mut objects = Vec::with_capacity(entries.len());
-        for (i, (entry, key)) in entries.into_iter().zip(keys).enumerate() {
-            let mut planned = PlannedObject {
-                object: key.to_string(),
-                kind: kind_name(&key.group, &key.kind),
-                action: PlannedAction::Create,
-                reason: String::new(),
-                wave: wave_of[i],
-                conflict: false,
-                differs: false,
-                key,
-                span: entry.span,
-            };
-            if let Some(existing) = live.found.get(&i) {
-                if let Some(uid) = &existing.uid
-                    && owners.contains(&planned.key)
-                {
-                    live_uids.insert(planned.key.clone(), uid.clone());
-                }
-                if existing.differences.is_empty() {
-                    planned.action = PlannedAction::Unchanged;
-                } else {
-                    planned.differs = true;
-                    let what = format!("exists and differs at {}", existing.differences.join(", "));
-                    (planned.action, planned.reason, planned.conflict) = match options.existing {
-                        ExistingPolicy::Update => (PlannedAction::Update, what, false),
-                        ExistingPolicy::Skip => (
-                            PlannedAction::Skip,
-                            format!("{what} (--existing update replaces it)"),
-                            false,
-                        ),
-                        ExistingPolicy::Fail => (
-                            PlannedAction::Skip,
-                            format!("{what} (--existing fail)"),
-                            true,
-                        ),
-                    };
-                }
-            } else if let Some(reason) = live
-                .unreadable
-                .get(&(planned.kind.clone(), planned.key.namespace.clone()))
-            {
-                planned.reason = format!("live state unknown: {reason}");
-            }
-            if planned.action == PlannedAction::Create {
-                if let Some(taken) =
-                    node_port_conflict(&planned, &entry.node_ports, &mut ports_in_use)
-                {
-                    planned.conflict = true;
-                    planned.reason = taken;
-                } else if is_admission_webhook(&planned.key) {
-                    planned.reason = "last wave: an admission webhook goes after every object it \
-                        could intercept (its backend may not run yet)"
-                        .into();
-                }
-            }
-            if let Some(reason) = &skipped[i] {
-                planned.action = PlannedAction::Skip;
-                planned.reason = reason.clone();
-                planned.conflict = false;
-                planned.differs = false;
-            }
-            objects.push(planned);
-        }
-        objects.sort_by_key(|o| o.wave);
-        Ok(ClusterRestore {
-            cluster,
-            options,
-            waves: order.waves.len(),
-            objects,
-            live_uids,
-            crds,
-            owners,
-            spool,
-        })
-    }
-}
-
-/// The node ports the cluster's Services hold (port to `namespace/name`); `None` when they
-/// cannot be read.
-async fn node_ports_in_use<C: ResourceStore + ?Sized>(
-    cluster: &C,
-) -> Result<Option<HashMap<u16, String>>, ClusterError> {
-    let services = ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Service".into(),
-        plural: "services".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
-    let mut in_use = HashMap::new();
-    let listed = for_each_page(cluster, &services, None, None, 500, |page| {
-        for object in page {
-            let name = format!(
-                "{}/{}",
-                object["metadata"]["namespace"].as_str().unwrap_or_default(),
-                object["metadata"]["name"].as_str().unwrap_or_default()
-            );
-            for port in node_ports(&object) {
-                in_use.insert(port, name.clone());
-            }
-        }
-    })
-    .await;
-    match listed {
-        Ok(()) => Ok(Some(in_use)),
-        Err(ClusterError::Forbidden(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
-}
-
-/// Why a Service to be created cannot have its node ports (held by another Service, or by
-/// one created earlier in this restore); claims them otherwise.
-fn node_port_conflict(
-    planned: &PlannedObject,
-    ports: &[u16],
-    in_use: &mut Option<HashMap<u16, String>>,
-) -> Option<String> {
-    let in_use = in_use.as_mut()?;
-    let taken: Vec<String> = ports
-        .iter()
-        .filter_map(|p| {
-            in_use
-                .get(p)
-                .map(|by| format!("{p} (held by Service {by})"))
-        })
-        .collect();
-    if !taken.is_empty() {
-        return Some(format!(
-            "node port {} already allocated: the Service cannot be created with it",
-            taken.join(", ")
-        ));
-    }
-    let name = format!(
-        "{}/{}",
-        planned.key.namespace.as_deref().unwrap_or_default(),
-        planned.key.name
-    );
-    for port in ports {
-        in_use.insert(*port, name.clone());
-    }
-    None
-}
-
 impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
-    /// Every object with its action, in wave order.
-    pub fn objects(&self) -> &[PlannedObject] {
-        &self.objects
+    /// Every object with its action, in restore order, read back from the restore's
+    /// temporary file one at a time (as often as asked).
+    pub fn objects(&self) -> impl Iterator<Item = Result<PlannedObject, ClusterError>> + '_ {
+        self.slots.iter().map(|slot| self.planned(slot))
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// No objects.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 
     /// Number of waves.
     pub fn waves(&self) -> usize {
         self.waves
     }
+
+    /// Objects by outcome.
+    pub fn counts(&self) -> PlanCounts {
+        let mut counts = PlanCounts::default();
+        for slot in &self.slots {
+            let count = match (slot.action, slot.conflict, slot.differs) {
+                (_, true, _) => &mut counts.conflict,
+                (PlannedAction::Skip, _, true) => &mut counts.differ,
+                (PlannedAction::Create, ..) => &mut counts.create,
+                (PlannedAction::Update, ..) => &mut counts.update,
+                (PlannedAction::Unchanged, ..) => &mut counts.unchanged,
+                _ => &mut counts.skip,
+            };
+            *count += 1;
+        }
+        counts
+    }
+
+    /// `Kind[.group]` of a slot.
+    fn kind_of(&self, slot: &Slot) -> String {
+        let resource = &self.types[slot.resource as usize];
+        kind_name(&resource.group, &resource.kind)
+    }
+
+    /// A slot as shown: its record read back, its note made into words.
+    fn planned(&self, slot: &Slot) -> Result<PlannedObject, ClusterError> {
+        let record = self.spool.read(slot.span)?;
+        let reason = match slot.note {
+            Note::None => String::new(),
+            Note::LeftToCluster => restore_skip_reason(&record).unwrap_or_default().to_owned(),
+            Note::LeftToController => controller_of(&record)
+                .map(|c| format!("recreated by its controller {} {}", c.kind, c.name))
+                .unwrap_or_default(),
+            Note::Differs(span) => {
+                let what = format!("exists and differs at {}", self.spool.note(span)?);
+                match self.options.existing {
+                    ExistingPolicy::Update => what,
+                    ExistingPolicy::Skip => format!("{what} (--existing update replaces it)"),
+                    ExistingPolicy::Fail => format!("{what} (--existing fail)"),
+                }
+            }
+            Note::Refused(span) => self.spool.note(span)?,
+            Note::LiveUnknown => {
+                let scope = (self.kind_of(slot), record.namespace.clone());
+                format!(
+                    "live state unknown: {}",
+                    self.unreadable.get(&scope).map_or("", String::as_str)
+                )
+            }
+            Note::LastWave => "last wave: an admission webhook goes after every object it \
+                could intercept (its backend may not run yet)"
+                .into(),
+        };
+        Ok(PlannedObject {
+            object: ObjectKey::of(&record).to_string(),
+            kind: self.kind_of(slot),
+            action: slot.action,
+            reason,
+            wave: slot.wave as usize,
+            conflict: slot.conflict,
+            differs: slot.differs,
+        })
+    }
 }
+
+#[cfg(test)]
+mod tests;

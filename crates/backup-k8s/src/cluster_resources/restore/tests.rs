@@ -1,0 +1,363 @@
+//! The planner and the restore on a cluster held in memory (the real API server is in
+//! backup-cli's tests).
+
+use super::*;
+use async_trait::async_trait;
+use backup_core::cluster::{ObjectPage, ObjectRef, ServedApis};
+use backup_core::progress::NoProgress;
+use serde_json::json;
+use std::sync::Mutex;
+
+/// Objects by (kind, namespace, name), a uid each.
+#[derive(Default)]
+struct MemoryCluster {
+    objects: Mutex<Vec<Value>>,
+}
+
+fn identity(object: &Value) -> (String, Option<String>, String) {
+    let metadata = &object["metadata"];
+    (
+        object["kind"].as_str().unwrap_or_default().to_owned(),
+        metadata["namespace"].as_str().map(str::to_owned),
+        metadata["name"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+impl MemoryCluster {
+    fn store(&self, object: &Value) -> String {
+        let mut objects = self.objects.lock().unwrap();
+        let uid = format!("uid-{}", objects.len());
+        let mut object = object.clone();
+        object["metadata"]["uid"] = json!(uid);
+        objects.retain(|o| identity(o) != identity(&object));
+        objects.push(object);
+        uid
+    }
+}
+
+#[async_trait]
+impl ResourceStore for MemoryCluster {
+    async fn discover(&self) -> Result<ServedApis, ClusterError> {
+        unimplemented!("a restore does not discover")
+    }
+    async fn list_page(
+        &self,
+        resource: &ApiResourceType,
+        namespace: Option<&str>,
+        _: Option<&str>,
+        _: u32,
+        _: Option<String>,
+    ) -> Result<ObjectPage, ClusterError> {
+        let items = self
+            .objects
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == resource.kind.as_str())
+            .filter(|o| namespace.is_none() || o["metadata"]["namespace"].as_str() == namespace)
+            .cloned()
+            .collect();
+        Ok(ObjectPage {
+            items,
+            continue_token: None,
+        })
+    }
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ClusterError> {
+        let wanted = (
+            object.kind.clone(),
+            object.namespace.clone(),
+            object.name.clone(),
+        );
+        let found = self
+            .objects
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|o| identity(o) == wanted)
+            .cloned();
+        Ok(found.map(|mut o| {
+            o["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
+            o
+        }))
+    }
+    async fn apply(&self, object: &Value, _: bool) -> Result<Value, ClusterError> {
+        self.store(object);
+        Ok(object.clone())
+    }
+    async fn create(&self, object: &Value) -> Result<String, ClusterError> {
+        Ok(self.store(object))
+    }
+    async fn replace(&self, object: &Value) -> Result<Value, ClusterError> {
+        let uid = self.store(object);
+        let mut stored = object.clone();
+        stored["metadata"]["uid"] = json!(uid);
+        Ok(stored)
+    }
+    async fn apply_status(&self, object: &Value) -> Result<Value, ClusterError> {
+        Ok(object.clone())
+    }
+    async fn delete(&self, _: &ObjectRef) -> Result<(), ClusterError> {
+        Ok(())
+    }
+}
+
+fn record(
+    group: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    body: Value,
+) -> ManifestRecord {
+    let mut object = body;
+    object["apiVersion"] = json!(if group.is_empty() {
+        "v1".to_owned()
+    } else {
+        format!("{group}/v1")
+    });
+    object["kind"] = json!(kind);
+    object["metadata"]["name"] = json!(name);
+    if let Some(namespace) = namespace {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    ManifestRecord {
+        group: group.into(),
+        version: "v1".into(),
+        kind: kind.into(),
+        resource: format!("{}s", kind.to_lowercase()),
+        namespace: namespace.map(str::to_owned),
+        name: name.into(),
+        checksum: String::new(),
+        object,
+    }
+}
+
+fn controlled_by(kind: &str, name: &str) -> Value {
+    json!({"metadata": {"ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "old", "controller": true}
+    ]}})
+}
+
+/// A namespace `shop` with a Deployment, its ReplicaSet and Pod, the ConfigMap it mounts
+/// (already in the cluster, with other data), a RoleBinding to a ClusterRole; two
+/// ClusterRoles of which one is needed; a webhook configuration.
+fn snapshot() -> Vec<ManifestRecord> {
+    vec![
+        record(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            None,
+            "policy",
+            json!({}),
+        ),
+        record(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            None,
+            "unused",
+            json!({}),
+        ),
+        record(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            None,
+            "view",
+            json!({}),
+        ),
+        record("", "Namespace", None, "shop", json!({})),
+        record(
+            "",
+            "ConfigMap",
+            Some("shop"),
+            "conf",
+            json!({"data": {"k": "backed up"}}),
+        ),
+        record(
+            "apps",
+            "Deployment",
+            Some("shop"),
+            "web",
+            json!({"spec": {"template": {"spec": {
+                "volumes": [{"configMap": {"name": "conf"}}]
+            }}}}),
+        ),
+        record(
+            "apps",
+            "ReplicaSet",
+            Some("shop"),
+            "web-1",
+            controlled_by("Deployment", "web"),
+        ),
+        record(
+            "",
+            "Pod",
+            Some("shop"),
+            "web-1-x",
+            controlled_by("ReplicaSet", "web-1"),
+        ),
+        record(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            Some("shop"),
+            "viewers",
+            json!({"roleRef": {"kind": "ClusterRole", "name": "view"}}),
+        ),
+        record(
+            "",
+            "ConfigMap",
+            Some("shop"),
+            "web-settings",
+            json!({"metadata": {"ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "old"}
+            ]}}),
+        ),
+        record("", "ConfigMap", Some("elsewhere"), "other", json!({})),
+    ]
+}
+
+async fn planned<'a>(
+    cluster: &'a MemoryCluster,
+    options: RestoreOptions,
+) -> ClusterRestore<'a, MemoryCluster> {
+    let mut planner = RestorePlanner::new(options).unwrap();
+    for record in snapshot() {
+        planner.add(record).unwrap();
+    }
+    planner.plan(cluster).await.unwrap()
+}
+
+fn shop_only() -> RestoreOptions {
+    RestoreOptions {
+        filter: ResourceFilter {
+            include_namespaces: vec!["shop".into()],
+            ..ResourceFilter::default()
+        },
+        ..RestoreOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_plan_keeps_what_the_namespace_needs_in_dependency_order() {
+    let cluster = MemoryCluster::default();
+    cluster.store(
+        &record(
+            "",
+            "ConfigMap",
+            Some("shop"),
+            "conf",
+            json!({"data": {"k": "changed"}}),
+        )
+        .object,
+    );
+    let plan = planned(&cluster, shop_only()).await;
+    let objects: Vec<PlannedObject> = plan.objects().map(Result::unwrap).collect();
+    let row = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o.object.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not planned: {objects:?}"))
+    };
+    let names: Vec<&str> = objects.iter().map(|o| o.object.as_str()).collect();
+    assert_eq!(objects.len(), 8, "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("unused") || n.ends_with("other") || n.ends_with("policy"))
+    );
+    assert_eq!((row(" shop").wave, row(" view").wave), (0, 0));
+    assert_eq!(row("shop/web").wave, row("shop/conf").wave + 1);
+    assert!(
+        objects.windows(2).all(|w| w[0].wave <= w[1].wave),
+        "in wave order"
+    );
+    let conf = row("shop/conf");
+    assert_eq!((conf.action, conf.differs), (PlannedAction::Skip, true));
+    assert_eq!(
+        conf.reason,
+        "exists and differs at data.k (--existing update replaces it)"
+    );
+    let pod = row("shop/web-1-x");
+    assert_eq!(
+        (pod.action, pod.reason.as_str()),
+        (
+            PlannedAction::Skip,
+            "recreated by its controller ReplicaSet web-1"
+        )
+    );
+    assert_eq!(
+        plan.counts(),
+        PlanCounts {
+            create: 5,
+            differ: 1,
+            skip: 2,
+            ..PlanCounts::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_restore_creates_the_plan_and_links_owners_to_their_new_uids() {
+    let cluster = MemoryCluster::default();
+    let plan = planned(&cluster, RestoreOptions::default()).await;
+    let webhook = plan.objects().map(Result::unwrap).last().unwrap();
+    assert!(
+        webhook.object.contains("policy"),
+        "webhooks last: {webhook:?}"
+    );
+    assert!(webhook.reason.starts_with("last wave"));
+    let outcome = plan.execute(&NoProgress).await;
+    let totals = outcome.totals();
+    assert_eq!(
+        (totals.created, totals.skipped, totals.failed),
+        (9, 2, 0),
+        "{outcome:?}"
+    );
+    let objects = cluster.objects.lock().unwrap();
+    assert_eq!(objects.len(), 9);
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let settings = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "web-settings")
+        .unwrap();
+    assert_eq!(
+        settings["metadata"]["ownerReferences"][0]["uid"], deployment["metadata"]["uid"],
+        "the owner reference points at the restored Deployment"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
+    let cluster = MemoryCluster::default();
+    cluster.store(
+        &record(
+            "",
+            "ConfigMap",
+            Some("shop"),
+            "conf",
+            json!({"data": {"k": "changed"}}),
+        )
+        .object,
+    );
+    let plan = planned(
+        &cluster,
+        RestoreOptions {
+            existing: ExistingPolicy::Fail,
+            ..shop_only()
+        },
+    )
+    .await;
+    assert_eq!(plan.counts().conflict, 1);
+    let outcome = plan.execute(&NoProgress).await;
+    let errors: Vec<_> = outcome
+        .report
+        .issues
+        .iter()
+        .map(|i| (i.item.as_str(), i.message.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [(
+            "ConfigMap shop/conf",
+            "exists and differs at data.k (--existing fail)"
+        )]
+    );
+}
