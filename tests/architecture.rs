@@ -1,11 +1,21 @@
 //! The dependency rule of ARCHITECTURE.md, checked on `cargo metadata`: backup-core depends
-//! on no SDK or network crate (directly or transitively), and no adapter depends on another.
+//! on no SDK or network crate (directly or transitively), no adapter depends on another, and
+//! the use cases depend on no front-end.
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use std::collections::{BTreeSet, HashMap};
 
 const CORE: &str = "backup-core";
 const ADAPTERS: [&str; 3] = ["backup-storage", "backup-k8s", "backup-elasticsearch"];
+const USE_CASES: &str = "backup-usecases";
+/// Crates of a command-line front-end: argument parsing, progress bars, tables.
+const FRONT_END_CRATES: [&str; 5] = [
+    "clap",
+    "clap_complete",
+    "indicatif",
+    "comfy-table",
+    "backup-cli",
+];
 /// Crates that mean network I/O or an SDK: never in core's tree.
 const FORBIDDEN_IN_CORE: [&str; 8] = [
     "kube",
@@ -98,13 +108,30 @@ fn only_the_cli_and_dev_crates_sit_above_the_adapters() {
     assert!(cli.contains("backup-storage") && cli.contains(CORE));
     for package in metadata.workspace_packages() {
         let name = package.name.as_str();
-        if ADAPTERS.contains(&name) || name == CORE {
-            assert!(
-                !normal_closure(&metadata, name).contains("backup-cli"),
-                "{name} depends on the CLI"
-            );
+        if ADAPTERS.contains(&name) || name == CORE || name == "backup-repository" {
+            let closure = normal_closure(&metadata, name);
+            for above in [USE_CASES, "backup-cli"] {
+                assert!(!closure.contains(above), "{name} depends on {above}");
+            }
         }
     }
+}
+
+/// The use cases are shared by every front-end: they parse no command line, draw no
+/// progress bar and lay out no table, and no front-end is below them.
+#[test]
+fn the_use_cases_need_no_front_end() {
+    let metadata = metadata();
+    let closure = normal_closure(&metadata, USE_CASES);
+    let found: Vec<_> = FRONT_END_CRATES
+        .iter()
+        .filter(|c| closure.contains(**c))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "{USE_CASES} is shared by every front-end, but has {found:?}"
+    );
+    assert!(normal_closure(&metadata, "backup-cli").contains(USE_CASES));
 }
 
 /// The repository format runs over core's storage trait, with no SDK and no adapter. Unlike

@@ -1,6 +1,5 @@
 //! `kbackup backup cluster`.
 
-use super::{ENGINE, MANIFESTS};
 use crate::cli::{RepoArgs, SnapshotMarks};
 use crate::commands::repo::{new_snapshot, note_adopted, open};
 use crate::context::Context;
@@ -15,6 +14,7 @@ use backup_core::{Component, Progress, Totals};
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{CollectOptions, ResourceCollector};
 use backup_repository::SnapshotFile;
+use backup_usecases::cluster::{ENGINE, MANIFESTS};
 use futures::StreamExt;
 use indicatif::HumanBytes;
 use serde::Serialize;

@@ -1,12 +1,12 @@
 //! `kbackup snapshot describe ID|latest`.
 
-use super::{MANIFESTS, read_manifests};
 use crate::cli::{RepoArgs, SnapshotFilter};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
 use backup_core::resources::kind_name;
+use backup_usecases::cluster::{MANIFESTS, ManifestsError, read_manifests};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -58,7 +58,7 @@ pub async fn describe(
                 *counts
                     .entry((kind, r.namespace.unwrap_or_else(|| "-".into())))
                     .or_default() += 1;
-                Ok(())
+                Ok::<_, ManifestsError>(())
             })
             .await?;
             rows.extend(

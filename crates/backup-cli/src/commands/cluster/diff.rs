@@ -1,12 +1,12 @@
 //! `kbackup snapshot diff A B`: what changed between two snapshots.
 
-use super::{MANIFESTS, read_manifests};
 use crate::cli::{RepoArgs, SnapshotFilter};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
 use backup_repository::{Repository, SnapshotFile};
+use backup_usecases::cluster::{MANIFESTS, ManifestsError, read_manifests};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -37,7 +37,7 @@ async fn checksums(
     let mut sums = BTreeMap::new();
     read_manifests(repository, file, |r| {
         sums.insert(r.to_string(), r.checksum);
-        Ok(())
+        Ok::<_, ManifestsError>(())
     })
     .await?;
     Ok(sums)

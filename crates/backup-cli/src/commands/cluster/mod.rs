@@ -13,16 +13,8 @@ pub use restore::restore;
 
 use crate::cli::FilterArgs;
 use crate::exit::CliError;
-use anyhow::anyhow;
-use backup_core::resources::{ManifestReader, ManifestRecord, ResourceFilter};
-use backup_repository::{Repository, SnapshotFile};
-use tokio::io::AsyncBufReadExt;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
-
-/// The component holding the manifests.
-pub const MANIFESTS: &str = "manifests";
-/// The engine recorded in the component.
-pub const ENGINE: &str = "cluster-resources";
+use backup_core::resources::ResourceFilter;
+use backup_usecases::cluster::{ManifestsError, RestorePlanError};
 
 impl From<FilterArgs> for ResourceFilter {
     fn from(args: FilterArgs) -> Self {
@@ -37,48 +29,20 @@ impl From<FilterArgs> for ResourceFilter {
     }
 }
 
-/// Streams the manifests component of a snapshot out of the repository, line by line, each
-/// record verified against its checksum and the whole against the trailer; `each` sees every
-/// record (and stops the reading with an error). A damaged snapshot is refused naming what is wrong.
-pub async fn read_manifests(
-    repository: &Repository,
-    file: &SnapshotFile,
-    mut each: impl FnMut(ManifestRecord) -> Result<(), CliError>,
-) -> Result<u64, CliError> {
-    let content = file
-        .streams
-        .iter()
-        .find(|s| s.name == MANIFESTS)
-        .ok_or_else(|| {
-            CliError::user(anyhow!(
-                "snapshot {} has no {MANIFESTS} component: it is not a cluster snapshot",
-                file.snapshot.id.short()
-            ))
-        })?;
-    let index = repository.load_index().await?;
-    let (writer, reader) = tokio::io::duplex(1 << 20);
-    let producer = async {
-        let result = repository
-            .restore_stream(&index, content, writer.compat_write())
-            .await;
-        result.map_err(CliError::from)
-    };
-    let consumer = async {
-        let mut lines = tokio::io::BufReader::new(reader).lines();
-        let mut manifest = ManifestReader::default();
-        let damaged = |e: &dyn std::fmt::Display| {
-            CliError::user(anyhow!(
-                "snapshot {} cannot be restored: {e}",
-                file.snapshot.id.short()
-            ))
-        };
-        while let Some(line) = lines.next_line().await? {
-            if let Some(record) = manifest.line(&line).map_err(|e| damaged(&e))? {
-                each(record)?;
-            }
+impl From<ManifestsError> for CliError {
+    fn from(error: ManifestsError) -> Self {
+        match error {
+            ManifestsError::Repository(error) => error.into(),
+            other => CliError::user(other),
         }
-        manifest.finish().map_err(|e| damaged(&e))
-    };
-    let (_, count) = tokio::try_join!(producer, consumer)?;
-    Ok(count)
+    }
+}
+
+impl From<RestorePlanError> for CliError {
+    fn from(error: RestorePlanError) -> Self {
+        match error {
+            RestorePlanError::Manifests(error) => error.into(),
+            RestorePlanError::Cluster(error) => error.into(),
+        }
+    }
 }

@@ -1,6 +1,5 @@
 //! `kbackup restore cluster ID|latest`.
 
-use super::{MANIFESTS, read_manifests};
 use crate::cli::{ExistingArg, RestoreCommand};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
@@ -11,12 +10,11 @@ use backup_core::model::{Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
-    ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions, RestoreOutcome,
-    RestorePlanner,
+    ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions,
 };
+use backup_usecases::cluster::{MANIFESTS, RestoreSessionStatus, plan_restore};
 use chrono::SecondsFormat;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 impl Tabular for PlannedObject {
     fn headers() -> Vec<&'static str> {
@@ -88,35 +86,6 @@ fn outcomes(counts: &PlanCounts) -> String {
     .join(", ")
 }
 
-/// The outcome shaped like a KubeStash RestoreSession status.
-fn restore_session_status(outcome: &RestoreOutcome, objects: usize, waves: usize) -> Value {
-    let phase = outcome.report.phase();
-    let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let duration = format!("{:.3}s", outcome.duration.as_secs_f64());
-    let totals = outcome.totals();
-    let (status, reason) = match phase {
-        Phase::Succeeded => ("True", "AllObjectsRestored"),
-        Phase::PartiallyFailed => ("False", "SomeObjectsFailed"),
-        _ => ("False", "ObjectsFailed"),
-    };
-    json!({
-        "phase": phase,
-        "duration": duration,
-        "totalComponents": 1,
-        "components": {MANIFESTS: {"phase": phase, "duration": duration, "counts": totals}},
-        "conditions": [
-            {"type": "PlanReady", "status": "True", "reason": "PlanComputed",
-             "message": format!("{objects} objects in {waves} dependency waves"), "lastTransitionTime": now},
-            {"type": "ObjectsRestored", "status": status, "reason": reason,
-             "message": format!("{} created, {} updated, {} unchanged, {} skipped, {} failed",
-                totals.created, totals.updated, totals.unchanged, totals.skipped, totals.failed),
-             "lastTransitionTime": now},
-        ],
-        "kinds": outcome.kinds,
-        "issues": outcome.report.issues,
-    })
-}
-
 /// Plans, and unless a dry run, restores.
 pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     let RestoreCommand::Cluster {
@@ -160,9 +129,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         concurrency: workers,
         ..RestoreOptions::default()
     };
-    let mut planner = RestorePlanner::new(options)?;
-    read_manifests(&repository, file, |r| Ok(planner.add(r)?)).await?;
-    let planned = planner.plan(&cluster).await?;
+    let planned = plan_restore(&repository, file, &cluster, options).await?;
     let counts = planned.counts();
     let summary = format!(
         "plan for snapshot {}: {} objects in {} waves: {}",
@@ -200,7 +167,8 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
             emit(context.output, &rows)?;
         }
         _ => {
-            let status = restore_session_status(&outcome, planned.len(), planned.waves());
+            let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+            let status = RestoreSessionStatus::of(&outcome, planned.len(), planned.waves(), &now);
             let text = match context.output {
                 OutputFormat::Yaml => {
                     serde_saphyr::to_string(&status).map_err(|e| CliError::user(anyhow!(e)))?

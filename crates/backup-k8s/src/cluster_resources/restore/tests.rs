@@ -24,6 +24,14 @@ fn identity(object: &Value) -> (String, Option<String>, String) {
 }
 
 impl MemoryCluster {
+    /// A cluster holding `shop/conf` with other data than the snapshot's.
+    fn with_changed_config() -> Self {
+        let cluster = Self::default();
+        let conf = json!({"data": {"k": "changed"}});
+        cluster.store(&record("", "ConfigMap", Some("shop"), "conf", conf).object);
+        cluster
+    }
+
     fn store(&self, object: &Value) -> String {
         let mut objects = self.objects.lock().unwrap();
         let uid = format!("uid-{}", objects.len());
@@ -237,17 +245,7 @@ fn shop_only() -> RestoreOptions {
 
 #[tokio::test]
 async fn a_plan_keeps_what_the_namespace_needs_in_dependency_order() {
-    let cluster = MemoryCluster::default();
-    cluster.store(
-        &record(
-            "",
-            "ConfigMap",
-            Some("shop"),
-            "conf",
-            json!({"data": {"k": "changed"}}),
-        )
-        .object,
-    );
+    let cluster = MemoryCluster::with_changed_config();
     let plan = planned(&cluster, shop_only()).await;
     let objects: Vec<PlannedObject> = plan.objects().map(Result::unwrap).collect();
     let row = |name: &str| {
@@ -326,17 +324,7 @@ async fn a_restore_creates_the_plan_and_links_owners_to_their_new_uids() {
 
 #[tokio::test]
 async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
-    let cluster = MemoryCluster::default();
-    cluster.store(
-        &record(
-            "",
-            "ConfigMap",
-            Some("shop"),
-            "conf",
-            json!({"data": {"k": "changed"}}),
-        )
-        .object,
-    );
+    let cluster = MemoryCluster::with_changed_config();
     let plan = planned(
         &cluster,
         RestoreOptions {

@@ -1,0 +1,78 @@
+//! The manifests component of a snapshot, read back record by record.
+
+use super::MANIFESTS;
+use backup_core::resources::{ManifestError, ManifestReader, ManifestRecord};
+use backup_repository::{Repository, RepositoryError, SnapshotFile};
+use tokio::io::AsyncBufReadExt;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+
+/// Why the manifests of a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestsError {
+    /// The snapshot has no manifests component.
+    #[error("snapshot {snapshot} has no {MANIFESTS} component: it is not a cluster snapshot")]
+    NotClusterSnapshot {
+        /// The snapshot's short id.
+        snapshot: String,
+    },
+    /// A record or the whole fails its check.
+    #[error("snapshot {snapshot} cannot be restored: {cause}")]
+    Damaged {
+        /// The snapshot's short id.
+        snapshot: String,
+        /// What is wrong.
+        cause: ManifestError,
+    },
+    /// The repository could not give the component.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    /// The component could not be passed on.
+    #[error("reading the manifests: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Streams the manifests component of a snapshot out of the repository, line by line, each
+/// record verified against its checksum and the whole against the trailer; `each` sees every
+/// record (and stops the reading with an error). A damaged snapshot is refused naming what
+/// is wrong. Returns the number of records.
+pub async fn read_manifests<E: From<ManifestsError>>(
+    repository: &Repository,
+    file: &SnapshotFile,
+    mut each: impl FnMut(ManifestRecord) -> Result<(), E>,
+) -> Result<u64, E> {
+    let snapshot = file.snapshot.id.short().to_owned();
+    let content = file
+        .streams
+        .iter()
+        .find(|s| s.name == MANIFESTS)
+        .ok_or_else(|| ManifestsError::NotClusterSnapshot {
+            snapshot: snapshot.clone(),
+        })?;
+    let index = repository
+        .load_index()
+        .await
+        .map_err(ManifestsError::from)?;
+    let (writer, reader) = tokio::io::duplex(1 << 20);
+    let producer = async {
+        repository
+            .restore_stream(&index, content, writer.compat_write())
+            .await
+            .map_err(|e| E::from(e.into()))
+    };
+    let consumer = async {
+        let mut lines = tokio::io::BufReader::new(reader).lines();
+        let mut manifest = ManifestReader::default();
+        let damaged = |cause| ManifestsError::Damaged {
+            snapshot: snapshot.clone(),
+            cause,
+        };
+        while let Some(line) = lines.next_line().await.map_err(ManifestsError::from)? {
+            if let Some(record) = manifest.line(&line).map_err(damaged)? {
+                each(record)?;
+            }
+        }
+        Ok(manifest.finish().map_err(damaged)?)
+    };
+    let (_, count) = tokio::try_join!(producer, consumer)?;
+    Ok(count)
+}

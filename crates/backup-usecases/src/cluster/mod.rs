@@ -1,0 +1,15 @@
+//! Cluster resources as a component of a kbackup snapshot: the manifests read back from a
+//! snapshot, and a restore planned from them.
+
+mod manifests;
+mod restore;
+mod session_status;
+
+pub use manifests::{ManifestsError, read_manifests};
+pub use restore::{RestorePlanError, plan_restore};
+pub use session_status::{ComponentStatus, Condition, RestoreSessionStatus};
+
+/// The component holding the manifests.
+pub const MANIFESTS: &str = "manifests";
+/// The engine recorded in the component.
+pub const ENGINE: &str = "cluster-resources";

@@ -1,0 +1,7 @@
+//! kbackup's use cases: the procedures that back up and restore, shared by every front-end.
+//! A front-end resolves its settings, makes one call here and renders what comes back; it
+//! holds no procedure of its own. Nothing here prints, names a command-line flag or draws
+//! progress: calls take option structs and a progress sink, and return typed reports,
+//! errors and next steps.
+
+pub mod cluster;
