@@ -63,19 +63,66 @@ fn checks(root: &Path, env: &TestEnv) -> Result<()> {
     cargo(root, env, &["test", "--workspace", "--no-fail-fast"])?;
     crate::fuzz::run(root, &[], FUZZ_SECONDS)?;
     let minio = env.variable("KBACKUP_TEST_S3_BUCKET")?;
-    cargo(
-        root,
-        env,
-        &[
-            "run",
-            "--quiet",
-            "-p",
-            "kbackup-examples",
-            "--example",
-            "storage_list",
-            "--",
-            &format!("s3://{minio}"),
-        ],
-    )?;
+    example(root, env, "storage_list", &[&format!("s3://{minio}")])?;
+    cluster_clone(root, env)
+}
+
+/// Runs one of the examples.
+fn example(root: &Path, env: &TestEnv, name: &str, args: &[&str]) -> Result<()> {
+    let mut command = vec![
+        "run",
+        "--quiet",
+        "-p",
+        "kbackup-examples",
+        "--example",
+        name,
+    ];
+    command.push("--");
+    command.extend(args);
+    cargo(root, env, &command)
+}
+
+/// The use cases embedded without the CLI: `examples/cluster_clone.rs` copies a namespace
+/// through a new repository, and the copy must hold the original's ConfigMap.
+fn cluster_clone(root: &Path, env: &TestEnv) -> Result<()> {
+    let kubectl = env.kubectl()?;
+    let (from, to) = ("example-clone-from", "example-clone-to");
+    for namespace in [from, to] {
+        kubectl.quiet(&[
+            "delete",
+            "namespace",
+            namespace,
+            "--ignore-not-found",
+            "--wait",
+        ]);
+    }
+    kubectl.run(&["create", "namespace", from])?;
+    kubectl.run(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        from,
+        "--from-literal=mode=copied",
+    ])?;
+    let repository = tempfile::tempdir()?;
+    let directory = repository.path().join("repository");
+    let directory = directory.display().to_string();
+    example(root, env, "cluster_clone", &[from, to, &directory])?;
+    let copied = kubectl.run(&[
+        "get",
+        "configmap",
+        "settings",
+        "-n",
+        to,
+        "-o",
+        "jsonpath={.data.mode}",
+    ])?;
+    for namespace in [from, to] {
+        kubectl.quiet(&["delete", "namespace", namespace, "--ignore-not-found"]);
+    }
+    if copied.trim() != "copied" {
+        bail!("the example's copy of the ConfigMap holds {copied:?}");
+    }
     Ok(())
 }

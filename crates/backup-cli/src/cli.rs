@@ -630,13 +630,22 @@ pub enum RepoCommand {
 
 /// Tags and labels given to a new snapshot.
 #[derive(Debug, Clone, Default, Args)]
-pub struct SnapshotMarks {
+pub struct MarkArgs {
     /// Tag of the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Label of the snapshot (`key=value`, repeatable): `latest --label key=value` finds it.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+}
+
+impl From<MarkArgs> for backup_usecases::snapshot::SnapshotMarks {
+    fn from(args: MarkArgs) -> Self {
+        Self {
+            tags: args.tags,
+            labels: args.labels,
+        }
+    }
 }
 
 /// Which snapshots an id or `latest` is looked up among.
@@ -754,7 +763,7 @@ pub enum BackupCommand {
         exclude: Vec<String>,
         /// Tags and labels of the snapshot.
         #[command(flatten)]
-        marks: SnapshotMarks,
+        marks: MarkArgs,
         /// Read every file, ignoring the previous snapshot.
         #[arg(long)]
         force: bool,
@@ -769,7 +778,7 @@ pub enum BackupCommand {
         name: String,
         /// Tags and labels of the snapshot.
         #[command(flatten)]
-        marks: SnapshotMarks,
+        marks: MarkArgs,
     },
     /// Back up the manifests of the cluster's resources (CRDs and custom resources
     /// included) as the `manifests` component of a new snapshot.
@@ -795,7 +804,7 @@ pub enum BackupCommand {
         workers: usize,
         /// Tags and labels of the snapshot.
         #[command(flatten)]
-        marks: SnapshotMarks,
+        marks: MarkArgs,
     },
 }
 

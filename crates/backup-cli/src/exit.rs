@@ -94,14 +94,39 @@ impl CliError {
 
 impl From<backup_core::EngineError> for CliError {
     fn from(error: backup_core::EngineError) -> Self {
-        Self::user(error)
+        use crate::next_step::command;
+        use backup_core::EngineError;
+        use backup_core::model::NextStep;
+        match error {
+            EngineError::Refused {
+                reason,
+                next: NextStep::AllowPartialSnapshot,
+            } => Self::user(anyhow::anyhow!(
+                "{reason}: restore it with {} (the failed shards come back empty)",
+                command(&NextStep::AllowPartialSnapshot)
+            )),
+            EngineError::Refused { reason, next } => {
+                Self::user(anyhow::anyhow!("{reason}; {}", command(&next)))
+            }
+            EngineError::Unfinished { reason, next } => Self::user(anyhow::anyhow!(
+                "{reason}; follow it with `{}`",
+                command(&next)
+            )),
+            other => Self::user(other),
+        }
     }
 }
 
 impl From<backup_elasticsearch::RestoreError> for CliError {
     fn from(error: backup_elasticsearch::RestoreError) -> Self {
+        use backup_elasticsearch::RestoreError;
+        if let RestoreError::AfterDelete { next, .. } = &error {
+            let finalize = crate::next_step::command(next);
+            return Self::user(anyhow::anyhow!("{error}: `{finalize}`"));
+        }
         match error {
-            backup_elasticsearch::RestoreError::Workflow(workflow) => workflow.into(),
+            RestoreError::Workflow(workflow) => workflow.into(),
+            RestoreError::Engine(engine) => engine.into(),
             other => Self::user(other),
         }
     }
@@ -109,8 +134,17 @@ impl From<backup_elasticsearch::RestoreError> for CliError {
 
 impl From<backup_core::workflow::WorkflowError> for CliError {
     fn from(error: backup_core::workflow::WorkflowError) -> Self {
+        use crate::next_step::command;
         match error {
             backup_core::workflow::WorkflowError::Cluster(cluster) => cluster.into(),
+            locked @ backup_core::workflow::WorkflowError::Locked { .. } => {
+                let steps: Vec<String> = locked.next_steps().iter().map(command).collect();
+                Self::user(anyhow::anyhow!(
+                    "{locked}; finish it with `{}`, or if it is stale, clear the lock with `{}`",
+                    steps[0],
+                    steps[1]
+                ))
+            }
             other => Self::user(other),
         }
     }

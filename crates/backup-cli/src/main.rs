@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod context;
 mod exit;
+mod next_step;
 mod output;
 mod progress;
 mod size;

@@ -1,7 +1,7 @@
 //! The snapshot engine trait: a data store's own backup mechanism (StackGraph Jobs,
 //! Elasticsearch snapshots, cluster manifests), seen uniformly.
 
-use crate::model::Component;
+use crate::model::{Component, NextStep};
 use crate::progress::Progress;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +20,22 @@ pub enum EngineError {
     /// The data store failed or could not be reached.
     #[error("{0}")]
     Backend(String),
+    /// Refused as asked; `next` would make it go.
+    #[error("{reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+        /// What would make it go.
+        next: NextStep,
+    },
+    /// The wait gave up while the work goes on; `next` follows it.
+    #[error("{reason}")]
+    Unfinished {
+        /// What did not finish.
+        reason: String,
+        /// What follows it.
+        next: NextStep,
+    },
 }
 
 /// A backup as the engine lists it.

@@ -6,6 +6,7 @@ use crate::client::{EsClient, encode};
 use crate::pattern::IndexPattern;
 use crate::snapshots::{SnapshotInfo, check_restorable};
 use backup_core::cluster::WorkloadControl;
+use backup_core::model::NextStep;
 use backup_core::stackstate::ElasticsearchRestore;
 use backup_core::workflow::{self, PausedWorkload, RESTORE_IN_PROGRESS, WorkflowError};
 use backup_core::{EngineError, Progress};
@@ -29,13 +30,13 @@ pub enum RestoreError {
     Workflow(#[from] WorkflowError),
     /// A step failed after live indices were deleted: the workloads stay scaled down.
     #[error(
-        "{error}; live indices were already deleted, so the workloads stay scaled down: restore again, or scale them up with `{finalize}`"
+        "{error}; live indices were already deleted, so the workloads stay scaled down: restore again, or finalize the restore to scale them up"
     )]
     AfterDelete {
         /// What failed.
         error: EngineError,
-        /// The command that scales the workloads back up.
-        finalize: String,
+        /// The finalize that scales the workloads back up.
+        next: NextStep,
     },
 }
 
@@ -188,12 +189,13 @@ impl<'a, C: WorkloadControl + ?Sized> EsRestore<'a, C> {
         }
     }
 
-    /// The command that finishes a restore of `snapshot`, for messages.
-    pub fn finalize_command(&self, snapshot: &str) -> String {
-        format!(
-            "kbackup -n {} elasticsearch check-and-finalize --operation-id {snapshot} --wait",
-            self.namespace
-        )
+    /// The step that finishes a restore of `snapshot`.
+    pub fn finalize_step(&self, snapshot: &str) -> NextStep {
+        NextStep::FinalizeRestore {
+            namespace: self.namespace.clone(),
+            data_store: ELASTICSEARCH.into(),
+            operation: Some(snapshot.into()),
+        }
     }
 
     /// Live indices the restore deletes: those with the configured prefixes that the
@@ -312,7 +314,7 @@ impl<'a, C: WorkloadControl + ?Sized> EsRestore<'a, C> {
         }
         let after_delete = |error: EngineError| RestoreError::AfterDelete {
             error,
-            finalize: self.finalize_command(&snapshot.name),
+            next: self.finalize_step(&snapshot.name),
         };
         for (n, index) in delete.iter().enumerate() {
             if let Err(error) = self.es.delete_index(index).await {
@@ -434,11 +436,10 @@ impl<'a, C: WorkloadControl + ?Sized> EsRestore<'a, C> {
                 recovery.shards.len()
             ));
             if Instant::now() > deadline {
-                return Err(EngineError::Backend(format!(
-                    "the restore did not finish within {}s; follow it with `{}`",
-                    timeout.as_secs(),
-                    self.finalize_command(snapshot)
-                )));
+                return Err(EngineError::Unfinished {
+                    reason: format!("the restore did not finish within {}s", timeout.as_secs()),
+                    next: self.finalize_step(snapshot),
+                });
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::client::{EsClient, encode};
 use backup_core::EngineError;
+use backup_core::model::NextStep;
 use chrono::{DateTime, Utc};
 use elasticsearch::http::Method;
 use serde::Serialize;
@@ -269,7 +270,7 @@ fn repository_failures(body: &Value, repository: &str) -> Result<(), EngineError
             let text = format!("repository {name}: {reason}");
             Err(match failure["type"].as_str() {
                 Some("repository_missing_exception") => EngineError::NotFound(format!(
-                    "{text} (is elasticsearch.restore.repository '{repository}' right? `kbackup elasticsearch configure` creates it)"
+                    "{text} (is elasticsearch.restore.repository '{repository}' right? configuring Elasticsearch for snapshots creates it)"
                 )),
                 _ => EngineError::Backend(text),
             })
@@ -283,13 +284,15 @@ pub fn check_restorable(snapshot: &SnapshotInfo, allow_partial: bool) -> Result<
     match snapshot.state.as_str() {
         "SUCCESS" => Ok(()),
         "PARTIAL" if allow_partial => Ok(()),
-        "PARTIAL" => Err(EngineError::Invalid(format!(
-            "snapshot {} is PARTIAL ({} of {} shards failed): restore it with --allow-partial \
-             (the failed shards come back empty)",
-            snapshot.name, snapshot.shards_failed, snapshot.shards_total
-        ))),
+        "PARTIAL" => Err(EngineError::Refused {
+            reason: format!(
+                "snapshot {} is PARTIAL ({} of {} shards failed)",
+                snapshot.name, snapshot.shards_failed, snapshot.shards_total
+            ),
+            next: NextStep::AllowPartialSnapshot,
+        }),
         state => Err(EngineError::Invalid(format!(
-            "snapshot {} is {state}: only SUCCESS (or PARTIAL with --allow-partial) snapshots are restored",
+            "snapshot {} is {state}: only SUCCESS (or, when allowed, PARTIAL) snapshots are restored",
             snapshot.name
         ))),
     }
@@ -323,9 +326,13 @@ mod tests {
     #[test]
     fn only_success_or_allowed_partial_is_restorable() {
         let mut s = SnapshotInfo::from_json(&sample());
-        let refused = check_restorable(&s, false).unwrap_err().to_string();
+        let refused = check_restorable(&s, false).unwrap_err();
         assert!(
-            refused.contains("--allow-partial") && refused.contains("1 of 4"),
+            matches!(
+                &refused,
+                EngineError::Refused { reason, next: NextStep::AllowPartialSnapshot }
+                    if reason.contains("1 of 4")
+            ),
             "{refused}"
         );
         assert!(check_restorable(&s, true).is_ok());

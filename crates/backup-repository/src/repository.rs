@@ -64,8 +64,8 @@ pub enum RepositoryError {
     /// `init` on a location that already holds a repository.
     #[error("{0} already holds a kbackup repository")]
     AlreadyInitialized(String),
-    /// `open` on a location without one.
-    #[error("{0} holds no kbackup repository (create one with `kbackup repo init`)")]
+    /// `open` on a location without one (initializing one there is the next step).
+    #[error("{0} holds no kbackup repository")]
     NotARepository(String),
     /// A stored object is not what this version understands.
     #[error("{0}")]
@@ -73,6 +73,18 @@ pub enum RepositoryError {
     /// A local file or directory could not be read or written (the message names it).
     #[error("{0}")]
     Local(String),
+    /// A restore's target holds entries the restore would write, and overwriting was not
+    /// asked for: nothing was written.
+    #[error("{count} entries exist in the target (first: {first}): nothing written")]
+    TargetNotEmpty {
+        /// How many.
+        count: usize,
+        /// The first, as the target names it.
+        first: String,
+    },
+    /// A retention policy without a rule, which would forget every snapshot but the newest.
+    #[error("refusing an empty retention policy: it would forget every snapshot but the newest")]
+    EmptyRetentionPolicy,
     /// A backup session failed to store what it read; nothing it added may be referenced.
     #[error("the backup cannot complete, nothing was committed: {0}")]
     SessionFailed(String),

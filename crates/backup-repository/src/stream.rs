@@ -442,9 +442,7 @@ impl Repository {
         dry_run: bool,
     ) -> Result<Vec<backup_core::RetentionDecision>, RepositoryError> {
         if policy.is_empty() {
-            return Err(RepositoryError::Corrupt(
-                "refusing an empty retention policy: give at least one --keep-* rule".into(),
-            ));
+            return Err(RepositoryError::EmptyRetentionPolicy);
         }
         let snapshots: Vec<Snapshot> = self
             .snapshots()

@@ -9,7 +9,7 @@ use backup_repository::tree::{
     PathPatterns, RestoreTarget, TreeBackupOptions, TreeBackupReport, TreeContent,
     TreeRestoreOptions,
 };
-use backup_repository::{BackupSession, Repository, SnapshotFile};
+use backup_repository::{BackupSession, Repository, RepositoryError, SnapshotFile};
 use backup_storage::StorageOptions;
 use std::collections::BTreeMap;
 use std::fs;
@@ -265,7 +265,10 @@ async fn excludes_includes_and_existing_files() {
     let error = restore(&repo, &report.content, &target, &restore_options())
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("--overwrite"), "{error}");
+    assert!(
+        matches!(error, RepositoryError::TargetNotEmpty { count: 6, .. }),
+        "{error}"
+    );
     assert_eq!(
         fs::read(target.join("docs/readme.txt")).unwrap(),
         b"local edit"

@@ -5,3 +5,4 @@
 //! errors and next steps.
 
 pub mod cluster;
+pub mod snapshot;

@@ -299,7 +299,7 @@ impl StackStateConfig {
             self.object_store_service().map_err(|e| match e {
                 ConfigError::Missing { field, .. } => missing(
                     &field,
-                    " unless stackgraph.storageEndpoint or --storage-endpoint is set",
+                    " unless stackgraph.storageEndpoint or a storage endpoint is given",
                 ),
                 other => other,
             })?;

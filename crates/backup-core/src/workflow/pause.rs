@@ -1,5 +1,6 @@
 use super::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use crate::cluster::{ClusterError, Workload, WorkloadControl};
+use crate::model::NextStep;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -10,9 +11,7 @@ use std::time::Duration;
 pub enum WorkflowError {
     /// Another restore of the same data store holds the lock.
     #[error(
-        "a {datastore} restore is already in progress (started {started_at}, workload {workload}); \
-         finish it with `kbackup {datastore} check-and-finalize --job JOB`, or if it is stale, clear the lock with \
-         `kubectl annotate deployment,statefulset -n {namespace} --all {RESTORE_IN_PROGRESS}- {RESTORE_STARTED_AT}-`"
+        "a {datastore} restore is already in progress (started {started_at}, workload {workload})"
     )]
     Locked {
         /// The data store.
@@ -38,6 +37,30 @@ pub enum WorkflowError {
     /// The cluster refused or failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+}
+
+impl WorkflowError {
+    /// What would clear the refusal: for a lock, finishing the other restore, or clearing a
+    /// stale lock.
+    pub fn next_steps(&self) -> Vec<NextStep> {
+        match self {
+            Self::Locked {
+                datastore,
+                namespace,
+                ..
+            } => vec![
+                NextStep::FinalizeRestore {
+                    namespace: namespace.clone(),
+                    data_store: datastore.clone(),
+                    operation: None,
+                },
+                NextStep::ClearRestoreLock {
+                    namespace: namespace.clone(),
+                },
+            ],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A workload scaled down for a restore, with the replicas to give back.
@@ -423,11 +446,19 @@ mod tests {
         let error = pause_stackgraph(&cluster).await.unwrap_err();
         let text = error.to_string();
         assert!(matches!(error, WorkflowError::Locked { .. }));
-        assert!(
-            text.contains("check-and-finalize")
-                && text.contains("kubectl annotate")
-                && text.contains("2026-11-21T10:00:00Z"),
-            "{text}"
+        assert!(text.contains("2026-11-21T10:00:00Z"), "{text}");
+        assert_eq!(
+            error.next_steps(),
+            [
+                NextStep::FinalizeRestore {
+                    namespace: "sts".into(),
+                    data_store: "stackgraph".into(),
+                    operation: None,
+                },
+                NextStep::ClearRestoreLock {
+                    namespace: "sts".into()
+                }
+            ]
         );
         assert_eq!(cluster.calls().len(), calls_before, "nothing touched");
         // Another data store is not blocked by this lock.

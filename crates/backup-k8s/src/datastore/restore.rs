@@ -2,6 +2,7 @@
 
 use super::{DataStoreSpec, JobRequest, Operation, Scratch};
 use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
+use backup_core::model::NextStep;
 use backup_core::workflow::{
     self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
 };
@@ -197,18 +198,24 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         remove_job_objects(self.cluster, &self.namespace, &self.spec, job).await;
     }
 
-    /// The commands that clean up by hand what a restore leaves, for messages.
-    pub fn cleanup_commands(&self, job: &str) -> Vec<String> {
-        let ns = &self.namespace;
-        let mut commands = vec![format!("kubectl delete job -n {ns} {job}")];
+    /// The steps that clean up by hand what a failed restore leaves: its Job, its scratch
+    /// claim, then the finalize that scales the workloads back up.
+    pub fn cleanup_steps(&self, job: &str) -> Vec<NextStep> {
+        let delete = |kind: &str| NextStep::DeleteObject {
+            namespace: self.namespace.clone(),
+            kind: kind.into(),
+            name: job.into(),
+        };
+        let mut steps = vec![delete("Job")];
         if matches!(self.spec.scratch, Scratch::Claim(_)) {
-            commands.push(format!("kubectl delete pvc -n {ns} {job}"));
+            steps.push(delete("PersistentVolumeClaim"));
         }
-        commands.push(format!(
-            "kbackup -n {ns} {} check-and-finalize --job {job}   # scales the workloads back up",
-            self.spec.name
-        ));
-        commands
+        steps.push(NextStep::FinalizeRestore {
+            namespace: self.namespace.clone(),
+            data_store: self.spec.name.clone(),
+            operation: Some(job.into()),
+        });
+        steps
     }
 }
 

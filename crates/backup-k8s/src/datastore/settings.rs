@@ -45,7 +45,7 @@ pub fn settings_spec(
     if from_old_pvc {
         let claim = restore.pvc.clone().ok_or_else(|| ConfigError::Missing {
             field: "settings.restore.pvc".into(),
-            hint: " (the legacy settings backup volume, needed by --from-old-pvc)".into(),
+            hint: " (the legacy settings backup volume, needed to restore from it)".into(),
         })?;
         env.insert("BACKUP_RESTORE_FROM_PVC".into(), "true".into());
         mounts.push(ClaimMount {

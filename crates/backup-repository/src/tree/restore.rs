@@ -489,11 +489,10 @@ fn refuse_existing(
     }
     match existing.as_slice() {
         [] => Ok(()),
-        [first, ..] => Err(RepositoryError::Local(format!(
-            "{} entries exist in the target (first: {}): nothing written; use --overwrite to replace them",
-            existing.len(),
-            target.display(first).display()
-        ))),
+        [first, ..] => Err(RepositoryError::TargetNotEmpty {
+            count: existing.len(),
+            first: target.display(first).display().to_string(),
+        }),
     }
 }
 

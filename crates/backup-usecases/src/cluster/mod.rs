@@ -1,10 +1,12 @@
-//! Cluster resources as a component of a kbackup snapshot: the manifests read back from a
-//! snapshot, and a restore planned from them.
+//! Cluster resources as a component of a kbackup snapshot: backed up, read back, and a
+//! restore planned from them.
 
+mod backup;
 mod manifests;
 mod restore;
 mod session_status;
 
+pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup};
 pub use manifests::{ManifestsError, read_manifests};
 pub use restore::{RestorePlanError, plan_restore};
 pub use session_status::{ComponentStatus, Condition, RestoreSessionStatus};

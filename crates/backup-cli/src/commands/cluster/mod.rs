@@ -6,7 +6,7 @@ mod describe;
 mod diff;
 mod restore;
 
-pub use backup::{BackupOptions, backup};
+pub use backup::backup;
 pub use describe::describe;
 pub use diff::diff;
 pub use restore::restore;

@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{OutputFormat, Tabular, emit, emit_each};
 use anyhow::anyhow;
-use backup_core::model::{Phase, PlannedAction};
+use backup_core::model::{NextStep, Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
@@ -27,11 +27,19 @@ impl Tabular for PlannedObject {
             (PlannedAction::Skip, _, true) => "differs: skip".to_owned(),
             (action, ..) => format!("{action:?}").to_lowercase(),
         };
+        // The library says what the policy did; the flag that changes it is the CLI's word.
+        let flag = match (self.conflict, self.differs) {
+            (true, true) => " (--existing fail)",
+            (false, true) if self.action == PlannedAction::Skip => {
+                " (--existing update replaces it)"
+            }
+            _ => "",
+        };
         vec![
             self.wave.to_string(),
             action,
             self.object.clone(),
-            self.reason.clone(),
+            format!("{}{flag}", self.reason),
         ]
     }
 }
@@ -183,6 +191,17 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     }
     for issue in &outcome.report.issues {
         eprintln!("{:?}: {}: {}", issue.severity, issue.item, issue.message);
+    }
+    let update = crate::next_step::command(&NextStep::UpdateExisting);
+    match existing {
+        ExistingArg::Fail if counts.conflict > 0 => eprintln!(
+            "objects that exist and differ were refused (--existing fail); {update} replaces them"
+        ),
+        ExistingArg::Skip if counts.differ > 0 => eprintln!(
+            "{} object(s) that exist and differ were left as they are; {update} replaces them",
+            counts.differ
+        ),
+        _ => {}
     }
     let totals = outcome.totals();
     context.info(&format!(

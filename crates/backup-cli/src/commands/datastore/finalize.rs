@@ -97,8 +97,8 @@ pub fn report_outcome<C: Cluster + ?Sized>(
         Some(JobState::Failed(reason)) => {
             super::print_logs(&outcome.logs);
             eprintln!("workloads were scaled back up; if anything is left, clean up with:");
-            for command in restore.cleanup_commands(job) {
-                eprintln!("  {command}");
+            for step in restore.cleanup_steps(job) {
+                eprintln!("  {}", crate::next_step::command(&step));
             }
             Err(CliError::user(anyhow!(
                 "the restore Job {job} failed: {reason}"

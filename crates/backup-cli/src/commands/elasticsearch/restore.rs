@@ -167,7 +167,7 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     if options.background {
         context.info(&format!(
             "finalize:   {}",
-            restore.finalize_command(&snapshot.name)
+            crate::next_step::command(&restore.finalize_step(&snapshot.name))
         ));
         crate::output::write_stdout(format!("{}\n", snapshot.name).as_bytes())?;
         return Ok(Exit::Success);

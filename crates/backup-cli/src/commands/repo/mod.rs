@@ -1,21 +1,19 @@
 //! `kbackup repo init`, `kbackup backup stdin`, `kbackup snapshot list|cat`: the kbackup
 //! repository format (issue 4, in progress).
 
-use crate::cli::{
-    BackupCommand, RepoArgs, RepoCommand, SnapshotCommand, SnapshotFilter, SnapshotMarks,
-};
+use crate::cli::{BackupCommand, RepoArgs, RepoCommand, SnapshotCommand, SnapshotFilter};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::SecretValue;
+use backup_core::model::NextStep;
 use backup_core::resources::Cleaning;
-use backup_core::{
-    Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Snapshot, SnapshotId, Totals,
-};
+use backup_core::{Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Totals};
 use backup_repository::{
-    BackupStats, CheckReport, InitOptions, PruneOptions, Repository, RepositoryError, SnapshotFile,
+    CheckReport, InitOptions, PruneOptions, Repository, RepositoryError, SnapshotFile,
 };
+use backup_usecases::snapshot::commit_stream;
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::time::Instant;
@@ -28,6 +26,16 @@ impl From<RepositoryError> for CliError {
     fn from(error: RepositoryError) -> Self {
         match error {
             RepositoryError::Storage(storage) => storage.into(),
+            RepositoryError::NotARepository(_) => {
+                CliError::user(anyhow!("{error} (create one with `kbackup repo init`)"))
+            }
+            RepositoryError::TargetNotEmpty { .. } => CliError::user(anyhow!(
+                "{error}; use {} to replace them",
+                crate::next_step::command(&NextStep::Overwrite)
+            )),
+            RepositoryError::EmptyRetentionPolicy => {
+                CliError::user(anyhow!("{error}: give at least one --keep-* rule"))
+            }
             other => CliError::user(other),
         }
     }
@@ -310,7 +318,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             workers,
             marks,
         } => {
-            let options = super::cluster::BackupOptions {
+            let options = backup_usecases::cluster::BackupOptions {
                 filter: filter.into(),
                 cleaning: Cleaning {
                     keep_status,
@@ -318,7 +326,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
                 },
                 output_dir,
                 concurrency: workers,
-                marks,
+                marks: marks.into(),
             };
             return super::cluster::backup(context, &repo, options).await;
         }
@@ -334,19 +342,21 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         bytes: content.size,
         added_bytes: stats.added_bytes,
     };
-    let snapshot = new_snapshot(marks, Default::default(), vec![component], totals);
-    let id = repository
-        .write_snapshot(SnapshotFile {
-            snapshot,
-            streams: vec![content.clone()],
-            trees: vec![],
-        })
-        .await?;
-    note_adopted(context, &stats);
+    let size = content.size;
+    let (id, _) = commit_stream(
+        &repository,
+        marks.into(),
+        Default::default(),
+        component,
+        content,
+        totals,
+    )
+    .await?;
+    note_adopted(context, stats.adopted_packs);
     context.info(&format!(
         "snapshot {} saved: {} read, {} of {} chunks new, {} added",
         id.short(),
-        HumanBytes(content.size),
+        HumanBytes(size),
         stats.chunks - stats.deduplicated,
         stats.chunks,
         HumanBytes(stats.added_bytes)
@@ -355,40 +365,13 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
     Ok(Exit::Success)
 }
 
-/// A snapshot of this machine taken now, ready for `write_snapshot` (which sets its id):
-/// the user's tags and labels, and kbackup's own `kbackup.io/` labels.
-pub(crate) fn new_snapshot(
-    marks: SnapshotMarks,
-    own_labels: std::collections::BTreeMap<String, String>,
-    components: Vec<Component>,
-    totals: Totals,
-) -> Snapshot {
-    Snapshot {
-        id: SnapshotId::parse("00000000").expect("placeholder id, replaced when written"),
-        time: chrono::Utc::now(),
-        source: hostname(),
-        tags: marks.tags.into_iter().collect(),
-        labels: marks.labels.into_iter().chain(own_labels).collect(),
-        components,
-        totals,
-    }
-}
-
 /// Says so when a backup reused packs an interrupted backup had uploaded without indexing.
-pub(crate) fn note_adopted(context: &Context, stats: &BackupStats) {
-    if stats.adopted_packs > 0 {
+pub(crate) fn note_adopted(context: &Context, adopted_packs: usize) {
+    if adopted_packs > 0 {
         context.info(&format!(
-            "reused {} packs an interrupted backup had uploaded",
-            stats.adopted_packs
+            "reused {adopted_packs} packs an interrupted backup had uploaded"
         ));
     }
-}
-
-/// This machine's name, recorded as a snapshot's source.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// A snapshot as listed.

@@ -1,6 +1,6 @@
 //! `kbackup backup path` and `kbackup restore path`: directory trees in the repository.
 
-use super::{find_snapshot, hostname, new_snapshot, note_adopted, open};
+use super::{find_snapshot, note_adopted, open};
 use crate::cli::{BackupCommand, RestoreCommand};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -12,6 +12,7 @@ use backup_repository::tree::{
     TreePlacement, TreeRestoreOptions, place_trees,
 };
 use backup_repository::{BackupSession, Index, Repository, SnapshotFile, default_workers};
+use backup_usecases::snapshot::{hostname, new_snapshot};
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -137,7 +138,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         bytes: trees.iter().map(|t| t.bytes).sum(),
         added_bytes: stats.added_bytes,
     };
-    let snapshot = new_snapshot(marks, Default::default(), components, totals);
+    let snapshot = new_snapshot(marks.into(), Default::default(), components, totals);
     let partial = snapshot.phase() == Phase::PartiallyFailed;
     let id = repository
         .write_snapshot(SnapshotFile {
@@ -146,7 +147,7 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
             trees,
         })
         .await?;
-    note_adopted(context, &stats);
+    note_adopted(context, stats.adopted_packs);
     context.info(&format!(
         "snapshot {} saved in {:.1}s: {} of {} chunks new, {} added",
         id.short(),

@@ -270,8 +270,10 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
                 let what = format!("exists and differs at {}", self.spool.note(span)?);
                 match self.options.existing {
                     ExistingPolicy::Update => what,
-                    ExistingPolicy::Skip => format!("{what} (--existing update replaces it)"),
-                    ExistingPolicy::Fail => format!("{what} (--existing fail)"),
+                    ExistingPolicy::Skip => format!("{what}; left as it is"),
+                    ExistingPolicy::Fail => {
+                        format!("{what}; refused by the existing-object policy")
+                    }
                 }
             }
             Note::Refused(span) => self.spool.note(span)?,

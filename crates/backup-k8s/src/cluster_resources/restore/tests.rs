@@ -269,10 +269,7 @@ async fn a_plan_keeps_what_the_namespace_needs_in_dependency_order() {
     );
     let conf = row("shop/conf");
     assert_eq!((conf.action, conf.differs), (PlannedAction::Skip, true));
-    assert_eq!(
-        conf.reason,
-        "exists and differs at data.k (--existing update replaces it)"
-    );
+    assert_eq!(conf.reason, "exists and differs at data.k; left as it is");
     let pod = row("shop/web-1-x");
     assert_eq!(
         (pod.action, pod.reason.as_str()),
@@ -345,7 +342,7 @@ async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
         errors,
         [(
             "ConfigMap shop/conf",
-            "exists and differs at data.k (--existing fail)"
+            "exists and differs at data.k; refused by the existing-object policy"
         )]
     );
 }
