@@ -659,20 +659,11 @@ pub struct SnapshotFilter {
     pub labels: Vec<(String, String)>,
 }
 
-impl SnapshotFilter {
-    /// Whether `snapshot` has every tag and label asked for.
-    pub fn selects(&self, snapshot: &backup_core::Snapshot) -> bool {
-        snapshot.matches(&self.tags, &self.labels.iter().cloned().collect())
-    }
-
-    /// The filter in words, for messages (empty without one).
-    pub fn describe(&self) -> String {
-        let marks: Vec<String> = (self.tags.iter().map(|t| format!("tag {t}")))
-            .chain(self.labels.iter().map(|(k, v)| format!("label {k}={v}")))
-            .collect();
-        match marks.is_empty() {
-            true => String::new(),
-            false => format!(" with {}", marks.join(", ")),
+impl From<&SnapshotFilter> for backup_usecases::selection::SnapshotSelector {
+    fn from(filter: &SnapshotFilter) -> Self {
+        Self {
+            tags: filter.tags.clone(),
+            labels: filter.labels.clone(),
         }
     }
 }

@@ -5,4 +5,6 @@
 //! errors and next steps.
 
 pub mod cluster;
+pub mod credentials;
+pub mod selection;
 pub mod snapshot;

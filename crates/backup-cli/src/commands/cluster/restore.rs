@@ -194,7 +194,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     }
     let update = crate::next_step::command(&NextStep::UpdateExisting);
     match existing {
-        ExistingArg::Fail if counts.conflict > 0 => eprintln!(
+        ExistingArg::Fail if counts.refused_differing > 0 => eprintln!(
             "objects that exist and differ were refused (--existing fail); {update} replaces them"
         ),
         ExistingArg::Skip if counts.differ > 0 => eprintln!(

@@ -13,6 +13,8 @@ use backup_core::{Component, RepositoryLocation, RetentionDecision, RetentionPol
 use backup_repository::{
     CheckReport, InitOptions, PruneOptions, Repository, RepositoryError, SnapshotFile,
 };
+use backup_usecases::credentials::{CredentialError, PasswordSource, read_password};
+use backup_usecases::selection::{self, SelectionError, SnapshotSelector};
 use backup_usecases::snapshot::commit_stream;
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -44,42 +46,36 @@ impl From<RepositoryError> for CliError {
 /// The password: `KBACKUP_PASSWORD`, else `--encryption-secret`, else `--password-file`
 /// (held as a [`SecretValue`]: its Debug shows nothing).
 async fn password(context: &Context, args: &RepoArgs) -> Result<SecretValue, CliError> {
-    if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty()) {
-        return Ok(SecretValue::new(text.into_encoded_bytes()));
-    }
-    if let Some(reference) = &args.encryption_secret {
+    let source = if let Some(text) = std::env::var_os("KBACKUP_PASSWORD").filter(|p| !p.is_empty())
+    {
+        PasswordSource::Value(SecretValue::new(text.into_encoded_bytes()))
+    } else if let Some(reference) = &args.encryption_secret {
         let (namespace, name) = reference.split_once('/').ok_or_else(|| {
             CliError::user(anyhow!(
                 "--encryption-secret '{reference}' is not namespace/name"
             ))
         })?;
-        let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
-        let secret = backup_core::cluster::ConfigObjects::secret(&cluster, namespace, name)
-            .await?
-            .ok_or_else(|| CliError::user(anyhow!("Secret {reference} not found")))?;
-        let value = ["password", "RESTIC_PASSWORD"]
-            .iter()
-            .find_map(|key| secret.get(*key))
-            .ok_or_else(|| {
-                CliError::user(anyhow!(
-                    "Secret {reference} has no key `password` (or `RESTIC_PASSWORD`)"
-                ))
-            })?;
-        return Ok(value.clone());
-    }
-    match &args.password_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CliError::user(anyhow!("cannot read password file {}: {e}", path.display()))
-            })?;
-            Ok(SecretValue::new(
-                text.lines().next().unwrap_or_default().as_bytes().to_vec(),
-            ))
+        PasswordSource::Secret {
+            namespace: namespace.into(),
+            name: name.into(),
         }
-        None => Err(CliError::user(anyhow!(
+    } else if let Some(path) = &args.password_file {
+        PasswordSource::File(path.clone())
+    } else {
+        return Err(CliError::user(anyhow!(
             "no password: set KBACKUP_PASSWORD, or pass --encryption-secret NAMESPACE/NAME or --password-file FILE"
-        ))),
-    }
+        )));
+    };
+    let cluster = match source.needs_cluster() {
+        true => Some(backup_k8s::KubeCluster::connect(&context.kube).await?),
+        false => None,
+    };
+    read_password(&source, cluster.as_ref())
+        .await
+        .map_err(|error| match error {
+            CredentialError::Cluster(error) => error.into(),
+            other => CliError::user(other),
+        })
 }
 
 async fn storage(
@@ -223,27 +219,9 @@ pub(crate) fn find_snapshot<'s>(
     among: &SnapshotFilter,
     repo: &str,
 ) -> Result<&'s SnapshotFile, CliError> {
-    let mut selected = snapshots.iter().filter(|s| among.selects(&s.snapshot));
-    let found = match wanted {
-        "latest" => selected.next_back(),
-        prefix => {
-            let found: Vec<_> = selected
-                .filter(|s| s.snapshot.id.as_str().starts_with(prefix))
-                .collect();
-            if found.len() > 1 {
-                return Err(CliError::user(anyhow!(
-                    "snapshot id prefix '{prefix}' is ambiguous ({} snapshots)",
-                    found.len()
-                )));
-            }
-            found.into_iter().next()
-        }
-    };
-    found.ok_or_else(|| {
-        CliError::user(anyhow!(
-            "no snapshot '{wanted}'{} in {repo}",
-            among.describe()
-        ))
+    selection::find_snapshot(snapshots, wanted, &among.into()).map_err(|error| match error {
+        SelectionError::NotFound { .. } => CliError::user(anyhow!("{error} in {repo}")),
+        other => CliError::user(other),
     })
 }
 
@@ -450,11 +428,12 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
         } => super::cluster::describe(context, &repo, &snapshot, &among).await,
         SnapshotCommand::List { repo, among } => {
             let repository = open(context, &repo).await?;
+            let selector = SnapshotSelector::from(&among);
             let rows: Vec<SnapshotRow> = repository
                 .snapshots()
                 .await?
                 .into_iter()
-                .filter(|file| among.selects(&file.snapshot))
+                .filter(|file| selector.selects(&file.snapshot))
                 .map(|file| SnapshotRow {
                     id: file.snapshot.id.to_string(),
                     time: file

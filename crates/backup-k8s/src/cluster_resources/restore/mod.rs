@@ -113,6 +113,8 @@ pub struct PlanCounts {
     pub differ: usize,
     /// Cannot be restored as planned (see their reasons).
     pub conflict: usize,
+    /// Of the conflicts, objects that exist and differ, refused by the policy `fail`.
+    pub refused_differing: usize,
 }
 
 /// Objects of one kind by outcome.
@@ -247,6 +249,9 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
                 _ => &mut counts.skip,
             };
             *count += 1;
+            if slot.conflict && slot.differs {
+                counts.refused_differing += 1;
+            }
         }
         counts
     }

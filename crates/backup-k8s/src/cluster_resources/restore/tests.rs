@@ -330,7 +330,10 @@ async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
         },
     )
     .await;
-    assert_eq!(plan.counts().conflict, 1);
+    assert_eq!(
+        (plan.counts().conflict, plan.counts().refused_differing),
+        (1, 1)
+    );
     let outcome = plan.execute(&NoProgress).await;
     let errors: Vec<_> = outcome
         .report
