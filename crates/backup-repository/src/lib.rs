@@ -13,6 +13,7 @@ pub mod chunking;
 pub mod crypto;
 #[cfg(test)]
 mod failing;
+pub mod forget;
 pub mod pack;
 pub mod prune;
 mod recover;
@@ -26,8 +27,9 @@ pub use blob::{BlobError, decode_blob, encode_blob};
 pub use check::CheckReport;
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
+pub use forget::ForgetPlan;
 pub use pack::{BlobLocation, PackBuilder, PackError};
-pub use prune::{PruneOptions, PruneReport};
+pub use prune::{PruneOptions, PrunePlan, PruneReport};
 pub use repository::{InitOptions, KeyInfo, Repository, RepositoryConfig, RepositoryError};
 pub use session::{BackupSession, StoredStream};
 pub use stream::{BackupStats, Index, SnapshotFile, StreamContent, default_workers};

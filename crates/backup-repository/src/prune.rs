@@ -53,8 +53,6 @@ pub struct PruneOptions {
     /// Partly used packs with at least this percentage of their bytes unused are repacked
     /// (100: none).
     pub repack_unused: u8,
-    /// Report only.
-    pub dry_run: bool,
 }
 
 impl PruneOptions {
@@ -64,7 +62,6 @@ impl PruneOptions {
             grace,
             now,
             repack_unused: DEFAULT_REPACK_UNUSED,
-            dry_run: false,
         }
     }
 }
@@ -94,6 +91,30 @@ pub struct PruneReport {
     /// Markers of backups started more than the grace period ago (killed ones: their
     /// unindexed packs are then unused packs like any other), removed.
     pub session_markers_removed: usize,
+}
+
+/// What a prune will do, planned from one reading of the repository: shown (its report),
+/// confirmed, then executed as it is ([`Repository::execute_prune`]), without reading the
+/// repository again.
+#[derive(Debug)]
+pub struct PrunePlan {
+    /// What it will do, in numbers.
+    pub report: PruneReport,
+    now: DateTime<Utc>,
+    /// Packs to delete (marked at least the grace period ago, still replaceable).
+    delete: Vec<String>,
+    /// Packs to mark now.
+    to_mark: BTreeSet<String>,
+    /// Used blobs copied out of the packs repacked.
+    copies: Vec<(String, Vec<BlobLocation>)>,
+    /// The packs the one new index lists (when packs are deleted).
+    keep: Vec<IndexedPack>,
+    /// The index objects that new index replaces.
+    index_objects: Vec<String>,
+    /// Marks that are done.
+    done_marks: Vec<String>,
+    /// Markers of backups started more than the grace period ago.
+    stale_sessions: Vec<String>,
 }
 
 /// A `pending/` object: packs found replaceable at `time`.
@@ -153,10 +174,16 @@ impl Survey {
 }
 
 impl Repository {
-    /// Marks the replaceable packs older than the grace period and the partly used ones worth
-    /// repacking, repacks the latter, and deletes those marked at least the grace period ago
-    /// that are still replaceable; with `dry_run`, only reports.
+    /// Plans and executes a prune at once (for callers that show nothing in between).
     pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, RepositoryError> {
+        let plan = self.plan_prune(options).await?;
+        self.execute_prune(plan).await
+    }
+
+    /// Plans a prune, changing nothing: the replaceable packs older than the grace period
+    /// and the partly used ones worth repacking are to be marked (the latter repacked), and
+    /// those marked at least the grace period ago that are still replaceable deleted.
+    pub async fn plan_prune(&self, options: &PruneOptions) -> Result<PrunePlan, RepositoryError> {
         let survey = self.survey().await?;
         let cutoff = options.now - chrono::Duration::from_std(options.grace).unwrap_or_default();
         let old_enough = |id: &str| {
@@ -242,13 +269,49 @@ impl Repository {
             .map(|o| o.key)
             .collect();
         report.session_markers_removed = stale_sessions.len();
-        if options.dry_run {
-            return Ok(report);
-        }
+        let gone: HashSet<&String> = delete.iter().collect();
+        let keep: Vec<IndexedPack> = match delete.is_empty() {
+            true => Vec::new(),
+            false => survey
+                .packs
+                .into_values()
+                .filter(|p| !gone.contains(&p.id))
+                .collect(),
+        };
+        let done_marks = marks
+            .iter()
+            .filter(|(_, mark)| mark.time <= cutoff)
+            .map(|(key, _)| key.clone())
+            .collect();
+        Ok(PrunePlan {
+            report,
+            now: options.now,
+            delete,
+            to_mark,
+            copies,
+            keep,
+            index_objects: survey.index_objects,
+            done_marks,
+            stale_sessions,
+        })
+    }
 
+    /// Executes a planned prune as it was planned; returns its report.
+    pub async fn execute_prune(&self, plan: PrunePlan) -> Result<PruneReport, RepositoryError> {
+        let PrunePlan {
+            mut report,
+            now,
+            delete,
+            to_mark,
+            copies,
+            keep,
+            index_objects,
+            done_marks,
+            stale_sessions,
+        } = plan;
         if !to_mark.is_empty() {
             self.write_mark(&Mark {
-                time: options.now,
+                time: now,
                 packs: to_mark,
             })
             .await?;
@@ -256,14 +319,9 @@ impl Repository {
         self.copy_blobs(&copies).await?;
         if !delete.is_empty() {
             // One index for what stays, then the index objects it replaces, then the packs.
-            let gone: HashSet<&String> = delete.iter().collect();
-            let keep: Vec<&IndexedPack> = survey
-                .packs
-                .values()
-                .filter(|p| !gone.contains(&p.id))
-                .collect();
+            let keep: Vec<&IndexedPack> = keep.iter().collect();
             let name = self.write_index_object(&keep).await?;
-            for key in survey.index_objects.iter().filter(|key| **key != name) {
+            for key in index_objects.iter().filter(|key| **key != name) {
                 self.storage().delete(key).await?;
                 report.index_objects_replaced += 1;
             }
@@ -272,10 +330,8 @@ impl Repository {
             }
         }
         // The marks that are done (their packs deleted, or needed again).
-        for (key, mark) in &marks {
-            if mark.time <= cutoff {
-                self.storage().delete(key).await?;
-            }
+        for key in &done_marks {
+            self.storage().delete(key).await?;
         }
         self.end_sessions(&stale_sessions).await?;
         Ok(report)
@@ -391,4 +447,39 @@ fn repack_plan(
             (id.clone(), blobs)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::tests::repository;
+    use backup_core::ObjectStorageExt;
+    use backup_testing::noise;
+
+    #[tokio::test]
+    async fn a_planned_prune_changes_nothing_and_runs_as_planned() {
+        let repo = repository().await;
+        // Stored, but no snapshot refers to it: a prune marks its pack.
+        repo.backup_stream("a", noise(300_000, 1).as_slice())
+            .await
+            .unwrap();
+        let now = Utc::now() + chrono::Duration::seconds(1);
+        let options = PruneOptions::new(Duration::ZERO, now);
+        let plan = repo.plan_prune(&options).await.unwrap();
+        assert_eq!(plan.report.packs_marked, 1);
+        let pending = || async { repo.storage().list_all("pending/").await.unwrap().len() };
+        assert_eq!(pending().await, 0, "a plan writes nothing");
+        // Another unused pack appears before the plan runs: it was not confirmed.
+        repo.backup_stream("b", noise(300_000, 2).as_slice())
+            .await
+            .unwrap();
+        let report = repo.execute_prune(plan).await.unwrap();
+        assert_eq!(report.packs_marked, 1);
+        assert_eq!(pending().await, 1);
+        let next = repo.plan_prune(&options).await.unwrap();
+        assert_eq!(
+            next.report.packs_marked, 1,
+            "the new pack waits for a plan of its own"
+        );
+    }
 }

@@ -432,34 +432,6 @@ impl Repository {
         self.storage().delete(&format!("snapshots/{id}")).await?;
         Ok(())
     }
-
-    /// Applies a retention policy: returns every decision, newest first, and (unless
-    /// `dry_run`) deletes the snapshots it does not keep. Data is freed later by `prune`.
-    /// An empty policy is refused: it would keep only the newest good snapshot.
-    pub async fn forget(
-        &self,
-        policy: &backup_core::RetentionPolicy,
-        dry_run: bool,
-    ) -> Result<Vec<backup_core::RetentionDecision>, RepositoryError> {
-        if policy.is_empty() {
-            return Err(RepositoryError::EmptyRetentionPolicy);
-        }
-        let snapshots: Vec<Snapshot> = self
-            .snapshots()
-            .await?
-            .into_iter()
-            .map(|f| f.snapshot)
-            .collect();
-        let decisions = policy.apply(&snapshots);
-        if !dry_run {
-            for decision in decisions.iter().filter(|d| !d.keep) {
-                self.storage()
-                    .delete(&format!("snapshots/{}", decision.id))
-                    .await?;
-            }
-        }
-        Ok(decisions)
-    }
 }
 
 #[cfg(test)]
@@ -586,45 +558,6 @@ pub(crate) mod tests {
             error.to_string().contains("integrity check failed")
                 || error.to_string().contains("pack"),
             "{error}"
-        );
-    }
-
-    #[tokio::test]
-    async fn forget_keeps_what_the_policy_says_and_refuses_an_empty_policy() {
-        let repo = repository().await;
-        for n in 0..3u64 {
-            let (content, _) = repo
-                .backup_stream("d", noise(50_000, n + 20).as_slice())
-                .await
-                .unwrap();
-            let mut file = snapshot(vec![content]);
-            file.snapshot.time =
-                chrono::DateTime::from_timestamp(1_700_000_000 + n as i64 * 86_400, 0).unwrap();
-            repo.write_snapshot(file).await.unwrap();
-        }
-        let policy = backup_core::RetentionPolicy {
-            keep_last: 2,
-            ..Default::default()
-        };
-        let dry = repo.forget(&policy, true).await.unwrap();
-        assert_eq!(dry.iter().filter(|d| !d.keep).count(), 1);
-        assert_eq!(
-            repo.snapshots().await.unwrap().len(),
-            3,
-            "a dry run deletes nothing"
-        );
-        repo.forget(&policy, false).await.unwrap();
-        let left = repo.snapshots().await.unwrap();
-        assert_eq!(left.len(), 2);
-        assert_eq!(
-            left[0].snapshot.time.timestamp(),
-            1_700_086_400,
-            "the oldest went"
-        );
-        assert!(
-            repo.forget(&backup_core::RetentionPolicy::default(), false)
-                .await
-                .is_err()
         );
     }
 

@@ -8,14 +8,6 @@ use backup_repository::{PruneOptions, Repository, SnapshotFile};
 use backup_storage::{Secret, StorageOptions, open};
 use std::sync::Arc;
 
-/// `options` as a dry run.
-fn dry_run(options: PruneOptions) -> PruneOptions {
-    PruneOptions {
-        dry_run: true,
-        ..options
-    }
-}
-
 async fn round_trip(storage: Arc<dyn ObjectStorage>) {
     let repository = common::init(storage.clone()).await;
     let data = backup_testing::noise(6_000_000, 0x9E37_79B9_7F4A_7C15);
@@ -166,9 +158,10 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
     let later = now + chrono::Duration::minutes(1);
     let zero = std::time::Duration::ZERO;
     let planned = repository
-        .prune(&dry_run(PruneOptions::new(zero, later)))
+        .plan_prune(&PruneOptions::new(zero, later))
         .await
-        .unwrap();
+        .unwrap()
+        .report;
     assert!(
         planned.packs_marked >= 1 && planned.packs_deleted == 0,
         "{planned:?}"
@@ -195,9 +188,10 @@ async fn prune_frees_what_no_snapshot_uses(repository: &Repository, kept: &[u8])
     assert!(done.bytes_freed > 0, "{done:?}");
     assert!(
         repository
-            .prune(&dry_run(PruneOptions::new(zero, later)))
+            .plan_prune(&PruneOptions::new(zero, later))
             .await
             .unwrap()
+            .report
             .packs_deleted
             == 0
     );

@@ -132,10 +132,10 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
             let repository = open(context, &repo).await?;
             let options = PruneOptions {
                 repack_unused,
-                dry_run: true,
                 ..PruneOptions::new(grace, chrono::Utc::now())
             };
-            let planned = repository.prune(&options).await?;
+            let plan = repository.plan_prune(&options).await?;
+            let planned = &plan.report;
             if !dry_run && planned.packs_deleted > 0 {
                 context.confirm(&format!(
                     "Delete {} unused pack(s) ({}) from {}?",
@@ -144,14 +144,10 @@ pub async fn repo(context: &Context, command: RepoCommand) -> CliResult {
                     repo.repo
                 ))?;
             }
-            let report = if dry_run {
-                planned
-            } else {
-                let options = PruneOptions {
-                    dry_run: false,
-                    ..options
-                };
-                repository.prune(&options).await?
+            // The plan confirmed is the plan run: the repository is not read again.
+            let report = match dry_run {
+                true => plan.report,
+                false => repository.execute_prune(plan).await?,
             };
             emit(context.output, std::slice::from_ref(&report))?;
             context.info(&format!(
@@ -479,9 +475,9 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
                 keep_failed: 0,
             };
             let repository = open(context, &repo).await?;
-            let planned = repository.forget(&policy, true).await?;
-            emit(context.output, &planned)?;
-            let removed = planned.iter().filter(|d| !d.keep).count();
+            let plan = repository.plan_forget(&policy).await?;
+            emit(context.output, &plan.decisions)?;
+            let removed = plan.removed().count();
             if dry_run || removed == 0 {
                 context.info(&format!(
                     "{removed} snapshot(s) would be removed{}",
@@ -494,7 +490,8 @@ pub async fn snapshot(context: &Context, command: SnapshotCommand) -> CliResult 
                 return Ok(Exit::Success);
             }
             context.confirm(&format!("Remove {removed} snapshot(s) from {}?", repo.repo))?;
-            repository.forget(&policy, false).await?;
+            // Exactly what was shown: a snapshot written since is not judged by this plan.
+            let removed = repository.forget(&plan).await?;
             context.info(&format!(
                 "removed {removed} snapshot(s); their data is freed by a later prune"
             ));
