@@ -8,3 +8,4 @@ pub mod cluster;
 pub mod credentials;
 pub mod selection;
 pub mod snapshot;
+pub mod trees;

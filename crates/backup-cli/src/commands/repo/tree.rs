@@ -6,19 +6,22 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::{Component, Phase, Progress, Totals};
-use backup_repository::tree::{
-    Node, NodeKind, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
-    TreePlacement, TreeRestoreOptions, place_trees,
+use backup_core::Phase;
+use backup_repository::tree::PathPatterns;
+use backup_usecases::trees::{
+    TreeBackupRequest, TreeError, TreeRestoreRequest, back_up_trees, restore_trees,
 };
-use backup_repository::{BackupSession, Index, Repository, SnapshotFile, default_workers};
-use backup_usecases::snapshot::{hostname, new_snapshot};
 use indicatif::HumanBytes;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+
+impl From<TreeError> for CliError {
+    fn from(error: TreeError) -> Self {
+        match error {
+            TreeError::Repository(error) => error.into(),
+            other => CliError::user(other),
+        }
+    }
+}
 
 /// One backed-up directory, as reported.
 #[derive(Serialize)]
@@ -71,122 +74,44 @@ pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
         unreachable!("routed here for `backup path` only")
     };
     let exclude = PathPatterns::new(&exclude).map_err(|e| CliError::user(anyhow!(e)))?;
-    let roots = dirs
-        .iter()
-        .map(|dir| {
-            std::fs::canonicalize(dir)
-                .map_err(|e| CliError::user(anyhow!("{}: {e}", dir.display())))
-        })
-        .collect::<Result<Vec<PathBuf>, _>>()?;
     let repository = open(context, &repo).await?;
-    let snapshots = repository.snapshots().await?;
-    let started = Instant::now();
-    let mut session = BackupSession::start(&repository, default_workers()).await?;
-    let source = hostname();
-    let mut parents = Vec::new();
-    for root in &roots {
-        let name = root.to_string_lossy().into_owned();
-        let parent = match force {
-            true => Arc::default(),
-            false => Arc::new(
-                parent_files(&repository, session.index(), &snapshots, &source, &name).await?,
-            ),
-        };
-        parents.push(parent);
-    }
-    let progress = context.progress();
-    let (mut trees, mut components, mut rows) = (Vec::new(), Vec::new(), Vec::new());
-    for (root, parent) in roots.iter().zip(parents) {
-        let options = TreeBackupOptions {
-            exclude: exclude.clone(),
-            parent,
-        };
-        let tree_started = Instant::now();
-        progress.start(&format!("backing up {}", root.display()), None);
-        let report = session
-            .add_tree(root, &options, |n| progress.advance(n))
-            .await?;
-        progress.finish();
-        for warning in &report.warnings {
-            context.info(&format!("warning: {warning}"));
-        }
-        let mut component = Component::new(&report.content.name, TREE_ENGINE)
-            .succeeded(report.content.bytes, tree_started.elapsed());
-        if !report.warnings.is_empty() {
-            component.phase = Phase::PartiallyFailed;
-            component.error = Some(format!(
-                "{} entries not backed up (first: {})",
-                report.warnings.len(),
-                report.warnings[0]
-            ));
-        }
-        rows.push(BackedUpRow {
-            path: report.content.name.clone(),
-            files: report.content.files,
-            dirs: report.content.dirs,
-            bytes: report.content.bytes,
-            files_read: report.files_read,
-            files_unchanged: report.files_unchanged,
-            warnings: report.warnings.len(),
-        });
-        components.push(component);
-        trees.push(report.content);
-    }
-    let stats = session.finish().await?;
-    let totals = Totals {
-        items: trees.iter().map(|t| t.files + t.dirs).sum(),
-        bytes: trees.iter().map(|t| t.bytes).sum(),
-        added_bytes: stats.added_bytes,
+    let request = TreeBackupRequest {
+        dirs,
+        exclude,
+        force,
+        marks: marks.into(),
     };
-    let snapshot = new_snapshot(marks.into(), Default::default(), components, totals);
-    let partial = snapshot.phase() == Phase::PartiallyFailed;
-    let id = repository
-        .write_snapshot(SnapshotFile {
-            snapshot,
-            streams: vec![],
-            trees,
-        })
-        .await?;
-    note_adopted(context, stats.adopted_packs);
+    let done = back_up_trees(&repository, request, &context.progress()).await?;
+    for warning in done.trees.iter().flat_map(|t| &t.warnings) {
+        context.info(&format!("warning: {warning}"));
+    }
+    note_adopted(context, done.adopted_packs);
     context.info(&format!(
         "snapshot {} saved in {:.1}s: {} of {} chunks new, {} added",
-        id.short(),
-        started.elapsed().as_secs_f64(),
-        stats.chunks - stats.deduplicated,
-        stats.chunks,
-        HumanBytes(stats.added_bytes)
+        done.id.short(),
+        done.duration.as_secs_f64(),
+        done.chunks - done.deduplicated,
+        done.chunks,
+        HumanBytes(done.added_bytes)
     ));
-    emit(context.output, &rows)?;
-    Ok(if partial {
-        Exit::Partial
-    } else {
-        Exit::Success
-    })
-}
-
-/// The files of `name` in the newest snapshot of this host that has it.
-async fn parent_files(
-    repository: &Repository,
-    index: &Index,
-    snapshots: &[SnapshotFile],
-    source: &str,
-    name: &str,
-) -> Result<HashMap<RawPath, Node>, CliError> {
-    let Some(tree) = snapshots
-        .iter()
-        .rev()
-        .filter(|s| s.snapshot.source == source)
-        .find_map(|s| s.trees.iter().find(|t| t.name == name))
-    else {
-        return Ok(HashMap::new());
-    };
-    Ok(repository
-        .read_tree_listing(index, tree)
-        .await?
+    let rows: Vec<BackedUpRow> = done
+        .trees
         .into_iter()
-        .filter(|n| matches!(n.kind, NodeKind::File | NodeKind::Hardlink))
-        .map(|n| (n.path.clone(), n))
-        .collect())
+        .map(|t| BackedUpRow {
+            path: t.path,
+            files: t.files,
+            dirs: t.dirs,
+            bytes: t.bytes,
+            files_read: t.files_read,
+            files_unchanged: t.files_unchanged,
+            warnings: t.warnings.len(),
+        })
+        .collect();
+    emit(context.output, &rows)?;
+    Ok(match done.phase {
+        Phase::PartiallyFailed => Exit::Partial,
+        _ => Exit::Success,
+    })
 }
 
 /// One restored directory, as reported.
@@ -243,84 +168,35 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
     };
     let include = PathPatterns::new(&include).map_err(|e| CliError::user(anyhow!(e)))?;
     let (wanted, component) = match snapshot.split_once(':') {
-        Some((id, component)) => (id, Some(component)),
+        Some((id, component)) => (id, Some(component.to_owned())),
         None => (snapshot.as_str(), None),
     };
     let repository = open(context, &repo).await?;
     let snapshots = repository.snapshots().await?;
     let file = find_snapshot(&snapshots, wanted, &among, &repo.repo)?;
-    let placements: Vec<TreePlacement> = match component {
-        Some(name) => {
-            let tree = file.trees.iter().find(|t| t.name == name).ok_or_else(|| {
-                CliError::user(anyhow!(
-                    "snapshot {} has no directory component '{name}' (it has: {})",
-                    file.snapshot.id.short(),
-                    names(file)
-                ))
-            })?;
-            vec![TreePlacement {
-                tree,
-                place: RawPath::default(),
-                skip: vec![],
-            }]
-        }
-        None => place_trees(&file.trees)?,
+    let request = TreeRestoreRequest {
+        target,
+        component,
+        include,
+        overwrite,
+        workers,
     };
-    if placements.is_empty() {
-        return Err(CliError::user(anyhow!(
-            "snapshot {} holds no directory (its components: {})",
-            file.snapshot.id.short(),
-            file.snapshot
-                .components
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    let restored = restore_trees(&repository, file, request, &context.progress()).await?;
+    for warning in restored.iter().flat_map(|t| &t.warnings) {
+        context.info(&format!("warning: {warning}"));
     }
-    let index = repository.load_index().await?;
-    let root = RestoreTarget::open(&target)
-        .map_err(|e| CliError::user(anyhow!("{}: {e}", target.display())))?;
-    let progress = context.progress();
-    let mut rows = Vec::new();
-    for placement in placements {
-        let tree = placement.tree;
-        let options = TreeRestoreOptions {
-            include: include.clone(),
-            skip: placement.skip,
-            overwrite,
-            workers,
-        };
-        let at = root
-            .below(&placement.place)
-            .map_err(|e| CliError::user(anyhow!("{}: {e}", tree.name)))?;
-        progress.start(&format!("restoring {}", tree.name), Some(tree.bytes));
-        let report = repository
-            .restore_tree(&index, tree, &at, &options, &|n| progress.advance(n))
-            .await;
-        progress.finish();
-        let report = report?;
-        for warning in &report.warnings {
-            context.info(&format!("warning: {warning}"));
-        }
-        rows.push(RestoredRow {
-            component: tree.name.clone(),
-            target: at.path().display().to_string(),
-            dirs: report.dirs,
-            files: report.files,
-            symlinks: report.symlinks,
-            hardlinks: report.hardlinks,
-            bytes: report.bytes,
-        });
-    }
+    let rows: Vec<RestoredRow> = restored
+        .into_iter()
+        .map(|t| RestoredRow {
+            component: t.component,
+            target: t.target,
+            dirs: t.dirs,
+            files: t.files,
+            symlinks: t.symlinks,
+            hardlinks: t.hardlinks,
+            bytes: t.bytes,
+        })
+        .collect();
     emit(context.output, &rows)?;
     Ok(Exit::Success)
-}
-
-fn names(file: &SnapshotFile) -> String {
-    file.trees
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
