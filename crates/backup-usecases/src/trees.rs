@@ -5,7 +5,7 @@ use crate::snapshot::{SnapshotMarks, hostname, new_snapshot};
 use backup_core::{Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{
     Node, NodeKind, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
-    TreePlacement, TreeRestoreOptions, place_trees,
+    TreePlacement, TreeRestoreOptions, TreeRestoreReport, place_trees,
 };
 use backup_repository::{
     BackupSession, Index, Repository, RepositoryError, SnapshotFile, default_workers,
@@ -243,18 +243,8 @@ pub struct RestoredTree {
     pub component: String,
     /// Where it went.
     pub target: String,
-    /// Directories.
-    pub dirs: u64,
-    /// Regular files.
-    pub files: u64,
-    /// Symbolic links.
-    pub symlinks: u64,
-    /// Hard links.
-    pub hardlinks: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// What could not be restored as it was.
-    pub warnings: Vec<String>,
+    /// What was written, and what could not be restored as it was.
+    pub report: TreeRestoreReport,
 }
 
 /// Restores a snapshot's directories into a target; `progress` counts the bytes of each
@@ -325,16 +315,10 @@ pub async fn restore_trees(
             .restore_tree(&index, tree, &at, &options, &|n| progress.advance(n))
             .await;
         progress.finish();
-        let report = report?;
         restored.push(RestoredTree {
             component: tree.name.clone(),
             target: at.path().display().to_string(),
-            dirs: report.dirs,
-            files: report.files,
-            symlinks: report.symlinks,
-            hardlinks: report.hardlinks,
-            bytes: report.bytes,
-            warnings: report.warnings,
+            report: report?,
         });
     }
     Ok(restored)

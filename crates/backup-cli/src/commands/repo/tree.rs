@@ -182,7 +182,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         workers,
     };
     let restored = restore_trees(&repository, file, request, &context.progress()).await?;
-    for warning in restored.iter().flat_map(|t| &t.warnings) {
+    for warning in restored.iter().flat_map(|t| &t.report.warnings) {
         context.info(&format!("warning: {warning}"));
     }
     let rows: Vec<RestoredRow> = restored
@@ -190,11 +190,11 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         .map(|t| RestoredRow {
             component: t.component,
             target: t.target,
-            dirs: t.dirs,
-            files: t.files,
-            symlinks: t.symlinks,
-            hardlinks: t.hardlinks,
-            bytes: t.bytes,
+            dirs: t.report.dirs,
+            files: t.report.files,
+            symlinks: t.report.symlinks,
+            hardlinks: t.report.hardlinks,
+            bytes: t.report.bytes,
         })
         .collect();
     emit(context.output, &rows)?;
