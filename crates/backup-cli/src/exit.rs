@@ -135,15 +135,21 @@ impl From<backup_elasticsearch::RestoreError> for CliError {
 impl From<backup_core::workflow::WorkflowError> for CliError {
     fn from(error: backup_core::workflow::WorkflowError) -> Self {
         use crate::next_step::command;
+        use backup_core::model::NextStep;
         match error {
             backup_core::workflow::WorkflowError::Cluster(cluster) => cluster.into(),
             locked @ backup_core::workflow::WorkflowError::Locked { .. } => {
-                let steps: Vec<String> = locked.next_steps().iter().map(command).collect();
-                Self::user(anyhow::anyhow!(
-                    "{locked}; finish it with `{}`, or if it is stale, clear the lock with `{}`",
-                    steps[0],
-                    steps[1]
-                ))
+                let advice: Vec<String> = locked
+                    .next_steps()
+                    .iter()
+                    .map(|step| match step {
+                        NextStep::ClearRestoreLock { .. } => {
+                            format!("if it is stale, clear the lock with `{}`", command(step))
+                        }
+                        other => format!("finish it with `{}`", command(other)),
+                    })
+                    .collect();
+                Self::user(anyhow::anyhow!("{locked}; {}", advice.join(", or ")))
             }
             other => Self::user(other),
         }
