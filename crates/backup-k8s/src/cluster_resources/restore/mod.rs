@@ -4,8 +4,11 @@
 //! object (a slot, a 128-bit key, its dependencies as indices), so that 100,000 objects cost
 //! a few megabytes.
 
+mod checks;
 mod execute;
 mod fingerprint;
+mod interned;
+mod kept;
 mod live;
 mod planner;
 mod slot;

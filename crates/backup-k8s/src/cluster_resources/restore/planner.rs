@@ -2,19 +2,20 @@
 //! cluster or to controllers, dependency waves, each object compared with the live cluster,
 //! node ports checked.
 
+use super::checks::Checked;
 use super::fingerprint::{Fingerprint, Fingerprinter};
+use super::interned::Interned;
+use super::kept::Kept;
 use super::slot::{Note, Slot};
-use super::spool::{Spool, SpoolWriter};
+use super::spool::SpoolWriter;
 use super::{ClusterRestore, RestoreOptions, live};
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ResourceStore, for_each_page};
-use backup_core::model::PlannedAction;
+use backup_core::cluster::{ApiResourceType, ResourceStore};
 use backup_core::resources::{
-    ClusterScope, DependencyGraph, ManifestRecord, RestoreShape, cluster_dependencies,
-    controller_of, dependencies, is_admission_webhook, kind_name, node_ports, owner_key,
-    restore_order, restore_skip_reason,
+    ClusterScope, ManifestRecord, RestoreShape, cluster_dependencies, controller_of, dependencies,
+    node_ports, owner_key, restore_order, restore_skip_reason,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 fn type_of(record: &ManifestRecord) -> ApiResourceType {
     ApiResourceType {
@@ -24,31 +25,6 @@ fn type_of(record: &ManifestRecord) -> ApiResourceType {
         plural: record.resource.clone(),
         namespaced: record.namespace.is_some(),
         verbs: vec!["list".into()],
-    }
-}
-
-/// Strings met again and again (types, namespaces), each kept once and named by an index.
-struct Interned<T> {
-    values: Vec<T>,
-    index: HashMap<T, u32>,
-}
-
-impl<T: Clone + Eq + std::hash::Hash> Interned<T> {
-    fn new() -> Self {
-        Self {
-            values: Vec::new(),
-            index: HashMap::new(),
-        }
-    }
-
-    fn index_of(&mut self, value: &T) -> u32 {
-        if let Some(&i) = self.index.get(value) {
-            return i;
-        }
-        let i = u32::try_from(self.values.len()).expect("fewer than 4 billion distinct values");
-        self.values.push(value.clone());
-        self.index.insert(value.clone(), i);
-        i
     }
 }
 
@@ -278,200 +254,4 @@ impl RestorePlanner {
             spool,
         })
     }
-}
-
-/// The slots a restore keeps (cluster-scoped objects only when needed), renumbered, with the
-/// index of their keys and their dependency graph.
-struct Kept {
-    slots: Vec<Slot>,
-    index: Renumbering,
-    graph: DependencyGraph,
-}
-
-/// Old slot numbers to new ones, and keys to new numbers.
-struct Renumbering {
-    new: Vec<Option<u32>>,
-    of: HashMap<Fingerprint, u32>,
-}
-
-impl Renumbering {
-    /// The new number of old slot `i`, if it is kept.
-    fn kept(&self, i: usize) -> Option<usize> {
-        self.new[i].map(|n| n as usize)
-    }
-}
-
-impl Kept {
-    fn select(
-        slots: Vec<Slot>,
-        keys: &[Fingerprint],
-        dependencies: &[Fingerprint],
-        dependency_ends: &[usize],
-        conditional: &[(usize, Fingerprint)],
-        needs: &HashSet<Fingerprint>,
-    ) -> Self {
-        let mut kept = vec![true; slots.len()];
-        for (i, key) in conditional {
-            kept[*i] = needs.contains(key);
-        }
-        let mut count = 0u32;
-        let new: Vec<Option<u32>> = kept
-            .iter()
-            .map(|&k| {
-                k.then(|| {
-                    count += 1;
-                    count - 1
-                })
-            })
-            .collect();
-        let of: HashMap<Fingerprint, u32> = keys
-            .iter()
-            .zip(&new)
-            .filter_map(|(key, n)| n.map(|n| (*key, n)))
-            .collect();
-        let mut graph = DependencyGraph::default();
-        let mut start = 0;
-        for (&end, n) in dependency_ends.iter().zip(&new) {
-            if n.is_some() {
-                graph.push(
-                    dependencies[start..end]
-                        .iter()
-                        .filter_map(|d| of.get(d).copied()),
-                );
-            }
-            start = end;
-        }
-        let slots = slots
-            .into_iter()
-            .zip(&kept)
-            .filter_map(|(slot, &k)| k.then_some(slot))
-            .collect();
-        Self {
-            slots,
-            index: Renumbering { new, of },
-            graph,
-        }
-    }
-}
-
-/// What the checks after the live comparison read.
-struct Checked<'a> {
-    types: &'a [ApiResourceType],
-    namespaces: &'a [String],
-    unreadable: &'a HashMap<super::Scope, String>,
-    spool: &'a Spool,
-}
-
-impl Checked<'_> {
-    /// Services to create whose node ports another Service holds (or one created earlier in
-    /// this restore) are conflicts; the others claim their ports.
-    async fn refuse_taken_node_ports<C: ResourceStore + ?Sized>(
-        &self,
-        cluster: &C,
-        slots: &mut [Slot],
-    ) -> Result<(), ClusterError> {
-        let creates = |s: &&mut Slot| s.node_ports && s.action == PlannedAction::Create;
-        if !slots.iter_mut().any(|s| creates(&s)) {
-            return Ok(());
-        }
-        let Some(mut in_use) = node_ports_in_use(cluster).await? else {
-            return Ok(());
-        };
-        for slot in slots.iter_mut().filter(creates) {
-            let record = self.spool.read(slot.span)?;
-            let name = format!(
-                "{}/{}",
-                record.namespace.as_deref().unwrap_or_default(),
-                record.name
-            );
-            if let Some(taken) = node_port_conflict(&name, &node_ports(&record.object), &mut in_use)
-            {
-                slot.conflict = true;
-                slot.note = Note::Refused(self.spool.append(&taken)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// Objects to create whose live state is unknown, and admission webhooks, say so.
-    fn note_creates(&self, slots: &mut [Slot]) {
-        for slot in slots
-            .iter_mut()
-            .filter(|s| s.action == PlannedAction::Create && s.note == Note::None)
-        {
-            let resource = &self.types[slot.resource as usize];
-            if is_admission_webhook(&resource.group, &resource.kind) {
-                slot.note = Note::LastWave;
-                continue;
-            }
-            let scope = (
-                kind_name(&resource.group, &resource.kind),
-                slot.namespace.map(|n| self.namespaces[n as usize].clone()),
-            );
-            if self.unreadable.contains_key(&scope) {
-                slot.note = Note::LiveUnknown;
-            }
-        }
-    }
-}
-
-/// The node ports the cluster's Services hold (port to `namespace/name`); `None` when they
-/// cannot be read.
-async fn node_ports_in_use<C: ResourceStore + ?Sized>(
-    cluster: &C,
-) -> Result<Option<HashMap<u16, String>>, ClusterError> {
-    let services = ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Service".into(),
-        plural: "services".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
-    let mut in_use = HashMap::new();
-    let listed = for_each_page(cluster, &services, None, None, 500, |page| {
-        for object in page {
-            let name = format!(
-                "{}/{}",
-                object["metadata"]["namespace"].as_str().unwrap_or_default(),
-                object["metadata"]["name"].as_str().unwrap_or_default()
-            );
-            for port in node_ports(&object) {
-                in_use.insert(port, name.clone());
-            }
-        }
-    })
-    .await;
-    match listed {
-        Ok(()) => Ok(Some(in_use)),
-        Err(ClusterError::Forbidden(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
-}
-
-/// Why Service `name` cannot have its node ports (held by another Service, or by one created
-/// earlier in this restore); claims them otherwise.
-fn node_port_conflict(
-    name: &str,
-    ports: &[u16],
-    in_use: &mut HashMap<u16, String>,
-) -> Option<String> {
-    let taken: Vec<String> = ports
-        .iter()
-        .filter_map(|p| {
-            in_use
-                .get(p)
-                .map(|by| format!("{p} (held by Service {by})"))
-        })
-        .collect();
-    if !taken.is_empty() {
-        return Some(format!(
-            "node port {} already allocated: the Service cannot be created with it",
-            taken.join(", ")
-        ));
-    }
-    for port in ports {
-        in_use.insert(*port, name.to_owned());
-    }
-    None
 }
