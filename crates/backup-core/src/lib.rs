@@ -19,6 +19,8 @@ pub mod schedule;
 pub mod secret;
 pub mod stackstate;
 pub mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod workflow;
 pub mod yaml;
 

@@ -212,131 +212,7 @@ pub async fn resume_workloads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::WorkloadKind;
-    use async_trait::async_trait;
-    use std::sync::Mutex;
-
-    /// An in-memory cluster of workloads with label sets, recording every call.
-    #[derive(Default)]
-    struct FakeWorkloads {
-        state: Mutex<Vec<(Workload, BTreeMap<String, String>)>>,
-        calls: Mutex<Vec<String>>,
-        fail_scale_of: Option<&'static str>,
-    }
-
-    impl FakeWorkloads {
-        fn add(
-            &self,
-            name: &str,
-            replicas: i32,
-            labels: &[(&str, &str)],
-            annotations: &[(&str, &str)],
-        ) {
-            let workload = Workload {
-                kind: WorkloadKind::Deployment,
-                namespace: "sts".into(),
-                name: name.into(),
-                replicas,
-                annotations: annotations
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                pod_selector: format!("app={name}"),
-            };
-            let labels = labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            self.state.lock().unwrap().push((workload, labels));
-        }
-
-        fn get(&self, name: &str) -> Workload {
-            self.state
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(w, _)| w.name == name)
-                .unwrap()
-                .0
-                .clone()
-        }
-
-        fn calls(&self) -> Vec<String> {
-            self.calls.lock().unwrap().clone()
-        }
-    }
-
-    #[async_trait]
-    impl WorkloadControl for FakeWorkloads {
-        async fn workloads(&self, _: &str, selector: &str) -> Result<Vec<Workload>, ClusterError> {
-            let matches = |labels: &BTreeMap<String, String>| {
-                selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-                    let (k, v) = term.split_once('=').unwrap();
-                    labels.get(k).map(String::as_str) == Some(v)
-                })
-            };
-            Ok(self
-                .state
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, l)| matches(l))
-                .map(|(w, _)| w.clone())
-                .collect())
-        }
-
-        async fn scale(&self, workload: &Workload, replicas: i32) -> Result<(), ClusterError> {
-            if self.fail_scale_of == Some(workload.name.as_str()) {
-                return Err(ClusterError::Forbidden("scale".into()));
-            }
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("scale {} {replicas}", workload.name));
-            let mut state = self.state.lock().unwrap();
-            state
-                .iter_mut()
-                .find(|(w, _)| w.name == workload.name)
-                .unwrap()
-                .0
-                .replicas = replicas;
-            Ok(())
-        }
-
-        async fn annotate(
-            &self,
-            workload: &Workload,
-            changes: &BTreeMap<String, Option<String>>,
-        ) -> Result<(), ClusterError> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("annotate {}", workload.name));
-            let mut state = self.state.lock().unwrap();
-            let target = &mut state
-                .iter_mut()
-                .find(|(w, _)| w.name == workload.name)
-                .unwrap()
-                .0;
-            for (k, v) in changes {
-                match v {
-                    Some(v) => target.annotations.insert(k.clone(), v.clone()),
-                    None => target.annotations.remove(k),
-                };
-            }
-            Ok(())
-        }
-
-        async fn wait_pods_gone(
-            &self,
-            _: &str,
-            selector: &str,
-            _: Duration,
-        ) -> Result<(), ClusterError> {
-            self.calls.lock().unwrap().push(format!("wait {selector}"));
-            Ok(())
-        }
-    }
+    use crate::testing::FakeCluster;
 
     const SELECTOR: &str = "stackstate.com/connects-to-stackgraph=true";
     const LABEL: (&str, &str) = ("stackstate.com/connects-to-stackgraph", "true");
@@ -346,9 +222,7 @@ mod tests {
     }
 
     /// A StackGraph restore's pause of the test installation.
-    async fn pause_stackgraph(
-        cluster: &FakeWorkloads,
-    ) -> Result<Vec<PausedWorkload>, WorkflowError> {
+    async fn pause_stackgraph(cluster: &FakeCluster) -> Result<Vec<PausedWorkload>, WorkflowError> {
         pause_workloads(
             cluster,
             "sts",
@@ -361,7 +235,7 @@ mod tests {
     }
 
     /// An Elasticsearch restore's pause of the workloads labelled for it.
-    async fn pause_elasticsearch(cluster: &FakeWorkloads) {
+    async fn pause_elasticsearch(cluster: &FakeCluster) {
         pause_workloads(
             cluster,
             "sts",
@@ -375,17 +249,17 @@ mod tests {
     }
 
     async fn resume_stackgraph(
-        cluster: &FakeWorkloads,
+        cluster: &FakeCluster,
     ) -> Result<Vec<PausedWorkload>, WorkflowError> {
         resume_workloads(cluster, "sts", "stackgraph", SELECTOR).await
     }
 
-    fn installation() -> FakeWorkloads {
-        let cluster = FakeWorkloads::default();
-        cluster.add("server", 2, &[LABEL], &[]);
-        cluster.add("receiver", 1, &[LABEL], &[]);
-        cluster.add("idle", 0, &[LABEL], &[]);
-        cluster.add("ui", 3, &[], &[]);
+    fn installation() -> FakeCluster {
+        let cluster = FakeCluster::new();
+        cluster.add_workload("sts", "server", 2, &[LABEL], &[]);
+        cluster.add_workload("sts", "receiver", 1, &[LABEL], &[]);
+        cluster.add_workload("sts", "idle", 0, &[LABEL], &[]);
+        cluster.add_workload("sts", "ui", 3, &[], &[]);
         cluster
     }
 
@@ -417,7 +291,7 @@ mod tests {
                 "wait app=receiver"
             ]
         );
-        let server = cluster.get("server");
+        let server = cluster.workload("server");
         assert_eq!(server.replicas, 0);
         assert_eq!(server.annotations[PRE_RESTORE_REPLICAS], "2");
         assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
@@ -427,12 +301,12 @@ mod tests {
         );
         assert!(
             !cluster
-                .get("idle")
+                .workload("idle")
                 .annotations
                 .contains_key(PRE_RESTORE_REPLICAS)
         );
         assert_eq!(
-            cluster.get("ui").replicas,
+            cluster.workload("ui").replicas,
             3,
             "unselected workloads are untouched"
         );
@@ -462,7 +336,8 @@ mod tests {
         );
         assert_eq!(cluster.calls().len(), calls_before, "nothing touched");
         // Another data store is not blocked by this lock.
-        cluster.add(
+        cluster.add_workload(
+            "sts",
             "es-writer",
             1,
             &[("observability.suse.com/scalable-during-es-restore", "true")],
@@ -482,7 +357,7 @@ mod tests {
             "server, receiver and the locked idle workload"
         );
         for (name, replicas) in [("server", 2), ("receiver", 1), ("idle", 0), ("ui", 3)] {
-            let w = cluster.get(name);
+            let w = cluster.workload(name);
             assert_eq!(w.replicas, replicas, "{name}");
             assert!(w.annotations.is_empty(), "{name}: {:?}", w.annotations);
         }
@@ -498,34 +373,43 @@ mod tests {
     #[tokio::test]
     async fn resume_finishes_what_the_go_tool_left() {
         // As sts-backup leaves a cluster after Ctrl-C: scaled to 0 with the three annotations.
-        let cluster = FakeWorkloads::default();
+        let cluster = FakeCluster::new();
         let annotations = [
             (PRE_RESTORE_REPLICAS, "4"),
             (RESTORE_IN_PROGRESS, "stackgraph"),
             (RESTORE_STARTED_AT, "2026-01-01T00:00:00Z"),
         ];
-        cluster.add("server", 0, &[LABEL], &annotations);
+        cluster.add_workload("sts", "server", 0, &[LABEL], &annotations);
         resume_stackgraph(&cluster).await.unwrap();
-        assert_eq!(cluster.get("server").replicas, 4);
-        assert!(cluster.get("server").annotations.is_empty());
+        assert_eq!(cluster.workload("server").replicas, 4);
+        assert!(cluster.workload("server").annotations.is_empty());
     }
 
     #[tokio::test]
     async fn a_failed_scale_up_keeps_the_record_for_the_next_attempt() {
-        let mut cluster = installation();
+        let cluster = installation();
         pause_stackgraph(&cluster).await.unwrap();
-        cluster.fail_scale_of = Some("server");
+        cluster.fail_calls(&["scale server"]);
         assert!(resume_stackgraph(&cluster).await.is_err());
-        assert_eq!(cluster.get("server").annotations[PRE_RESTORE_REPLICAS], "2");
-        cluster.fail_scale_of = None;
+        assert_eq!(
+            cluster.workload("server").annotations[PRE_RESTORE_REPLICAS],
+            "2"
+        );
+        cluster.fail_calls(&[]);
         resume_stackgraph(&cluster).await.unwrap();
-        assert_eq!(cluster.get("server").replicas, 2);
+        assert_eq!(cluster.workload("server").replicas, 2);
     }
 
     #[tokio::test]
     async fn an_unreadable_record_is_named() {
-        let cluster = FakeWorkloads::default();
-        cluster.add("server", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "two")]);
+        let cluster = FakeCluster::new();
+        cluster.add_workload(
+            "sts",
+            "server",
+            0,
+            &[LABEL],
+            &[(PRE_RESTORE_REPLICAS, "two")],
+        );
         let error = resume_stackgraph(&cluster).await.unwrap_err();
         assert!(error.to_string().contains("'two'"), "{error}");
     }
@@ -534,16 +418,16 @@ mod tests {
     async fn finishing_one_data_store_never_wakes_the_users_of_another() {
         let cluster = installation();
         let es_label = ("observability.suse.com/scalable-during-es-restore", "true");
-        cluster.add("es-writer", 2, &[es_label], &[]);
+        cluster.add_workload("sts", "es-writer", 2, &[es_label], &[]);
         // A record without a lock (as a tool that records only replicas leaves it).
-        cluster.add("legacy", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "1")]);
+        cluster.add_workload("sts", "legacy", 0, &[LABEL], &[(PRE_RESTORE_REPLICAS, "1")]);
         pause_stackgraph(&cluster).await.unwrap();
         pause_elasticsearch(&cluster).await;
         let resumed = resume_stackgraph(&cluster).await.unwrap();
         let names: Vec<_> = resumed.iter().map(|p| p.workload.name.as_str()).collect();
         assert_eq!(names, ["server", "receiver", "idle", "legacy"]);
-        assert_eq!(cluster.get("legacy").replicas, 1);
-        let writer = cluster.get("es-writer");
+        assert_eq!(cluster.workload("legacy").replicas, 1);
+        let writer = cluster.workload("es-writer");
         assert_eq!(
             writer.replicas, 0,
             "still paused by the Elasticsearch restore"
