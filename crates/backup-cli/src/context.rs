@@ -9,6 +9,7 @@ use anyhow::anyhow;
 use backup_core::cluster::ConfigObjects;
 use backup_k8s::{ConnectOptions, KubeCluster};
 use backup_storage::StorageOptions;
+use tokio_util::sync::CancellationToken;
 
 /// What every command may need.
 pub struct Context {
@@ -91,6 +92,20 @@ impl Context {
     /// A progress reporter for long work.
     pub fn progress(&self) -> BarProgress {
         BarProgress::new(self.progress)
+    }
+
+    /// A token that fires on the first Ctrl-C from now on. The listener is registered at
+    /// once, before any change: a Ctrl-C between two steps is never lost.
+    pub fn interrupt(&self) -> Result<CancellationToken, CliError> {
+        let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let token = CancellationToken::new();
+        let fired = token.clone();
+        tokio::spawn(async move {
+            if signal.recv().await.is_some() {
+                fired.cancel();
+            }
+        });
+        Ok(token)
     }
 
     /// Prints an informational line on stderr unless `-q`.

@@ -1,11 +1,14 @@
-//! The snapshot engine trait: a data store's own backup mechanism (StackGraph Jobs,
-//! Elasticsearch snapshots, cluster manifests), seen uniformly.
+//! The restore engine trait: a data store's restore (a StackGraph, settings or
+//! VictoriaMetrics Job, an Elasticsearch snapshot restore, a cluster's manifests), in the
+//! steps every front-end drives the same way.
 
-use crate::model::{Component, NextStep};
+use crate::model::NextStep;
 use crate::progress::Progress;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,40 +41,78 @@ pub enum EngineError {
     },
 }
 
-/// A backup as the engine lists it.
+/// Where a started restore is, as [`RestoreEngine::observe`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EngineSnapshot {
-    /// Its name in the engine (`sts-backup-20261121-0300.graph`, an ES snapshot name).
-    pub name: String,
-    /// When it was taken.
-    pub time: Option<DateTime<Utc>>,
-    /// Size in bytes, where known.
-    pub size: Option<u64>,
-    /// The engine's own state word (`SUCCESS`, `PARTIAL`, ...).
-    pub state: String,
+#[serde(tag = "phase", rename_all = "camelCase")]
+pub enum RestoreState {
+    /// The work goes on; `message` says how far it is.
+    Running {
+        /// Progress in the engine's words (`3 of 5 shards done`).
+        message: String,
+    },
+    /// The work ended well.
+    Succeeded,
+    /// The work ended badly.
+    Failed {
+        /// Why, in the data store's words.
+        reason: String,
+    },
+    /// No trace of the work: never started, or already finalized.
+    NotFound,
 }
 
-/// A data store's backup mechanism.
+impl RestoreState {
+    /// Whether the work has ended (or never began), so that finalizing completes the restore.
+    pub fn is_over(&self) -> bool {
+        !matches!(self, Self::Running { .. })
+    }
+}
+
+/// A data store's restore, in the steps an operator reconciles: plan (change nothing), start
+/// (take the lock, prepare, set the work going), observe (at once, change nothing), finalize
+/// (once the work is over: release the lock, scale back up, clean up).
+///
+/// State lives in the cluster, never only in the process: [`RestoreEngine::operation`] names
+/// the work before it starts, so a restore interrupted at any step, even inside `start`, is
+/// observed and finalized from its plan by another process. `finalize` is idempotent; while
+/// the work runs it changes nothing.
 #[async_trait]
-pub trait SnapshotEngine: Send + Sync {
-    /// The engine's name, as recorded in components.
-    fn name(&self) -> &str;
-    /// Backups the engine holds, newest first.
-    async fn list(&self) -> Result<Vec<EngineSnapshot>, EngineError>;
-    /// Details of one backup.
-    async fn describe(&self, name: &str) -> Result<serde_json::Value, EngineError>;
-    /// Backs up one component.
-    async fn backup(
+pub trait RestoreEngine: Send + Sync {
+    /// What to restore (an archive, a snapshot and its indices, a snapshot's manifests).
+    type Request: Send + Sync;
+    /// What `start` will do; shown to the user, then given to `start` as it was shown.
+    type Plan: Send + Sync;
+    /// What `start` did.
+    type Started: Send;
+    /// The name of the work (a Job, a snapshot), kept where a later process finds it.
+    type Operation: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+    /// What `finalize` found and did.
+    type Outcome: Send;
+    /// Why a step failed.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Computes the plan, changing nothing.
+    async fn plan(&self, request: &Self::Request) -> Result<Self::Plan, Self::Error>;
+    /// The operation the plan starts, known before it starts.
+    fn operation(&self, plan: &Self::Plan) -> Self::Operation;
+    /// Runs the plan up to the point where the work goes on without this process (or, for
+    /// work done by this process, to its end).
+    async fn start(
         &self,
-        component: &str,
+        plan: &Self::Plan,
+        now: DateTime<Utc>,
         progress: &dyn Progress,
-    ) -> Result<Component, EngineError>;
-    /// Restores one component from a backup.
-    async fn restore(
+    ) -> Result<Self::Started, Self::Error>;
+    /// Where the work is, at once, changing nothing.
+    async fn observe(&self, operation: &Self::Operation) -> Result<RestoreState, Self::Error>;
+    /// Follows the work until it is over or `timeout` passes, reporting on `progress`;
+    /// changes nothing.
+    async fn wait(
         &self,
-        snapshot: &str,
-        component: &str,
+        operation: &Self::Operation,
+        timeout: Duration,
         progress: &dyn Progress,
-    ) -> Result<Component, EngineError>;
+    ) -> Result<RestoreState, Self::Error>;
+    /// Completes the restore once the work is over; idempotent, from any process.
+    async fn finalize(&self, operation: &Self::Operation) -> Result<Self::Outcome, Self::Error>;
 }

@@ -3,7 +3,7 @@
 //! This crate holds the types every part of kbackup speaks in ([`Snapshot`], [`Component`],
 //! [`RepositoryLocation`], [`RetentionPolicy`], [`Schedule`], plans and reports) and the traits
 //! that adapters implement: [`ObjectStorage`] (object stores), [`Cluster`] (Kubernetes),
-//! [`SnapshotEngine`] (a data store's backup mechanism) and [`Progress`] (reporting).
+//! [`RestoreEngine`] (a data store's restore) and [`Progress`] (reporting).
 //!
 //! It performs no network I/O and depends on no SDK: adapters live in `backup-storage`,
 //! `backup-k8s` and `backup-elasticsearch`, and depend on this crate, never the other way.
@@ -25,7 +25,7 @@ pub mod workflow;
 pub mod yaml;
 
 pub use cluster::{Cluster, ClusterError};
-pub use engine::{EngineError, SnapshotEngine};
+pub use engine::{EngineError, RestoreEngine, RestoreState};
 pub use location::{LocationError, RepositoryLocation, StorageScheme};
 pub use model::{
     Component, ItemIssue, Phase, Plan, PlanItem, PlannedAction, Report, Severity, Snapshot,

@@ -1,133 +1,278 @@
-//! Elasticsearch snapshots seen through the core [`SnapshotEngine`] trait: a component is an
-//! index pattern; a backup is a snapshot of it, a restore brings it back (Elasticsearch never
-//! overwrites an open index: the workflow in [`crate::restore`] deletes them first).
+//! The Elasticsearch restore as a [`RestoreEngine`]: plan, start (lock, scale down, roll
+//! over, delete the live indices, start the snapshot restore), observe and wait (the
+//! recovery), finalize (scale back up, release the lock).
 
-use crate::client::{EsClient, encode};
-use crate::snapshots::{NewSnapshot, SnapshotInfo};
+use crate::restore::{
+    ELASTICSEARCH, EsFinalizeOutcome, EsOperation, EsRestore, EsRestorePlan, RestoreError,
+    SnapshotRestore, StartedEsRestore, restore_targets,
+};
+use crate::restore_api::RestoreApi;
+use crate::snapshots::check_restorable;
 use async_trait::async_trait;
-use backup_core::engine::EngineSnapshot;
-use backup_core::{Component, EngineError, Progress, SnapshotEngine};
-use elasticsearch::http::Method;
+use backup_core::cluster::WorkloadControl;
+use backup_core::engine::{RestoreEngine, RestoreState};
+use backup_core::workflow::{self, RESTORE_IN_PROGRESS, WorkflowError};
+use backup_core::{EngineError, Progress};
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The snapshots of one repository as a [`SnapshotEngine`].
-pub struct EsSnapshotEngine {
-    client: EsClient,
-    repository: String,
-}
+/// How often a wait looks at the recovery again (it has no watch API).
+const POLL: Duration = Duration::from_millis(250);
 
-impl EsSnapshotEngine {
-    /// The engine of `repository`.
-    pub fn new(client: EsClient, repository: &str) -> Self {
-        Self {
-            client,
-            repository: repository.to_owned(),
-        }
+impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> EsRestore<'_, C, A> {
+    /// Shards of `snapshot` still recovering.
+    async fn recovering(&self, snapshot: &str) -> Result<usize, EngineError> {
+        Ok(self
+            .es
+            .recovery("_all", true)
+            .await?
+            .shards
+            .iter()
+            .filter(|s| s.of_snapshot(&self.repository, snapshot))
+            .count())
     }
 
-    fn component(info: &SnapshotInfo, name: &str, started: Instant) -> Component {
-        let component = Component::new(name, "elasticsearch");
-        match info.state.as_str() {
-            "SUCCESS" => component.succeeded(0, started.elapsed()),
-            state => component.failed(
-                format!(
-                    "snapshot {} is {state}: {}",
-                    info.name,
-                    info.failures.join("; ")
-                ),
-                started.elapsed(),
-            ),
+    /// Reports the recovery of `targets` on `progress`; `shown` is the byte count shown so far.
+    async fn report(
+        &self,
+        targets: &[String],
+        shown: &mut u64,
+        progress: &dyn Progress,
+    ) -> Result<(), EngineError> {
+        let recovery = self.es.recovery(&targets.join(","), false).await?;
+        let (done, total) = recovery.bytes();
+        if total > 0 {
+            if *shown == 0 {
+                progress.start("recovering from the snapshot", Some(total));
+            }
+            progress.advance(done.saturating_sub(*shown));
+            *shown = done.max(*shown);
         }
+        progress.message(&format!(
+            "{} of {} shards done",
+            recovery.done_shards(),
+            recovery.shards.len()
+        ));
+        Ok(())
     }
 }
 
 #[async_trait]
-impl SnapshotEngine for EsSnapshotEngine {
-    fn name(&self) -> &str {
-        "elasticsearch"
-    }
+impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRestore<'_, C, A> {
+    type Request = SnapshotRestore;
+    type Plan = EsRestorePlan;
+    type Started = StartedEsRestore;
+    type Operation = EsOperation;
+    type Outcome = EsFinalizeOutcome;
+    type Error = RestoreError;
 
-    async fn list(&self) -> Result<Vec<EngineSnapshot>, EngineError> {
-        Ok(self
-            .client
-            .snapshots(&self.repository)
-            .await?
-            .into_iter()
-            .map(|s| EngineSnapshot {
-                name: s.name,
-                time: s.start,
-                size: None,
-                state: s.state,
-            })
-            .collect())
-    }
-
-    async fn describe(&self, name: &str) -> Result<serde_json::Value, EngineError> {
-        let info = self.client.snapshot(&self.repository, name).await?;
-        serde_json::to_value(info).map_err(|e| EngineError::Backend(e.to_string()))
-    }
-
-    /// Takes a snapshot named after the time of the indices matching `component`.
-    async fn backup(
-        &self,
-        component: &str,
-        progress: &dyn Progress,
-    ) -> Result<Component, EngineError> {
-        let started = Instant::now();
-        let name = format!("kbackup-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
-        progress.start(&format!("snapshot {name} of {component}"), None);
-        let info = self
-            .client
-            .create_snapshot(
-                &self.repository,
-                &NewSnapshot {
-                    name: name.clone(),
-                    indices: component.to_owned(),
-                    wait: true,
-                    partial: false,
-                },
-            )
-            .await?;
-        progress.finish();
-        let info =
-            info.ok_or_else(|| EngineError::Backend(format!("snapshot {name} was not described")))?;
-        Ok(Self::component(&info, component, started))
-    }
-
-    /// Restores the indices matching `component` from `snapshot` and waits for them.
-    async fn restore(
-        &self,
-        snapshot: &str,
-        component: &str,
-        progress: &dyn Progress,
-    ) -> Result<Component, EngineError> {
-        let started = Instant::now();
-        progress.start(&format!("restore {component} from {snapshot}"), None);
-        let reply = self
-            .client
-            .call(
-                Method::Post,
-                &format!(
-                    "/_snapshot/{}/{}/_restore",
-                    encode(&self.repository),
-                    encode(snapshot)
-                ),
-                &[("wait_for_completion", "true")],
-                Some(&json!({"indices": component, "include_global_state": false})),
-            )
-            .await?
-            .ok(&format!("restoring {component} from snapshot {snapshot}"))?;
-        progress.finish();
-        let failed = reply["snapshot"]["shards"]["failed"].as_u64().unwrap_or(0);
-        let component = Component::new(component, "elasticsearch");
-        Ok(if failed == 0 {
-            component.succeeded(0, started.elapsed())
+    /// What `start` would do, changing nothing.
+    async fn plan(&self, source: &SnapshotRestore) -> Result<EsRestorePlan, RestoreError> {
+        let (snapshot, request) = (&source.snapshot, &source.request);
+        let delete = self.to_delete(request).await?;
+        let scale_down = if request.rename.is_some() {
+            vec![]
         } else {
-            component.failed(
-                format!("{failed} shards failed to restore"),
-                started.elapsed(),
+            self.cluster
+                .workloads(&self.namespace, &self.settings.scale_down_label_selector)
+                .await
+                .map_err(WorkflowError::from)?
+                .into_iter()
+                .filter(|w| w.replicas > 0)
+                .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
+                .collect()
+        };
+        let locked = self
+            .cluster
+            .workloads(&self.namespace, "")
+            .await
+            .map_err(WorkflowError::from)?
+            .into_iter()
+            .find(|w| {
+                w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(ELASTICSEARCH)
+            })
+            .map(|w| {
+                format!(
+                    "an Elasticsearch restore is already in progress ({:?} {})",
+                    w.kind, w.name
+                )
+            });
+        let refused = check_restorable(snapshot, request.allow_partial)
+            .err()
+            .map(|e| e.to_string())
+            .or(locked.filter(|_| request.rename.is_none()));
+        Ok(EsRestorePlan {
+            snapshot: snapshot.name.clone(),
+            state: snapshot.state.clone(),
+            restore: restore_targets(snapshot, request)?,
+            rollover: self.rollover_for(&delete),
+            delete,
+            scale_down,
+            refused,
+            source: source.clone(),
+        })
+    }
+
+    fn operation(&self, plan: &EsRestorePlan) -> EsOperation {
+        EsOperation {
+            snapshot: plan.snapshot.clone(),
+            targets: plan.restore.clone(),
+        }
+    }
+
+    /// Checks the snapshot, takes the lock and scales down (not when renaming), rolls the
+    /// datastream over, deletes the live indices and waits until they are gone, then starts
+    /// the restore. A failure before any deletion scales the workloads back up.
+    async fn start(
+        &self,
+        plan: &EsRestorePlan,
+        now: DateTime<Utc>,
+        _: &dyn Progress,
+    ) -> Result<StartedEsRestore, RestoreError> {
+        let (snapshot, request) = (&plan.source.snapshot, &plan.source.request);
+        check_restorable(snapshot, request.allow_partial)?;
+        let targets = restore_targets(snapshot, request)?;
+        let paused = if request.rename.is_some() {
+            vec![]
+        } else {
+            workflow::pause_workloads(
+                self.cluster,
+                &self.namespace,
+                &self.settings.scale_down_label_selector,
+                ELASTICSEARCH,
+                now,
+                self.pods_timeout,
             )
+            .await?
+        };
+        let delete = match self.to_delete(request).await {
+            Ok(delete) => delete,
+            Err(error) => return Err(self.undo(error).await),
+        };
+        let rolled_over = self.rollover_for(&delete);
+        if let Some(datastream) = &rolled_over
+            && let Err(error) = self.es.rollover(datastream).await
+        {
+            return Err(self.undo(error).await);
+        }
+        let after_delete = |error: EngineError| RestoreError::AfterDelete {
+            error,
+            next: self.finalize_step(&snapshot.name),
+        };
+        for (n, index) in delete.iter().enumerate() {
+            if let Err(error) = self.es.delete_index(index).await {
+                return Err(if n == 0 {
+                    self.undo(error).await
+                } else {
+                    after_delete(error)
+                });
+            }
+        }
+        let mut body = json!({
+            "indices": request.indices,
+            "include_global_state": false,
+            "ignore_unavailable": true,
+            "partial": request.allow_partial,
+        });
+        if let Some(rename) = &request.rename {
+            body["rename_pattern"] = json!(rename.pattern);
+            body["rename_replacement"] = json!(rename.replacement);
+        }
+        let started = self
+            .es
+            .restore_snapshot(&self.repository, &snapshot.name, &body)
+            .await;
+        if let Err(error) = started {
+            return Err(if delete.is_empty() {
+                self.undo(error).await
+            } else {
+                after_delete(error)
+            });
+        }
+        Ok(StartedEsRestore {
+            paused,
+            deleted: delete,
+            rolled_over,
+            targets,
+        })
+    }
+
+    /// Running while a shard of the snapshot recovers, or (when the targets are known) while
+    /// a primary shard of them is not active.
+    async fn observe(&self, operation: &EsOperation) -> Result<RestoreState, RestoreError> {
+        let recovering = self.recovering(&operation.snapshot).await?;
+        if recovering > 0 {
+            return Ok(RestoreState::Running {
+                message: format!("{recovering} shard(s) recovering"),
+            });
+        }
+        if !operation.targets.is_empty()
+            && !self
+                .es
+                .primaries_active(&operation.targets, Duration::ZERO)
+                .await?
+        {
+            return Ok(RestoreState::Running {
+                message: "primary shards not active yet".into(),
+            });
+        }
+        Ok(RestoreState::Succeeded)
+    }
+
+    /// Follows the recovery until it is over, reporting shards and bytes; completion is seen
+    /// within half a second (the health call waits on the server and answers as soon as the
+    /// indices are yellow).
+    async fn wait(
+        &self,
+        operation: &EsOperation,
+        timeout: Duration,
+        progress: &dyn Progress,
+    ) -> Result<RestoreState, RestoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut shown = 0;
+        loop {
+            let active = operation.targets.is_empty()
+                || self
+                    .es
+                    .primaries_active(&operation.targets, Duration::from_millis(500))
+                    .await?;
+            if active {
+                let state = self.observe(operation).await?;
+                if state.is_over() {
+                    progress.finish();
+                    return Ok(state);
+                }
+                tokio::time::sleep(POLL).await;
+            } else {
+                self.report(&operation.targets, &mut shown, progress)
+                    .await?;
+            }
+            if Instant::now() > deadline {
+                progress.finish();
+                return Err(RestoreError::Engine(EngineError::Unfinished {
+                    reason: format!("the restore did not finish within {}s", timeout.as_secs()),
+                    next: self.finalize_step(&operation.snapshot),
+                }));
+            }
+        }
+    }
+
+    /// While shards of the snapshot recover, reports them and changes nothing; once done,
+    /// scales the workloads back up and releases the lock. Idempotent, from any machine
+    /// (works after sts-backup too).
+    async fn finalize(&self, operation: &EsOperation) -> Result<EsFinalizeOutcome, RestoreError> {
+        let recovering = self.recovering(&operation.snapshot).await?;
+        if recovering > 0 {
+            return Ok(EsFinalizeOutcome {
+                recovering_shards: recovering,
+                resumed: vec![],
+            });
+        }
+        let resumed = self.resume().await?;
+        Ok(EsFinalizeOutcome {
+            recovering_shards: 0,
+            resumed,
         })
     }
 }

@@ -6,15 +6,19 @@ mod client;
 mod configure;
 mod engine;
 mod pattern;
+mod recovery;
 mod restore;
+mod restore_api;
 mod snapshots;
 
 pub use client::{EsClient, ServerInfo};
 pub use configure::{Change, ConfigureRequest, repository_request, slm_request};
-pub use engine::EsSnapshotEngine;
 pub use pattern::IndexPattern;
+pub use recovery::{Recovery, ShardRecovery};
 pub use restore::{
-    ELASTICSEARCH, EsFinalizeOutcome, EsRestore, EsRestorePlan, IndexCount, Recovery, Rename,
-    RestoreError, RestoreRequest, ShardRecovery, StartedEsRestore, restore_pairs, restore_targets,
+    ELASTICSEARCH, EsFinalizeOutcome, EsOperation, EsRestore, EsRestorePlan, IndexCount, Rename,
+    RestoreError, RestoreRequest, SnapshotRestore, StartedEsRestore, restore_pairs,
+    restore_targets,
 };
+pub use restore_api::RestoreApi;
 pub use snapshots::{DOC_COUNTS_METADATA, NewSnapshot, SnapshotInfo, check_restorable};

@@ -151,8 +151,10 @@ async fn rollover_makes_a_new_write_index_and_delete_waits_until_gone() {
 }
 
 #[tokio::test]
-async fn the_snapshot_engine_backs_up_lists_and_restores_a_component() {
-    use backup_core::{NoProgress, Phase, SnapshotEngine};
+async fn a_snapshot_is_taken_listed_described_and_restored_by_the_restore_engine() {
+    use backup_core::testing::FakeCluster;
+    use backup_core::{NoProgress, RestoreEngine, RestoreState};
+    use backup_elasticsearch::{EsRestore, NewSnapshot, RestoreRequest, SnapshotRestore};
     let es = client();
     let name = backup_testing::unique_name("engine");
     es.apply_repository(&repository_request(
@@ -163,21 +165,65 @@ async fn the_snapshot_engine_backs_up_lists_and_restores_a_component() {
     .await
     .unwrap();
     index_documents(&es, &format!("{name}-data"), 12).await;
-    let engine = backup_elasticsearch::EsSnapshotEngine::new(es.clone(), &name);
     let pattern = format!("{name}-*");
-    let backed_up = engine.backup(&pattern, &NoProgress).await.unwrap();
-    assert_eq!(backed_up.phase, Phase::Succeeded);
-    let listed = engine.list().await.unwrap();
+    let taken = es
+        .create_snapshot(
+            &name,
+            &NewSnapshot {
+                name: format!("{name}-snap"),
+                indices: pattern.clone(),
+                wait: true,
+                partial: false,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.state, "SUCCESS");
+    let listed = es.snapshots(&name).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, "SUCCESS");
-    let described = engine.describe(&listed[0].name).await.unwrap();
+    let described =
+        serde_json::to_value(es.snapshot(&name, &listed[0].name).await.unwrap()).unwrap();
     assert_eq!(described["docCounts"][format!("{name}-data")], 12);
     es.delete_index(&format!("{name}-data")).await.unwrap();
-    let restored = engine
-        .restore(&listed[0].name, &pattern, &NoProgress)
+
+    // No workload uses these indices: the cluster side of the restore is empty.
+    let cluster = FakeCluster::new();
+    let settings = backup_core::stackstate::ElasticsearchRestore {
+        index_prefix: name.clone(),
+        indices_pattern: pattern.clone(),
+        ..Default::default()
+    };
+    let restore = EsRestore::new(&es, &cluster, "sts", &name, settings);
+    let plan = restore
+        .plan(&SnapshotRestore {
+            snapshot: listed[0].clone(),
+            request: RestoreRequest {
+                indices: pattern.clone(),
+                allow_partial: false,
+                rename: None,
+            },
+        })
         .await
         .unwrap();
-    assert_eq!(restored.phase, Phase::Succeeded);
+    assert_eq!(plan.restore, [format!("{name}-data")]);
+    let operation = restore.operation(&plan);
+    restore
+        .start(&plan, chrono::Utc::now(), &NoProgress)
+        .await
+        .unwrap();
+    let state = restore
+        .wait(&operation, std::time::Duration::from_secs(60), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(state, RestoreState::Succeeded);
+    assert_eq!(
+        restore.observe(&operation).await.unwrap(),
+        RestoreState::Succeeded
+    );
+    let outcome = restore.finalize(&operation).await.unwrap();
+    assert_eq!(outcome.recovering_shards, 0);
     assert_eq!(
         es.doc_counts(&pattern).await.unwrap()[&format!("{name}-data")],
         12

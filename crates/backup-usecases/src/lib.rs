@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod credentials;
+pub mod restore_run;
 pub mod selection;
 pub mod snapshot;
 pub mod trees;

@@ -9,6 +9,7 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::{Cluster, JobState};
 use backup_k8s::datastore::{FinalizeOutcome, JobRestore};
+use backup_usecases::restore_run::check_and_finalize;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ pub async fn run(
     let installation = Installation::load(context, &source.config).await?;
     let spec = kind.spec(&installation, source, SpecOptions::default())?;
     let restore = JobRestore::new(&installation.cluster, &installation.namespace, spec);
-    let outcome = restore.finalize(job, wait).await?;
+    let outcome = check_and_finalize(&restore, &job.to_owned(), wait, &context.progress()).await?;
     report_outcome(context, &restore, job, &outcome)
 }
 

@@ -8,9 +8,11 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::Progress;
-use backup_k8s::datastore::{JobRestore, Operation, RestorePlan};
-use std::time::Duration;
+use backup_core::engine::RestoreEngine;
+use backup_core::model::NextStep;
+use backup_core::workflow::WorkflowError;
+use backup_k8s::datastore::{JobRestore, RestorePlan, StartedRestore};
+use backup_usecases::restore_run::{RestoreRunError, run_restore, start_restore};
 
 impl Tabular for RestorePlan {
     fn headers() -> Vec<&'static str> {
@@ -54,12 +56,10 @@ pub async fn run(
     };
     let request = installation.job_request(archive)?;
     let namespace = installation.namespace.clone();
-    let job_name = spec.job_name(Operation::Restore, &request.run_id);
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
     restore.pods_timeout = options.pods_timeout;
-
+    let plan = restore.plan(&request).await?;
     if options.dry_run {
-        let plan = restore.plan(&request).await?;
         emit(context.output, &[plan])?;
         return Ok(Exit::Success);
     }
@@ -70,35 +70,36 @@ pub async fn run(
     eprintln!("Backup: {} (namespace {namespace})", request.archive);
     context.confirm("Do you want to continue?")?;
 
-    // One listener for the whole restore, registered before any change: a Ctrl-C between two
-    // phases is kept for the next `recv`, never lost (a fresh `ctrl_c()` per phase would miss it).
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let finalize_hint = |job: &str| {
-        format!(
-            "kbackup -n {namespace} {} check-and-finalize --job {job} --wait",
-            kind.name()
-        )
+        crate::next_step::command(&NextStep::FinalizeRestore {
+            namespace: namespace.clone(),
+            data_store: kind.name().into(),
+            operation: Some(job.into()),
+        }) + " --wait"
     };
-    let clock = std::time::Instant::now();
-    let started = tokio::select! {
-        started = restore.start(&request, chrono::Utc::now()) => started?,
-        _ = interrupt.recv() => return Err(interrupted(&finalize_hint(&job_name))),
+    let stop = context.interrupt()?;
+    let progress = context.progress();
+    let shown = |started: &StartedRestore| {
+        let scaled: Vec<String> = started
+            .paused
+            .iter()
+            .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+            .collect();
+        context.info(&format!(
+            "scaled down: {}",
+            if scaled.is_empty() {
+                "nothing".into()
+            } else {
+                scaled.join(", ")
+            }
+        ));
+        context.info(&format!("restore Job {} started", started.job));
     };
-    let scaled: Vec<String> = started
-        .paused
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect();
-    context.info(&format!(
-        "scaled down: {}",
-        if scaled.is_empty() {
-            "nothing".into()
-        } else {
-            scaled.join(", ")
-        }
-    ));
-    context.info(&format!("restore Job {} started", started.job));
     if options.background {
+        let started = start_restore(&restore, &plan, &progress, &stop)
+            .await
+            .map_err(|e| run_error(e, &finalize_hint))?;
+        shown(&started);
         context.info(&format!(
             "follow it:  kubectl logs -f -n {namespace} job/{} --all-containers",
             started.job
@@ -108,38 +109,34 @@ pub async fn run(
         crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
         return Ok(Exit::Success);
     }
-
-    let setup = clock.elapsed();
-    let progress = context.progress();
-    progress.start(
-        &format!("restoring {} (Job {})", request.archive, started.job),
-        None,
-    );
-    let waited = tokio::select! {
-        waited = restore.wait(&started.job, options.timeout) => waited,
-        _ = interrupt.recv() => {
-            progress.finish();
-            return Err(interrupted(&finalize_hint(&started.job)));
-        }
-    };
-    progress.finish();
-    if let Err(error) = waited {
-        return Err(CliError::from(error).context_message(&format!(
-            "the restore Job {} did not finish; the workloads stay scaled down. Finalize with `{}`",
-            started.job,
-            finalize_hint(&started.job)
-        )));
-    }
-    let job_done = clock.elapsed();
-    let outcome = restore.finalize(&started.job, None).await?;
-    let seconds = |d: Duration| d.as_secs_f64();
+    let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
+        .await
+        .map_err(|e| run_error(e, &finalize_hint))?;
+    let t = finished.timings;
     context.info(&format!(
         "timings: scale-down and setup {:.2}s, job {:.2}s, scale-up and clean-up {:.2}s",
-        seconds(setup),
-        seconds(job_done - setup),
-        seconds(clock.elapsed() - job_done)
+        t.start.as_secs_f64(),
+        t.work.as_secs_f64(),
+        t.finalize.as_secs_f64()
     ));
-    report_outcome(context, &restore, &started.job, &outcome)
+    report_outcome(context, &restore, &finished.started.job, &finished.outcome)
+}
+
+/// The words of a restore that stopped short, with the finalize that completes it.
+fn run_error(
+    error: RestoreRunError<String, WorkflowError>,
+    finalize_hint: &dyn Fn(&str) -> String,
+) -> CliError {
+    match error {
+        RestoreRunError::Interrupted { operation } => interrupted(&finalize_hint(&operation)),
+        RestoreRunError::Unfinished { operation, error } => {
+            CliError::from(error).context_message(&format!(
+                "the restore Job {operation} did not finish; the workloads stay scaled down. Finalize with `{}`",
+                finalize_hint(&operation)
+            ))
+        }
+        RestoreRunError::Failed(error) => error.into(),
+    }
 }
 
 fn interrupted(finalize: &str) -> CliError {

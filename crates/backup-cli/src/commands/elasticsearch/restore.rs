@@ -6,12 +6,16 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::Progress;
+use backup_core::RestoreEngine;
 use backup_elasticsearch::{
-    EsRestore, EsRestorePlan, IndexCount, Rename, RestoreRequest, check_restorable,
+    EsOperation, EsRestore, EsRestorePlan, IndexCount, Rename, RestoreError, RestoreRequest,
+    SnapshotRestore, StartedEsRestore, check_restorable,
+};
+use backup_usecases::restore_run::{
+    RestoreRunError, check_and_finalize, run_restore, start_restore,
 };
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the user asked for (`snapshot: None` is `--latest`).
 pub struct Options {
@@ -115,7 +119,12 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     );
     restore.pods_timeout = options.pods_timeout;
     if options.dry_run {
-        let plan = restore.plan(&snapshot, &request).await?;
+        let plan = restore
+            .plan(&SnapshotRestore {
+                snapshot: snapshot.clone(),
+                request,
+            })
+            .await?;
         emit(context.output, &[plan])?;
         return Ok(Exit::Success);
     }
@@ -131,7 +140,12 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
         request.allow_partial = true;
     }
     check_restorable(&snapshot, request.allow_partial)?;
-    let plan = restore.plan(&snapshot, &request).await?;
+    let plan = restore
+        .plan(&SnapshotRestore {
+            snapshot: snapshot.clone(),
+            request: request.clone(),
+        })
+        .await?;
     if let Some(refused) = &plan.refused {
         return Err(CliError::user(anyhow!("{refused}")));
     }
@@ -151,41 +165,44 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     eprintln!("Snapshot: {} ({})", snapshot.name, snapshot.state);
     context.confirm("Do you want to continue?")?;
 
-    let clock = Instant::now();
-    let started = restore
-        .start(&snapshot, &request, chrono::Utc::now())
-        .await?;
-    if let Some(datastream) = &started.rolled_over {
-        context.info(&format!("rolled over datastream {datastream}"));
-    }
-    context.info(&format!(
-        "deleted {} index(es); scaled down {} workload(s); restore of {} index(es) started",
-        started.deleted.len(),
-        started.paused.len(),
-        started.targets.len()
-    ));
-    if options.background {
+    let stop = context.interrupt()?;
+    let progress = context.progress();
+    let shown = |started: &StartedEsRestore| {
+        if let Some(datastream) = &started.rolled_over {
+            context.info(&format!("rolled over datastream {datastream}"));
+        }
         context.info(&format!(
-            "finalize:   {}",
-            crate::next_step::command(&restore.finalize_step(&snapshot.name))
+            "deleted {} index(es); scaled down {} workload(s); restore of {} index(es) started",
+            started.deleted.len(),
+            started.paused.len(),
+            started.targets.len()
         ));
+    };
+    let finalize = crate::next_step::command(&restore.finalize_step(&snapshot.name));
+    let stopped = |error: RestoreRunError<_, RestoreError>| match error {
+        RestoreRunError::Interrupted { .. } => CliError::user(anyhow!(
+            "interrupted: the restore goes on in Elasticsearch; finish it with `{finalize}`"
+        )),
+        RestoreRunError::Unfinished { error, .. } | RestoreRunError::Failed(error) => {
+            CliError::from(error)
+        }
+    };
+    if options.background {
+        let started = start_restore(&restore, &plan, &progress, &stop)
+            .await
+            .map_err(stopped)?;
+        shown(&started);
+        context.info(&format!("finalize:   {finalize}"));
         crate::output::write_stdout(format!("{}\n", snapshot.name).as_bytes())?;
         return Ok(Exit::Success);
     }
-    let progress = context.progress();
-    let waited = restore
-        .wait(&snapshot.name, &started.targets, options.timeout, &progress)
-        .await;
-    progress.finish();
-    waited?;
-    let recovered = clock.elapsed();
-    let outcome = restore
-        .finalize(&snapshot.name, Some(options.timeout))
-        .await?;
+    let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
+        .await
+        .map_err(stopped)?;
     context.info(&format!(
         "restore done in {:.2}s; scaled up {} workload(s)",
-        recovered.as_secs_f64(),
-        outcome.resumed.len()
+        (finished.timings.start + finished.timings.work).as_secs_f64(),
+        finished.outcome.resumed.len()
     ));
     let counts = restore.compare_counts(&snapshot, &request).await?;
     emit(context.output, &counts)?;
@@ -247,7 +264,11 @@ pub async fn finalize(
         &repository,
         settings,
     );
-    let outcome = restore.finalize(snapshot, wait).await?;
+    let operation = EsOperation {
+        snapshot: snapshot.to_owned(),
+        targets: vec![],
+    };
+    let outcome = check_and_finalize(&restore, &operation, wait, &context.progress()).await?;
     let done = outcome.recovering_shards == 0;
     emit(
         context.output,

@@ -1,8 +1,11 @@
 //! Starting, following and finalizing a Job-based restore.
 
 use super::{DataStoreSpec, JobRequest, Operation, Scratch};
+use async_trait::async_trait;
 use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
+use backup_core::engine::{RestoreEngine, RestoreState};
 use backup_core::model::NextStep;
+use backup_core::progress::Progress;
 use backup_core::workflow::{
     self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
 };
@@ -23,6 +26,9 @@ pub struct RestorePlan {
     /// Why the restore would be refused now, if it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// The request `start` runs.
+    #[serde(skip)]
+    pub request: JobRequest,
 }
 
 /// A restore whose Job is running.
@@ -67,123 +73,6 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         }
     }
 
-    /// What `start` would do, changing nothing.
-    pub async fn plan(&self, request: &JobRequest) -> Result<RestorePlan, WorkflowError> {
-        let refused = self
-            .cluster
-            .workloads(&self.namespace, "")
-            .await?
-            .into_iter()
-            .find_map(|w| {
-                (w.annotations.get(RESTORE_IN_PROGRESS) == Some(&self.spec.name)).then(|| {
-                    let started = w
-                        .annotations
-                        .get(RESTORE_STARTED_AT)
-                        .cloned()
-                        .unwrap_or_default();
-                    format!(
-                        "a {} restore is already in progress (started {started}, {:?} {})",
-                        self.spec.name, w.kind, w.name
-                    )
-                })
-            });
-        let scale_down = self
-            .cluster
-            .workloads(&self.namespace, &self.spec.scale_down_selector)
-            .await?
-            .into_iter()
-            .filter(|w| w.replicas > 0)
-            .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
-            .collect();
-        let m = self
-            .spec
-            .manifests(&self.namespace, Operation::Restore, request);
-        let create = m.names();
-        Ok(RestorePlan {
-            archive: request.archive.clone(),
-            scale_down,
-            create,
-            refused,
-        })
-    }
-
-    /// Takes the lock, scales the users down (recording their replicas), creates the script,
-    /// the credentials, the scratch volume and the Job. If the Job cannot be created, the
-    /// volume and credentials are removed and the workloads scaled back up.
-    pub async fn start(
-        &self,
-        request: &JobRequest,
-        now: DateTime<Utc>,
-    ) -> Result<StartedRestore, WorkflowError> {
-        let paused = workflow::pause_workloads(
-            self.cluster,
-            &self.namespace,
-            &self.spec.scale_down_selector,
-            &self.spec.name,
-            now,
-            self.pods_timeout,
-        )
-        .await?;
-        let m = self
-            .spec
-            .manifests(&self.namespace, Operation::Restore, request);
-        let created = async {
-            for object in m.setup() {
-                self.cluster.apply(object, true).await?;
-            }
-            self.cluster.create_job(&self.namespace, &m.job).await
-        }
-        .await;
-        let job = self.spec.job_name(Operation::Restore, &request.run_id);
-        if let Err(error) = created {
-            self.remove_objects(&job).await;
-            self.resume().await?;
-            return Err(error.into());
-        }
-        Ok(StartedRestore { job, paused })
-    }
-
-    /// Waits (by watching) until the Job finishes.
-    pub async fn wait(&self, job: &str, timeout: Duration) -> Result<JobState, WorkflowError> {
-        Ok(self.cluster.wait_job(&self.namespace, job, timeout).await?)
-    }
-
-    /// Looks at the Job: while it runs, waits when `wait` is given, else reports it running
-    /// and changes nothing. Once it is done (or gone), collects the logs of a failure, scales
-    /// the workloads back up from their annotations and removes the Job, the scratch volume
-    /// and the credentials. Safe to run any number of times, from any machine.
-    pub async fn finalize(
-        &self,
-        job: &str,
-        wait: Option<Duration>,
-    ) -> Result<FinalizeOutcome, WorkflowError> {
-        let mut state = self.cluster.job_state(&self.namespace, job).await?;
-        if let (Some(JobState::Running), Some(timeout)) = (&state, wait) {
-            state = Some(self.wait(job, timeout).await?);
-        }
-        if state == Some(JobState::Running) {
-            return Ok(FinalizeOutcome {
-                job_state: state,
-                resumed: vec![],
-                logs: vec![],
-            });
-        }
-        let logs = match &state {
-            Some(JobState::Failed(_)) => self.cluster.job_logs(&self.namespace, job).await?,
-            _ => vec![],
-        };
-        let resumed = self.resume().await?;
-        if state.is_some() {
-            self.cluster.delete_job(&self.namespace, job).await?;
-        }
-        self.remove_objects(job).await;
-        Ok(FinalizeOutcome {
-            job_state: state,
-            resumed,
-            logs,
-        })
-    }
-
     async fn resume(&self) -> Result<Vec<workflow::PausedWorkload>, WorkflowError> {
         workflow::resume_workloads(
             self.cluster,
@@ -219,6 +108,158 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
     }
 }
 
+#[async_trait]
+impl<C: Cluster + ?Sized> RestoreEngine for JobRestore<'_, C> {
+    type Request = JobRequest;
+    type Plan = RestorePlan;
+    type Started = StartedRestore;
+    type Operation = String;
+    type Outcome = FinalizeOutcome;
+    type Error = WorkflowError;
+
+    /// What `start` would do, changing nothing.
+    async fn plan(&self, request: &JobRequest) -> Result<RestorePlan, WorkflowError> {
+        let refused = self
+            .cluster
+            .workloads(&self.namespace, "")
+            .await?
+            .into_iter()
+            .find_map(|w| {
+                (w.annotations.get(RESTORE_IN_PROGRESS) == Some(&self.spec.name)).then(|| {
+                    let started = w
+                        .annotations
+                        .get(RESTORE_STARTED_AT)
+                        .cloned()
+                        .unwrap_or_default();
+                    format!(
+                        "a {} restore is already in progress (started {started}, {:?} {})",
+                        self.spec.name, w.kind, w.name
+                    )
+                })
+            });
+        let scale_down = self
+            .cluster
+            .workloads(&self.namespace, &self.spec.scale_down_selector)
+            .await?
+            .into_iter()
+            .filter(|w| w.replicas > 0)
+            .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
+            .collect();
+        let m = self
+            .spec
+            .manifests(&self.namespace, Operation::Restore, request);
+        Ok(RestorePlan {
+            archive: request.archive.clone(),
+            scale_down,
+            create: m.names(),
+            refused,
+            request: request.clone(),
+        })
+    }
+
+    /// The restore Job's name.
+    fn operation(&self, plan: &RestorePlan) -> String {
+        self.spec.job_name(Operation::Restore, &plan.request.run_id)
+    }
+
+    /// Takes the lock, scales the users down (recording their replicas), creates the script,
+    /// the credentials, the scratch volume and the Job. If the Job cannot be created, the
+    /// volume and credentials are removed and the workloads scaled back up.
+    async fn start(
+        &self,
+        plan: &RestorePlan,
+        now: DateTime<Utc>,
+        _: &dyn Progress,
+    ) -> Result<StartedRestore, WorkflowError> {
+        let paused = workflow::pause_workloads(
+            self.cluster,
+            &self.namespace,
+            &self.spec.scale_down_selector,
+            &self.spec.name,
+            now,
+            self.pods_timeout,
+        )
+        .await?;
+        let m = self
+            .spec
+            .manifests(&self.namespace, Operation::Restore, &plan.request);
+        let created = async {
+            for object in m.setup() {
+                self.cluster.apply(object, true).await?;
+            }
+            self.cluster.create_job(&self.namespace, &m.job).await
+        }
+        .await;
+        let job = self.operation(plan);
+        if let Err(error) = created {
+            self.remove_objects(&job).await;
+            self.resume().await?;
+            return Err(error.into());
+        }
+        Ok(StartedRestore { job, paused })
+    }
+
+    async fn observe(&self, job: &String) -> Result<RestoreState, WorkflowError> {
+        Ok(job_restore_state(
+            self.cluster.job_state(&self.namespace, job).await?,
+        ))
+    }
+
+    /// Watches the Job until it finishes.
+    async fn wait(
+        &self,
+        job: &String,
+        timeout: Duration,
+        progress: &dyn Progress,
+    ) -> Result<RestoreState, WorkflowError> {
+        progress.start(&format!("restore Job {job} running"), None);
+        let state = self.cluster.wait_job(&self.namespace, job, timeout).await;
+        progress.finish();
+        Ok(job_restore_state(Some(state?)))
+    }
+
+    /// Looks at the Job: while it runs, reports it running and changes nothing. Once it is
+    /// done (or gone), collects the logs of a failure, scales the workloads back up from
+    /// their annotations and removes the Job, the scratch volume and the credentials. Safe
+    /// to run any number of times, from any machine.
+    async fn finalize(&self, job: &String) -> Result<FinalizeOutcome, WorkflowError> {
+        let state = self.cluster.job_state(&self.namespace, job).await?;
+        if state == Some(JobState::Running) {
+            return Ok(FinalizeOutcome {
+                job_state: state,
+                resumed: vec![],
+                logs: vec![],
+            });
+        }
+        let logs = match &state {
+            Some(JobState::Failed(_)) => self.cluster.job_logs(&self.namespace, job).await?,
+            _ => vec![],
+        };
+        let resumed = self.resume().await?;
+        if state.is_some() {
+            self.cluster.delete_job(&self.namespace, job).await?;
+        }
+        self.remove_objects(job).await;
+        Ok(FinalizeOutcome {
+            job_state: state,
+            resumed,
+            logs,
+        })
+    }
+}
+
+/// A Job's state as a restore's.
+fn job_restore_state(state: Option<JobState>) -> RestoreState {
+    match state {
+        None => RestoreState::NotFound,
+        Some(JobState::Running) => RestoreState::Running {
+            message: "the Job runs".into(),
+        },
+        Some(JobState::Succeeded) => RestoreState::Succeeded,
+        Some(JobState::Failed(reason)) => RestoreState::Failed { reason },
+    }
+}
+
 /// Removes a Job's scratch volume and keys (best effort: the volume may already be gone,
 /// and a later finalize tries again).
 pub(super) async fn remove_job_objects<C: Cluster + ?Sized>(
@@ -243,3 +284,6 @@ pub(super) async fn remove_job_objects<C: Cluster + ?Sized>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
