@@ -452,6 +452,11 @@ async fn elasticsearch_runs_under_the_documented_role_and_not_with_less() {
         &["-y", "-o", "json", "elasticsearch", "restore", "--latest"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(sts.es_writer_replicas().await, (1, false));
+    assert_eq!(
+        sts.es_writer_replicas().await,
+        (1, false),
+        "{}",
+        text(&out.stderr)
+    );
     sts.cleanup().await;
 }

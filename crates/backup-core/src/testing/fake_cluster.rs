@@ -176,8 +176,10 @@ impl FakeCluster {
         self.lock().calls.push(call);
     }
 
-    /// Logs and counts a change, then stops dead or fails if the test said so.
-    async fn change(&self, call: String) -> Result<(), ClusterError> {
+    /// Logs and counts a change, then stops dead or fails if the test said so. Another fake
+    /// of the same world (an Elasticsearch beside the cluster) gates its own changes here,
+    /// so that they count in the same sequence.
+    pub async fn change(&self, call: String) -> Result<(), ClusterError> {
         let (crash, fail) = {
             let mut s = self.lock();
             s.changes += 1;

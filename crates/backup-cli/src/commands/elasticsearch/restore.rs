@@ -199,6 +199,12 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
         .await
         .map_err(stopped)?;
+    if finished.outcome.recovering_shards > 0 {
+        return Err(CliError::user(anyhow!(
+            "{} shard(s) still recover; the workloads stay scaled down: finish with `{finalize}`",
+            finished.outcome.recovering_shards
+        )));
+    }
     context.info(&format!(
         "restore done in {:.2}s; scaled up {} workload(s)",
         (finished.timings.start + finished.timings.work).as_secs_f64(),

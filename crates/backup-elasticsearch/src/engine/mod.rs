@@ -33,6 +33,28 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> EsRestore<'_, C, A> {
             .count())
     }
 
+    /// The targets of `operation` without a finished recovery from its snapshot.
+    async fn unrecovered(&self, operation: &EsOperation) -> Result<Vec<String>, EngineError> {
+        if operation.targets.is_empty() {
+            return Ok(vec![]);
+        }
+        let recovery = self.es.recovery("_all", false).await?;
+        let of_snapshot: Vec<_> = recovery
+            .shards
+            .iter()
+            .filter(|s| s.of_snapshot(&self.repository, &operation.snapshot))
+            .collect();
+        Ok(operation
+            .targets
+            .iter()
+            .filter(|target| {
+                let shards: Vec<_> = of_snapshot.iter().filter(|s| &s.index == *target).collect();
+                shards.is_empty() || shards.iter().any(|s| s.stage != "done")
+            })
+            .cloned()
+            .collect())
+    }
+
     /// Reports the recovery of `targets` on `progress`; `shown` is the byte count shown so far.
     async fn report(
         &self,
@@ -198,8 +220,9 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
         })
     }
 
-    /// Running while a shard of the snapshot recovers, or (when the targets are known) while
-    /// a primary shard of them is not active.
+    /// Running while a shard of the snapshot recovers, or (when the targets are known) until
+    /// each target has a recovery from the snapshot and all of them are done: a look too
+    /// early, before every shard's recovery is registered, does not pass for the end.
     async fn observe(&self, operation: &EsOperation) -> Result<RestoreState, RestoreError> {
         let recovering = self.recovering(&operation.snapshot).await?;
         if recovering > 0 {
@@ -207,14 +230,9 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
                 message: format!("{recovering} shard(s) recovering"),
             });
         }
-        if !operation.targets.is_empty()
-            && !self
-                .es
-                .primaries_active(&operation.targets, Duration::ZERO)
-                .await?
-        {
+        if let Some(waiting) = self.unrecovered(operation).await?.first() {
             return Ok(RestoreState::Running {
-                message: "primary shards not active yet".into(),
+                message: format!("index {waiting} not recovered yet"),
             });
         }
         Ok(RestoreState::Succeeded)
@@ -276,3 +294,6 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
