@@ -27,6 +27,7 @@ pub struct FakeCluster {
 #[derive(Default)]
 struct State {
     objects: Vec<Value>,
+    served: Vec<ApiResourceType>,
     workloads: Vec<(Workload, BTreeMap<String, String>)>,
     jobs: BTreeMap<(String, String), JobState>,
     calls: Vec<String>,
@@ -97,6 +98,19 @@ impl FakeCluster {
             .unwrap_or_else(|| panic!("no workload {name}"))
     }
 
+    /// Serves a resource type: discovery lists it.
+    pub fn serve(&self, group: &str, version: &str, kind: &str, namespaced: bool) {
+        let verbs = ["get", "list", "create", "update", "patch", "delete"];
+        self.lock().served.push(ApiResourceType {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+            namespaced,
+            verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        });
+    }
+
     /// Stores an object as it is (no call logged, no change counted).
     pub fn insert(&self, object: &Value) -> String {
         self.lock().store(object)
@@ -114,6 +128,11 @@ impl FakeCluster {
             .iter()
             .find(|o| identity(o) == wanted)
             .cloned()
+    }
+
+    /// Every stored object, in the order they were written.
+    pub fn objects(&self) -> Vec<Value> {
+        self.lock().objects.clone()
     }
 
     /// `Kind/name` of every stored object, in the order they were written.
@@ -204,6 +223,10 @@ impl State {
         let uid = format!("uid-{}", self.next_uid);
         let mut object = object.clone();
         object["metadata"]["uid"] = json!(uid);
+        if object["kind"] == "CustomResourceDefinition" {
+            // As the API server reports it a moment after the write.
+            object["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
+        }
         let id = identity(&object);
         self.objects.retain(|o| identity(o) != id);
         self.objects.push(object);
@@ -255,9 +278,10 @@ fn described(object: &Value) -> String {
 #[async_trait]
 impl ResourceStore for FakeCluster {
     async fn discover(&self) -> Result<ServedApis, ClusterError> {
-        Err(ClusterError::Api(
-            "the fake cluster serves no discovery".into(),
-        ))
+        Ok(ServedApis {
+            types: self.lock().served.clone(),
+            unavailable: vec![],
+        })
     }
 
     async fn list_page(

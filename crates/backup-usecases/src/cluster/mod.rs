@@ -8,7 +8,7 @@ mod session_status;
 
 pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup};
 pub use manifests::{ManifestsError, read_manifests};
-pub use restore::{RestorePlanError, plan_restore};
+pub use restore::{ManifestRestore, RestorePlanError, plan_restore};
 pub use session_status::{ComponentStatus, Condition, RestoreSessionStatus};
 
 /// The component holding the manifests.

@@ -124,15 +124,21 @@ pub(super) async fn compare<C: ResourceStore + ?Sized>(
         }
     }
     spread.retain(|_, (_, namespaces)| *namespaces > 4);
+    // Owned items: a stream over borrowed ones cannot be proven Send behind a boxed future
+    // (the restore engine's), the closure's lifetimes being inferred too narrowly.
+    let spread: Vec<(String, ApiResourceType)> = spread
+        .into_iter()
+        .map(|(kind, (resource, _))| (kind.to_owned(), resource.clone()))
+        .collect();
     let wide = stream::iter(spread)
-        .map(|(kind, (resource, _))| {
+        .map(|(kind, resource)| {
             let observe = &observe;
             async move {
-                let result = for_each_page(cluster, resource, None, None, 500, |page| {
-                    observe(resource, page)
+                let result = for_each_page(cluster, &resource, None, None, 500, |page| {
+                    observe(&resource, page)
                 })
                 .await;
-                (kind.to_owned(), result)
+                (kind, result)
             }
         })
         .buffer_unordered(8)
@@ -149,13 +155,17 @@ pub(super) async fn compare<C: ResourceStore + ?Sized>(
         }
     }
     scopes.retain(|(kind, namespace), _| namespace.is_none() || !listed_wide.contains(kind));
+    let scopes: Vec<(Scope, ApiResourceType)> = scopes
+        .into_iter()
+        .map(|(scope, resource)| (scope, resource.clone()))
+        .collect();
     let lists = stream::iter(scopes)
         .map(|(scope, resource)| {
             let observe = &observe;
             async move {
                 let result =
-                    for_each_page(cluster, resource, scope.1.as_deref(), None, 500, |page| {
-                        observe(resource, page)
+                    for_each_page(cluster, &resource, scope.1.as_deref(), None, 500, |page| {
+                        observe(&resource, page)
                     })
                     .await;
                 (scope, result)

@@ -1,112 +1,17 @@
-//! The planner and the restore on a cluster held in memory (the real API server is in
+//! The planner and the restore on the in-memory cluster (the real API server is in
 //! backup-cli's tests).
 
 use super::*;
-use async_trait::async_trait;
-use backup_core::cluster::{ObjectPage, ObjectRef, ServedApis};
 use backup_core::progress::NoProgress;
+use backup_core::testing::FakeCluster;
 use serde_json::json;
-use std::sync::Mutex;
 
-/// Objects by (kind, namespace, name), a uid each.
-#[derive(Default)]
-struct MemoryCluster {
-    objects: Mutex<Vec<Value>>,
-}
-
-fn identity(object: &Value) -> (String, Option<String>, String) {
-    let metadata = &object["metadata"];
-    (
-        object["kind"].as_str().unwrap_or_default().to_owned(),
-        metadata["namespace"].as_str().map(str::to_owned),
-        metadata["name"].as_str().unwrap_or_default().to_owned(),
-    )
-}
-
-impl MemoryCluster {
-    /// A cluster holding `shop/conf` with other data than the snapshot's.
-    fn with_changed_config() -> Self {
-        let cluster = Self::default();
-        let conf = json!({"data": {"k": "changed"}});
-        cluster.store(&record("", "ConfigMap", Some("shop"), "conf", conf).object);
-        cluster
-    }
-
-    fn store(&self, object: &Value) -> String {
-        let mut objects = self.objects.lock().unwrap();
-        let uid = format!("uid-{}", objects.len());
-        let mut object = object.clone();
-        object["metadata"]["uid"] = json!(uid);
-        objects.retain(|o| identity(o) != identity(&object));
-        objects.push(object);
-        uid
-    }
-}
-
-#[async_trait]
-impl ResourceStore for MemoryCluster {
-    async fn discover(&self) -> Result<ServedApis, ClusterError> {
-        unimplemented!("a restore does not discover")
-    }
-    async fn list_page(
-        &self,
-        resource: &ApiResourceType,
-        namespace: Option<&str>,
-        _: Option<&str>,
-        _: u32,
-        _: Option<String>,
-    ) -> Result<ObjectPage, ClusterError> {
-        let items = self
-            .objects
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|o| o["kind"] == resource.kind.as_str())
-            .filter(|o| namespace.is_none() || o["metadata"]["namespace"].as_str() == namespace)
-            .cloned()
-            .collect();
-        Ok(ObjectPage {
-            items,
-            continue_token: None,
-        })
-    }
-    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ClusterError> {
-        let wanted = (
-            object.kind.clone(),
-            object.namespace.clone(),
-            object.name.clone(),
-        );
-        let found = self
-            .objects
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|o| identity(o) == wanted)
-            .cloned();
-        Ok(found.map(|mut o| {
-            o["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
-            o
-        }))
-    }
-    async fn apply(&self, object: &Value, _: bool) -> Result<Value, ClusterError> {
-        self.store(object);
-        Ok(object.clone())
-    }
-    async fn create(&self, object: &Value) -> Result<String, ClusterError> {
-        Ok(self.store(object))
-    }
-    async fn replace(&self, object: &Value) -> Result<Value, ClusterError> {
-        let uid = self.store(object);
-        let mut stored = object.clone();
-        stored["metadata"]["uid"] = json!(uid);
-        Ok(stored)
-    }
-    async fn apply_status(&self, object: &Value) -> Result<Value, ClusterError> {
-        Ok(object.clone())
-    }
-    async fn delete(&self, _: &ObjectRef) -> Result<(), ClusterError> {
-        Ok(())
-    }
+/// A cluster holding `shop/conf` with other data than the snapshot's.
+fn with_changed_config() -> FakeCluster {
+    let cluster = FakeCluster::new();
+    let conf = json!({"data": {"k": "changed"}});
+    cluster.insert(&record("", "ConfigMap", Some("shop"), "conf", conf).object);
+    cluster
 }
 
 fn record(
@@ -223,9 +128,9 @@ fn snapshot() -> Vec<ManifestRecord> {
 }
 
 async fn planned<'a>(
-    cluster: &'a MemoryCluster,
+    cluster: &'a FakeCluster,
     options: RestoreOptions,
-) -> ClusterRestore<'a, MemoryCluster> {
+) -> ClusterRestore<'a, FakeCluster> {
     let mut planner = RestorePlanner::new(options).unwrap();
     for record in snapshot() {
         planner.add(record).unwrap();
@@ -245,7 +150,7 @@ fn shop_only() -> RestoreOptions {
 
 #[tokio::test]
 async fn a_plan_keeps_what_the_namespace_needs_in_dependency_order() {
-    let cluster = MemoryCluster::with_changed_config();
+    let cluster = with_changed_config();
     let plan = planned(&cluster, shop_only()).await;
     let objects: Vec<PlannedObject> = plan.objects().map(Result::unwrap).collect();
     let row = |name: &str| {
@@ -291,7 +196,7 @@ async fn a_plan_keeps_what_the_namespace_needs_in_dependency_order() {
 
 #[tokio::test]
 async fn a_restore_creates_the_plan_and_links_owners_to_their_new_uids() {
-    let cluster = MemoryCluster::default();
+    let cluster = FakeCluster::new();
     let plan = planned(&cluster, RestoreOptions::default()).await;
     let webhook = plan.objects().map(Result::unwrap).last().unwrap();
     assert!(
@@ -306,7 +211,7 @@ async fn a_restore_creates_the_plan_and_links_owners_to_their_new_uids() {
         (9, 2, 0),
         "{outcome:?}"
     );
-    let objects = cluster.objects.lock().unwrap();
+    let objects = cluster.objects();
     assert_eq!(objects.len(), 9);
     let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
     let settings = objects
@@ -321,7 +226,7 @@ async fn a_restore_creates_the_plan_and_links_owners_to_their_new_uids() {
 
 #[tokio::test]
 async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
-    let cluster = MemoryCluster::with_changed_config();
+    let cluster = with_changed_config();
     let plan = planned(
         &cluster,
         RestoreOptions {
