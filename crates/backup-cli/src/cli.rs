@@ -741,62 +741,74 @@ pub enum BackupCommand {
     /// Back up directories (contents, modes, owners, times, symlinks, hard links) as one
     /// component each, named by the absolute path. Files unchanged since the latest snapshot
     /// of the same directory (size, times, inode) are not read again.
-    Path {
-        /// The directories.
-        #[arg(required = true)]
-        dirs: Vec<std::path::PathBuf>,
-        /// The repository.
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// Leave out entries matching (relative or absolute path glob; `*` crosses `/`:
-        /// `*.log` anywhere). Repeatable.
-        #[arg(long, value_name = "GLOB")]
-        exclude: Vec<String>,
-        /// Tags and labels of the snapshot.
-        #[command(flatten)]
-        marks: MarkArgs,
-        /// Read every file, ignoring the previous snapshot.
-        #[arg(long)]
-        force: bool,
-    },
+    Path(PathBackupArgs),
     /// Back up standard input as one component of a new snapshot.
-    Stdin {
-        /// The repository.
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// The component's name.
-        #[arg(long)]
-        name: String,
-        /// Tags and labels of the snapshot.
-        #[command(flatten)]
-        marks: MarkArgs,
-    },
+    Stdin(StdinBackupArgs),
     /// Back up the manifests of the cluster's resources (CRDs and custom resources
     /// included) as the `manifests` component of a new snapshot.
-    Cluster {
-        /// The repository.
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// What to take.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Keep each object's status (restored only with --restore-status).
-        #[arg(long)]
-        keep_status: bool,
-        /// Drop the `kubectl.kubernetes.io/last-applied-configuration` annotation (kept by
-        /// default: `kubectl apply` merges against it after a restore).
-        #[arg(long)]
-        drop_last_applied: bool,
-        /// Also write the objects as a plain YAML tree (DIR/<namespace>/<kind>/<name>.yaml).
-        #[arg(long, value_name = "DIR")]
-        output_dir: Option<std::path::PathBuf>,
-        /// Resource types listed at the same time.
-        #[arg(long, default_value_t = 8)]
-        workers: usize,
-        /// Tags and labels of the snapshot.
-        #[command(flatten)]
-        marks: MarkArgs,
-    },
+    Cluster(ClusterBackupArgs),
+}
+
+/// `kbackup backup path`.
+#[derive(Debug, Args)]
+pub struct PathBackupArgs {
+    /// The directories.
+    #[arg(required = true)]
+    pub dirs: Vec<std::path::PathBuf>,
+    /// The repository.
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Leave out entries matching (relative or absolute path glob; `*` crosses `/`:
+    /// `*.log` anywhere). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Tags and labels of the snapshot.
+    #[command(flatten)]
+    pub marks: MarkArgs,
+    /// Read every file, ignoring the previous snapshot.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `kbackup backup stdin`.
+#[derive(Debug, Args)]
+pub struct StdinBackupArgs {
+    /// The repository.
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The component's name.
+    #[arg(long)]
+    pub name: String,
+    /// Tags and labels of the snapshot.
+    #[command(flatten)]
+    pub marks: MarkArgs,
+}
+
+/// `kbackup backup cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterBackupArgs {
+    /// The repository.
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// What to take.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Keep each object's status (restored only with --restore-status).
+    #[arg(long)]
+    pub keep_status: bool,
+    /// Drop the `kubectl.kubernetes.io/last-applied-configuration` annotation (kept by
+    /// default: `kubectl apply` merges against it after a restore).
+    #[arg(long)]
+    pub drop_last_applied: bool,
+    /// Also write the objects as a plain YAML tree (DIR/<namespace>/<kind>/<name>.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Resource types listed at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Tags and labels of the snapshot.
+    #[command(flatten)]
+    pub marks: MarkArgs,
 }
 
 /// Resource selection (Velero's flag names); lists are comma-separated or repeated.
@@ -829,67 +841,75 @@ pub enum RestoreCommand {
     /// Restore directories backed up with `backup path`. `ID:COMPONENT` writes that
     /// directory's contents into --target; `ID` alone writes each directory of the snapshot
     /// at TARGET/<its original path>.
-    Path {
-        /// `ID`, `ID:COMPONENT` or `latest[:COMPONENT]` (ID: a unique prefix).
-        snapshot: String,
-        /// The repository.
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// Where to write (created if missing).
-        #[arg(long)]
-        target: std::path::PathBuf,
-        /// Only entries matching (and all below a matching directory). Repeatable.
-        #[arg(long, value_name = "GLOB")]
-        include: Vec<String>,
-        /// Replace files that exist in the target (default: refuse before writing anything).
-        #[arg(long)]
-        overwrite: bool,
-        /// Which snapshots `ID` or `latest` is looked up among.
-        #[command(flatten)]
-        among: SnapshotFilter,
-        /// Pack reads in flight at the same time (each streamed, its chunks written as they
-        /// arrive).
-        #[arg(long, default_value_t = 8)]
-        workers: usize,
-    },
+    Path(PathRestoreArgs),
     /// Restore the manifests of a cluster snapshot: a plan diffed against the live cluster,
     /// then dependency-ordered waves with readiness waits.
-    Cluster {
-        /// The snapshot: an id (prefix) or `latest`.
-        snapshot: String,
-        /// The repository.
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// Which snapshots `ID` or `latest` is looked up among.
-        #[command(flatten)]
-        among: SnapshotFilter,
-        /// What to restore (namespaces as they were backed up).
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Restore namespace OLD into NEW (`old:new`, repeatable).
-        #[arg(long, value_name = "OLD:NEW")]
-        namespace_mapping: Vec<String>,
-        /// Existing objects that differ: skip them, update them (replaced by the backed-up
-        /// object: fields added since the backup go), or fail.
-        #[arg(long, value_enum, default_value = "skip")]
-        existing: ExistingArg,
-        /// Restore `status` too (needs a backup taken with --keep-status).
-        #[arg(long)]
-        restore_status: bool,
-        /// With --namespace-mapping, keep Services' node ports (dropped by default: the
-        /// original Services hold them, and the API server allocates free ones).
-        #[arg(long)]
-        preserve_nodeports: bool,
-        /// Components to restore (default: all; a cluster snapshot has `manifests`).
-        #[arg(long, value_delimiter = ',')]
-        components: Vec<String>,
-        /// Print the plan (create, unchanged, differs, skipped, with reasons) and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Objects applied at the same time.
-        #[arg(long, default_value_t = 16)]
-        workers: usize,
-    },
+    Cluster(ClusterRestoreArgs),
+}
+
+/// `kbackup restore path`.
+#[derive(Debug, Args)]
+pub struct PathRestoreArgs {
+    /// `ID`, `ID:COMPONENT` or `latest[:COMPONENT]` (ID: a unique prefix).
+    pub snapshot: String,
+    /// The repository.
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Where to write (created if missing).
+    #[arg(long)]
+    pub target: std::path::PathBuf,
+    /// Only entries matching (and all below a matching directory). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Replace files that exist in the target (default: refuse before writing anything).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Which snapshots `ID` or `latest` is looked up among.
+    #[command(flatten)]
+    pub among: SnapshotFilter,
+    /// Pack reads in flight at the same time (each streamed, its chunks written as they
+    /// arrive).
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+}
+
+/// `kbackup restore cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterRestoreArgs {
+    /// The snapshot: an id (prefix) or `latest`.
+    pub snapshot: String,
+    /// The repository.
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Which snapshots `ID` or `latest` is looked up among.
+    #[command(flatten)]
+    pub among: SnapshotFilter,
+    /// What to restore (namespaces as they were backed up).
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Restore namespace OLD into NEW (`old:new`, repeatable).
+    #[arg(long, value_name = "OLD:NEW")]
+    pub namespace_mapping: Vec<String>,
+    /// Existing objects that differ: skip them, update them (replaced by the backed-up
+    /// object: fields added since the backup go), or fail.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub existing: ExistingArg,
+    /// Restore `status` too (needs a backup taken with --keep-status).
+    #[arg(long)]
+    pub restore_status: bool,
+    /// With --namespace-mapping, keep Services' node ports (dropped by default: the
+    /// original Services hold them, and the API server allocates free ones).
+    #[arg(long)]
+    pub preserve_nodeports: bool,
+    /// Components to restore (default: all; a cluster snapshot has `manifests`).
+    #[arg(long, value_delimiter = ',')]
+    pub components: Vec<String>,
+    /// Print the plan (create, unchanged, differs, skipped, with reasons) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Objects applied at the same time.
+    #[arg(long, default_value_t = 16)]
+    pub workers: usize,
 }
 
 /// `--existing`.

@@ -64,10 +64,10 @@ fn main() -> ExitCode {
 fn runtime_for(command: &Command) -> tokio::runtime::Builder {
     match command {
         Command::Restore {
-            target: cli::RestoreCommand::Cluster { .. },
+            target: cli::RestoreCommand::Cluster(_),
         }
         | Command::Backup {
-            source: cli::BackupCommand::Cluster { .. },
+            source: cli::BackupCommand::Cluster(_),
         } => tokio::runtime::Builder::new_current_thread(),
         _ => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -89,12 +89,16 @@ async fn run(cli: Cli) -> CliResult {
         } => commands::rbac::run(&context, command, service_account.as_deref()),
         Command::Storage { action } => commands::storage::run(&context, action).await,
         Command::Repo { action } => commands::repo::repo(&context, action).await,
-        Command::Backup { source } => commands::repo::backup(&context, source).await,
+        Command::Backup { source } => match source {
+            cli::BackupCommand::Path(args) => commands::repo::tree::backup(&context, args).await,
+            cli::BackupCommand::Stdin(args) => commands::repo::backup_stdin(&context, args).await,
+            cli::BackupCommand::Cluster(args) => commands::cluster::backup(&context, args).await,
+        },
         Command::Snapshot { action } => commands::repo::snapshot(&context, action).await,
-        Command::Restore {
-            target: target @ cli::RestoreCommand::Path { .. },
-        } => commands::repo::tree::restore(&context, target).await,
-        Command::Restore { target } => commands::cluster::restore(&context, target).await,
+        Command::Restore { target } => match target {
+            cli::RestoreCommand::Path(args) => commands::repo::tree::restore(&context, args).await,
+            cli::RestoreCommand::Cluster(args) => commands::cluster::restore(&context, args).await,
+        },
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
         Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,
         Command::Settings { action } => commands::datastore::settings(&context, action).await,

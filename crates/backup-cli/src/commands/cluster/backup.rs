@@ -1,12 +1,13 @@
 //! `kbackup backup cluster`.
 
-use crate::cli::RepoArgs;
+use crate::cli::ClusterBackupArgs;
 use crate::commands::repo::{note_adopted, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::model::Phase;
+use backup_core::resources::Cleaning;
 use backup_k8s::KubeCluster;
 use backup_usecases::cluster::{BackupOptions, ClusterBackupError, backup as back_up};
 use indicatif::HumanBytes;
@@ -41,8 +42,18 @@ impl From<ClusterBackupError> for CliError {
 
 /// Lists the selected objects, streams them into the repository as the `manifests`
 /// component of a new snapshot, and reports what was taken and what was refused.
-pub async fn backup(context: &Context, repo: &RepoArgs, options: BackupOptions) -> CliResult {
-    let repository = open(context, repo).await?;
+pub async fn backup(context: &Context, args: ClusterBackupArgs) -> CliResult {
+    let options = BackupOptions {
+        filter: args.filter.into(),
+        cleaning: Cleaning {
+            keep_status: args.keep_status,
+            drop_last_applied: args.drop_last_applied,
+        },
+        output_dir: args.output_dir,
+        concurrency: args.workers,
+        marks: args.marks.into(),
+    };
+    let repository = open(context, &args.repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
     let progress = context.progress();
     let done = back_up(&repository, &cluster, options, &progress).await?;

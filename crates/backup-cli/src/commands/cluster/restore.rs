@@ -1,18 +1,19 @@
 //! `kbackup restore cluster ID|latest`.
 
-use crate::cli::{ExistingArg, RestoreCommand};
+use crate::cli::{ClusterRestoreArgs, ExistingArg};
 use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{OutputFormat, Tabular, emit, emit_each};
 use anyhow::anyhow;
+use backup_core::RestoreEngine;
 use backup_core::model::{NextStep, Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
     ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions,
 };
-use backup_usecases::cluster::{MANIFESTS, RestoreSessionStatus, plan_restore};
+use backup_usecases::cluster::{MANIFESTS, ManifestRestore, RestoreSessionStatus};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
@@ -95,8 +96,8 @@ fn outcomes(counts: &PlanCounts) -> String {
 }
 
 /// Plans, and unless a dry run, restores.
-pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
-    let RestoreCommand::Cluster {
+pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
+    let ClusterRestoreArgs {
         snapshot,
         repo,
         among,
@@ -108,10 +109,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         components,
         dry_run,
         workers,
-    } = command
-    else {
-        unreachable!("main routes only `restore cluster` here")
-    };
+    } = args;
     let mapping =
         NamespaceMapping::parse(&namespace_mapping).map_err(|e| CliError::user(anyhow!(e)))?;
     if !components.is_empty() && !components.iter().any(|c| c == MANIFESTS) {
@@ -137,7 +135,8 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         concurrency: workers,
         ..RestoreOptions::default()
     };
-    let planned = plan_restore(&repository, file, &cluster, options).await?;
+    let engine = ManifestRestore::new(&repository, file, &cluster);
+    let planned = engine.plan(&options).await?;
     let counts = planned.counts();
     let summary = format!(
         "plan for snapshot {}: {} objects in {} waves: {}",
@@ -161,7 +160,9 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         ))?;
     }
     let progress = context.progress();
-    let outcome = planned.execute(&progress).await;
+    let outcome = engine
+        .start(&planned, chrono::Utc::now(), &progress)
+        .await?;
     match context.output {
         OutputFormat::Table => {
             let rows: Vec<KindRow> = outcome

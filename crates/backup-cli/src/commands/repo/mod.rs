@@ -1,14 +1,13 @@
 //! `kbackup repo init`, `kbackup backup stdin`, `kbackup snapshot list|cat`: the kbackup
 //! repository format (issue 4, in progress).
 
-use crate::cli::{BackupCommand, RepoArgs, RepoCommand, SnapshotCommand, SnapshotFilter};
+use crate::cli::{RepoArgs, RepoCommand, SnapshotCommand, SnapshotFilter, StdinBackupArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::SecretValue;
 use backup_core::model::NextStep;
-use backup_core::resources::Cleaning;
 use backup_core::{Component, RepositoryLocation, RetentionDecision, RetentionPolicy, Totals};
 use backup_repository::{
     CheckReport, InitOptions, PruneOptions, Repository, RepositoryError, SnapshotFile,
@@ -278,33 +277,9 @@ impl Tabular for RetentionDecision {
     }
 }
 
-/// `kbackup backup ...`.
-pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
-    let (repo, name, marks) = match command {
-        BackupCommand::Stdin { repo, name, marks } => (repo, name, marks),
-        path @ BackupCommand::Path { .. } => return tree::backup(context, path).await,
-        BackupCommand::Cluster {
-            repo,
-            filter,
-            keep_status,
-            drop_last_applied,
-            output_dir,
-            workers,
-            marks,
-        } => {
-            let options = backup_usecases::cluster::BackupOptions {
-                filter: filter.into(),
-                cleaning: Cleaning {
-                    keep_status,
-                    drop_last_applied,
-                },
-                output_dir,
-                concurrency: workers,
-                marks: marks.into(),
-            };
-            return super::cluster::backup(context, &repo, options).await;
-        }
-    };
+/// `kbackup backup stdin --name NAME`: standard input as one component of a new snapshot.
+pub async fn backup_stdin(context: &Context, args: StdinBackupArgs) -> CliResult {
+    let StdinBackupArgs { repo, name, marks } = args;
     let repository = open(context, &repo).await?;
     let started = Instant::now();
     let (content, stats) = repository

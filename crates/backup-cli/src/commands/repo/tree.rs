@@ -1,7 +1,7 @@
 //! `kbackup backup path` and `kbackup restore path`: directory trees in the repository.
 
 use super::{find_snapshot, note_adopted, open};
-use crate::cli::{BackupCommand, RestoreCommand};
+use crate::cli::{PathBackupArgs, PathRestoreArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -62,17 +62,14 @@ impl Tabular for BackedUpRow {
 }
 
 /// `kbackup backup path DIR...`.
-pub async fn backup(context: &Context, command: BackupCommand) -> CliResult {
-    let BackupCommand::Path {
+pub async fn backup(context: &Context, args: PathBackupArgs) -> CliResult {
+    let PathBackupArgs {
         dirs,
         repo,
         exclude,
         marks,
         force,
-    } = command
-    else {
-        unreachable!("routed here for `backup path` only")
-    };
+    } = args;
     let exclude = PathPatterns::new(&exclude).map_err(|e| CliError::user(anyhow!(e)))?;
     let repository = open(context, &repo).await?;
     let request = TreeBackupRequest {
@@ -153,8 +150,8 @@ impl Tabular for RestoredRow {
 }
 
 /// `kbackup restore path ID[:COMPONENT] --target DIR`.
-pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
-    let RestoreCommand::Path {
+pub async fn restore(context: &Context, args: PathRestoreArgs) -> CliResult {
+    let PathRestoreArgs {
         snapshot,
         repo,
         target,
@@ -162,10 +159,7 @@ pub async fn restore(context: &Context, command: RestoreCommand) -> CliResult {
         overwrite,
         among,
         workers,
-    } = command
-    else {
-        unreachable!("routed here for `restore path` only")
-    };
+    } = args;
     let include = PathPatterns::new(&include).map_err(|e| CliError::user(anyhow!(e)))?;
     let (wanted, component) = match snapshot.split_once(':') {
         Some((id, component)) => (id, Some(component.to_owned())),
