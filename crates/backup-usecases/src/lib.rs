@@ -9,4 +9,5 @@ pub mod credentials;
 pub mod restore_run;
 pub mod selection;
 pub mod snapshot;
+pub mod stackstate;
 pub mod trees;

@@ -1,56 +1,57 @@
-//! The installation a StackState command works on: its cluster, namespace and backup
-//! configuration.
+//! The installation a StackState command works on, loaded from the flags: its cluster,
+//! namespace and backup configuration (the procedures are in backup-usecases).
 
-use crate::cli::ConfigSource;
+use crate::cli;
 use crate::context::Context;
 use crate::exit::CliError;
 use anyhow::anyhow;
-use backup_core::cluster::ConfigObjects;
-use backup_core::stackstate::{DEFAULT_CONFIG_KEY, StackStateConfig};
+use backup_core::stackstate::StackStateConfig;
 use backup_k8s::KubeCluster;
+use backup_usecases::stackstate::{ConfigSource, StackStateError};
 
-/// The cluster, namespace and configuration of one installation.
-pub(crate) struct Installation {
-    pub cluster: KubeCluster,
-    pub namespace: String,
-    pub config: StackStateConfig,
+/// The installation on the cluster kbackup talks to.
+pub(crate) type Installation = backup_usecases::stackstate::Installation<KubeCluster>;
+
+/// Connects and reads the configuration: the `stackstate:` section of the configuration
+/// file if there is one, else the ConfigMap with the Secret merged over it.
+pub(crate) async fn load(
+    context: &Context,
+    source: &cli::ConfigSource,
+) -> Result<Installation, CliError> {
+    let namespace = context.require_namespace()?;
+    let cluster = KubeCluster::connect(&context.kube).await?;
+    let config = context
+        .stackstate_file_config()
+        .map(|value| StackStateConfig::from_value(value.clone()))
+        .transpose()
+        .map_err(CliError::user)?;
+    let from = ConfigSource {
+        configmap: source.configmap.clone(),
+        secret: source.secret.clone(),
+    };
+    let installation = Installation::load(cluster, namespace, &from, config).await?;
+    if installation.secret_missing {
+        context.info(&format!(
+            "note: Secret {namespace}/{} not found; using the ConfigMap alone",
+            source.secret
+        ));
+    }
+    Ok(installation)
 }
 
-impl Installation {
-    /// Connects and reads the configuration: the `stackstate:` section of the configuration
-    /// file if there is one, else the ConfigMap with the Secret merged over it.
-    pub async fn load(context: &Context, source: &ConfigSource) -> Result<Self, CliError> {
-        let namespace = context.require_namespace()?.to_owned();
-        let cluster = KubeCluster::connect(&context.kube).await?;
-        let config = match context.stackstate_file_config() {
-            Some(value) => StackStateConfig::from_value(value.clone()).map_err(CliError::user)?,
-            None => {
-                let map = cluster.config_map(&namespace, &source.configmap).await?.ok_or_else(|| {
-                    CliError::user(anyhow!(
-                        "ConfigMap {namespace}/{} not found: is {namespace} the installation's namespace? (--configmap names another)",
-                        source.configmap
-                    ))
-                })?;
-                let secret = cluster.secret(&namespace, &source.secret).await?;
-                if secret.is_none() {
-                    context.info(&format!(
-                        "note: Secret {namespace}/{} not found; using the ConfigMap alone",
-                        source.secret
-                    ));
-                }
-                StackStateConfig::from_objects(
-                    &source.configmap,
-                    DEFAULT_CONFIG_KEY,
-                    &map,
-                    secret.as_ref(),
-                )
-                .map_err(CliError::user)?
+impl From<StackStateError> for CliError {
+    fn from(error: StackStateError) -> Self {
+        match error {
+            StackStateError::Cluster(error) => error.into(),
+            StackStateError::Storage(error) => error.into(),
+            StackStateError::Elasticsearch(error) => error.into(),
+            error @ StackStateError::ConfigMapMissing { .. } => {
+                CliError::user(anyhow!("{error} (--configmap names another)"))
             }
-        };
-        Ok(Self {
-            cluster,
-            namespace,
-            config,
-        })
+            StackStateError::NoElasticsearchService => CliError::user(anyhow!(
+                "configuration field elasticsearch.service (name and port) is required unless --es-url is given"
+            )),
+            other => CliError::user(other),
+        }
     }
 }

@@ -1,8 +1,7 @@
 //! `kbackup stackgraph backup`: a backup now, named as the chart's CronJob names them.
 
-use super::Installation;
-use super::kind::{DataStore, SpecOptions};
 use crate::cli::StackStateArgs;
+use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -10,6 +9,7 @@ use anyhow::anyhow;
 use backup_core::Progress;
 use backup_core::cluster::JobState;
 use backup_k8s::datastore::{BackupOutcome, JobBackup};
+use backup_usecases::stackstate::{DataStore, SpecOptions};
 use std::time::Duration;
 
 impl Tabular for BackupOutcome {
@@ -28,12 +28,14 @@ impl Tabular for BackupOutcome {
 
 /// Runs the backup Job and reports the archive it wrote.
 pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) -> CliResult {
-    let installation = Installation::load(context, &source.config).await?;
+    let installation = installation::load(context, &source.config).await?;
     let archive = format!(
         "sts-backup-{}.graph",
         chrono::Utc::now().format("%Y%m%d-%H%M")
     );
-    let spec = DataStore::StackGraph.spec(&installation, source, SpecOptions::default())?;
+    let endpoint = source.storage.storage_endpoint.as_deref();
+    let spec =
+        DataStore::StackGraph.spec(&installation.config, endpoint, SpecOptions::default())?;
     let request = installation.job_request(archive)?;
     let backup = JobBackup::new(&installation.cluster, &installation.namespace, spec);
     let progress = context.progress();

@@ -1,14 +1,10 @@
 //! `kbackup stackgraph expire --older-than 30d [--dry-run]`.
 
-use super::Installation;
-use super::kind::file_catalog;
 use crate::cli::StackStateArgs;
+use crate::commands::installation;
 use crate::context::Context;
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliResult, Exit};
 use crate::output::emit;
-use anyhow::anyhow;
-use backup_core::stackstate::Archive;
-use backup_k8s::datastore::GRAPH_SUFFIX;
 use std::time::Duration;
 
 /// Deletes (or with `dry_run` lists) the archives older than the retention.
@@ -18,22 +14,15 @@ pub async fn run(
     older_than: Duration,
     dry_run: bool,
 ) -> CliResult {
-    let installation = Installation::load(context, &source.config).await?;
-    let section = installation.config.stackgraph().map_err(CliError::user)?;
-    let endpoint = source
-        .storage
-        .storage_endpoint
-        .clone()
-        .or_else(|| section.storage_endpoint.clone());
-    let store = installation.object_store(context, source, endpoint).await?;
-    let bucket = store.bucket(&section.bucket, &section.s3_prefix).await?;
-    let catalog = file_catalog(bucket.as_ref(), GRAPH_SUFFIX).await?;
-    let retention = chrono::Duration::from_std(older_than)
-        .map_err(|_| CliError::user(anyhow!("retention {older_than:?} is too long")))?;
-    let cutoff = chrono::Utc::now() - retention;
-    let expired: Vec<Archive> = catalog.older_than(cutoff).into_iter().cloned().collect();
-    emit(context.output, &expired)?;
-    let location = bucket.location();
+    let installation = installation::load(context, &source.config).await?;
+    let storage = context.storage_options(&source.storage).await?;
+    let endpoint = source.storage.storage_endpoint.clone();
+    let plan = installation
+        .plan_expiry(storage, endpoint, older_than, chrono::Utc::now())
+        .await?;
+    let expired = &plan.archives;
+    emit(context.output, expired)?;
+    let location = &plan.location;
     if expired.is_empty() || dry_run {
         context.info(&format!(
             "{} archive(s) in {location} older than {}{}",
@@ -51,11 +40,7 @@ pub async fn run(
         "Delete these {} archive(s) from {location}?",
         expired.len()
     ))?;
-    for archive in &expired {
-        for part in &archive.parts {
-            bucket.delete(part).await?;
-        }
-    }
+    plan.execute().await?;
     context.info(&format!(
         "deleted {} archive(s) from {location}",
         expired.len()

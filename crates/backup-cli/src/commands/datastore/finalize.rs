@@ -1,8 +1,7 @@
 //! `kbackup stackgraph|settings|victoriametrics check-and-finalize --job NAME [--wait]`.
 
-use super::Installation;
-use super::kind::{DataStore, SpecOptions};
 use crate::cli::StackStateArgs;
+use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -10,6 +9,7 @@ use anyhow::anyhow;
 use backup_core::cluster::{Cluster, JobState};
 use backup_k8s::datastore::{FinalizeOutcome, JobRestore};
 use backup_usecases::restore_run::check_and_finalize;
+use backup_usecases::stackstate::{DataStore, SpecOptions};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -43,8 +43,9 @@ pub async fn run(
     job: &str,
     wait: Option<Duration>,
 ) -> CliResult {
-    let installation = Installation::load(context, &source.config).await?;
-    let spec = kind.spec(&installation, source, SpecOptions::default())?;
+    let installation = installation::load(context, &source.config).await?;
+    let endpoint = source.storage.storage_endpoint.as_deref();
+    let spec = kind.spec(&installation.config, endpoint, SpecOptions::default())?;
     let restore = JobRestore::new(&installation.cluster, &installation.namespace, spec);
     let outcome = check_and_finalize(&restore, &job.to_owned(), wait, &context.progress()).await?;
     report_outcome(context, &restore, job, &outcome)

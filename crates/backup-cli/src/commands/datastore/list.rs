@@ -1,12 +1,12 @@
 //! `kbackup stackgraph|settings|victoriametrics list`.
 
-use super::Installation;
-use super::kind::DataStore;
 use crate::cli::StackStateArgs;
+use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
 use backup_core::stackstate::Archive;
+use backup_usecases::stackstate::DataStore;
 use chrono::SecondsFormat;
 use indicatif::HumanBytes;
 
@@ -35,8 +35,10 @@ impl Tabular for Archive {
 
 /// Lists the archives, newest first.
 pub async fn run(context: &Context, kind: DataStore, source: &StackStateArgs) -> CliResult {
-    let installation = Installation::load(context, &source.config).await?;
-    let catalog = kind.catalog(&installation, context, source).await?;
+    let installation = installation::load(context, &source.config).await?;
+    let storage = context.storage_options(&source.storage).await?;
+    let endpoint = source.storage.storage_endpoint.clone();
+    let catalog = kind.catalog(&installation, storage, endpoint).await?;
     emit(context.output, &catalog.archives.archives)?;
     Ok(Exit::Success)
 }

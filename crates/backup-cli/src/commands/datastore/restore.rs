@@ -1,9 +1,8 @@
 //! `kbackup stackgraph|settings|victoriametrics restore (--archive NAME | --latest)`.
 
-use super::Installation;
 use super::finalize::report_outcome;
-use super::kind::{DataStore, SpecOptions};
 use crate::cli::{RestoreArgs, StackStateArgs};
+use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -13,6 +12,7 @@ use backup_core::model::NextStep;
 use backup_core::workflow::WorkflowError;
 use backup_k8s::datastore::{JobRestore, RestorePlan, StartedRestore};
 use backup_usecases::restore_run::{RestoreRunError, run_restore, start_restore};
+use backup_usecases::stackstate::{DataStore, SpecOptions};
 
 impl Tabular for RestorePlan {
     fn headers() -> Vec<&'static str> {
@@ -37,24 +37,19 @@ pub async fn run(
     options: &RestoreArgs,
     spec_options: SpecOptions,
 ) -> CliResult {
-    let installation = Installation::load(context, &source.config).await?;
-    // The Job spec validates the configuration before any listing; the archive comes next.
-    let mut spec = kind.spec(&installation, source, spec_options)?;
-    let archive = match (&options.archive, spec_options.from_old_pvc) {
-        // The legacy volume cannot be listed from here; the Job fails if the file is absent.
-        (Some(name), true) => name.clone(),
-        _ => {
-            let catalog = kind.catalog(&installation, context, source).await?;
-            let chosen = match &options.archive {
-                Some(name) => catalog.archives.find(name, &catalog.location),
-                None => catalog.archives.latest(kind.name(), &catalog.location),
-            };
-            let archive = chosen.map_err(CliError::user)?;
-            kind.prepare(&mut spec, archive);
-            kind.job_archive(archive)
-        }
-    };
-    let request = installation.job_request(archive)?;
+    let installation = installation::load(context, &source.config).await?;
+    let storage = context.storage_options(&source.storage).await?;
+    let prepared = installation
+        .prepare_restore(
+            kind,
+            options.archive.as_deref(),
+            spec_options,
+            storage,
+            source.storage.storage_endpoint.clone(),
+        )
+        .await?;
+    let request = prepared.request;
+    let spec = prepared.spec;
     let namespace = installation.namespace.clone();
     let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
     restore.pods_timeout = options.pods_timeout;

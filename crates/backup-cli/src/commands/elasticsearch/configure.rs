@@ -57,9 +57,9 @@ pub async fn run(context: &Context, source: &EsArgs, dry_run: bool, no_slm: bool
             "Skipped".to_owned()
         } else {
             let applied = if n == 0 {
-                session.client.apply_repository(request).await
+                session.client().apply_repository(request).await
             } else {
-                session.client.apply_slm(request).await
+                session.client().apply_slm(request).await
             };
             match applied {
                 Ok(change) => format!("{change:?}"),

@@ -6,13 +6,14 @@ mod configure;
 mod restore;
 mod snapshots;
 
-use super::installation::Installation;
+use super::installation::{self, Installation};
 use crate::cli::{ElasticsearchCommand, EsArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use anyhow::anyhow;
-use backup_core::cluster::{Forward, PortForwarder};
+use backup_core::Secret;
 use backup_elasticsearch::EsClient;
+use backup_usecases::stackstate::{EsConnection, EsCredentials};
 
 /// Runs an elasticsearch command.
 pub async fn run(context: &Context, command: ElasticsearchCommand) -> CliResult {
@@ -73,8 +74,7 @@ pub async fn run(context: &Context, command: ElasticsearchCommand) -> CliResult 
 /// An installation with a connection to its Elasticsearch.
 struct EsSession {
     installation: Installation,
-    client: EsClient,
-    _forward: Option<Box<dyn Forward>>,
+    connection: EsConnection,
 }
 
 impl EsSession {
@@ -85,30 +85,13 @@ impl EsSession {
             backup_core::location::check_endpoint("--es-url", url)
                 .map_err(|e| CliError::user(anyhow!(e)))?;
         }
-        let installation = Installation::load(context, &source.config).await?;
-        let section = installation
-            .config
-            .elasticsearch()
-            .map_err(CliError::user)?;
-        let (url, forward) = match &source.es_url {
-            Some(url) => (url.clone(), None),
-            None => {
-                let service = &section.service;
-                if service.name.is_empty() || service.port == 0 {
-                    return Err(CliError::user(anyhow!(
-                        "configuration field elasticsearch.service (name and port) is required unless --es-url is given"
-                    )));
-                }
-                let forward = installation
-                    .cluster
-                    .forward_service(&installation.namespace, &service.name, service.port)
-                    .await?;
-                (format!("http://{}", forward.local_addr()), Some(forward))
-            }
-        };
+        let installation = installation::load(context, &source.config).await?;
         let password = std::env::var("KBACKUP_ES_PASSWORD").ok();
-        let auth = match (&source.es_username, &password) {
-            (Some(user), Some(password)) => Some((user.as_str(), password.as_str())),
+        let credentials = match (&source.es_username, password) {
+            (Some(user), Some(password)) => Some(EsCredentials {
+                username: user.clone(),
+                password: Secret::new(password),
+            }),
             (Some(_), None) => {
                 return Err(CliError::user(anyhow!(
                     "--es-username needs the password in KBACKUP_ES_PASSWORD"
@@ -116,35 +99,17 @@ impl EsSession {
             }
             (None, _) => None,
         };
-        let client = EsClient::connect(&url, auth)?;
-        client.server_info().await?;
+        let connection = installation
+            .connect_elasticsearch(source.es_url.as_deref(), credentials.as_ref())
+            .await?;
         Ok(Self {
             installation,
-            client,
-            _forward: forward,
+            connection,
         })
     }
 
-    /// The repository and the restore settings, checked.
-    fn restore_settings(
-        &self,
-    ) -> Result<(String, backup_core::stackstate::ElasticsearchRestore), CliError> {
-        let settings = self
-            .installation
-            .config
-            .elasticsearch_restore()
-            .map_err(CliError::user)?
-            .clone();
-        Ok((self.repository()?, settings))
-    }
-
-    /// The repository the commands work with.
-    fn repository(&self) -> Result<String, CliError> {
-        Ok(self
-            .installation
-            .config
-            .elasticsearch_repository()
-            .map_err(CliError::user)?
-            .to_owned())
+    /// The client.
+    fn client(&self) -> &EsClient {
+        &self.connection.client
     }
 }

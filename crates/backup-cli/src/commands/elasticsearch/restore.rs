@@ -87,11 +87,11 @@ fn check(count: &IndexCount) -> &'static str {
 /// Restores a snapshot.
 pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let (repository, settings) = session.restore_settings()?;
+    let (repository, settings) = session.installation.elasticsearch_restore()?;
     let snapshot = match &options.snapshot {
-        Some(name) => session.client.snapshot(&repository, name).await?,
+        Some(name) => session.client().snapshot(&repository, name).await?,
         None => session
-            .client
+            .client()
             .snapshots(&repository)
             .await?
             .into_iter()
@@ -111,7 +111,7 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     };
     let namespace = session.installation.namespace.clone();
     let mut restore = EsRestore::new(
-        &session.client,
+        session.client(),
         &session.installation.cluster,
         &namespace,
         &repository,
@@ -262,9 +262,9 @@ pub async fn finalize(
     wait: Option<Duration>,
 ) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let (repository, settings) = session.restore_settings()?;
+    let (repository, settings) = session.installation.elasticsearch_restore()?;
     let restore = EsRestore::new(
-        &session.client,
+        session.client(),
         &session.installation.cluster,
         &session.installation.namespace,
         &repository,

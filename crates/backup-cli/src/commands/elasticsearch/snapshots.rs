@@ -38,7 +38,10 @@ impl Tabular for SnapshotInfo {
 /// Lists the snapshots, newest first.
 pub async fn list(context: &Context, source: &EsArgs) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let snapshots = session.client.snapshots(&session.repository()?).await?;
+    let snapshots = session
+        .client()
+        .snapshots(&session.installation.elasticsearch_repository()?)
+        .await?;
     emit(context.output, &snapshots)?;
     Ok(Exit::Success)
 }
@@ -47,8 +50,8 @@ pub async fn list(context: &Context, source: &EsArgs) -> CliResult {
 pub async fn describe(context: &Context, source: &EsArgs, name: &str) -> CliResult {
     let session = EsSession::open(context, source).await?;
     let snapshot = session
-        .client
-        .snapshot(&session.repository()?, name)
+        .client()
+        .snapshot(&session.installation.elasticsearch_repository()?, name)
         .await?;
     emit(context.output, std::slice::from_ref(&snapshot))?;
     if context.output == crate::output::OutputFormat::Table {
@@ -85,11 +88,11 @@ pub async fn take(
         })?;
     let name = name
         .unwrap_or_else(|| format!("sts-backup-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let repository = session.repository()?;
+    let repository = session.installation.elasticsearch_repository()?;
     let progress = context.progress();
     progress.start(&format!("snapshot {name} of {indices}"), None);
     let taken = session
-        .client
+        .client()
         .create_snapshot(
             &repository,
             &NewSnapshot {
@@ -128,13 +131,13 @@ pub async fn take(
 /// Deletes a snapshot after confirmation.
 pub async fn delete(context: &Context, source: &EsArgs, name: &str) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let repository = session.repository()?;
+    let repository = session.installation.elasticsearch_repository()?;
     // Fails clearly on a missing snapshot before asking anything.
-    session.client.snapshot(&repository, name).await?;
+    session.client().snapshot(&repository, name).await?;
     context.confirm(&format!(
         "Delete snapshot {name} from repository {repository}?"
     ))?;
-    session.client.delete_snapshot(&repository, name).await?;
+    session.client().delete_snapshot(&repository, name).await?;
     context.info(&format!(
         "deleted snapshot {name} from repository {repository}"
     ));

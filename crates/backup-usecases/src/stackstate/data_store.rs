@@ -1,16 +1,15 @@
-//! What differs between the Job-based data stores at the command line: their configuration
-//! section, where their archives are and how they are named.
+//! What differs between the Job-based data stores: their configuration section, where
+//! their archives are and how they are named, and how a restore of one is prepared.
 
-use super::Installation;
-use crate::cli::StackStateArgs;
-use crate::context::Context;
-use crate::exit::CliError;
-use backup_core::stackstate::{Archive, ArchiveCatalog};
+use super::{Installation, StackStateError};
+use backup_core::cluster::Cluster;
+use backup_core::stackstate::{Archive, ArchiveCatalog, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt};
 use backup_k8s::datastore::{
-    DataStoreSpec, GRAPH_SUFFIX, SETTINGS, SETTINGS_SUFFIX, STACKGRAPH, VICTORIA_METRICS,
-    VM_BACKUP_MARKER, settings_spec, stackgraph_spec, victoria_metrics_spec,
+    DataStoreSpec, GRAPH_SUFFIX, JobRequest, SETTINGS, SETTINGS_SUFFIX, STACKGRAPH,
+    VICTORIA_METRICS, VM_BACKUP_MARKER, settings_spec, stackgraph_spec, victoria_metrics_spec,
 };
+use backup_storage::StorageOptions;
 
 /// One of the Job-based data stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +33,18 @@ pub struct SpecOptions {
 
 /// The archives of a data store, newest first, and where they are (for messages).
 pub struct Catalog {
+    /// The archives.
     pub archives: ArchiveCatalog,
+    /// `s3://bucket/prefix`, or several of them.
     pub location: String,
+}
+
+/// A restore Job ready to plan: its spec, adapted to the archive, and its request.
+pub struct PreparedRestore {
+    /// The Job's spec.
+    pub spec: DataStoreSpec,
+    /// The archive and keys it works with.
+    pub request: JobRequest,
 }
 
 impl DataStore {
@@ -57,47 +66,44 @@ impl DataStore {
         }
     }
 
-    /// The restore Job's spec from the configuration.
+    /// The Job's spec from the configuration; `storage_endpoint` overrides StackGraph's.
     pub fn spec(
         self,
-        installation: &Installation,
-        source: &StackStateArgs,
+        config: &StackStateConfig,
+        storage_endpoint: Option<&str>,
         options: SpecOptions,
-    ) -> Result<DataStoreSpec, CliError> {
-        let config = &installation.config;
-        match self {
-            DataStore::StackGraph => {
-                stackgraph_spec(config, source.storage.storage_endpoint.as_deref())
-            }
+    ) -> Result<DataStoreSpec, StackStateError> {
+        Ok(match self {
+            DataStore::StackGraph => stackgraph_spec(config, storage_endpoint)?,
             DataStore::Settings => {
-                settings_spec(config, options.skip_stackpacks, options.from_old_pvc)
+                settings_spec(config, options.skip_stackpacks, options.from_old_pvc)?
             }
-            DataStore::VictoriaMetrics => victoria_metrics_spec(config),
-        }
-        .map_err(CliError::user)
+            DataStore::VictoriaMetrics => victoria_metrics_spec(config)?,
+        })
     }
 
-    /// Every archive (all pages of every listing), newest first.
-    pub async fn catalog(
+    /// Every archive (all pages of every listing), newest first. `storage_endpoint`
+    /// overrides the configuration's.
+    pub async fn catalog<C: Cluster>(
         self,
-        installation: &Installation,
-        context: &Context,
-        source: &StackStateArgs,
-    ) -> Result<Catalog, CliError> {
+        installation: &Installation<C>,
+        options: StorageOptions,
+        storage_endpoint: Option<String>,
+    ) -> Result<Catalog, StackStateError> {
         let config = &installation.config;
-        let flag = source.storage.storage_endpoint.clone();
         let single = |bucket: &str, prefix: &str| format!("s3://{bucket}/{prefix}");
         match self {
             DataStore::StackGraph | DataStore::Settings => {
                 let (bucket, prefix, endpoint, suffix) = if self == DataStore::StackGraph {
-                    let section = config.stackgraph().map_err(CliError::user)?;
-                    let endpoint = flag.or_else(|| section.storage_endpoint.clone());
+                    let section = config.stackgraph()?;
+                    let endpoint = storage_endpoint.or_else(|| section.storage_endpoint.clone());
                     (&section.bucket, &section.s3_prefix, endpoint, GRAPH_SUFFIX)
                 } else {
-                    let section = config.settings().map_err(CliError::user)?;
-                    (&section.bucket, &section.s3_prefix, flag, SETTINGS_SUFFIX)
+                    let section = config.settings()?;
+                    let prefix = &section.s3_prefix;
+                    (&section.bucket, prefix, storage_endpoint, SETTINGS_SUFFIX)
                 };
-                let store = installation.object_store(context, source, endpoint).await?;
+                let store = installation.archive_store(options, endpoint).await?;
                 let storage = store.bucket(bucket, prefix).await?;
                 Ok(Catalog {
                     archives: file_catalog(storage.as_ref(), suffix).await?,
@@ -105,8 +111,10 @@ impl DataStore {
                 })
             }
             DataStore::VictoriaMetrics => {
-                let section = config.victoria_metrics().map_err(CliError::user)?;
-                let store = installation.object_store(context, source, flag).await?;
+                let section = config.victoria_metrics()?;
+                let store = installation
+                    .archive_store(options, storage_endpoint)
+                    .await?;
                 let mut buckets: Vec<&str> = section
                     .s3_locations
                     .iter()
@@ -163,11 +171,45 @@ impl DataStore {
     }
 }
 
+impl<C: Cluster> Installation<C> {
+    /// Prepares the restore of `data_store` from `archive` (`None`: the latest complete
+    /// one). The spec is checked before any listing; an archive on the legacy volume
+    /// (`from_old_pvc`) is taken by name, unlisted (the Job fails if it is absent).
+    pub async fn prepare_restore(
+        &self,
+        data_store: DataStore,
+        archive: Option<&str>,
+        spec_options: SpecOptions,
+        storage: StorageOptions,
+        storage_endpoint: Option<String>,
+    ) -> Result<PreparedRestore, StackStateError> {
+        let mut spec = data_store.spec(&self.config, storage_endpoint.as_deref(), spec_options)?;
+        let archive = match (archive, spec_options.from_old_pvc) {
+            (Some(name), true) => name.to_owned(),
+            _ => {
+                let catalog = data_store.catalog(self, storage, storage_endpoint).await?;
+                let chosen = match archive {
+                    Some(name) => catalog.archives.find(name, &catalog.location),
+                    None => catalog
+                        .archives
+                        .latest(data_store.name(), &catalog.location),
+                }?;
+                data_store.prepare(&mut spec, chosen);
+                data_store.job_archive(chosen)
+            }
+        };
+        Ok(PreparedRestore {
+            request: self.job_request(archive)?,
+            spec,
+        })
+    }
+}
+
 /// The archives of one bucket and prefix: `.graph` or `.sty` files, alone or in parts.
 pub async fn file_catalog(
     storage: &dyn ObjectStorage,
     suffix: &str,
-) -> Result<ArchiveCatalog, CliError> {
+) -> Result<ArchiveCatalog, StackStateError> {
     let objects = storage.list_all("").await?;
     Ok(ArchiveCatalog::from_objects(&objects, suffix))
 }

@@ -1,0 +1,18 @@
+//! A StackState / SUSE Observability installation and its data stores: the configuration
+//! read from the cluster, the archives of the Job-based data stores (StackGraph, settings,
+//! VictoriaMetrics) and the restores that bring them back, and the connection to its
+//! Elasticsearch.
+
+mod archive_store;
+mod data_store;
+mod elasticsearch;
+mod error;
+mod expiry;
+mod installation;
+
+pub use archive_store::ArchiveStore;
+pub use data_store::{Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog};
+pub use elasticsearch::{EsConnection, EsCredentials};
+pub use error::StackStateError;
+pub use expiry::ExpiryPlan;
+pub use installation::{ConfigSource, Installation};
