@@ -6,9 +6,9 @@ use crate::exit::CliError;
 use crate::output::OutputFormat;
 use crate::progress::BarProgress;
 use anyhow::anyhow;
-use backup_core::cluster::ConfigObjects;
 use backup_k8s::{ConnectOptions, KubeCluster};
 use backup_storage::StorageOptions;
+use backup_usecases::credentials::{CredentialError, apply_storage_secret};
 use tokio_util::sync::CancellationToken;
 
 /// What every command may need.
@@ -189,35 +189,14 @@ impl Context {
                 "--storage-secret takes [NAMESPACE/]NAME, got '{reference}'"
             )));
         }
-        let data = cluster.secret(&namespace, &name).await?.ok_or_else(|| {
-            CliError::user(anyhow!(
-                "Secret {namespace}/{name} (named by --storage-secret) does not exist"
-            ))
-        })?;
-        let text = |key: &str| {
-            data.get(key)
-                .map(|v| String::from_utf8_lossy(v.expose()).trim().to_owned())
-        };
-        let secret_options = StorageOptions::from_lookup(|key| text(key));
-        if secret_options.access_key_id.is_none() && secret_options.azure_key.is_none() {
-            return Err(CliError::user(anyhow!(
-                "Secret {namespace}/{name} has no AWS_ACCESS_KEY_ID or AZURE_STORAGE_ACCOUNT_KEY key (keys found: {})",
-                data.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        macro_rules! take {
-            ($($field:ident),*) => { $(if secret_options.$field.is_some() { options.$field = secret_options.$field.clone(); })* };
-        }
-        take!(
-            endpoint,
-            region,
-            access_key_id,
-            secret_access_key,
-            session_token,
-            azure_account,
-            azure_key,
-            azure_endpoint
-        );
-        Ok(())
+        apply_storage_secret(&cluster, &namespace, &name, options)
+            .await
+            .map_err(|error| match error {
+                CredentialError::Cluster(error) => error.into(),
+                CredentialError::SecretNotFound { .. } => CliError::user(anyhow!(
+                    "Secret {namespace}/{name} (named by --storage-secret) does not exist"
+                )),
+                other => CliError::user(other),
+            })
     }
 }
