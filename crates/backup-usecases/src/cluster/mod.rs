@@ -1,12 +1,16 @@
-//! Cluster resources as a component of a kbackup snapshot: backed up, read back, and a
-//! restore planned from them.
+//! Cluster resources as a component of a kbackup snapshot: backed up, read back, described,
+//! compared, and restored.
 
 mod backup;
+mod describe;
+mod diff;
 mod manifests;
 mod restore;
 mod session_status;
 
 pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup};
+pub use describe::{SnapshotContents, describe_snapshot};
+pub use diff::{SnapshotChange, diff_snapshots};
 pub use manifests::{ManifestsError, read_manifests};
 pub use restore::{ManifestRestore, RestorePlanError, plan_restore};
 pub use session_status::{ComponentStatus, Condition, RestoreSessionStatus};

@@ -5,22 +5,9 @@ use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
-use backup_repository::{Repository, SnapshotFile};
-use backup_usecases::cluster::{MANIFESTS, ManifestsError, read_manifests};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use backup_usecases::cluster::{SnapshotChange, diff_snapshots};
 
-/// One difference.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Change {
-    /// `added`, `removed` or `changed`.
-    change: &'static str,
-    /// The component, or `manifests: Kind namespace/name` for an object.
-    item: String,
-}
-
-impl Tabular for Change {
+impl Tabular for SnapshotChange {
     fn headers() -> Vec<&'static str> {
         vec!["CHANGE", "ITEM"]
     }
@@ -29,50 +16,7 @@ impl Tabular for Change {
     }
 }
 
-/// Each object's checksum, by name (read and verified).
-async fn checksums(
-    repository: &Repository,
-    file: &SnapshotFile,
-) -> Result<BTreeMap<String, String>, crate::exit::CliError> {
-    let mut sums = BTreeMap::new();
-    read_manifests(repository, file, |r| {
-        sums.insert(r.to_string(), r.checksum);
-        Ok::<_, ManifestsError>(())
-    })
-    .await?;
-    Ok(sums)
-}
-
-fn compare<V: PartialEq>(
-    old: &BTreeMap<String, V>,
-    new: &BTreeMap<String, V>,
-    label: impl Fn(&str) -> String,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for (name, value) in new {
-        match old.get(name) {
-            None => changes.push(Change {
-                change: "added",
-                item: label(name),
-            }),
-            Some(before) if before != value => changes.push(Change {
-                change: "changed",
-                item: label(name),
-            }),
-            Some(_) => {}
-        }
-    }
-    for name in old.keys().filter(|n| !new.contains_key(*n)) {
-        changes.push(Change {
-            change: "removed",
-            item: label(name),
-        });
-    }
-    changes
-}
-
-/// Compares two snapshots: stream components by content, and for cluster snapshots every
-/// object by its checksum.
+/// Compares two snapshots.
 pub async fn diff(context: &Context, repo: &RepoArgs, first: &str, second: &str) -> CliResult {
     let repository = open(context, repo).await?;
     let snapshots = repository.snapshots().await?;
@@ -80,33 +24,7 @@ pub async fn diff(context: &Context, repo: &RepoArgs, first: &str, second: &str)
         find_snapshot(&snapshots, first, &SnapshotFilter::default(), &repo.repo)?,
         find_snapshot(&snapshots, second, &SnapshotFilter::default(), &repo.repo)?,
     );
-    let streams = |f: &SnapshotFile| -> BTreeMap<String, Vec<String>> {
-        f.streams
-            .iter()
-            .filter(|s| s.name != MANIFESTS)
-            .map(|s| (s.name.clone(), s.chunks.clone()))
-            .collect()
-    };
-    let mut changes = compare(&streams(a), &streams(b), |n| n.to_owned());
-    let has_manifests = |f: &SnapshotFile| f.streams.iter().any(|s| s.name == MANIFESTS);
-    match (has_manifests(a), has_manifests(b)) {
-        (true, true) => {
-            let (old, new) = (
-                checksums(&repository, a).await?,
-                checksums(&repository, b).await?,
-            );
-            changes.extend(compare(&old, &new, |n| format!("{MANIFESTS}: {n}")));
-        }
-        (false, true) => changes.push(Change {
-            change: "added",
-            item: MANIFESTS.into(),
-        }),
-        (true, false) => changes.push(Change {
-            change: "removed",
-            item: MANIFESTS.into(),
-        }),
-        (false, false) => {}
-    }
+    let changes = diff_snapshots(&repository, a, b).await?;
     emit(context.output, &changes)?;
     context.info(&format!(
         "{} difference(s) from {} to {}",
