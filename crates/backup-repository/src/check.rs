@@ -2,9 +2,9 @@
 //! exists; with `read_data`, every pack's bytes match its id, its header opens, and every
 //! blob decodes and matches its id. Problems are collected, naming the object, not stopped at.
 
+use crate::index::{Index, pack_id_of, pack_key};
 use crate::pack::{read_header, verify_blob, verify_id};
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, pack_id_of, pack_key};
 use backup_core::ObjectStorageExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

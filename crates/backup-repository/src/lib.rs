@@ -14,12 +14,14 @@ pub mod crypto;
 #[cfg(test)]
 mod failing;
 pub mod forget;
+pub mod index;
 pub mod pack;
 pub mod prune;
 mod recover;
 pub mod repository;
 mod sealed;
 pub mod session;
+pub mod snapshot_file;
 pub mod stream;
 pub mod tree;
 
@@ -28,8 +30,10 @@ pub use check::CheckReport;
 pub use chunking::{ChunkerParams, chunk_boundaries};
 pub use crypto::{ChunkId, CryptoError, KdfParams, KeySlot, MasterKey};
 pub use forget::ForgetPlan;
+pub use index::Index;
 pub use pack::{BlobLocation, PackBuilder, PackError};
 pub use prune::{PruneOptions, PrunePlan, PruneReport};
 pub use repository::{InitOptions, KeyInfo, Repository, RepositoryConfig, RepositoryError};
 pub use session::{BackupSession, StoredStream};
-pub use stream::{BackupStats, Index, SnapshotFile, StreamContent, default_workers};
+pub use snapshot_file::SnapshotFile;
+pub use stream::{BackupStats, StreamContent, default_workers};

@@ -29,10 +29,11 @@
 //! like any unused pack instead of being adopted by the next backup.
 
 use crate::crypto::ChunkId;
+use crate::index::{Index, IndexedPack, pack_id_of, pack_key, parse_id};
 use crate::pack::{BlobLocation, PackBuilder, verify_id};
 use crate::repository::{Repository, RepositoryError};
 use crate::sealed::{MAX_SMALL_OBJECT, Opened};
-use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_id_of, pack_key, parse_id};
+use crate::stream::PACK_TARGET;
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

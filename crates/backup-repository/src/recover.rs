@@ -13,9 +13,10 @@
 //!   run past it. Chunks found only in them are stored again.
 
 use crate::crypto::MasterKey;
+use crate::index::{Index, IndexedPack, pack_id_of, pack_key};
 use crate::pack::{BlobLocation, read_header, verify_blob, verify_id};
 use crate::repository::{Repository, RepositoryError, random_hex};
-use crate::stream::{Index, IndexedPack, PACK_TARGET, pack_id_of, pack_key};
+use crate::stream::PACK_TARGET;
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

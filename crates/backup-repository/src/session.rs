@@ -12,9 +12,10 @@
 use crate::blob::seal_chunk;
 use crate::chunking::chunk_boundaries;
 use crate::crypto::ChunkId;
+use crate::index::{Index, IndexedPack, pack_key};
 use crate::pack::PackBuilder;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{BackupStats, Index, IndexedPack, PACK_TARGET, StreamContent, pack_key};
+use crate::stream::{BackupStats, PACK_TARGET, StreamContent};
 use backup_core::ObjectStorageExt;
 use bytes::Bytes;
 use futures::StreamExt;

@@ -3,18 +3,17 @@
 //! bounded (two maximum chunks of input plus one pack) whatever the stream's size.
 
 use crate::blob::decode_blob_in_place;
-use crate::crypto::{ChunkId, MasterKey};
+use crate::crypto::MasterKey;
+use crate::index::{Index, pack_key, parse_id};
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::sealed::{MAX_INDEX_OBJECT, MAX_SMALL_OBJECT, Opened};
 use crate::session::BackupSession;
-use backup_core::{ObjectStorageExt, Snapshot, SnapshotId};
-use bytes::{Bytes, BytesMut};
+use backup_core::ObjectStorageExt;
+use bytes::BytesMut;
 use futures::TryStreamExt;
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Chunks encoded at the same time by default: one per core.
 pub fn default_workers() -> usize {
@@ -143,86 +142,6 @@ impl Repository {
     }
 }
 
-/// Where every known blob is: blob id -> (pack id, location).
-#[derive(Debug, Default, Clone)]
-pub struct Index {
-    blobs: HashMap<ChunkId, (String, BlobLocation)>,
-}
-
-impl Index {
-    /// Every blob with its pack and location.
-    pub fn entries(&self) -> impl Iterator<Item = (&ChunkId, &(String, BlobLocation))> {
-        self.blobs.iter()
-    }
-
-    /// Number of blobs.
-    pub fn len(&self) -> usize {
-        self.blobs.len()
-    }
-
-    /// Whether it holds no blob.
-    pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
-    }
-
-    /// The pack and place of a chunk a snapshot refers to: missing, the repository is damaged.
-    pub(crate) fn require(&self, id: &ChunkId) -> Result<&(String, BlobLocation), RepositoryError> {
-        self.blobs.get(id).ok_or_else(|| {
-            RepositoryError::Corrupt(format!(
-                "chunk {} is in no index: the repository is damaged",
-                id.to_hex()
-            ))
-        })
-    }
-
-    /// The pack holding a chunk, if it is indexed.
-    pub fn pack_of(&self, id: &ChunkId) -> Option<&str> {
-        self.blobs.get(id).map(|(pack, _)| pack.as_str())
-    }
-
-    /// Whether a chunk is indexed.
-    pub fn contains(&self, id: &ChunkId) -> bool {
-        self.blobs.contains_key(id)
-    }
-
-    /// Adds a pack's blobs.
-    /// The blobs of every pack of `files`, in order (a blob's first place wins).
-    pub(crate) fn of(files: &[(String, IndexFile)]) -> Self {
-        let mut index = Index::default();
-        for pack in files.iter().flat_map(|(_, file)| &file.packs) {
-            index.add_pack(pack);
-        }
-        index
-    }
-
-    /// Adds a pack's blobs; a blob indexed already keeps its place (never replaced).
-    pub(crate) fn add_pack(&mut self, pack: &IndexedPack) {
-        for blob in &pack.blobs {
-            self.blobs
-                .entry(blob.id)
-                .or_insert_with(|| (pack.id.clone(), *blob));
-        }
-    }
-
-    /// Whether a chunk (hex id) is indexed.
-    pub fn contains_hex(&self, hex_id: &str) -> bool {
-        parse_id(hex_id).is_ok_and(|id| self.blobs.contains_key(&id))
-    }
-}
-
-/// One index object: the packs it describes.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct IndexFile {
-    pub(crate) packs: Vec<IndexedPack>,
-}
-
-/// A pack and the blobs in it.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct IndexedPack {
-    pub(crate) id: String,
-    pub(crate) blobs: Vec<BlobLocation>,
-}
-
 /// A stream component's content: its chunks in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamContent {
@@ -247,75 +166,7 @@ pub struct BackupStats {
     pub adopted_packs: usize,
 }
 
-/// A snapshot object: the snapshot and the content of its components.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SnapshotFile {
-    /// Metadata.
-    pub snapshot: Snapshot,
-    /// Stream components' chunks.
-    pub streams: Vec<StreamContent>,
-    /// Tree components (absent in snapshots without any).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trees: Vec<crate::tree::TreeContent>,
-}
-
-/// The object key of a pack.
-/// Snapshots oldest first.
-fn sorted(files: Vec<(String, SnapshotFile)>) -> Vec<SnapshotFile> {
-    let mut all: Vec<SnapshotFile> = files.into_iter().map(|(_, file)| file).collect();
-    all.sort_by_key(|s| s.snapshot.time);
-    all
-}
-
-/// The key of pack `id` (64 hex digits; any other text gets a key no pack has).
-pub(crate) fn pack_key(id: &str) -> String {
-    format!("data/{}/{id}", id.get(..2).unwrap_or("--"))
-}
-
-/// The pack id a `data/` key names, if it is a pack's key (`data/ab/ab12...`, 64 lowercase
-/// hex digits); a stray object's key names none.
-pub(crate) fn pack_id_of(key: &str) -> Option<&str> {
-    let id = key.rsplit('/').next()?;
-    let valid = id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (valid && pack_key(id) == key).then_some(id)
-}
-
-pub(crate) fn parse_id(hex_id: &str) -> Result<ChunkId, RepositoryError> {
-    let bytes = hex::decode(hex_id)
-        .map_err(|_| RepositoryError::Corrupt(format!("bad chunk id {hex_id}")))?;
-    Ok(ChunkId(bytes.try_into().map_err(|_| {
-        RepositoryError::Corrupt(format!("bad chunk id {hex_id}"))
-    })?))
-}
-
 impl Repository {
-    /// Loads every index object that can be read (one that cannot is skipped with a
-    /// warning: its chunks are stored again by a backup, and `check` reports it).
-    pub async fn load_index(&self) -> Result<Index, RepositoryError> {
-        Ok(Index::of(&self.index_files().await?.readable()))
-    }
-
-    /// Every index object, opened: its key and the packs it lists.
-    pub(crate) async fn index_files(&self) -> Result<Opened<IndexFile>, RepositoryError> {
-        let mut opened = self
-            .open_all::<IndexFile>("index/", MAX_INDEX_OBJECT)
-            .await?;
-        let mut unreadable = Vec::new();
-        opened.objects.retain(|(key, file)| {
-            let invalid = file.packs.iter().find_map(|pack| {
-                let id_ok = pack_id_of(&pack_key(&pack.id)).is_some();
-                let why = (!id_ok).then(|| format!("pack id {:?} is not a pack's", pack.id));
-                why.or_else(|| pack.blobs.iter().find_map(|b| b.check().err()))
-            });
-            if let Some(why) = &invalid {
-                unreadable.push(format!("{key}: {why}"));
-            }
-            invalid.is_none()
-        });
-        opened.unreadable.extend(unreadable);
-        Ok(opened)
-    }
-
     /// Backs up a byte stream as component `name` in a session of its own.
     pub async fn backup_stream(
         &self,
@@ -326,47 +177,6 @@ impl Repository {
         let stored = session.add_stream(reader, |_| {}).await?;
         let stats = session.finish().await?;
         Ok((stored.named(name), stats))
-    }
-
-    /// Writes a snapshot (the commit point: its data and index are already stored).
-    pub async fn write_snapshot(
-        &self,
-        mut file: SnapshotFile,
-    ) -> Result<SnapshotId, RepositoryError> {
-        let mut plain = serde_json::to_vec(&file.streams).expect("streams serialize");
-        if !file.trees.is_empty() {
-            plain.extend(serde_json::to_vec(&file.trees).expect("trees serialize"));
-        }
-        let id_hex =
-            blake3::hash(&[plain.as_slice(), file.snapshot.time.to_rfc3339().as_bytes()].concat())
-                .to_hex()
-                .to_string();
-        file.snapshot.id = SnapshotId::parse(&id_hex).expect("hex id");
-        let name = format!("snapshots/{id_hex}");
-        let sealed = self.key().seal(
-            &serde_json::to_vec(&file).expect("snapshot serializes"),
-            name.as_bytes(),
-        )?;
-        self.storage()
-            .put_if_absent(&name, Bytes::from(sealed))
-            .await?;
-        Ok(file.snapshot.id)
-    }
-
-    /// Every snapshot that can be read, oldest first (one that cannot is skipped with a
-    /// warning; `check` reports it).
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotFile>, RepositoryError> {
-        Ok(sorted(self.snapshot_files().await?.readable()))
-    }
-
-    /// Every snapshot, oldest first, or an error naming one that cannot be read.
-    pub(crate) async fn all_snapshots(&self) -> Result<Vec<SnapshotFile>, RepositoryError> {
-        Ok(sorted(self.snapshot_files().await?.all()?))
-    }
-
-    /// Every object under `snapshots/`, opened.
-    pub(crate) async fn snapshot_files(&self) -> Result<Opened<SnapshotFile>, RepositoryError> {
-        self.open_all("snapshots/", MAX_SMALL_OBJECT).await
     }
 
     /// Chunks read and verified, in order: neighbouring chunks of a pack fetched by one
@@ -426,22 +236,16 @@ impl Repository {
     }
 }
 
-impl Repository {
-    /// Deletes one snapshot object (its data stays until a prune).
-    pub async fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), RepositoryError> {
-        self.storage().delete(&format!("snapshots/{id}")).await?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::chunking::ChunkerParams;
     use crate::crypto::tests::FAST;
     use crate::repository::InitOptions;
-    use backup_core::{Component, RepositoryLocation, Totals};
+    use crate::snapshot_file::SnapshotFile;
+    use backup_core::{Component, RepositoryLocation, Snapshot, SnapshotId, Totals};
     use backup_testing::noise;
+    use bytes::Bytes;
     use std::time::Duration;
 
     pub(crate) async fn repository() -> Repository {

@@ -179,7 +179,7 @@ impl BackupSession {
             && earlier
                 .chunks
                 .iter()
-                .all(|c| crate::stream::parse_id(c).is_ok_and(|id| self.contains(&id)))
+                .all(|c| crate::index::parse_id(c).is_ok_and(|id| self.contains(&id)))
         {
             node.chunks = earlier.chunks.clone();
             report.files_unchanged += 1;

@@ -13,8 +13,10 @@ pub use backup::{TreeBackupOptions, TreeBackupReport};
 pub use placement::{TreePlacement, place_trees};
 pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport, parse_listing};
 
+use crate::index::Index;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, SnapshotFile, StreamContent};
+use crate::snapshot_file::SnapshotFile;
+use crate::stream::StreamContent;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

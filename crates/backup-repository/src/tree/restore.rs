@@ -4,8 +4,8 @@
 //! under their names only when complete.
 
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
+use crate::index::{Index, parse_id};
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Index, parse_id};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
 use std::fs::File;

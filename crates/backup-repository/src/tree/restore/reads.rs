@@ -7,9 +7,10 @@
 use super::target::Temp;
 use super::{Output, Stamp, write_runs_at, write_whole};
 use crate::crypto::MasterKey;
+use crate::index::pack_key;
 use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
-use crate::stream::{Span, decode_stored, pack_key};
+use crate::stream::{Span, decode_stored};
 use crate::tree::RawPath;
 use backup_core::ByteStream;
 use bytes::{Buf, Bytes, BytesMut};
