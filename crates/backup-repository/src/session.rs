@@ -17,6 +17,7 @@ use crate::pack::PackBuilder;
 use crate::repository::{Repository, RepositoryError};
 use crate::stream::{BackupStats, PACK_TARGET, StreamContent};
 use backup_core::ObjectStorageExt;
+use backup_core::progress::Progress;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::io::{AsyncRead, AsyncReadExt};
@@ -138,14 +139,14 @@ impl BackupSession {
         error
     }
 
-    /// Stores a stream read to its end, `on_bytes` called as input is consumed. Its chunks
+    /// Stores a stream read to its end, `progress` advanced as input is consumed. Its chunks
     /// may still be encoding when this returns; [`BackupSession::finish`] completes them.
     /// An error reading the stream fails this stream only; a failure to store fails the
     /// session ([`BackupSession::failure`]).
     pub async fn add_stream(
         &mut self,
         mut reader: impl AsyncRead + Unpin,
-        mut on_bytes: impl FnMut(u64),
+        progress: &dyn Progress,
     ) -> Result<StoredStream, RepositoryError> {
         self.usable()?;
         let params = self.repo.config().chunker;
@@ -163,7 +164,7 @@ impl BackupSession {
                         .map_err(backup_core::StorageError::from)?;
                     filled += n;
                     at_end = n == 0;
-                    on_bytes(n as u64);
+                    progress.advance(n as u64);
                 }
                 let mut boundaries = chunk_boundaries(&window[..filled], params);
                 // Until the end, the last cut may depend on bytes not read yet: keep it.
@@ -328,6 +329,7 @@ mod tests {
     use super::*;
     use crate::prune::PruneOptions;
     use crate::stream::tests::{damage_first_pack, repository, snapshot};
+    use backup_core::progress::NoProgress;
     use backup_testing::noise;
     use bytes::Bytes;
     use chrono::Utc;
@@ -337,7 +339,7 @@ mod tests {
     /// the session's marker.
     async fn killed_after_upload(repo: &Repository, data: &[u8]) {
         let mut session = BackupSession::start(repo, 2).await.unwrap();
-        session.add_stream(data, |_| {}).await.unwrap();
+        session.add_stream(data, &NoProgress).await.unwrap();
         while !session.encoding.is_empty() {
             session.collect_encoded().await.unwrap();
         }
@@ -413,12 +415,15 @@ mod tests {
             parent: Default::default(),
         };
         let error = session
-            .add_tree(dir.path(), &options, |_| {})
+            .add_tree(dir.path(), &options, &NoProgress)
             .await
             .map(|report| report.warnings)
             .unwrap_err();
         assert!(error.to_string().contains("injected failure"), "{error}");
-        let again = session.add_stream(&b"more"[..], |_| {}).await.unwrap_err();
+        let again = session
+            .add_stream(&b"more"[..], &NoProgress)
+            .await
+            .unwrap_err();
         assert!(again.to_string().contains("injected failure"), "{again}");
         let finished = session.finish().await.unwrap_err();
         assert!(

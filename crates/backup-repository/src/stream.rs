@@ -9,6 +9,7 @@ use crate::pack::BlobLocation;
 use crate::repository::{Repository, RepositoryError};
 use crate::session::BackupSession;
 use backup_core::ObjectStorageExt;
+use backup_core::progress::NoProgress;
 use bytes::BytesMut;
 use futures::TryStreamExt;
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -174,7 +175,7 @@ impl Repository {
         reader: impl AsyncRead + Unpin,
     ) -> Result<(StreamContent, BackupStats), RepositoryError> {
         let mut session = BackupSession::start(self, default_workers()).await?;
-        let stored = session.add_stream(reader, |_| {}).await?;
+        let stored = session.add_stream(reader, &NoProgress).await?;
         let stats = session.finish().await?;
         Ok((stored.named(name), stats))
     }

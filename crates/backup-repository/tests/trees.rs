@@ -4,6 +4,7 @@
 
 mod common;
 
+use backup_core::progress::NoProgress;
 use backup_core::{ObjectStorageExt, RepositoryLocation};
 use backup_repository::tree::{
     PathPatterns, RestoreTarget, TreeBackupOptions, TreeBackupReport, TreeContent,
@@ -133,7 +134,7 @@ async fn back_up(
     options: &TreeBackupOptions,
 ) -> (TreeBackupReport, SnapshotFile) {
     let mut session = BackupSession::start(repo, 2).await.unwrap();
-    let report = session.add_tree(root, options, |_| {}).await.unwrap();
+    let report = session.add_tree(root, options, &NoProgress).await.unwrap();
     session.finish().await.unwrap();
     let file = SnapshotFile {
         snapshot: common::snapshot(),
@@ -152,7 +153,7 @@ async fn restore(
 ) -> Result<backup_repository::tree::TreeRestoreReport, backup_repository::RepositoryError> {
     let index = repo.load_index().await.unwrap();
     let target = RestoreTarget::open(target).unwrap();
-    repo.restore_tree(&index, tree, &target, options, &|_| {})
+    repo.restore_tree(&index, tree, &target, options, &NoProgress)
         .await
 }
 

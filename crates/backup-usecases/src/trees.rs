@@ -142,9 +142,7 @@ pub async fn back_up_trees(
         };
         let tree_started = Instant::now();
         progress.start(&format!("backing up {}", root.display()), None);
-        let report = session
-            .add_tree(root, &options, |n| progress.advance(n))
-            .await;
+        let report = session.add_tree(root, &options, progress).await;
         progress.finish();
         let report = report?;
         let mut component = Component::new(&report.content.name, TREE_ENGINE)
@@ -312,7 +310,7 @@ pub async fn restore_trees(
             })?;
         progress.start(&format!("restoring {}", tree.name), Some(tree.bytes));
         let report = repository
-            .restore_tree(&index, tree, &at, &options, &|n| progress.advance(n))
+            .restore_tree(&index, tree, &at, &options, progress)
             .await;
         progress.finish();
         restored.push(RestoredTree {

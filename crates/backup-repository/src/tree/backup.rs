@@ -4,6 +4,7 @@ use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
 use crate::repository::RepositoryError;
 use crate::session::BackupSession;
 use crate::stream::StreamContent;
+use backup_core::progress::{NoProgress, Progress};
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io::{Seek, Write};
@@ -56,12 +57,12 @@ enum Found {
 
 impl BackupSession {
     /// Backs up the directory `root` (walked on a thread of its own, file contents read
-    /// through the session's workers); `on_bytes` is called as file content is consumed.
+    /// through the session's workers); `progress` advances as file content is consumed.
     pub async fn add_tree(
         &mut self,
         root: &Path,
         options: &TreeBackupOptions,
-        mut on_bytes: impl FnMut(u64),
+        progress: &dyn Progress,
     ) -> Result<TreeBackupReport, RepositoryError> {
         let root_meta = std::fs::metadata(root)
             .map_err(|e| RepositoryError::Local(format!("{}: {e}", root.display())))?;
@@ -127,7 +128,7 @@ impl BackupSession {
                         (&absolute, content),
                         options,
                         &mut report,
-                        &mut on_bytes,
+                        progress,
                     )
                     .await
                 {
@@ -158,7 +159,7 @@ impl BackupSession {
             .rewind()
             .map_err(|e| local("the tree listing", &e))?;
         report.content.listing = self
-            .add_stream(tokio::fs::File::from_std(listing).compat(), |_| {})
+            .add_stream(tokio::fs::File::from_std(listing).compat(), &NoProgress)
             .await?
             .named("listing");
         Ok(report)
@@ -172,7 +173,7 @@ impl BackupSession {
         (absolute, content): (&Path, Option<Vec<u8>>),
         options: &TreeBackupOptions,
         report: &mut TreeBackupReport,
-        on_bytes: &mut impl FnMut(u64),
+        progress: &dyn Progress,
     ) -> Result<(), String> {
         if let Some(earlier) = options.parent.get(&node.path)
             && node.unchanged_since(earlier)
@@ -183,16 +184,16 @@ impl BackupSession {
         {
             node.chunks = earlier.chunks.clone();
             report.files_unchanged += 1;
-            on_bytes(node.size);
+            progress.advance(node.size);
             return Ok(());
         }
         let stored = match content {
-            Some(bytes) => self.add_stream(bytes.as_slice(), &mut *on_bytes).await,
+            Some(bytes) => self.add_stream(bytes.as_slice(), progress).await,
             None => {
                 let file = tokio::fs::File::open(absolute)
                     .await
                     .map_err(|e| format!("{}: {e}", absolute.display()))?;
-                self.add_stream(file.compat(), &mut *on_bytes).await
+                self.add_stream(file.compat(), progress).await
             }
         }
         .map_err(|e| format!("{}: {e}", absolute.display()))?;

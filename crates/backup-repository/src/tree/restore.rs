@@ -6,6 +6,7 @@
 use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
 use crate::index::{Index, parse_id};
 use crate::repository::{Repository, RepositoryError};
+use backup_core::progress::Progress;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
 use std::fs::File;
@@ -110,7 +111,7 @@ impl Repository {
         tree: &TreeContent,
         target: &RestoreTarget,
         options: &TreeRestoreOptions,
-        on_bytes: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
     ) -> Result<TreeRestoreReport, RepositoryError> {
         let output = Arc::new(Output {
             target: target.clone(),
@@ -118,7 +119,7 @@ impl Repository {
             overwrite: options.overwrite,
         });
         let restored = self
-            .restore_tree_into(index, tree, &output, options, on_bytes)
+            .restore_tree_into(index, tree, &output, options, progress)
             .await;
         if restored.is_err() {
             output.target.discard_temps();
@@ -132,7 +133,7 @@ impl Repository {
         tree: &TreeContent,
         output: &Arc<Output>,
         options: &TreeRestoreOptions,
-        on_bytes: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
     ) -> Result<TreeRestoreReport, RepositoryError> {
         let listing = self.read_tree_listing(index, tree).await?;
         let nodes = chosen(listing, &tree.name, options);
@@ -197,7 +198,7 @@ impl Repository {
         report.bytes = futures::stream::iter(
             plan.into_reads()
                 .into_iter()
-                .map(|read| self.restore_pack_read(read, output.clone(), on_bytes)),
+                .map(|read| self.restore_pack_read(read, output.clone(), progress)),
         )
         .buffer_unordered(options.workers.max(1))
         .try_fold(0u64, |total, written| {

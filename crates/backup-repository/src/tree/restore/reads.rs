@@ -13,6 +13,7 @@ use crate::repository::{Repository, RepositoryError};
 use crate::stream::{Span, decode_stored};
 use crate::tree::RawPath;
 use backup_core::ByteStream;
+use backup_core::progress::Progress;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
@@ -190,12 +191,12 @@ impl PackRead<'_> {
 impl Repository {
     /// Fetches a read's chunks by one streamed ranged read and hands them, a batch at a
     /// time, to blocking calls that decode and write them ([`BATCHES_AHEAD`] at once);
-    /// returns the bytes written, each batch's also given to `on_bytes`.
+    /// returns the bytes written, each batch's also advancing `progress`.
     pub(super) async fn restore_pack_read(
         &self,
         read: PackRead<'_>,
         output: Arc<Output>,
-        on_bytes: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
     ) -> Result<u64, RepositoryError> {
         let (start, end) = extent(&read.chunks);
         let stream = self
@@ -232,7 +233,7 @@ impl Repository {
             })
             .try_buffer_unordered(BATCHES_AHEAD)
             .try_fold(0u64, |total, written| {
-                on_bytes(written);
+                progress.advance(written);
                 futures::future::ready(Ok(total + written))
             })
             .await
