@@ -9,6 +9,7 @@ mod exit;
 mod next_step;
 mod output;
 mod progress;
+mod repository;
 mod size;
 
 use clap::Parser;

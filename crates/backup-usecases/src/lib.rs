@@ -10,4 +10,5 @@ pub mod restore_run;
 pub mod selection;
 pub mod snapshot;
 pub mod stackstate;
+pub mod streams;
 pub mod trees;

@@ -1,10 +1,10 @@
 //! `kbackup backup cluster`.
 
 use crate::cli::ClusterBackupArgs;
-use crate::commands::repo::{note_adopted, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
+use crate::repository::{note_adopted, open};
 use anyhow::anyhow;
 use backup_core::model::Phase;
 use backup_core::resources::Cleaning;

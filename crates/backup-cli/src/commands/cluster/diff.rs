@@ -1,10 +1,10 @@
 //! `kbackup snapshot diff A B`: what changed between two snapshots.
 
 use crate::cli::{RepoArgs, SnapshotFilter};
-use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliResult, Exit};
 use crate::output::{Tabular, emit};
+use crate::repository::{find_snapshot, open};
 use backup_usecases::cluster::{SnapshotChange, diff_snapshots};
 
 impl Tabular for SnapshotChange {

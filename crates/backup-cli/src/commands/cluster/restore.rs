@@ -1,10 +1,10 @@
 //! `kbackup restore cluster ID|latest`.
 
 use crate::cli::{ClusterRestoreArgs, ExistingArg};
-use crate::commands::repo::{find_snapshot, open};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{OutputFormat, Tabular, emit, emit_each};
+use crate::repository::{find_snapshot, open};
 use anyhow::anyhow;
 use backup_core::RestoreEngine;
 use backup_core::model::{NextStep, Phase, PlannedAction};

@@ -1,10 +1,10 @@
 //! `kbackup repo info` and `kbackup repo key list|add|remove|passwd`.
 
-use super::open;
 use crate::cli::{KeyCommand, RepoArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
+use crate::repository::open;
 use anyhow::anyhow;
 use backup_core::ObjectStorageExt;
 use backup_core::cluster::SecretValue;

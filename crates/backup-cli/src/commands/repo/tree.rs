@@ -1,10 +1,10 @@
 //! `kbackup backup path` and `kbackup restore path`: directory trees in the repository.
 
-use super::{find_snapshot, note_adopted, open};
 use crate::cli::{PathBackupArgs, PathRestoreArgs};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
+use crate::repository::{find_snapshot, note_adopted, open};
 use anyhow::anyhow;
 use backup_core::Phase;
 use backup_repository::tree::PathPatterns;
