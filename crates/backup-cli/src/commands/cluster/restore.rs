@@ -11,7 +11,7 @@ use backup_core::model::{NextStep, Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
-    ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions,
+    ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions, RestoreOutcome,
 };
 use backup_usecases::cluster::{MANIFESTS, ManifestRestore, RestoreSessionStatus};
 use chrono::SecondsFormat;
@@ -30,11 +30,12 @@ impl Tabular for PlannedObject {
         };
         // The library says what the policy did; the flag that changes it is the CLI's word.
         let flag = match (self.conflict, self.differs) {
-            (true, true) => " (--existing fail)",
-            (false, true) if self.action == PlannedAction::Skip => {
-                " (--existing update replaces it)"
-            }
-            _ => "",
+            (true, true) => " (--existing fail)".to_owned(),
+            (false, true) if self.action == PlannedAction::Skip => format!(
+                " ({} replaces it)",
+                crate::next_step::command(&NextStep::UpdateExisting)
+            ),
+            _ => String::new(),
         };
         vec![
             self.wave.to_string(),
@@ -97,44 +98,11 @@ fn outcomes(counts: &PlanCounts) -> String {
 
 /// Plans, and unless a dry run, restores.
 pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
-    let ClusterRestoreArgs {
-        snapshot,
-        repo,
-        among,
-        filter,
-        namespace_mapping,
-        existing,
-        restore_status,
-        preserve_nodeports,
-        components,
-        dry_run,
-        workers,
-    } = args;
-    let mapping =
-        NamespaceMapping::parse(&namespace_mapping).map_err(|e| CliError::user(anyhow!(e)))?;
-    if !components.is_empty() && !components.iter().any(|c| c == MANIFESTS) {
-        return Err(CliError::user(anyhow!(
-            "--components {}: a cluster snapshot has the component `{MANIFESTS}` only",
-            components.join(",")
-        )));
-    }
-    let repository = open(context, &repo).await?;
+    let options = restore_options(&args)?;
+    let repository = open(context, &args.repo).await?;
     let snapshots = repository.snapshots().await?;
-    let file = find_snapshot(&snapshots, &snapshot, &among, &repo.repo)?;
+    let file = find_snapshot(&snapshots, &args.snapshot, &args.among, &args.repo.repo)?;
     let cluster = KubeCluster::connect(&context.kube).await?;
-    let options = RestoreOptions {
-        mapping,
-        filter: filter.into(),
-        existing: match existing {
-            ExistingArg::Skip => ExistingPolicy::Skip,
-            ExistingArg::Update => ExistingPolicy::Update,
-            ExistingArg::Fail => ExistingPolicy::Fail,
-        },
-        restore_status,
-        preserve_node_ports: preserve_nodeports,
-        concurrency: workers,
-        ..RestoreOptions::default()
-    };
     let engine = ManifestRestore::new(&repository, file, &cluster);
     let planned = engine.plan(&options).await?;
     let counts = planned.counts();
@@ -145,7 +113,7 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
         planned.waves(),
         outcomes(&counts)
     );
-    if dry_run {
+    if args.dry_run {
         emit_each(context.output, || {
             planned.objects().map(|o| o.map_err(CliError::from))
         })?;
@@ -163,6 +131,47 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
     let outcome = engine
         .start(&planned, chrono::Utc::now(), &progress)
         .await?;
+    render(context, &outcome, planned.len(), planned.waves())?;
+    if let Some(left) = left_differing(args.existing, &counts) {
+        eprintln!("{left}");
+    }
+    verdict(context, &outcome)
+}
+
+/// The restore options the flags ask for.
+fn restore_options(args: &ClusterRestoreArgs) -> Result<RestoreOptions, CliError> {
+    let mapping =
+        NamespaceMapping::parse(&args.namespace_mapping).map_err(|e| CliError::user(anyhow!(e)))?;
+    let components = &args.components;
+    if !components.is_empty() && !components.iter().any(|c| c == MANIFESTS) {
+        return Err(CliError::user(anyhow!(
+            "--components {}: a cluster snapshot has the component `{MANIFESTS}` only",
+            components.join(",")
+        )));
+    }
+    Ok(RestoreOptions {
+        mapping,
+        filter: args.filter.clone().into(),
+        existing: match args.existing {
+            ExistingArg::Skip => ExistingPolicy::Skip,
+            ExistingArg::Update => ExistingPolicy::Update,
+            ExistingArg::Fail => ExistingPolicy::Fail,
+        },
+        restore_status: args.restore_status,
+        preserve_node_ports: args.preserve_nodeports,
+        concurrency: args.workers,
+        ..RestoreOptions::default()
+    })
+}
+
+/// The outcome on stdout: counts per kind as a table, else the RestoreSession-shaped
+/// status; every warning and error on stderr.
+fn render(
+    context: &Context,
+    outcome: &RestoreOutcome,
+    objects: usize,
+    waves: usize,
+) -> Result<(), CliError> {
     match context.output {
         OutputFormat::Table => {
             let rows: Vec<KindRow> = outcome
@@ -177,7 +186,7 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
         }
         _ => {
             let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-            let status = RestoreSessionStatus::of(&outcome, planned.len(), planned.waves(), &now);
+            let status = RestoreSessionStatus::of(outcome, objects, waves, &now);
             let text = match context.output {
                 OutputFormat::Yaml => {
                     serde_saphyr::to_string(&status).map_err(|e| CliError::user(anyhow!(e)))?
@@ -193,17 +202,34 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
     for issue in &outcome.report.issues {
         eprintln!("{:?}: {}: {}", issue.severity, issue.item, issue.message);
     }
-    let update = crate::next_step::command(&NextStep::UpdateExisting);
+    Ok(())
+}
+
+/// What the existing-object policy left differing, and the flag that replaces it.
+fn left_differing(existing: ExistingArg, counts: &PlanCounts) -> Option<String> {
+    let update = existing_hint();
     match existing {
-        ExistingArg::Fail if counts.refused_differing > 0 => eprintln!(
-            "objects that exist and differ were refused (--existing fail); {update} replaces them"
-        ),
-        ExistingArg::Skip if counts.differ > 0 => eprintln!(
-            "{} object(s) that exist and differ were left as they are; {update} replaces them",
+        ExistingArg::Fail if counts.refused_differing > 0 => Some(format!(
+            "objects that exist and differ were refused (--existing fail); {update}"
+        )),
+        ExistingArg::Skip if counts.differ > 0 => Some(format!(
+            "{} object(s) that exist and differ were left as they are; {update}",
             counts.differ
-        ),
-        _ => {}
+        )),
+        _ => None,
     }
+}
+
+/// `--existing update replaces them`: how to replace objects that exist and differ.
+fn existing_hint() -> String {
+    format!(
+        "{} replaces them",
+        crate::next_step::command(&NextStep::UpdateExisting)
+    )
+}
+
+/// The totals on stderr, and the exit: partial when some objects failed.
+fn verdict(context: &Context, outcome: &RestoreOutcome) -> CliResult {
     let totals = outcome.totals();
     context.info(&format!(
         "restore {:?} in {:.2}s: {} created, {} updated, {} unchanged, {} skipped, {} failed",
