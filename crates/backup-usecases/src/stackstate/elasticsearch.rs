@@ -4,7 +4,7 @@ use super::{Installation, StackStateError};
 use backup_core::Secret;
 use backup_core::cluster::{Cluster, Forward};
 use backup_core::stackstate::ElasticsearchRestore;
-use backup_elasticsearch::EsClient;
+use backup_elasticsearch::{EsClient, SnapshotInfo};
 
 /// Basic authentication to Elasticsearch.
 #[derive(Debug, Clone)]
@@ -21,6 +21,26 @@ pub struct EsConnection {
     /// The client.
     pub client: EsClient,
     _forward: Option<Box<dyn Forward>>,
+}
+
+impl EsConnection {
+    /// The snapshot named `name` in `repository`, or without a name its newest.
+    pub async fn snapshot_or_latest(
+        &self,
+        repository: &str,
+        name: Option<&str>,
+    ) -> Result<SnapshotInfo, StackStateError> {
+        match name {
+            Some(name) => Ok(self.client.snapshot(repository, name).await?),
+            None => self
+                .client
+                .snapshots(repository)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StackStateError::NoSnapshots(repository.to_owned())),
+        }
+    }
 }
 
 impl<C: Cluster> Installation<C> {

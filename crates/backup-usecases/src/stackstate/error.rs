@@ -32,6 +32,9 @@ pub enum StackStateError {
         "configuration field elasticsearch.service (name and port) is required without an Elasticsearch URL"
     )]
     NoElasticsearchService,
+    /// The snapshot repository holds no snapshot.
+    #[error("no snapshots in repository {0}")]
+    NoSnapshots(String),
     /// A retention too long to subtract from the current time.
     #[error("retention {0:?} is too long")]
     RetentionTooLong(std::time::Duration),

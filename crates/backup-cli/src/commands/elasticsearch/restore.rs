@@ -9,8 +9,9 @@ use anyhow::anyhow;
 use backup_core::RestoreEngine;
 use backup_elasticsearch::{
     EsOperation, EsRestore, EsRestorePlan, IndexCount, Rename, RestoreError, RestoreRequest,
-    SnapshotRestore, StartedEsRestore, check_restorable,
+    SnapshotInfo, SnapshotRestore, StartedEsRestore, check_restorable,
 };
+use backup_k8s::KubeCluster;
 use backup_usecases::restore_run::{
     RestoreRunError, check_and_finalize, run_restore, start_restore,
 };
@@ -88,96 +89,35 @@ fn check(count: &IndexCount) -> &'static str {
 pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliResult {
     let session = EsSession::open(context, source).await?;
     let (repository, settings) = session.installation.elasticsearch_restore()?;
-    let snapshot = match &options.snapshot {
-        Some(name) => session.client().snapshot(&repository, name).await?,
-        None => session
-            .client()
-            .snapshots(&repository)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| CliError::user(anyhow!("no snapshots in repository {repository}")))?,
-    };
+    let snapshot = session
+        .connection
+        .snapshot_or_latest(&repository, options.snapshot.as_deref())
+        .await?;
     let mut request = RestoreRequest {
-        indices: options
-            .indices
-            .clone()
-            .unwrap_or_else(|| settings.indices_pattern.clone()),
+        indices: (options.indices.clone()).unwrap_or_else(|| settings.indices_pattern.clone()),
         allow_partial: options.allow_partial,
         rename: options.rename.clone().map(|(pattern, replacement)| Rename {
             pattern,
             replacement,
         }),
     };
-    let namespace = session.installation.namespace.clone();
-    let mut restore = EsRestore::new(
-        session.client(),
-        &session.installation.cluster,
-        &namespace,
-        &repository,
-        settings,
-    );
+    let installation = &session.installation;
+    let (cluster, namespace) = (&installation.cluster, &installation.namespace);
+    let mut restore = EsRestore::new(session.client(), cluster, namespace, &repository, settings);
     restore.pods_timeout = options.pods_timeout;
+    if !options.dry_run {
+        request.allow_partial = allow_partial(context, &snapshot, request.allow_partial)?;
+    }
+    let source = SnapshotRestore {
+        snapshot: snapshot.clone(),
+        request: request.clone(),
+    };
+    let plan = restore.plan(&source).await?;
     if options.dry_run {
-        let plan = restore
-            .plan(&SnapshotRestore {
-                snapshot: snapshot.clone(),
-                request,
-            })
-            .await?;
         emit(context.output, &[plan])?;
         return Ok(Exit::Success);
     }
-    if snapshot.state == "PARTIAL" && !request.allow_partial {
-        // -y answers the purge question, not this one.
-        eprintln!(
-            "Snapshot {} is PARTIAL: {} of {} shards failed; they come back empty.",
-            snapshot.name, snapshot.shards_failed, snapshot.shards_total
-        );
-        if !context.ask("Restore it anyway?")? {
-            check_restorable(&snapshot, false)?;
-        }
-        request.allow_partial = true;
-    }
-    check_restorable(&snapshot, request.allow_partial)?;
-    let plan = restore
-        .plan(&SnapshotRestore {
-            snapshot: snapshot.clone(),
-            request: request.clone(),
-        })
-        .await?;
-    if let Some(refused) = &plan.refused {
-        return Err(CliError::user(anyhow!("{refused}")));
-    }
-    if request.rename.is_none() {
-        eprintln!(
-            "WARNING: this restore DELETES {} live index(es) matching '{}' in Elasticsearch and scales down {} workload(s) in namespace {namespace}.",
-            plan.delete.len(),
-            request.indices,
-            plan.scale_down.len()
-        );
-    } else {
-        eprintln!(
-            "Restoring {} index(es) under new names next to the live ones; nothing is deleted.",
-            plan.restore.len()
-        );
-    }
-    eprintln!("Snapshot: {} ({})", snapshot.name, snapshot.state);
-    context.confirm("Do you want to continue?")?;
-
-    let stop = context.interrupt()?;
-    let progress = context.progress();
-    let shown = |started: &StartedEsRestore| {
-        if let Some(datastream) = &started.rolled_over {
-            context.info(&format!("rolled over datastream {datastream}"));
-        }
-        context.info(&format!(
-            "deleted {} index(es); scaled down {} workload(s); restore of {} index(es) started",
-            started.deleted.len(),
-            started.paused.len(),
-            started.targets.len()
-        ));
-    };
+    confirm(context, &plan, &source, namespace)?;
     let finalize = crate::next_step::command(&restore.finalize_step(&snapshot.name));
     let stopped = |error: RestoreRunError<_, RestoreError>| match error {
         RestoreRunError::Interrupted { .. } => CliError::user(anyhow!(
@@ -187,6 +127,8 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
             CliError::from(error)
         }
     };
+    let (stop, progress) = (context.interrupt()?, context.progress());
+    let shown = |started: &StartedEsRestore| show_started(context, started);
     if options.background {
         let started = start_restore(&restore, &plan, &progress, &stop)
             .await
@@ -199,18 +141,93 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
         .await
         .map_err(stopped)?;
-    if finished.outcome.recovering_shards > 0 {
+    let outcome = &finished.outcome;
+    if outcome.recovering_shards > 0 {
         return Err(CliError::user(anyhow!(
             "{} shard(s) still recover; the workloads stay scaled down: finish with `{finalize}`",
-            finished.outcome.recovering_shards
+            outcome.recovering_shards
         )));
     }
     context.info(&format!(
         "restore done in {:.2}s; scaled up {} workload(s)",
         (finished.timings.start + finished.timings.work).as_secs_f64(),
-        finished.outcome.resumed.len()
+        outcome.resumed.len()
     ));
-    let counts = restore.compare_counts(&snapshot, &request).await?;
+    compare_counts(context, &restore, &source).await
+}
+
+/// Whether a PARTIAL snapshot may be restored: asked (its failed shards come back empty),
+/// unless `--allow-partial` said so; `-y` answers the purge question, not this one.
+fn allow_partial(
+    context: &Context,
+    snapshot: &SnapshotInfo,
+    allowed: bool,
+) -> Result<bool, CliError> {
+    if snapshot.state == "PARTIAL" && !allowed {
+        eprintln!(
+            "Snapshot {} is PARTIAL: {} of {} shards failed; they come back empty.",
+            snapshot.name, snapshot.shards_failed, snapshot.shards_total
+        );
+        if !context.ask("Restore it anyway?")? {
+            check_restorable(snapshot, false)?;
+        }
+        return Ok(true);
+    }
+    check_restorable(snapshot, allowed)?;
+    Ok(allowed)
+}
+
+/// Refuses what the plan refuses, says what the restore deletes, and asks.
+fn confirm(
+    context: &Context,
+    plan: &EsRestorePlan,
+    source: &SnapshotRestore,
+    namespace: &str,
+) -> Result<(), CliError> {
+    if let Some(refused) = &plan.refused {
+        return Err(CliError::user(anyhow!("{refused}")));
+    }
+    if source.request.rename.is_none() {
+        eprintln!(
+            "WARNING: this restore DELETES {} live index(es) matching '{}' in Elasticsearch and scales down {} workload(s) in namespace {namespace}.",
+            plan.delete.len(),
+            source.request.indices,
+            plan.scale_down.len()
+        );
+    } else {
+        eprintln!(
+            "Restoring {} index(es) under new names next to the live ones; nothing is deleted.",
+            plan.restore.len()
+        );
+    }
+    let snapshot = &source.snapshot;
+    eprintln!("Snapshot: {} ({})", snapshot.name, snapshot.state);
+    context.confirm("Do you want to continue?")
+}
+
+/// What the start did, on stderr.
+fn show_started(context: &Context, started: &StartedEsRestore) {
+    if let Some(datastream) = &started.rolled_over {
+        context.info(&format!("rolled over datastream {datastream}"));
+    }
+    context.info(&format!(
+        "deleted {} index(es); scaled down {} workload(s); restore of {} index(es) started",
+        started.deleted.len(),
+        started.paused.len(),
+        started.targets.len()
+    ));
+}
+
+/// The restored document counts against the snapshot's record; a mismatch is a partial
+/// failure.
+async fn compare_counts(
+    context: &Context,
+    restore: &EsRestore<'_, KubeCluster>,
+    source: &SnapshotRestore,
+) -> CliResult {
+    let counts = restore
+        .compare_counts(&source.snapshot, &source.request)
+        .await?;
     emit(context.output, &counts)?;
     let mismatched: Vec<&str> = counts
         .iter()
