@@ -10,5 +10,6 @@ pub mod restore_run;
 pub mod selection;
 pub mod snapshot;
 pub mod stackstate;
+pub mod storage_probe;
 pub mod streams;
 pub mod trees;

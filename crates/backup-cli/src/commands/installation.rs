@@ -51,6 +51,9 @@ impl From<StackStateError> for CliError {
             StackStateError::NoElasticsearchService => CliError::user(anyhow!(
                 "configuration field elasticsearch.service (name and port) is required unless --es-url is given"
             )),
+            StackStateError::NoIndices => CliError::user(anyhow!(
+                "no indices to snapshot: pass --indices or set elasticsearch.slm.indices"
+            )),
             other => CliError::user(other),
         }
     }

@@ -1,10 +1,35 @@
 //! The installation's Elasticsearch, reached at a URL or through a port-forward.
 
 use super::{Installation, StackStateError};
+use backup_core::Progress;
 use backup_core::Secret;
 use backup_core::cluster::{Cluster, Forward};
 use backup_core::stackstate::ElasticsearchRestore;
-use backup_elasticsearch::{EsClient, SnapshotInfo};
+use backup_elasticsearch::{EsClient, NewSnapshot, SnapshotInfo};
+
+/// A snapshot to take now.
+#[derive(Debug, Clone, Default)]
+pub struct EsSnapshotRequest {
+    /// Its name (default: `sts-backup-<time>`, as the chart's SLM policy names them).
+    pub name: Option<String>,
+    /// The indices (default: the SLM policy's, else the restore pattern).
+    pub indices: Option<String>,
+    /// Wait until it is done.
+    pub wait: bool,
+    /// Accept a PARTIAL snapshot.
+    pub partial: bool,
+}
+
+/// A snapshot taken (or started).
+#[derive(Debug, Clone)]
+pub struct TakenSnapshot {
+    /// Its name.
+    pub name: String,
+    /// Its indices.
+    pub indices: String,
+    /// Its description when waited for.
+    pub info: Option<SnapshotInfo>,
+}
 
 /// Basic authentication to Elasticsearch.
 #[derive(Debug, Clone)]
@@ -44,6 +69,44 @@ impl EsConnection {
 }
 
 impl<C: Cluster> Installation<C> {
+    /// Takes a snapshot of the configuration's indices (or those asked) into its
+    /// repository through `connection`.
+    pub async fn take_es_snapshot(
+        &self,
+        connection: &EsConnection,
+        request: EsSnapshotRequest,
+        progress: &dyn Progress,
+    ) -> Result<TakenSnapshot, StackStateError> {
+        let config = self.config.elasticsearch()?;
+        let configured = |indices: &str| Some(indices.to_owned()).filter(|i| !i.is_empty());
+        let indices = request
+            .indices
+            .or_else(|| configured(&config.slm.indices))
+            .or_else(|| configured(&config.restore.indices_pattern))
+            .ok_or(StackStateError::NoIndices)?;
+        let name = request.name.unwrap_or_else(|| {
+            format!("sts-backup-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
+        });
+        let repository = self.elasticsearch_repository()?;
+        progress.start(&format!("snapshot {name} of {indices}"), None);
+        let snapshot = NewSnapshot {
+            name: name.clone(),
+            indices: indices.clone(),
+            wait: request.wait,
+            partial: request.partial,
+        };
+        let taken = connection
+            .client
+            .create_snapshot(&repository, &snapshot)
+            .await;
+        progress.finish();
+        Ok(TakenSnapshot {
+            name,
+            indices,
+            info: taken?,
+        })
+    }
+
     /// Connects to Elasticsearch: at `url` when given, else through a port-forward to the
     /// configuration's `elasticsearch.service`. The server must answer before this returns.
     pub async fn connect_elasticsearch(

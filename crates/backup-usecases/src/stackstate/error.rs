@@ -32,6 +32,9 @@ pub enum StackStateError {
         "configuration field elasticsearch.service (name and port) is required without an Elasticsearch URL"
     )]
     NoElasticsearchService,
+    /// No indices to snapshot were asked for, and the configuration names none.
+    #[error("no indices to snapshot: none asked for, and elasticsearch.slm.indices is not set")]
+    NoIndices,
     /// The snapshot repository holds no snapshot.
     #[error("no snapshots in repository {0}")]
     NoSnapshots(String),

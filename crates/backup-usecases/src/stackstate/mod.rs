@@ -12,7 +12,7 @@ mod installation;
 
 pub use archive_store::ArchiveStore;
 pub use data_store::{Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog};
-pub use elasticsearch::{EsConnection, EsCredentials};
+pub use elasticsearch::{EsConnection, EsCredentials, EsSnapshotRequest, TakenSnapshot};
 pub use error::StackStateError;
 pub use expiry::ExpiryPlan;
 pub use installation::{ConfigSource, Installation};

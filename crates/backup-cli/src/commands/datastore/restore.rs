@@ -48,10 +48,8 @@ pub async fn run(
             source.storage.storage_endpoint.clone(),
         )
         .await?;
-    let request = prepared.request;
-    let spec = prepared.spec;
-    let namespace = installation.namespace.clone();
-    let mut restore = JobRestore::new(&installation.cluster, &namespace, spec);
+    let (request, namespace) = (prepared.request, &installation.namespace);
+    let mut restore = JobRestore::new(&installation.cluster, namespace, prepared.spec);
     restore.pods_timeout = options.pods_timeout;
     let plan = restore.plan(&request).await?;
     if options.dry_run {
@@ -72,38 +70,14 @@ pub async fn run(
             operation: Some(job.into()),
         }) + " --wait"
     };
-    let stop = context.interrupt()?;
-    let progress = context.progress();
-    let shown = |started: &StartedRestore| {
-        let scaled: Vec<String> = started
-            .paused
-            .iter()
-            .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-            .collect();
-        context.info(&format!(
-            "scaled down: {}",
-            if scaled.is_empty() {
-                "nothing".into()
-            } else {
-                scaled.join(", ")
-            }
-        ));
-        context.info(&format!("restore Job {} started", started.job));
-    };
+    let (stop, progress) = (context.interrupt()?, context.progress());
     if options.background {
         let started = start_restore(&restore, &plan, &progress, &stop)
             .await
             .map_err(|e| run_error(e, &finalize_hint))?;
-        shown(&started);
-        context.info(&format!(
-            "follow it:  kubectl logs -f -n {namespace} job/{} --all-containers",
-            started.job
-        ));
-        context.info(&format!("finalize:   {}", finalize_hint(&started.job)));
-        context.info("the workloads stay scaled down until then");
-        crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
-        return Ok(Exit::Success);
+        return started_in_background(context, &started, namespace, &finalize_hint(&started.job));
     }
+    let shown = |started: &StartedRestore| show_started(context, started);
     let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
         .await
         .map_err(|e| run_error(e, &finalize_hint))?;
@@ -115,6 +89,39 @@ pub async fn run(
         t.finalize.as_secs_f64()
     ));
     report_outcome(context, &restore, &finished.started.job, &finished.outcome)
+}
+
+/// A restore left running: how to follow and finish it; its Job's name on stdout.
+fn started_in_background(
+    context: &Context,
+    started: &StartedRestore,
+    namespace: &str,
+    finalize: &str,
+) -> CliResult {
+    show_started(context, started);
+    context.info(&format!(
+        "follow it:  kubectl logs -f -n {namespace} job/{} --all-containers",
+        started.job
+    ));
+    context.info(&format!("finalize:   {finalize}"));
+    context.info("the workloads stay scaled down until then");
+    crate::output::write_stdout(format!("{}\n", started.job).as_bytes())?;
+    Ok(Exit::Success)
+}
+
+/// What the start did, on stderr.
+fn show_started(context: &Context, started: &StartedRestore) {
+    let scaled: Vec<String> = started
+        .paused
+        .iter()
+        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+        .collect();
+    let scaled = match scaled.is_empty() {
+        true => "nothing".into(),
+        false => scaled.join(", "),
+    };
+    context.info(&format!("scaled down: {scaled}"));
+    context.info(&format!("restore Job {} started", started.job));
 }
 
 /// The words of a restore that stopped short, with the finalize that completes it.

@@ -119,14 +119,7 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     }
     confirm(context, &plan, &source, namespace)?;
     let finalize = crate::next_step::command(&restore.finalize_step(&snapshot.name));
-    let stopped = |error: RestoreRunError<_, RestoreError>| match error {
-        RestoreRunError::Interrupted { .. } => CliError::user(anyhow!(
-            "interrupted: the restore goes on in Elasticsearch; finish it with `{finalize}`"
-        )),
-        RestoreRunError::Unfinished { error, .. } | RestoreRunError::Failed(error) => {
-            CliError::from(error)
-        }
-    };
+    let stopped = |error| stopped(error, &finalize);
     let (stop, progress) = (context.interrupt()?, context.progress());
     let shown = |started: &StartedEsRestore| show_started(context, started);
     if options.background {
@@ -141,19 +134,31 @@ pub async fn run(context: &Context, source: &EsArgs, options: Options) -> CliRes
     let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
         .await
         .map_err(stopped)?;
-    let outcome = &finished.outcome;
+    let (outcome, timings) = (&finished.outcome, finished.timings);
     if outcome.recovering_shards > 0 {
         return Err(CliError::user(anyhow!(
             "{} shard(s) still recover; the workloads stay scaled down: finish with `{finalize}`",
             outcome.recovering_shards
         )));
     }
+    let took = (timings.start + timings.work).as_secs_f64();
+    let scaled = outcome.resumed.len();
     context.info(&format!(
-        "restore done in {:.2}s; scaled up {} workload(s)",
-        (finished.timings.start + finished.timings.work).as_secs_f64(),
-        outcome.resumed.len()
+        "restore done in {took:.2}s; scaled up {scaled} workload(s)"
     ));
     compare_counts(context, &restore, &source).await
+}
+
+/// The words of a restore that stopped short.
+fn stopped(error: RestoreRunError<EsOperation, RestoreError>, finalize: &str) -> CliError {
+    match error {
+        RestoreRunError::Interrupted { .. } => CliError::user(anyhow!(
+            "interrupted: the restore goes on in Elasticsearch; finish it with `{finalize}`"
+        )),
+        RestoreRunError::Unfinished { error, .. } | RestoreRunError::Failed(error) => {
+            CliError::from(error)
+        }
+    }
 }
 
 /// Whether a PARTIAL snapshot may be restored: asked (its failed shards come back empty),

@@ -6,8 +6,8 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
-use backup_core::Progress;
-use backup_elasticsearch::{NewSnapshot, SnapshotInfo};
+use backup_elasticsearch::SnapshotInfo;
+use backup_usecases::stackstate::EsSnapshotRequest;
 use chrono::SecondsFormat;
 
 impl Tabular for SnapshotInfo {
@@ -73,38 +73,19 @@ pub async fn take(
     partial: bool,
 ) -> CliResult {
     let session = EsSession::open(context, source).await?;
-    let config = session
-        .installation
-        .config
-        .elasticsearch()
-        .map_err(CliError::user)?;
-    let indices = indices
-        .or_else(|| Some(config.slm.indices.clone()).filter(|i| !i.is_empty()))
-        .or_else(|| Some(config.restore.indices_pattern.clone()).filter(|i| !i.is_empty()))
-        .ok_or_else(|| {
-            CliError::user(anyhow!(
-                "no indices to snapshot: pass --indices or set elasticsearch.slm.indices"
-            ))
-        })?;
-    let name = name
-        .unwrap_or_else(|| format!("sts-backup-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let repository = session.installation.elasticsearch_repository()?;
+    let request = EsSnapshotRequest {
+        name,
+        indices,
+        wait,
+        partial,
+    };
     let progress = context.progress();
-    progress.start(&format!("snapshot {name} of {indices}"), None);
     let taken = session
-        .client()
-        .create_snapshot(
-            &repository,
-            &NewSnapshot {
-                name: name.clone(),
-                indices: indices.clone(),
-                wait,
-                partial,
-            },
-        )
-        .await;
-    progress.finish();
-    match taken? {
+        .installation
+        .take_es_snapshot(&session.connection, request, &progress)
+        .await?;
+    let name = taken.name;
+    match taken.info {
         Some(snapshot) => {
             emit(context.output, std::slice::from_ref(&snapshot))?;
             match snapshot.state.as_str() {
