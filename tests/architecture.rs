@@ -171,3 +171,22 @@ fn the_fuzz_targets_stay_outside_the_workspace() {
         );
     }
 }
+
+/// The in-memory cluster of backup-core's `testing` feature is for unit tests: no crate
+/// turns it on through a normal dependency, so no binary or library ships it.
+#[test]
+fn test_doubles_never_ship() {
+    let metadata = metadata();
+    for package in metadata.workspace_packages() {
+        for dependency in &package.dependencies {
+            let ships = dependency.kind == DependencyKind::Normal
+                && dependency.name == CORE
+                && dependency.features.iter().any(|f| f == "testing");
+            assert!(
+                !ships,
+                "{} turns on {CORE}'s `testing` feature outside its dev-dependencies",
+                package.name
+            );
+        }
+    }
+}
