@@ -8,7 +8,8 @@
 mod pause;
 
 pub use pause::{
-    PausedWorkload, WorkflowError, pause_workloads, paused_workloads, resume_workloads,
+    PausePlan, PausedWorkload, WorkflowError, pause_workloads, paused_workloads, plan_pause,
+    resume_workloads,
 };
 
 /// Annotation naming the data store whose restore holds the lock.

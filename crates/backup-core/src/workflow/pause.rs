@@ -11,7 +11,7 @@ use std::time::Duration;
 pub enum WorkflowError {
     /// Another restore of the same data store holds the lock.
     #[error(
-        "a {datastore} restore is already in progress (started {started_at}, workload {workload})"
+        "another {datastore} restore is already in progress (started {started_at}, workload {workload})"
     )]
     Locked {
         /// The data store.
@@ -77,6 +77,59 @@ fn describe(w: &Workload) -> String {
     format!("{:?} {}/{}", w.kind, w.namespace, w.name)
 }
 
+/// What [`pause_workloads`] would do now, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PausePlan {
+    /// The workloads it would scale down (`Kind/name`), with their replicas.
+    pub scale_down: Vec<(String, i32)>,
+    /// Why it would refuse: another restore of the data store holds the lock.
+    pub refused: Option<String>,
+}
+
+/// Plans [`pause_workloads`]: the workloads `selector` matches that run, and the lock.
+pub async fn plan_pause(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+    selector: &str,
+    datastore: &str,
+) -> Result<PausePlan, WorkflowError> {
+    let refused = lock_held(cluster, namespace, datastore).await?;
+    let scale_down = cluster
+        .workloads(namespace, selector)
+        .await?
+        .into_iter()
+        .filter(|w| w.replicas > 0)
+        .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
+        .collect();
+    Ok(PausePlan {
+        scale_down,
+        refused: refused.map(|locked| locked.to_string()),
+    })
+}
+
+/// The refusal when a restore of `datastore` holds the lock somewhere in `namespace`.
+async fn lock_held(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+    datastore: &str,
+) -> Result<Option<WorkflowError>, ClusterError> {
+    let holder = cluster
+        .workloads(namespace, "")
+        .await?
+        .into_iter()
+        .find(|w| w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(datastore));
+    Ok(holder.map(|w| WorkflowError::Locked {
+        datastore: datastore.to_owned(),
+        started_at: w
+            .annotations
+            .get(RESTORE_STARTED_AT)
+            .cloned()
+            .unwrap_or_else(|| "at an unknown time".into()),
+        workload: describe(&w),
+        namespace: namespace.to_owned(),
+    }))
+}
+
 /// Takes the restore lock and scales every matching workload with replicas down to 0, after
 /// recording its replica count in an annotation; then waits (by watching) until the pods of
 /// the scaled workloads are gone. The annotations are written before any scaling, so an
@@ -90,19 +143,8 @@ pub async fn pause_workloads(
     now: DateTime<Utc>,
     pods_timeout: Duration,
 ) -> Result<Vec<PausedWorkload>, WorkflowError> {
-    for w in cluster.workloads(namespace, "").await? {
-        if w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(datastore) {
-            return Err(WorkflowError::Locked {
-                datastore: datastore.to_owned(),
-                started_at: w
-                    .annotations
-                    .get(RESTORE_STARTED_AT)
-                    .cloned()
-                    .unwrap_or_else(|| "at an unknown time".into()),
-                workload: describe(&w),
-                namespace: namespace.to_owned(),
-            });
-        }
+    if let Some(locked) = lock_held(cluster, namespace, datastore).await? {
+        return Err(locked);
     }
     let started_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut paused = Vec::new();

@@ -11,7 +11,7 @@ use crate::snapshots::check_restorable;
 use async_trait::async_trait;
 use backup_core::cluster::WorkloadControl;
 use backup_core::engine::{RestoreEngine, RestoreState};
-use backup_core::workflow::{self, RESTORE_IN_PROGRESS, WorkflowError};
+use backup_core::workflow::{self, PausePlan};
 use backup_core::{EngineError, Progress};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -93,44 +93,28 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
     async fn plan(&self, source: &SnapshotRestore) -> Result<EsRestorePlan, RestoreError> {
         let (snapshot, request) = (&source.snapshot, &source.request);
         let delete = self.to_delete(request).await?;
-        let scale_down = if request.rename.is_some() {
-            vec![]
-        } else {
-            self.cluster
-                .workloads(&self.namespace, &self.settings.scale_down_label_selector)
-                .await
-                .map_err(WorkflowError::from)?
-                .into_iter()
-                .filter(|w| w.replicas > 0)
-                .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
-                .collect()
+        // A restore under other names deletes nothing, so pauses nothing and takes no lock.
+        let pause = match &request.rename {
+            Some(_) => PausePlan {
+                scale_down: vec![],
+                refused: None,
+            },
+            None => {
+                let selector = &self.settings.scale_down_label_selector;
+                workflow::plan_pause(self.cluster, &self.namespace, selector, ELASTICSEARCH).await?
+            }
         };
-        let locked = self
-            .cluster
-            .workloads(&self.namespace, "")
-            .await
-            .map_err(WorkflowError::from)?
-            .into_iter()
-            .find(|w| {
-                w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(ELASTICSEARCH)
-            })
-            .map(|w| {
-                format!(
-                    "an Elasticsearch restore is already in progress ({:?} {})",
-                    w.kind, w.name
-                )
-            });
         let refused = check_restorable(snapshot, request.allow_partial)
             .err()
             .map(|e| e.to_string())
-            .or(locked.filter(|_| request.rename.is_none()));
+            .or(pause.refused);
         Ok(EsRestorePlan {
             snapshot: snapshot.name.clone(),
             state: snapshot.state.clone(),
             restore: restore_targets(snapshot, request)?,
             rollover: self.rollover_for(&delete),
             delete,
-            scale_down,
+            scale_down: pause.scale_down,
             refused,
             source: source.clone(),
         })

@@ -6,9 +6,7 @@ use backup_core::cluster::{Cluster, ContainerLog, JobState, ObjectRef};
 use backup_core::engine::{RestoreEngine, RestoreState};
 use backup_core::model::NextStep;
 use backup_core::progress::Progress;
-use backup_core::workflow::{
-    self, PausedWorkload, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT, WorkflowError,
-};
+use backup_core::workflow::{self, PausedWorkload, WorkflowError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::time::Duration;
@@ -119,40 +117,21 @@ impl<C: Cluster + ?Sized> RestoreEngine for JobRestore<'_, C> {
 
     /// What `start` would do, changing nothing.
     async fn plan(&self, request: &JobRequest) -> Result<RestorePlan, WorkflowError> {
-        let refused = self
-            .cluster
-            .workloads(&self.namespace, "")
-            .await?
-            .into_iter()
-            .find_map(|w| {
-                (w.annotations.get(RESTORE_IN_PROGRESS) == Some(&self.spec.name)).then(|| {
-                    let started = w
-                        .annotations
-                        .get(RESTORE_STARTED_AT)
-                        .cloned()
-                        .unwrap_or_default();
-                    format!(
-                        "a {} restore is already in progress (started {started}, {:?} {})",
-                        self.spec.name, w.kind, w.name
-                    )
-                })
-            });
-        let scale_down = self
-            .cluster
-            .workloads(&self.namespace, &self.spec.scale_down_selector)
-            .await?
-            .into_iter()
-            .filter(|w| w.replicas > 0)
-            .map(|w| (format!("{:?}/{}", w.kind, w.name), w.replicas))
-            .collect();
+        let pause = workflow::plan_pause(
+            self.cluster,
+            &self.namespace,
+            &self.spec.scale_down_selector,
+            &self.spec.name,
+        )
+        .await?;
         let m = self
             .spec
             .manifests(&self.namespace, Operation::Restore, request);
         Ok(RestorePlan {
             archive: request.archive.clone(),
-            scale_down,
+            scale_down: pause.scale_down,
             create: m.names(),
-            refused,
+            refused: pause.refused,
             request: request.clone(),
         })
     }
