@@ -8,6 +8,18 @@ fn client() -> EsClient {
     EsClient::connect(&backup_testing::elasticsearch().url, None).unwrap()
 }
 
+/// Takes snapshot `snapshot` of `indices` into `repository`, waiting; it must succeed.
+async fn take_snapshot(es: &EsClient, repository: &str, snapshot: &str, indices: &str) {
+    let request = NewSnapshot {
+        name: snapshot.into(),
+        indices: indices.into(),
+        wait: true,
+        partial: false,
+    };
+    let taken = es.create_snapshot(repository, &request).await.unwrap();
+    assert_eq!(taken.unwrap().state, "SUCCESS");
+}
+
 /// A configuration with an fs repository of its own under the node's `path.repo`.
 fn config(name: &str, location_suffix: &str) -> StackStateConfig {
     let server = backup_testing::elasticsearch();
@@ -94,20 +106,7 @@ async fn snapshots_record_document_counts_and_list_newest_first() {
     index_documents(&es, &format!("{name}-a"), 7).await;
     index_documents(&es, &format!("{name}-b"), 3).await;
     for snapshot in ["first", "second"] {
-        let taken = es
-            .create_snapshot(
-                &name,
-                &NewSnapshot {
-                    name: snapshot.into(),
-                    indices: format!("{name}-*"),
-                    wait: true,
-                    partial: false,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(taken.state, "SUCCESS");
+        take_snapshot(&es, &name, snapshot, &format!("{name}-*")).await;
     }
     let list = es.snapshots(&name).await.unwrap();
     let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
@@ -154,7 +153,7 @@ async fn rollover_makes_a_new_write_index_and_delete_waits_until_gone() {
 async fn a_snapshot_is_taken_listed_described_and_restored_by_the_restore_engine() {
     use backup_core::testing::FakeCluster;
     use backup_core::{NoProgress, RestoreEngine, RestoreState};
-    use backup_elasticsearch::{EsRestore, NewSnapshot, RestoreRequest, SnapshotRestore};
+    use backup_elasticsearch::{EsRestore, RestoreRequest, SnapshotRestore};
     let es = client();
     let name = backup_testing::unique_name("engine");
     es.apply_repository(&repository_request(
@@ -166,20 +165,7 @@ async fn a_snapshot_is_taken_listed_described_and_restored_by_the_restore_engine
     .unwrap();
     index_documents(&es, &format!("{name}-data"), 12).await;
     let pattern = format!("{name}-*");
-    let taken = es
-        .create_snapshot(
-            &name,
-            &NewSnapshot {
-                name: format!("{name}-snap"),
-                indices: pattern.clone(),
-                wait: true,
-                partial: false,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(taken.state, "SUCCESS");
+    take_snapshot(&es, &name, &format!("{name}-snap"), &pattern).await;
     let listed = es.snapshots(&name).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, "SUCCESS");

@@ -170,6 +170,13 @@ fn source() -> SnapshotRestore {
     }
 }
 
+/// The plan of [`source`], and its operation.
+fn planned(restore: &EsRestore<'_, FakeCluster, FakeEs<'_>>) -> (EsRestorePlan, EsOperation) {
+    let plan = done(restore.plan(&source())).unwrap();
+    let operation = restore.operation(&plan);
+    (plan, operation)
+}
+
 fn now() -> DateTime<Utc> {
     "2026-11-30T12:00:00Z".parse().unwrap()
 }
@@ -209,8 +216,7 @@ fn a_restore_runs_from_start_to_finalize() {
     let cluster = installation();
     let es = FakeEs::new(&cluster);
     let restore = engine(&cluster, &es);
-    let plan = done(restore.plan(&source())).unwrap();
-    let operation = restore.operation(&plan);
+    let (plan, operation) = planned(&restore);
     let started = done(restore.start(&plan, now(), &NoProgress)).unwrap();
     assert_eq!(started.deleted, ["sts_events", "sts_topology"]);
     assert_eq!(cluster.workload("receiver").replicas, 0);
@@ -251,8 +257,7 @@ fn a_look_before_the_recoveries_are_listed_is_not_the_end() {
     let cluster = installation();
     let es = FakeEs::new(&cluster);
     let restore = engine(&cluster, &es);
-    let plan = done(restore.plan(&source())).unwrap();
-    let operation = restore.operation(&plan);
+    let (plan, operation) = planned(&restore);
     done(restore.start(&plan, now(), &NoProgress)).unwrap();
     es.list_no_recovery_yet();
     let state = done(restore.observe(&operation)).unwrap();

@@ -52,6 +52,13 @@ fn request() -> JobRequest {
     }
 }
 
+/// The plan of [`request`], and its Job's name.
+fn planned(restore: &JobRestore<'_, FakeCluster>) -> (RestorePlan, String) {
+    let plan = done(restore.plan(&request())).unwrap();
+    let job = restore.operation(&plan);
+    (plan, job)
+}
+
 fn now() -> DateTime<Utc> {
     "2026-11-30T12:00:00Z".parse().unwrap()
 }
@@ -113,8 +120,7 @@ fn the_plan_changes_nothing_and_names_what_the_start_does() {
 fn a_restore_runs_from_start_to_finalize_and_a_second_finalize_finds_it_done() {
     let cluster = installation();
     let restore = engine(&cluster);
-    let plan = done(restore.plan(&request())).unwrap();
-    let job = restore.operation(&plan);
+    let (plan, job) = planned(&restore);
     let started = done(restore.start(&plan, now(), &NoProgress)).unwrap();
     assert_eq!(started.job, job);
     assert_eq!(started.paused.len(), 2);
@@ -168,8 +174,7 @@ fn a_restore_runs_from_start_to_finalize_and_a_second_finalize_finds_it_done() {
 fn a_failed_job_is_finalized_with_its_logs_and_the_steps_that_clean_up() {
     let cluster = installation();
     let restore = engine(&cluster);
-    let plan = done(restore.plan(&request())).unwrap();
-    let job = restore.operation(&plan);
+    let (plan, job) = planned(&restore);
     done(restore.start(&plan, now(), &NoProgress)).unwrap();
     cluster.finish_job("sts", &job, JobState::Failed("BackoffLimitExceeded".into()));
     assert_eq!(
@@ -193,8 +198,7 @@ fn a_job_that_cannot_be_created_undoes_the_start() {
     let cluster = installation();
     cluster.fail_calls(&["create Job/"]);
     let restore = engine(&cluster);
-    let plan = done(restore.plan(&request())).unwrap();
-    let job = restore.operation(&plan);
+    let (plan, job) = planned(&restore);
     assert!(done(restore.start(&plan, now(), &NoProgress)).is_err());
     assert_clean(&cluster, &job);
 }
@@ -203,8 +207,7 @@ fn a_job_that_cannot_be_created_undoes_the_start() {
 fn changes_of_a_clean_run() -> (usize, usize) {
     let cluster = installation();
     let restore = engine(&cluster);
-    let plan = done(restore.plan(&request())).unwrap();
-    let job = restore.operation(&plan);
+    let (plan, job) = planned(&restore);
     done(restore.start(&plan, now(), &NoProgress)).unwrap();
     let start = cluster.changes();
     cluster.finish_job("sts", &job, JobState::Succeeded);
