@@ -230,10 +230,11 @@ impl ManifestRecord {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl ManifestRecord {
-    /// A record for unit tests: version `v1`, the plural made from the kind, no checksum.
-    pub(crate) fn sample(
+    /// A record for unit tests (feature `testing`): version `v1`, the plural made from the
+    /// kind, no checksum.
+    pub fn sample(
         group: &str,
         kind: &str,
         namespace: Option<&str>,

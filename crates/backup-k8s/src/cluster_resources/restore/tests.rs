@@ -32,16 +32,7 @@ fn record(
     if let Some(namespace) = namespace {
         object["metadata"]["namespace"] = json!(namespace);
     }
-    ManifestRecord {
-        group: group.into(),
-        version: "v1".into(),
-        kind: kind.into(),
-        resource: format!("{}s", kind.to_lowercase()),
-        namespace: namespace.map(str::to_owned),
-        name: name.into(),
-        checksum: String::new(),
-        object,
-    }
+    ManifestRecord::sample(group, kind, namespace, name, object)
 }
 
 fn controlled_by(kind: &str, name: &str) -> Value {
