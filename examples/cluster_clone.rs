@@ -9,14 +9,14 @@
 //! password here is fixed, which a real program would take from a secret.
 
 use anyhow::{Context, bail};
-use backup_core::RepositoryLocation;
 use backup_core::progress::NoProgress;
 use backup_core::resources::{Cleaning, NamespaceMapping, ResourceFilter};
+use backup_core::{RepositoryLocation, RestoreEngine};
 use backup_k8s::cluster_resources::RestoreOptions;
 use backup_k8s::{ConnectOptions, KubeCluster};
 use backup_repository::{InitOptions, Repository};
 use backup_storage::StorageOptions;
-use backup_usecases::cluster::{BackupOptions, backup, plan_restore};
+use backup_usecases::cluster::{BackupOptions, ManifestRestore, backup};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -65,9 +65,12 @@ async fn main() -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?,
         ..RestoreOptions::default()
     };
-    let plan = plan_restore(&repository, file, &cluster, options).await?;
+    // The restore is an engine like every other kbackup restore: plan, then start the plan
+    // as it was shown (the cluster restore writes the objects inside `start`).
+    let engine = ManifestRestore::new(&repository, file, &cluster);
+    let plan = engine.plan(&options).await?;
     println!("plan: {} objects in {} waves", plan.len(), plan.waves());
-    let outcome = plan.execute(&NoProgress).await;
+    let outcome = engine.start(&plan, chrono::Utc::now(), &NoProgress).await?;
     let totals = outcome.totals();
     println!(
         "restored into {target}: {} created, {} unchanged, {} skipped, {} failed",
