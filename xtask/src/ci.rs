@@ -64,7 +64,8 @@ fn checks(root: &Path, env: &TestEnv) -> Result<()> {
     crate::fuzz::run(root, &[], FUZZ_SECONDS)?;
     let minio = env.variable("KBACKUP_TEST_S3_BUCKET")?;
     example(root, env, "storage_list", &[&format!("s3://{minio}")])?;
-    cluster_clone(root, env)
+    cluster_clone(root, env)?;
+    crate::image::check(root, env)
 }
 
 /// Runs one of the examples.

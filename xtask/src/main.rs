@@ -1,10 +1,11 @@
 //! Development tasks for kbackup: `cargo xtask env up|down|status`, `cargo xtask ci`,
-//! `cargo xtask demo`, `cargo xtask fuzz`, `cargo xtask bench storage`.
+//! `cargo xtask demo`, `cargo xtask fuzz`, `cargo xtask image`, `cargo xtask bench storage`.
 
 mod bench;
 mod ci;
 mod demo;
 mod fuzz;
+mod image;
 mod testenv;
 
 use anyhow::Result;
@@ -28,7 +29,7 @@ enum Task {
         action: EnvAction,
     },
     /// Everything CI checks: env up, fmt, clippy, every test, a short fuzz run of every
-    /// target, the examples, env down.
+    /// target, the examples, the container image (reproducible, runs), env down.
     Ci {
         /// Leave the test servers running afterwards.
         #[arg(long)]
@@ -43,6 +44,17 @@ enum Task {
         seconds: u32,
         /// Targets to run (default: all).
         targets: Vec<String>,
+    },
+    /// The kbackup container image: an OCI archive from the release binary, no base image,
+    /// reproducible (prints its path and manifest digest).
+    Image {
+        /// Where to write it (default: <target>/image/kbackup-<version>.oci.tar).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Also build it a second time (the bytes must be identical) and run `kbackup
+        /// version` in its unpacked root file system as its user (needs root, for chroot).
+        #[arg(long)]
+        check: bool,
     },
     /// Benchmarks, side by side with the tool a user would otherwise use.
     Bench {
@@ -112,6 +124,12 @@ fn run(task: Task) -> Result<()> {
         Task::Ci { keep_env } => ci::run(&root, &env, keep_env),
         Task::Demo => demo::run(&root, &env),
         Task::Fuzz { seconds, targets } => fuzz::run(&root, &targets, seconds),
+        Task::Image { output, check } => {
+            if check {
+                image::check(&root, &env)?;
+            }
+            image::run(&root, &env, output)
+        }
         Task::Bench { which } => bench::run(&root, &env, which),
     }
 }
