@@ -12,4 +12,6 @@ pub mod snapshot;
 pub mod stackstate;
 pub mod storage_probe;
 pub mod streams;
+#[cfg(test)]
+mod test_repository;
 pub mod trees;

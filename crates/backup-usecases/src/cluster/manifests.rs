@@ -3,8 +3,14 @@
 use super::MANIFESTS;
 use backup_core::resources::{ManifestError, ManifestReader, ManifestRecord};
 use backup_repository::{Repository, RepositoryError, SnapshotFile};
-use tokio::io::AsyncBufReadExt;
+use futures::StreamExt;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
+
+/// The longest manifest line read. A Kubernetes object is at most a few MiB (the API
+/// server's and etcd's request limits), so a longer line is damage, never data: it is
+/// refused before it is held in memory.
+pub const MAX_RECORD_LINE: usize = 16 << 20;
 
 /// Why the manifests of a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +66,29 @@ pub async fn read_manifests<E: From<ManifestsError>>(
             .map_err(|e| E::from(e.into()))
     };
     let consumer = async {
-        let mut lines = tokio::io::BufReader::new(reader).lines();
+        let codec = LinesCodec::new_with_max_length(MAX_RECORD_LINE);
+        let mut lines = FramedRead::new(reader, codec);
         let mut manifest = ManifestReader::default();
         let damaged = |cause| ManifestsError::Damaged {
             snapshot: snapshot.clone(),
             cause,
         };
-        while let Some(line) = lines.next_line().await.map_err(ManifestsError::from)? {
+        let mut number = 0;
+        while let Some(line) = lines.next().await {
+            number += 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(LinesCodecError::MaxLineLengthExceeded) => {
+                    Err(damaged(ManifestError::Malformed {
+                        line: number,
+                        detail: format!(
+                            "longer than {} MiB, which no Kubernetes object is",
+                            MAX_RECORD_LINE >> 20
+                        ),
+                    }))?
+                }
+                Err(LinesCodecError::Io(error)) => Err(ManifestsError::from(error))?,
+            };
             if let Some(record) = manifest.line(&line).map_err(damaged)? {
                 each(record)?;
             }
@@ -75,4 +97,28 @@ pub async fn read_manifests<E: From<ManifestsError>>(
     };
     let (_, count) = tokio::try_join!(producer, consumer)?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::back_up_stream;
+
+    #[tokio::test]
+    async fn an_overlong_line_is_refused_as_damage_before_it_is_held() {
+        let repository = crate::test_repository::in_memory().await;
+        let line = vec![b'a'; MAX_RECORD_LINE + 1];
+        back_up_stream(&repository, MANIFESTS, line.as_slice(), Default::default())
+            .await
+            .unwrap();
+        let file = repository.snapshots().await.unwrap().remove(0);
+        let error = read_manifests(&repository, &file, |_| Ok::<_, ManifestsError>(()))
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, ManifestsError::Damaged { .. }) && text.contains("line 1"),
+            "{text}"
+        );
+    }
 }

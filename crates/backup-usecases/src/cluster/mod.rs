@@ -11,7 +11,7 @@ mod session_status;
 pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup};
 pub use describe::{SnapshotContents, describe_snapshot};
 pub use diff::{SnapshotChange, diff_snapshots};
-pub use manifests::{ManifestsError, read_manifests};
+pub use manifests::{MAX_RECORD_LINE, ManifestsError, read_manifests};
 pub use restore::{ManifestRestore, RestorePlanError, plan_restore};
 pub use session_status::{ComponentStatus, Condition, RestoreSessionStatus};
 

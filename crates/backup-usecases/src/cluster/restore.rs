@@ -116,11 +116,9 @@ impl<'a, C: ResourceStore + ?Sized> RestoreEngine for ManifestRestore<'a, C> {
 mod tests {
     use super::*;
     use crate::cluster::{BackupOptions, backup};
-    use backup_core::RepositoryLocation;
     use backup_core::progress::NoProgress;
     use backup_core::resources::{Cleaning, NamespaceMapping, ResourceFilter};
     use backup_core::testing::FakeCluster;
-    use backup_repository::InitOptions;
     use serde_json::json;
 
     fn cluster() -> FakeCluster {
@@ -148,20 +146,7 @@ mod tests {
 
     /// A repository in memory with one snapshot of `shop`.
     async fn snapshot_of_shop() -> (Repository, SnapshotFile) {
-        let location = RepositoryLocation::parse("memory://repo").unwrap();
-        let storage = backup_storage::open(&location, &Default::default())
-            .await
-            .unwrap();
-        let options = InitOptions {
-            // Cheap key derivation: the test is about the restore, not the key's cost.
-            kdf: backup_repository::crypto::KdfParams {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..InitOptions::default()
-        };
-        let repository = Repository::init(storage, b"pw", options).await.unwrap();
+        let repository = crate::test_repository::in_memory().await;
         let options = BackupOptions {
             filter: ResourceFilter {
                 include_namespaces: vec!["shop".into()],
