@@ -2,7 +2,7 @@
 
 use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -25,6 +25,16 @@ pub fn cargo(root: &Path, env: &TestEnv, args: &[&str]) -> Result<()> {
         bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
+}
+
+/// Builds the release `kbackup` and returns its path.
+pub fn release_kbackup(root: &Path, env: &TestEnv) -> Result<PathBuf> {
+    cargo(
+        root,
+        env,
+        &["build", "--release", "--quiet", "-p", "backup-cli"],
+    )?;
+    Ok(crate::demo::target_dir(root).join("release/kbackup"))
 }
 
 /// How long CI fuzzes each target: a short run from the kept corpus, so that a decoder

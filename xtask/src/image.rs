@@ -30,12 +30,7 @@ const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Builds the release binary and writes the archive to `output` (default:
 /// `<target>/image/kbackup-<version>.oci.tar`); prints its path and the manifest digest.
 pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>) -> Result<()> {
-    crate::ci::cargo(
-        root,
-        env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
-    )?;
-    let binary = crate::demo::target_dir(root).join("release/kbackup");
+    let binary = crate::ci::release_kbackup(root, env)?;
     let output = output.unwrap_or_else(|| {
         crate::demo::target_dir(root)
             .join("image")
@@ -68,15 +63,11 @@ pub struct Image {
 }
 
 /// Builds the image twice from the release binary (the two must be byte-identical), has
-/// skopeo read it, unpacks its layer as its manifest names it, and runs `kbackup version` in it as its user through
-/// `chroot`: the root file system lacks nothing the binary needs to start.
+/// skopeo read it, unpacks its layer as its manifest names it, and runs `kbackup version`
+/// in it as its user through `chroot`: the root file system lacks nothing the binary needs
+/// to start.
 pub fn check(root: &Path, env: &TestEnv) -> Result<()> {
-    crate::ci::cargo(
-        root,
-        env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
-    )?;
-    let binary = crate::demo::target_dir(root).join("release/kbackup");
+    let binary = crate::ci::release_kbackup(root, env)?;
     let (first, second) = (build(root, &binary)?, build(root, &binary)?);
     if first.archive != second.archive {
         bail!(

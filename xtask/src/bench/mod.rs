@@ -88,12 +88,7 @@ fn require_tools(tools: &[(&str, &str)]) -> Result<()> {
 /// Starts the test environment and builds the release `kbackup`, returning its path.
 fn release_kbackup(root: &Path, env: &TestEnv) -> Result<PathBuf> {
     env.up()?;
-    crate::ci::cargo(
-        root,
-        env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
-    )?;
-    Ok(crate::demo::target_dir(root).join("release/kbackup"))
+    crate::ci::release_kbackup(root, env)
 }
 
 /// One timed run: wall seconds and peak resident memory.
