@@ -33,10 +33,15 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> EsRestore<'_, C, A> {
             .count())
     }
 
-    /// The targets of `operation` without a finished recovery from its snapshot.
-    async fn unrecovered(&self, operation: &EsOperation) -> Result<Vec<String>, EngineError> {
+    /// Shards of `operation`'s snapshot still recovering and, when its targets are known, the
+    /// first target without a finished recovery from it: one listing either way (the active
+    /// recoveries alone, or all of them when the targets must be matched).
+    async fn recovery_of(
+        &self,
+        operation: &EsOperation,
+    ) -> Result<(usize, Option<String>), EngineError> {
         if operation.targets.is_empty() {
-            return Ok(vec![]);
+            return Ok((self.recovering(&operation.snapshot).await?, None));
         }
         let recovery = self.es.recovery("_all", false).await?;
         let of_snapshot: Vec<_> = recovery
@@ -44,15 +49,13 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> EsRestore<'_, C, A> {
             .iter()
             .filter(|s| s.of_snapshot(&self.repository, &operation.snapshot))
             .collect();
-        Ok(operation
-            .targets
-            .iter()
-            .filter(|target| {
-                let shards: Vec<_> = of_snapshot.iter().filter(|s| &s.index == *target).collect();
-                shards.is_empty() || shards.iter().any(|s| s.stage != "done")
-            })
-            .cloned()
-            .collect())
+        // `active_only` lists exactly the recoveries not in stage `done`.
+        let recovering = of_snapshot.iter().filter(|s| s.stage != "done").count();
+        let unrecovered = operation.targets.iter().find(|target| {
+            let shards: Vec<_> = of_snapshot.iter().filter(|s| &s.index == *target).collect();
+            shards.is_empty() || shards.iter().any(|s| s.stage != "done")
+        });
+        Ok((recovering, unrecovered.cloned()))
     }
 
     /// Reports the recovery of `targets` on `progress`; `shown` is the byte count shown so far.
@@ -208,13 +211,13 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
     /// each target has a recovery from the snapshot and all of them are done: a look too
     /// early, before every shard's recovery is registered, does not pass for the end.
     async fn observe(&self, operation: &EsOperation) -> Result<RestoreState, RestoreError> {
-        let recovering = self.recovering(&operation.snapshot).await?;
+        let (recovering, unrecovered) = self.recovery_of(operation).await?;
         if recovering > 0 {
             return Ok(RestoreState::Running {
                 message: format!("{recovering} shard(s) recovering"),
             });
         }
-        if let Some(waiting) = self.unrecovered(operation).await?.first() {
+        if let Some(waiting) = unrecovered {
             return Ok(RestoreState::Running {
                 message: format!("index {waiting} not recovered yet"),
             });
