@@ -70,12 +70,14 @@ fn checks(root: &Path, env: &TestEnv) -> Result<()> {
             "warnings",
         ],
     )?;
+    // The tests run kbackup in pods on the real node, from the image of this commit.
+    crate::image::check(root, env)?;
+    crate::image::run(root, env, None, true)?;
     cargo(root, env, &["test", "--workspace", "--no-fail-fast"])?;
     crate::fuzz::run(root, &[], FUZZ_SECONDS)?;
     let minio = env.variable("KBACKUP_TEST_S3_BUCKET")?;
     example(root, env, "storage_list", &[&format!("s3://{minio}")])?;
-    cluster_clone(root, env)?;
-    crate::image::check(root, env)
+    cluster_clone(root, env)
 }
 
 /// Runs one of the examples.

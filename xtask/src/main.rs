@@ -55,6 +55,10 @@ enum Task {
         /// version` in its unpacked root file system as its user (needs root, for chroot).
         #[arg(long)]
         check: bool,
+        /// Also import it into the test environment's real node (`cargo xtask env up` first),
+        /// where tests run it.
+        #[arg(long)]
+        load: bool,
     },
     /// Benchmarks, side by side with the tool a user would otherwise use.
     Bench {
@@ -124,11 +128,15 @@ fn run(task: Task) -> Result<()> {
         Task::Ci { keep_env } => ci::run(&root, &env, keep_env),
         Task::Demo => demo::run(&root, &env),
         Task::Fuzz { seconds, targets } => fuzz::run(&root, &targets, seconds),
-        Task::Image { output, check } => {
+        Task::Image {
+            output,
+            check,
+            load,
+        } => {
             if check {
                 image::check(&root, &env)?;
             }
-            image::run(&root, &env, output)
+            image::run(&root, &env, output, load)
         }
         Task::Bench { which } => bench::run(&root, &env, which),
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|etcd|kwok|minio|azurite|elasticsearch
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|etcd|kwok|minio|azurite|elasticsearch
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,7 +13,8 @@ need() { command -v "$1" >/dev/null || { echo "missing prerequisite '$1': $2" >&
 
 component="${1:?usage: build.sh COMPONENT}"
 case "$component" in
-  kubernetes) version=$KUBERNETES_VERSION ;;
+  kubernetes|kubernetes-node) version=$KUBERNETES_VERSION ;;
+  local-path-provisioner) version=$LOCAL_PATH_PROVISIONER_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
   minio) version=$MINIO_VERSION ;;
@@ -31,7 +32,9 @@ if [[ -f "$dest/.complete" ]]; then echo "$dest"; exit 0; fi
 rm -rf "$dest.partial" && mkdir -p "$dest.partial/bin"
 work="$dest.partial"
 
-build_kubernetes() {
+# Builds commands of the pinned Kubernetes release (a wrapper module that pins every staging
+# module to the same release), with the version stamped as a release build would.
+build_kubernetes_commands() {
   need go "install Go >= 1.24 (https://go.dev/doc/install or the golang Debian package)"
   local minor="${version#v1.}"; minor="${minor%%.*}"
   local staging="v0.${version#v1.}"
@@ -54,9 +57,23 @@ build_kubernetes() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  go build -trimpath -ldflags "-s -w$ld" -o "$work/bin/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl >&2
+  go build -trimpath -ldflags "-s -w$ld" -o "$work/bin/" "$@" >&2
+}
+
+build_kubernetes() {
+  build_kubernetes_commands k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
+}
+
+# The real node's agents (the node's container runtime comes from Debian: containerd, runc).
+build_kubernetes-node() {
+  build_kubernetes_commands k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
+
+build_local-path-provisioner() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$version" >&2
 }
 
 build_etcd() {

@@ -28,6 +28,7 @@ const STAGES: [&str; 6] = [
 
 pub struct ControlPlane {
     pub apiserver_port: u16,
+    pub kubectl: Kubectl,
 }
 
 impl ControlPlane {
@@ -59,7 +60,10 @@ impl ControlPlane {
         let port = apiserver.port("secure", 26443)?;
         let mut cmd = Command::new(k8s.join("kube-apiserver"));
         cmd.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+            // Listens on 127.0.0.1; pods reach it through the `kubernetes` Service, whose
+            // endpoint is the advertised node address (forwarded to 127.0.0.1 there).
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--advertise-address={}", super::node::NODE_IP))
             .arg(format!("--secure-port={port}"))
             .arg(format!("--tls-cert-file={}", p(pki.admin_cert())))
             .arg(format!("--tls-private-key-file={}", p(pki.admin_key())))
@@ -75,10 +79,8 @@ impl ControlPlane {
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
             ])
-            // As envtest: pods are not refused before their namespace's default ServiceAccount exists.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            // The `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse.
-            .arg("--endpoint-reconciler-type=none")
+            // The kubelet of the real node is reached at its node address.
+            .arg("--kubelet-preferred-address-types=InternalIP")
             .arg(format!(
                 "--kubelet-client-certificate={}",
                 p(pki.admin_cert())
@@ -150,7 +152,7 @@ impl ControlPlane {
                 "wait",
                 "--for=condition=Ready",
                 "node",
-                "--all",
+                "--selector=type=kwok",
                 "--timeout=1s",
             ])
         })?;
@@ -163,6 +165,7 @@ impl ControlPlane {
         scheduler.ensure_alive()?;
         Ok(Self {
             apiserver_port: port,
+            kubectl,
         })
     }
 }

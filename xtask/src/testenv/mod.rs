@@ -3,6 +3,7 @@
 //! the clone.
 
 mod control_plane;
+pub mod node;
 mod pki;
 mod process;
 mod stores;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 pub use control_plane::Kubectl;
 pub use process::tail;
 
-/// Every server, in start order.
+/// The control plane's and the stores' servers, in start order (the node's follow).
 const SERVERS: [&str; 8] = [
     "etcd",
     "kube-apiserver",
@@ -122,6 +123,8 @@ impl TestEnv {
         eprintln!("test environment: building or finding the pinned servers (cached per version)");
         let bins = Components {
             kubernetes: self.component("kubernetes")?,
+            node: self.component("kubernetes-node")?,
+            local_path: self.component("local-path-provisioner")?,
             etcd: self.component("etcd")?,
             kwok: self.component("kwok")?,
             minio: self.component("minio")?,
@@ -132,11 +135,25 @@ impl TestEnv {
             "test environment: starting servers in {}",
             self.root.display()
         );
+        node::prepare()?;
         let pki = pki::Pki::ensure(&self.root)?;
         let stores = stores::Stores::start(self, &bins)?;
         let plane = control_plane::ControlPlane::start(self, &bins, &pki)?;
         stores.wait_and_prepare(self, &bins)?;
-        self.write_env_file(&bins, &plane, &stores)?;
+        let ports = node::ServerPorts {
+            apiserver: plane.apiserver_port,
+            minio: stores.minio_port,
+            azurite: stores.azurite_port,
+            elasticsearch: stores.es_port,
+        };
+        let node_started = Instant::now();
+        node::start(self, &bins, &ports, &plane.kubectl, &pki.ca_cert())?;
+        eprintln!(
+            "  node {} ready in {:.1}s",
+            node::NODE_NAME,
+            node_started.elapsed().as_secs_f64()
+        );
+        self.write_env_file(&bins, &plane, &stores, &ports)?;
         eprintln!(
             "test environment up in {:.1}s; `source {}` to use it",
             started.elapsed().as_secs_f64(),
@@ -145,13 +162,24 @@ impl TestEnv {
         Ok(())
     }
 
-    /// Stops every server. With `purge`, also deletes `.testenv/`.
+    /// Drains the real node, stops every server, removes what the node's containers left.
+    /// With `purge`, also deletes `.testenv/`.
     pub fn down(&self, purge: bool) -> Result<()> {
-        for name in SERVERS.iter().rev() {
+        let apiserver_up = self.server("kube-apiserver").running_pid().is_some();
+        if apiserver_up && self.server("kubelet").running_pid().is_some() {
+            node::drain(&self.kubectl()?);
+        }
+        // Its binary removes its rules once it is stopped.
+        let kube_proxy = self
+            .server("kube-proxy")
+            .running_pid()
+            .and_then(|pid| fs::read_link(format!("/proc/{pid}/exe")).ok());
+        for name in SERVERS.iter().chain(&node::SERVERS).rev() {
             if self.server(name).stop(Duration::from_secs(10))? {
                 eprintln!("  stopped {name}");
             }
         }
+        node::clean_up(self, kube_proxy.as_deref())?;
         if purge && self.root.exists() {
             fs::remove_dir_all(&self.root)
                 .with_context(|| format!("removing {}", self.root.display()))?;
@@ -163,7 +191,7 @@ impl TestEnv {
     /// Prints each server's state; fails if any is down.
     pub fn status(&self) -> Result<()> {
         let mut down = Vec::new();
-        for name in SERVERS {
+        for name in SERVERS.into_iter().chain(node::SERVERS) {
             let server = self.server(name);
             match server.running_pid() {
                 Some(pid) => println!(
@@ -177,6 +205,11 @@ impl TestEnv {
             }
         }
         if down.is_empty() {
+            println!();
+            print!(
+                "{}",
+                self.kubectl()?.run(&["get", "nodes", "-o", "wide"])?
+            );
             println!("\nvariables: source {}", self.env_file().display());
             Ok(())
         } else {
@@ -229,7 +262,9 @@ impl TestEnv {
         bins: &Components,
         plane: &control_plane::ControlPlane,
         stores: &stores::Stores,
+        ports: &node::ServerPorts,
     ) -> Result<()> {
+        let services = node::server_services(ports);
         let mut text = String::from(
             "# Written by `cargo xtask env up`: the local test servers. Test-only credentials.\n",
         );
@@ -270,6 +305,21 @@ impl TestEnv {
                     .display()
                     .to_string(),
             ),
+            ("KBACKUP_TEST_NODE_NAME", node::NODE_NAME.to_owned()),
+            ("KBACKUP_TEST_NODE_IP", node::NODE_IP.to_owned()),
+            ("KBACKUP_TEST_NODE_TAINT", node::TAINT_KEY.to_owned()),
+            ("KBACKUP_TEST_STORAGE_CLASS", node::STORAGE_CLASS.to_owned()),
+            (
+                "KBACKUP_TEST_TOOLBOX_IMAGE",
+                node::reference(node::TOOLBOX),
+            ),
+            (
+                "KBACKUP_TEST_KBACKUP_IMAGE",
+                format!("{}:{}", crate::image::IMAGE_NAME, env!("CARGO_PKG_VERSION")),
+            ),
+            ("KBACKUP_TEST_POD_S3_ENDPOINT", services[0].url()),
+            ("KBACKUP_TEST_POD_AZURE_ENDPOINT", format!("{}/{AZURITE_ACCOUNT}", services[1].url())),
+            ("KBACKUP_TEST_POD_ES_URL", services[2].url()),
         ];
         for (name, value) in vars {
             writeln!(text, "export {name}=\"{value}\"")?;
@@ -282,6 +332,9 @@ impl TestEnv {
 /// Cache directories of the built components.
 pub struct Components {
     pub kubernetes: PathBuf,
+    /// kubelet and kube-proxy.
+    pub node: PathBuf,
+    pub local_path: PathBuf,
     pub etcd: PathBuf,
     pub kwok: PathBuf,
     pub minio: PathBuf,

@@ -6,10 +6,12 @@
 //! overrides), owners numeric, the layer uncompressed. Two builds of one commit give one
 //! digest.
 
+pub mod oci;
+
 use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use oci::{Image, ImageConfig, RootEntry, directory, file};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,13 +25,11 @@ const CA_CERTIFICATES: &str = "etc/ssl/certs/ca-certificates.crt";
 /// The name containerd gives the image on import, and tests use.
 pub const IMAGE_NAME: &str = "localhost/kbackup";
 
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Builds the release binary and writes the archive to `output` (default:
 /// `<target>/image/kbackup-<version>.oci.tar`); prints its path and the manifest digest.
-pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>) -> Result<()> {
+/// With `load`, imports it into the test environment's node.
+pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>, load: bool) -> Result<()> {
     let binary = crate::ci::release_kbackup(root, env)?;
     let output = output.unwrap_or_else(|| {
         crate::demo::target_dir(root)
@@ -44,6 +44,10 @@ pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{}", output.display());
     println!("{}", image.manifest_digest);
+    if load {
+        crate::testenv::node::load(env, &output)?;
+        eprintln!("imported into the node {}", crate::testenv::node::NODE_NAME);
+    }
     eprintln!(
         "image {IMAGE_NAME}:{} ({} MiB): push it with `skopeo copy oci-archive:{} docker://REGISTRY/kbackup:{}`",
         env!("CARGO_PKG_VERSION"),
@@ -52,14 +56,6 @@ pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     Ok(())
-}
-
-/// An image archive and the digest of its manifest.
-pub struct Image {
-    /// The OCI archive (a tar of an OCI image layout).
-    pub archive: Vec<u8>,
-    /// `sha256:...` of the manifest: the image's identity.
-    pub manifest_digest: String,
 }
 
 /// Builds the image twice from the release binary (the two must be byte-identical), has
@@ -164,37 +160,34 @@ pub fn build(root: &Path, binary: &Path) -> Result<Image> {
     let epoch = source_date_epoch(root)?;
     let revision = git(root, &["rev-parse", "HEAD"]).unwrap_or_else(|_| "unknown".into());
     let files = root_files(binary)?;
-    Ok(assemble(&files, epoch, &revision))
+    Ok(oci::assemble(&files, &kbackup_config(&revision), epoch))
 }
 
-/// One entry of the root file system.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootEntry {
-    /// Its path, relative (`usr/local/bin/kbackup`).
-    pub path: String,
-    /// File content, or `None` for a directory.
-    pub content: Option<Vec<u8>>,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner and group id.
-    pub owner: u64,
-}
-
-fn directory(path: &str, mode: u32, owner: u64) -> RootEntry {
-    RootEntry {
-        path: path.into(),
-        content: None,
-        mode,
-        owner,
-    }
-}
-
-fn file(path: &str, content: Vec<u8>, mode: u32) -> RootEntry {
-    RootEntry {
-        path: path.into(),
-        content: Some(content),
-        mode,
-        owner: 0,
+/// How the kbackup image runs, and its labels.
+fn kbackup_config(revision: &str) -> ImageConfig {
+    let version = env!("CARGO_PKG_VERSION");
+    let labels = [
+        ("licenses", env!("CARGO_PKG_LICENSE")),
+        ("revision", revision),
+        ("source", env!("CARGO_PKG_REPOSITORY")),
+        ("title", "kbackup"),
+        ("version", version),
+    ];
+    ImageConfig {
+        name: IMAGE_NAME.into(),
+        version: version.into(),
+        user: format!("{USER_ID}:{USER_ID}"),
+        entrypoint: vec![format!("/{BINARY}")],
+        env: vec![
+            "PATH=/usr/local/bin".into(),
+            "HOME=/home/kbackup".into(),
+            format!("SSL_CERT_FILE=/{CA_CERTIFICATES}"),
+        ],
+        working_dir: "/home/kbackup".into(),
+        labels: labels
+            .into_iter()
+            .map(|(key, value)| (format!("org.opencontainers.image.{key}"), value.to_owned()))
+            .collect(),
     }
 }
 
@@ -280,133 +273,6 @@ fn parse_ldd(text: &str) -> Result<Vec<PathBuf>> {
     Ok(libraries)
 }
 
-/// The archive of `files`: layer, config, manifest, index, layout, all reproducible.
-pub fn assemble(files: &[RootEntry], epoch: u64, revision: &str) -> Image {
-    let layer = layer_tar(files, epoch);
-    let layer_digest = sha256(&layer);
-    let created = rfc3339(epoch);
-    let version = env!("CARGO_PKG_VERSION");
-    let labels = json!({
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.licenses": env!("CARGO_PKG_LICENSE"),
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.source": env!("CARGO_PKG_REPOSITORY"),
-        "org.opencontainers.image.title": "kbackup",
-        "org.opencontainers.image.version": version,
-    });
-    let config = canonical(&json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": created,
-        "config": {
-            "User": format!("{USER_ID}:{USER_ID}"),
-            "Entrypoint": [format!("/{BINARY}")],
-            "Env": [
-                "PATH=/usr/local/bin",
-                "HOME=/home/kbackup",
-                format!("SSL_CERT_FILE=/{CA_CERTIFICATES}"),
-            ],
-            "WorkingDir": "/home/kbackup",
-            "Labels": labels,
-        },
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created": created, "created_by": "cargo xtask image"}],
-    }));
-    let descriptor = |media: &str, bytes: &[u8]| json!({"mediaType": media, "digest": sha256(bytes), "size": bytes.len()});
-    let manifest = canonical(&json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": descriptor(CONFIG, &config),
-        "layers": [descriptor(LAYER, &layer)],
-        "annotations": labels,
-    }));
-    let manifest_digest = sha256(&manifest);
-    let mut reference = descriptor(MANIFEST, &manifest);
-    reference["annotations"] = json!({
-        "io.containerd.image.name": format!("{IMAGE_NAME}:{version}"),
-        "org.opencontainers.image.ref.name": version,
-    });
-    let index = canonical(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [reference],
-    }));
-    let mut layout: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for blob in [&layer, &config, &manifest] {
-        let hex = sha256(blob).trim_start_matches("sha256:").to_owned();
-        layout.insert(format!("blobs/sha256/{hex}"), blob.clone());
-    }
-    layout.insert("index.json".into(), index);
-    layout.insert(
-        "oci-layout".into(),
-        canonical(&json!({"imageLayoutVersion": "1.0.0"})),
-    );
-    let mut entries = vec![
-        directory("blobs", 0o755, 0),
-        directory("blobs/sha256", 0o755, 0),
-    ];
-    entries.extend(
-        layout
-            .into_iter()
-            .map(|(path, bytes)| file(&path, bytes, 0o644)),
-    );
-    Image {
-        archive: tar(&entries, epoch),
-        manifest_digest,
-    }
-}
-
-/// The layer: every entry, and every directory above one, sorted by path.
-fn layer_tar(files: &[RootEntry], epoch: u64) -> Vec<u8> {
-    let mut all: BTreeMap<String, RootEntry> = BTreeMap::new();
-    for entry in files {
-        for dir in Path::new(&entry.path).ancestors().skip(1) {
-            let dir = dir.to_string_lossy();
-            if !dir.is_empty() && !all.contains_key(dir.as_ref()) {
-                all.insert(dir.to_string(), directory(&dir, 0o755, 0));
-            }
-        }
-        all.insert(entry.path.clone(), entry.clone());
-    }
-    tar(&all.into_values().collect::<Vec<_>>(), epoch)
-}
-
-/// A ustar archive of `entries` in their order, times `epoch`, owners numeric.
-fn tar(entries: &[RootEntry], epoch: u64) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for entry in entries {
-        let mut header = tar::Header::new_ustar();
-        header.set_mtime(epoch);
-        header.set_uid(entry.owner);
-        header.set_gid(entry.owner);
-        header.set_mode(entry.mode);
-        let (path, data): (String, &[u8]) = match &entry.content {
-            Some(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                (entry.path.clone(), bytes)
-            }
-            None => {
-                header.set_entry_type(tar::EntryType::Directory);
-                (format!("{}/", entry.path), &[])
-            }
-        };
-        header.set_size(data.len() as u64);
-        builder
-            .append_data(&mut header, &path, data)
-            .expect("writing a tar into memory");
-    }
-    builder.into_inner().expect("finishing a tar in memory")
-}
-
-/// JSON with sorted keys and no spaces (serde_json's map is ordered by key).
-fn canonical(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).expect("JSON serializes")
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
 /// `SOURCE_DATE_EPOCH`, else the commit's time, else 0.
 fn source_date_epoch(root: &Path) -> Result<u64> {
     if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
@@ -429,71 +295,9 @@ fn git(root: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// `epoch` as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
-fn rfc3339(epoch: u64) -> String {
-    chrono::DateTime::from_timestamp(i64::try_from(epoch).unwrap_or(0), 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn files(binary: &[u8]) -> Vec<RootEntry> {
-        vec![
-            file(BINARY, binary.to_vec(), 0o755),
-            file("lib64/ld-linux-x86-64.so.2", b"loader".to_vec(), 0o755),
-            directory("tmp", 0o1777, 0),
-        ]
-    }
-
-    #[test]
-    fn the_same_inputs_give_the_same_bytes_and_another_binary_another_digest() {
-        let first = assemble(&files(b"kbackup"), 1_764_000_000, "abc");
-        let second = assemble(&files(b"kbackup"), 1_764_000_000, "abc");
-        assert_eq!(first.archive, second.archive);
-        assert_eq!(first.manifest_digest, second.manifest_digest);
-        let other = assemble(&files(b"kbackup 2"), 1_764_000_000, "abc");
-        assert_ne!(first.manifest_digest, other.manifest_digest);
-    }
-
-    #[test]
-    fn the_layer_holds_every_parent_directory_sorted_with_fixed_times_and_owners() {
-        let layer = layer_tar(&files(b"x"), 42);
-        let mut archive = tar::Archive::new(layer.as_slice());
-        let listed: Vec<(String, u64, u64)> = archive
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let header = e.header();
-                (
-                    e.path().unwrap().to_string_lossy().into_owned(),
-                    header.mtime().unwrap(),
-                    header.uid().unwrap(),
-                )
-            })
-            .collect();
-        let paths: Vec<&str> = listed.iter().map(|(p, ..)| p.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "lib64/",
-                "lib64/ld-linux-x86-64.so.2",
-                "tmp/",
-                "usr/",
-                "usr/local/",
-                "usr/local/bin/",
-                "usr/local/bin/kbackup"
-            ]
-        );
-        assert!(
-            listed
-                .iter()
-                .all(|(_, mtime, uid)| *mtime == 42 && *uid == 0)
-        );
-    }
 
     #[test]
     fn ldd_output_gives_the_library_files_and_the_loader() {
@@ -511,12 +315,5 @@ mod tests {
             ]
         );
         assert!(parse_ldd("\tlibssl.so.3 => not found\n").is_err());
-    }
-
-    #[test]
-    fn epochs_read_as_utc_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_764_460_800), "2025-11-30T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
