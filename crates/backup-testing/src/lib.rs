@@ -10,8 +10,10 @@
 //! control plane.
 
 mod minio;
+mod real_node;
 
 pub use minio::PrivateMinio;
+pub use real_node::{PodEnd, RealNode, TestNamespace, real_node};
 
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
