@@ -169,7 +169,9 @@ spec:
         std::thread::sleep(Duration::from_millis(300));
     };
     assert!(
-        nodes.split_whitespace().all(|n| n != node.name && n.starts_with("kwok-")),
+        nodes
+            .split_whitespace()
+            .all(|n| n != node.name && n.starts_with("kwok-")),
         "{nodes}"
     );
 }

@@ -48,8 +48,14 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Never draw progress bars.
-    #[arg(long, global = true, env = "KBACKUP_NO_PROGRESS")]
+    /// Never draw progress bars (`KBACKUP_NO_PROGRESS`: 1/0, true/false, yes/no, on/off).
+    #[arg(
+        long,
+        global = true,
+        env = "KBACKUP_NO_PROGRESS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_progress: bool,
     /// Answer yes to every confirmation.
     #[arg(short = 'y', long, global = true)]

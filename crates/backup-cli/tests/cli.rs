@@ -67,6 +67,24 @@ fn version_and_help_exit_zero() {
 }
 
 #[test]
+fn switches_read_from_the_environment_take_the_usual_spellings() {
+    let home = tempfile::tempdir().unwrap();
+    for value in ["1", "true", "yes", "on", "0", "false"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+        command
+            .env("HOME", home.path())
+            .env("KBACKUP_NO_PROGRESS", value);
+        let out = run(command.arg("version"));
+        assert!(out.status.success(), "KBACKUP_NO_PROGRESS={value}: {out:?}");
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+    command
+        .env("HOME", home.path())
+        .env("KBACKUP_NO_PROGRESS", "maybe");
+    assert!(!run(command.arg("version")).status.success());
+}
+
+#[test]
 fn an_unknown_output_format_is_a_user_error() {
     let home = tempfile::tempdir().unwrap();
     let out = run(kbackup(home.path()).args(["-o", "xml", "version"]));

@@ -176,8 +176,9 @@ impl TestNamespace {
         names
             .split_whitespace()
             .map(|container| {
-                let logs = kubectl_output(&["--namespace", &self.name, "logs", pod, "-c", container])
-                    .unwrap_or_else(|e| format!("(no logs: {e})"));
+                let logs =
+                    kubectl_output(&["--namespace", &self.name, "logs", pod, "-c", container])
+                        .unwrap_or_else(|e| format!("(no logs: {e})"));
                 format!("--- {container}\n{logs}")
             })
             .collect::<Vec<_>>()

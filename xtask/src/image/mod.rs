@@ -25,7 +25,6 @@ const CA_CERTIFICATES: &str = "etc/ssl/certs/ca-certificates.crt";
 /// The name containerd gives the image on import, and tests use.
 pub const IMAGE_NAME: &str = "localhost/kbackup";
 
-
 /// Builds the release binary and writes the archive to `output` (default:
 /// `<target>/image/kbackup-<version>.oci.tar`); prints its path and the manifest digest.
 /// With `load`, imports it into the test environment's node.

@@ -206,10 +206,7 @@ impl TestEnv {
         }
         if down.is_empty() {
             println!();
-            print!(
-                "{}",
-                self.kubectl()?.run(&["get", "nodes", "-o", "wide"])?
-            );
+            print!("{}", self.kubectl()?.run(&["get", "nodes", "-o", "wide"])?);
             println!("\nvariables: source {}", self.env_file().display());
             Ok(())
         } else {
@@ -309,16 +306,16 @@ impl TestEnv {
             ("KBACKUP_TEST_NODE_IP", node::NODE_IP.to_owned()),
             ("KBACKUP_TEST_NODE_TAINT", node::TAINT_KEY.to_owned()),
             ("KBACKUP_TEST_STORAGE_CLASS", node::STORAGE_CLASS.to_owned()),
-            (
-                "KBACKUP_TEST_TOOLBOX_IMAGE",
-                node::reference(node::TOOLBOX),
-            ),
+            ("KBACKUP_TEST_TOOLBOX_IMAGE", node::reference(node::TOOLBOX)),
             (
                 "KBACKUP_TEST_KBACKUP_IMAGE",
                 format!("{}:{}", crate::image::IMAGE_NAME, env!("CARGO_PKG_VERSION")),
             ),
             ("KBACKUP_TEST_POD_S3_ENDPOINT", services[0].url()),
-            ("KBACKUP_TEST_POD_AZURE_ENDPOINT", format!("{}/{AZURITE_ACCOUNT}", services[1].url())),
+            (
+                "KBACKUP_TEST_POD_AZURE_ENDPOINT",
+                format!("{}/{AZURITE_ACCOUNT}", services[1].url()),
+            ),
             ("KBACKUP_TEST_POD_ES_URL", services[2].url()),
         ];
         for (name, value) in vars {
@@ -367,6 +364,13 @@ fn missing_prerequisite(found: impl Fn(&str) -> bool) -> Result<()> {
         ("openssl", "apt-get install openssl"),
         ("curl", "apt-get install curl"),
         ("setsid", "apt-get install util-linux"),
+        ("containerd", "apt-get install containerd"),
+        ("runc", "apt-get install runc"),
+        ("conntrack", "apt-get install conntrack"),
+        ("socat", "apt-get install socat"),
+        ("busybox", "apt-get install busybox-static"),
+        ("iptables", "apt-get install iptables"),
+        ("ip", "apt-get install iproute2"),
     ];
     for (tool, how) in tools {
         if !found(tool) {

@@ -61,7 +61,11 @@ pub fn toolbox(kubectl: &Path) -> Result<Image> {
     let mut files = vec![
         file("bin/busybox", read(Path::new(BUSYBOX))?, 0o755),
         file("usr/local/bin/kubectl", read(kubectl)?, 0o755),
-        file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644),
+        file(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\n".to_vec(),
+            0o644,
+        ),
         file("etc/group", b"root:x:0:\n".to_vec(), 0o644),
         directory("tmp", 0o1777, 0),
         directory("root", 0o700, 0),

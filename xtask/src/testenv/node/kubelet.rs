@@ -82,7 +82,10 @@ pub fn start_proxy(server: &ServerFiles, binary: &Path, kubeconfig: &Path) -> Re
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
         .arg(format!("--hostname-override={NODE_NAME}"))
-        .args(["--proxy-mode=iptables", &format!("--cluster-cidr={POD_CIDR}")])
+        .args([
+            "--proxy-mode=iptables",
+            &format!("--cluster-cidr={POD_CIDR}"),
+        ])
         .arg(format!("--bind-address={NODE_IP}"))
         .arg(format!("--healthz-bind-address={NODE_IP}:{healthz}"))
         .arg(format!("--metrics-bind-address={NODE_IP}:{metrics}"))

@@ -33,9 +33,8 @@ impl ServerService {
 
 /// The Services and their EndpointSlices.
 pub fn server_services(services: &[ServerService]) -> String {
-    let mut text = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SERVERS_NAMESPACE}\n"
-    );
+    let mut text =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SERVERS_NAMESPACE}\n");
     for s in services {
         let _ = write!(
             text,
