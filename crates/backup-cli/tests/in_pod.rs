@@ -141,6 +141,33 @@ fn kbackup_container(
     )
 }
 
+/// A pod running kbackup `containers` in order (as init containers), then the peak memory
+/// reporter, with `claim` and the host's cgroups as volumes.
+fn kbackup_pod(node: &RealNode, name: &str, containers: &[String], claim: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+{placement}  restartPolicy: Never
+  serviceAccountName: kbackup
+  initContainers:
+{containers}  containers:
+{peak}  volumes:
+  - name: {claim}
+    persistentVolumeClaim:
+      claimName: {claim}
+  - name: cgroup
+    hostPath:
+      path: /sys/fs/cgroup
+",
+        placement = node.placement(),
+        containers = containers.concat(),
+        peak = peak_reporter(node),
+    )
+}
+
 /// The pod's peak memory from the host's view of its cgroup (v1, cgroupfs driver), by a
 /// toolbox container that runs after the init containers.
 fn peak_reporter(node: &RealNode) -> String {
@@ -254,37 +281,23 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
 
     let source_ro =
         "    volumeMounts:\n    - name: source\n      mountPath: /data\n      readOnly: true\n";
-    let backup = format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  name: backup
-spec:
-{placement}  restartPolicy: Never
-  serviceAccountName: kbackup
-  initContainers:
-{version}{init}{backup}  containers:
-{peak}  volumes:
-  - name: source
-    persistentVolumeClaim:
-      claimName: source
-  - name: cgroup
-    hostPath:
-      path: /sys/fs/cgroup
-",
-        placement = node.placement(),
-        version = kbackup_container(&node, "version", &["version"], "", false),
-        init = kbackup_container(&node, "init", &strs(&args(&["repo", "init"])), "", false),
-        backup = kbackup_container(
-            &node,
-            "backup",
-            &strs(&args(&["backup", "path", "/data"])),
-            source_ro,
-            // A data mover reads every file whoever owns it (the image's user would be
-            // refused `private/`, and the backup would say so and fail).
-            true
-        ),
-        peak = peak_reporter(&node),
+    let backup = kbackup_pod(
+        &node,
+        "backup",
+        &[
+            kbackup_container(&node, "version", &["version"], "", false),
+            kbackup_container(&node, "init", &strs(&args(&["repo", "init"])), "", false),
+            kbackup_container(
+                &node,
+                "backup",
+                &strs(&args(&["backup", "path", "/data"])),
+                source_ro,
+                // A data mover reads every file whoever owns it (the image's user would be
+                // refused `private/`, and the backup would say so and fail).
+                true,
+            ),
+        ],
+        "source",
     );
     ns.apply(&backup);
     let backed_up = ns.wait_for_end("backup", WAIT);
@@ -302,27 +315,10 @@ spec:
     report_peak_memory(&node, "backup", &backed_up.logs);
 
     let target_rw = "    volumeMounts:\n    - name: target\n      mountPath: /restore\n";
-    let restore = format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  name: restore
-spec:
-{placement}  restartPolicy: Never
-  serviceAccountName: kbackup
-  initContainers:
-{restore}  containers:
-{peak}  volumes:
-  - name: target
-    persistentVolumeClaim:
-      claimName: target
-  - name: cgroup
-    hostPath:
-      path: /sys/fs/cgroup
-",
-        placement = node.placement(),
-        peak = peak_reporter(&node),
-        restore = kbackup_container(
+    let restore = kbackup_pod(
+        &node,
+        "restore",
+        &[kbackup_container(
             &node,
             "restore",
             &strs(&args(&[
@@ -330,11 +326,12 @@ spec:
                 "path",
                 "latest:/data",
                 "--target",
-                "/restore"
+                "/restore",
             ])),
             target_rw,
-            true
-        ),
+            true,
+        )],
+        "target",
     );
     ns.apply(&restore);
     let restored = ns.wait_for_end("restore", WAIT);

@@ -20,10 +20,11 @@ pub fn kill_containers(socket: &Path) {
         for process in processes.flatten() {
             let cmdline = fs::read(process.path().join("cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("containerd-shim") && cmdline.contains(&socket) {
-                if let Some(pid) = process.file_name().to_str().and_then(|p| p.parse().ok()) {
-                    pids.push(pid);
-                }
+            let pid = process.file_name().to_str().and_then(|p| p.parse().ok());
+            if let Some(pid) =
+                pid.filter(|_| cmdline.contains("containerd-shim") && cmdline.contains(&socket))
+            {
+                pids.push(pid);
             }
         }
     }
