@@ -1,6 +1,6 @@
 //! The test environment's real node runs pods as any cluster does: a volume from the
 //! storage class binds on it, the pod reads the API server with its service account's token,
-//! reaches the test MinIO through its Service, answers `kubectl logs` and `kubectl exec`;
+//! reaches the test MinIO through its Service by name (cluster DNS), answers `kubectl logs` and `kubectl exec`;
 //! pods that do not tolerate its taint go to the kwok nodes. Needs `cargo xtask env up`.
 
 use backup_testing::{TestNamespace, real_node};

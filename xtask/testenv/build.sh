@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|etcd|kwok|minio|azurite|elasticsearch
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,6 +15,7 @@ component="${1:?usage: build.sh COMPONENT}"
 case "$component" in
   kubernetes|kubernetes-node) version=$KUBERNETES_VERSION ;;
   local-path-provisioner) version=$LOCAL_PATH_PROVISIONER_VERSION ;;
+  coredns) version=$COREDNS_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
   minio) version=$MINIO_VERSION ;;
@@ -74,6 +75,11 @@ build_kubernetes-node() {
 build_local-path-provisioner() {
   need go "install Go >= 1.24"
   GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$version" >&2
+}
+
+build_coredns() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$version" >&2
 }
 
 build_etcd() {

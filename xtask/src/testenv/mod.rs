@@ -125,6 +125,7 @@ impl TestEnv {
             kubernetes: self.component("kubernetes")?,
             node: self.component("kubernetes-node")?,
             local_path: self.component("local-path-provisioner")?,
+            coredns: self.component("coredns")?,
             etcd: self.component("etcd")?,
             kwok: self.component("kwok")?,
             minio: self.component("minio")?,
@@ -332,6 +333,7 @@ pub struct Components {
     /// kubelet and kube-proxy.
     pub node: PathBuf,
     pub local_path: PathBuf,
+    pub coredns: PathBuf,
     pub etcd: PathBuf,
     pub kwok: PathBuf,
     pub minio: PathBuf,

@@ -2,6 +2,7 @@
 //! kube-proxy (Services to endpoints, iptables), of the control plane's release.
 
 use super::super::process::ServerFiles;
+use super::dns::CLUSTER_DOMAIN;
 use super::{NODE_IP, NODE_NAME, NodeDirs, POD_CIDR, TAINT_KEY};
 use anyhow::Result;
 use std::fs;
@@ -40,7 +41,9 @@ evictionHard:
   imagefs.available: "0%"
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-clusterDomain: cluster.local
+clusterDomain: {CLUSTER_DOMAIN}
+clusterDNS:
+- {NODE_IP}
 registerWithTaints:
 - key: {TAINT_KEY}
   value: "true"

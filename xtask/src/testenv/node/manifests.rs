@@ -15,19 +15,21 @@ pub const STORAGE_CLASS: &str = "local-path";
 pub const PROVISIONER_NAMESPACE: &str = "local-path-storage";
 pub const PROVISIONER: &str = "local-path-provisioner";
 
-/// A test server as pods see it: a Service with a fixed cluster IP and port, whose endpoint
-/// is the node address and the server's port there.
+/// A test server as pods see it: a Service whose endpoint is the node address and the
+/// server's port there.
 pub struct ServerService {
     pub name: &'static str,
-    pub cluster_ip: &'static str,
     pub service_port: u16,
     pub node_port: u16,
 }
 
 impl ServerService {
-    /// `http://CLUSTER_IP:PORT`, as pods reach the server.
+    /// `http://NAME.NAMESPACE.svc:PORT`, as pods reach the server.
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.cluster_ip, self.service_port)
+        format!(
+            "http://{}.{SERVERS_NAMESPACE}.svc:{}",
+            self.name, self.service_port
+        )
     }
 }
 
@@ -45,7 +47,6 @@ metadata:
   name: {name}
   namespace: {SERVERS_NAMESPACE}
 spec:
-  clusterIP: {ip}
   ports:
   - name: http
     port: {port}
@@ -70,7 +71,6 @@ ports:
   protocol: TCP
 ",
             name = s.name,
-            ip = s.cluster_ip,
             port = s.service_port,
             node_port = s.node_port,
         );
@@ -227,7 +227,6 @@ mod tests {
     fn each_server_gets_a_service_and_a_slice_on_the_node_address() {
         let text = server_services(&[ServerService {
             name: "minio",
-            cluster_ip: "10.0.0.90",
             service_port: 9000,
             node_port: 29000,
         }]);

@@ -5,6 +5,7 @@
 //! going to the kwok nodes. See `../shared/reference/real-node-notes.md` for why each
 //! setting is what it is.
 
+mod dns;
 mod images;
 mod kubelet;
 mod manifests;
@@ -33,12 +34,13 @@ pub const POD_CIDR: &str = "10.244.0.0/24";
 pub const TAINT_KEY: &str = "kbackup.test/real-node";
 
 /// The node's servers, in start order.
-pub const SERVERS: [&str; 7] = [
+pub const SERVERS: [&str; 8] = [
     "forward-kube-apiserver",
     "forward-minio",
     "forward-azurite",
     "forward-elasticsearch",
     "containerd",
+    "coredns",
     "kubelet",
     "kube-proxy",
 ];
@@ -103,24 +105,21 @@ pub struct ServerPorts {
     pub elasticsearch: u16,
 }
 
-/// The test servers as Services (fixed cluster IPs of the service range).
+/// The test servers as Services of [`manifests::SERVERS_NAMESPACE`].
 pub fn server_services(ports: &ServerPorts) -> [ServerService; 3] {
     [
         ServerService {
             name: "minio",
-            cluster_ip: "10.0.0.90",
             service_port: 9000,
             node_port: ports.minio,
         },
         ServerService {
             name: "azurite",
-            cluster_ip: "10.0.0.91",
             service_port: 10000,
             node_port: ports.azurite,
         },
         ServerService {
             name: "elasticsearch",
-            cluster_ip: "10.0.0.92",
             service_port: 9200,
             node_port: ports.elasticsearch,
         },
@@ -163,6 +162,12 @@ pub fn start(
         runtime::import(&dirs, &reference(name), image)?;
     }
 
+    dns::start(
+        &env.server("coredns"),
+        &bins.coredns.join("bin/coredns"),
+        &dirs.root.join("coredns"),
+        &env.kubeconfig(),
+    )?;
     let kubelet = env.server("kubelet");
     kubelet::start_kubelet(
         &kubelet,
