@@ -155,10 +155,30 @@ impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> RestoreEngine for EsRe
             )
             .await?
         };
-        let delete = match self.to_delete(request).await {
-            Ok(delete) => delete,
+        // The plan shown is the plan run: an index that appeared since would have to be
+        // deleted too, which nobody saw, so the restore stops; one gone since is skipped.
+        let live = match self.to_delete(request).await {
+            Ok(live) => live,
             Err(error) => return Err(self.undo(error).await),
         };
+        let unplanned: Vec<&str> = live
+            .iter()
+            .filter(|index| !plan.delete.contains(index))
+            .map(String::as_str)
+            .collect();
+        if !unplanned.is_empty() {
+            let error = EngineError::Invalid(format!(
+                "live indices appeared since the plan and would be deleted too: {}; nothing was deleted: plan the restore again",
+                unplanned.join(", ")
+            ));
+            return Err(self.undo(error).await);
+        }
+        let delete: Vec<String> = plan
+            .delete
+            .iter()
+            .filter(|index| live.contains(index))
+            .cloned()
+            .collect();
         let rolled_over = self.rollover_for(&delete);
         if let Some(datastream) = &rolled_over
             && let Err(error) = self.es.rollover(datastream).await

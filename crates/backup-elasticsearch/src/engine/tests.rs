@@ -55,6 +55,15 @@ impl<'a> FakeEs<'a> {
         self.state.lock().unwrap().recovered = true;
     }
 
+    /// A live writer makes (`true`) or removes an index.
+    fn set_index(&self, name: &str, present: bool) {
+        let indices = &mut self.state.lock().unwrap().indices;
+        match present {
+            true => indices.insert(name.into()),
+            false => indices.remove(name),
+        };
+    }
+
     fn indices_now(&self) -> BTreeSet<String> {
         self.state.lock().unwrap().indices.clone()
     }
@@ -292,6 +301,37 @@ fn a_failure_before_any_deletion_scales_back_up_at_once() {
         es.indices_now().contains("sts_topology"),
         "nothing was deleted"
     );
+}
+
+#[test]
+fn an_index_that_appeared_since_the_plan_stops_the_start_before_any_deletion() {
+    let cluster = installation();
+    let es = FakeEs::new(&cluster);
+    let restore = engine(&cluster, &es);
+    let (plan, _) = planned(&restore);
+    es.set_index("sts_new", true);
+    let error = done(restore.start(&plan, now(), &NoProgress)).unwrap_err();
+    assert!(
+        error.to_string().contains("sts_new")
+            && error.to_string().contains("plan the restore again"),
+        "{error}"
+    );
+    assert_resumed(&cluster);
+    assert!(
+        es.indices_now()
+            .is_superset(&["sts_events".to_owned(), "sts_topology".to_owned()].into())
+    );
+}
+
+#[test]
+fn an_index_gone_since_the_plan_is_not_deleted_again() {
+    let cluster = installation();
+    let es = FakeEs::new(&cluster);
+    let restore = engine(&cluster, &es);
+    let (plan, _) = planned(&restore);
+    es.set_index("sts_events", false);
+    let started = done(restore.start(&plan, now(), &NoProgress)).unwrap();
+    assert_eq!(started.deleted, ["sts_topology"]);
 }
 
 /// Changes of a clean start, and of the finalize after it.
