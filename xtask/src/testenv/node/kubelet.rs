@@ -3,7 +3,7 @@
 
 use super::super::process::ServerFiles;
 use super::dns::CLUSTER_DOMAIN;
-use super::{NODE_IP, NODE_NAME, NodeDirs, POD_CIDR, TAINT_KEY};
+use super::{CGROUP_ROOT, NODE_IP, NODE_NAME, NodeDirs, POD_CIDR, TAINT_KEY};
 use anyhow::Result;
 use std::fs;
 use std::path::Path;
@@ -24,6 +24,7 @@ healthzBindAddress: 127.0.0.1
 healthzPort: {healthz_port}
 containerRuntimeEndpoint: unix://{socket}
 cgroupDriver: cgroupfs
+cgroupRoot: /{CGROUP_ROOT}
 failSwapOn: false
 authentication:
   anonymous:
@@ -53,6 +54,33 @@ serializeImagePulls: false
         socket = dirs.socket().display(),
         ca = ca.display(),
     )
+}
+
+/// Makes the cgroup the kubelet puts its pods under, in each hierarchy (the kubelet wants it
+/// to exist).
+pub fn create_cgroup_root() -> Result<()> {
+    for hierarchy in cgroup_hierarchies() {
+        fs::create_dir_all(hierarchy.join(CGROUP_ROOT))?;
+    }
+    Ok(())
+}
+
+/// The mounted cgroup hierarchies: `/sys/fs/cgroup` itself (v2), or its per-controller
+/// directories (v1).
+pub fn cgroup_hierarchies() -> Vec<std::path::PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.procs").exists() {
+        return vec![base.to_owned()];
+    }
+    fs::read_dir(base)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("cgroup.procs").exists() && !p.is_symlink())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Starts the kubelet.

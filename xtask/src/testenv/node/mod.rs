@@ -30,6 +30,9 @@ pub const NODE_NAME: &str = "real-node";
 pub const NODE_IP: &str = "10.250.0.1";
 /// The pod network (the CNI bridge, host-local addresses).
 pub const POD_CIDR: &str = "10.244.0.0/24";
+/// The cgroup (in each hierarchy) the kubelet puts its pods under: its own, so that `env
+/// down` kills only the processes of this node's pods.
+pub const CGROUP_ROOT: &str = "kbackup-testenv";
 /// The taint (effect NoSchedule) that keeps ordinary test pods off the node.
 pub const TAINT_KEY: &str = "kbackup.test/real-node";
 
@@ -169,6 +172,7 @@ pub fn start(
         &env.kubeconfig(),
     )?;
     let kubelet = env.server("kubelet");
+    kubelet::create_cgroup_root()?;
     kubelet::start_kubelet(
         &kubelet,
         &bins.node.join("bin/kubelet"),
@@ -239,12 +243,14 @@ pub fn drain(kubectl: &Kubectl) {
 /// the bridges.
 pub fn clean_up(env: &TestEnv, kube_proxy: Option<&Path>) -> Result<()> {
     let dirs = NodeDirs::new(&env.root);
-    teardown::kill_containers(&dirs.socket());
+    let hierarchies = kubelet::cgroup_hierarchies();
+    teardown::kill_containers(&hierarchies, &dirs.socket());
     teardown::unmount_under(&dirs.root)?;
     if let Some(binary) = kube_proxy {
         kubelet::clean_up_proxy_rules(binary);
     }
     teardown::remove_kubelet_rules();
+    teardown::remove_cgroups(&hierarchies);
     network::remove();
     Ok(())
 }

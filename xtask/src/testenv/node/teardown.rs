@@ -2,18 +2,18 @@
 //! containers (they outlive containerd, in their shims), mounts under the node directory
 //! (container root file systems, secret volumes), and the kubelet's iptables chains.
 
+use super::CGROUP_ROOT;
 use anyhow::Result;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Kills every process of the kubelet's pod cgroups, and the shims of this containerd.
-pub fn kill_containers(socket: &Path) {
+/// Kills every process of this node's pod cgroups (under [`CGROUP_ROOT`] in each of
+/// `hierarchies`), and the shims of this containerd.
+pub fn kill_containers(hierarchies: &[PathBuf], socket: &Path) {
     let mut pids = Vec::new();
-    if let Ok(controllers) = fs::read_dir("/sys/fs/cgroup") {
-        for controller in controllers.flatten() {
-            collect_cgroup_pids(&controller.path().join("kubepods"), &mut pids);
-        }
+    for hierarchy in hierarchies {
+        collect_cgroup_pids(&hierarchy.join(CGROUP_ROOT), &mut pids);
     }
     let socket = socket.display().to_string();
     if let Ok(processes) = fs::read_dir("/proc") {
@@ -34,6 +34,24 @@ pub fn kill_containers(socket: &Path) {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .output();
+    }
+}
+
+/// Removes this node's cgroups, deepest first (a cgroup goes once its processes have; one
+/// still busy stays, harmlessly, until the next `env down`).
+pub fn remove_cgroups(hierarchies: &[PathBuf]) {
+    fn remove(dir: &Path) {
+        if let Ok(children) = fs::read_dir(dir) {
+            for child in children.flatten() {
+                if child.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&child.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    for hierarchy in hierarchies {
+        remove(&hierarchy.join(CGROUP_ROOT));
     }
 }
 
