@@ -218,11 +218,14 @@ fn root_files(binary: &Path) -> Result<Vec<RootEntry>> {
 }
 
 /// `binary` without its debug information (the release profile keeps line tables for
-/// backtraces: nine tenths of the file), as binutils' `strip` leaves it, deterministically.
+/// backtraces: most of the file), its symbol table and its build id, as binutils' `strip`
+/// leaves it. The symbols' names carry hashes of where the workspace was checked out, and the
+/// build id hashes them in: without both, builds of one commit in two clones give the same
+/// bytes (checked: they differed before). Backtraces in the image show addresses only.
 fn stripped(binary: &Path) -> Result<Vec<u8>> {
     let out = tempfile::NamedTempFile::new()?;
     let status = Command::new("strip")
-        .arg("--strip-debug")
+        .args(["--strip-all", "--remove-section=.note.gnu.build-id"])
         .arg("-o")
         .arg(out.path())
         .arg(binary)
