@@ -35,6 +35,14 @@ spec:
     )
 }
 
+/// A pod's manifest up to its spec's placement on the real node and its restart policy.
+fn pod_header(node: &RealNode, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{}  restartPolicy: Never\n",
+        node.placement()
+    )
+}
+
 /// A one-container toolbox pod running `script` with claims mounted (`name:path:ro|rw`).
 fn toolbox_pod(node: &RealNode, name: &str, script: &str, mounts: &[(&str, &str, bool)]) -> String {
     let mut volume_mounts = String::new();
@@ -49,13 +57,7 @@ fn toolbox_pod(node: &RealNode, name: &str, script: &str, mounts: &[(&str, &str,
     }
     let script = indent(script, 6);
     format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-spec:
-{placement}  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
+        "{header}  terminationGracePeriodSeconds: 1
   containers:
   - name: main
     image: {image}
@@ -68,7 +70,7 @@ spec:
     volumeMounts:
 {volume_mounts}  volumes:
 {volumes}",
-        placement = node.placement(),
+        header = pod_header(node, name),
         image = node.toolbox_image,
     )
 }
@@ -145,13 +147,7 @@ fn kbackup_container(
 /// reporter, with `claim` and the host's cgroups as volumes.
 fn kbackup_pod(node: &RealNode, name: &str, containers: &[String], claim: &str) -> String {
     format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-spec:
-{placement}  restartPolicy: Never
-  serviceAccountName: kbackup
+        "{header}  serviceAccountName: kbackup
   initContainers:
 {containers}  containers:
 {peak}  volumes:
@@ -162,7 +158,7 @@ spec:
     hostPath:
       path: /sys/fs/cgroup
 ",
-        placement = node.placement(),
+        header = pod_header(node, name),
         containers = containers.concat(),
         peak = peak_reporter(node),
     )
@@ -179,7 +175,7 @@ fn peak_reporter(node: &RealNode) -> String {
     - sh
     - -c
     - |
-      dir=$(find /host/cgroup/memory/kubepods -maxdepth 3 -type d -name "pod$POD_UID" | head -n 1)
+      dir=$(find /host/cgroup/memory -maxdepth 4 -type d -name "pod$POD_UID" | head -n 1)
       echo "peak_bytes=$(cat $dir/memory.max_usage_in_bytes)"
       echo "limit_bytes=$(cat $dir/memory.limit_in_bytes)"
       echo "failcnt=$(cat $dir/memory.failcnt)"
@@ -250,14 +246,11 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
     ns.apply(&String::from_utf8(rbac.stdout).unwrap());
     ns.apply(&(claim(&node, "source") + &claim(&node, "target")));
 
-    ns.apply(&toolbox_pod(
-        &node,
+    ns.run_pod(
+        &toolbox_pod(&node, "fill", FILL, &[("source", "/data", false)]),
         "fill",
-        FILL,
-        &[("source", "/data", false)],
-    ));
-    let filled = ns.wait_for_end("fill", WAIT);
-    assert_eq!(filled.phase, "Succeeded", "{}", filled.logs);
+        WAIT,
+    );
 
     let repository = [
         "--repo",
@@ -299,9 +292,7 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
         ],
         "source",
     );
-    ns.apply(&backup);
-    let backed_up = ns.wait_for_end("backup", WAIT);
-    assert_eq!(backed_up.phase, "Succeeded", "{}", backed_up.logs);
+    let backed_up = ns.run_pod(&backup, "backup", WAIT);
     assert!(
         backed_up.logs.contains(env!("CARGO_PKG_VERSION")),
         "kbackup version did not print {}: {}",
@@ -333,23 +324,19 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
         )],
         "target",
     );
-    ns.apply(&restore);
-    let restored = ns.wait_for_end("restore", WAIT);
-    assert_eq!(restored.phase, "Succeeded", "{}", restored.logs);
+    let restored = ns.run_pod(&restore, "restore", WAIT);
     report_peak_memory(&node, "restore", &restored.logs);
 
     let compare = format!(
         "{DESCRIBE}\n(describe /src) > /tmp/source\n(describe /dst) > /tmp/target\n\
          echo \"entries=$(wc -l < /tmp/source)\"\ndiff /tmp/source /tmp/target && echo IDENTICAL\n"
     );
-    ns.apply(&toolbox_pod(
-        &node,
+    let mounts = [("source", "/src", true), ("target", "/dst", true)];
+    let compared = ns.run_pod(
+        &toolbox_pod(&node, "compare", &compare, &mounts),
         "compare",
-        &compare,
-        &[("source", "/src", true), ("target", "/dst", true)],
-    ));
-    let compared = ns.wait_for_end("compare", WAIT);
-    assert_eq!(compared.phase, "Succeeded", "{}", compared.logs);
+        WAIT,
+    );
     assert!(compared.logs.contains("IDENTICAL"), "{}", compared.logs);
     // 2000 small files, 4 more files, the link, 7 directories, and a digest per file.
     assert!(

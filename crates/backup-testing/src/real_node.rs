@@ -164,6 +164,15 @@ impl TestNamespace {
         }
     }
 
+    /// Applies `manifest`, waits until `pod` has ended, and panics with its logs unless it
+    /// succeeded.
+    pub fn run_pod(&self, manifest: &str, pod: &str, timeout: Duration) -> PodEnd {
+        self.apply(manifest);
+        let end = self.wait_for_end(pod, timeout);
+        assert_eq!(end.phase, "Succeeded", "pod {pod}: {}", end.logs);
+        end
+    }
+
     /// The logs of every container of the pod, each headed by its name.
     pub fn all_logs(&self, pod: &str) -> String {
         let names = self.kubectl(&[
