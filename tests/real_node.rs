@@ -1,6 +1,7 @@
 //! The test environment's real node runs pods as any cluster does: a volume from the
 //! storage class binds on it, the pod reads the API server with its service account's token,
-//! reaches the test MinIO through its Service by name (cluster DNS), answers `kubectl logs` and `kubectl exec`;
+//! reaches the test MinIO through its Service by name (cluster DNS), another pod through
+//! its Service (same node, same bridge), answers `kubectl logs` and `kubectl exec`;
 //! pods that do not tolerate its taint go to the kwok nodes. Needs `cargo xtask env up`.
 
 use backup_testing::{TestNamespace, real_node};
@@ -173,5 +174,68 @@ spec:
             .split_whitespace()
             .all(|n| n != node.name && n.starts_with("kwok-")),
         "{nodes}"
+    );
+}
+
+#[test]
+fn a_pod_reaches_another_through_its_service_by_name() {
+    let node = real_node();
+    let ns = TestNamespace::create("real-node-dns");
+    let placement = node.placement();
+    ns.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+{placement}  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: {toolbox}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'mkdir -p /www && echo "served by web" > /www/index.html && exec httpd -f -p 8080 -h /www']
+    readinessProbe:
+      tcpSocket:
+        port: 8080
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+"#,
+        toolbox = node.toolbox_image,
+    ));
+    ns.kubectl(&["wait", "--for=condition=Ready", "pod/web", "--timeout=120s"]);
+    let client = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+{placement}  restartPolicy: Never
+  containers:
+  - name: client
+    image: {toolbox}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'wget -q -O - http://web.{ns}.svc/index.html && wget -q -O - http://web/index.html']
+"#,
+        toolbox = node.toolbox_image,
+        ns = ns.name,
+    );
+    let end = ns.run_pod(&client, "client", WAIT);
+    assert_eq!(
+        end.logs.matches("served by web").count(),
+        2,
+        "by full and by short name: {}",
+        end.logs
     );
 }
