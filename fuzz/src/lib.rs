@@ -160,11 +160,7 @@ pub fn fixture() -> &'static (Memory, MasterKey) {
     FIXTURE.get_or_init(|| {
         let memory = Memory::default();
         let options = InitOptions {
-            kdf: KdfParams {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
+            kdf: KdfParams::CHEAPEST,
             ..InitOptions::default()
         };
         let repo = runtime()

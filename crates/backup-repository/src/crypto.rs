@@ -227,6 +227,13 @@ impl KdfParams {
     pub const MAX_ITERATIONS: u32 = 64;
     /// The most lanes a key slot may ask for.
     pub const MAX_PARALLELISM: u32 = 16;
+    /// The cheapest costs (64 KiB, 1 pass, 1 lane): for tests and throwaway repositories,
+    /// never for a password that protects data.
+    pub const CHEAPEST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     /// Refuses costs no machine should be made to pay (a slot read from storage is
     /// checked before any memory is taken for it).
@@ -365,13 +372,6 @@ impl KeySlot {
 pub(crate) mod tests {
     use super::*;
 
-    /// Cheap parameters: the tests exercise the format, not the cost.
-    pub(crate) const FAST: KdfParams = KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
-
     #[test]
     fn sealing_round_trips_and_binds_the_context() {
         let key = MasterKey::generate().unwrap();
@@ -460,7 +460,7 @@ pub(crate) mod tests {
     #[test]
     fn key_slots_open_with_the_password_only() {
         let master = MasterKey::generate().unwrap();
-        let slot = KeySlot::create(&master, b"correct horse", FAST).unwrap();
+        let slot = KeySlot::create(&master, b"correct horse", KdfParams::CHEAPEST).unwrap();
         assert_eq!(slot.unlock(b"correct horse").unwrap(), master);
         assert_eq!(
             slot.unlock(b"wrong horse").unwrap_err(),

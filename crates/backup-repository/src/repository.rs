@@ -346,11 +346,9 @@ mod tests {
     use super::*;
     use backup_core::RepositoryLocation;
 
-    use crate::crypto::tests::FAST;
-
     fn options() -> InitOptions {
         InitOptions {
-            kdf: FAST,
+            kdf: KdfParams::CHEAPEST,
             ..InitOptions::default()
         }
     }
@@ -392,7 +390,10 @@ mod tests {
         let repository = Repository::init(storage.clone(), b"first", options())
             .await
             .unwrap();
-        repository.add_password(b"second", FAST).await.unwrap();
+        repository
+            .add_password(b"second", KdfParams::CHEAPEST)
+            .await
+            .unwrap();
         assert_eq!(
             Repository::open(storage.clone(), b"second")
                 .await
@@ -410,7 +411,10 @@ mod tests {
         let mut repository = Repository::init(storage.clone(), b"first", options())
             .await
             .unwrap();
-        let second = repository.add_password(b"second", FAST).await.unwrap();
+        let second = repository
+            .add_password(b"second", KdfParams::CHEAPEST)
+            .await
+            .unwrap();
         let second = second.trim_start_matches("keys/").to_owned();
         let keys = repository.keys().await.unwrap();
         assert_eq!(keys.len(), 2);
@@ -426,7 +430,10 @@ mod tests {
             repository.remove_key(&current).await.is_err(),
             "never the last key"
         );
-        repository.change_password(b"third", FAST).await.unwrap();
+        repository
+            .change_password(b"third", KdfParams::CHEAPEST)
+            .await
+            .unwrap();
         assert!(Repository::open(storage.clone(), b"first").await.is_err());
         let reopened = Repository::open(storage, b"third").await.unwrap();
         assert_eq!(reopened.keys().await.unwrap().len(), 1);

@@ -241,7 +241,7 @@ impl Repository {
 pub(crate) mod tests {
     use super::*;
     use crate::chunking::ChunkerParams;
-    use crate::crypto::tests::FAST;
+    use crate::crypto::KdfParams;
     use crate::repository::InitOptions;
     use crate::snapshot_file::SnapshotFile;
     use backup_core::{Component, RepositoryLocation, Snapshot, SnapshotId, Totals};
@@ -262,7 +262,7 @@ pub(crate) mod tests {
                 avg_size: 64 * 1024,
                 max_size: 256 * 1024,
             },
-            kdf: FAST,
+            kdf: KdfParams::CHEAPEST,
             ..InitOptions::default()
         };
         Repository::init(storage, b"pw", options).await.unwrap()

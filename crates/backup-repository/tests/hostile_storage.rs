@@ -94,16 +94,7 @@ async fn an_unreadable_key_slot_blocks_no_password_and_costs_are_bounded() {
     let storage = storage("slots").await;
     let repo = common::init(storage.clone()).await;
     let master = MasterKey::generate().unwrap();
-    let mut greedy = KeySlot::create(
-        &master,
-        b"pw",
-        KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    )
-    .unwrap();
+    let mut greedy = KeySlot::create(&master, b"pw", KdfParams::CHEAPEST).unwrap();
     greedy.params.memory_kib = u32::MAX;
     let error = greedy.unlock(b"pw").unwrap_err();
     assert!(error.to_string().contains("out of bounds"), "{error}");

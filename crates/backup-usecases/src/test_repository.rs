@@ -12,11 +12,7 @@ pub(crate) async fn in_memory() -> Repository {
         .await
         .expect("memory storage");
     let options = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        kdf: KdfParams::CHEAPEST,
         ..InitOptions::default()
     };
     Repository::init(storage, b"pw", options)

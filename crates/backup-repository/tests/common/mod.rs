@@ -20,11 +20,7 @@ pub fn snapshot() -> backup_core::Snapshot {
 /// A repository with password `pw` and the cheapest key derivation (tests open many).
 pub async fn init(storage: Arc<dyn ObjectStorage>) -> Repository {
     let options = InitOptions {
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        kdf: KdfParams::CHEAPEST,
         ..InitOptions::default()
     };
     Repository::init(storage, b"pw", options).await.unwrap()
