@@ -111,13 +111,13 @@ const DESCRIBE: &str = r#"describe() {
 fn kbackup_container(
     node: &RealNode,
     name: &str,
-    args: &[&str],
+    args: &[impl AsRef<str>],
     mounts: &str,
     run_as_root: bool,
 ) -> String {
     let args = args
         .iter()
-        .map(|a| format!("\"{a}\""))
+        .map(|a| format!("\"{}\"", a.as_ref()))
         .collect::<Vec<_>>()
         .join(", ");
     let security = if run_as_root {
@@ -279,11 +279,11 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
         "backup",
         &[
             kbackup_container(&node, "version", &["version"], "", false),
-            kbackup_container(&node, "init", &strs(&args(&["repo", "init"])), "", false),
+            kbackup_container(&node, "init", &args(&["repo", "init"]), "", false),
             kbackup_container(
                 &node,
                 "backup",
-                &strs(&args(&["backup", "path", "/data"])),
+                &args(&["backup", "path", "/data"]),
                 source_ro,
                 // A data mover reads every file whoever owns it (the image's user would be
                 // refused `private/`, and the backup would say so and fail).
@@ -312,13 +312,7 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
         &[kbackup_container(
             &node,
             "restore",
-            &strs(&args(&[
-                "restore",
-                "path",
-                "latest:/data",
-                "--target",
-                "/restore",
-            ])),
+            &args(&["restore", "path", "latest:/data", "--target", "/restore"]),
             target_rw,
             true,
         )],
@@ -356,8 +350,4 @@ fn report_peak_memory(node: &RealNode, pod: &str, logs: &str) {
         value(logs, "peak_bytes") as f64 / f64::from(1 << 20),
         value(logs, "failcnt")
     );
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }

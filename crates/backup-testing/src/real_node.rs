@@ -59,9 +59,15 @@ impl RealNode {
     }
 }
 
+/// kubectl against the test cluster.
+fn kubectl_command() -> Command {
+    let mut command = Command::new(kubectl());
+    command.arg(format!("--kubeconfig={}", kubeconfig().display()));
+    command
+}
+
 fn kubectl_output(args: &[&str]) -> Result<String, String> {
-    let output = Command::new(kubectl())
-        .arg(format!("--kubeconfig={}", kubeconfig().display()))
+    let output = kubectl_command()
         .args(args)
         .output()
         .map_err(|e| format!("running kubectl: {e}"))?;
@@ -106,8 +112,7 @@ impl TestNamespace {
 
     /// `kubectl apply` of a manifest in this namespace.
     pub fn apply(&self, manifest: &str) {
-        let mut child = Command::new(kubectl())
-            .arg(format!("--kubeconfig={}", kubeconfig().display()))
+        let mut child = kubectl_command()
             .args(["--namespace", &self.name, "apply", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -81,11 +81,7 @@ pub fn import(dirs: &NodeDirs, name: &str, image: &Image) -> Result<()> {
     }
     let file = tempfile::NamedTempFile::new()?;
     fs::write(file.path(), &image.archive)?;
-    ctr(
-        dirs,
-        &["images", "import", &file.path().display().to_string()],
-    )
-    .with_context(|| format!("importing {name} into the node's containerd"))?;
+    import_file(dirs, file.path()).with_context(|| format!("importing {name}"))?;
     eprintln!("  imported {name} ({})", image.manifest_digest);
     Ok(())
 }
