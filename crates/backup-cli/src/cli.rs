@@ -111,6 +111,14 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotCommand,
     },
+    /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
+    /// `restore volumes`, not by hand).
+    #[command(hide = true)]
+    Mover {
+        /// What to do.
+        #[command(subcommand)]
+        action: MoverCommand,
+    },
     /// StackState / SUSE Observability StackGraph backups (compatible with sts-backup).
     Stackgraph {
         /// What to do.
@@ -753,6 +761,108 @@ pub enum BackupCommand {
     /// Back up the manifests of the cluster's resources (CRDs and custom resources
     /// included) as the `manifests` component of a new snapshot.
     Cluster(ClusterBackupArgs),
+    /// Back up the data of the PersistentVolumeClaims that workloads' running pods mount
+    /// (in -n/--namespace), through mover pods of the kbackup image beside each volume: one
+    /// component per volume (`/<namespace>/<kind>/<workload>/<pod or claim>/<volume>`), all
+    /// in one snapshot. Files unchanged since the previous snapshot of a volume are not read.
+    Volumes(VolumeBackupArgs),
+}
+
+/// `kbackup backup volumes`.
+#[derive(Debug, Args)]
+pub struct VolumeBackupArgs {
+    /// The repository (an object store the cluster can reach).
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Only this workload (`KIND/NAME`: deployment, statefulset, daemonset, pod; repeatable).
+    #[arg(long, value_name = "KIND/NAME")]
+    pub workload: Vec<String>,
+    /// Only pods with these labels (`app=db`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Only these volumes (the pod's volume name or the claim's name).
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub include_volumes: Vec<String>,
+    /// Never these volumes.
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub exclude_volumes: Vec<String>,
+    /// How the mover pods run.
+    #[command(flatten)]
+    pub mover: MoverArgs,
+    /// Read every file, ignoring the previous snapshot.
+    #[arg(long)]
+    pub force: bool,
+    /// Tags and labels of the snapshot.
+    #[command(flatten)]
+    pub marks: MarkArgs,
+}
+
+/// How mover pods run.
+#[derive(Debug, Clone, Args)]
+pub struct MoverArgs {
+    /// The kbackup image the movers run.
+    #[arg(long, env = "KBACKUP_MOVER_IMAGE", value_name = "IMAGE",
+          default_value = concat!("localhost/kbackup:", env!("CARGO_PKG_VERSION")))]
+    pub mover_image: String,
+    /// Each mover's memory request and limit (a Kubernetes quantity).
+    #[arg(long, default_value = "256Mi", value_name = "QUANTITY")]
+    pub mover_memory: String,
+    /// Movers running at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub mover_concurrency: u16,
+    /// How long a mover pod may take to start before its volume is given up.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub mover_start_timeout: std::time::Duration,
+    /// How long one mover may run.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub mover_timeout: std::time::Duration,
+    /// The object store's endpoint as the mover pods reach it (default: the one this
+    /// command uses).
+    #[arg(long, value_name = "URL")]
+    pub mover_endpoint: Option<String>,
+    /// A taint key the movers tolerate besides those their volume's pod tolerates
+    /// (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub mover_toleration: Vec<String>,
+}
+
+/// `kbackup mover ...`: the commands a mover pod runs. Credentials come from its
+/// environment (the run's Secret).
+#[derive(Debug, Subcommand)]
+pub enum MoverCommand {
+    /// Back a directory up into the repository as one component: packs and index, no
+    /// snapshot; the report is the last line of the output.
+    Backup {
+        /// The directory (the claim's mount).
+        dir: std::path::PathBuf,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The component's name.
+        #[arg(long)]
+        component: String,
+        /// The snapshot (full id) whose component of that name is the parent.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// Restore a component of a snapshot into a directory; the report is the last line of
+    /// the output.
+    Restore {
+        /// The directory (the claim's mount).
+        dir: std::path::PathBuf,
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The snapshot (full id).
+        #[arg(long)]
+        snapshot: String,
+        /// The component's name.
+        #[arg(long)]
+        component: String,
+        /// Replace files the directory already has.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 /// `kbackup backup path`.
@@ -851,6 +961,32 @@ pub enum RestoreCommand {
     /// Restore the manifests of a cluster snapshot: a plan diffed against the live cluster,
     /// then dependency-ordered waves with readiness waits.
     Cluster(ClusterRestoreArgs),
+    /// Restore a volume component of a `backup volumes` snapshot into a claim, through a
+    /// mover pod that mounts it.
+    Volumes(VolumeRestoreArgs),
+}
+
+/// `kbackup restore volumes`.
+#[derive(Debug, Args)]
+pub struct VolumeRestoreArgs {
+    /// `ID:COMPONENT` or `latest:COMPONENT`; COMPONENT is the full name, the pod of a
+    /// StatefulSet (`db-1`) or `POD/VOLUME`.
+    pub snapshot: String,
+    /// The repository (an object store the cluster can reach).
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The claim to fill (`NAMESPACE/NAME`, or NAME in -n/--namespace).
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
+    pub claim: String,
+    /// Replace files the claim already has (default: refuse before writing anything).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Which snapshots `ID` or `latest` is looked up among.
+    #[command(flatten)]
+    pub among: SnapshotFilter,
+    /// How the mover pod runs.
+    #[command(flatten)]
+    pub mover: MoverArgs,
 }
 
 /// `kbackup restore path`.

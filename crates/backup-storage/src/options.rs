@@ -67,6 +67,41 @@ impl StorageOptions {
         }
     }
 
+    /// The standard variables that give these options, as [`StorageOptions::from_lookup`]
+    /// reads them (secrets exposed: for a Secret that hands them to a process elsewhere).
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        let mut variables = Vec::new();
+        let mut put = |name, value: Option<String>| {
+            if let Some(value) = value {
+                variables.push((name, value));
+            }
+        };
+        put("AWS_ENDPOINT_URL", self.endpoint.clone());
+        put("AWS_REGION", self.region.clone());
+        put("AWS_ACCESS_KEY_ID", self.access_key_id.clone());
+        put(
+            "AWS_SECRET_ACCESS_KEY",
+            self.secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+        );
+        put(
+            "AWS_SESSION_TOKEN",
+            self.session_token.as_ref().map(|s| s.expose().to_owned()),
+        );
+        put(
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+            self.virtual_hosted_style.map(|v| v.to_string()),
+        );
+        put("AZURE_STORAGE_ACCOUNT_NAME", self.azure_account.clone());
+        put(
+            "AZURE_STORAGE_ACCOUNT_KEY",
+            self.azure_key.as_ref().map(|s| s.expose().to_owned()),
+        );
+        put("AZURE_STORAGE_ENDPOINT", self.azure_endpoint.clone());
+        variables
+    }
+
     fn default_values() -> Self {
         Self {
             max_retries: 5,
@@ -99,6 +134,19 @@ mod tests {
             Some("very-secret")
         );
         assert_eq!(options.max_retries, 5);
+        let variables: HashMap<&str, String> = options.variables().into_iter().collect();
+        let again = StorageOptions::from_lookup(|n| variables.get(n).cloned());
+        assert_eq!(again.endpoint, options.endpoint);
+        assert_eq!(again.region, options.region);
+        assert_eq!(again.access_key_id, options.access_key_id);
+        assert_eq!(
+            again.secret_access_key.as_ref().map(Secret::expose),
+            Some("very-secret")
+        );
+        assert_eq!(
+            again.azure_key.as_ref().map(Secret::expose),
+            Some("azure-secret")
+        );
         let debug = format!("{options:?}");
         assert!(
             !debug.contains("very-secret") && !debug.contains("azure-secret"),

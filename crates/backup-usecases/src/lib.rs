@@ -15,3 +15,4 @@ pub mod streams;
 #[cfg(test)]
 mod test_repository;
 pub mod trees;
+pub mod volumes;

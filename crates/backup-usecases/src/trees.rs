@@ -5,13 +5,13 @@ use crate::snapshot::{SnapshotMarks, hostname, new_snapshot};
 use backup_core::{Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{
     Node, NodeKind, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
-    TreePlacement, TreeRestoreOptions, TreeRestoreReport, place_trees,
+    TreeContent, TreePlacement, TreeRestoreOptions, TreeRestoreReport, place_trees,
 };
 use backup_repository::{
     BackupSession, Index, Repository, RepositoryError, SnapshotFile, default_workers,
 };
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ pub enum TreeError {
     /// The repository failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+    /// The snapshot asked for is not there.
+    #[error(transparent)]
+    Selection(#[from] crate::selection::SelectionError),
     /// A directory to back up, or the target, cannot be used.
     #[error("{}: {cause}", path.display())]
     Path {
@@ -140,31 +143,11 @@ pub async fn back_up_trees(
             exclude: request.exclude.clone(),
             parent,
         };
-        let tree_started = Instant::now();
-        progress.start(&format!("backing up {}", root.display()), None);
-        let report = session.add_tree(root, &options, progress).await;
-        progress.finish();
-        let report = report?;
-        let mut component = Component::new(&report.content.name, TREE_ENGINE)
-            .succeeded(report.content.bytes, tree_started.elapsed());
-        if let Some(first) = report.warnings.first() {
-            component.phase = Phase::PartiallyFailed;
-            component.error = Some(format!(
-                "{} entries not backed up (first: {first})",
-                report.warnings.len(),
-            ));
-        }
-        trees.push(BackedUpTree {
-            path: report.content.name.clone(),
-            files: report.content.files,
-            dirs: report.content.dirs,
-            bytes: report.content.bytes,
-            files_read: report.files_read,
-            files_unchanged: report.files_unchanged,
-            warnings: report.warnings,
-        });
+        let (component, tree, content) =
+            back_up_one(&mut session, root, None, &options, progress).await?;
+        trees.push(tree);
         components.push(component);
-        contents.push(report.content);
+        contents.push(content);
     }
     let stats = session.finish().await?;
     let totals = Totals {
@@ -193,6 +176,45 @@ pub async fn back_up_trees(
     })
 }
 
+/// Backs up one directory in a session, as the component `name` (its canonical path when
+/// `None`): its component (PartiallyFailed when entries could not be backed up), what it
+/// held, and its content for the snapshot.
+pub(crate) async fn back_up_one(
+    session: &mut BackupSession,
+    root: &Path,
+    name: Option<&str>,
+    options: &TreeBackupOptions,
+    progress: &dyn Progress,
+) -> Result<(Component, BackedUpTree, TreeContent), TreeError> {
+    let started = Instant::now();
+    progress.start(&format!("backing up {}", root.display()), None);
+    let report = session.add_tree(root, options, progress).await;
+    progress.finish();
+    let mut report = report?;
+    if let Some(name) = name {
+        report.content.name = name.to_owned();
+    }
+    let mut component = Component::new(&report.content.name, TREE_ENGINE)
+        .succeeded(report.content.bytes, started.elapsed());
+    if let Some(first) = report.warnings.first() {
+        component.phase = Phase::PartiallyFailed;
+        component.error = Some(format!(
+            "{} entries not backed up (first: {first})",
+            report.warnings.len(),
+        ));
+    }
+    let tree = BackedUpTree {
+        path: report.content.name.clone(),
+        files: report.content.files,
+        dirs: report.content.dirs,
+        bytes: report.content.bytes,
+        files_read: report.files_read,
+        files_unchanged: report.files_unchanged,
+        warnings: report.warnings,
+    };
+    Ok((component, tree, report.content))
+}
+
 /// The files of `name` in the newest snapshot of this host that has it.
 async fn parent_files(
     repository: &Repository,
@@ -209,6 +231,16 @@ async fn parent_files(
     else {
         return Ok(HashMap::new());
     };
+    tree_files(repository, index, tree).await
+}
+
+/// The files (hard links included) of a backed-up tree, by path: the parent of a new
+/// backup of it.
+pub(crate) async fn tree_files(
+    repository: &Repository,
+    index: &Index,
+    tree: &TreeContent,
+) -> Result<HashMap<RawPath, Node>, RepositoryError> {
     Ok(repository
         .read_tree_listing(index, tree)
         .await?

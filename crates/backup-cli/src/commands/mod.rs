@@ -9,3 +9,4 @@ pub mod rbac;
 pub mod repo;
 pub mod storage;
 pub mod version;
+pub mod volumes;

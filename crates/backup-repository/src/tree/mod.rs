@@ -201,8 +201,9 @@ impl<'de> Deserialize<'de> for RawPath {
 }
 
 /// Glob patterns over tree paths: a pattern matches an entry's path relative to the root
-/// (`*` crosses `/`: `*.log` matches at any depth), or its absolute path.
-#[derive(Debug, Clone)]
+/// (`*` crosses `/`: `*.log` matches at any depth), or its absolute path. The default has
+/// no pattern.
+#[derive(Debug, Clone, Default)]
 pub struct PathPatterns(globset::GlobSet);
 
 impl PathPatterns {

@@ -1,0 +1,135 @@
+//! `kbackup backup volumes`.
+
+use super::{mover_settings, namespace};
+use crate::cli::VolumeBackupArgs;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use crate::repository::open;
+use anyhow::anyhow;
+use backup_core::Phase;
+use backup_k8s::KubeCluster;
+use backup_usecases::volumes::backup::{VolumeBackupRequest, back_up_volumes};
+use backup_usecases::volumes::discovery::VolumeSelection;
+use backup_usecases::volumes::target::WorkloadRef;
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+/// One volume, as reported (seed 004's `status.components` entry and the mover's counts).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeRow {
+    component: String,
+    claim: String,
+    node: String,
+    phase: Phase,
+    duration_seconds: f64,
+    files: u64,
+    bytes: u64,
+    files_unchanged: u64,
+    added_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Tabular for VolumeRow {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "COMPONENT",
+            "CLAIM",
+            "NODE",
+            "PHASE",
+            "DURATION",
+            "FILES",
+            "SIZE",
+            "UNCHANGED",
+            "ADDED",
+            "ERROR",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.component.clone(),
+            self.claim.clone(),
+            self.node.clone(),
+            format!("{:?}", self.phase),
+            format!("{:.1}s", self.duration_seconds),
+            self.files.to_string(),
+            HumanBytes(self.bytes).to_string(),
+            self.files_unchanged.to_string(),
+            HumanBytes(self.added_bytes).to_string(),
+            self.error.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+/// Finds the volumes, runs a mover for each, commits one snapshot, and reports each volume.
+pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
+    let workloads = args
+        .workload
+        .iter()
+        .map(|w| WorkloadRef::parse(w).map_err(|e| CliError::user(anyhow!("--workload {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mover = mover_settings(context, &args.repo, &args.mover).await?;
+    let repository = open(context, &args.repo).await?;
+    let cluster = KubeCluster::connect(&context.kube).await?;
+    let request = VolumeBackupRequest {
+        selection: VolumeSelection {
+            namespace: namespace(context, &cluster),
+            workloads,
+            selector: args.selector,
+            include_volumes: args.include_volumes,
+            exclude_volumes: args.exclude_volumes,
+        },
+        mover,
+        force: args.force,
+        marks: args.marks.into(),
+    };
+    let done = back_up_volumes(&cluster, &repository, &request, &context.progress()).await?;
+    for skipped in &done.skipped {
+        context.info(&format!(
+            "skipped {} claim {}: {}",
+            skipped.workload, skipped.claim, skipped.reason
+        ));
+    }
+    for failed in done.volumes.iter().filter(|v| !v.log_tail.is_empty()) {
+        context.info(&format!(
+            "{} failed; the end of its mover's log:\n  {}",
+            failed.component,
+            failed.log_tail.join("\n  ")
+        ));
+    }
+    match &done.id {
+        Some(id) => context.info(&format!(
+            "snapshot {} saved in {:.1}s ({:?}): {} volumes, {} added",
+            id.short(),
+            done.duration.as_secs_f64(),
+            done.phase,
+            done.volumes.len(),
+            HumanBytes(done.added_bytes)
+        )),
+        None => context.info("no snapshot saved: every volume failed"),
+    }
+    let rows: Vec<VolumeRow> = done
+        .volumes
+        .into_iter()
+        .map(|v| VolumeRow {
+            component: v.component,
+            claim: v.claim,
+            node: v.node,
+            phase: v.phase,
+            duration_seconds: v.duration.as_secs_f64(),
+            files: v.files,
+            bytes: v.bytes,
+            files_unchanged: v.files_unchanged,
+            added_bytes: v.added_bytes,
+            error: v.error,
+        })
+        .collect();
+    emit(context.output, &rows)?;
+    match done.phase {
+        Phase::Succeeded => Ok(Exit::Success),
+        Phase::Failed => Err(CliError::user(anyhow!("no volume was backed up"))),
+        _ => Ok(Exit::Partial),
+    }
+}

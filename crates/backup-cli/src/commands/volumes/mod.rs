@@ -1,0 +1,84 @@
+//! `kbackup backup volumes`, `kbackup restore volumes` and the mover pods' own commands.
+
+mod backup;
+mod mover;
+mod restore;
+
+pub use backup::backup;
+pub use mover::mover;
+pub use restore::restore;
+
+use crate::cli::{MoverArgs, RepoArgs};
+use crate::context::Context;
+use crate::exit::CliError;
+use crate::repository::password;
+use anyhow::anyhow;
+use backup_core::cluster::SecretValue;
+use backup_core::{RepositoryLocation, StorageScheme};
+use backup_usecases::volumes::backup::VolumeError;
+use backup_usecases::volumes::manifests::MoverSettings;
+use std::collections::BTreeMap;
+
+impl From<VolumeError> for CliError {
+    fn from(error: VolumeError) -> Self {
+        match error {
+            VolumeError::Cluster(error) => error.into(),
+            VolumeError::Repository(error) => error.into(),
+            VolumeError::Discovery(
+                backup_usecases::volumes::discovery::DiscoveryError::Cluster(error),
+            ) => error.into(),
+            other => CliError::user(other),
+        }
+    }
+}
+
+/// How the movers run, with the credentials this command resolved (the object store's, the
+/// endpoint the cluster sees, the password) for their Secret.
+async fn mover_settings(
+    context: &Context,
+    repo: &RepoArgs,
+    args: &MoverArgs,
+) -> Result<MoverSettings, CliError> {
+    let location = RepositoryLocation::parse(&repo.repo).map_err(CliError::user)?;
+    if matches!(location.scheme, StorageScheme::File | StorageScheme::Memory) {
+        return Err(CliError::user(anyhow!(
+            "the movers run in the cluster and cannot reach {}: give an object store repository (s3://, az://, gs://)",
+            repo.repo
+        )));
+    }
+    let mut options = context.storage_options(&repo.storage).await?;
+    if let Some(endpoint) = &args.mover_endpoint {
+        match location.scheme {
+            StorageScheme::Azure => options.azure_endpoint = Some(endpoint.clone()),
+            _ => options.endpoint = Some(endpoint.clone()),
+        }
+    }
+    let mut credentials: BTreeMap<String, SecretValue> = options
+        .variables()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), SecretValue::new(value.into_bytes())))
+        .collect();
+    credentials.insert("KBACKUP_PASSWORD".into(), password(context, repo).await?);
+    Ok(MoverSettings {
+        image: args.mover_image.clone(),
+        memory: args.mover_memory.clone(),
+        concurrency: usize::from(args.mover_concurrency),
+        start_timeout: args.mover_start_timeout,
+        timeout: args.mover_timeout,
+        repository: repo.repo.clone(),
+        credentials,
+        tolerations: args
+            .mover_toleration
+            .iter()
+            .map(|key| serde_json::json!({"key": key, "operator": "Exists"}))
+            .collect(),
+    })
+}
+
+/// The namespace of -n/--namespace, else the kubeconfig's.
+fn namespace(context: &Context, cluster: &backup_k8s::KubeCluster) -> String {
+    context
+        .namespace
+        .clone()
+        .unwrap_or_else(|| cluster.default_namespace().to_owned())
+}

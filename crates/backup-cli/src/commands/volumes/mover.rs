@@ -1,0 +1,54 @@
+//! `kbackup mover backup|restore`: what a mover pod runs. It prints its report as the last
+//! line of its output, for the command that started it.
+
+use crate::cli::MoverCommand;
+use crate::context::Context;
+use crate::exit::{CliResult, Exit};
+use crate::repository::open;
+use backup_repository::tree::PathPatterns;
+use backup_usecases::volumes::mover::{back_up_volume, report_line, restore_volume};
+
+/// Runs the mover's side of a volume backup or restore.
+pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
+    let line = match action {
+        MoverCommand::Backup {
+            dir,
+            repo,
+            component,
+            parent,
+        } => {
+            let repository = open(context, &repo).await?;
+            let report = back_up_volume(
+                &repository,
+                &dir,
+                &component,
+                parent.as_deref(),
+                PathPatterns::default(),
+                &context.progress(),
+            )
+            .await?;
+            report_line(&report)
+        }
+        MoverCommand::Restore {
+            dir,
+            repo,
+            snapshot,
+            component,
+            overwrite,
+        } => {
+            let repository = open(context, &repo).await?;
+            let report = restore_volume(
+                &repository,
+                &snapshot,
+                &component,
+                dir,
+                overwrite,
+                &context.progress(),
+            )
+            .await?;
+            report_line(&report)
+        }
+    };
+    println!("{line}");
+    Ok(Exit::Success)
+}

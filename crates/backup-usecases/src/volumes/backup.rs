@@ -1,0 +1,310 @@
+//! Backing up the volumes of workloads: one mover per volume in the cluster, at most
+//! `concurrency` at a time, then one snapshot of them all.
+
+use super::discovery::{
+    DiscoveryError, FoundVolumes, SkippedVolume, VolumeSelection, find_volumes,
+};
+use super::manifests::{MoverSettings, NotText, backup_job};
+use super::mover::{MoverBackupReport, find_report};
+use super::run::run_mover;
+use super::target::VolumeTarget;
+use crate::snapshot::{SnapshotMarks, new_snapshot};
+use backup_core::cluster::{JobControl, ResourceStore};
+use backup_core::{ClusterError, Component, Phase, Progress, SnapshotId, Totals};
+use backup_repository::tree::{TREE_ENGINE, TreeContent};
+use backup_repository::{Repository, RepositoryError, SnapshotFile};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The label kbackup puts on volume snapshots (its value: the namespace).
+pub const VOLUMES_LABEL: &str = "kbackup.io/volumes";
+
+/// Why volumes could not be backed up at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    /// Finding the volumes failed.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The repository failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    /// A credential cannot be handed to the movers.
+    #[error(transparent)]
+    Credentials(#[from] NotText),
+    /// Nothing to back up.
+    #[error(
+        "no volume to back up in namespace {namespace}{}",
+        skipped_text(skipped)
+    )]
+    NothingToBackUp {
+        /// The namespace.
+        namespace: String,
+        /// The volumes found but left out.
+        skipped: Vec<SkippedVolume>,
+    },
+    /// The snapshot does not hold what the restore asks for.
+    #[error("{0}")]
+    Snapshot(String),
+}
+
+fn skipped_text(skipped: &[SkippedVolume]) -> String {
+    skipped
+        .iter()
+        .map(|s| format!("; {} claim {}: {}", s.workload, s.claim, s.reason))
+        .collect()
+}
+
+/// What to back up, and how.
+#[derive(Debug, Clone)]
+pub struct VolumeBackupRequest {
+    /// The volumes.
+    pub selection: VolumeSelection,
+    /// How the movers run.
+    pub mover: MoverSettings,
+    /// Read every file, ignoring the previous snapshot.
+    pub force: bool,
+    /// The snapshot's tags and labels.
+    pub marks: SnapshotMarks,
+}
+
+/// One volume's outcome (seed 004's `status.components` entry, with the mover's counts).
+#[derive(Debug, Clone)]
+pub struct VolumeReport {
+    /// The component.
+    pub component: String,
+    /// The claim.
+    pub claim: String,
+    /// The node its mover ran on.
+    pub node: String,
+    /// Succeeded, PartiallyFailed (entries not backed up) or Failed.
+    pub phase: Phase,
+    /// How long its mover took.
+    pub duration: Duration,
+    /// Files.
+    pub files: u64,
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// Files unchanged since the previous snapshot, not read.
+    pub files_unchanged: u64,
+    /// Bytes the repository did not have yet.
+    pub added_bytes: u64,
+    /// Why it failed (or what was not backed up).
+    pub error: Option<String>,
+    /// The end of the mover's log, when it failed.
+    pub log_tail: Vec<String>,
+}
+
+/// What a volume backup did.
+#[derive(Debug, Clone)]
+pub struct VolumeBackupReport {
+    /// The snapshot, when one was committed (none when every volume failed).
+    pub id: Option<SnapshotId>,
+    /// Succeeded, PartiallyFailed or Failed.
+    pub phase: Phase,
+    /// Each volume.
+    pub volumes: Vec<VolumeReport>,
+    /// Volumes found but not backed up.
+    pub skipped: Vec<SkippedVolume>,
+    /// Bytes the repository did not have yet.
+    pub added_bytes: u64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Finds the volumes, backs each up through a mover, and commits one snapshot holding
+/// those that succeeded; `progress` counts volumes.
+pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
+    cluster: &C,
+    repository: &Repository,
+    request: &VolumeBackupRequest,
+    progress: &dyn Progress,
+) -> Result<VolumeBackupReport, VolumeError> {
+    let started = Instant::now();
+    let FoundVolumes { targets, skipped } = find_volumes(cluster, &request.selection).await?;
+    if targets.is_empty() {
+        return Err(VolumeError::NothingToBackUp {
+            namespace: request.selection.namespace.clone(),
+            skipped,
+        });
+    }
+    let snapshots = repository.snapshots().await?;
+    let run = format!("kbackup-mover-{}", run_id());
+    let mut jobs = Vec::with_capacity(targets.len());
+    for (n, target) in targets.iter().enumerate() {
+        let parent = match request.force {
+            true => None,
+            false => parent_snapshot(&snapshots, &target.component()),
+        };
+        jobs.push(backup_job(
+            &request.mover,
+            &format!("{run}-{n}"),
+            target,
+            parent.as_deref(),
+        )?);
+    }
+    progress.start(
+        &format!("backing up {} volumes", targets.len()),
+        Some(targets.len() as u64),
+    );
+    let settings = &request.mover;
+    let outcomes: Vec<(usize, Result<_, ClusterError>, Duration)> =
+        futures::stream::iter(jobs.iter().enumerate())
+            .map(|(n, job)| async move {
+                let began = Instant::now();
+                let run = run_mover(cluster, job, settings.start_timeout, settings.timeout).await;
+                progress.advance(1);
+                (n, run, began.elapsed())
+            })
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await;
+    progress.finish();
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|(n, _, _)| *n);
+    let index = repository.load_index().await?;
+    let mut volumes = Vec::new();
+    let mut trees: Vec<TreeContent> = Vec::new();
+    let mut components = Vec::new();
+    for ((n, outcome, duration), target) in outcomes.into_iter().zip(&targets) {
+        debug_assert_eq!(n, volumes.len());
+        let mut report = VolumeReport {
+            component: target.component(),
+            claim: target.claim.clone(),
+            node: target.node.clone(),
+            phase: Phase::Failed,
+            duration,
+            files: 0,
+            bytes: 0,
+            files_unchanged: 0,
+            added_bytes: 0,
+            error: None,
+            log_tail: vec![],
+        };
+        match read_outcome(outcome, target, &index) {
+            Ok(mover) => {
+                report.phase = if mover.warning_count > 0 {
+                    Phase::PartiallyFailed
+                } else {
+                    Phase::Succeeded
+                };
+                if let Some(first) = mover.warnings.first() {
+                    report.error = Some(format!(
+                        "{} entries not backed up (first: {first})",
+                        mover.warning_count
+                    ));
+                }
+                report.files = mover.tree.files;
+                report.bytes = mover.tree.bytes;
+                report.files_unchanged = mover.files_unchanged;
+                report.added_bytes = mover.added_bytes;
+                trees.push(mover.tree);
+            }
+            Err((error, log_tail)) => {
+                report.error = Some(error);
+                report.log_tail = log_tail;
+            }
+        }
+        let mut component = Component::new(&report.component, TREE_ENGINE);
+        component.phase = report.phase;
+        component.duration = duration;
+        component.size = report.bytes;
+        component.error.clone_from(&report.error);
+        components.push(component);
+        volumes.push(report);
+    }
+    let added_bytes = volumes.iter().map(|v| v.added_bytes).sum();
+    let phase = Phase::combine(volumes.iter().map(|v| v.phase));
+    let id = match trees.is_empty() {
+        true => None,
+        false => {
+            let totals = Totals {
+                items: trees.iter().map(|t| t.files + t.dirs).sum(),
+                bytes: trees.iter().map(|t| t.bytes).sum(),
+                added_bytes,
+            };
+            let labels = BTreeMap::from([(
+                VOLUMES_LABEL.to_owned(),
+                request.selection.namespace.clone(),
+            )]);
+            let snapshot = new_snapshot(request.marks.clone(), labels, components, totals);
+            Some(
+                repository
+                    .write_snapshot(SnapshotFile {
+                        snapshot,
+                        streams: vec![],
+                        trees,
+                    })
+                    .await?,
+            )
+        }
+    };
+    Ok(VolumeBackupReport {
+        id,
+        phase,
+        volumes,
+        skipped,
+        added_bytes,
+        duration: started.elapsed(),
+    })
+}
+
+/// The mover's report, checked: the tree is the component asked for and every chunk of its
+/// listing is in the repository (a snapshot never refers to what is not there). Else why
+/// not, with the end of the mover's log.
+fn read_outcome(
+    outcome: Result<super::run::MoverRun, ClusterError>,
+    target: &VolumeTarget,
+    index: &backup_repository::Index,
+) -> Result<MoverBackupReport, (String, Vec<String>)> {
+    let run = outcome.map_err(|e| (e.to_string(), vec![]))?;
+    if let Some(failure) = &run.failure {
+        return Err((failure.clone(), run.log_tail()));
+    }
+    let report: MoverBackupReport = match find_report(&run.log) {
+        Some(Ok(report)) => report,
+        Some(Err(error)) => return Err((error, run.log_tail())),
+        None => return Err(("the mover ended without a report".into(), run.log_tail())),
+    };
+    let component = target.component();
+    if report.tree.name != component {
+        return Err((
+            format!(
+                "the mover reported {:?}, not {component:?}",
+                report.tree.name
+            ),
+            run.log_tail(),
+        ));
+    }
+    if let Some(missing) = report
+        .tree
+        .listing
+        .chunks
+        .iter()
+        .find(|c| !index.contains_hex(c))
+    {
+        return Err((
+            format!("the mover's listing chunk {missing} is not in the repository's index"),
+            run.log_tail(),
+        ));
+    }
+    Ok(report)
+}
+
+/// The newest snapshot that has this component: the mover reads only what changed since.
+fn parent_snapshot(snapshots: &[SnapshotFile], component: &str) -> Option<String> {
+    snapshots
+        .iter()
+        .rev()
+        .find(|s| s.trees.iter().any(|t| t.name == component))
+        .map(|s| s.snapshot.id.to_string())
+}
+
+/// An id for a run's object names: the time to the millisecond (runs of one namespace a
+/// millisecond apart are not expected; a clash is refused by the API server, not merged).
+pub(crate) fn run_id() -> String {
+    chrono::Utc::now().format("%m%d%H%M%S%3f").to_string()
+}

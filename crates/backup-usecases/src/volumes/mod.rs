@@ -1,0 +1,12 @@
+//! The data of workloads' volumes, moved in the cluster: the PersistentVolumeClaims that
+//! pods mount are found ([`discovery`]), each is backed up by a mover pod of the kbackup
+//! image beside it ([`mover`], [`manifests`], [`run`]) and one snapshot holds them all
+//! ([`backup`]); components are restored into claims the same way ([`restore`]).
+
+pub mod backup;
+pub mod discovery;
+pub mod manifests;
+pub mod mover;
+pub mod restore;
+pub mod run;
+pub mod target;

@@ -1,0 +1,238 @@
+//! The data mover: what runs in a pod beside a volume. It backs a mounted claim up into the
+//! repository (packs and index, no snapshot: the coordinator commits one snapshot for all the
+//! volumes of a run) or restores a component into a mounted claim, and reports what it did
+//! as one line of its log.
+
+use crate::trees::{TreeError, TreeRestoreRequest, back_up_one, restore_trees, tree_files};
+use backup_core::Progress;
+use backup_repository::tree::{PathPatterns, TreeBackupOptions, TreeContent};
+use backup_repository::{BackupSession, Repository, SnapshotFile, default_workers};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What starts the report line in a mover's log.
+pub const REPORT_MARKER: &str = "kbackup-mover-report ";
+
+/// The longest report line read back (a tree's listing chunks are listed in it).
+const MAX_REPORT_LINE: usize = 8 << 20;
+
+/// How many warnings a report carries (their count is always given).
+const MAX_WARNINGS: usize = 20;
+
+/// What a mover's backup did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoverBackupReport {
+    /// The tree stored, named as the component.
+    pub tree: TreeContent,
+    /// Files read.
+    pub files_read: u64,
+    /// Files unchanged since the parent snapshot, not read.
+    pub files_unchanged: u64,
+    /// Entries not backed up: how many.
+    pub warning_count: usize,
+    /// The first of them.
+    pub warnings: Vec<String>,
+    /// Chunks stored or found.
+    pub chunks: u64,
+    /// Of them, already in the repository.
+    pub deduplicated: u64,
+    /// Bytes the repository did not have yet.
+    pub added_bytes: u64,
+    /// Milliseconds it took.
+    pub duration_ms: u64,
+}
+
+/// What a mover's restore did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoverRestoreReport {
+    /// The component restored.
+    pub component: String,
+    /// Directories.
+    pub dirs: u64,
+    /// Regular files written.
+    pub files: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Hard links made.
+    pub hardlinks: u64,
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// What could not be restored as it was: how many.
+    pub warning_count: usize,
+    /// The first of them.
+    pub warnings: Vec<String>,
+    /// Milliseconds it took.
+    pub duration_ms: u64,
+}
+
+/// The report as the line a mover prints.
+pub fn report_line<T: Serialize>(report: &T) -> String {
+    format!(
+        "{REPORT_MARKER}{}",
+        serde_json::to_string(report).expect("reports serialize")
+    )
+}
+
+/// The report in a mover's log (its last report line): `None` when there is none, an error
+/// when it cannot be read.
+pub fn find_report<T: DeserializeOwned>(log: &str) -> Option<Result<T, String>> {
+    let line = log
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_end().strip_prefix(REPORT_MARKER))?;
+    if line.len() > MAX_REPORT_LINE {
+        return Some(Err(format!(
+            "the mover's report is {} bytes, more than {MAX_REPORT_LINE}",
+            line.len()
+        )));
+    }
+    Some(serde_json::from_str(line).map_err(|e| format!("the mover's report: {e}")))
+}
+
+/// Backs up the directory `dir` as the component `component`, against that component in
+/// the snapshot `parent` (files unchanged since are not read again); stores its packs and
+/// index, and no snapshot.
+pub async fn back_up_volume(
+    repository: &Repository,
+    dir: &Path,
+    component: &str,
+    parent: Option<&str>,
+    exclude: PathPatterns,
+    progress: &dyn Progress,
+) -> Result<MoverBackupReport, TreeError> {
+    let started = Instant::now();
+    let mut session = BackupSession::start(repository, default_workers()).await?;
+    let parent = match parent {
+        Some(id) => {
+            let snapshots = repository.snapshots().await?;
+            match parent_tree(&snapshots, id, component) {
+                Some(tree) => tree_files(repository, session.index(), tree).await?,
+                None => Default::default(),
+            }
+        }
+        None => Default::default(),
+    };
+    let options = TreeBackupOptions {
+        exclude,
+        parent: Arc::new(parent),
+    };
+    let (_, tree, content) =
+        back_up_one(&mut session, dir, Some(component), &options, progress).await?;
+    let stats = session.finish().await?;
+    Ok(MoverBackupReport {
+        tree: content,
+        files_read: tree.files_read,
+        files_unchanged: tree.files_unchanged,
+        warning_count: tree.warnings.len(),
+        warnings: tree.warnings.into_iter().take(MAX_WARNINGS).collect(),
+        chunks: stats.chunks,
+        deduplicated: stats.deduplicated,
+        added_bytes: stats.added_bytes,
+        duration_ms: millis(started),
+    })
+}
+
+/// The tree `component` of the snapshot whose id is `id`.
+fn parent_tree<'s>(
+    snapshots: &'s [SnapshotFile],
+    id: &str,
+    component: &str,
+) -> Option<&'s TreeContent> {
+    snapshots
+        .iter()
+        .find(|s| s.snapshot.id.to_string() == id)
+        .and_then(|s| s.trees.iter().find(|t| t.name == component))
+}
+
+/// Restores the component `component` of the snapshot whose id is `snapshot` into `target`.
+pub async fn restore_volume(
+    repository: &Repository,
+    snapshot: &str,
+    component: &str,
+    target: PathBuf,
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<MoverRestoreReport, TreeError> {
+    let started = Instant::now();
+    let snapshots = repository.snapshots().await?;
+    let file = crate::selection::find_snapshot(&snapshots, snapshot, &Default::default())?;
+    let request = TreeRestoreRequest {
+        target,
+        component: Some(component.to_owned()),
+        include: PathPatterns::default(),
+        overwrite,
+        workers: 8,
+    };
+    let restored = restore_trees(repository, file, request, progress).await?;
+    let mut report = MoverRestoreReport {
+        component: component.to_owned(),
+        ..MoverRestoreReport::default()
+    };
+    for tree in restored {
+        let r = tree.report;
+        report.dirs += r.dirs;
+        report.files += r.files;
+        report.symlinks += r.symlinks;
+        report.hardlinks += r.hardlinks;
+        report.bytes += r.bytes;
+        report.warning_count += r.warnings.len();
+        report.warnings.extend(r.warnings);
+    }
+    report.warnings.truncate(MAX_WARNINGS);
+    report.duration_ms = millis(started);
+    Ok(report)
+}
+
+fn millis(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_repository::in_memory;
+    use backup_core::progress::NoProgress;
+
+    #[tokio::test]
+    async fn a_volume_goes_in_without_a_snapshot_and_its_report_reads_back() {
+        let repository = in_memory().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"alpha").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b"), b"beta").unwrap();
+        let name = "/demo/statefulset/db/db-0/data";
+        let report = back_up_volume(
+            &repository,
+            dir.path(),
+            name,
+            None,
+            PathPatterns::default(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.tree.name, name);
+        assert_eq!((report.tree.files, report.tree.bytes), (2, 9));
+        assert!(repository.snapshots().await.unwrap().is_empty());
+        let index = repository.load_index().await.unwrap();
+        assert!(
+            report
+                .tree
+                .listing
+                .chunks
+                .iter()
+                .all(|c| index.contains_hex(c))
+        );
+        let log = format!("starting\n{}\n", report_line(&report));
+        let read: MoverBackupReport = find_report(&log).unwrap().unwrap();
+        assert_eq!(read.tree, report.tree);
+        assert!(find_report::<MoverBackupReport>("no report here").is_none());
+        let broken = format!("{REPORT_MARKER}{{\"tree\": 1}}");
+        assert!(find_report::<MoverBackupReport>(&broken).unwrap().is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Running one mover: its Secret and Job created, followed until the Job ends (or its pod
+//! cannot start), its log read, and both removed whatever happened.
+
+use super::manifests::MoverJob;
+use backup_core::ClusterError;
+use backup_core::cluster::{ApiResourceType, JobControl, JobState, ObjectRef, ResourceStore};
+use std::time::{Duration, Instant};
+
+/// How often a running mover's Job is looked at.
+const POLL: Duration = Duration::from_secs(2);
+
+/// The log lines kept of a failed mover.
+const LOG_TAIL: usize = 40;
+
+/// How a mover ended.
+#[derive(Debug, Clone)]
+pub struct MoverRun {
+    /// Its log.
+    pub log: String,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+}
+
+impl MoverRun {
+    /// The last lines of its log, for a failure's report.
+    pub fn log_tail(&self) -> Vec<String> {
+        let lines: Vec<&str> = self.log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL)..]
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect()
+    }
+}
+
+fn object(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: Some(namespace.into()),
+        name: name.into(),
+    }
+}
+
+/// Runs a mover; errors are the cluster's, a mover that fails is a [`MoverRun`] with its
+/// failure.
+pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
+    cluster: &C,
+    mover: &MoverJob,
+    start_timeout: Duration,
+    timeout: Duration,
+) -> Result<MoverRun, ClusterError> {
+    let secret = object("v1", "Secret", &mover.namespace, &mover.name);
+    cluster.create(&mover.secret).await?;
+    let outcome = follow(cluster, mover, start_timeout, timeout).await;
+    let log = match cluster.job_logs(&mover.namespace, &mover.name).await {
+        Ok(logs) => logs
+            .into_iter()
+            .filter(|l| l.container == "mover")
+            .map(|l| l.text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(error) => format!("<logs unavailable: {error}>"),
+    };
+    let deleted_job = cluster.delete_job(&mover.namespace, &mover.name).await;
+    let deleted_secret = cluster.delete(&secret).await;
+    let failure = outcome?;
+    deleted_job?;
+    deleted_secret?;
+    Ok(MoverRun { log, failure })
+}
+
+/// Creates the Job, hands the Secret to it, and waits for its end: `Some(reason)` when it
+/// failed or could not start.
+async fn follow<C: ResourceStore + JobControl + ?Sized>(
+    cluster: &C,
+    mover: &MoverJob,
+    start_timeout: Duration,
+    timeout: Duration,
+) -> Result<Option<String>, ClusterError> {
+    let (namespace, name) = (mover.namespace.as_str(), mover.name.as_str());
+    cluster.create_job(namespace, &mover.job).await?;
+    own_secret(cluster, mover).await?;
+    let started = Instant::now();
+    let mut running = false;
+    loop {
+        match cluster.job_state(namespace, name).await? {
+            None => return Ok(Some(format!("Job {namespace}/{name} disappeared"))),
+            Some(JobState::Succeeded) => return Ok(None),
+            Some(JobState::Failed(reason)) => {
+                return Ok(Some(format!("the mover failed: {reason}")));
+            }
+            Some(JobState::Running) => {}
+        }
+        if !running && started.elapsed() >= start_timeout {
+            match not_started(cluster, namespace, name).await? {
+                Some(reason) => {
+                    return Ok(Some(format!(
+                        "the mover pod did not start within {}s: {reason}",
+                        start_timeout.as_secs()
+                    )));
+                }
+                None => running = true,
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Some(format!(
+                "the mover did not finish within {}s",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Makes the Job the owner of its Secret: whoever deletes the Job (kbackup, its TTL, a
+/// person) deletes the Secret with it.
+async fn own_secret<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    mover: &MoverJob,
+) -> Result<(), ClusterError> {
+    let job = object("batch/v1", "Job", &mover.namespace, &mover.name);
+    let Some(job) = cluster.get(&job).await? else {
+        return Err(ClusterError::NotFound(format!(
+            "Job {}/{}",
+            mover.namespace, mover.name
+        )));
+    };
+    let mut secret = mover.secret.clone();
+    secret["metadata"]["ownerReferences"] = serde_json::json!([{
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": mover.name,
+        "uid": job["metadata"]["uid"],
+        "blockOwnerDeletion": false,
+    }]);
+    cluster.replace(&secret).await.map(|_| ())
+}
+
+/// Why the Job's pod has not started, `None` when it has.
+async fn not_started<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    job: &str,
+) -> Result<Option<String>, ClusterError> {
+    let pods = ApiResourceType {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+        namespaced: true,
+        verbs: vec!["list".into()],
+    };
+    let page = cluster
+        .list_page(
+            &pods,
+            Some(namespace),
+            Some(&format!("job-name={job}")),
+            10,
+            None,
+        )
+        .await?;
+    if page.items.is_empty() {
+        return Ok(Some(
+            "the Job made no pod (a quota or an admission rule may refuse it)".into(),
+        ));
+    }
+    for pod in &page.items {
+        if matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Running" | "Succeeded" | "Failed")
+        ) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(pending_reason(&page.items[0])))
+}
+
+/// What a pending pod's status says of why.
+fn pending_reason(pod: &serde_json::Value) -> String {
+    let status = &pod["status"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    if let Some(waiting) = status["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| c["state"]["waiting"].as_object())
+    {
+        let reason = text(&waiting.get("reason").cloned().unwrap_or_default());
+        let message = text(&waiting.get("message").cloned().unwrap_or_default());
+        return [reason, message]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
+    }
+    if let Some(condition) = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["status"] == "False" && c["message"].is_string())
+    {
+        return format!(
+            "{}: {}",
+            text(&condition["reason"]),
+            text(&condition["message"])
+        );
+    }
+    "pending".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pending_pod_says_why() {
+        let unschedulable = json!({"status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/3 nodes are available: 1 node(s) had untolerated taint"}]}});
+        assert_eq!(
+            pending_reason(&unschedulable),
+            "Unschedulable: 0/3 nodes are available: 1 node(s) had untolerated taint"
+        );
+        let pulling = json!({"status": {"phase": "Pending", "containerStatuses": [
+            {"state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}});
+        assert_eq!(pending_reason(&pulling), "ErrImagePull: not found");
+        assert_eq!(pending_reason(&json!({})), "pending");
+    }
+
+    #[test]
+    fn a_log_tail_is_its_last_lines() {
+        let log = (1..=50)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let run = MoverRun { log, failure: None };
+        let tail = run.log_tail();
+        assert_eq!(
+            (tail.len(), tail[0].as_str(), tail[39].as_str()),
+            (40, "11", "50")
+        );
+    }
+}
