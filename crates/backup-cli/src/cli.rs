@@ -824,6 +824,10 @@ pub struct MoverArgs {
     /// (repeatable).
     #[arg(long, value_name = "KEY")]
     pub mover_toleration: Vec<String>,
+    /// A label the movers' nodes must have (`KEY=VALUE`, repeatable): where a restore into
+    /// a new claim provisions its volume.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub mover_node_selector: Vec<(String, String)>,
 }
 
 /// `kbackup mover ...`: the commands a mover pod runs. Credentials come from its

@@ -9,77 +9,12 @@
 //! Needs `cargo xtask env up` and the image of this version on the node (`cargo xtask image
 //! --load`; `cargo xtask ci` does both).
 
-use backup_testing::{RealNode, TestNamespace, real_node, unique_name};
+use backup_testing::{DESCRIBE_TREE, RealNode, TestNamespace, real_node, unique_name};
 use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(300);
 const MEMORY_LIMIT: &str = "256Mi";
-
-/// A claim on the real node.
-fn claim(node: &RealNode, name: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: {name}
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: {}
-  resources:
-    requests:
-      storage: 256Mi
----
-",
-        node.storage_class
-    )
-}
-
-/// A pod's manifest up to its spec's placement on the real node and its restart policy.
-fn pod_header(node: &RealNode, name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{}  restartPolicy: Never\n",
-        node.placement()
-    )
-}
-
-/// A one-container toolbox pod running `script` with claims mounted (`name:path:ro|rw`).
-fn toolbox_pod(node: &RealNode, name: &str, script: &str, mounts: &[(&str, &str, bool)]) -> String {
-    let mut volume_mounts = String::new();
-    let mut volumes = String::new();
-    for (claim, path, read_only) in mounts {
-        volume_mounts.push_str(&format!(
-            "    - name: {claim}\n      mountPath: {path}\n      readOnly: {read_only}\n"
-        ));
-        volumes.push_str(&format!(
-            "  - name: {claim}\n    persistentVolumeClaim:\n      claimName: {claim}\n"
-        ));
-    }
-    let script = indent(script, 6);
-    format!(
-        "{header}  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: {image}
-    imagePullPolicy: IfNotPresent
-    command:
-    - sh
-    - -c
-    - |
-{script}
-    volumeMounts:
-{volume_mounts}  volumes:
-{volumes}",
-        header = pod_header(node, name),
-        image = node.toolbox_image,
-    )
-}
-
-fn indent(text: &str, by: usize) -> String {
-    text.lines()
-        .map(|l| format!("{}{l}\n", " ".repeat(by)))
-        .collect()
-}
 
 /// Files of every kind a volume holds: a large incompressible file, many small ones, nested
 /// directories with their own modes, a symbolic link, an empty file.
@@ -95,18 +30,6 @@ ln -s deep/er/still/numbers.txt link
 chown -R 1234:5678 deep
 echo filled
 "#;
-
-/// The tree under `$1` (`.` excluded: each claim's root is the provisioner's), one line per
-/// entry (a directory's size is left out: it depends on the order its entries were made),
-/// then the content digest of each file.
-const DESCRIBE: &str = r#"describe() {
-  cd "$1"
-  find . -mindepth 1 | sort | while read p; do
-    if [ -d "$p" ] && [ ! -L "$p" ]; then stat -c '%A %u:%g %Y %N' "$p"
-    else stat -c '%A %u:%g %s %Y %N' "$p"; fi
-  done
-  find . -type f | sort | xargs sha256sum
-}"#;
 
 fn kbackup_container(
     node: &RealNode,
@@ -158,7 +81,7 @@ fn kbackup_pod(node: &RealNode, name: &str, containers: &[String], claim: &str) 
     hostPath:
       path: /sys/fs/cgroup
 ",
-        header = pod_header(node, name),
+        header = node.pod_header(name),
         containers = containers.concat(),
         peak = peak_reporter(node),
     )
@@ -244,10 +167,10 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
         .unwrap();
     assert!(rbac.status.success(), "{rbac:?}");
     ns.apply(&String::from_utf8(rbac.stdout).unwrap());
-    ns.apply(&(claim(&node, "source") + &claim(&node, "target")));
+    ns.apply(&(node.claim("source") + &node.claim("target")));
 
     ns.run_pod(
-        &toolbox_pod(&node, "fill", FILL, &[("source", "/data", false)]),
+        &node.toolbox_pod("fill", FILL, &[("source", "/data", false)]),
         "fill",
         WAIT,
     );
@@ -322,12 +245,12 @@ fn kbackup_backs_up_a_claim_from_a_pod_and_restores_it_into_another_identically(
     report_peak_memory(&node, "restore", &restored.logs);
 
     let compare = format!(
-        "{DESCRIBE}\n(describe /src) > /tmp/source\n(describe /dst) > /tmp/target\n\
+        "{DESCRIBE_TREE}\n(describe /src) > /tmp/source\n(describe /dst) > /tmp/target\n\
          echo \"entries=$(wc -l < /tmp/source)\"\ndiff /tmp/source /tmp/target && echo IDENTICAL\n"
     );
     let mounts = [("source", "/src", true), ("target", "/dst", true)];
     let compared = ns.run_pod(
-        &toolbox_pod(&node, "compare", &compare, &mounts),
+        &node.toolbox_pod("compare", &compare, &mounts),
         "compare",
         WAIT,
     );

@@ -10,9 +10,11 @@
 //! control plane.
 
 mod minio;
+mod pods;
 mod real_node;
 
 pub use minio::PrivateMinio;
+pub use pods::{DESCRIBE_TREE, indent};
 pub use real_node::{PodEnd, RealNode, TestNamespace, real_node};
 
 use std::collections::HashMap;

@@ -29,6 +29,9 @@ pub struct MoverSettings {
     pub credentials: BTreeMap<String, SecretValue>,
     /// Tolerations every mover has, besides those of the pod it joins.
     pub tolerations: Vec<Value>,
+    /// Node labels every mover's node must have (a restore into a new claim goes where
+    /// they say).
+    pub node_selector: BTreeMap<String, String>,
 }
 
 /// A mover's Secret and Job.
@@ -193,6 +196,9 @@ fn mover_job(
         }],
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}],
     });
+    if !settings.node_selector.is_empty() {
+        pod_spec["nodeSelector"] = json!(settings.node_selector);
+    }
     if let Some(node) = &placement.node {
         pod_spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
@@ -239,6 +245,7 @@ mod tests {
                 ("KBACKUP_PASSWORD".into(), SecretValue::new(b"pw".to_vec())),
             ]),
             tolerations: vec![json!({"key": "extra", "operator": "Exists"})],
+            node_selector: BTreeMap::from([("type".into(), "real".into())]),
         }
     }
 
@@ -305,6 +312,7 @@ mod tests {
             .map(|t| t["key"].as_str().unwrap())
             .collect();
         assert_eq!(keys, ["own", "extra"]);
+        assert_eq!(spec["nodeSelector"]["type"], "real");
         assert_eq!(
             m.job["metadata"]["labels"]["kbackup.io/run"],
             "kbackup-mover-ab12"

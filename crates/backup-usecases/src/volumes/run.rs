@@ -205,7 +205,13 @@ fn pending_reason(pod: &serde_json::Value) -> String {
             text(&condition["message"])
         );
     }
-    "pending".into()
+    match pod["spec"]["nodeName"].as_str() {
+        Some(node) => format!("pending on node {node}"),
+        None => {
+            "not scheduled, and the scheduler gives no reason (a claim waiting for its volume?)"
+                .into()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,7 +231,9 @@ mod tests {
         let pulling = json!({"status": {"phase": "Pending", "containerStatuses": [
             {"state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}});
         assert_eq!(pending_reason(&pulling), "ErrImagePull: not found");
-        assert_eq!(pending_reason(&json!({})), "pending");
+        assert!(pending_reason(&json!({})).starts_with("not scheduled"));
+        let placed = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}});
+        assert_eq!(pending_reason(&placed), "pending on node n1");
     }
 
     #[test]

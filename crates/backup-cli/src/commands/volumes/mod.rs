@@ -72,6 +72,7 @@ async fn mover_settings(
             .iter()
             .map(|key| serde_json::json!({"key": key, "operator": "Exists"}))
             .collect(),
+        node_selector: args.mover_node_selector.iter().cloned().collect(),
     })
 }
 

@@ -1,0 +1,364 @@
+//! `kbackup backup volumes` and `kbackup restore volumes` on the real node: a StatefulSet of
+//! two pods and a Deployment, each container writing its own files (hard links, symbolic
+//! links, modes, owners, a large sparse file) to its own claim; mover pods of the kbackup
+//! image back them up into the test MinIO, one snapshot for all; a second backup of the
+//! unchanged volumes adds nothing; one StatefulSet pod's volume is restored into a new claim
+//! and compared entry by entry with the live one; a mover that cannot be scheduled (a taint
+//! the Deployment's pod does not tolerate) fails its volume only, names it, and leaves
+//! nothing behind.
+//!
+//! Needs `cargo xtask env up` and the image of this version on the node (`cargo xtask image
+//! --load`; `cargo xtask ci` does both).
+
+use backup_testing::{
+    DESCRIBE_TREE, RealNode, S3Server, TestNamespace, indent, real_node, unique_name,
+};
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(300);
+const PASSWORD: &str = "volumes-test-password";
+
+/// What every workload container writes once to its claim, then it sleeps.
+const WRITE: &str = r#"set -e
+if [ ! -f /data/ready ]; then
+  cd /data
+  mkdir -p own/deep private
+  hostname > own/name
+  seq 1 20000 | sed "s/^/$(hostname) line /" > own/deep/lines.txt
+  head -c 3000000 /dev/urandom > own/random.bin
+  ln own/name own/name-again
+  ln -s deep/lines.txt own/link
+  echo secret > private/key && chmod 600 private/key && chmod 700 private
+  chown -R 1234:5678 own/deep
+  dd if=/dev/zero of=sparse bs=1048576 count=0 seek=300 2>/dev/null
+  touch ready
+fi
+exec sleep 1000000
+"#;
+
+/// A taint of the real node that the StatefulSet's pods tolerate and the Deployment's not.
+const MAINTENANCE: &str = "kbackup.test/maintenance";
+
+/// A container running [`WRITE`] with `volume` at /data, ready once its data is written.
+fn writer(node: &RealNode, volume: &str) -> String {
+    format!(
+        "      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {image}
+        imagePullPolicy: IfNotPresent
+        command:
+        - sh
+        - -c
+        - |
+{script}
+        readinessProbe:
+          exec:
+            command: [test, -f, /data/ready]
+          periodSeconds: 1
+        volumeMounts:
+        - name: {volume}
+          mountPath: /data
+",
+        image = node.toolbox_image,
+        script = indent(WRITE, 10),
+    )
+}
+
+fn workloads(node: &RealNode) -> String {
+    let placement = indent(&node.placement(), 4);
+    format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 2
+  serviceName: db
+  selector:
+    matchLabels: {{app: db}}
+  template:
+    metadata:
+      labels: {{app: db}}
+    spec:
+{placement}      - key: {MAINTENANCE}
+        operator: Exists
+{db}  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      storageClassName: {class}
+      resources:
+        requests:
+          storage: 512Mi
+---
+{claim}apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+{placement}{web}      volumes:
+      - name: files
+        persistentVolumeClaim:
+          claimName: web-data
+",
+        db = writer(node, "data"),
+        web = writer(node, "files"),
+        class = node.storage_class,
+        claim = node.claim("web-data"),
+    )
+}
+
+/// The kbackup binary against the test cluster and MinIO, with the password and the
+/// object store's keys in the environment.
+fn kbackup(ns: &TestNamespace, s3: &S3Server, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name.starts_with("KBACKUP_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("KBACKUP_PASSWORD", PASSWORD)
+        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
+        .env("AWS_REGION", &s3.region)
+        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .arg("--no-progress")
+        .arg("--kubeconfig")
+        .arg(backup_testing::kubeconfig())
+        .args(["-n", &ns.name])
+        .args(args);
+    let output = command.output().expect("kbackup runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("kbackup {}:\n{stderr}", args.join(" "));
+    for secret in [PASSWORD, s3.secret_access_key.as_str()] {
+        assert!(
+            !stderr.contains(secret) && !String::from_utf8_lossy(&output.stdout).contains(secret),
+            "a credential appeared in the output of kbackup {}",
+            args.join(" ")
+        );
+    }
+    output
+}
+
+fn json(output: &Output) -> Vec<Value> {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The rows of a volume backup, by component name.
+fn by_component(rows: &[Value], ends_with: &str) -> Value {
+    rows.iter()
+        .find(|r| r["component"].as_str().unwrap().ends_with(ends_with))
+        .cloned()
+        .unwrap_or_else(|| panic!("no component ending in {ends_with}: {rows:?}"))
+}
+
+/// Removes the maintenance taint, whatever happens (a failure to is printed: a drop must
+/// not panic).
+struct Tainted<'a>(&'a RealNode);
+
+impl Drop for Tainted<'_> {
+    fn drop(&mut self) {
+        let removed = Command::new(backup_testing::kubectl())
+            .arg("--kubeconfig")
+            .arg(backup_testing::kubeconfig())
+            .args(["taint", "node", &self.0.name, &format!("{MAINTENANCE}-")])
+            .output();
+        match removed {
+            Ok(output) if output.status.success() => {}
+            other => eprintln!("could not remove the taint {MAINTENANCE}: {other:?}"),
+        }
+    }
+}
+
+/// Waits until nothing a mover run creates is left in the namespace.
+fn assert_movers_gone(ns: &TestNamespace) {
+    let start = Instant::now();
+    loop {
+        let left = ns.kubectl(&[
+            "get",
+            "jobs,secrets,pods",
+            "-l",
+            "app.kubernetes.io/name=kbackup-mover",
+            "-o",
+            "name",
+        ]);
+        if left.trim().is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "mover objects left behind: {left}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
+    let node = real_node();
+    let s3 = backup_testing::s3();
+    let ns = TestNamespace::create("kbackup-volumes");
+    let repo = format!("s3://{}/{}", s3.bucket, unique_name("volumes"));
+    ns.apply(&workloads(&node));
+    for workload in ["statefulset/db", "deployment/web"] {
+        ns.kubectl(&["rollout", "status", workload, "--timeout=300s"]);
+    }
+    let init = kbackup(&ns, &s3, &["repo", "init", "--repo", &repo]);
+    assert!(init.status.success(), "repo init failed");
+
+    let backup = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "volumes",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        kbackup(&ns, &s3, &args)
+    };
+    let first = backup(&[]);
+    assert!(first.status.success(), "the first volume backup failed");
+    let rows = json(&first);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["phase"], "Succeeded", "{row}");
+        assert!(row["files"].as_u64().unwrap() >= 7, "{row}");
+    }
+    let db1 = by_component(&rows, "/statefulset/db/db-1/data");
+    assert_eq!(db1["claim"], "data-db-1");
+    assert_eq!(db1["node"], node.name.as_str());
+    by_component(&rows, "/deployment/web/web-data/files");
+    assert_movers_gone(&ns);
+
+    let again = backup(&[]);
+    assert!(again.status.success(), "the second volume backup failed");
+    for row in json(&again) {
+        assert_eq!(row["phase"], "Succeeded", "{row}");
+        assert_eq!(
+            row["addedBytes"], 0,
+            "an unchanged volume added data: {row}"
+        );
+        assert_eq!(row["filesUnchanged"], row["files"], "{row}");
+    }
+
+    // pod-1's volume, into a new claim on the real node, compared with the live one.
+    ns.apply(&node.claim("restored-db-1"));
+    let restore = kbackup(
+        &ns,
+        &s3,
+        &[
+            "restore",
+            "volumes",
+            "latest:db-1",
+            "--claim",
+            "restored-db-1",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "--mover-toleration",
+            &node.taint,
+            "--mover-node-selector",
+            &format!("kubernetes.io/hostname={}", node.name),
+            "-o",
+            "json",
+        ],
+    );
+    assert!(restore.status.success(), "the volume restore failed");
+    let restored = json(&restore);
+    assert_eq!(restored[0]["phase"], "Succeeded", "{restored:?}");
+    assert!(
+        restored[0]["component"]
+            .as_str()
+            .unwrap()
+            .ends_with("/db-1/data")
+    );
+    let live = ns.kubectl(&[
+        "exec",
+        "db-1",
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        &format!("{DESCRIBE_TREE}\ndescribe /data"),
+    ]);
+    let script = format!(
+        "{DESCRIBE_TREE}\n(describe /restored)\necho \"sparse_kib=$(du -k /restored/sparse | cut -f1)\"\necho \"name=$(cat /restored/own/name)\"\n"
+    );
+    let copy = ns.run_pod(
+        &node.toolbox_pod("compare", &script, &[("restored-db-1", "/restored", true)]),
+        "compare",
+        WAIT,
+    );
+    let copy_tree: String = copy
+        .logs
+        .lines()
+        .skip_while(|l| l.starts_with("--- "))
+        .take_while(|l| !l.starts_with("sparse_kib="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(copy_tree.trim(), live.trim(), "the restored claim differs");
+    assert!(copy.logs.contains("name=db-1"), "db-1's own data: {}", copy.logs);
+    let sparse_kib: u64 = copy
+        .logs
+        .lines()
+        .find_map(|l| l.strip_prefix("sparse_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("du of the sparse file");
+    assert!(
+        sparse_kib < 1024,
+        "the sparse file was restored with {sparse_kib} KiB of blocks"
+    );
+
+    // The Deployment's pod does not tolerate the new taint: its mover cannot be scheduled.
+    ns.kubectl(&[
+        "taint",
+        "node",
+        &node.name,
+        &format!("{MAINTENANCE}=volumes:NoSchedule"),
+    ]);
+    let tainted = Tainted(&node);
+    let partial = backup(&["--mover-start-timeout", "15s"]);
+    drop(tainted);
+    assert_eq!(partial.status.code(), Some(3), "a partial backup exits 3");
+    let rows = json(&partial);
+    let web = by_component(&rows, "/deployment/web/web-data/files");
+    assert_eq!(web["phase"], "Failed", "{web}");
+    let error = web["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not start") && error.contains("untolerated taint"),
+        "the error says why: {error}"
+    );
+    for pod in ["db-0", "db-1"] {
+        let db = by_component(&rows, &format!("/{pod}/data"));
+        assert_eq!(db["phase"], "Succeeded", "{db}");
+    }
+    assert!(
+        String::from_utf8_lossy(&partial.stderr).contains("PartiallyFailed"),
+        "the summary says PartiallyFailed"
+    );
+    assert_movers_gone(&ns);
+}
