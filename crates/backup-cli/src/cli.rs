@@ -789,6 +789,11 @@ pub struct VolumeBackupArgs {
     /// How the mover pods run.
     #[command(flatten)]
     pub mover: MoverArgs,
+    /// Hooks run in each pod before and after its volumes (YAML: `preBackup:` and
+    /// `postBackup:` lists of `{name, command, container, workload, timeout, maxRetry,
+    /// executionPolicy}`; docs/volumes.md).
+    #[arg(long, value_name = "FILE")]
+    pub hooks: Option<std::path::PathBuf>,
     /// Read every file, ignoring the previous snapshot.
     #[arg(long)]
     pub force: bool,

@@ -38,6 +38,29 @@ fi
 exec sleep 1000000
 "#;
 
+/// Hooks: the StatefulSet's pods flush; the Deployment's pod cannot freeze; marks in /tmp
+/// say which post-backup hooks ran.
+const HOOKS: &str = r#"preBackup:
+- name: flush
+  workload: statefulset/db
+  container: main
+  command: [sh, -c, "sync && date > /tmp/flushed"]
+- name: refuse
+  workload: deployment/web
+  command: [sh, -c, "echo try >> /tmp/attempted; echo cannot freeze >&2; exit 3"]
+  maxRetry: 1
+  timeout: 10
+postBackup:
+- name: unfreeze
+  command: [sh, -c, "echo unfrozen > /tmp/unfrozen"]
+- name: alarm
+  command: [sh, -c, "echo alarm > /tmp/alarm"]
+  executionPolicy: OnFailure
+- name: done
+  command: [sh, -c, "echo done > /tmp/done"]
+  executionPolicy: OnSuccess
+"#;
+
 /// A taint of the real node that the StatefulSet's pods tolerate and the Deployment's not.
 const MAINTENANCE: &str = "kbackup.test/maintenance";
 
@@ -321,7 +344,11 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(copy_tree.trim(), live.trim(), "the restored claim differs");
-    assert!(copy.logs.contains("name=db-1"), "db-1's own data: {}", copy.logs);
+    assert!(
+        copy.logs.contains("name=db-1"),
+        "db-1's own data: {}",
+        copy.logs
+    );
     let sparse_kib: u64 = copy
         .logs
         .lines()
@@ -331,6 +358,67 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     assert!(
         sparse_kib < 1024,
         "the sparse file was restored with {sparse_kib} KiB of blocks"
+    );
+
+    // Hooks: the StatefulSet's pods flush, the Deployment's pod refuses to freeze (its
+    // volume is not backed up); each pod's post-backup hooks follow their policies.
+    let hooks = std::env::temp_dir().join(unique_name("hooks.yaml"));
+    std::fs::write(&hooks, HOOKS).unwrap();
+    let hooked = backup(&["--hooks", hooks.to_str().unwrap()]);
+    std::fs::remove_file(&hooks).unwrap();
+    assert_eq!(
+        hooked.status.code(),
+        Some(3),
+        "a failed pre-backup hook makes it partial"
+    );
+    let rows = json(&hooked);
+    let web = by_component(&rows, "/deployment/web/web-data/files");
+    assert_eq!(web["phase"], "Failed", "{web}");
+    let error = web["error"].as_str().unwrap();
+    assert!(
+        error.contains("pre-backup hook 'refuse' failed") && error.contains("cannot freeze"),
+        "{error}"
+    );
+    for pod in ["db-0", "db-1"] {
+        assert_eq!(
+            by_component(&rows, &format!("/{pod}/data"))["phase"],
+            "Succeeded"
+        );
+    }
+    let marks =
+        |pod: &str| ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", "cd /tmp && ls"]);
+    let web_pod = ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let (db_marks, web_marks) = (marks("db-0"), marks(web_pod.trim()));
+    for (marks, present, absent) in [
+        (&db_marks, ["flushed", "unfrozen", "done"], "alarm"),
+        (&web_marks, ["unfrozen", "alarm", "attempted"], "done"),
+    ] {
+        for mark in present {
+            assert!(marks.contains(mark), "{mark} missing: {marks}");
+        }
+        assert!(!marks.contains(absent), "{absent} present: {marks}");
+    }
+    assert_eq!(
+        ns.kubectl(&[
+            "exec",
+            web_pod.trim(),
+            "-c",
+            "main",
+            "--",
+            "cat",
+            "/tmp/attempted"
+        ])
+        .lines()
+        .count(),
+        2,
+        "the failing hook was tried twice (maxRetry: 1)"
     );
 
     // The Deployment's pod does not tolerate the new taint: its mover cannot be scheduled.

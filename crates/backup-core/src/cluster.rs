@@ -334,6 +334,35 @@ pub trait JobControl: Send + Sync {
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
 }
 
+/// How a command run in a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Whether it exited 0.
+    pub success: bool,
+    /// What the API server says of a failure (`command terminated with non-zero exit code:
+    /// ... 3`).
+    pub message: String,
+    /// Its standard output (the end of it, when long).
+    pub stdout: String,
+    /// Its standard error (the end of it, when long).
+    pub stderr: String,
+}
+
+/// Running commands in the containers of running pods.
+#[async_trait]
+pub trait PodExec: Send + Sync {
+    /// Runs `command` in `container` (the pod's first when `None`) of a pod, and waits for
+    /// its end at most `timeout`.
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, ClusterError>;
+}
+
 /// Reading configuration objects.
 #[async_trait]
 pub trait ConfigObjects: Send + Sync {

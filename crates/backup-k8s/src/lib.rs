@@ -8,6 +8,7 @@ mod config_objects;
 mod connect;
 pub mod datastore;
 mod error;
+mod exec;
 mod forward;
 mod jobs;
 pub mod rbac;

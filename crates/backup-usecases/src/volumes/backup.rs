@@ -4,16 +4,16 @@
 use super::discovery::{
     DiscoveryError, FoundVolumes, SkippedVolume, VolumeSelection, find_volumes,
 };
+use super::hooks::{BackupHooks, HookRun};
 use super::manifests::{MoverSettings, NotText, backup_job};
 use super::mover::{MoverBackupReport, find_report};
-use super::run::run_mover;
+use super::pod_runs::run_by_pod;
 use super::target::VolumeTarget;
 use crate::snapshot::{SnapshotMarks, new_snapshot};
-use backup_core::cluster::{JobControl, ResourceStore};
+use backup_core::cluster::{JobControl, PodExec, ResourceStore};
 use backup_core::{ClusterError, Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{TREE_ENGINE, TreeContent};
 use backup_repository::{Repository, RepositoryError, SnapshotFile};
-use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,8 @@ pub struct VolumeBackupRequest {
     pub selection: VolumeSelection,
     /// How the movers run.
     pub mover: MoverSettings,
+    /// Commands run in each pod before and after its volumes.
+    pub hooks: BackupHooks,
     /// Read every file, ignoring the previous snapshot.
     pub force: bool,
     /// The snapshot's tags and labels.
@@ -109,15 +111,18 @@ pub struct VolumeBackupReport {
     pub volumes: Vec<VolumeReport>,
     /// Volumes found but not backed up.
     pub skipped: Vec<SkippedVolume>,
+    /// Each hook in each pod.
+    pub hooks: Vec<HookRun>,
     /// Bytes the repository did not have yet.
     pub added_bytes: u64,
     /// How long it took.
     pub duration: Duration,
 }
 
-/// Finds the volumes, backs each up through a mover, and commits one snapshot holding
-/// those that succeeded; `progress` counts volumes.
-pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
+/// Finds the volumes, backs each up through a mover (pod by pod, between the pod's hooks),
+/// and commits one snapshot holding those that succeeded; `progress` counts volumes. A
+/// hook that fails makes the backup PartiallyFailed at least.
+pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
     cluster: &C,
     repository: &Repository,
     request: &VolumeBackupRequest,
@@ -150,27 +155,21 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
         &format!("backing up {} volumes", targets.len()),
         Some(targets.len() as u64),
     );
-    let settings = &request.mover;
-    let outcomes: Vec<(usize, Result<_, ClusterError>, Duration)> =
-        futures::stream::iter(jobs.iter().enumerate())
-            .map(|(n, job)| async move {
-                let began = Instant::now();
-                let run = run_mover(cluster, job, settings.start_timeout, settings.timeout).await;
-                progress.advance(1);
-                (n, run, began.elapsed())
-            })
-            .buffer_unordered(settings.concurrency.max(1))
-            .collect()
-            .await;
+    let (runs, hooks) = run_by_pod(
+        cluster,
+        &targets,
+        &jobs,
+        &request.hooks,
+        &request.mover,
+        progress,
+    )
+    .await;
     progress.finish();
-    let mut outcomes = outcomes;
-    outcomes.sort_by_key(|(n, _, _)| *n);
     let index = repository.load_index().await?;
     let mut volumes = Vec::new();
     let mut trees: Vec<TreeContent> = Vec::new();
     let mut components = Vec::new();
-    for ((n, outcome, duration), target) in outcomes.into_iter().zip(&targets) {
-        debug_assert_eq!(n, volumes.len());
+    for ((outcome, duration), target) in runs.into_iter().zip(&targets) {
         let mut report = VolumeReport {
             component: target.component(),
             claim: target.claim.clone(),
@@ -217,7 +216,11 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
         volumes.push(report);
     }
     let added_bytes = volumes.iter().map(|v| v.added_bytes).sum();
-    let phase = Phase::combine(volumes.iter().map(|v| v.phase));
+    let hooks_failed = hooks.iter().any(|h| !h.succeeded && !h.skipped);
+    let phase = match Phase::combine(volumes.iter().map(|v| v.phase)) {
+        Phase::Succeeded if hooks_failed => Phase::PartiallyFailed,
+        phase => phase,
+    };
     let id = match trees.is_empty() {
         true => None,
         false => {
@@ -247,6 +250,7 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
         phase,
         volumes,
         skipped,
+        hooks,
         added_bytes,
         duration: started.elapsed(),
     })
@@ -256,11 +260,11 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + ?Sized>(
 /// listing is in the repository (a snapshot never refers to what is not there). Else why
 /// not, with the end of the mover's log.
 fn read_outcome(
-    outcome: Result<super::run::MoverRun, ClusterError>,
+    outcome: Result<super::run::MoverRun, String>,
     target: &VolumeTarget,
     index: &backup_repository::Index,
 ) -> Result<MoverBackupReport, (String, Vec<String>)> {
-    let run = outcome.map_err(|e| (e.to_string(), vec![]))?;
+    let run = outcome.map_err(|e| (e, vec![]))?;
     if let Some(failure) = &run.failure {
         return Err((failure.clone(), run.log_tail()));
     }

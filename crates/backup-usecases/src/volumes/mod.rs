@@ -5,8 +5,10 @@
 
 pub mod backup;
 pub mod discovery;
+pub mod hooks;
 pub mod manifests;
 pub mod mover;
+mod pod_runs;
 pub mod restore;
 pub mod run;
 pub mod target;

@@ -11,6 +11,7 @@ use backup_core::Phase;
 use backup_k8s::KubeCluster;
 use backup_usecases::volumes::backup::{VolumeBackupRequest, back_up_volumes};
 use backup_usecases::volumes::discovery::VolumeSelection;
+use backup_usecases::volumes::hooks::BackupHooks;
 use backup_usecases::volumes::target::WorkloadRef;
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -70,6 +71,15 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
         .iter()
         .map(|w| WorkloadRef::parse(w).map_err(|e| CliError::user(anyhow!("--workload {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    let hooks = match &args.hooks {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))?;
+            BackupHooks::parse(&text)
+                .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))?
+        }
+        None => BackupHooks::default(),
+    };
     let mover = mover_settings(context, &args.repo, &args.mover).await?;
     let repository = open(context, &args.repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
@@ -82,6 +92,7 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
             exclude_volumes: args.exclude_volumes,
         },
         mover,
+        hooks,
         force: args.force,
         marks: args.marks.into(),
     };
@@ -90,6 +101,21 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
         context.info(&format!(
             "skipped {} claim {}: {}",
             skipped.workload, skipped.claim, skipped.reason
+        ));
+    }
+    for hook in &done.hooks {
+        let outcome = match (hook.skipped, hook.succeeded) {
+            (true, _) => "skipped by its execution policy".to_owned(),
+            (false, true) => format!("succeeded ({} attempts)", hook.attempts),
+            (false, false) => format!(
+                "FAILED after {} attempts: {}",
+                hook.attempts,
+                hook.error.as_deref().unwrap_or("no reason given")
+            ),
+        };
+        context.info(&format!(
+            "{:?} hook '{}' in pod {}: {outcome}",
+            hook.stage, hook.name, hook.pod
         ));
     }
     for failed in done.volumes.iter().filter(|v| !v.log_tail.is_empty()) {
