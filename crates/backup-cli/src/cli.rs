@@ -931,6 +931,16 @@ pub struct ClusterBackupArgs {
     /// Resource types listed at the same time.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
+    /// Also back up the data of the PersistentVolumeClaims the workloads' running pods mount
+    /// in the namespaces taken (as `backup volumes` does), in the same snapshot.
+    #[arg(long)]
+    pub include_volumes: bool,
+    /// With --include-volumes: how the mover pods run.
+    #[command(flatten)]
+    pub mover: MoverArgs,
+    /// With --include-volumes: hooks run in each pod before and after its volumes.
+    #[arg(long, value_name = "FILE", requires = "include_volumes")]
+    pub hooks: Option<std::path::PathBuf>,
     /// Tags and labels of the snapshot.
     #[command(flatten)]
     pub marks: MarkArgs,

@@ -360,6 +360,48 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         "the sparse file was restored with {sparse_kib} KiB of blocks"
     );
 
+    // The namespace's manifests and volumes in one snapshot; the volumes are unchanged.
+    let whole = kbackup(
+        &ns,
+        &s3,
+        &[
+            "backup",
+            "cluster",
+            "--repo",
+            &repo,
+            "--include-namespaces",
+            &ns.name,
+            "--include-volumes",
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        whole.status.success(),
+        "backup cluster --include-volumes failed"
+    );
+    let stderr = String::from_utf8_lossy(&whole.stderr);
+    for pod in ["db-0", "db-1"] {
+        let line = stderr
+            .lines()
+            .find(|l| {
+                l.contains(&format!(
+                    "/statefulset/db/{pod}/data (claim data-{pod}): Succeeded"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no volume line for {pod}: {stderr}"));
+        assert!(line.ends_with("0 B added"), "{line}");
+    }
+    let kinds = json(&whole);
+    for kind in ["StatefulSet", "Deployment", "PersistentVolumeClaim"] {
+        assert!(
+            kinds.iter().any(|k| k["kind"] == kind),
+            "{kind} missing: {kinds:?}"
+        );
+    }
+
     // Hooks: the StatefulSet's pods flush, the Deployment's pod refuses to freeze (its
     // volume is not backed up); each pod's post-backup hooks follow their policies.
     let hooks = std::env::temp_dir().join(unique_name("hooks.yaml"));

@@ -21,6 +21,10 @@ pub struct Component {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The PersistentVolumeClaim a volume component was backed up from (its name, in the
+    /// namespace the component's name begins with): the claim a restore fills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 impl Component {
@@ -33,6 +37,7 @@ impl Component {
             duration: Duration::ZERO,
             size: 0,
             error: None,
+            claim: None,
         }
     }
 

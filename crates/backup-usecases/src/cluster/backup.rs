@@ -1,15 +1,18 @@
 //! A cluster's resources backed up as the manifests component of a new snapshot.
 
 use super::{ENGINE, MANIFESTS};
+use crate::snapshot::new_snapshot;
 use crate::snapshot::{SnapshotMarks, commit_stream};
-use backup_core::cluster::ResourceStore;
+use crate::volumes::backup::{MovedVolumes, VOLUMES_LABEL, VolumeOptions, move_volumes};
+use crate::volumes::discovery::VolumeSelection;
+use backup_core::cluster::{JobControl, PodExec, ResourceStore};
 use backup_core::model::{Phase, Report};
 use backup_core::resources::{
     Cleaning, ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
 };
 use backup_core::{ClusterError, Component, Progress, SnapshotId, Totals};
 use backup_k8s::cluster_resources::{CollectOptions, ResourceCollector};
-use backup_repository::{Repository, RepositoryError};
+use backup_repository::{BackupStats, Repository, RepositoryError, SnapshotFile, StreamContent};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -73,6 +76,9 @@ pub enum ClusterBackupError {
     /// The repository failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+    /// The volumes could not be backed up.
+    #[error(transparent)]
+    Volumes(#[from] crate::volumes::backup::VolumeError),
     /// The output directory could not be written.
     #[error("the output directory: {0}")]
     Output(#[from] std::io::Error),
@@ -151,6 +157,133 @@ pub async fn backup<C: ResourceStore + ?Sized>(
     progress: &dyn Progress,
 ) -> Result<ClusterBackup, ClusterBackupError> {
     let started = Instant::now();
+    let stored = store_manifests(repository, cluster, &options, progress).await?;
+    let totals = stored.totals();
+    let (id, phase) = commit_stream(
+        repository,
+        options.marks.clone(),
+        stored.own_labels(),
+        stored.component.clone(),
+        stored.content.clone(),
+        totals,
+    )
+    .await?;
+    Ok(stored.into_backup(id, phase, &options, started))
+}
+
+/// Lists the selected objects and streams them into the repository as the `manifests`
+/// component, then backs up the volumes of the workloads of every namespace taken (through
+/// mover pods: the volume use case), and commits one snapshot of both. `progress` counts
+/// resource types, then volumes.
+pub async fn backup_with_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    repository: &Repository,
+    cluster: &C,
+    options: BackupOptions,
+    volumes: &VolumeOptions,
+    progress: &dyn Progress,
+) -> Result<(ClusterBackup, MovedVolumes), ClusterBackupError> {
+    let started = Instant::now();
+    let stored = store_manifests(repository, cluster, &options, progress).await?;
+    let mut moved = MovedVolumes::default();
+    for namespace in &stored.namespaces {
+        let selection = VolumeSelection {
+            namespace: namespace.clone(),
+            selector: options.filter.selector.clone(),
+            ..VolumeSelection::default()
+        };
+        moved.extend(move_volumes(cluster, repository, &selection, volumes, progress).await?);
+    }
+    let mut totals = stored.totals();
+    totals.items += moved.trees.iter().map(|t| t.files + t.dirs).sum::<u64>();
+    totals.bytes += moved.trees.iter().map(|t| t.bytes).sum::<u64>();
+    totals.added_bytes += moved.added_bytes;
+    let mut labels = stored.own_labels();
+    labels.insert(VOLUMES_LABEL.to_owned(), stored.namespaces.join(","));
+    let components = std::iter::once(stored.component.clone())
+        .chain(moved.components.iter().cloned())
+        .collect();
+    let snapshot = new_snapshot(options.marks.clone(), labels, components, totals);
+    let phase = snapshot.phase();
+    let id = repository
+        .write_snapshot(SnapshotFile {
+            snapshot,
+            streams: vec![stored.content.clone()],
+            trees: moved.trees.clone(),
+        })
+        .await?;
+    let mut backup = stored.into_backup(id, phase, &options, started);
+    backup.added_bytes += moved.added_bytes;
+    Ok((backup, moved))
+}
+
+/// The manifests stored, before a snapshot holds them.
+struct StoredManifests {
+    component: Component,
+    content: StreamContent,
+    stats: BackupStats,
+    kinds: BTreeMap<String, u64>,
+    report: Report,
+    /// Namespaces whose objects were taken.
+    namespaces: Vec<String>,
+    /// Namespaces taken, with those needed by other objects.
+    seen: BTreeSet<String>,
+    types: usize,
+}
+
+impl StoredManifests {
+    fn objects(&self) -> u64 {
+        self.kinds.values().sum()
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            items: self.objects(),
+            bytes: self.content.size,
+            added_bytes: self.stats.added_bytes,
+        }
+    }
+
+    fn own_labels(&self) -> BTreeMap<String, String> {
+        [("kbackup.io/objects".to_string(), self.objects().to_string())].into()
+    }
+
+    fn into_backup(
+        self,
+        id: SnapshotId,
+        phase: Phase,
+        options: &BackupOptions,
+        started: Instant,
+    ) -> ClusterBackup {
+        let empty_namespaces = options
+            .filter
+            .named_namespaces()
+            .into_iter()
+            .filter(|n| !self.seen.contains(*n))
+            .map(str::to_owned)
+            .collect();
+        ClusterBackup {
+            id,
+            phase,
+            kinds: self.kinds,
+            types: self.types,
+            size: self.content.size,
+            added_bytes: self.stats.added_bytes,
+            adopted_packs: self.stats.adopted_packs,
+            duration: started.elapsed(),
+            report: self.report,
+            empty_namespaces,
+        }
+    }
+}
+
+/// Lists the selected objects and stores them as the `manifests` stream (no snapshot).
+async fn store_manifests<C: ResourceStore + ?Sized>(
+    repository: &Repository,
+    cluster: &C,
+    options: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<StoredManifests, ClusterBackupError> {
+    let started = Instant::now();
     let collector = ResourceCollector::new(
         cluster,
         CollectOptions {
@@ -188,6 +321,7 @@ pub async fn backup<C: ResourceStore + ?Sized>(
         writer.write_all(manifest.header().as_bytes()).await?;
         let mut needs = BTreeSet::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut taken: BTreeSet<String> = BTreeSet::new();
         let emit = |record: &ManifestRecord,
                     manifest: &mut ManifestWriter,
                     kinds: &mut BTreeMap<String, u64>|
@@ -217,6 +351,9 @@ pub async fn backup<C: ResourceStore + ?Sized>(
                 if record.kind == "Namespace" && record.group.is_empty() {
                     seen.insert(record.name.clone());
                 }
+                if let Some(namespace) = &record.namespace {
+                    taken.insert(namespace.clone());
+                }
                 needs.extend(cluster_dependencies(record));
                 let line = emit(record, &mut manifest, &mut kinds)?;
                 writer.write_all(line.as_bytes()).await?;
@@ -238,7 +375,7 @@ pub async fn backup<C: ResourceStore + ?Sized>(
                 .filter(|k| k.kind == "Namespace" && k.group.is_empty())
                 .map(|k| k.name),
         );
-        Ok::<_, ClusterBackupError>(seen)
+        Ok::<_, ClusterBackupError>((seen, taken.into_iter().collect::<Vec<_>>()))
     };
     let consumer = async {
         repository
@@ -246,10 +383,9 @@ pub async fn backup<C: ResourceStore + ?Sized>(
             .await
             .map_err(ClusterBackupError::from)
     };
-    let (seen, (content, stats)) = tokio::try_join!(producer, consumer)?;
+    let ((seen, namespaces), (content, stats)) = tokio::try_join!(producer, consumer)?;
     tracing::info!("stored ({:.3}s)", started.elapsed().as_secs_f64());
     progress.finish();
-    let objects: u64 = kinds.values().sum();
     let mut component =
         Component::new(MANIFESTS, ENGINE).succeeded(content.size, started.elapsed());
     if report.warnings() > 0 {
@@ -259,38 +395,14 @@ pub async fn backup<C: ResourceStore + ?Sized>(
             report.warnings()
         ));
     }
-    let totals = Totals {
-        items: objects,
-        bytes: content.size,
-        added_bytes: stats.added_bytes,
-    };
-    let size = content.size;
-    let (id, phase) = commit_stream(
-        repository,
-        options.marks,
-        [("kbackup.io/objects".to_string(), objects.to_string())].into(),
+    Ok(StoredManifests {
         component,
         content,
-        totals,
-    )
-    .await?;
-    let empty_namespaces = options
-        .filter
-        .named_namespaces()
-        .into_iter()
-        .filter(|n| !seen.contains(*n))
-        .map(str::to_owned)
-        .collect();
-    Ok(ClusterBackup {
-        id,
-        phase,
+        stats,
         kinds,
-        types: plan.types.len(),
-        size,
-        added_bytes: stats.added_bytes,
-        adopted_packs: stats.adopted_packs,
-        duration: started.elapsed(),
         report,
-        empty_namespaces,
+        namespaces,
+        seen,
+        types: plan.types.len(),
     })
 }

@@ -8,7 +8,7 @@ mod manifests;
 mod restore;
 mod session_status;
 
-pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup};
+pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup, backup_with_volumes};
 pub use describe::{SnapshotContents, describe_snapshot};
 pub use diff::{SnapshotChange, diff_snapshots};
 pub use manifests::{MAX_RECORD_LINE, ManifestsError, read_manifests};

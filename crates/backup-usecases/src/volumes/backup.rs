@@ -58,17 +58,24 @@ fn skipped_text(skipped: &[SkippedVolume]) -> String {
         .collect()
 }
 
-/// What to back up, and how.
+/// How volumes are moved.
 #[derive(Debug, Clone)]
-pub struct VolumeBackupRequest {
-    /// The volumes.
-    pub selection: VolumeSelection,
+pub struct VolumeOptions {
     /// How the movers run.
     pub mover: MoverSettings,
     /// Commands run in each pod before and after its volumes.
     pub hooks: BackupHooks,
     /// Read every file, ignoring the previous snapshot.
     pub force: bool,
+}
+
+/// What to back up, and how.
+#[derive(Debug, Clone)]
+pub struct VolumeBackupRequest {
+    /// The volumes.
+    pub selection: VolumeSelection,
+    /// How they are moved.
+    pub options: VolumeOptions,
     /// The snapshot's tags and labels.
     pub marks: SnapshotMarks,
 }
@@ -119,33 +126,72 @@ pub struct VolumeBackupReport {
     pub duration: Duration,
 }
 
-/// Finds the volumes, backs each up through a mover (pod by pod, between the pod's hooks),
-/// and commits one snapshot holding those that succeeded; `progress` counts volumes. A
-/// hook that fails makes the backup PartiallyFailed at least.
-pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+/// Volumes moved into the repository and not yet in a snapshot: what a snapshot of them
+/// holds, and what happened.
+#[derive(Debug, Clone, Default)]
+pub struct MovedVolumes {
+    /// Each volume.
+    pub volumes: Vec<VolumeReport>,
+    /// Volumes found but not backed up.
+    pub skipped: Vec<SkippedVolume>,
+    /// Each hook in each pod.
+    pub hooks: Vec<HookRun>,
+    /// The snapshot's components, one per volume (failed ones included).
+    pub components: Vec<Component>,
+    /// The trees of the volumes that were backed up.
+    pub trees: Vec<TreeContent>,
+    /// Bytes the repository did not have yet.
+    pub added_bytes: u64,
+}
+
+impl MovedVolumes {
+    /// Succeeded, PartiallyFailed or Failed; a hook that failed makes it PartiallyFailed at
+    /// least.
+    pub fn phase(&self) -> Phase {
+        let hooks_failed = self.hooks.iter().any(|h| !h.succeeded && !h.skipped);
+        match Phase::combine(self.volumes.iter().map(|v| v.phase)) {
+            Phase::Succeeded if hooks_failed => Phase::PartiallyFailed,
+            phase => phase,
+        }
+    }
+
+    /// Adds another namespace's volumes.
+    pub fn extend(&mut self, other: MovedVolumes) {
+        self.volumes.extend(other.volumes);
+        self.skipped.extend(other.skipped);
+        self.hooks.extend(other.hooks);
+        self.components.extend(other.components);
+        self.trees.extend(other.trees);
+        self.added_bytes += other.added_bytes;
+    }
+}
+
+/// Finds the volumes of a selection and backs each up through a mover (pod by pod, between
+/// the pod's hooks) into the repository, without a snapshot; `progress` counts volumes.
+pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
     cluster: &C,
     repository: &Repository,
-    request: &VolumeBackupRequest,
+    selection: &VolumeSelection,
+    options: &VolumeOptions,
     progress: &dyn Progress,
-) -> Result<VolumeBackupReport, VolumeError> {
-    let started = Instant::now();
-    let FoundVolumes { targets, skipped } = find_volumes(cluster, &request.selection).await?;
+) -> Result<MovedVolumes, VolumeError> {
+    let FoundVolumes { targets, skipped } = find_volumes(cluster, selection).await?;
     if targets.is_empty() {
-        return Err(VolumeError::NothingToBackUp {
-            namespace: request.selection.namespace.clone(),
+        return Ok(MovedVolumes {
             skipped,
+            ..MovedVolumes::default()
         });
     }
     let snapshots = repository.snapshots().await?;
     let run = format!("kbackup-mover-{}", run_id());
     let mut jobs = Vec::with_capacity(targets.len());
     for (n, target) in targets.iter().enumerate() {
-        let parent = match request.force {
+        let parent = match options.force {
             true => None,
             false => parent_snapshot(&snapshots, &target.component()),
         };
         jobs.push(backup_job(
-            &request.mover,
+            &options.mover,
             &format!("{run}-{n}"),
             target,
             parent.as_deref(),
@@ -159,16 +205,18 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
         cluster,
         &targets,
         &jobs,
-        &request.hooks,
-        &request.mover,
+        &options.hooks,
+        &options.mover,
         progress,
     )
     .await;
     progress.finish();
     let index = repository.load_index().await?;
-    let mut volumes = Vec::new();
-    let mut trees: Vec<TreeContent> = Vec::new();
-    let mut components = Vec::new();
+    let mut moved = MovedVolumes {
+        skipped,
+        hooks,
+        ..MovedVolumes::default()
+    };
     for ((outcome, duration), target) in runs.into_iter().zip(&targets) {
         let mut report = VolumeReport {
             component: target.component(),
@@ -200,7 +248,7 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
                 report.bytes = mover.tree.bytes;
                 report.files_unchanged = mover.files_unchanged;
                 report.added_bytes = mover.added_bytes;
-                trees.push(mover.tree);
+                moved.trees.push(mover.tree);
             }
             Err((error, log_tail)) => {
                 report.error = Some(error);
@@ -212,34 +260,57 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
         component.duration = duration;
         component.size = report.bytes;
         component.error.clone_from(&report.error);
-        components.push(component);
-        volumes.push(report);
+        component.claim = Some(target.claim.clone());
+        moved.added_bytes += report.added_bytes;
+        moved.components.push(component);
+        moved.volumes.push(report);
     }
-    let added_bytes = volumes.iter().map(|v| v.added_bytes).sum();
-    let hooks_failed = hooks.iter().any(|h| !h.succeeded && !h.skipped);
-    let phase = match Phase::combine(volumes.iter().map(|v| v.phase)) {
-        Phase::Succeeded if hooks_failed => Phase::PartiallyFailed,
-        phase => phase,
-    };
-    let id = match trees.is_empty() {
+    Ok(moved)
+}
+
+/// Finds the volumes, backs each up through a mover (pod by pod, between the pod's hooks),
+/// and commits one snapshot holding those that succeeded; `progress` counts volumes.
+pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    cluster: &C,
+    repository: &Repository,
+    request: &VolumeBackupRequest,
+    progress: &dyn Progress,
+) -> Result<VolumeBackupReport, VolumeError> {
+    let started = Instant::now();
+    let moved = move_volumes(
+        cluster,
+        repository,
+        &request.selection,
+        &request.options,
+        progress,
+    )
+    .await?;
+    if moved.volumes.is_empty() {
+        return Err(VolumeError::NothingToBackUp {
+            namespace: request.selection.namespace.clone(),
+            skipped: moved.skipped,
+        });
+    }
+    let phase = moved.phase();
+    let id = match moved.trees.is_empty() {
         true => None,
         false => {
             let totals = Totals {
-                items: trees.iter().map(|t| t.files + t.dirs).sum(),
-                bytes: trees.iter().map(|t| t.bytes).sum(),
-                added_bytes,
+                items: moved.trees.iter().map(|t| t.files + t.dirs).sum(),
+                bytes: moved.trees.iter().map(|t| t.bytes).sum(),
+                added_bytes: moved.added_bytes,
             };
             let labels = BTreeMap::from([(
                 VOLUMES_LABEL.to_owned(),
                 request.selection.namespace.clone(),
             )]);
-            let snapshot = new_snapshot(request.marks.clone(), labels, components, totals);
+            let snapshot = new_snapshot(request.marks.clone(), labels, moved.components, totals);
             Some(
                 repository
                     .write_snapshot(SnapshotFile {
                         snapshot,
                         streams: vec![],
-                        trees,
+                        trees: moved.trees,
                     })
                     .await?,
             )
@@ -248,10 +319,10 @@ pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
     Ok(VolumeBackupReport {
         id,
         phase,
-        volumes,
-        skipped,
-        hooks,
-        added_bytes,
+        volumes: moved.volumes,
+        skipped: moved.skipped,
+        hooks: moved.hooks,
+        added_bytes: moved.added_bytes,
         duration: started.elapsed(),
     })
 }

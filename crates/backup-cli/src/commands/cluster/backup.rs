@@ -1,6 +1,7 @@
 //! `kbackup backup cluster`.
 
 use crate::cli::ClusterBackupArgs;
+use crate::commands::volumes::{hooks_file, mover_settings, report_moved};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
@@ -9,7 +10,10 @@ use anyhow::anyhow;
 use backup_core::model::Phase;
 use backup_core::resources::Cleaning;
 use backup_k8s::KubeCluster;
-use backup_usecases::cluster::{BackupOptions, ClusterBackupError, backup as back_up};
+use backup_usecases::cluster::{
+    BackupOptions, ClusterBackupError, backup as back_up, backup_with_volumes,
+};
+use backup_usecases::volumes::backup::VolumeOptions;
 use indicatif::HumanBytes;
 use serde::Serialize;
 
@@ -53,10 +57,28 @@ pub async fn backup(context: &Context, args: ClusterBackupArgs) -> CliResult {
         concurrency: args.workers,
         marks: args.marks.into(),
     };
+    let volumes = match args.include_volumes {
+        true => Some(VolumeOptions {
+            mover: mover_settings(context, &args.repo, &args.mover).await?,
+            hooks: hooks_file(args.hooks.as_deref())?,
+            force: false,
+        }),
+        false => None,
+    };
     let repository = open(context, &args.repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
     let progress = context.progress();
-    let done = back_up(&repository, &cluster, options, &progress).await?;
+    let (done, moved) = match &volumes {
+        Some(volumes) => {
+            let (done, moved) =
+                backup_with_volumes(&repository, &cluster, options, volumes, &progress).await?;
+            (done, Some(moved))
+        }
+        None => (
+            back_up(&repository, &cluster, options, &progress).await?,
+            None,
+        ),
+    };
     let rows: Vec<KindRow> = done
         .kinds
         .iter()
@@ -82,6 +104,35 @@ pub async fn backup(context: &Context, args: ClusterBackupArgs) -> CliResult {
         HumanBytes(done.size),
         HumanBytes(done.added_bytes)
     ));
+    if let Some(moved) = &moved {
+        report_moved(context, &moved.skipped, &moved.hooks, &moved.volumes);
+        for volume in &moved.volumes {
+            context.info(&format!(
+                "volume {} (claim {}): {:?}, {} files, {}, {} added{}",
+                volume.component,
+                volume.claim,
+                volume.phase,
+                volume.files,
+                HumanBytes(volume.bytes),
+                HumanBytes(volume.added_bytes),
+                volume
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if moved.phase() != Phase::Succeeded {
+            return Err(CliError {
+                exit: Exit::Partial,
+                error: anyhow!(
+                    "snapshot {} is {:?}: not every volume was backed up (see above)",
+                    done.id.short(),
+                    done.phase
+                ),
+            });
+        }
+    }
     if done.phase == Phase::PartiallyFailed {
         return Err(CliError {
             exit: Exit::Partial,

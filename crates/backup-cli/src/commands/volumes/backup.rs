@@ -9,17 +9,22 @@ use crate::repository::open;
 use anyhow::anyhow;
 use backup_core::Phase;
 use backup_k8s::KubeCluster;
-use backup_usecases::volumes::backup::{VolumeBackupRequest, back_up_volumes};
+use backup_usecases::volumes::backup::{
+    VolumeBackupRequest, VolumeOptions, VolumeReport, back_up_volumes,
+};
+use backup_usecases::volumes::discovery::SkippedVolume;
 use backup_usecases::volumes::discovery::VolumeSelection;
 use backup_usecases::volumes::hooks::BackupHooks;
+use backup_usecases::volumes::hooks::HookRun;
 use backup_usecases::volumes::target::WorkloadRef;
 use indicatif::HumanBytes;
 use serde::Serialize;
+use std::path::Path;
 
 /// One volume, as reported (seed 004's `status.components` entry and the mover's counts).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct VolumeRow {
+pub(crate) struct VolumeRow {
     component: String,
     claim: String,
     node: String,
@@ -71,15 +76,7 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
         .iter()
         .map(|w| WorkloadRef::parse(w).map_err(|e| CliError::user(anyhow!("--workload {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let hooks = match &args.hooks {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))?;
-            BackupHooks::parse(&text)
-                .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))?
-        }
-        None => BackupHooks::default(),
-    };
+    let hooks = hooks_file(args.hooks.as_deref())?;
     let mover = mover_settings(context, &args.repo, &args.mover).await?;
     let repository = open(context, &args.repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
@@ -91,19 +88,78 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
             include_volumes: args.include_volumes,
             exclude_volumes: args.exclude_volumes,
         },
-        mover,
-        hooks,
-        force: args.force,
+        options: VolumeOptions {
+            mover,
+            hooks,
+            force: args.force,
+        },
         marks: args.marks.into(),
     };
     let done = back_up_volumes(&cluster, &repository, &request, &context.progress()).await?;
-    for skipped in &done.skipped {
+    report_moved(context, &done.skipped, &done.hooks, &done.volumes);
+    match &done.id {
+        Some(id) => context.info(&format!(
+            "snapshot {} saved in {:.1}s ({:?}): {} volumes, {} added",
+            id.short(),
+            done.duration.as_secs_f64(),
+            done.phase,
+            done.volumes.len(),
+            HumanBytes(done.added_bytes)
+        )),
+        None => context.info("no snapshot saved: every volume failed"),
+    }
+    let rows: Vec<VolumeRow> = done.volumes.into_iter().map(VolumeRow::from).collect();
+    emit(context.output, &rows)?;
+    match done.phase {
+        Phase::Succeeded => Ok(Exit::Success),
+        Phase::Failed => Err(CliError::user(anyhow!("no volume was backed up"))),
+        _ => Ok(Exit::Partial),
+    }
+}
+
+impl From<VolumeReport> for VolumeRow {
+    fn from(v: VolumeReport) -> Self {
+        Self {
+            component: v.component,
+            claim: v.claim,
+            node: v.node,
+            phase: v.phase,
+            duration_seconds: v.duration.as_secs_f64(),
+            files: v.files,
+            bytes: v.bytes,
+            files_unchanged: v.files_unchanged,
+            added_bytes: v.added_bytes,
+            error: v.error,
+        }
+    }
+}
+
+/// The hooks of `--hooks FILE` (none without it).
+pub(crate) fn hooks_file(path: Option<&Path>) -> Result<BackupHooks, CliError> {
+    let Some(path) = path else {
+        return Ok(BackupHooks::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))?;
+    BackupHooks::parse(&text)
+        .map_err(|e| CliError::user(anyhow!("--hooks {}: {e}", path.display())))
+}
+
+/// Says on stderr which volumes were skipped and why, how each hook went, and the end of
+/// the log of each mover that failed.
+pub(crate) fn report_moved(
+    context: &Context,
+    skipped: &[SkippedVolume],
+    hooks: &[HookRun],
+    volumes: &[VolumeReport],
+) {
+    for skipped in skipped {
         context.info(&format!(
             "skipped {} claim {}: {}",
             skipped.workload, skipped.claim, skipped.reason
         ));
     }
-    for hook in &done.hooks {
+    for hook in hooks {
         let outcome = match (hook.skipped, hook.succeeded) {
             (true, _) => "skipped by its execution policy".to_owned(),
             (false, true) => format!("succeeded ({} attempts)", hook.attempts),
@@ -118,44 +174,11 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
             hook.stage, hook.name, hook.pod
         ));
     }
-    for failed in done.volumes.iter().filter(|v| !v.log_tail.is_empty()) {
+    for failed in volumes.iter().filter(|v| !v.log_tail.is_empty()) {
         context.info(&format!(
             "{} failed; the end of its mover's log:\n  {}",
             failed.component,
             failed.log_tail.join("\n  ")
         ));
-    }
-    match &done.id {
-        Some(id) => context.info(&format!(
-            "snapshot {} saved in {:.1}s ({:?}): {} volumes, {} added",
-            id.short(),
-            done.duration.as_secs_f64(),
-            done.phase,
-            done.volumes.len(),
-            HumanBytes(done.added_bytes)
-        )),
-        None => context.info("no snapshot saved: every volume failed"),
-    }
-    let rows: Vec<VolumeRow> = done
-        .volumes
-        .into_iter()
-        .map(|v| VolumeRow {
-            component: v.component,
-            claim: v.claim,
-            node: v.node,
-            phase: v.phase,
-            duration_seconds: v.duration.as_secs_f64(),
-            files: v.files,
-            bytes: v.bytes,
-            files_unchanged: v.files_unchanged,
-            added_bytes: v.added_bytes,
-            error: v.error,
-        })
-        .collect();
-    emit(context.output, &rows)?;
-    match done.phase {
-        Phase::Succeeded => Ok(Exit::Success),
-        Phase::Failed => Err(CliError::user(anyhow!("no volume was backed up"))),
-        _ => Ok(Exit::Partial),
     }
 }

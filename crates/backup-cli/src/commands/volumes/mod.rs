@@ -5,6 +5,7 @@ mod mover;
 mod restore;
 
 pub use backup::backup;
+pub(crate) use backup::{hooks_file, report_moved};
 pub use mover::mover;
 pub use restore::restore;
 
@@ -34,7 +35,7 @@ impl From<VolumeError> for CliError {
 
 /// How the movers run, with the credentials this command resolved (the object store's, the
 /// endpoint the cluster sees, the password) for their Secret.
-async fn mover_settings(
+pub(crate) async fn mover_settings(
     context: &Context,
     repo: &RepoArgs,
     args: &MoverArgs,
