@@ -1071,6 +1071,14 @@ pub struct ClusterRestoreArgs {
     /// Objects applied at the same time.
     #[arg(long, default_value_t = 16)]
     pub workers: usize,
+    /// Restore the volumes of the snapshot too: namespaces and claims first (new, unbound
+    /// claims), each claim this restore creates filled with its data by a mover pod, and
+    /// only then the workloads and the rest (not at all when a claim could not be filled).
+    #[arg(long)]
+    pub include_volumes: bool,
+    /// With --include-volumes: how the mover pods run.
+    #[command(flatten)]
+    pub mover: MoverArgs,
 }
 
 /// `--existing`.

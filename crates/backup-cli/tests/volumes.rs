@@ -318,16 +318,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             .unwrap()
             .ends_with("/db-1/data")
     );
-    let live = ns.kubectl(&[
-        "exec",
-        "db-1",
-        "-c",
-        "main",
-        "--",
-        "sh",
-        "-c",
-        &format!("{DESCRIBE_TREE}\ndescribe /data"),
-    ]);
+    let live = describe_live(&ns, "db-1");
     let script = format!(
         "{DESCRIBE_TREE}\n(describe /restored)\necho \"sparse_kib=$(du -k /restored/sparse | cut -f1)\"\necho \"name=$(cat /restored/own/name)\"\n"
     );
@@ -374,6 +365,8 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             "--include-volumes",
             "--mover-endpoint",
             &node.pod_s3_endpoint,
+            "--tag",
+            "whole-application",
             "-o",
             "json",
         ],
@@ -382,6 +375,18 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         whole.status.success(),
         "backup cluster --include-volumes failed"
     );
+    let web_pod = ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let before: Vec<String> = ["db-0", "db-1", web_pod.trim()]
+        .iter()
+        .map(|pod| describe_live(&ns, pod))
+        .collect();
     let stderr = String::from_utf8_lossy(&whole.stderr);
     for pod in ["db-0", "db-1"] {
         let line = stderr
@@ -429,14 +434,6 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     }
     let marks =
         |pod: &str| ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", "cd /tmp && ls"]);
-    let web_pod = ns.kubectl(&[
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    ]);
     let (db_marks, web_marks) = (marks("db-0"), marks(web_pod.trim()));
     for (marks, present, absent) in [
         (&db_marks, ["flushed", "unfrozen", "done"], "alarm"),
@@ -491,4 +488,77 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         "the summary says PartiallyFailed"
     );
     assert_movers_gone(&ns);
+
+    // The whole application: the namespace and its volumes go, the snapshot of both brings
+    // them back; each container finds its own data as it was.
+    ns.kubectl(&[
+        "delete",
+        "namespace",
+        &ns.name,
+        "--wait=true",
+        "--timeout=180s",
+    ]);
+    let restore = kbackup(
+        &ns,
+        &s3,
+        &[
+            "restore",
+            "cluster",
+            "latest",
+            "--tag",
+            "whole-application",
+            "--include-volumes",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "--mover-toleration",
+            &node.taint,
+            "--mover-node-selector",
+            &format!("kubernetes.io/hostname={}", node.name),
+        ],
+    );
+    assert!(
+        restore.status.success(),
+        "restore cluster --include-volumes failed"
+    );
+    let stderr = String::from_utf8_lossy(&restore.stderr);
+    for claim in ["data-db-0", "data-db-1", "web-data"] {
+        assert!(
+            stderr.contains(&format!("claim {}/{claim} from", ns.name)),
+            "{claim} was not filled: {stderr}"
+        );
+    }
+    for workload in ["statefulset/db", "deployment/web"] {
+        ns.kubectl(&["rollout", "status", workload, "--timeout=300s"]);
+    }
+    let web_pod = ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    for (pod, was) in ["db-0", "db-1", web_pod.trim()].iter().zip(&before) {
+        assert_eq!(
+            &describe_live(&ns, pod),
+            was,
+            "{pod}'s data after the restore"
+        );
+    }
+}
+
+/// The tree of /data as a pod's container sees it.
+fn describe_live(ns: &TestNamespace, pod: &str) -> String {
+    ns.kubectl(&[
+        "exec",
+        pod,
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        &format!("{DESCRIBE_TREE}\ndescribe /data"),
+    ])
 }

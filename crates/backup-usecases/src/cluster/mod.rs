@@ -1,6 +1,7 @@
 //! Cluster resources as a component of a kbackup snapshot: backed up, read back, described,
 //! compared, and restored.
 
+mod application;
 mod backup;
 mod describe;
 mod diff;
@@ -8,6 +9,9 @@ mod manifests;
 mod restore;
 mod session_status;
 
+pub use application::{
+    ApplicationOutcome, ApplicationPlan, VolumeFill, plan_application, restore_application,
+};
 pub use backup::{BackupOptions, ClusterBackup, ClusterBackupError, backup, backup_with_volumes};
 pub use describe::{SnapshotContents, describe_snapshot};
 pub use diff::{SnapshotChange, diff_snapshots};

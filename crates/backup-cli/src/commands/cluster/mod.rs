@@ -1,6 +1,7 @@
 //! `kbackup backup cluster`, `kbackup restore cluster`, `kbackup snapshot describe`: the
 //! manifests of a cluster's resources as a component of a kbackup snapshot.
 
+mod application;
 mod backup;
 mod describe;
 mod diff;

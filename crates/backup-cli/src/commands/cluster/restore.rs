@@ -80,7 +80,7 @@ impl Tabular for KindRow {
 
 /// The plan's outcomes that occur, by name (objects that exist and differ are counted as
 /// such, not among those left on purpose).
-fn outcomes(counts: &PlanCounts) -> String {
+pub(super) fn outcomes(counts: &PlanCounts) -> String {
     [
         ("conflict", counts.conflict),
         ("create", counts.create),
@@ -103,6 +103,10 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
     let snapshots = repository.snapshots().await?;
     let file = find_snapshot(&snapshots, &args.snapshot, &args.among, &args.repo.repo)?;
     let cluster = KubeCluster::connect(&context.kube).await?;
+    if args.include_volumes {
+        return super::application::restore(context, &args, options, &repository, file, &cluster)
+            .await;
+    }
     let engine = ManifestRestore::new(&repository, file, &cluster);
     let planned = engine.plan(&options).await?;
     let counts = planned.counts();
@@ -166,7 +170,7 @@ fn restore_options(args: &ClusterRestoreArgs) -> Result<RestoreOptions, CliError
 
 /// The outcome on stdout: counts per kind as a table, else the RestoreSession-shaped
 /// status; every warning and error on stderr.
-fn render(
+pub(super) fn render(
     context: &Context,
     outcome: &RestoreOutcome,
     objects: usize,
@@ -206,7 +210,7 @@ fn render(
 }
 
 /// What the existing-object policy left differing, and the flag that replaces it.
-fn left_differing(existing: ExistingArg, counts: &PlanCounts) -> Option<String> {
+pub(super) fn left_differing(existing: ExistingArg, counts: &PlanCounts) -> Option<String> {
     let update = existing_hint();
     match existing {
         ExistingArg::Fail if counts.refused_differing > 0 => Some(format!(
@@ -229,7 +233,7 @@ fn existing_hint() -> String {
 }
 
 /// The totals on stderr, and the exit: partial when some objects failed.
-fn verdict(context: &Context, outcome: &RestoreOutcome) -> CliResult {
+pub(super) fn verdict(context: &Context, outcome: &RestoreOutcome) -> CliResult {
     let totals = outcome.totals();
     context.info(&format!(
         "restore {:?} in {:.2}s: {} created, {} updated, {} unchanged, {} skipped, {} failed",

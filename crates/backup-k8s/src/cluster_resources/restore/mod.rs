@@ -61,6 +61,10 @@ pub struct RestoreOptions {
     pub concurrency: usize,
     /// How long to wait for a CRD to be Established.
     pub ready_timeout: Duration,
+    /// Restore PersistentVolumeClaims unbound (no `spec.volumeName`, no binding or
+    /// selected-node annotations): new volumes are provisioned for them, to be filled with
+    /// their backed-up data.
+    pub fresh_claims: bool,
 }
 
 impl Default for RestoreOptions {
@@ -73,6 +77,7 @@ impl Default for RestoreOptions {
             preserve_node_ports: false,
             concurrency: 16,
             ready_timeout: Duration::from_secs(60),
+            fresh_claims: false,
         }
     }
 }

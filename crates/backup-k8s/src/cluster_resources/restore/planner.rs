@@ -112,6 +112,12 @@ impl RestorePlanner {
             },
         };
         self.options.mapping.apply(&mut record);
+        if self.options.fresh_claims
+            && record.group.is_empty()
+            && record.kind == "PersistentVolumeClaim"
+        {
+            unbind_claim(&mut record.object);
+        }
         self.shape
             .apply(&record.group, &record.kind, &mut record.object);
         if record.kind == "CustomResourceDefinition"
@@ -253,5 +259,44 @@ impl RestorePlanner {
             owners: self.owners,
             spool,
         })
+    }
+}
+
+/// The annotations that tie a claim to a volume or a node.
+const BINDING_ANNOTATIONS: [&str; 5] = [
+    "pv.kubernetes.io/bind-completed",
+    "pv.kubernetes.io/bound-by-controller",
+    "volume.kubernetes.io/selected-node",
+    "volume.beta.kubernetes.io/storage-provisioner",
+    "volume.kubernetes.io/storage-provisioner",
+];
+
+/// A claim as new: no volume named, no binding annotations.
+fn unbind_claim(object: &mut serde_json::Value) {
+    if let Some(spec) = object["spec"].as_object_mut() {
+        spec.remove("volumeName");
+    }
+    if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
+        for key in BINDING_ANNOTATIONS {
+            annotations.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::unbind_claim;
+    use serde_json::json;
+
+    #[test]
+    fn a_fresh_claim_names_no_volume_and_no_node() {
+        let mut claim = json!({"metadata": {"name": "data", "annotations": {
+            "pv.kubernetes.io/bind-completed": "yes",
+            "volume.kubernetes.io/selected-node": "n1",
+            "team": "db"}},
+            "spec": {"volumeName": "pvc-1", "storageClassName": "local-path"}});
+        unbind_claim(&mut claim);
+        assert_eq!(claim["metadata"]["annotations"], json!({"team": "db"}));
+        assert_eq!(claim["spec"], json!({"storageClassName": "local-path"}));
     }
 }
