@@ -563,6 +563,9 @@ pub enum RbacCommand {
     Victoriametrics,
     /// `elasticsearch ...`.
     Elasticsearch,
+    /// `backup volumes` and `restore volumes` (with `restore cluster --include-volumes`,
+    /// add `restore-cluster`; with `backup cluster --include-volumes`, `backup-cluster`).
+    Volumes,
 }
 
 impl RbacCommand {
@@ -577,6 +580,7 @@ impl RbacCommand {
                 Family::DataStores
             }
             RbacCommand::Elasticsearch => Family::Elasticsearch,
+            RbacCommand::Volumes => Family::Volumes,
         }
     }
 }

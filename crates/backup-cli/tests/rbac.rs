@@ -210,6 +210,7 @@ fn docs_rbac_shows_what_kbackup_rbac_prints() {
         "settings",
         "victoriametrics",
         "elasticsearch",
+        "volumes",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_kbackup"))
             .args(["-n", "NAMESPACE", "rbac", command])

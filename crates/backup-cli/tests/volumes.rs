@@ -10,10 +10,13 @@
 //! Needs `cargo xtask env up` and the image of this version on the node (`cargo xtask image
 //! --load`; `cargo xtask ci` does both).
 
+mod common;
+
 use backup_testing::{
     DESCRIBE_TREE, RealNode, S3Server, TestNamespace, indent, real_node, unique_name,
 };
 use serde_json::Value;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -145,6 +148,11 @@ spec:
 /// The kbackup binary against the test cluster and MinIO, with the password and the
 /// object store's keys in the environment.
 fn kbackup(ns: &TestNamespace, s3: &S3Server, args: &[&str]) -> Output {
+    kbackup_as(&backup_testing::kubeconfig(), ns, s3, args)
+}
+
+/// [`kbackup`] acting through `kubeconfig` (a ServiceAccount's).
+fn kbackup_as(kubeconfig: &Path, ns: &TestNamespace, s3: &S3Server, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kbackup"));
     for (name, _) in std::env::vars() {
         if name.starts_with("AWS_") || name.starts_with("KBACKUP_") {
@@ -159,7 +167,7 @@ fn kbackup(ns: &TestNamespace, s3: &S3Server, args: &[&str]) -> Output {
         .env("AWS_ENDPOINT_URL", &s3.endpoint)
         .arg("--no-progress")
         .arg("--kubeconfig")
-        .arg(backup_testing::kubeconfig())
+        .arg(kubeconfig)
         .args(["-n", &ns.name])
         .args(args);
     let output = command.output().expect("kbackup runs");
@@ -247,7 +255,14 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     let init = kbackup(&ns, &s3, &["repo", "init", "--repo", &repo]);
     assert!(init.status.success(), "repo init failed");
 
-    let backup = |extra: &[&str]| {
+    // The movers' role, as `kbackup rbac volumes` prints it, for a ServiceAccount.
+    let home = tempfile::tempdir().unwrap();
+    let account = common::service_account_kubeconfig(&ns.name, "backup", home.path());
+    let bind = |drop: Option<&str>| {
+        let role = common::role_yaml(&ns.name, "backup", "volumes", &ns.name, drop);
+        ns.apply(&role);
+    };
+    let backup_as = |kubeconfig: &Path, extra: &[&str]| {
         let mut args = vec![
             "backup",
             "volumes",
@@ -259,8 +274,10 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             "json",
         ];
         args.extend_from_slice(extra);
-        kbackup(&ns, &s3, &args)
+        kbackup_as(kubeconfig, &ns, &s3, &args)
     };
+    let admin = backup_testing::kubeconfig();
+    let backup = |extra: &[&str]| backup_as(&admin, extra);
     let first = backup(&[]);
     assert!(first.status.success(), "the first volume backup failed");
     let rows = json(&first);
@@ -275,7 +292,19 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     by_component(&rows, "/deployment/web/web-data/files");
     assert_movers_gone(&ns);
 
-    let again = backup(&[]);
+    // Under the ServiceAccount: one verb less (resuming the suspended Job) is refused,
+    // naming it; the role as printed is enough.
+    bind(Some("patch"));
+    let refused = backup_as(&account, &[]);
+    assert_eq!(refused.status.code(), Some(1), "every volume failed");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("forbidden") && stderr.contains("patch"),
+        "{stderr}"
+    );
+    assert_movers_gone(&ns);
+    bind(None);
+    let again = backup_as(&account, &[]);
     assert!(again.status.success(), "the second volume backup failed");
     for row in json(&again) {
         assert_eq!(row["phase"], "Succeeded", "{row}");
@@ -411,7 +440,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     // volume is not backed up); each pod's post-backup hooks follow their policies.
     let hooks = std::env::temp_dir().join(unique_name("hooks.yaml"));
     std::fs::write(&hooks, HOOKS).unwrap();
-    let hooked = backup(&["--hooks", hooks.to_str().unwrap()]);
+    let hooked = backup_as(&account, &["--hooks", hooks.to_str().unwrap()]);
     std::fs::remove_file(&hooks).unwrap();
     assert_eq!(
         hooked.status.code(),

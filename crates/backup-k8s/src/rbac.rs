@@ -32,6 +32,10 @@ pub enum Family {
     /// StackState's Elasticsearch: the configuration, the node through a port-forward, and the
     /// workloads a restore pauses.
     Elasticsearch,
+    /// Workloads' volumes backed up and restored by mover pods: pods and claims read,
+    /// ReplicaSets read (to find Deployments), hooks exec'd, mover Jobs with their Secret
+    /// created, followed, read and deleted.
+    Volumes,
 }
 
 const CORE_READ: Rule = Rule {
@@ -57,12 +61,13 @@ const WORKLOADS: Rule = Rule {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::RepositorySecrets,
         Family::ClusterBackup,
         Family::ClusterRestore,
         Family::DataStores,
         Family::Elasticsearch,
+        Family::Volumes,
     ];
 
     /// Its name, in role names (`kbackup-<name>`) and documents.
@@ -73,6 +78,7 @@ impl Family {
             Family::ClusterRestore => "cluster-restore",
             Family::DataStores => "data-stores",
             Family::Elasticsearch => "elasticsearch",
+            Family::Volumes => "volumes",
         }
     }
 
@@ -126,6 +132,38 @@ impl Family {
                 },
             ],
             Family::Elasticsearch => &[CORE_READ, PODS, PORT_FORWARD, WORKLOADS],
+            Family::Volumes => &[
+                PODS,
+                Rule {
+                    api_groups: &[""],
+                    resources: &["pods/log", "persistentvolumeclaims"],
+                    verbs: &["get"],
+                },
+                // An exec is a GET upgraded to a WebSocket: `get`, and `create` where the API
+                // server also asks for it (AuthorizePodWebsocketUpgradeCreatePermission).
+                Rule {
+                    api_groups: &[""],
+                    resources: &["pods/exec"],
+                    verbs: &["get", "create"],
+                },
+                // The mover's Secret is written once, owned by its Job, and never read.
+                Rule {
+                    api_groups: &[""],
+                    resources: &["secrets"],
+                    verbs: &["create", "delete"],
+                },
+                Rule {
+                    api_groups: &["apps"],
+                    resources: &["replicasets"],
+                    verbs: &["get"],
+                },
+                // Created suspended, resumed (patch) once its Secret exists.
+                Rule {
+                    api_groups: &["batch"],
+                    resources: &["jobs"],
+                    verbs: &["get", "create", "patch", "delete"],
+                },
+            ],
         }
     }
 

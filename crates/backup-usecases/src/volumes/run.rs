@@ -49,8 +49,6 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
     start_timeout: Duration,
     timeout: Duration,
 ) -> Result<MoverRun, ClusterError> {
-    let secret = object("v1", "Secret", &mover.namespace, &mover.name);
-    cluster.create(&mover.secret).await?;
     let outcome = follow(cluster, mover, start_timeout, timeout).await;
     let log = match cluster.job_logs(&mover.namespace, &mover.name).await {
         Ok(logs) => logs
@@ -62,6 +60,7 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
         Err(error) => format!("<logs unavailable: {error}>"),
     };
     let deleted_job = cluster.delete_job(&mover.namespace, &mover.name).await;
+    let secret = object("v1", "Secret", &mover.namespace, &mover.name);
     let deleted_secret = cluster.delete(&secret).await;
     let failure = outcome?;
     deleted_job?;
@@ -69,8 +68,9 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
     Ok(MoverRun { log, failure })
 }
 
-/// Creates the Job, hands the Secret to it, and waits for its end: `Some(reason)` when it
-/// failed or could not start.
+/// Creates the Job suspended, then its Secret owned by it (whoever deletes the Job, kbackup,
+/// its TTL or a person, deletes the Secret with it), then lets it run, and waits for its
+/// end: `Some(reason)` when it failed or could not start.
 async fn follow<C: ResourceStore + JobControl + ?Sized>(
     cluster: &C,
     mover: &MoverJob,
@@ -78,8 +78,30 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
     timeout: Duration,
 ) -> Result<Option<String>, ClusterError> {
     let (namespace, name) = (mover.namespace.as_str(), mover.name.as_str());
-    cluster.create_job(namespace, &mover.job).await?;
-    own_secret(cluster, mover).await?;
+    let mut suspended = mover.job.clone();
+    suspended["spec"]["suspend"] = serde_json::json!(true);
+    cluster.create_job(namespace, &suspended).await?;
+    let job = object("batch/v1", "Job", namespace, name);
+    let uid = match cluster.get(&job).await? {
+        Some(job) => job["metadata"]["uid"].clone(),
+        None => return Err(ClusterError::NotFound(format!("Job {namespace}/{name}"))),
+    };
+    let mut secret = mover.secret.clone();
+    secret["metadata"]["ownerReferences"] = serde_json::json!([{
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": name,
+        "uid": uid,
+        "blockOwnerDeletion": false,
+    }]);
+    cluster.create(&secret).await?;
+    let resume = serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"suspend": false},
+    });
+    cluster.apply(&resume, true).await?;
     let started = Instant::now();
     let mut running = false;
     loop {
@@ -110,30 +132,6 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// Makes the Job the owner of its Secret: whoever deletes the Job (kbackup, its TTL, a
-/// person) deletes the Secret with it.
-async fn own_secret<C: ResourceStore + ?Sized>(
-    cluster: &C,
-    mover: &MoverJob,
-) -> Result<(), ClusterError> {
-    let job = object("batch/v1", "Job", &mover.namespace, &mover.name);
-    let Some(job) = cluster.get(&job).await? else {
-        return Err(ClusterError::NotFound(format!(
-            "Job {}/{}",
-            mover.namespace, mover.name
-        )));
-    };
-    let mut secret = mover.secret.clone();
-    secret["metadata"]["ownerReferences"] = serde_json::json!([{
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "name": mover.name,
-        "uid": job["metadata"]["uid"],
-        "blockOwnerDeletion": false,
-    }]);
-    cluster.replace(&secret).await.map(|_| ())
 }
 
 /// Why the Job's pod has not started, `None` when it has.

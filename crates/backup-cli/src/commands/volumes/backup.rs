@@ -174,6 +174,14 @@ pub(crate) fn report_moved(
             hook.stage, hook.name, hook.pod
         ));
     }
+    for failed in volumes.iter().filter(|v| v.phase != Phase::Succeeded) {
+        context.info(&format!(
+            "{} {:?}: {}",
+            failed.component,
+            failed.phase,
+            failed.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
     for failed in volumes.iter().filter(|v| !v.log_tail.is_empty()) {
         context.info(&format!(
             "{} failed; the end of its mover's log:\n  {}",
