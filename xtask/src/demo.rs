@@ -3,6 +3,8 @@
 //! Deployment, a NodePort Service, a StatefulSet, a Job) into the test cluster, backs it up into an encrypted
 //! kbackup repository on local disk, deletes it, shows the restore plan, restores it, prints
 //! the report, clones it into a second namespace, and checks every byte of the repository.
+//! Then volume data: a StatefulSet on the real node, its manifests and volumes backed up into
+//! the test MinIO through mover pods, deleted, and restored on its data.
 
 use crate::ci::cargo;
 use crate::testenv::TestEnv;
@@ -13,6 +15,8 @@ use std::process::Command;
 const NAMESPACE: &str = "kbackup-demo";
 const CRD: &str = "greetings.demo.kbackup.io";
 const SAMPLE: &str = include_str!("../demo/sample-app.yaml");
+const VOLUMES_NAMESPACE: &str = "kbackup-demo-volumes";
+const VOLUMES_APP: &str = include_str!("../demo/volumes-app.yaml");
 
 pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     env.up()?;
@@ -122,10 +126,155 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
         "--timeout=120s",
     ])?;
     kb(&["repo", "check", "--read-data"])?;
+    volumes(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data"
     );
+    Ok(())
+}
+
+/// The volume part: a StatefulSet on the real node writes its notes; its manifests and
+/// volumes go into a repository on the test MinIO through mover pods of the kbackup image;
+/// the namespace and its volumes are deleted; the whole application comes back, each pod on
+/// its own notes.
+fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
+    eprintln!("\n== volume data: the kbackup image on the real node, for the movers");
+    crate::image::run(root, env, None, true)?;
+    let kbackup = target_dir(root).join("debug/kbackup");
+    let kubectl = env.kubectl()?;
+    let kubeconfig = env.variable("KUBECONFIG")?;
+    let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
+    let taint = env.variable("KBACKUP_TEST_NODE_TAINT")?;
+    let manifest = VOLUMES_APP
+        .replace("NODE", &node)
+        .replace("TAINT", &taint)
+        .replace("CLASS", &env.variable("KBACKUP_TEST_STORAGE_CLASS")?)
+        .replace("TOOLBOX", &env.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?);
+    let repo_url = format!(
+        "s3://{}/kbackup-demo-volumes",
+        env.variable("KBACKUP_TEST_S3_BUCKET")?
+    );
+    let pod_endpoint = env.variable("KBACKUP_TEST_POD_S3_ENDPOINT")?;
+    let selector = format!("kubernetes.io/hostname={node}");
+    let credentials = [
+        (
+            "AWS_ENDPOINT_URL",
+            env.variable("KBACKUP_TEST_S3_ENDPOINT")?,
+        ),
+        ("AWS_ACCESS_KEY_ID", env.variable("AWS_ACCESS_KEY_ID")?),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            env.variable("AWS_SECRET_ACCESS_KEY")?,
+        ),
+        ("AWS_REGION", env.variable("AWS_REGION")?),
+    ];
+    let command = |args: &[&str]| {
+        let mut command = Command::new(&kbackup);
+        command
+            .args(["--kubeconfig", &kubeconfig, "-n", VOLUMES_NAMESPACE])
+            .args(args)
+            .env("KBACKUP_PASSWORD", "kbackup-demo-password")
+            .env("KBACKUP_REPO", &repo_url)
+            .envs(credentials.iter().map(|(k, v)| (k, v)));
+        command
+    };
+    let kb = |args: &[&str]| -> Result<()> {
+        eprintln!("\n$ kbackup {}", args.join(" "));
+        let status = command(args).status().context("running kbackup")?;
+        if !status.success() {
+            bail!("kbackup {} failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    let notes = || -> Result<String> {
+        let rollout = [
+            "rollout",
+            "status",
+            "statefulset/notes",
+            "-n",
+            VOLUMES_NAMESPACE,
+        ];
+        kubectl.run(&[&rollout[..], &["--timeout=180s"]].concat())?;
+        let mut text = String::new();
+        for pod in ["notes-0", "notes-1"] {
+            let exec = [
+                "exec",
+                "-n",
+                VOLUMES_NAMESPACE,
+                pod,
+                "--",
+                "cat",
+                "/data/notes.txt",
+            ];
+            text.push_str(&kubectl.run(&exec)?);
+        }
+        eprintln!("\n$ kubectl exec notes-0|notes-1 -- cat /data/notes.txt\n{text}");
+        Ok(text)
+    };
+    eprintln!("\n== a StatefulSet on the real node writes its notes to its claims");
+    kubectl.apply(&manifest)?;
+    let written = notes()?;
+    let exists = command(&["repo", "info"])
+        .output()
+        .context("running kbackup")?;
+    if !exists.status.success() {
+        kb(&["repo", "init"])?;
+    }
+    eprintln!("\n== the least privilege the volume movers need (docs/rbac.md)");
+    kb(&["rbac", "volumes"])?;
+    eprintln!(
+        "\n== backing up its manifests and volumes, in one snapshot (mover pods beside the volumes)"
+    );
+    kb(&[
+        "backup",
+        "cluster",
+        "--include-namespaces",
+        VOLUMES_NAMESPACE,
+        "--include-volumes",
+        "--mover-endpoint",
+        &pod_endpoint,
+        "--tag",
+        "demo",
+    ])?;
+    kb(&["snapshot", "describe", "latest"])?;
+    eprintln!("\n== deleting the namespace and its volumes");
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        VOLUMES_NAMESPACE,
+        "--wait=true",
+        "--timeout=180s",
+    ])?;
+    eprintln!(
+        "\n== restoring the application: claims first, filled from the snapshot, then the StatefulSet"
+    );
+    kb(&[
+        "restore",
+        "cluster",
+        "latest",
+        "--tag",
+        "demo",
+        "--include-volumes",
+        "--mover-endpoint",
+        &pod_endpoint,
+        "--mover-toleration",
+        &taint,
+        "--mover-node-selector",
+        &selector,
+    ])?;
+    let restored = notes()?;
+    if restored != written {
+        bail!("the restored notes differ:\n{written}\nnow:\n{restored}");
+    }
+    eprintln!("each pod found its own notes as it wrote them");
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        VOLUMES_NAMESPACE,
+        "--wait=true",
+        "--timeout=180s",
+    ])?;
     Ok(())
 }
 

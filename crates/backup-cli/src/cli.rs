@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotCommand,
     },
+    /// Workloads whose volumes kbackup backs up.
+    Volumes {
+        /// What to do.
+        #[command(subcommand)]
+        action: VolumesCommand,
+    },
     /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
     /// `restore volumes`, not by hand).
     #[command(hide = true)]
@@ -798,12 +804,43 @@ pub struct VolumeBackupArgs {
     /// executionPolicy}`; docs/volumes.md).
     #[arg(long, value_name = "FILE")]
     pub hooks: Option<std::path::PathBuf>,
+    /// Make the data consistent by scaling the Deployments and StatefulSets down for the
+    /// backup and back afterwards (their replicas kept in an annotation: `kbackup volumes
+    /// resume` scales back after a crash).
+    #[arg(long, value_enum, default_value = "none")]
+    pub quiesce: QuiesceArg,
     /// Read every file, ignoring the previous snapshot.
     #[arg(long)]
     pub force: bool,
     /// Tags and labels of the snapshot.
     #[command(flatten)]
     pub marks: MarkArgs,
+}
+
+/// `--quiesce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QuiesceArg {
+    /// Read the volumes while their pods run (hooks may flush or freeze them).
+    None,
+    /// Scale the workloads to zero for the backup, and back.
+    Scale,
+}
+
+impl From<QuiesceArg> for backup_usecases::volumes::quiesce::Quiesce {
+    fn from(arg: QuiesceArg) -> Self {
+        match arg {
+            QuiesceArg::None => Self::None,
+            QuiesceArg::Scale => Self::Scale,
+        }
+    }
+}
+
+/// `kbackup volumes ...`.
+#[derive(Debug, Subcommand)]
+pub enum VolumesCommand {
+    /// Scale back the workloads of -n/--namespace that a `backup volumes --quiesce scale`
+    /// cut short left at zero (from their `kbackup.io/quiesced-replicas` annotation).
+    Resume,
 }
 
 /// How mover pods run.
@@ -876,6 +913,26 @@ pub enum MoverCommand {
         #[arg(long)]
         overwrite: bool,
     },
+    /// In a workload's pod (an init container): restore the components meant for this pod
+    /// (`$POD_NAME`) into /kbackup-restore/<volume>, unless this session did already; the
+    /// report is the last line of the output.
+    RestorePod {
+        /// The repository.
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The snapshot (full id).
+        #[arg(long)]
+        snapshot: String,
+        /// The restore session.
+        #[arg(long)]
+        session: String,
+        /// `POD:VOLUME=COMPONENT` (POD `*`: any pod), repeatable.
+        #[arg(long = "restore", value_name = "POD:VOLUME=COMPONENT")]
+        restores: Vec<String>,
+        /// This pod's name.
+        #[arg(long, env = "POD_NAME")]
+        pod: String,
+    },
 }
 
 /// `kbackup backup path`.
@@ -945,6 +1002,9 @@ pub struct ClusterBackupArgs {
     /// With --include-volumes: hooks run in each pod before and after its volumes.
     #[arg(long, value_name = "FILE", requires = "include_volumes")]
     pub hooks: Option<std::path::PathBuf>,
+    /// With --include-volumes: scale the workloads down while their volumes are read.
+    #[arg(long, value_enum, default_value = "none")]
+    pub quiesce: QuiesceArg,
     /// Tags and labels of the snapshot.
     #[command(flatten)]
     pub marks: MarkArgs,
@@ -991,23 +1051,32 @@ pub enum RestoreCommand {
 
 /// `kbackup restore volumes`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("into").required(true).args(["claim", "target"])))]
 pub struct VolumeRestoreArgs {
-    /// `ID:COMPONENT` or `latest:COMPONENT`; COMPONENT is the full name, the pod of a
-    /// StatefulSet (`db-1`) or `POD/VOLUME`.
+    /// With --claim: `ID:COMPONENT` or `latest:COMPONENT` (COMPONENT: the full name, the
+    /// pod of a StatefulSet, `db-1`, or `POD/VOLUME`). With --target: `ID` or `latest`.
     pub snapshot: String,
     /// The repository (an object store the cluster can reach).
     #[command(flatten)]
     pub repo: RepoArgs,
-    /// The claim to fill (`NAMESPACE/NAME`, or NAME in -n/--namespace).
+    /// Fill this claim (`NAMESPACE/NAME`, or NAME in -n/--namespace) through a mover pod.
     #[arg(long, value_name = "[NAMESPACE/]NAME")]
-    pub claim: String,
-    /// Replace files the claim already has (default: refuse before writing anything).
-    #[arg(long)]
+    pub claim: Option<String>,
+    /// Restore into this running workload (`statefulset/NAME` or `deployment/NAME` in
+    /// -n/--namespace) through an init container added to its pod template, then removed:
+    /// each pod restores its own components, replacing the files it has.
+    #[arg(long, value_name = "KIND/NAME")]
+    pub target: Option<String>,
+    /// With --target: only these components (a StatefulSet's pods: `db-0,db-2`).
+    #[arg(long, value_delimiter = ',', requires = "target")]
+    pub components: Vec<String>,
+    /// With --claim: replace files the claim already has (default: refuse before writing).
+    #[arg(long, requires = "claim")]
     pub overwrite: bool,
     /// Which snapshots `ID` or `latest` is looked up among.
     #[command(flatten)]
     pub among: SnapshotFilter,
-    /// How the mover pod runs.
+    /// How the mover pod (or the init container) runs.
     #[command(flatten)]
     pub mover: MoverArgs,
 }

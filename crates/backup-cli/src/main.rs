@@ -103,6 +103,9 @@ async fn run(cli: Cli) -> CliResult {
             cli::RestoreCommand::Volumes(args) => commands::volumes::restore(&context, args).await,
         },
         Command::Mover { action } => commands::volumes::mover(&context, action).await,
+        Command::Volumes { action } => match action {
+            cli::VolumesCommand::Resume => commands::volumes::resume(&context).await,
+        },
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
         Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,
         Command::Settings { action } => commands::datastore::settings(&context, action).await,

@@ -489,6 +489,56 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         "the failing hook was tried twice (maxRetry: 1)"
     );
 
+    // Quiesced by scaling: the Deployment is at zero while its volume is read, and back
+    // after; a backup cut short is finished by `volumes resume` from the annotation.
+    let web_pod_name = |ns: &TestNamespace| {
+        ns.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+    };
+    let pod_before = web_pod_name(&ns);
+    let quiesced = backup(&["--workload", "deployment/web", "--quiesce", "scale"]);
+    assert!(quiesced.status.success(), "the quiesced backup failed");
+    let rows = json(&quiesced);
+    assert_eq!(
+        (rows.len(), &rows[0]["phase"]),
+        (1, &Value::from("Succeeded")),
+        "{rows:?}"
+    );
+    let replicas = |ns: &TestNamespace| {
+        ns.kubectl(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.annotations.kbackup\\.io/quiesced-replicas}",
+        ])
+    };
+    assert_eq!(replicas(&ns).trim(), "1", "scaled back, the record cleared");
+    ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    assert_ne!(
+        web_pod_name(&ns),
+        pod_before,
+        "the pod was stopped for the backup"
+    );
+    ns.kubectl(&[
+        "annotate",
+        "deployment",
+        "web",
+        "kbackup.io/quiesced-replicas=1",
+    ]);
+    ns.kubectl(&["scale", "deployment", "web", "--replicas=0"]);
+    let resumed = kbackup(&ns, &s3, &["volumes", "resume"]);
+    assert!(resumed.status.success());
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("Deployment/web scaled back to 1"));
+    assert_eq!(replicas(&ns).trim(), "1");
+    ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+
     // The Deployment's pod does not tolerate the new taint: its mover cannot be scheduled.
     ns.kubectl(&[
         "taint",
@@ -576,6 +626,72 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             "{pod}'s data after the restore"
         );
     }
+
+    // Into the running StatefulSet, pod-1 only, through an init container: db-1's damaged
+    // file comes back, db-0 (changed too) is left as it is, the init container goes.
+    for pod in ["db-0", "db-1"] {
+        ns.kubectl(&[
+            "exec",
+            pod,
+            "-c",
+            "main",
+            "--",
+            "sh",
+            "-c",
+            "echo damaged > /data/own/name",
+        ]);
+    }
+    let damaged_db0 = describe_live(&ns, "db-0");
+    let into = kbackup(
+        &ns,
+        &s3,
+        &[
+            "restore",
+            "volumes",
+            "latest",
+            "--tag",
+            "whole-application",
+            "--target",
+            "statefulset/db",
+            "--components",
+            "db-1",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "-o",
+            "json",
+        ],
+    );
+    assert!(into.status.success(), "restore volumes --target failed");
+    let rows = json(&into);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["pod"], "db-1");
+    assert_eq!(rows[0]["phase"], "Succeeded", "{rows:?}");
+    ns.kubectl(&["rollout", "status", "statefulset/db", "--timeout=300s"]);
+    let template = ns.kubectl(&[
+        "get",
+        "statefulset",
+        "db",
+        "-o",
+        "jsonpath={.spec.template.spec.initContainers}",
+    ]);
+    assert!(
+        !template.contains("kbackup-restore"),
+        "the init container stays: {template}"
+    );
+    let without_marker = |tree: String| -> String {
+        tree.lines()
+            .filter(|l| !l.contains("./.kbackup"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(
+        without_marker(describe_live(&ns, "db-1")),
+        without_marker(before[1].clone()),
+        "db-1 restored as it was"
+    );
+    assert_eq!(describe_live(&ns, "db-0"), damaged_db0, "db-0 left alone");
 }
 
 /// The tree of /data as a pod's container sees it.

@@ -348,7 +348,7 @@ pub struct ExecOutcome {
     pub stderr: String,
 }
 
-/// Running commands in the containers of running pods.
+/// Running commands in the containers of running pods, and reading their logs.
 #[async_trait]
 pub trait PodExec: Send + Sync {
     /// Runs `command` in `container` (the pod's first when `None`) of a pod, and waits for
@@ -361,6 +361,13 @@ pub trait PodExec: Send + Sync {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutcome, ClusterError>;
+    /// The log of one container of a pod (init containers too).
+    async fn container_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<String, ClusterError>;
 }
 
 /// Reading configuration objects.

@@ -1,4 +1,5 @@
-//! Running commands in containers (the hooks that quiesce an application).
+//! Running commands in containers (the hooks that quiesce an application), and reading a
+//! container's log.
 
 use crate::KubeCluster;
 use crate::error::convert;
@@ -7,7 +8,7 @@ use backup_core::ClusterError;
 use backup_core::cluster::{ExecOutcome, PodExec};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::AttachParams;
+use kube::api::{AttachParams, LogParams};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -92,5 +93,21 @@ impl PodExec for KubeCluster {
                 what: format!("{what}: {}", command.join(" ")),
                 after: timeout,
             })?
+    }
+
+    async fn container_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<String, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(container.to_owned()),
+            ..LogParams::default()
+        };
+        api.logs(pod, &params)
+            .await
+            .map_err(|e| convert(&format!("log of {namespace}/{pod} {container}"), e))
     }
 }

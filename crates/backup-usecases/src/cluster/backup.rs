@@ -5,7 +5,7 @@ use crate::snapshot::new_snapshot;
 use crate::snapshot::{SnapshotMarks, commit_stream};
 use crate::volumes::backup::{MovedVolumes, VOLUMES_LABEL, VolumeOptions, move_volumes};
 use crate::volumes::discovery::VolumeSelection;
-use backup_core::cluster::{JobControl, PodExec, ResourceStore};
+use backup_core::cluster::{JobControl, PodExec, ResourceStore, WorkloadControl};
 use backup_core::model::{Phase, Report};
 use backup_core::resources::{
     Cleaning, ManifestRecord, ManifestWriter, ResourceFilter, cluster_dependencies,
@@ -175,7 +175,9 @@ pub async fn backup<C: ResourceStore + ?Sized>(
 /// component, then backs up the volumes of the workloads of every namespace taken (through
 /// mover pods: the volume use case), and commits one snapshot of both. `progress` counts
 /// resource types, then volumes.
-pub async fn backup_with_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+pub async fn backup_with_volumes<
+    C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Sized,
+>(
     repository: &Repository,
     cluster: &C,
     options: BackupOptions,

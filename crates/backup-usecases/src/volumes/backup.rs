@@ -8,9 +8,11 @@ use super::hooks::{BackupHooks, HookRun};
 use super::manifests::{MoverSettings, NotText, backup_job};
 use super::mover::{MoverBackupReport, find_report};
 use super::pod_runs::run_by_pod;
+use super::quiesce::{Quiesce, resume_quiesced, scalable, scale_down};
 use super::target::VolumeTarget;
+use super::target::WorkloadRef;
 use crate::snapshot::{SnapshotMarks, new_snapshot};
-use backup_core::cluster::{JobControl, PodExec, ResourceStore};
+use backup_core::cluster::{JobControl, PodExec, ResourceStore, WorkloadControl};
 use backup_core::{ClusterError, Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{TREE_ENGINE, TreeContent};
 use backup_repository::{Repository, RepositoryError, SnapshotFile};
@@ -49,6 +51,9 @@ pub enum VolumeError {
     /// The snapshot does not hold what the restore asks for.
     #[error("{0}")]
     Snapshot(String),
+    /// Options that cannot go together.
+    #[error("{0}")]
+    Options(String),
 }
 
 fn skipped_text(skipped: &[SkippedVolume]) -> String {
@@ -67,6 +72,8 @@ pub struct VolumeOptions {
     pub hooks: BackupHooks,
     /// Read every file, ignoring the previous snapshot.
     pub force: bool,
+    /// Scale the workloads down for the backup.
+    pub quiesce: Quiesce,
 }
 
 /// What to back up, and how.
@@ -168,13 +175,19 @@ impl MovedVolumes {
 
 /// Finds the volumes of a selection and backs each up through a mover (pod by pod, between
 /// the pod's hooks) into the repository, without a snapshot; `progress` counts volumes.
-pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Sized>(
     cluster: &C,
     repository: &Repository,
     selection: &VolumeSelection,
     options: &VolumeOptions,
     progress: &dyn Progress,
 ) -> Result<MovedVolumes, VolumeError> {
+    if options.quiesce == Quiesce::Scale && !options.hooks.is_empty() {
+        return Err(VolumeError::Options(
+            "quiescing by scaling down stops the pods the hooks would run in: use one or the other"
+                .into(),
+        ));
+    }
     let FoundVolumes { targets, skipped } = find_volumes(cluster, selection).await?;
     if targets.is_empty() {
         return Ok(MovedVolumes {
@@ -201,6 +214,25 @@ pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
         &format!("backing up {} volumes", targets.len()),
         Some(targets.len() as u64),
     );
+    let quiesced = match options.quiesce {
+        Quiesce::Scale => {
+            let mut workloads: Vec<WorkloadRef> = targets
+                .iter()
+                .map(|t| t.workload.clone())
+                .filter(|w| scalable(w.kind))
+                .collect();
+            workloads.dedup();
+            let namespace = &selection.namespace;
+            match scale_down(cluster, namespace, &workloads, options.mover.start_timeout).await {
+                Ok(scaled) => scaled,
+                Err(error) => {
+                    resume_quiesced(cluster, namespace).await?;
+                    return Err(error.into());
+                }
+            }
+        }
+        Quiesce::None => Vec::new(),
+    };
     let (runs, hooks) = run_by_pod(
         cluster,
         &targets,
@@ -211,6 +243,9 @@ pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
     )
     .await;
     progress.finish();
+    if !quiesced.is_empty() {
+        resume_quiesced(cluster, &selection.namespace).await?;
+    }
     let index = repository.load_index().await?;
     let mut moved = MovedVolumes {
         skipped,
@@ -270,7 +305,7 @@ pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
 
 /// Finds the volumes, backs each up through a mover (pod by pod, between the pod's hooks),
 /// and commits one snapshot holding those that succeeded; `progress` counts volumes.
-pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + ?Sized>(
+pub async fn back_up_volumes<C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Sized>(
     cluster: &C,
     repository: &Repository,
     request: &VolumeBackupRequest,

@@ -259,6 +259,15 @@ mod tests {
                 },
             })
         }
+
+        async fn container_log(
+            &self,
+            _namespace: &str,
+            _pod: &str,
+            _container: &str,
+        ) -> Result<String, ClusterError> {
+            Ok(String::new())
+        }
     }
 
     const HOOKS: &str = r#"

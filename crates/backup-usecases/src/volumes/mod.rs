@@ -9,6 +9,8 @@ pub mod hooks;
 pub mod manifests;
 pub mod mover;
 mod pod_runs;
+pub mod quiesce;
 pub mod restore;
 pub mod run;
 pub mod target;
+pub mod workload_restore;

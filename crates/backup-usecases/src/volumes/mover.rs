@@ -188,6 +188,103 @@ pub async fn restore_volume(
     Ok(report)
 }
 
+/// Where a workload restore's init container mounts each volume (`<ROOT>/<volume>`).
+pub const RESTORE_ROOT: &str = "/kbackup-restore";
+
+/// One component an init container restores: into `volume`, in the pod `pod` (`*`: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRestore {
+    /// The pod's name, or `*`.
+    pub pod: String,
+    /// The volume's name in the pod spec.
+    pub volume: String,
+    /// The component.
+    pub component: String,
+}
+
+impl PodRestore {
+    /// Parses `POD:VOLUME=COMPONENT`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("'{text}' is not POD:VOLUME=COMPONENT");
+        let (target, component) = text.split_once('=').ok_or_else(bad)?;
+        let (pod, volume) = target.split_once(':').ok_or_else(bad)?;
+        if pod.is_empty() || volume.is_empty() || volume.contains('/') || component.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            pod: pod.to_owned(),
+            volume: volume.to_owned(),
+            component: component.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for PodRestore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}={}", self.pod, self.volume, self.component)
+    }
+}
+
+/// What a workload restore's init container did in its pod.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodRestoreReport {
+    /// The pod.
+    pub pod: String,
+    /// The components restored now.
+    pub restored: Vec<MoverRestoreReport>,
+    /// The components this session had restored already (a restart restores nothing).
+    pub already: Vec<String>,
+}
+
+/// The marker a restore session leaves in a volume it restored: a restart of the pod
+/// restores nothing again (as Velero's restore helper leaves `.velero/<restore>`).
+fn marker(volume: &Path, session: &str) -> PathBuf {
+    volume.join(".kbackup").join(format!("restored-{session}"))
+}
+
+/// Restores, in the pod `pod`, the components `restores` names for it (or for any pod),
+/// each into `<root>/<volume>` (replacing what is there), unless this session did already.
+pub async fn restore_pod_volumes(
+    repository: &Repository,
+    snapshot: &str,
+    session: &str,
+    pod: &str,
+    restores: &[PodRestore],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<PodRestoreReport, TreeError> {
+    let mut report = PodRestoreReport {
+        pod: pod.to_owned(),
+        ..PodRestoreReport::default()
+    };
+    for restore in restores.iter().filter(|r| r.pod == pod || r.pod == "*") {
+        let dir = root.join(&restore.volume);
+        let done = marker(&dir, session);
+        if done.exists() {
+            report.already.push(restore.component.clone());
+            continue;
+        }
+        let restored = restore_volume(
+            repository,
+            snapshot,
+            &restore.component,
+            dir.clone(),
+            true,
+            progress,
+        )
+        .await?;
+        let error = |cause| TreeError::Path {
+            path: done.clone(),
+            cause,
+        };
+        std::fs::create_dir_all(done.parent().unwrap_or(&dir)).map_err(error)?;
+        std::fs::write(&done, b"").map_err(error)?;
+        report.restored.push(restored);
+    }
+    Ok(report)
+}
+
 fn millis(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -195,6 +292,29 @@ fn millis(started: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Commits a snapshot of the tree a mover reported, as the coordinator does; its id.
+    async fn read_snapshot(repository: &Repository, report: &MoverBackupReport) -> String {
+        if let Some(file) = repository.snapshots().await.unwrap().first() {
+            return file.snapshot.id.to_string();
+        }
+        let component = backup_core::Component::new(&report.tree.name, "tree");
+        let snapshot = crate::snapshot::new_snapshot(
+            Default::default(),
+            Default::default(),
+            vec![component],
+            Default::default(),
+        );
+        repository
+            .write_snapshot(SnapshotFile {
+                snapshot,
+                streams: vec![],
+                trees: vec![report.tree.clone()],
+            })
+            .await
+            .unwrap()
+            .to_string()
+    }
     use crate::test_repository::in_memory;
     use backup_core::progress::NoProgress;
 
@@ -219,6 +339,11 @@ mod tests {
         assert_eq!(report.tree.name, name);
         assert_eq!((report.tree.files, report.tree.bytes), (2, 9));
         assert!(repository.snapshots().await.unwrap().is_empty());
+        assert!(PodRestore::parse("db-0:data").is_err());
+        assert_eq!(
+            PodRestore::parse("*:data=/x").unwrap().to_string(),
+            "*:data=/x"
+        );
         let index = repository.load_index().await.unwrap();
         assert!(
             report
@@ -232,6 +357,55 @@ mod tests {
         let read: MoverBackupReport = find_report(&log).unwrap().unwrap();
         assert_eq!(read.tree, report.tree);
         assert!(find_report::<MoverBackupReport>("no report here").is_none());
+        let target = tempfile::tempdir().unwrap();
+        let restores = [PodRestore::parse(&format!("db-0:data={name}")).unwrap()];
+        let first = restore_pod_volumes(
+            &repository,
+            &read_snapshot(&repository, &report).await,
+            "s1",
+            "db-0",
+            &restores,
+            target.path(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.restored.len(), 1);
+        assert_eq!(
+            std::fs::read(target.path().join("data/sub/b")).unwrap(),
+            b"beta"
+        );
+        let again = restore_pod_volumes(
+            &repository,
+            &read_snapshot(&repository, &report).await,
+            "s1",
+            "db-0",
+            &restores,
+            target.path(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (again.restored.len(), again.already.len()),
+            (0, 1),
+            "a restart restores nothing"
+        );
+        let other = restore_pod_volumes(
+            &repository,
+            &read_snapshot(&repository, &report).await,
+            "s1",
+            "db-1",
+            &restores,
+            target.path(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert!(
+            other.restored.is_empty() && other.already.is_empty(),
+            "not db-1's"
+        );
         let broken = format!("{REPORT_MARKER}{{\"tree\": 1}}");
         assert!(find_report::<MoverBackupReport>(&broken).unwrap().is_err());
     }

@@ -62,6 +62,7 @@ pub async fn backup(context: &Context, args: ClusterBackupArgs) -> CliResult {
             mover: mover_settings(context, &args.repo, &args.mover).await?,
             hooks: hooks_file(args.hooks.as_deref())?,
             force: false,
+            quiesce: args.quiesce.into(),
         }),
         false => None,
     };

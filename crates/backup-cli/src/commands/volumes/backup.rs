@@ -92,6 +92,7 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
             mover,
             hooks,
             force: args.force,
+            quiesce: args.quiesce.into(),
         },
         marks: args.marks.into(),
     };

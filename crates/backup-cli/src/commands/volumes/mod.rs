@@ -77,6 +77,22 @@ pub(crate) async fn mover_settings(
     })
 }
 
+/// `kbackup volumes resume`: the workloads a quiesced backup left at zero, scaled back.
+pub async fn resume(context: &Context) -> crate::exit::CliResult {
+    let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
+    let namespace = namespace(context, &cluster);
+    let resumed = backup_usecases::volumes::quiesce::resume_quiesced(&cluster, &namespace).await?;
+    if resumed.is_empty() {
+        context.info(&format!(
+            "no workload of namespace {namespace} was left quiesced"
+        ));
+    }
+    for (workload, replicas) in resumed {
+        context.info(&format!("{workload} scaled back to {replicas} replicas"));
+    }
+    Ok(crate::exit::Exit::Success)
+}
+
 /// The namespace of -n/--namespace, else the kubeconfig's.
 fn namespace(context: &Context, cluster: &backup_k8s::KubeCluster) -> String {
     context

@@ -3,10 +3,14 @@
 
 use crate::cli::MoverCommand;
 use crate::context::Context;
+use crate::exit::CliError;
 use crate::exit::{CliResult, Exit};
 use crate::repository::open;
+use anyhow::anyhow;
 use backup_repository::tree::PathPatterns;
-use backup_usecases::volumes::mover::{back_up_volume, report_line, restore_volume};
+use backup_usecases::volumes::mover::{
+    PodRestore, RESTORE_ROOT, back_up_volume, report_line, restore_pod_volumes, restore_volume,
+};
 
 /// Runs the mover's side of a volume backup or restore.
 pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
@@ -43,6 +47,30 @@ pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
                 &component,
                 dir,
                 overwrite,
+                &context.progress(),
+            )
+            .await?;
+            report_line(&report)
+        }
+        MoverCommand::RestorePod {
+            repo,
+            snapshot,
+            session,
+            restores,
+            pod,
+        } => {
+            let restores = restores
+                .iter()
+                .map(|r| PodRestore::parse(r).map_err(|e| CliError::user(anyhow!("--restore {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let repository = open(context, &repo).await?;
+            let report = restore_pod_volumes(
+                &repository,
+                &snapshot,
+                &session,
+                &pod,
+                &restores,
+                std::path::Path::new(RESTORE_ROOT),
                 &context.progress(),
             )
             .await?;
