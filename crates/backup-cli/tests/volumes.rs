@@ -608,6 +608,18 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             "{claim} was not filled: {stderr}"
         );
     }
+    let stdout = String::from_utf8_lossy(&restore.stdout);
+    let claims: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("PersistentVolumeClaim "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    // The three volumes' claims, and restored-db-1 (it has no volume component: new, empty).
+    assert_eq!(claims.get(1), Some(&"4"), "four claims created: {stdout}");
+    assert!(
+        !stdout.contains("PersistentVolume "),
+        "the old PersistentVolumes are not restored: {stdout}"
+    );
     for workload in ["statefulset/db", "deployment/web"] {
         ns.kubectl(&["rollout", "status", workload, "--timeout=300s"]);
     }

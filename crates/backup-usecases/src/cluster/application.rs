@@ -22,6 +22,11 @@ use std::time::Instant;
 /// The resources restored before the volumes are filled.
 const FIRST: [&str; 2] = ["namespaces", "persistentvolumeclaims"];
 
+/// The volumes the claims were bound to: never restored with the volumes (the claims are
+/// restored unbound, new volumes are provisioned and filled; an old PersistentVolume would
+/// point at storage that is gone, or be bound to nothing).
+const NEVER: &str = "persistentvolumes";
+
 /// A claim to fill from a volume component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeFill {
@@ -121,7 +126,7 @@ pub async fn plan_application<'c, C: ResourceStore + ?Sized>(
     let mut rest = options.clone();
     rest.filter
         .exclude_resources
-        .extend(FIRST.iter().map(|r| (*r).to_owned()));
+        .extend(FIRST.iter().chain([&NEVER]).map(|r| (*r).to_owned()));
     let rest = plan_restore(repository, file, cluster, rest).await?;
     let mut created = Vec::new();
     for object in claims.objects() {
