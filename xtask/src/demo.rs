@@ -28,18 +28,13 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     std::fs::create_dir_all(&repository)?;
     let repo_url = format!("file://{}", repository.display());
     let kb = |args: &[&str]| -> Result<()> {
-        eprintln!("\n$ kbackup {}", args.join(" "));
-        let status = Command::new(&kbackup)
+        let mut command = Command::new(&kbackup);
+        command
             .args(["--kubeconfig", &kubeconfig])
             .args(args)
             .env("KBACKUP_PASSWORD", "kbackup-demo-password")
-            .env("KBACKUP_REPO", &repo_url)
-            .status()
-            .context("running kbackup")?;
-        if !status.success() {
-            bail!("kbackup {} failed ({status})", args.join(" "));
-        }
-        Ok(())
+            .env("KBACKUP_REPO", &repo_url);
+        shown(command, args)
     };
     let show = |what: &str| -> Result<()> {
         eprintln!("\n$ kubectl get {what} -n {NAMESPACE}");
@@ -179,14 +174,7 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
             .envs(credentials.iter().map(|(k, v)| (k, v)));
         command
     };
-    let kb = |args: &[&str]| -> Result<()> {
-        eprintln!("\n$ kbackup {}", args.join(" "));
-        let status = command(args).status().context("running kbackup")?;
-        if !status.success() {
-            bail!("kbackup {} failed ({status})", args.join(" "));
-        }
-        Ok(())
-    };
+    let kb = |args: &[&str]| shown(command(args), args);
     let notes = || -> Result<String> {
         let rollout = [
             "rollout",
@@ -211,6 +199,10 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
         }
         eprintln!("\n$ kubectl exec notes-0|notes-1 -- cat /data/notes.txt\n{text}");
         Ok(text)
+    };
+    let delete = || {
+        let delete = ["delete", "namespace", VOLUMES_NAMESPACE, "--wait=true"];
+        kubectl.run(&[&delete[..], &["--timeout=180s"]].concat())
     };
     eprintln!("\n== a StatefulSet on the real node writes its notes to its claims");
     kubectl.apply(&manifest)?;
@@ -239,13 +231,7 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
     ])?;
     kb(&["snapshot", "describe", "latest"])?;
     eprintln!("\n== deleting the namespace and its volumes");
-    kubectl.run(&[
-        "delete",
-        "namespace",
-        VOLUMES_NAMESPACE,
-        "--wait=true",
-        "--timeout=180s",
-    ])?;
+    delete()?;
     eprintln!(
         "\n== restoring the application: claims first, filled from the snapshot, then the StatefulSet"
     );
@@ -268,13 +254,17 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
         bail!("the restored notes differ:\n{written}\nnow:\n{restored}");
     }
     eprintln!("each pod found its own notes as it wrote them");
-    kubectl.run(&[
-        "delete",
-        "namespace",
-        VOLUMES_NAMESPACE,
-        "--wait=true",
-        "--timeout=180s",
-    ])?;
+    delete()?;
+    Ok(())
+}
+
+/// Runs kbackup as `command` says, showing `args` as a person would type them.
+fn shown(mut command: Command, args: &[&str]) -> Result<()> {
+    eprintln!("\n$ kbackup {}", args.join(" "));
+    let status = command.status().context("running kbackup")?;
+    if !status.success() {
+        bail!("kbackup {} failed ({status})", args.join(" "));
+    }
     Ok(())
 }
 

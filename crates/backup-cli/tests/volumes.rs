@@ -201,6 +201,17 @@ fn by_component(rows: &[Value], ends_with: &str) -> Value {
         .unwrap_or_else(|| panic!("no component ending in {ends_with}: {rows:?}"))
 }
 
+/// Checks that the Deployment's volume failed and the StatefulSet's succeeded; the error.
+fn only_web_failed(rows: &[Value]) -> String {
+    let web = by_component(rows, "/deployment/web/web-data/files");
+    assert_eq!(web["phase"], "Failed", "{web}");
+    for pod in ["db-0", "db-1"] {
+        let db = by_component(rows, &format!("/{pod}/data"));
+        assert_eq!(db["phase"], "Succeeded", "{db}");
+    }
+    web["error"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Removes the maintenance taint, whatever happens (a failure to is printed: a drop must
 /// not panic).
 struct Tainted<'a>(&'a RealNode);
@@ -315,6 +326,15 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         assert_eq!(row["filesUnchanged"], row["files"], "{row}");
     }
 
+    // Where a restore's movers go: the real node (new claims are provisioned there).
+    let selector = format!("kubernetes.io/hostname={}", node.name);
+    let placement = [
+        "--mover-toleration",
+        node.taint.as_str(),
+        "--mover-node-selector",
+        selector.as_str(),
+    ];
+
     // pod-1's volume, into a new claim on the real node, compared with the live one.
     ns.apply(&node.claim("restored-db-1"));
     let restore = kbackup(
@@ -330,13 +350,13 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             &repo,
             "--mover-endpoint",
             &node.pod_s3_endpoint,
-            "--mover-toleration",
-            &node.taint,
-            "--mover-node-selector",
-            &format!("kubernetes.io/hostname={}", node.name),
             "-o",
             "json",
-        ],
+        ]
+        .iter()
+        .chain(&placement)
+        .copied()
+        .collect::<Vec<_>>(),
     );
     assert!(restore.status.success(), "the volume restore failed");
     let restored = json(&restore);
@@ -447,20 +467,11 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         Some(3),
         "a failed pre-backup hook makes it partial"
     );
-    let rows = json(&hooked);
-    let web = by_component(&rows, "/deployment/web/web-data/files");
-    assert_eq!(web["phase"], "Failed", "{web}");
-    let error = web["error"].as_str().unwrap();
+    let error = only_web_failed(&json(&hooked));
     assert!(
         error.contains("pre-backup hook 'refuse' failed") && error.contains("cannot freeze"),
         "{error}"
     );
-    for pod in ["db-0", "db-1"] {
-        assert_eq!(
-            by_component(&rows, &format!("/{pod}/data"))["phase"],
-            "Succeeded"
-        );
-    }
     let marks =
         |pod: &str| ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", "cd /tmp && ls"]);
     let (db_marks, web_marks) = (marks("db-0"), marks(web_pod.trim()));
@@ -550,18 +561,11 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     let partial = backup(&["--mover-start-timeout", "15s"]);
     drop(tainted);
     assert_eq!(partial.status.code(), Some(3), "a partial backup exits 3");
-    let rows = json(&partial);
-    let web = by_component(&rows, "/deployment/web/web-data/files");
-    assert_eq!(web["phase"], "Failed", "{web}");
-    let error = web["error"].as_str().unwrap();
+    let error = only_web_failed(&json(&partial));
     assert!(
         error.contains("did not start") && error.contains("untolerated taint"),
         "the error says why: {error}"
     );
-    for pod in ["db-0", "db-1"] {
-        let db = by_component(&rows, &format!("/{pod}/data"));
-        assert_eq!(db["phase"], "Succeeded", "{db}");
-    }
     assert!(
         String::from_utf8_lossy(&partial.stderr).contains("PartiallyFailed"),
         "the summary says PartiallyFailed"
@@ -591,11 +595,11 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
             &repo,
             "--mover-endpoint",
             &node.pod_s3_endpoint,
-            "--mover-toleration",
-            &node.taint,
-            "--mover-node-selector",
-            &format!("kubernetes.io/hostname={}", node.name),
-        ],
+        ]
+        .iter()
+        .chain(&placement)
+        .copied()
+        .collect::<Vec<_>>(),
     );
     assert!(
         restore.status.success(),

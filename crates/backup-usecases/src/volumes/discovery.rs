@@ -3,7 +3,7 @@
 
 use super::target::{ClaimAccess, VolumeTarget, VolumeWorkloadKind, WorkloadRef};
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ObjectRef, ResourceStore, for_each_page};
+use backup_core::cluster::{ObjectRef, ResourceStore, for_each_page};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,17 +118,6 @@ struct PodStatusView {
     phase: String,
 }
 
-fn core_type(kind: &str, plural: &str) -> ApiResourceType {
-    ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-        namespaced: true,
-        verbs: vec!["list".into(), "get".into()],
-    }
-}
-
 /// Finds the volumes the selection names.
 pub async fn find_volumes<C: ResourceStore + ?Sized>(
     cluster: &C,
@@ -138,7 +127,7 @@ pub async fn find_volumes<C: ResourceStore + ?Sized>(
     let mut pods = Vec::new();
     for_each_page(
         cluster,
-        &core_type("Pod", "pods"),
+        &super::pod_type(),
         Some(namespace),
         selection.selector.as_deref(),
         500,

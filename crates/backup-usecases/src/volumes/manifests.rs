@@ -148,6 +148,47 @@ pub fn labels(run: &str) -> BTreeMap<&'static str, String> {
     ])
 }
 
+/// The credentials as a Secret's `stringData`.
+pub(crate) fn credential_data(
+    settings: &MoverSettings,
+) -> Result<BTreeMap<String, String>, NotText> {
+    settings
+        .credentials
+        .iter()
+        .map(|(key, value)| {
+            std::str::from_utf8(value.expose())
+                .map(|text| (key.clone(), text.to_owned()))
+                .map_err(|_| NotText(key.clone()))
+        })
+        .collect()
+}
+
+/// A container of the kbackup image running `args`, its environment from the Secret
+/// `secret`, as root (it reads every file of a volume and restores owners as they were),
+/// within the mover's memory.
+pub(crate) fn mover_container(
+    settings: &MoverSettings,
+    name: &str,
+    args: Vec<String>,
+    secret: &str,
+    mounts: Vec<Value>,
+) -> Value {
+    json!({
+        "name": name,
+        "image": settings.image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "envFrom": [{"secretRef": {"name": secret}}],
+        "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": false},
+        "resources": {
+            "requests": {"memory": settings.memory, "cpu": "100m"},
+            "limits": {"memory": settings.memory},
+        },
+        "volumeMounts": mounts,
+    })
+}
+
 fn mover_job(
     settings: &MoverSettings,
     name: &str,
@@ -159,17 +200,12 @@ fn mover_job(
 ) -> Result<MoverJob, NotText> {
     let run = name.rsplit_once('-').map_or(name, |(run, _)| run);
     let labels = labels(run);
-    let mut data = BTreeMap::new();
-    for (key, value) in &settings.credentials {
-        let text = std::str::from_utf8(value.expose()).map_err(|_| NotText(key.clone()))?;
-        data.insert(key.clone(), text.to_owned());
-    }
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "type": "Opaque",
-        "stringData": data,
+        "stringData": credential_data(settings)?,
     });
     let mut tolerations = placement.tolerations.clone();
     tolerations.extend(settings.tolerations.iter().cloned());
@@ -179,21 +215,13 @@ fn mover_job(
         "enableServiceLinks": false,
         "terminationGracePeriodSeconds": 5,
         "tolerations": tolerations,
-        "containers": [{
-            "name": "mover",
-            "image": settings.image,
-            "imagePullPolicy": "IfNotPresent",
-            "args": args,
-            "envFrom": [{"secretRef": {"name": name}}],
-            "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
-            // Root reads every file of the volume and restores owners as they were.
-            "securityContext": {"runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": false},
-            "resources": {
-                "requests": {"memory": settings.memory, "cpu": "100m"},
-                "limits": {"memory": settings.memory},
-            },
-            "volumeMounts": [{"name": "data", "mountPath": MOUNT_PATH, "readOnly": read_only}],
-        }],
+        "containers": [mover_container(
+            settings,
+            "mover",
+            args,
+            name,
+            vec![json!({"name": "data", "mountPath": MOUNT_PATH, "readOnly": read_only})],
+        )],
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}],
     });
     if !settings.node_selector.is_empty() {

@@ -14,3 +14,15 @@ pub mod restore;
 pub mod run;
 pub mod target;
 pub mod workload_restore;
+
+/// Pods, as listed to find volumes and to follow movers.
+pub(crate) fn pod_type() -> backup_core::cluster::ApiResourceType {
+    backup_core::cluster::ApiResourceType {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+        namespaced: true,
+        verbs: vec!["get".into(), "list".into()],
+    }
+}

@@ -359,49 +359,31 @@ mod tests {
         assert!(find_report::<MoverBackupReport>("no report here").is_none());
         let target = tempfile::tempdir().unwrap();
         let restores = [PodRestore::parse(&format!("db-0:data={name}")).unwrap()];
-        let first = restore_pod_volumes(
-            &repository,
-            &read_snapshot(&repository, &report).await,
-            "s1",
-            "db-0",
-            &restores,
-            target.path(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let snapshot = read_snapshot(&repository, &report).await;
+        let restore_in = |pod: &'static str| {
+            restore_pod_volumes(
+                &repository,
+                &snapshot,
+                "s1",
+                pod,
+                &restores,
+                target.path(),
+                &NoProgress,
+            )
+        };
+        let first = restore_in("db-0").await.unwrap();
         assert_eq!(first.restored.len(), 1);
         assert_eq!(
             std::fs::read(target.path().join("data/sub/b")).unwrap(),
             b"beta"
         );
-        let again = restore_pod_volumes(
-            &repository,
-            &read_snapshot(&repository, &report).await,
-            "s1",
-            "db-0",
-            &restores,
-            target.path(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let again = restore_in("db-0").await.unwrap();
         assert_eq!(
             (again.restored.len(), again.already.len()),
             (0, 1),
             "a restart restores nothing"
         );
-        let other = restore_pod_volumes(
-            &repository,
-            &read_snapshot(&repository, &report).await,
-            "s1",
-            "db-1",
-            &restores,
-            target.path(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let other = restore_in("db-1").await.unwrap();
         assert!(
             other.restored.is_empty() && other.already.is_empty(),
             "not db-1's"

@@ -3,7 +3,7 @@
 
 use super::manifests::MoverJob;
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, JobControl, JobState, ObjectRef, ResourceStore};
+use backup_core::cluster::{JobControl, JobState, ObjectRef, ResourceStore};
 use std::time::{Duration, Instant};
 
 /// How often a running mover's Job is looked at.
@@ -140,14 +140,7 @@ async fn not_started<C: ResourceStore + ?Sized>(
     namespace: &str,
     job: &str,
 ) -> Result<Option<String>, ClusterError> {
-    let pods = ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
+    let pods = super::pod_type();
     let page = cluster
         .list_page(
             &pods,

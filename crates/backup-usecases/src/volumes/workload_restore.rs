@@ -5,11 +5,12 @@
 //! has reported.
 
 use super::backup::{VolumeError, run_id};
-use super::manifests::MoverSettings;
+use super::manifests::{MoverSettings, credential_data, mover_container};
 use super::mover::{PodRestore, PodRestoreReport, RESTORE_ROOT, find_report};
+use super::pod_type;
 use super::target::{VolumeWorkloadKind, WorkloadRef, component_matches};
 use crate::selection::{SnapshotSelector, find_snapshot};
-use backup_core::cluster::{ApiResourceType, ObjectRef, PodExec, ResourceStore};
+use backup_core::cluster::{ObjectRef, PodExec, ResourceStore};
 use backup_core::{ClusterError, Phase, SnapshotId};
 use backup_repository::Repository;
 use serde_json::{Value, json};
@@ -118,12 +119,7 @@ pub async fn restore_into_workload<C: ResourceStore + PodExec + ?Sized>(
     )?;
     let session = run_id();
     let secret_name = format!("kbackup-restore-{}-{session}", request.target.name);
-    let mut data = BTreeMap::new();
-    for (key, value) in &request.mover.credentials {
-        let text = std::str::from_utf8(value.expose())
-            .map_err(|_| super::manifests::NotText(key.clone()))?;
-        data.insert(key.clone(), text.to_owned());
-    }
+    let data = credential_data(&request.mover)?;
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -296,23 +292,11 @@ fn add_init_container(
         .iter()
         .map(|v| json!({"name": v, "mountPath": format!("{RESTORE_ROOT}/{v}")}))
         .collect();
-    let init = json!({
-        "name": INIT_CONTAINER,
-        "image": mover.image,
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "env": [
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "KBACKUP_NO_PROGRESS", "value": "1"},
-        ],
-        "envFrom": [{"secretRef": {"name": secret}}],
-        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": false},
-        "resources": {
-            "requests": {"memory": mover.memory, "cpu": "100m"},
-            "limits": {"memory": mover.memory},
-        },
-        "volumeMounts": mounts,
-    });
+    let mut init = mover_container(mover, INIT_CONTAINER, args, secret, mounts);
+    init["env"] = json!([
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "KBACKUP_NO_PROGRESS", "value": "1"},
+    ]);
     let spec = &mut template["spec"];
     let mut inits: Vec<Value> = spec["initContainers"]
         .as_array()
@@ -372,14 +356,7 @@ async fn wait_for_pods<C: ResourceStore + PodExec + ?Sized>(
         })
         .unwrap_or_default();
     let wanted: BTreeSet<&str> = restores.iter().map(|r| r.pod.as_str()).collect();
-    let pods_type = ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
+    let pods_type = pod_type();
     let started = Instant::now();
     let mut reports: Vec<PodRestoreReport> = Vec::new();
     let mut logs: BTreeMap<String, Vec<String>> = BTreeMap::new();

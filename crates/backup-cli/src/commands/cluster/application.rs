@@ -1,12 +1,11 @@
 //! `kbackup restore cluster ID --include-volumes`: namespaces and claims, the claims
 //! filled with their volumes' data, then the rest.
 
-use super::restore::{left_differing, outcomes, render, verdict};
+use super::restore::{left_differing, outcomes, render, show_plan, verdict};
 use crate::cli::ClusterRestoreArgs;
 use crate::commands::volumes::mover_settings;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
-use crate::output::emit_each;
 use anyhow::anyhow;
 use backup_core::Phase;
 use backup_k8s::KubeCluster;
@@ -47,19 +46,8 @@ pub(super) async fn restore(
             )),
         }
     }
-    if args.dry_run {
-        emit_each(context.output, || {
-            plan.objects().map(|o| o.map_err(CliError::from))
-        })?;
-        context.info(&format!("{summary} (--dry-run: nothing changed)"));
+    if !show_plan(context, args.dry_run, &summary, &counts, || plan.objects())? {
         return Ok(Exit::Success);
-    }
-    context.info(&summary);
-    if counts.update > 0 {
-        context.confirm(&format!(
-            "Update {} existing object(s) that differ from the snapshot?",
-            counts.update
-        ))?;
     }
     let progress = context.progress();
     let done = restore_application(&plan, repository, file, cluster, &mover, &progress).await?;

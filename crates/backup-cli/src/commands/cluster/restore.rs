@@ -6,9 +6,9 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{OutputFormat, Tabular, emit, emit_each};
 use crate::repository::{find_snapshot, open};
 use anyhow::anyhow;
-use backup_core::RestoreEngine;
 use backup_core::model::{NextStep, Phase, PlannedAction};
 use backup_core::resources::NamespaceMapping;
+use backup_core::{ClusterError, RestoreEngine};
 use backup_k8s::KubeCluster;
 use backup_k8s::cluster_resources::{
     ExistingPolicy, KindCounts, PlanCounts, PlannedObject, RestoreOptions, RestoreOutcome,
@@ -117,19 +117,10 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
         planned.waves(),
         outcomes(&counts)
     );
-    if args.dry_run {
-        emit_each(context.output, || {
-            planned.objects().map(|o| o.map_err(CliError::from))
-        })?;
-        context.info(&format!("{summary} (--dry-run: nothing changed)"));
+    if !show_plan(context, args.dry_run, &summary, &counts, || {
+        planned.objects()
+    })? {
         return Ok(Exit::Success);
-    }
-    context.info(&summary);
-    if counts.update > 0 {
-        context.confirm(&format!(
-            "Update {} existing object(s) that differ from the snapshot?",
-            counts.update
-        ))?;
     }
     let progress = context.progress();
     let outcome = engine
@@ -140,6 +131,35 @@ pub async fn restore(context: &Context, args: ClusterRestoreArgs) -> CliResult {
         eprintln!("{left}");
     }
     verdict(context, &outcome)
+}
+
+/// Shows a plan: with `dry_run` its objects on stdout and the summary (then `false`: stop);
+/// else the summary, and a confirmation before objects that differ are updated.
+pub(super) fn show_plan<I>(
+    context: &Context,
+    dry_run: bool,
+    summary: &str,
+    counts: &PlanCounts,
+    objects: impl Fn() -> I,
+) -> Result<bool, CliError>
+where
+    I: Iterator<Item = Result<PlannedObject, ClusterError>>,
+{
+    if dry_run {
+        emit_each(context.output, || {
+            objects().map(|o| o.map_err(CliError::from))
+        })?;
+        context.info(&format!("{summary} (--dry-run: nothing changed)"));
+        return Ok(false);
+    }
+    context.info(summary);
+    if counts.update > 0 {
+        context.confirm(&format!(
+            "Update {} existing object(s) that differ from the snapshot?",
+            counts.update
+        ))?;
+    }
+    Ok(true)
 }
 
 /// The restore options the flags ask for.
