@@ -838,8 +838,10 @@ impl From<QuiesceArg> for backup_usecases::volumes::quiesce::Quiesce {
 /// `kbackup volumes ...`.
 #[derive(Debug, Subcommand)]
 pub enum VolumesCommand {
-    /// Scale back the workloads of -n/--namespace that a `backup volumes --quiesce scale`
-    /// cut short left at zero (from their `kbackup.io/quiesced-replicas` annotation).
+    /// Finish what volume operations cut short left in -n/--namespace: scale back the
+    /// workloads a `backup volumes --quiesce scale` left at zero (from their
+    /// `kbackup.io/quiesced-replicas` annotation), and take the init container and Secret of
+    /// a `restore volumes --target` out of its workload. Idempotent.
     Resume,
 }
 

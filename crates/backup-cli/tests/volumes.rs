@@ -513,7 +513,10 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         ])
     };
     let pod_before = web_pod_name(&ns);
-    let quiesced = backup(&["--workload", "deployment/web", "--quiesce", "scale"]);
+    let quiesced = backup_as(
+        &account,
+        &["--workload", "deployment/web", "--quiesce", "scale"],
+    );
     assert!(quiesced.status.success(), "the quiesced backup failed");
     let rows = json(&quiesced);
     assert_eq!(
@@ -544,7 +547,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         "kbackup.io/quiesced-replicas=1",
     ]);
     ns.kubectl(&["scale", "deployment", "web", "--replicas=0"]);
-    let resumed = kbackup(&ns, &s3, &["volumes", "resume"]);
+    let resumed = kbackup_as(&account, &ns, &s3, &["volumes", "resume"]);
     assert!(resumed.status.success());
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("Deployment/web scaled back to 1"));
     assert_eq!(replicas(&ns).trim(), "1");

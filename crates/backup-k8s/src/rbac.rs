@@ -34,7 +34,8 @@ pub enum Family {
     Elasticsearch,
     /// Workloads' volumes backed up and restored by mover pods: pods and claims read,
     /// ReplicaSets read (to find Deployments), hooks exec'd, mover Jobs with their Secret
-    /// created, followed, read and deleted.
+    /// created, followed, read and deleted, workloads scaled and their pod templates given
+    /// a restore's init container.
     Volumes,
 }
 
@@ -156,6 +157,13 @@ impl Family {
                     api_groups: &["apps"],
                     resources: &["replicasets"],
                     verbs: &["get"],
+                },
+                // Scaled down and back (`--quiesce scale`), and an init container added to
+                // and taken out of the pod template (`restore volumes --target`).
+                Rule {
+                    api_groups: &["apps"],
+                    resources: &["deployments", "statefulsets"],
+                    verbs: &["get", "list", "patch", "update"],
                 },
                 // Created suspended, resumed (patch) once its Secret exists.
                 Rule {

@@ -10,7 +10,7 @@ use super::mover::{PodRestore, PodRestoreReport, RESTORE_ROOT, find_report};
 use super::pod_type;
 use super::target::{VolumeWorkloadKind, WorkloadRef, component_matches};
 use crate::selection::{SnapshotSelector, find_snapshot};
-use backup_core::cluster::{ObjectRef, PodExec, ResourceStore};
+use backup_core::cluster::{ApiResourceType, ObjectRef, PodExec, ResourceStore, for_each_page};
 use backup_core::{ClusterError, Phase, SnapshotId};
 use backup_repository::Repository;
 use serde_json::{Value, json};
@@ -335,6 +335,67 @@ async fn remove_init_container<C: ResourceStore + ?Sized>(
     cluster.replace(&object).await.map(|_| ())
 }
 
+/// Finishes the workload restores of a namespace that were cut short: each StatefulSet and
+/// Deployment whose pod template still has the restore's init container or session loses
+/// them (its pods roll onto their restored data), and the session's Secret goes. Returns
+/// `kind/name` of each.
+pub async fn finish_workload_restores<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+) -> Result<Vec<String>, ClusterError> {
+    let mut finished = Vec::new();
+    for (kind, plural) in [
+        ("Deployment", "deployments"),
+        ("StatefulSet", "statefulsets"),
+    ] {
+        let resource = ApiResourceType {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced: true,
+            verbs: vec!["list".into()],
+        };
+        let mut workloads = Vec::new();
+        for_each_page(cluster, &resource, Some(namespace), None, 500, |items| {
+            workloads.extend(items)
+        })
+        .await?;
+        for workload in workloads {
+            let template = &workload["spec"]["template"];
+            let session = template["metadata"]["annotations"][SESSION_ANNOTATION]
+                .as_str()
+                .map(str::to_owned);
+            let has_init = template["spec"]["initContainers"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["name"] == INIT_CONTAINER));
+            if session.is_none() && !has_init {
+                continue;
+            }
+            let name = workload["metadata"]["name"].as_str().unwrap_or_default();
+            let reference = ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: kind.into(),
+                namespace: Some(namespace.to_owned()),
+                name: name.to_owned(),
+            };
+            remove_init_container(cluster, &reference).await?;
+            if let Some(session) = session {
+                cluster
+                    .delete(&ObjectRef {
+                        api_version: "v1".into(),
+                        kind: "Secret".into(),
+                        namespace: Some(namespace.to_owned()),
+                        name: format!("kbackup-restore-{name}-{session}"),
+                    })
+                    .await?;
+            }
+            finished.push(format!("{kind}/{name}"));
+        }
+    }
+    Ok(finished)
+}
+
 /// The reports of the pods of the session, and the log tails of those whose init container
 /// failed; waits until every pod the restores name (one pod for `*`) has reported, or the
 /// mover's timeout.
@@ -544,6 +605,52 @@ mod tests {
         small["spec"]["replicas"] = json!(1);
         let error = plan_restores(&request(&["db-1"]), &small, TREES.into_iter()).unwrap_err();
         assert!(error.to_string().contains("has no pod db-1"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_cut_short_is_finished_and_others_are_left_alone() {
+        let cluster = backup_core::testing::FakeCluster::new();
+        cluster.serve("apps", "v1", "StatefulSet", true);
+        cluster.serve("apps", "v1", "Deployment", true);
+        let restores = plan_restores(&request(&["db-1"]), &db(), TREES.into_iter()).unwrap();
+        cluster.insert(&add_init_container(
+            &db(),
+            &request(&[]).mover,
+            "abc",
+            "s1",
+            "sec",
+            &restores,
+        ));
+        let mut other = db();
+        other["metadata"]["name"] = json!("other");
+        cluster.insert(&other);
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "kbackup-restore-db-s1", "namespace": "new"}}));
+        let finished = finish_workload_restores(&cluster, "new").await.unwrap();
+        assert_eq!(finished, ["StatefulSet/db"]);
+        let db = cluster.object("StatefulSet", Some("new"), "db").unwrap();
+        let inits = &db["spec"]["template"]["spec"]["initContainers"];
+        assert_eq!(
+            inits.as_array().unwrap().len(),
+            1,
+            "the workload's own stays: {inits}"
+        );
+        assert!(
+            db["spec"]["template"]["metadata"]["annotations"]
+                .get(SESSION_ANNOTATION)
+                .is_none()
+        );
+        assert!(
+            cluster
+                .object("Secret", Some("new"), "kbackup-restore-db-s1")
+                .is_none()
+        );
+        assert!(
+            finish_workload_restores(&cluster, "new")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
