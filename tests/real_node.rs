@@ -226,7 +226,20 @@ spec:
   - name: client
     image: {toolbox}
     imagePullPolicy: IfNotPresent
-    command: [sh, -c, 'wget -q -O - http://web.{ns}.svc/index.html && wget -q -O - http://web/index.html']
+    command:
+    - sh
+    - -c
+    - |
+      # A new Service is reachable once kube-proxy has written its rules: retry as clients
+      # do, each attempt bounded (BusyBox's own `wget -T` crashes here; `timeout` does not).
+      fetch() {{
+        for attempt in $(seq 1 30); do
+          timeout 5 wget -q -O - "$1" && return 0
+          sleep 1
+        done
+        return 1
+      }}
+      fetch http://web.{ns}.svc/index.html && fetch http://web/index.html
 "#,
         toolbox = node.toolbox_image,
         ns = ns.name,
