@@ -34,8 +34,8 @@ pub struct MoverSettings {
     pub node_selector: BTreeMap<String, String>,
 }
 
-/// A mover's Secret and Job.
-#[derive(Debug, Clone)]
+/// A mover's Secret and Job. Its Debug shows neither (the Secret holds the credentials).
+#[derive(Clone)]
 pub struct MoverJob {
     /// The Job's name (and the Secret's).
     pub name: String,
@@ -45,6 +45,15 @@ pub struct MoverJob {
     pub secret: Value,
     /// The Job.
     pub job: Value,
+}
+
+impl std::fmt::Debug for MoverJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoverJob")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a manifest cannot be made.
