@@ -472,8 +472,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         error.contains("pre-backup hook 'refuse' failed") && error.contains("cannot freeze"),
         "{error}"
     );
-    let marks =
-        |pod: &str| ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", "cd /tmp && ls"]);
+    let marks = |pod: &str| in_main(&ns, pod, "cd /tmp && ls");
     let (db_marks, web_marks) = (marks("db-0"), marks(web_pod.trim()));
     for (marks, present, absent) in [
         (&db_marks, ["flushed", "unfrozen", "done"], "alarm"),
@@ -485,17 +484,9 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         assert!(!marks.contains(absent), "{absent} present: {marks}");
     }
     assert_eq!(
-        ns.kubectl(&[
-            "exec",
-            web_pod.trim(),
-            "-c",
-            "main",
-            "--",
-            "cat",
-            "/tmp/attempted"
-        ])
-        .lines()
-        .count(),
+        in_main(&ns, web_pod.trim(), "cat /tmp/attempted")
+            .lines()
+            .count(),
         2,
         "the failing hook was tried twice (maxRetry: 1)"
     );
@@ -649,16 +640,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
     // Into the running StatefulSet, pod-1 only, through an init container: db-1's damaged
     // file comes back, db-0 (changed too) is left as it is, the init container goes.
     for pod in ["db-0", "db-1"] {
-        ns.kubectl(&[
-            "exec",
-            pod,
-            "-c",
-            "main",
-            "--",
-            "sh",
-            "-c",
-            "echo damaged > /data/own/name",
-        ]);
+        in_main(&ns, pod, "echo damaged > /data/own/name");
     }
     let damaged_db0 = describe_live(&ns, "db-0");
     let into = kbackup(
@@ -715,14 +697,10 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
 
 /// The tree of /data as a pod's container sees it.
 fn describe_live(ns: &TestNamespace, pod: &str) -> String {
-    ns.kubectl(&[
-        "exec",
-        pod,
-        "-c",
-        "main",
-        "--",
-        "sh",
-        "-c",
-        &format!("{DESCRIBE_TREE}\ndescribe /data"),
-    ])
+    in_main(ns, pod, &format!("{DESCRIBE_TREE}\ndescribe /data"))
+}
+
+/// The output of a shell script run in the `main` container of a pod.
+fn in_main(ns: &TestNamespace, pod: &str, script: &str) -> String {
+    ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", script])
 }

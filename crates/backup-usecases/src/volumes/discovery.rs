@@ -228,12 +228,12 @@ async fn claim_access<C: ResourceStore + ?Sized>(
     claim: &str,
 ) -> Result<Option<ClaimAccess>, ClusterError> {
     let object = cluster
-        .get(&ObjectRef {
-            api_version: "v1".into(),
-            kind: "PersistentVolumeClaim".into(),
-            namespace: Some(namespace.into()),
-            name: claim.into(),
-        })
+        .get(&ObjectRef::namespaced(
+            "v1",
+            "PersistentVolumeClaim",
+            namespace,
+            claim,
+        ))
         .await?;
     let Some(object) = object else {
         return Ok(None);
@@ -293,12 +293,12 @@ impl OwnerCache {
             return Ok(known.clone());
         }
         let object = cluster
-            .get(&ObjectRef {
-                api_version: "apps/v1".into(),
-                kind: "ReplicaSet".into(),
-                namespace: Some(namespace.into()),
-                name: replica_set.into(),
-            })
+            .get(&ObjectRef::namespaced(
+                "apps/v1",
+                "ReplicaSet",
+                namespace,
+                replica_set,
+            ))
             .await?;
         let deployment = object.and_then(|rs| {
             let meta: MetaView = serde_json::from_value(rs["metadata"].clone()).ok()?;

@@ -32,15 +32,6 @@ impl MoverRun {
     }
 }
 
-fn object(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectRef {
-    ObjectRef {
-        api_version: api_version.into(),
-        kind: kind.into(),
-        namespace: Some(namespace.into()),
-        name: name.into(),
-    }
-}
-
 /// Runs a mover; errors are the cluster's, a mover that fails is a [`MoverRun`] with its
 /// failure.
 pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
@@ -60,7 +51,7 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
         Err(error) => format!("<logs unavailable: {error}>"),
     };
     let deleted_job = cluster.delete_job(&mover.namespace, &mover.name).await;
-    let secret = object("v1", "Secret", &mover.namespace, &mover.name);
+    let secret = ObjectRef::namespaced("v1", "Secret", &mover.namespace, &mover.name);
     let deleted_secret = cluster.delete(&secret).await;
     let failure = outcome?;
     deleted_job?;
@@ -81,7 +72,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
     let mut suspended = mover.job.clone();
     suspended["spec"]["suspend"] = serde_json::json!(true);
     cluster.create_job(namespace, &suspended).await?;
-    let job = object("batch/v1", "Job", namespace, name);
+    let job = ObjectRef::namespaced("batch/v1", "Job", namespace, name);
     let uid = match cluster.get(&job).await? {
         Some(job) => job["metadata"]["uid"].clone(),
         None => return Err(ClusterError::NotFound(format!("Job {namespace}/{name}"))),

@@ -102,12 +102,8 @@ pub async fn restore_into_workload<C: ResourceStore + PodExec + ?Sized>(
             )));
         }
     };
-    let reference = ObjectRef {
-        api_version: "apps/v1".into(),
-        kind: kind.into(),
-        namespace: Some(request.namespace.clone()),
-        name: request.target.name.clone(),
-    };
+    let reference =
+        ObjectRef::namespaced("apps/v1", kind, &request.namespace, &request.target.name);
     let workload = cluster
         .get(&reference)
         .await?
@@ -135,12 +131,7 @@ pub async fn restore_into_workload<C: ResourceStore + PodExec + ?Sized>(
         "stringData": data,
     });
     cluster.create(&secret).await?;
-    let secret_ref = ObjectRef {
-        api_version: "v1".into(),
-        kind: "Secret".into(),
-        namespace: Some(request.namespace.clone()),
-        name: secret_name.clone(),
-    };
+    let secret_ref = ObjectRef::namespaced("v1", "Secret", &request.namespace, &secret_name);
     let with_init = add_init_container(
         &workload,
         &request.mover,
@@ -373,21 +364,16 @@ pub async fn finish_workload_restores<C: ResourceStore + ?Sized>(
                 continue;
             }
             let name = workload["metadata"]["name"].as_str().unwrap_or_default();
-            let reference = ObjectRef {
-                api_version: "apps/v1".into(),
-                kind: kind.into(),
-                namespace: Some(namespace.to_owned()),
-                name: name.to_owned(),
-            };
+            let reference = ObjectRef::namespaced("apps/v1", kind, namespace, name);
             remove_init_container(cluster, &reference).await?;
             if let Some(session) = session {
                 cluster
-                    .delete(&ObjectRef {
-                        api_version: "v1".into(),
-                        kind: "Secret".into(),
-                        namespace: Some(namespace.to_owned()),
-                        name: format!("kbackup-restore-{name}-{session}"),
-                    })
+                    .delete(&ObjectRef::namespaced(
+                        "v1",
+                        "Secret",
+                        namespace,
+                        &format!("kbackup-restore-{name}-{session}"),
+                    ))
                     .await?;
             }
             finished.push(format!("{kind}/{name}"));
