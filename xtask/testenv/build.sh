@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +21,7 @@ case "$component" in
   minio) version=$MINIO_VERSION ;;
   azurite) version=$AZURITE_VERSION-blob$AZURE_STORAGE_BLOB_VERSION ;;
   elasticsearch) version=$ELASTICSEARCH_VERSION ;;
+  restic) version=$RESTIC_VERSION ;;
   *) echo "unknown component '$component'" >&2; exit 2 ;;
 esac
 dest="$cache_root/$component-$version"
@@ -117,6 +118,12 @@ build_elasticsearch() {
   (cd "$work" && mvn -q -B -Des.version="$version" dependency:copy-dependencies -DoutputDirectory="$work/lib" >&2)
   mkdir -p "$work/classes"
   javac -d "$work/classes" -cp "$work/lib/*" "$here/elasticsearch/EmbeddedElasticsearch.java" >&2
+}
+
+# The benchmarks' restic, from the Go module proxy, with its version stamped as a release has.
+build_restic() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath -ldflags "-s -w -X main.version=${version#v}" "github.com/restic/restic/cmd/restic@$version" >&2
 }
 
 "build_$component"

@@ -6,6 +6,7 @@ mod elasticsearch;
 mod repo;
 mod stackgraph;
 mod storage;
+mod volumes;
 
 use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
@@ -50,6 +51,13 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// `kbackup backup|restore volumes` through the in-cluster mover on the real node, beside
+    /// `kbackup backup|restore path` and restic 0.18.1 on the host, on the data of `repo`.
+    Volumes {
+        /// Rounds, the order of the tools rotating (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Orchestration overhead of `kbackup stackgraph restore` on a simulated installation.
     Stackgraph {
         /// Restores measured (the median is reported).
@@ -64,6 +72,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
         Which::Cluster { objects, rounds } => cluster::run(root, env, &objects, rounds),
         Which::Repo { rounds } => repo::run(root, env, rounds),
+        Which::Volumes { rounds } => volumes::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
         }
@@ -141,6 +150,32 @@ pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
         seconds,
         max_rss_mib: rss_kib / 1024.0,
     })
+}
+
+/// Writes the dirty pages out and drops the page cache, so that the next step reads from the
+/// disk whoever ran before it (needs root).
+pub(crate) fn drop_caches() -> Result<()> {
+    let synced = Command::new("sync").status().context("running sync")?;
+    if !synced.success() {
+        bail!("sync failed ({synced})");
+    }
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .context("dropping the page cache (/proc/sys/vm/drop_caches; the benchmark runs as root)")
+}
+
+/// The version a restic binary reports.
+pub(crate) fn restic_version(restic: &Path) -> String {
+    Command::new(restic)
+        .arg("version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".into())
 }
 
 fn tempfile_path(name: &str) -> PathBuf {

@@ -46,7 +46,7 @@ impl Noise {
 
 /// 2 GiB of mixed files: 16,000 small text files (0.5-24 KiB) in 100 directories, 60 medium
 /// files (4-12 MiB, half text), 3 large files of 450 MiB (alternating random and text MiBs).
-fn generate(dir: &Path) -> Result<()> {
+pub(super) fn generate(dir: &Path) -> Result<()> {
     let marker = dir.join(".generated");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(DATA_VERSION) {
         return Ok(());
@@ -90,7 +90,7 @@ fn restore_dir(work: &Path, tool: usize, run: usize) -> std::path::PathBuf {
     work.join(format!("restore-{}-{run}", TOOLS[tool]))
 }
 
-fn bytes_under(dir: &Path) -> Result<(u64, u64)> {
+pub(super) fn bytes_under(dir: &Path) -> Result<(u64, u64)> {
     let (mut files, mut bytes) = (0, 0);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
@@ -307,23 +307,9 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
          Restores: restic, kbackup, kbackup, restic (creating files slows down as the file system fills: the second restore \
          of a round is slower than the first whoever runs it), each tool's time the mean of its two. Medians of {rounds} round(s).\n\n{table}",
         bytes as f64 / f64::from(1 << 30),
-        restic_version()
+        super::restic_version(Path::new("restic"))
     );
     println!("{section}");
     write_section(&root.join("docs/benchmarks.md"), "repo", &section)?;
     Ok(())
-}
-
-fn restic_version() -> String {
-    Command::new("restic")
-        .arg("version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("?")
-                .to_owned()
-        })
-        .unwrap_or_else(|_| "?".into())
 }

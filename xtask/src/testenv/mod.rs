@@ -86,7 +86,7 @@ impl TestEnv {
     }
 
     /// The cache directory of a built component, building it first if needed.
-    fn component(&self, name: &str) -> Result<PathBuf> {
+    pub(crate) fn component(&self, name: &str) -> Result<PathBuf> {
         let started = Instant::now();
         let output = Command::new("bash")
             .arg(self.recipes().join("build.sh"))

@@ -6,8 +6,11 @@ use backup_core::ClusterError;
 use backup_core::cluster::{JobControl, JobState, ObjectRef, ResourceStore};
 use std::time::{Duration, Instant};
 
-/// How often a running mover's Job is looked at.
-const POLL: Duration = Duration::from_secs(2);
+/// How often a running mover is looked at: a tenth of the time it has run, within these
+/// bounds (a short mover is seen to end soon after it does, a long one is not asked about
+/// every second for hours).
+const POLL_MIN: Duration = Duration::from_millis(200);
+const POLL_MAX: Duration = Duration::from_secs(2);
 
 /// The log lines kept of a failed mover.
 const LOG_TAIL: usize = 40;
@@ -104,8 +107,12 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
             }
             Some(JobState::Running) => {}
         }
+        let pods = job_pods(cluster, namespace, name).await?;
+        if pods.iter().any(exited_cleanly) {
+            return Ok(None);
+        }
         if !running && started.elapsed() >= start_timeout {
-            match not_started(cluster, namespace, name).await? {
+            match not_started(&pods) {
                 Some(reason) => {
                     return Ok(Some(format!(
                         "the mover pod did not start within {}s: {reason}",
@@ -121,40 +128,55 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
                 timeout.as_secs()
             )));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep((started.elapsed() / 10).clamp(POLL_MIN, POLL_MAX)).await;
     }
 }
 
-/// Why the Job's pod has not started, `None` when it has.
-async fn not_started<C: ResourceStore + ?Sized>(
+/// The pods of a mover's Job (one; a few when a node lost one).
+async fn job_pods<C: ResourceStore + ?Sized>(
     cluster: &C,
     namespace: &str,
     job: &str,
-) -> Result<Option<String>, ClusterError> {
-    let pods = super::pod_type();
+) -> Result<Vec<serde_json::Value>, ClusterError> {
+    let selector = format!("job-name={job}");
     let page = cluster
         .list_page(
-            &pods,
+            &super::pod_type(),
             Some(namespace),
-            Some(&format!("job-name={job}")),
+            Some(&selector),
             10,
             None,
         )
         .await?;
-    if page.items.is_empty() {
-        return Ok(Some(
-            "the Job made no pod (a quota or an admission rule may refuse it)".into(),
-        ));
-    }
-    for pod in &page.items {
-        if matches!(
+    Ok(page.items)
+}
+
+/// Whether a mover pod has ended well: the Job's condition says so two seconds or more
+/// later (the kubelet first sets the pod's phase, then the Job controller takes the pod's
+/// finalizer off), while the container's exit code 0 is known at once.
+fn exited_cleanly(pod: &serde_json::Value) -> bool {
+    let containers = pod["status"]["containerStatuses"].as_array();
+    pod["status"]["phase"] == "Succeeded"
+        || containers.is_some_and(|all| {
+            !all.is_empty()
+                && all
+                    .iter()
+                    .all(|c| c["state"]["terminated"]["exitCode"].as_i64() == Some(0))
+        })
+}
+
+/// Why the Job's pod has not started, `None` when it has.
+fn not_started(pods: &[serde_json::Value]) -> Option<String> {
+    let Some(first) = pods.first() else {
+        return Some("the Job made no pod (a quota or an admission rule may refuse it)".into());
+    };
+    let started = pods.iter().any(|pod| {
+        matches!(
             pod["status"]["phase"].as_str(),
             Some("Running" | "Succeeded" | "Failed")
-        ) {
-            return Ok(None);
-        }
-    }
-    Ok(Some(pending_reason(&page.items[0])))
+        )
+    });
+    (!started).then(|| pending_reason(first))
 }
 
 /// What a pending pod's status says of why.
@@ -216,6 +238,24 @@ mod tests {
         assert!(pending_reason(&json!({})).starts_with("not scheduled"));
         let placed = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}});
         assert_eq!(pending_reason(&placed), "pending on node n1");
+    }
+
+    #[test]
+    fn a_mover_pod_has_ended_well_once_its_containers_exited_0() {
+        let exited = |codes: &[i64]| {
+            let statuses: Vec<_> = codes
+                .iter()
+                .map(|c| json!({"state": {"terminated": {"exitCode": c}}}))
+                .collect();
+            json!({"status": {"phase": "Running", "containerStatuses": statuses}})
+        };
+        assert!(exited_cleanly(&exited(&[0])));
+        assert!(!exited_cleanly(&exited(&[0, 1])));
+        assert!(!exited_cleanly(&exited(&[])));
+        let running = json!({"status": {"phase": "Running", "containerStatuses": [
+            {"state": {"running": {}}}]}});
+        assert!(!exited_cleanly(&running));
+        assert!(exited_cleanly(&json!({"status": {"phase": "Succeeded"}})));
     }
 
     #[test]
