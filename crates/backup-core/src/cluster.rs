@@ -342,6 +342,15 @@ pub trait JobControl: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Vec<ContainerLog>, ClusterError>;
+    /// The last line of a container's log in one of a Job's pods, at most `max_bytes` of it
+    /// (its start); empty when it has logged nothing yet.
+    async fn last_log_line(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        max_bytes: usize,
+    ) -> Result<String, ClusterError>;
     /// Deletes the Job and its pods.
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
 }

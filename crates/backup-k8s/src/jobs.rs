@@ -132,6 +132,25 @@ impl JobControl for KubeCluster {
         Ok(logs)
     }
 
+    async fn last_log_line(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        max_bytes: usize,
+    ) -> Result<String, ClusterError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(container.to_owned()),
+            tail_lines: Some(1),
+            limit_bytes: Some(i64::try_from(max_bytes).unwrap_or(i64::MAX)),
+            ..LogParams::default()
+        };
+        pods.logs(pod, &params)
+            .await
+            .map_err(|e| convert(&format!("log of {namespace}/{pod} {container}"), e))
+    }
+
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
         let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         let params = DeleteParams {

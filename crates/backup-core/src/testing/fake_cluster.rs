@@ -469,6 +469,19 @@ impl JobControl for FakeCluster {
         }])
     }
 
+    async fn last_log_line(
+        &self,
+        _: &str,
+        pod: &str,
+        _: &str,
+        max_bytes: usize,
+    ) -> Result<String, ClusterError> {
+        let name = pod.strip_suffix("-pod").unwrap_or(pod);
+        let mut line = format!("the log of {name}");
+        line.truncate(max_bytes);
+        Ok(line)
+    }
+
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
         self.change(format!("delete Job/{name}")).await?;
         self.lock()

@@ -9,6 +9,9 @@ use std::time::Duration;
 /// Where the mover's claim is mounted.
 pub const MOUNT_PATH: &str = "/data";
 
+/// The name of a mover Job's container.
+pub const MOVER_CONTAINER: &str = "mover";
+
 /// How movers run.
 #[derive(Debug, Clone)]
 pub struct MoverSettings {
@@ -16,6 +19,9 @@ pub struct MoverSettings {
     pub image: String,
     /// The mover's memory request and limit (`256Mi`).
     pub memory: String,
+    /// The mover's CPU request (no limit: it takes what the node has spare); also its share
+    /// of the node's CPU when busy, beside the node's own processes.
+    pub cpu: String,
     /// Movers running at the same time.
     pub concurrency: usize,
     /// How long a mover pod may take to start (scheduled, image pulled, running).
@@ -191,7 +197,7 @@ pub(crate) fn mover_container(
         "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
         "securityContext": {"runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": false},
         "resources": {
-            "requests": {"memory": settings.memory, "cpu": "100m"},
+            "requests": {"memory": settings.memory, "cpu": settings.cpu},
             "limits": {"memory": settings.memory},
         },
         "volumeMounts": mounts,
@@ -226,7 +232,7 @@ fn mover_job(
         "tolerations": tolerations,
         "containers": [mover_container(
             settings,
-            "mover",
+            MOVER_CONTAINER,
             args,
             name,
             vec![json!({"name": "data", "mountPath": MOUNT_PATH, "readOnly": read_only})],
@@ -270,6 +276,7 @@ mod tests {
         MoverSettings {
             image: "localhost/kbackup:1".into(),
             memory: "256Mi".into(),
+            cpu: "500m".into(),
             concurrency: 2,
             start_timeout: Duration::from_secs(60),
             timeout: Duration::from_secs(3600),

@@ -1,16 +1,17 @@
 //! Running one mover: its Secret and Job created, followed until the Job ends (or its pod
 //! cannot start), its log read, and both removed whatever happened.
 
-use super::manifests::MoverJob;
+use super::manifests::{MOVER_CONTAINER, MoverJob};
+use super::mover::REPORT_MARKER;
 use backup_core::ClusterError;
 use backup_core::cluster::{JobControl, JobState, ObjectRef, ResourceStore};
 use std::time::{Duration, Instant};
 
-/// How often a running mover is looked at: a tenth of the time it has run, within these
+/// How often a running mover is looked at: a twentieth of the time it has run, within these
 /// bounds (a short mover is seen to end soon after it does, a long one is not asked about
 /// every second for hours).
 const POLL_MIN: Duration = Duration::from_millis(200);
-const POLL_MAX: Duration = Duration::from_secs(2);
+const POLL_MAX: Duration = Duration::from_secs(5);
 
 /// The log lines kept of a failed mover.
 const LOG_TAIL: usize = 40;
@@ -47,7 +48,7 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
     let log = match cluster.job_logs(&mover.namespace, &mover.name).await {
         Ok(logs) => logs
             .into_iter()
-            .filter(|l| l.container == "mover")
+            .filter(|l| l.container == MOVER_CONTAINER)
             .map(|l| l.text)
             .collect::<Vec<_>>()
             .join("\n"),
@@ -108,7 +109,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
             Some(JobState::Running) => {}
         }
         let pods = job_pods(cluster, namespace, name).await?;
-        if pods.iter().any(exited_cleanly) {
+        if pods.iter().any(exited_cleanly) || reported(cluster, namespace, &pods).await? {
             return Ok(None);
         }
         if !running && started.elapsed() >= start_timeout {
@@ -128,7 +129,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
                 timeout.as_secs()
             )));
         }
-        tokio::time::sleep((started.elapsed() / 10).clamp(POLL_MIN, POLL_MAX)).await;
+        tokio::time::sleep((started.elapsed() / 20).clamp(POLL_MIN, POLL_MAX)).await;
     }
 }
 
@@ -149,6 +150,27 @@ async fn job_pods<C: ResourceStore + ?Sized>(
         )
         .await?;
     Ok(page.items)
+}
+
+/// Whether a mover has printed its report, its last act: known a second or more before its
+/// pod's status says it exited (the kubelet looks at its containers once a second).
+async fn reported<C: JobControl + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    pods: &[serde_json::Value],
+) -> Result<bool, ClusterError> {
+    for pod in pods {
+        let running = pod["status"]["phase"] == "Running";
+        if let (true, Some(name)) = (running, pod["metadata"]["name"].as_str()) {
+            let line = cluster
+                .last_log_line(namespace, name, MOVER_CONTAINER, REPORT_MARKER.len())
+                .await?;
+            if line.starts_with(REPORT_MARKER) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Whether a mover pod has ended well: the Job's condition says so two seconds or more
@@ -256,6 +278,42 @@ mod tests {
             {"state": {"running": {}}}]}});
         assert!(!exited_cleanly(&running));
         assert!(exited_cleanly(&json!({"status": {"phase": "Succeeded"}})));
+    }
+
+    mockall::mock! {
+        Jobs {}
+        #[async_trait::async_trait]
+        impl JobControl for Jobs {
+            async fn create_job(&self, namespace: &str, manifest: &serde_json::Value) -> Result<(), ClusterError>;
+            async fn job_state(&self, namespace: &str, name: &str) -> Result<Option<JobState>, ClusterError>;
+            async fn wait_job(&self, namespace: &str, name: &str, timeout: Duration) -> Result<JobState, ClusterError>;
+            async fn job_logs(&self, namespace: &str, name: &str) -> Result<Vec<backup_core::cluster::ContainerLog>, ClusterError>;
+            async fn last_log_line(&self, namespace: &str, pod: &str, container: &str, max_bytes: usize) -> Result<String, ClusterError>;
+            async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_running_mover_has_reported_once_its_last_log_line_is_the_report() {
+        let pods =
+            |phase: &str| vec![json!({"metadata": {"name": "m-1"}, "status": {"phase": phase}})];
+        let mut jobs = MockJobs::new();
+        jobs.expect_last_log_line()
+            .withf(|ns, pod, container, max| {
+                (ns, pod, container, *max) == ("ns", "m-1", MOVER_CONTAINER, REPORT_MARKER.len())
+            })
+            .times(2)
+            .returning({
+                let mut lines = vec![
+                    format!("{REPORT_MARKER}{{\"files\": 1}}\n"),
+                    "reading /data\n".into(),
+                ];
+                move |_, _, _, _| Ok(lines.pop().unwrap_or_default())
+            });
+        assert!(!reported(&jobs, "ns", &pods("Running")).await.unwrap());
+        assert!(reported(&jobs, "ns", &pods("Running")).await.unwrap());
+        // A pod not running yet (or gone) is not asked for its log.
+        assert!(!reported(&jobs, "ns", &pods("Pending")).await.unwrap());
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub(crate) async fn mover_settings(
     Ok(MoverSettings {
         image: args.mover_image.clone(),
         memory: args.mover_memory.clone(),
+        cpu: args.mover_cpu.clone(),
         concurrency: usize::from(args.mover_concurrency),
         start_timeout: args.mover_start_timeout,
         timeout: args.mover_timeout,
