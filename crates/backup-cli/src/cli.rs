@@ -855,8 +855,9 @@ pub struct MoverArgs {
     /// Each mover's memory request and limit (a Kubernetes quantity).
     #[arg(long, default_value = "256Mi", value_name = "QUANTITY")]
     pub mover_memory: String,
-    /// Each mover's CPU request (no limit): its share of a busy node's CPU.
-    #[arg(long, default_value = "500m", value_name = "QUANTITY")]
+    /// Each mover's CPU request (no limit): its share of a busy node's CPU. Small by default:
+    /// a ReadWriteOnce volume's mover must fit on the node beside the pod using it.
+    #[arg(long, default_value = "100m", value_name = "QUANTITY")]
     pub mover_cpu: String,
     /// Movers running at the same time.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -479,6 +479,14 @@ fn delete_restore_claim(kubectl: &Kubectl) -> Result<()> {
     Ok(())
 }
 
+/// The range of a step's times, `(min-max)`.
+fn spread(samples: &[Sample]) -> String {
+    let seconds = samples.iter().map(|s| s.seconds);
+    let min = seconds.clone().fold(f64::INFINITY, f64::min);
+    let max = seconds.fold(0.0, f64::max);
+    format!("({min:.2}-{max:.2})")
+}
+
 fn report(results: &[Runs; 3], rounds: usize, data: (u64, u64), restic: &Path) -> Result<String> {
     let mut table = String::new();
     writeln!(
@@ -495,10 +503,12 @@ fn report(results: &[Runs; 3], rounds: usize, data: (u64, u64), restic: &Path) -
         ("second backup (unchanged)", |r: &Runs| r.second.clone()),
         ("restore", |r: &Runs| r.restore.clone()),
     ] {
-        let [m, k, r] = [mover, host, restic_runs].map(|runs| median(&pick(runs)));
+        let runs = [mover, host, restic_runs].map(pick);
+        let [m, k, r] = runs.clone().map(|samples| median(&samples));
+        let [ms, ks, rs] = runs.map(|samples| spread(&samples));
         writeln!(
             table,
-            "| {name} | {:.2} | {:.2} | {:.2} | **{:.2}** | <= 1.15 | {:.2} | {:.0} MiB | {:.0} MiB | {:.0} MiB |",
+            "| {name} | {:.2} {ms} | {:.2} {ks} | {:.2} {rs} | **{:.2}** | <= 1.15 | {:.2} | {:.0} MiB | {:.0} MiB | {:.0} MiB |",
             m.seconds,
             k.seconds,
             r.seconds,
@@ -512,13 +522,15 @@ fn report(results: &[Runs; 3], rounds: usize, data: (u64, u64), restic: &Path) -
     let (files, bytes) = data;
     Ok(format!(
         "## Volumes (in-cluster mover)\n\n`cargo xtask bench volumes --rounds {rounds}`: the file tree of `bench repo` ({files} files, {:.2} GiB) \
-         on a claim of the real node (local-path volume), backed up and restored by `kbackup backup volumes` / `restore volumes --claim` \
-         through a mover pod of the kbackup image, beside `kbackup backup|restore path` and restic {} run on the host against the \
+         on a claim of the real node (a local-path volume), backed up and restored by `kbackup backup volumes` / `restore volumes --claim` \
+         through a mover pod of the kbackup image, beside `kbackup backup|restore path` and restic {} run on the host on the \
          volume's directory; all three into the test MinIO, fresh repositories each round. The mover's times are the user's: \
-         the CLI's wall time, Job and pod start, the work, the report and the cleanup. Page cache dropped before every step; \
-         the order of the tools rotates every round. Medians of {rounds} round(s); peak RSS the largest seen. The mover pod's \
-         memory is read from its cgroup on the host every 100 ms (resident memory; with page cache it peaked at {:.0} MiB of its \
-         256 MiB limit, the kernel reclaiming the cache as the limit nears).\n\n{table}",
+         the command's wall time, with the Job and its pod started, the work, the report read and the cleanup. The mover restores \
+         into a claim already bound to a volume (the host's tools restore into a directory). Page cache dropped before every \
+         step, and each step timed until its writes are on the disk (a `sync` after it, counted). The order of the tools rotates \
+         every round. Medians of {rounds} round(s), their range in brackets; peak memory the largest seen. The mover pod's memory is read from its cgroup \
+         on the host every 100 ms: resident memory in the table; with page cache it peaked at {:.0} MiB of its 256 MiB limit \
+         (the kernel reclaims the cache as the limit nears).\n\n{table}",
         bytes as f64 / f64::from(1 << 30),
         super::restic_version(restic),
         mover.cgroup_peak_mib

@@ -276,7 +276,7 @@ mod tests {
         MoverSettings {
             image: "localhost/kbackup:1".into(),
             memory: "256Mi".into(),
-            cpu: "500m".into(),
+            cpu: "100m".into(),
             concurrency: 2,
             start_timeout: Duration::from_secs(60),
             timeout: Duration::from_secs(3600),

@@ -543,7 +543,7 @@ mod tests {
             mover: MoverSettings {
                 image: "kbackup:1".into(),
                 memory: "256Mi".into(),
-                cpu: "500m".into(),
+                cpu: "100m".into(),
                 concurrency: 1,
                 start_timeout: Duration::from_secs(1),
                 timeout: Duration::from_secs(1),
