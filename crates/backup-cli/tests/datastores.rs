@@ -3,8 +3,8 @@
 
 mod common;
 
-use backup_core::cluster::{ObjectRef, ResourceStore};
-use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS};
+use backup_core::cluster::{ObjectRef, ResourceStore, WorkloadControl};
+use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use common::*;
 use serde_json::{Value, json};
 
@@ -64,6 +64,53 @@ fn names(stdout: &[u8]) -> Vec<String> {
         .iter()
         .map(|a| a["name"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// As sts-backup has it: a settings restore writes StackGraph's data, so the two restores
+/// exclude each other, whichever tool took the lock.
+#[tokio::test]
+async fn stackgraph_and_settings_restores_exclude_each_other() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    sts.upload_settings().await;
+    let started = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    let job = text(&started.stdout).trim().to_owned();
+    let refused = sts.kbackup(&["-y", "settings", "restore", "--latest"]);
+    assert_refused(
+        &refused,
+        "settings and stackgraph restores are mutually exclusive",
+    );
+    assert!(
+        text(&refused.stderr).contains("stackgraph check-and-finalize"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        sts.workload("settings-api").await.replicas,
+        1,
+        "nothing scaled"
+    );
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+
+    // The lock sts-backup takes for a settings restore: the same annotations.
+    let settings_user = sts.workload("settings-api").await;
+    let lock = std::collections::BTreeMap::from([
+        (RESTORE_IN_PROGRESS.to_owned(), Some("settings".to_owned())),
+        (
+            RESTORE_STARTED_AT.to_owned(),
+            Some("2026-11-30T03:00:00Z".to_owned()),
+        ),
+    ]);
+    sts.cluster.annotate(&settings_user, &lock).await.unwrap();
+    let refused = sts.kbackup(&["-y", "stackgraph", "restore", "--latest"]);
+    assert_refused(
+        &refused,
+        "stackgraph and settings restores are mutually exclusive",
+    );
+    assert_eq!(sts.workload("server").await.replicas, 2, "nothing scaled");
+    sts.cleanup().await;
 }
 
 #[tokio::test]

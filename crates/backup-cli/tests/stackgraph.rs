@@ -4,7 +4,7 @@
 
 mod common;
 
-use backup_core::cluster::{ObjectRef, ResourceStore, WorkloadControl};
+use backup_core::cluster::{JobControl, ObjectRef, ResourceStore, WorkloadControl};
 use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use common::*;
 use serde_json::{Value, json};
@@ -121,6 +121,44 @@ async fn background_restore_then_finalize() {
         text(&again.stderr)
     );
     assert!(text(&again.stdout).contains("NotFound"));
+    sts.cleanup().await;
+}
+
+/// sts-backup finalizes a restore by deleting the Job and its claim only: the keys Secret
+/// (and the claim) kbackup made for the Job are the Job's, so Kubernetes deletes them with it.
+#[tokio::test]
+async fn a_restore_job_owns_its_keys_and_claim_so_whoever_deletes_it_deletes_them() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = text(&out.stdout).trim().to_owned();
+    let uid = sts.object("Job", "batch/v1", &job).await["metadata"]["uid"].clone();
+    let keys = format!("{job}-keys");
+    for (kind, name) in [
+        ("Secret", keys.as_str()),
+        ("PersistentVolumeClaim", job.as_str()),
+    ] {
+        let owners = sts.object(kind, "v1", name).await["metadata"]["ownerReferences"].clone();
+        assert_eq!(
+            (&owners[0]["kind"], &owners[0]["uid"]),
+            (&json!("Job"), &uid),
+            "{kind} {name}"
+        );
+    }
+    // As sts-backup's check-and-finalize does, once the Job is done: the Job goes.
+    sts.cluster.delete_job(&sts.namespace, &job).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sts.leftovers(&job).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the keys or the claim outlived the Job by 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.assert_running_as_before().await;
     sts.cleanup().await;
 }
 

@@ -126,10 +126,12 @@ impl Family {
                 },
                 PORT_FORWARD,
                 WORKLOADS,
+                // Created suspended, resumed (patch) once its keys and scratch claim exist,
+                // owned by it.
                 Rule {
                     api_groups: &["batch"],
                     resources: &["jobs"],
-                    verbs: &["get", "list", "watch", "create", "delete"],
+                    verbs: &["get", "list", "watch", "create", "patch", "delete"],
                 },
             ],
             Family::Elasticsearch => &[CORE_READ, PODS, PORT_FORWARD, WORKLOADS],

@@ -343,14 +343,19 @@ impl Installation {
         }
     }
 
+    /// An object of the installation's namespace, `None` when it is not there.
+    pub async fn find(&self, kind: &str, api_version: &str, name: &str) -> Option<Value> {
+        let object = ObjectRef::namespaced(api_version, kind, &self.namespace, name);
+        self.cluster.get(&object).await.unwrap()
+    }
+
     pub async fn exists(&self, kind: &str, api_version: &str, name: &str) -> bool {
-        let object = ObjectRef {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: Some(self.namespace.clone()),
-            name: name.into(),
-        };
-        self.cluster.get(&object).await.unwrap().is_some()
+        self.find(kind, api_version, name).await.is_some()
+    }
+
+    pub async fn object(&self, kind: &str, api_version: &str, name: &str) -> Value {
+        let found = self.find(kind, api_version, name).await;
+        found.unwrap_or_else(|| panic!("no {kind} {name} in {}", self.namespace))
     }
 
     pub async fn cleanup(self) {

@@ -218,9 +218,19 @@ impl FakeCluster {
 }
 
 impl State {
+    /// Stores an object; one already there keeps its uid (as an update or an apply does).
     fn store(&mut self, object: &Value) -> String {
-        self.next_uid += 1;
-        let uid = format!("uid-{}", self.next_uid);
+        let id = identity(object);
+        let uid = match self.objects.iter().find(|o| identity(o) == id) {
+            Some(old) => old["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            None => {
+                self.next_uid += 1;
+                format!("uid-{}", self.next_uid)
+            }
+        };
         let mut object = object.clone();
         object["metadata"]["uid"] = json!(uid);
         if object["kind"] == "CustomResourceDefinition" {
@@ -429,6 +439,9 @@ impl JobControl for FakeCluster {
             return Err(ClusterError::Conflict(format!("Job {} exists", key.1)));
         }
         s.jobs.insert(key, JobState::Running);
+        let mut job = manifest.clone();
+        job["metadata"]["namespace"] = json!(namespace);
+        s.store(&job);
         Ok(())
     }
 
@@ -482,11 +495,27 @@ impl JobControl for FakeCluster {
         Ok(line)
     }
 
+    /// Deletes the Job, and what it owns as Kubernetes' garbage collector would.
     async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
         self.change(format!("delete Job/{name}")).await?;
-        self.lock()
-            .jobs
-            .remove(&(namespace.to_owned(), name.to_owned()));
+        let mut s = self.lock();
+        s.jobs.remove(&(namespace.to_owned(), name.to_owned()));
+        let id = (
+            "Job".to_owned(),
+            Some(namespace.to_owned()),
+            name.to_owned(),
+        );
+        let uid = s
+            .objects
+            .iter()
+            .find(|o| identity(o) == id)
+            .map(|job| job["metadata"]["uid"].clone());
+        let owned_by_job = |o: &Value| {
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|owners| owners.iter().any(|r| Some(&r["uid"]) == uid.as_ref()))
+        };
+        s.objects.retain(|o| identity(o) != id && !owned_by_job(o));
         Ok(())
     }
 }

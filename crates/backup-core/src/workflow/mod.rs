@@ -5,11 +5,13 @@
 //! finalized after a crash, a Ctrl-C, or from another machine, and a cluster left half-way by
 //! StackState's Go `sts-backup` (same annotations) is finalized the same way.
 
+mod job_launch;
 mod pause;
 
+pub use job_launch::launch_job;
 pub use pause::{
-    PausePlan, PausedWorkload, WorkflowError, pause_workloads, paused_workloads, plan_pause,
-    resume_workloads,
+    PausePlan, PausedWorkload, WorkflowError, mutually_exclusive, pause_workloads,
+    paused_workloads, plan_pause, resume_workloads,
 };
 
 /// Annotation naming the data store whose restore holds the lock.

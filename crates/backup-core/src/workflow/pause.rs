@@ -9,13 +9,15 @@ use std::time::Duration;
 /// Why pausing or resuming failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
-    /// Another restore of the same data store holds the lock.
-    #[error(
-        "another {datastore} restore is already in progress (started {started_at}, workload {workload})"
-    )]
+    /// Another restore holds the lock: of the same data store, of one whose restores exclude
+    /// this one's (StackGraph and settings, as `sts-backup` has them), or on a workload this
+    /// restore would scale down.
+    #[error("{}", locked_message(datastore, holder, started_at, workload))]
     Locked {
-        /// The data store.
+        /// The data store whose restore was refused.
         datastore: String,
+        /// The data store whose restore holds the lock.
+        holder: String,
         /// When the other restore started, as recorded.
         started_at: String,
         /// A workload carrying the lock.
@@ -45,13 +47,11 @@ impl WorkflowError {
     pub fn next_steps(&self) -> Vec<NextStep> {
         match self {
             Self::Locked {
-                datastore,
-                namespace,
-                ..
+                holder, namespace, ..
             } => vec![
                 NextStep::FinalizeRestore {
                     namespace: namespace.clone(),
-                    data_store: datastore.clone(),
+                    data_store: holder.clone(),
                     operation: None,
                 },
                 NextStep::ClearRestoreLock {
@@ -61,6 +61,29 @@ impl WorkflowError {
             _ => Vec::new(),
         }
     }
+}
+
+fn locked_message(datastore: &str, holder: &str, started_at: &str, workload: &str) -> String {
+    let held = format!("(started {started_at}, workload {workload})");
+    if holder == datastore {
+        format!("another {datastore} restore is already in progress {held}")
+    } else if mutually_exclusive(datastore, holder) {
+        format!(
+            "a {holder} restore is in progress {held}: {datastore} and {holder} restores are mutually exclusive"
+        )
+    } else {
+        format!(
+            "a {holder} restore is in progress on a workload this {datastore} restore scales down {held}"
+        )
+    }
+}
+
+/// Whether restores of the two data stores may not run at the same time: a settings restore
+/// writes StackGraph's data, so StackGraph and settings restores exclude each other (as
+/// `sts-backup` has it, whichever tool holds the lock).
+pub fn mutually_exclusive(a: &str, b: &str) -> bool {
+    const STACKGRAPH_GROUP: [&str; 2] = ["stackgraph", "settings"];
+    a == b || (STACKGRAPH_GROUP.contains(&a) && STACKGRAPH_GROUP.contains(&b))
 }
 
 /// A workload scaled down for a restore, with the replicas to give back.
@@ -82,7 +105,7 @@ fn describe(w: &Workload) -> String {
 pub struct PausePlan {
     /// The workloads it would scale down (`Kind/name`), with their replicas.
     pub scale_down: Vec<(String, i32)>,
-    /// Why it would refuse: another restore of the data store holds the lock.
+    /// Why it would refuse: another restore holds the lock (see [`pause_workloads`]).
     pub refused: Option<String>,
 }
 
@@ -93,7 +116,7 @@ pub async fn plan_pause(
     selector: &str,
     datastore: &str,
 ) -> Result<PausePlan, WorkflowError> {
-    let refused = lock_held(cluster, namespace, datastore).await?;
+    let refused = lock_held(cluster, namespace, selector, datastore).await?;
     let scale_down = cluster
         .workloads(namespace, selector)
         .await?
@@ -107,19 +130,31 @@ pub async fn plan_pause(
     })
 }
 
-/// The refusal when a restore of `datastore` holds the lock somewhere in `namespace`.
+/// The refusal when a restore that excludes one of `datastore` holds the lock somewhere in
+/// `namespace` (of the same data store, or of a mutually exclusive one), or when any restore
+/// holds it on a workload `selector` matches (a restore must not take another's workloads).
 async fn lock_held(
     cluster: &(impl WorkloadControl + ?Sized),
     namespace: &str,
+    selector: &str,
     datastore: &str,
 ) -> Result<Option<WorkflowError>, ClusterError> {
-    let holder = cluster
+    let lock = |w: &Workload| w.annotations.get(RESTORE_IN_PROGRESS).cloned();
+    let mut holder = cluster
         .workloads(namespace, "")
         .await?
         .into_iter()
-        .find(|w| w.annotations.get(RESTORE_IN_PROGRESS).map(String::as_str) == Some(datastore));
+        .find(|w| lock(w).is_some_and(|held| mutually_exclusive(&held, datastore)));
+    if holder.is_none() {
+        holder = cluster
+            .workloads(namespace, selector)
+            .await?
+            .into_iter()
+            .find(|w| lock(w).is_some());
+    }
     Ok(holder.map(|w| WorkflowError::Locked {
         datastore: datastore.to_owned(),
+        holder: lock(&w).unwrap_or_default(),
         started_at: w
             .annotations
             .get(RESTORE_STARTED_AT)
@@ -133,8 +168,9 @@ async fn lock_held(
 /// Takes the restore lock and scales every matching workload with replicas down to 0, after
 /// recording its replica count in an annotation; then waits (by watching) until the pods of
 /// the scaled workloads are gone. The annotations are written before any scaling, so an
-/// interruption at any point loses nothing. Refuses while another restore of `datastore`
-/// holds the lock anywhere in the namespace.
+/// interruption at any point loses nothing. Refuses while another restore of `datastore`, or
+/// of a data store whose restores exclude its own, holds the lock anywhere in the
+/// namespace, or while any restore holds it on a workload `selector` matches.
 pub async fn pause_workloads(
     cluster: &(impl WorkloadControl + ?Sized),
     namespace: &str,
@@ -143,7 +179,7 @@ pub async fn pause_workloads(
     now: DateTime<Utc>,
     pods_timeout: Duration,
 ) -> Result<Vec<PausedWorkload>, WorkflowError> {
-    if let Some(locked) = lock_held(cluster, namespace, datastore).await? {
+    if let Some(locked) = lock_held(cluster, namespace, selector, datastore).await? {
         return Err(locked);
     }
     let started_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -386,6 +422,83 @@ mod tests {
             &[],
         );
         pause_elasticsearch(&cluster).await;
+    }
+
+    #[tokio::test]
+    async fn stackgraph_and_settings_restores_exclude_each_other_whoever_holds_the_lock() {
+        let cluster = installation();
+        pause_stackgraph(&cluster).await.unwrap();
+        let selector = "app=settings-user";
+        let planned = plan_pause(&cluster, "sts", selector, "settings").await;
+        let paused = pause_workloads(
+            &cluster,
+            "sts",
+            selector,
+            "settings",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await;
+        let (planned, error) = (planned.unwrap().refused, paused);
+        let error = error.unwrap_err();
+        assert_eq!(planned, Some(error.to_string()));
+        assert!(
+            error
+                .to_string()
+                .contains("settings and stackgraph restores are mutually exclusive"),
+            "{error}"
+        );
+        assert!(
+            matches!(&error.next_steps()[0], NextStep::FinalizeRestore { data_store, .. } if data_store == "stackgraph")
+        );
+        resume_stackgraph(&cluster).await.unwrap();
+        // The reverse, with the lock as sts-backup writes it for a settings restore.
+        let cluster = installation();
+        let locked = BTreeMap::from([
+            (RESTORE_IN_PROGRESS.to_owned(), Some("settings".to_owned())),
+            (
+                RESTORE_STARTED_AT.to_owned(),
+                Some("2026-11-21T09:00:00Z".to_owned()),
+            ),
+        ]);
+        cluster
+            .annotate(&cluster.workload("ui"), &locked)
+            .await
+            .unwrap();
+        let error = pause_stackgraph(&cluster).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("stackgraph and settings restores are mutually exclusive"),
+            "{error}"
+        );
+        assert_eq!(cluster.workload("server").replicas, 2, "nothing scaled");
+    }
+
+    #[tokio::test]
+    async fn a_restore_does_not_take_workloads_another_restore_holds() {
+        let cluster = installation();
+        pause_stackgraph(&cluster).await.unwrap();
+        let error = pause_workloads(
+            &cluster,
+            "sts",
+            SELECTOR,
+            "victoriametrics",
+            now(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("a stackgraph restore is in progress on a workload this victoriametrics restore scales down"),
+            "{error}"
+        );
+        assert_eq!(
+            cluster.workload("server").annotations[RESTORE_IN_PROGRESS],
+            "stackgraph"
+        );
     }
 
     #[tokio::test]

@@ -57,13 +57,7 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
             .spec
             .manifests(&self.namespace, Operation::Backup, request);
         let job = self.spec.job_name(Operation::Backup, &request.run_id);
-        let created = async {
-            for object in m.setup() {
-                self.cluster.apply(object, true).await?;
-            }
-            self.cluster.create_job(&self.namespace, &m.job).await
-        }
-        .await;
+        let created = m.create(self.cluster, &self.namespace).await;
         if let Err(error) = created {
             self.remove_objects(&job).await;
             return Err(error.into());

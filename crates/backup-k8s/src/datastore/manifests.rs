@@ -4,6 +4,9 @@
 //! space in /tmp-data (a PVC named after the Job), logging configuration in /opt/docker/etc_log.
 
 use super::{ClaimMount, DataStoreSpec, JobInstance, Operation, Scratch};
+use backup_core::ClusterError;
+use backup_core::cluster::{JobControl, ResourceStore};
+use backup_core::workflow::launch_job;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -45,12 +48,29 @@ impl std::fmt::Debug for JobManifests {
 }
 
 impl JobManifests {
-    /// What is created before the Job, in order.
+    /// What the Job uses, in the order it is created: the scripts (shared by the runs), the
+    /// credentials and the scratch volume (the Job's own).
     pub fn setup(&self) -> Vec<&Value> {
         [Some(&self.scripts), Some(&self.keys), self.volume.as_ref()]
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// Applies the scripts, then starts the Job with its credentials and scratch volume owned
+    /// by it: whoever deletes the Job (kbackup or `sts-backup` finalizing, a person),
+    /// Kubernetes deletes them with it.
+    pub async fn create<C: ResourceStore + JobControl + ?Sized>(
+        &self,
+        cluster: &C,
+        namespace: &str,
+    ) -> Result<(), ClusterError> {
+        cluster.apply(&self.scripts, true).await?;
+        let owned: Vec<&Value> = [Some(&self.keys), self.volume.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        launch_job(cluster, namespace, &self.job, &owned).await
     }
 
     /// Every object, the Job last (`Kind/name` of each, for plans).

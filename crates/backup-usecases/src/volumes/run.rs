@@ -5,6 +5,7 @@ use super::manifests::{MOVER_CONTAINER, MoverJob};
 use super::mover::REPORT_MARKER;
 use backup_core::ClusterError;
 use backup_core::cluster::{JobControl, JobState, ObjectRef, ResourceStore};
+use backup_core::workflow::launch_job;
 use std::time::{Duration, Instant};
 
 /// How often a running mover is looked at: a twentieth of the time it has run, within these
@@ -63,9 +64,9 @@ pub async fn run_mover<C: ResourceStore + JobControl + ?Sized>(
     Ok(MoverRun { log, failure })
 }
 
-/// Creates the Job suspended, then its Secret owned by it (whoever deletes the Job, kbackup,
-/// its TTL or a person, deletes the Secret with it), then lets it run, and waits for its
-/// end: `Some(reason)` when it failed or could not start.
+/// Starts the Job with its Secret owned by it (whoever deletes the Job, kbackup, its TTL or
+/// a person, deletes the Secret with it), and waits for its end: `Some(reason)` when it
+/// failed or could not start.
 async fn follow<C: ResourceStore + JobControl + ?Sized>(
     cluster: &C,
     mover: &MoverJob,
@@ -73,30 +74,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
     timeout: Duration,
 ) -> Result<Option<String>, ClusterError> {
     let (namespace, name) = (mover.namespace.as_str(), mover.name.as_str());
-    let mut suspended = mover.job.clone();
-    suspended["spec"]["suspend"] = serde_json::json!(true);
-    cluster.create_job(namespace, &suspended).await?;
-    let job = ObjectRef::namespaced("batch/v1", "Job", namespace, name);
-    let uid = match cluster.get(&job).await? {
-        Some(job) => job["metadata"]["uid"].clone(),
-        None => return Err(ClusterError::NotFound(format!("Job {namespace}/{name}"))),
-    };
-    let mut secret = mover.secret.clone();
-    secret["metadata"]["ownerReferences"] = serde_json::json!([{
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "name": name,
-        "uid": uid,
-        "blockOwnerDeletion": false,
-    }]);
-    cluster.create(&secret).await?;
-    let resume = serde_json::json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"suspend": false},
-    });
-    cluster.apply(&resume, true).await?;
+    launch_job(cluster, namespace, &mover.job, &[&mover.secret]).await?;
     let started = Instant::now();
     let mut running = false;
     loop {

@@ -162,13 +162,7 @@ impl<C: Cluster + ?Sized> RestoreEngine for JobRestore<'_, C> {
         let m = self
             .spec
             .manifests(&self.namespace, Operation::Restore, &plan.request);
-        let created = async {
-            for object in m.setup() {
-                self.cluster.apply(object, true).await?;
-            }
-            self.cluster.create_job(&self.namespace, &m.job).await
-        }
-        .await;
+        let created = m.create(self.cluster, &self.namespace).await;
         let job = self.operation(plan);
         if let Err(error) = created {
             self.remove_objects(&job).await;
