@@ -162,6 +162,48 @@ async fn a_restore_job_owns_its_keys_and_claim_so_whoever_deletes_it_deletes_the
     sts.cleanup().await;
 }
 
+/// `stackgraph.restore.job.labels` (the chart fills them from the backup pod labels) go on
+/// the Job and on its pod, as sts-backup puts them: network policies select pods by them.
+#[tokio::test]
+async fn the_job_labels_are_on_the_restore_pod_too() {
+    let sts = Installation::with_job(json!({}), json!({"labels": {"team": "obs"}})).await;
+    sts.upload_archives().await;
+    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = text(&out.stdout).trim().to_owned();
+    let manifest = sts.object("Job", "batch/v1", &job).await;
+    assert_eq!(manifest["metadata"]["labels"]["team"], "obs");
+    assert_eq!(
+        manifest["spec"]["template"]["metadata"]["labels"]["team"],
+        "obs"
+    );
+    let selector = format!("job-name={job},team=obs");
+    let labelled_pod = || {
+        let args = [
+            "get",
+            "pods",
+            "-n",
+            &sts.namespace,
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ];
+        kubectl(&args, None).contains("pod/")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !labelled_pod() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pod of the Job with the label in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_failing_job_prints_logs_and_scales_back_up() {
     let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;

@@ -326,13 +326,17 @@ impl DataStoreSpec {
                 pod_spec[field] = value.clone();
             }
         }
+        // The Job's labels go on its pod too (as sts-backup does): network policies and
+        // admission rules select pods by them.
+        let mut pod_labels = self.labels();
+        pod_labels.extend(self.job.labels.clone());
         json!({
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": self.metadata(namespace, job_name, &self.job.labels),
             "spec": {
                 "backoffLimit": 1,
                 "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
-                "template": {"metadata": {"labels": self.labels(), "annotations": self.job.annotations}, "spec": pod_spec},
+                "template": {"metadata": {"labels": pod_labels, "annotations": self.job.annotations}, "spec": pod_spec},
             },
         })
     }
@@ -431,6 +435,14 @@ mod tests {
             "the PVC is named after the Job"
         );
         assert_eq!(job["metadata"]["labels"]["team"], "obs");
+        let pod_labels = &job["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(
+            (
+                &pod_labels["team"],
+                &pod_labels["app.kubernetes.io/part-of"]
+            ),
+            (&json!("obs"), &json!("suse-observability"))
+        );
         assert_eq!(
             job["metadata"]["labels"]["app.kubernetes.io/part-of"],
             "suse-observability"
