@@ -204,6 +204,72 @@ async fn the_job_labels_are_on_the_restore_pod_too() {
     sts.cleanup().await;
 }
 
+/// With `stackgraph.multipartArchive: false` (here from the Secret, merged over the
+/// ConfigMap) split archives are not archives, as for sts-backup: not listed, never the
+/// latest, not restorable by name, and the Job is told the archive is whole.
+#[tokio::test]
+async fn split_archives_are_left_out_when_multipart_archives_are_off() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    let server = backup_testing::s3();
+    let config = format!(
+        "minio:\n  accessKey: {}\n  secretKey: {}\nstackgraph:\n  multipartArchive: false\n",
+        server.access_key_id, server.secret_access_key
+    );
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
+        "stringData": {"config": config}});
+    sts.cluster.apply(&secret, true).await.unwrap();
+    let list = sts.kbackup(&["-o", "json", "stackgraph", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let names: Vec<&str> = archives
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sts-backup-20261120-0300.graph",
+            "sts-backup-20261119-0300.graph"
+        ]
+    );
+    let split = sts.kbackup(&[
+        "-y",
+        "stackgraph",
+        "restore",
+        "--archive",
+        "sts-backup-20261121-0300.graph",
+    ]);
+    assert_refused(&split, "not found");
+    let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = text(&out.stdout).trim().to_owned();
+    let manifest = sts.object("Job", "batch/v1", &job).await;
+    let env = manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        (
+            value("BACKUP_FILE"),
+            value("BACKUP_STACKGRAPH_MULTIPART_ARCHIVE")
+        ),
+        (
+            Some(json!("sts-backup-20261120-0300.graph")),
+            Some(json!("false"))
+        )
+    );
+    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_failing_job_prints_logs_and_scales_back_up() {
     let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;

@@ -149,6 +149,18 @@ impl ArchiveCatalog {
         Self::sorted(archives)
     }
 
+    /// The catalog without split archives: where the configuration turns them off, their
+    /// parts are not archives (`sts-backup` leaves out every name ending in a number).
+    pub fn without_split_archives(self) -> Self {
+        Self {
+            archives: self
+                .archives
+                .into_iter()
+                .filter(|a| !a.is_multipart())
+                .collect(),
+        }
+    }
+
     /// Builds the catalog of backup directories (`victoria-metrics-0-20261121030000/...`)
     /// whose names start with `name_prefix`, from the objects of a whole bucket. A directory
     /// is complete when it holds `marker`, and was taken when the marker was written. Names
@@ -270,6 +282,24 @@ mod tests {
             ],
             ".graph",
         )
+    }
+
+    #[test]
+    fn split_archives_can_be_left_out() {
+        let names: Vec<_> = catalog()
+            .without_split_archives()
+            .archives
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "sts-backup-20261120-0300.graph",
+                "sts-backup-20250101-0300.graph",
+                "manual.graph"
+            ]
+        );
     }
 
     #[test]

@@ -169,9 +169,11 @@ pub struct StackGraphSection {
     /// Key prefix in the bucket.
     #[serde(default)]
     pub s3_prefix: String,
-    /// Archives are split into `.00`, `.01`, ... parts.
+    /// Archives are split into `.00`, `.01`, ... parts. Explicitly `false`, split archives
+    /// are not archives at all (as `sts-backup` has it); unset, backups are whole and both
+    /// kinds are listed.
     #[serde(default)]
-    pub multipart_archive: bool,
+    pub multipart_archive: Option<bool>,
     /// Part size of split archives (`500M`).
     #[serde(default)]
     pub archive_split_size: Option<String>,
@@ -182,6 +184,18 @@ pub struct StackGraphSection {
     /// Restore settings.
     #[serde(default)]
     pub restore: StackGraphRestore,
+}
+
+impl StackGraphSection {
+    /// Whether backups are split into parts.
+    pub fn splits_archives(&self) -> bool {
+        self.multipart_archive == Some(true)
+    }
+
+    /// Whether split archives are listed and restorable: unless turned off explicitly.
+    pub fn lists_split_archives(&self) -> bool {
+        self.multipart_archive != Some(false)
+    }
 }
 
 /// The whole configuration. Sections kbackup does not use yet are kept as raw values.
@@ -434,7 +448,7 @@ elasticsearch:
         assert_eq!(store.access_key.expose(), "AKIAEXAMPLE");
         let sg = c.stackgraph().unwrap();
         assert!(
-            !sg.multipart_archive,
+            !sg.lists_split_archives() && !sg.splits_archives(),
             "the Secret can set false (the Go tool could not)"
         );
         assert_eq!(sg.restore.pvc.size, "20Gi");

@@ -45,7 +45,7 @@ pub fn stackgraph_spec(
         ("BACKUP_STACKGRAPH_S3_PREFIX", section.s3_prefix.clone()),
         (
             "BACKUP_STACKGRAPH_MULTIPART_ARCHIVE",
-            section.multipart_archive.to_string(),
+            section.splits_archives().to_string(),
         ),
         ("MINIO_ENDPOINT", host_port.clone()),
         ("ZOOKEEPER_QUORUM", restore.zookeeper_quorum.clone()),
@@ -66,7 +66,7 @@ pub fn stackgraph_spec(
         restore_script: ("restore-stackgraph-backup.sh".into(), SCRIPT.into()),
         backup_script: Some(("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into())),
         logging_config_map: restore.logging_config_config_map.clone(),
-        archive_split_size: section.multipart_archive.then(|| {
+        archive_split_size: section.splits_archives().then(|| {
             section
                 .archive_split_size
                 .clone()

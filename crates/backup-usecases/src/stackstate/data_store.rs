@@ -94,19 +94,36 @@ impl DataStore {
         let single = |bucket: &str, prefix: &str| format!("s3://{bucket}/{prefix}");
         match self {
             DataStore::StackGraph | DataStore::Settings => {
-                let (bucket, prefix, endpoint, suffix) = if self == DataStore::StackGraph {
+                let (bucket, prefix, endpoint, suffix, split) = if self == DataStore::StackGraph {
                     let section = config.stackgraph()?;
                     let endpoint = storage_endpoint.or_else(|| section.storage_endpoint.clone());
-                    (&section.bucket, &section.s3_prefix, endpoint, GRAPH_SUFFIX)
+                    let split = section.lists_split_archives();
+                    (
+                        &section.bucket,
+                        &section.s3_prefix,
+                        endpoint,
+                        GRAPH_SUFFIX,
+                        split,
+                    )
                 } else {
                     let section = config.settings()?;
                     let prefix = &section.s3_prefix;
-                    (&section.bucket, prefix, storage_endpoint, SETTINGS_SUFFIX)
+                    (
+                        &section.bucket,
+                        prefix,
+                        storage_endpoint,
+                        SETTINGS_SUFFIX,
+                        true,
+                    )
                 };
                 let store = installation.archive_store(options, endpoint).await?;
                 let storage = store.bucket(bucket, prefix).await?;
+                let archives = file_catalog(storage.as_ref(), suffix).await?;
                 Ok(Catalog {
-                    archives: file_catalog(storage.as_ref(), suffix).await?,
+                    archives: match split {
+                        true => archives,
+                        false => archives.without_split_archives(),
+                    },
                     location: single(bucket, prefix),
                 })
             }
