@@ -300,15 +300,29 @@ pub enum ElasticsearchCommand {
     },
 }
 
+/// What makes an archive the newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LatestByArg {
+    /// The timestamp in its name (`sts-backup-YYYYMMDD-HHMM`).
+    Name,
+    /// The LastModified time of its objects in the bucket.
+    Modified,
+}
+
 /// How to restore an archive (the same for every Job-based data store).
 #[derive(Debug, Clone, Args)]
 pub struct RestoreArgs {
     /// The archive to restore (as `list` shows it, e.g. sts-backup-20261121-0300.graph).
     #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
     pub archive: Option<String>,
-    /// Restore the newest complete archive.
+    /// Restore the newest complete archive: by the timestamp in its name, as sts-backup
+    /// chooses (copying a bucket with `aws s3 sync` gives every archive the same
+    /// LastModified), or by LastModified with `--latest-by modified`.
     #[arg(long)]
     pub latest: bool,
+    /// What makes an archive the newest for --latest.
+    #[arg(long, value_enum, default_value_t = LatestByArg::Name, conflicts_with = "archive")]
+    pub latest_by: LatestByArg,
     /// Start the Job and return; finalize later with check-and-finalize.
     #[arg(long)]
     pub background: bool,

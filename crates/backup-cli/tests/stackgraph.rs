@@ -270,6 +270,56 @@ async fn split_archives_are_left_out_when_multipart_archives_are_off() {
     sts.cleanup().await;
 }
 
+/// `--latest` goes by the timestamp in the name, as sts-backup does; `--latest-by modified`
+/// by the objects' LastModified (an archive uploaded again is then the newest).
+#[tokio::test]
+async fn latest_goes_by_name_or_by_modification_time() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_archives().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sts.upload(vec![("sts-backup-20261119-0300.graph".into(), 1000)])
+        .await;
+    let planned = |by: &[&str]| {
+        let args = [
+            &[
+                "-o",
+                "json",
+                "stackgraph",
+                "restore",
+                "--latest",
+                "--dry-run",
+            ],
+            by,
+        ]
+        .concat();
+        let out = sts.kbackup(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan[0]["archive"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(planned(&[]), "sts-backup-20261121-0300.graph");
+    assert_eq!(
+        planned(&["--latest-by", "modified"]),
+        "sts-backup-20261119-0300.graph"
+    );
+    let list = sts.kbackup(&["stackgraph", "list"]);
+    assert!(
+        text(&list.stdout).contains("MODIFIED"),
+        "{}",
+        text(&list.stdout)
+    );
+    let alone = sts.kbackup(&[
+        "stackgraph",
+        "restore",
+        "--archive",
+        "sts-backup-20261120-0300.graph",
+        "--latest-by",
+        "modified",
+    ]);
+    assert_refused(&alone, "cannot be used with '--latest-by");
+    sts.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_failing_job_prints_logs_and_scales_back_up() {
     let sts = Installation::new(json!({FAIL_LABEL: "true"})).await;

@@ -11,6 +11,8 @@ pub struct Archive {
     pub name: String,
     /// When it was taken, from the timestamp in its name.
     pub time: Option<DateTime<Utc>>,
+    /// The newest LastModified of its objects, as the object store reports it.
+    pub modified: Option<DateTime<Utc>>,
     /// Total size of all parts.
     pub size: u64,
     /// Object keys, in restore order (one for a single archive).
@@ -24,6 +26,17 @@ impl Archive {
     pub fn is_multipart(&self) -> bool {
         self.parts.iter().any(|p| part_of(p).is_some())
     }
+}
+
+/// Which archive is the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LatestBy {
+    /// The newest by the timestamp in its name (`sts-backup-YYYYMMDD-HHMM`), as `sts-backup`
+    /// chooses: copying a bucket (`aws s3 sync`) gives every copy the same LastModified.
+    #[default]
+    Name,
+    /// The newest by the LastModified of its objects.
+    Modified,
 }
 
 /// Why an archive cannot be chosen.
@@ -139,6 +152,7 @@ impl ArchiveCatalog {
                 let complete = numbers.iter().enumerate().all(|(i, n)| i == *n);
                 Archive {
                     time: timestamp(&name),
+                    modified: parts.iter().filter_map(|(_, o)| o.last_modified).max(),
                     size: parts.iter().map(|(_, o)| o.size).sum(),
                     parts: parts.iter().map(|(_, o)| o.key.clone()).collect(),
                     complete,
@@ -188,6 +202,7 @@ impl ArchiveCatalog {
                 Archive {
                     name: format!("{bucket}/{directory}"),
                     time: done.and_then(|o| o.last_modified),
+                    modified: objects.iter().filter_map(|o| o.last_modified).max(),
                     size: objects.iter().map(|o| o.size).sum(),
                     parts: vec![format!("{directory}/")],
                     complete: done.is_some(),
@@ -210,14 +225,22 @@ impl ArchiveCatalog {
     }
 
     /// The newest complete archive.
-    pub fn latest(&self, suffix: &str, location: &str) -> Result<&Archive, ArchiveError> {
-        self.archives
-            .iter()
-            .find(|a| a.complete)
-            .ok_or_else(|| ArchiveError::Empty {
-                suffix: suffix.into(),
-                location: location.into(),
-            })
+    pub fn latest(
+        &self,
+        by: LatestBy,
+        suffix: &str,
+        location: &str,
+    ) -> Result<&Archive, ArchiveError> {
+        let mut complete = self.archives.iter().filter(|a| a.complete);
+        let latest = match by {
+            LatestBy::Name => complete.next(),
+            // Among equal times, the newest by name (the list is in that order).
+            LatestBy::Modified => complete.rev().max_by_key(|a| a.modified),
+        };
+        latest.ok_or_else(|| ArchiveError::Empty {
+            suffix: suffix.into(),
+            location: location.into(),
+        })
     }
 
     /// The archive of that name (a part name such as `NAME.00` names its set); refuses an
@@ -352,13 +375,47 @@ mod tests {
         let c = catalog();
         assert!(!c.archives[0].complete, ".00 is missing");
         assert_eq!(
-            c.latest(".graph", "s3://b").unwrap().name,
+            c.latest(LatestBy::Name, ".graph", "s3://b").unwrap().name,
             "sts-backup-20261121-0300.graph"
         );
         assert!(matches!(
-            ArchiveCatalog::default().latest(".graph", "s3://b"),
+            ArchiveCatalog::default().latest(LatestBy::Name, ".graph", "s3://b"),
             Err(ArchiveError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn latest_by_modification_time_takes_the_newest_write_and_the_name_on_a_tie() {
+        let at = |key: &str, time: &str| ObjectMeta {
+            last_modified: Some(time.parse().unwrap()),
+            ..object(key, 1)
+        };
+        let c = ArchiveCatalog::from_objects(
+            &[
+                at("sts-backup-20261121-0300.graph", "2026-11-21T03:10:00Z"),
+                // Uploaded again later by hand: newest by LastModified, not by name.
+                at("sts-backup-20261119-0300.graph", "2026-11-25T12:00:00Z"),
+                at("sts-backup-20261120-0300.graph", "2026-11-20T03:10:00Z"),
+            ],
+            ".graph",
+        );
+        let latest = |by| c.latest(by, ".graph", "s3://b").unwrap().name.clone();
+        assert_eq!(latest(LatestBy::Name), "sts-backup-20261121-0300.graph");
+        assert_eq!(latest(LatestBy::Modified), "sts-backup-20261119-0300.graph");
+        let synced = ArchiveCatalog::from_objects(
+            &[
+                at("sts-backup-20261120-0300.graph", "2026-11-30T00:00:00Z"),
+                at("sts-backup-20261121-0300.graph", "2026-11-30T00:00:00Z"),
+            ],
+            ".graph",
+        );
+        assert_eq!(
+            synced
+                .latest(LatestBy::Modified, ".graph", "s3://b")
+                .unwrap()
+                .name,
+            "sts-backup-20261121-0300.graph"
+        );
     }
 
     #[test]
@@ -442,7 +499,7 @@ mod tests {
         assert_eq!(zero.archives[0].time, at(5));
         assert!(!zero.archives[0].is_multipart());
         assert_eq!(
-            zero.latest("backup", "vm").unwrap().name,
+            zero.latest(LatestBy::Name, "backup", "vm").unwrap().name,
             "vm/victoria-metrics-0-20261121030000"
         );
         assert!(matches!(

@@ -8,7 +8,7 @@ mod elasticsearch;
 mod settings;
 mod victoria_metrics;
 
-pub use archive::{Archive, ArchiveCatalog, ArchiveError};
+pub use archive::{Archive, ArchiveCatalog, ArchiveError, LatestBy};
 pub use config::{
     ConfigError, DEFAULT_CONFIG_KEY, DEFAULT_CONFIG_NAME, JobSettings, ObjectStoreSection,
     PvcSettings, ServiceRef, StackGraphRestore, StackGraphSection, StackStateConfig,

@@ -3,7 +3,7 @@
 
 use super::{Installation, StackStateError};
 use backup_core::cluster::Cluster;
-use backup_core::stackstate::{Archive, ArchiveCatalog, StackStateConfig};
+use backup_core::stackstate::{Archive, ArchiveCatalog, LatestBy, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt};
 use backup_k8s::datastore::{
     DataStoreSpec, GRAPH_SUFFIX, JobRequest, SETTINGS, SETTINGS_SUFFIX, STACKGRAPH,
@@ -188,28 +188,39 @@ impl DataStore {
     }
 }
 
+/// Which archive a restore takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveChoice<'a> {
+    /// The archive of that name.
+    Named(&'a str),
+    /// The latest complete archive, by the name's timestamp or by LastModified.
+    Latest(LatestBy),
+}
+
 impl<C: Cluster> Installation<C> {
-    /// Prepares the restore of `data_store` from `archive` (`None`: the latest complete
-    /// one). The spec is checked before any listing; an archive on the legacy volume
-    /// (`from_old_pvc`) is taken by name, unlisted (the Job fails if it is absent).
+    /// Prepares the restore of `data_store` from the chosen archive. The spec is checked
+    /// before any listing; an archive on the legacy volume (`from_old_pvc`) is taken by
+    /// name, unlisted (the Job fails if it is absent).
     pub async fn prepare_restore(
         &self,
         data_store: DataStore,
-        archive: Option<&str>,
+        choice: ArchiveChoice<'_>,
         spec_options: SpecOptions,
         storage: StorageOptions,
         storage_endpoint: Option<String>,
     ) -> Result<PreparedRestore, StackStateError> {
         let mut spec = data_store.spec(&self.config, storage_endpoint.as_deref(), spec_options)?;
-        let archive = match (archive, spec_options.from_old_pvc) {
-            (Some(name), true) => name.to_owned(),
+        let archive = match (choice, spec_options.from_old_pvc) {
+            (ArchiveChoice::Named(name), true) => name.to_owned(),
             _ => {
                 let catalog = data_store.catalog(self, storage, storage_endpoint).await?;
-                let chosen = match archive {
-                    Some(name) => catalog.archives.find(name, &catalog.location),
-                    None => catalog
-                        .archives
-                        .latest(data_store.name(), &catalog.location),
+                let chosen = match choice {
+                    ArchiveChoice::Named(name) => catalog.archives.find(name, &catalog.location),
+                    ArchiveChoice::Latest(by) => {
+                        catalog
+                            .archives
+                            .latest(by, data_store.name(), &catalog.location)
+                    }
                 }?;
                 data_store.prepare(&mut spec, chosen);
                 data_store.job_archive(chosen)

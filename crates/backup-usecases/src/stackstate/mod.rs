@@ -11,7 +11,9 @@ mod expiry;
 mod installation;
 
 pub use archive_store::ArchiveStore;
-pub use data_store::{Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog};
+pub use data_store::{
+    ArchiveChoice, Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog,
+};
 pub use elasticsearch::{EsConnection, EsCredentials, EsSnapshotRequest, TakenSnapshot};
 pub use error::StackStateError;
 pub use expiry::ExpiryPlan;

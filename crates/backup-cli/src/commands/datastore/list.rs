@@ -12,7 +12,7 @@ use indicatif::HumanBytes;
 
 impl Tabular for Archive {
     fn headers() -> Vec<&'static str> {
-        vec!["NAME", "SIZE", "PARTS", "TAKEN"]
+        vec!["NAME", "SIZE", "PARTS", "TAKEN", "MODIFIED"]
     }
     fn cells(&self) -> Vec<String> {
         let parts = if self.complete {
@@ -20,15 +20,16 @@ impl Tabular for Archive {
         } else {
             format!("{} (incomplete)", self.parts.len())
         };
-        let taken = self
-            .time
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-            .unwrap_or_else(|| "-".into());
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "-".into())
+        };
         vec![
             self.name.clone(),
             HumanBytes(self.size).to_string(),
             parts,
-            taken,
+            time(self.time),
+            time(self.modified),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! `kbackup stackgraph|settings|victoriametrics restore (--archive NAME | --latest)`.
 
 use super::finalize::report_outcome;
-use crate::cli::{RestoreArgs, StackStateArgs};
+use crate::cli::{LatestByArg, RestoreArgs, StackStateArgs};
 use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -9,10 +9,22 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::engine::RestoreEngine;
 use backup_core::model::NextStep;
+use backup_core::stackstate::LatestBy;
 use backup_core::workflow::WorkflowError;
 use backup_k8s::datastore::{JobRestore, RestorePlan, StartedRestore};
 use backup_usecases::restore_run::{RestoreRunError, run_restore, start_restore};
-use backup_usecases::stackstate::{DataStore, SpecOptions};
+use backup_usecases::stackstate::{ArchiveChoice, DataStore, SpecOptions};
+
+impl RestoreArgs {
+    /// The archive asked for: by name, or the latest as --latest-by says.
+    fn choice(&self) -> ArchiveChoice<'_> {
+        match (&self.archive, self.latest_by) {
+            (Some(name), _) => ArchiveChoice::Named(name),
+            (None, LatestByArg::Name) => ArchiveChoice::Latest(LatestBy::Name),
+            (None, LatestByArg::Modified) => ArchiveChoice::Latest(LatestBy::Modified),
+        }
+    }
+}
 
 impl Tabular for RestorePlan {
     fn headers() -> Vec<&'static str> {
@@ -42,7 +54,7 @@ pub async fn run(
     let prepared = installation
         .prepare_restore(
             kind,
-            options.archive.as_deref(),
+            options.choice(),
             spec_options,
             storage,
             source.storage.storage_endpoint.clone(),
