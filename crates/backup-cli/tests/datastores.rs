@@ -66,6 +66,56 @@ fn names(stdout: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The chart's `settings.localBucket` holds backups kept in the installation: `settings list`
+/// shows its top level beside the bucket, once per name, as sts-backup does, and `--latest`
+/// can pick one of them (the restore Job fetches from the local bucket first).
+#[tokio::test]
+async fn settings_list_the_local_bucket_beside_the_bucket() {
+    let sts = Installation::new(json!({})).await;
+    sts.upload_settings().await;
+    let server = backup_testing::s3();
+    let local = backup_testing::unique_name("local-settings");
+    server.create_bucket(&local);
+    sts.upload_to(
+        &local,
+        vec![
+            ("sts-backup-20261122-0300.sty".into(), 500),
+            ("sts-backup-20261121-0300.sty".into(), 999),
+            ("elsewhere/sts-backup-20261123-0300.sty".into(), 1),
+        ],
+    )
+    .await;
+    let config = format!(
+        "minio:\n  accessKey: {}\n  secretKey: {}\nsettings:\n  localBucket: {local}\n",
+        server.access_key_id, server.secret_access_key
+    );
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
+        "stringData": {"config": config}});
+    sts.cluster.apply(&secret, true).await.unwrap();
+    let list = sts.kbackup(&["-o", "json", "settings", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let listed: Vec<(&str, u64)> = archives
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["size"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("sts-backup-20261122-0300.sty", 500),
+            ("sts-backup-20261121-0300.sty", 400),
+            ("sts-backup-20261120-0300.sty", 300)
+        ],
+        "the bucket's copy counts where both have one"
+    );
+    let dry = sts.kbackup(&["-o", "json", "settings", "restore", "--latest", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(plan[0]["archive"], "sts-backup-20261122-0300.sty");
+    sts.cleanup().await;
+}
+
 /// As sts-backup has it: a settings restore writes StackGraph's data, so the two restores
 /// exclude each other, whichever tool took the lock.
 #[tokio::test]

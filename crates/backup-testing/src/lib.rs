@@ -42,6 +42,18 @@ pub struct S3Server {
     pub bucket: String,
 }
 
+impl S3Server {
+    /// Creates a bucket of the test's own (one that exists already is fine).
+    pub fn create_bucket(&self, bucket: &str) {
+        minio::create_bucket(
+            &self.endpoint,
+            &self.access_key_id,
+            &self.secret_access_key,
+            bucket,
+        );
+    }
+}
+
 /// An Azure Blob server (the test Azurite).
 #[derive(Debug, Clone)]
 pub struct AzureServer {

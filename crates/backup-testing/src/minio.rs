@@ -7,6 +7,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Creates `bucket` on the S3 server at `endpoint` (one that exists already is fine).
+pub fn create_bucket(endpoint: &str, user: &str, password: &str, bucket: &str) {
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+        .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{user}:{password}"))
+        .arg(format!("{endpoint}/{bucket}"))
+        .output()
+        .expect("curl (installed by .ci/run) creates the bucket");
+    let code = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        code == "200" || code == "409",
+        "creating bucket {bucket}: HTTP {code}"
+    );
+}
+
 /// A private MinIO; stopped when dropped.
 #[derive(Debug)]
 pub struct PrivateMinio {
@@ -43,18 +59,7 @@ impl PrivateMinio {
             password: "kbackup-private-secret".into(),
         };
         minio.restart();
-        let status = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
-            .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
-            .arg(format!("{}:{}", minio.user, minio.password))
-            .arg(format!("{}/{bucket}", minio.endpoint))
-            .output()
-            .expect("curl (installed by .ci/run) creates the bucket");
-        let code = String::from_utf8_lossy(&status.stdout).into_owned();
-        assert!(
-            code == "200" || code == "409",
-            "creating bucket {bucket}: HTTP {code}"
-        );
+        create_bucket(&minio.endpoint, &minio.user, &minio.password, bucket);
         minio
     }
 

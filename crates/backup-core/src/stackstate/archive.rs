@@ -212,9 +212,16 @@ impl ArchiveCatalog {
         Self::sorted(archives)
     }
 
-    /// One catalog of several (the backup locations of several instances).
+    /// One catalog of several (the backup locations of several instances, a bucket and its
+    /// local copy): an archive of the same name in several counts once, as the first has it.
     pub fn merge(catalogs: impl IntoIterator<Item = ArchiveCatalog>) -> Self {
-        Self::sorted(catalogs.into_iter().flat_map(|c| c.archives).collect())
+        let mut seen = std::collections::HashSet::new();
+        let archives = catalogs
+            .into_iter()
+            .flat_map(|c| c.archives)
+            .filter(|a| seen.insert(a.name.clone()))
+            .collect();
+        Self::sorted(archives)
     }
 
     fn sorted(mut archives: Vec<Archive>) -> Self {
@@ -305,6 +312,32 @@ mod tests {
             ],
             ".graph",
         )
+    }
+
+    #[test]
+    fn merged_catalogs_hold_each_name_once_as_the_first_has_it() {
+        let main =
+            ArchiveCatalog::from_objects(&[object("sts-backup-20261120-0300.sty", 5)], ".sty");
+        let local = ArchiveCatalog::from_objects(
+            &[
+                object("sts-backup-20261120-0300.sty", 9),
+                object("sts-backup-20261121-0300.sty", 7),
+            ],
+            ".sty",
+        );
+        let merged = ArchiveCatalog::merge([main, local]);
+        let names: Vec<_> = merged
+            .archives
+            .iter()
+            .map(|a| (a.name.as_str(), a.size))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("sts-backup-20261121-0300.sty", 7),
+                ("sts-backup-20261120-0300.sty", 5)
+            ]
+        );
     }
 
     #[test]

@@ -93,39 +93,41 @@ impl DataStore {
         let config = &installation.config;
         let single = |bucket: &str, prefix: &str| format!("s3://{bucket}/{prefix}");
         match self {
-            DataStore::StackGraph | DataStore::Settings => {
-                let (bucket, prefix, endpoint, suffix, split) = if self == DataStore::StackGraph {
-                    let section = config.stackgraph()?;
-                    let endpoint = storage_endpoint.or_else(|| section.storage_endpoint.clone());
-                    let split = section.lists_split_archives();
-                    (
-                        &section.bucket,
-                        &section.s3_prefix,
-                        endpoint,
-                        GRAPH_SUFFIX,
-                        split,
-                    )
-                } else {
-                    let section = config.settings()?;
-                    let prefix = &section.s3_prefix;
-                    (
-                        &section.bucket,
-                        prefix,
-                        storage_endpoint,
-                        SETTINGS_SUFFIX,
-                        true,
-                    )
-                };
+            DataStore::StackGraph => {
+                let section = config.stackgraph()?;
+                let endpoint = storage_endpoint.or_else(|| section.storage_endpoint.clone());
                 let store = installation.archive_store(options, endpoint).await?;
+                let (bucket, prefix) = (&section.bucket, &section.s3_prefix);
                 let storage = store.bucket(bucket, prefix).await?;
-                let archives = file_catalog(storage.as_ref(), suffix).await?;
+                let archives = file_catalog(storage.as_ref(), GRAPH_SUFFIX).await?;
                 Ok(Catalog {
-                    archives: match split {
+                    archives: match section.lists_split_archives() {
                         true => archives,
                         false => archives.without_split_archives(),
                     },
                     location: single(bucket, prefix),
                 })
+            }
+            DataStore::Settings => {
+                let section = config.settings()?;
+                let store = installation
+                    .archive_store(options, storage_endpoint)
+                    .await?;
+                let (bucket, prefix) = (&section.bucket, &section.s3_prefix);
+                let storage = store.bucket(bucket, prefix).await?;
+                let mut archives = file_catalog(storage.as_ref(), SETTINGS_SUFFIX).await?;
+                let mut location = single(bucket, prefix);
+                // The local bucket (the chart's `settings.localBucket`) holds the backups
+                // also kept in the installation: listed beside the bucket (its top level),
+                // as sts-backup does; the restore Job looks there first.
+                if let Some(local) = &section.local_bucket {
+                    let copies = store.bucket(local, "").await?;
+                    let mut kept = file_catalog(copies.as_ref(), SETTINGS_SUFFIX).await?;
+                    kept.archives.retain(|a| !a.name.contains('/'));
+                    archives = ArchiveCatalog::merge([archives, kept]);
+                    location = format!("{location} and {}", single(local, ""));
+                }
+                Ok(Catalog { archives, location })
             }
             DataStore::VictoriaMetrics => {
                 let section = config.victoria_metrics()?;
