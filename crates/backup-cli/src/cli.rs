@@ -210,6 +210,15 @@ pub enum ElasticsearchCommand {
         #[command(flatten)]
         source: EsArgs,
     },
+    /// List the cluster's indices (`_cat/indices`): health, status, shards, documents, sizes.
+    ListIndices {
+        /// Configuration and Elasticsearch.
+        #[command(flatten)]
+        source: EsArgs,
+        /// Only the indices matching this pattern (`sts_*`, comma-separated).
+        #[arg(long)]
+        pattern: Option<String>,
+    },
     /// Describe one snapshot: state, times, indices, shards, failures.
     Describe {
         /// Configuration and Elasticsearch.

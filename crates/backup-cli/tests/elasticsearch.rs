@@ -149,6 +149,69 @@ fn reqwest_free_get(url: &str) -> String {
     )
 }
 
+/// sts-backup's `elasticsearch list-indices`: the cluster's indices through the installation's
+/// Service, by name, with health, shards, documents and sizes.
+#[tokio::test]
+async fn list_indices_shows_each_index_with_its_documents() {
+    let sts = Installation::new(json!({})).await;
+    let es = es();
+    let p = sts.prefix.clone();
+    index(&es, &format!("{p}_topology"), 0, 40).await;
+    index(&es, &format!("{p}_events"), 0, 25).await;
+    let pattern = format!("{p}_*");
+    let listed = || {
+        let out = sts.kbackup(&[
+            "-o",
+            "json",
+            "elasticsearch",
+            "list-indices",
+            "--pattern",
+            &pattern,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    };
+    // Documents count once refreshed (every second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let indices = loop {
+        let indices = listed();
+        let counts: Vec<_> = indices.iter().map(|i| i["docsCount"].clone()).collect();
+        if counts == [json!(25), json!(40)] {
+            break indices;
+        }
+        assert!(std::time::Instant::now() < deadline, "{indices:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(indices[0]["index"], format!("{p}_events"));
+    assert_eq!(indices[1]["index"], format!("{p}_topology"));
+    assert!(
+        indices.iter().all(|i| i["status"] == "open"
+            && i["primaries"].as_u64() >= Some(1)
+            && i["storeSize"].as_u64() > Some(0)),
+        "{indices:?}"
+    );
+    let table = sts.kbackup(&["elasticsearch", "list-indices", "--pattern", &pattern]);
+    let table = text(&table.stdout);
+    assert!(
+        table.contains("HEALTH") && table.contains(&format!("{p}_topology")),
+        "{table}"
+    );
+    let none = sts.kbackup(&[
+        "-o",
+        "json",
+        "elasticsearch",
+        "list-indices",
+        "--pattern",
+        &format!("{p}_nothing"),
+    ]);
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert_eq!(text(&none.stdout).trim(), "[]");
+    for name in ["topology", "events"] {
+        es.delete_index(&format!("{p}_{name}")).await.unwrap();
+    }
+    sts.cleanup().await;
+}
+
 #[tokio::test]
 async fn restore_latest_deletes_rolls_over_restores_and_counts() {
     let sts = Installation::new(json!({})).await;

@@ -5,6 +5,7 @@
 mod client;
 mod configure;
 mod engine;
+mod indices;
 mod pattern;
 mod recovery;
 mod restore;
@@ -13,6 +14,7 @@ mod snapshots;
 
 pub use client::{EsClient, ServerInfo};
 pub use configure::{Change, ConfigureRequest, repository_request, slm_request};
+pub use indices::IndexInfo;
 pub use pattern::IndexPattern;
 pub use recovery::{Recovery, ShardRecovery};
 pub use restore::{

@@ -3,6 +3,7 @@
 //! with `sts-backup`.
 
 mod configure;
+mod indices;
 mod restore;
 mod snapshots;
 
@@ -24,6 +25,9 @@ pub async fn run(context: &Context, command: ElasticsearchCommand) -> CliResult 
             no_slm,
         } => configure::run(context, &source, dry_run, no_slm).await,
         ElasticsearchCommand::List { source } => snapshots::list(context, &source).await,
+        ElasticsearchCommand::ListIndices { source, pattern } => {
+            indices::list(context, &source, pattern.as_deref()).await
+        }
         ElasticsearchCommand::Describe { source, snapshot } => {
             snapshots::describe(context, &source, &snapshot).await
         }
