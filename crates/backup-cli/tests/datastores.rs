@@ -113,6 +113,45 @@ async fn settings_list_the_local_bucket_beside_the_bucket() {
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
     assert_eq!(plan[0]["archive"], "sts-backup-20261122-0300.sty");
+
+    // The newer charts' `storage:` shape (it wins over `minio:`), backups kept locally only.
+    let config = format!(
+        "storage:\n  globalBackupEnabled: false\n  service:\n    name: suse-observability-minio\n    port: 9000\n    localPortForwardPort: 9000\n  accessKey: {}\n  secretKey: {}\nsettings:\n  localBucket: {local}\n",
+        server.access_key_id, server.secret_access_key
+    );
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
+        "stringData": {"config": config}});
+    sts.cluster.apply(&secret, true).await.unwrap();
+    let list = sts.kbackup(&["-o", "json", "settings", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let sizes: Vec<u64> = archives
+        .iter()
+        .map(|a| a["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [500, 999], "only the local bucket's: {archives:?}");
+    let started = sts.kbackup(&["-y", "settings", "restore", "--latest", "--background"]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    let job = text(&started.stdout).trim().to_owned();
+    let manifest = sts.object("Job", "batch/v1", &job).await;
+    let env = &manifest["spec"]["template"]["spec"]["containers"][0]["env"];
+    let value = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        (
+            value("BACKUP_CONFIGURATION_UPLOAD_REMOTE"),
+            value("BACKUP_CONFIGURATION_LOCAL_BUCKET")
+        ),
+        (Some(json!("false")), Some(json!(local)))
+    );
+    let finalized = sts.kbackup(&["settings", "check-and-finalize", "--job", &job, "--wait"]);
+    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
     sts.cleanup().await;
 }
 

@@ -64,6 +64,10 @@ pub struct ObjectStoreSection {
     /// Secret key.
     #[serde(default)]
     pub secret_key: Secret,
+    /// `storage.globalBackupEnabled` (newer charts): whether backups are also kept in the
+    /// remote buckets; `false`, the settings are only in `settings.localBucket`.
+    #[serde(default)]
+    pub global_backup_enabled: Option<bool>,
 }
 
 /// `stackgraph.restore.job`: how the restore Job's pod is built.
@@ -297,6 +301,14 @@ impl StackStateConfig {
         self.storage.as_ref().or(self.minio.as_ref())
     }
 
+    /// Whether the backups go to the remote buckets too (`storage.globalBackupEnabled`;
+    /// the legacy `minio:` shape always does).
+    pub fn global_backup_enabled(&self) -> bool {
+        self.object_store()
+            .and_then(|store| store.global_backup_enabled)
+            .unwrap_or(true)
+    }
+
     /// The `stackgraph` section, checked for what a restore or list needs.
     pub fn stackgraph(&self) -> Result<&StackGraphSection, ConfigError> {
         let section = self
@@ -459,6 +471,67 @@ elasticsearch:
         );
         assert!(c.stackgraph_restore().is_ok());
         assert!(c.elasticsearch.is_some());
+    }
+
+    /// The shape the current Helm chart renders: `storage:` instead of `minio:`, with
+    /// `globalBackupEnabled` and `localPortForwardPort`, `stackpacks:`, one bucket per data
+    /// store with `s3Prefix`, the settings' `localBucket`, sections kbackup does not use.
+    #[test]
+    fn reads_the_current_charts_storage_configuration() {
+        let chart = r#"
+storage:
+  globalBackupEnabled: false
+  service: {name: suse-observability-storage, port: 9000, localPortForwardPort: 9000}
+  accessKey: chart-access
+  secretKey: chart-secret
+stackpacks:
+  baseUrl: http://suse-observability-server:7070
+  receiverBaseUrl: http://suse-observability-receiver:7077
+  platformVersion: 7.0.0
+  localStackPacksUri: /var/stackpacks_local
+  backupDir: stackpacks/
+stackgraph:
+  bucket: sts-stackgraph-backup
+  s3Prefix: graph/
+  multipartArchive: true
+  restore:
+    scaleDownLabelSelector: observability.suse.com/scalable-during-stackgraph-restore=true
+    zookeeperQuorum: suse-observability-zookeeper:2181
+    job: {image: img, waitImage: wait, labels: {app: stackgraph-restore}}
+    pvc: {size: 10Gi, accessModes: [ReadWriteOnce]}
+settings:
+  bucket: sts-settings-backup
+  s3Prefix: ""
+  localBucket: sts-settings-local-backup
+  restore:
+    scaleDownLabelSelector: observability.suse.com/scalable-during-settings-restore=true
+    job: {image: img, waitImage: wait}
+elasticsearch:
+  service: {name: es, port: 9200, localPortForwardPort: 9200}
+  snapshotRepository: {name: sts-backup, bucket: sts-elasticsearch-backup, endpoint: suse-observability-storage:9000, basepath: ""}
+clickhouse:
+  service: {name: clickhouse, port: 9000, localPortForwardPort: 9000}
+  database: default
+"#;
+        let c = StackStateConfig::from_documents(("ConfigMap", chart), None).unwrap();
+        let store = c.object_store_credentials().unwrap();
+        assert_eq!(
+            (store.service.name.as_str(), store.access_key.expose()),
+            ("suse-observability-storage", "chart-access")
+        );
+        assert!(!c.global_backup_enabled());
+        let sg = c.stackgraph().unwrap();
+        assert!(sg.splits_archives() && sg.lists_split_archives());
+        assert_eq!(sg.s3_prefix, "graph/");
+        assert!(c.stackgraph_restore().is_ok());
+        let settings = c.settings().unwrap();
+        assert_eq!(
+            settings.local_bucket.as_deref(),
+            Some("sts-settings-local-backup")
+        );
+        assert_eq!(c.stackpacks.as_ref().unwrap().platform_version, "7.0.0");
+        let legacy = StackStateConfig::from_documents(("ConfigMap", CONFIG_MAP), None).unwrap();
+        assert!(legacy.global_backup_enabled(), "minio: always uploads");
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn settings_spec(
     let mut env: BTreeMap<String, String> = [
         ("BACKUP_CONFIGURATION_BUCKET_NAME", section.bucket.clone()),
         ("BACKUP_CONFIGURATION_S3_PREFIX", section.s3_prefix.clone()),
-        ("BACKUP_CONFIGURATION_UPLOAD_REMOTE", "true".into()),
+        (
+            "BACKUP_CONFIGURATION_UPLOAD_REMOTE",
+            config.global_backup_enabled().to_string(),
+        ),
         ("MINIO_ENDPOINT", host_port.clone()),
         ("S3_ENDPOINT", host_port.clone()),
         ("ZOOKEEPER_QUORUM", restore.zookeeper_quorum.clone()),

@@ -3,7 +3,7 @@
 
 use super::{Installation, StackStateError};
 use backup_core::cluster::Cluster;
-use backup_core::stackstate::{Archive, ArchiveCatalog, LatestBy, StackStateConfig};
+use backup_core::stackstate::{Archive, ArchiveCatalog, ConfigError, LatestBy, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt};
 use backup_k8s::datastore::{
     DataStoreSpec, GRAPH_SUFFIX, JobRequest, SETTINGS, SETTINGS_SUFFIX, STACKGRAPH,
@@ -110,24 +110,39 @@ impl DataStore {
             }
             DataStore::Settings => {
                 let section = config.settings()?;
+                if !config.global_backup_enabled() && section.local_bucket.is_none() {
+                    return Err(ConfigError::Missing {
+                        field: "settings.localBucket".into(),
+                        hint: " (with storage.globalBackupEnabled false the settings backups are only there)".into(),
+                    }
+                    .into());
+                }
                 let store = installation
                     .archive_store(options, storage_endpoint)
                     .await?;
                 let (bucket, prefix) = (&section.bucket, &section.s3_prefix);
-                let storage = store.bucket(bucket, prefix).await?;
-                let mut archives = file_catalog(storage.as_ref(), SETTINGS_SUFFIX).await?;
-                let mut location = single(bucket, prefix);
+                let mut catalogs = Vec::new();
+                let mut locations = Vec::new();
+                // With `storage.globalBackupEnabled: false` nothing goes to the bucket.
+                if config.global_backup_enabled() {
+                    let storage = store.bucket(bucket, prefix).await?;
+                    catalogs.push(file_catalog(storage.as_ref(), SETTINGS_SUFFIX).await?);
+                    locations.push(single(bucket, prefix));
+                }
                 // The local bucket (the chart's `settings.localBucket`) holds the backups
-                // also kept in the installation: listed beside the bucket (its top level),
-                // as sts-backup does; the restore Job looks there first.
+                // kept in the installation: listed beside the bucket (its top level), as
+                // sts-backup does; the restore Job looks there first.
                 if let Some(local) = &section.local_bucket {
                     let copies = store.bucket(local, "").await?;
                     let mut kept = file_catalog(copies.as_ref(), SETTINGS_SUFFIX).await?;
                     kept.archives.retain(|a| !a.name.contains('/'));
-                    archives = ArchiveCatalog::merge([archives, kept]);
-                    location = format!("{location} and {}", single(local, ""));
+                    catalogs.push(kept);
+                    locations.push(single(local, ""));
                 }
-                Ok(Catalog { archives, location })
+                Ok(Catalog {
+                    archives: ArchiveCatalog::merge(catalogs),
+                    location: locations.join(" and "),
+                })
             }
             DataStore::VictoriaMetrics => {
                 let section = config.victoria_metrics()?;
