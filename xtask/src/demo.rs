@@ -139,31 +139,13 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
     let kbackup = target_dir(root).join("debug/kbackup");
     let kubectl = env.kubectl()?;
     let kubeconfig = env.variable("KUBECONFIG")?;
-    let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
-    let taint = env.variable("KBACKUP_TEST_NODE_TAINT")?;
-    let manifest = VOLUMES_APP
-        .replace("NODE", &node)
-        .replace("TAINT", &taint)
-        .replace("CLASS", &env.variable("KBACKUP_TEST_STORAGE_CLASS")?)
-        .replace("TOOLBOX", &env.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?);
+    let manifest = env.real_node_manifest(VOLUMES_APP)?;
     let repo_url = format!(
         "s3://{}/kbackup-demo-volumes",
         env.variable("KBACKUP_TEST_S3_BUCKET")?
     );
-    let pod_endpoint = env.variable("KBACKUP_TEST_POD_S3_ENDPOINT")?;
-    let selector = format!("kubernetes.io/hostname={node}");
-    let credentials = [
-        (
-            "AWS_ENDPOINT_URL",
-            env.variable("KBACKUP_TEST_S3_ENDPOINT")?,
-        ),
-        ("AWS_ACCESS_KEY_ID", env.variable("AWS_ACCESS_KEY_ID")?),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            env.variable("AWS_SECRET_ACCESS_KEY")?,
-        ),
-        ("AWS_REGION", env.variable("AWS_REGION")?),
-    ];
+    let mover_flags = env.real_node_mover_flags()?;
+    let credentials = env.s3_client_variables()?;
     let command = |args: &[&str]| {
         let mut command = Command::new(&kbackup);
         command
@@ -224,8 +206,8 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
         "--include-namespaces",
         VOLUMES_NAMESPACE,
         "--include-volumes",
-        "--mover-endpoint",
-        &pod_endpoint,
+        &mover_flags[0],
+        &mover_flags[1],
         "--tag",
         "demo",
     ])?;
@@ -235,20 +217,16 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!(
         "\n== restoring the application: claims first, filled from the snapshot, then the StatefulSet"
     );
-    kb(&[
+    let restore = [
         "restore",
         "cluster",
         "latest",
         "--tag",
         "demo",
         "--include-volumes",
-        "--mover-endpoint",
-        &pod_endpoint,
-        "--mover-toleration",
-        &taint,
-        "--mover-node-selector",
-        &selector,
-    ])?;
+    ];
+    let flags: Vec<&str> = mover_flags.iter().map(String::as_str).collect();
+    kb(&[&restore[..], &flags].concat())?;
     let restored = notes()?;
     if restored != written {
         bail!("the restored notes differ:\n{written}\nnow:\n{restored}");

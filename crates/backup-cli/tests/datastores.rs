@@ -3,7 +3,7 @@
 
 mod common;
 
-use backup_core::cluster::{ObjectRef, ResourceStore, WorkloadControl};
+use backup_core::cluster::WorkloadControl;
 use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use common::*;
 use serde_json::{Value, json};
@@ -46,16 +46,6 @@ impl Installation {
         }
         dirs.map(|d| format!("{bucket}/{d}"))
     }
-
-    async fn job_manifest(&self, job: &str) -> Value {
-        let object = ObjectRef {
-            api_version: "batch/v1".into(),
-            kind: "Job".into(),
-            namespace: Some(self.namespace.clone()),
-            name: job.into(),
-        };
-        self.cluster.get(&object).await.unwrap().expect("the Job")
-    }
 }
 
 fn names(stdout: &[u8]) -> Vec<String> {
@@ -85,18 +75,15 @@ async fn settings_list_the_local_bucket_beside_the_bucket() {
         ],
     )
     .await;
-    let config = format!(
-        "minio:\n  accessKey: {}\n  secretKey: {}\nsettings:\n  localBucket: {local}\n",
-        server.access_key_id, server.secret_access_key
-    );
-    let secret = json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
-        "stringData": {"config": config}});
-    sts.cluster.apply(&secret, true).await.unwrap();
-    let list = sts.kbackup(&["-o", "json", "settings", "list"]);
-    assert!(list.status.success(), "{}", text(&list.stderr));
-    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    sts.set_secret_config(&format!(
+        "{}settings:\n  localBucket: {local}\n",
+        minio_keys()
+    ))
+    .await;
+    let archives = sts.json(&["settings", "list"]);
     let listed: Vec<(&str, u64)> = archives
+        .as_array()
+        .unwrap()
         .iter()
         .map(|a| (a["name"].as_str().unwrap(), a["size"].as_u64().unwrap()))
         .collect();
@@ -109,9 +96,7 @@ async fn settings_list_the_local_bucket_beside_the_bucket() {
         ],
         "the bucket's copy counts where both have one"
     );
-    let dry = sts.kbackup(&["-o", "json", "settings", "restore", "--latest", "--dry-run"]);
-    assert!(dry.status.success(), "{}", text(&dry.stderr));
-    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let plan = sts.json(&["settings", "restore", "--latest", "--dry-run"]);
     assert_eq!(plan[0]["archive"], "sts-backup-20261122-0300.sty");
 
     // The newer charts' `storage:` shape (it wins over `minio:`), backups kept locally only.
@@ -119,39 +104,27 @@ async fn settings_list_the_local_bucket_beside_the_bucket() {
         "storage:\n  globalBackupEnabled: false\n  service:\n    name: suse-observability-minio\n    port: 9000\n    localPortForwardPort: 9000\n  accessKey: {}\n  secretKey: {}\nsettings:\n  localBucket: {local}\n",
         server.access_key_id, server.secret_access_key
     );
-    let secret = json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
-        "stringData": {"config": config}});
-    sts.cluster.apply(&secret, true).await.unwrap();
-    let list = sts.kbackup(&["-o", "json", "settings", "list"]);
-    assert!(list.status.success(), "{}", text(&list.stderr));
-    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    sts.set_secret_config(&config).await;
+    let archives = sts.json(&["settings", "list"]);
     let sizes: Vec<u64> = archives
+        .as_array()
+        .unwrap()
         .iter()
         .map(|a| a["size"].as_u64().unwrap())
         .collect();
-    assert_eq!(sizes, [500, 999], "only the local bucket's: {archives:?}");
+    assert_eq!(sizes, [500, 999], "only the local bucket's: {archives}");
     let started = sts.kbackup(&["-y", "settings", "restore", "--latest", "--background"]);
     assert!(started.status.success(), "{}", text(&started.stderr));
     let job = text(&started.stdout).trim().to_owned();
-    let manifest = sts.object("Job", "batch/v1", &job).await;
-    let env = &manifest["spec"]["template"]["spec"]["containers"][0]["env"];
-    let value = |name: &str| {
-        env.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == name)
-            .map(|e| e["value"].clone())
-    };
+    let env = sts.job_env(&job).await;
     assert_eq!(
         (
-            value("BACKUP_CONFIGURATION_UPLOAD_REMOTE"),
-            value("BACKUP_CONFIGURATION_LOCAL_BUCKET")
+            &env["BACKUP_CONFIGURATION_UPLOAD_REMOTE"],
+            &env["BACKUP_CONFIGURATION_LOCAL_BUCKET"]
         ),
-        (Some(json!("false")), Some(json!(local)))
+        (&json!("false"), &json!(local))
     );
-    let finalized = sts.kbackup(&["settings", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.finalize("settings", &job);
     sts.cleanup().await;
 }
 
@@ -180,8 +153,7 @@ async fn stackgraph_and_settings_restores_exclude_each_other() {
         1,
         "nothing scaled"
     );
-    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.finalize("stackgraph", &job);
 
     // The lock sts-backup takes for a settings restore: the same annotations.
     let settings_user = sts.workload("settings-api").await;
@@ -283,7 +255,7 @@ async fn victoria_metrics_lists_backup_directories_and_restores_both_instances()
     assert!(out.status.success(), "{}", text(&out.stderr));
     let job = text(&out.stdout).trim().to_owned();
     assert!(job.starts_with("victoriametrics-restore-"), "{job}");
-    let manifest = sts.job_manifest(&job).await;
+    let manifest = sts.object("Job", "batch/v1", &job).await;
     let pod = &manifest["spec"]["template"]["spec"];
     let containers = pod["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2, "one container per mirrored instance");

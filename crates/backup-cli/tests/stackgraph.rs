@@ -111,8 +111,7 @@ async fn background_restore_then_finalize() {
     );
     assert_eq!(server.annotations[RESTORE_IN_PROGRESS], "stackgraph");
 
-    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.finalize("stackgraph", &job);
     sts.assert_running_as_before().await;
     let again = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job]);
     assert!(
@@ -199,8 +198,7 @@ async fn the_job_labels_are_on_the_restore_pod_too() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.finalize("stackgraph", &job);
     sts.cleanup().await;
 }
 
@@ -211,19 +209,15 @@ async fn the_job_labels_are_on_the_restore_pod_too() {
 async fn split_archives_are_left_out_when_multipart_archives_are_off() {
     let sts = Installation::new(json!({})).await;
     sts.upload_archives().await;
-    let server = backup_testing::s3();
-    let config = format!(
-        "minio:\n  accessKey: {}\n  secretKey: {}\nstackgraph:\n  multipartArchive: false\n",
-        server.access_key_id, server.secret_access_key
-    );
-    let secret = json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "suse-observability-backup-config", "namespace": sts.namespace},
-        "stringData": {"config": config}});
-    sts.cluster.apply(&secret, true).await.unwrap();
-    let list = sts.kbackup(&["-o", "json", "stackgraph", "list"]);
-    assert!(list.status.success(), "{}", text(&list.stderr));
-    let archives: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    sts.set_secret_config(&format!(
+        "{}stackgraph:\n  multipartArchive: false\n",
+        minio_keys()
+    ))
+    .await;
+    let archives = sts.json(&["stackgraph", "list"]);
     let names: Vec<&str> = archives
+        .as_array()
+        .unwrap()
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
@@ -245,28 +239,15 @@ async fn split_archives_are_left_out_when_multipart_archives_are_off() {
     let out = sts.kbackup(&["-y", "stackgraph", "restore", "--latest", "--background"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let job = text(&out.stdout).trim().to_owned();
-    let manifest = sts.object("Job", "batch/v1", &job).await;
-    let env = manifest["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let value = |name: &str| {
-        env.iter()
-            .find(|e| e["name"] == name)
-            .map(|e| e["value"].clone())
-    };
+    let env = sts.job_env(&job).await;
     assert_eq!(
         (
-            value("BACKUP_FILE"),
-            value("BACKUP_STACKGRAPH_MULTIPART_ARCHIVE")
+            &env["BACKUP_FILE"],
+            &env["BACKUP_STACKGRAPH_MULTIPART_ARCHIVE"]
         ),
-        (
-            Some(json!("sts-backup-20261120-0300.graph")),
-            Some(json!("false"))
-        )
+        (&json!("sts-backup-20261120-0300.graph"), &json!("false"))
     );
-    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
+    sts.finalize("stackgraph", &job);
     sts.cleanup().await;
 }
 
@@ -280,21 +261,7 @@ async fn latest_goes_by_name_or_by_modification_time() {
     sts.upload(vec![("sts-backup-20261119-0300.graph".into(), 1000)])
         .await;
     let planned = |by: &[&str]| {
-        let args = [
-            &[
-                "-o",
-                "json",
-                "stackgraph",
-                "restore",
-                "--latest",
-                "--dry-run",
-            ],
-            by,
-        ]
-        .concat();
-        let out = sts.kbackup(&args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let plan = sts.json(&[&["stackgraph", "restore", "--latest", "--dry-run"], by].concat());
         plan[0]["archive"].as_str().unwrap().to_owned()
     };
     assert_eq!(planned(&[]), "sts-backup-20261121-0300.graph");
@@ -522,9 +489,7 @@ async fn an_interrupted_restore_keeps_the_replicas_and_is_finalized_later() {
         .apply(&node(json!({hold.clone(): "yes"})), true)
         .await
         .unwrap();
-    let finalized = sts.kbackup(&["stackgraph", "check-and-finalize", "--job", &job, "--wait"]);
-    assert!(finalized.status.success(), "{}", text(&finalized.stderr));
-    assert!(text(&finalized.stdout).contains("Succeeded"));
+    assert!(sts.finalize("stackgraph", &job).contains("Succeeded"));
     // Applying the node again without the label takes it away (server-side apply).
     sts.cluster.apply(&node(json!({})), true).await.unwrap();
     sts.assert_running_as_before().await;

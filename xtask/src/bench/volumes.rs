@@ -46,7 +46,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
     generate(&data)?;
     let expected = bytes_under(&data)?;
 
-    kubectl.apply(&filled(APP, env)?)?;
+    kubectl.apply(&env.real_node_manifest(APP)?)?;
     kubectl.run(&[
         "rollout",
         "status",
@@ -72,14 +72,8 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
 
     let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
     let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
-    let credentials = [
-        ("AWS_ENDPOINT_URL", endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID", env.variable("AWS_ACCESS_KEY_ID")?),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            env.variable("AWS_SECRET_ACCESS_KEY")?,
-        ),
-        ("AWS_REGION", env.variable("AWS_REGION")?),
+    let mut credentials = env.s3_client_variables()?;
+    credentials.extend([
         ("KUBECONFIG", env.variable("KUBECONFIG")?),
         ("KBACKUP_PASSWORD", "bench".into()),
         ("RESTIC_PASSWORD", "bench".into()),
@@ -87,21 +81,9 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
             "RESTIC_CACHE_DIR",
             env.root.join("bench/restic-cache").display().to_string(),
         ),
-    ];
-    let pod_endpoint = env.variable("KBACKUP_TEST_POD_S3_ENDPOINT")?;
-    let taint = env.variable("KBACKUP_TEST_NODE_TAINT")?;
-    let selector = format!(
-        "kubernetes.io/hostname={}",
-        env.variable("KBACKUP_TEST_NODE_NAME")?
-    );
-    let mover_args = [
-        "--mover-endpoint",
-        &pod_endpoint,
-        "--mover-toleration",
-        &taint,
-        "--mover-node-selector",
-        &selector,
-    ];
+    ]);
+    let mover_flags = env.real_node_mover_flags()?;
+    let mover_args: Vec<&str> = mover_flags.iter().map(String::as_str).collect();
     let command = |program: &Path, repo: &str, args: &[&str]| {
         let mut c = Command::new(program);
         match program == restic.as_path() {
@@ -425,20 +407,10 @@ fn copy_tree(data: &Path, volume: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A manifest of the benchmark with the test environment's node, taint, storage class and
-/// toolbox image filled in.
-fn filled(manifest: &str, env: &TestEnv) -> Result<String> {
-    Ok(manifest
-        .replace("NODE", &env.variable("KBACKUP_TEST_NODE_NAME")?)
-        .replace("TAINT", &env.variable("KBACKUP_TEST_NODE_TAINT")?)
-        .replace("CLASS", &env.variable("KBACKUP_TEST_STORAGE_CLASS")?)
-        .replace("TOOLBOX", &env.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?))
-}
-
 /// Creates the empty claim the mover restores into and has it bound to a volume on the
 /// real node.
 fn bound_restore_claim(kubectl: &Kubectl, env: &TestEnv) -> Result<()> {
-    kubectl.apply(&filled(RESTORE_CLAIM_MANIFEST, env)?)?;
+    kubectl.apply(&env.real_node_manifest(RESTORE_CLAIM_MANIFEST)?)?;
     let claim = format!("pvc/{RESTORE_CLAIM}");
     for (what, condition) in [
         (claim.as_str(), "--for=jsonpath={.status.phase}=Bound"),

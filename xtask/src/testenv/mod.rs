@@ -247,6 +247,48 @@ impl TestEnv {
     }
 
     /// One variable of `env.sh`.
+    /// The test MinIO's client variables, as a user exports them for kbackup.
+    pub fn s3_client_variables(&self) -> Result<Vec<(&'static str, String)>> {
+        Ok(vec![
+            (
+                "AWS_ENDPOINT_URL",
+                self.variable("KBACKUP_TEST_S3_ENDPOINT")?,
+            ),
+            ("AWS_ACCESS_KEY_ID", self.variable("AWS_ACCESS_KEY_ID")?),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                self.variable("AWS_SECRET_ACCESS_KEY")?,
+            ),
+            ("AWS_REGION", self.variable("AWS_REGION")?),
+        ])
+    }
+
+    /// A manifest template for the real node with its placeholders filled: NODE (the node's
+    /// name), TAINT (its taint's key), CLASS (its storage class), TOOLBOX (the toolbox image).
+    pub fn real_node_manifest(&self, template: &str) -> Result<String> {
+        Ok(template
+            .replace("NODE", &self.variable("KBACKUP_TEST_NODE_NAME")?)
+            .replace("TAINT", &self.variable("KBACKUP_TEST_NODE_TAINT")?)
+            .replace("CLASS", &self.variable("KBACKUP_TEST_STORAGE_CLASS")?)
+            .replace("TOOLBOX", &self.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?))
+    }
+
+    /// The flags that put volume movers on the real node (its taint tolerated, its name
+    /// selected) and have them reach the test MinIO through its Service.
+    pub fn real_node_mover_flags(&self) -> Result<Vec<String>> {
+        Ok(vec![
+            "--mover-endpoint".into(),
+            self.variable("KBACKUP_TEST_POD_S3_ENDPOINT")?,
+            "--mover-toleration".into(),
+            self.variable("KBACKUP_TEST_NODE_TAINT")?,
+            "--mover-node-selector".into(),
+            format!(
+                "kubernetes.io/hostname={}",
+                self.variable("KBACKUP_TEST_NODE_NAME")?
+            ),
+        ])
+    }
+
     pub fn variable(&self, name: &str) -> Result<String> {
         self.variables()?
             .into_iter()

@@ -324,6 +324,40 @@ impl Installation {
         command
     }
 
+    /// Replaces the configuration Secret's document (merged over the ConfigMap's).
+    pub async fn set_secret_config(&self, config: &str) {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "suse-observability-backup-config", "namespace": self.namespace},
+            "stringData": {"config": config}});
+        self.cluster.apply(&secret, true).await.unwrap();
+    }
+
+    /// Finishes a background restore of `data_store` (`check-and-finalize --wait`), which
+    /// must succeed; its report.
+    pub fn finalize(&self, data_store: &str, job: &str) -> String {
+        let out = self.kbackup(&[data_store, "check-and-finalize", "--job", job, "--wait"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// `kbackup -o json ARGS`, which must succeed, its output parsed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.kbackup(&[&["-o", "json"], args].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The variables of a Job's first container, by name.
+    pub async fn job_env(&self, job: &str) -> std::collections::BTreeMap<String, Value> {
+        let manifest = self.object("Job", "batch/v1", job).await;
+        manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap().to_owned(), e["value"].clone()))
+            .collect()
+    }
+
     pub async fn workload(&self, name: &str) -> backup_core::cluster::Workload {
         let all = self.cluster.workloads(&self.namespace, "").await.unwrap();
         all.into_iter().find(|w| w.name == name).unwrap()
@@ -375,6 +409,15 @@ impl Installation {
 }
 
 /// Asserts a command failed with exit 1 and said `needle` on stderr.
+/// The test MinIO's keys as the configuration's `minio:` section.
+pub fn minio_keys() -> String {
+    let server = backup_testing::s3();
+    format!(
+        "minio:\n  accessKey: {}\n  secretKey: {}\n",
+        server.access_key_id, server.secret_access_key
+    )
+}
+
 pub fn assert_refused(out: &std::process::Output, needle: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
