@@ -111,10 +111,7 @@ pub(crate) struct Sample {
 /// wrapper would not carry the command's own stdio settings over).
 pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
     // The previous command's writes flushed first: neither tool pays for the other's.
-    let synced = Command::new("sync").status().context("running sync")?;
-    if !synced.success() {
-        bail!("sync failed ({synced})");
-    }
+    sync()?;
     let report = tempfile_path("time");
     let program = command.get_program().to_owned();
     let mut wrapped = Command::new("/usr/bin/time");
@@ -152,13 +149,19 @@ pub(crate) fn timed(command: Command, what: &str) -> Result<Sample> {
     })
 }
 
-/// Writes the dirty pages out and drops the page cache, so that the next step reads from the
-/// disk whoever ran before it (needs root).
-pub(crate) fn drop_caches() -> Result<()> {
+/// Writes every dirty page of the machine out (`sync`).
+pub(crate) fn sync() -> Result<()> {
     let synced = Command::new("sync").status().context("running sync")?;
     if !synced.success() {
         bail!("sync failed ({synced})");
     }
+    Ok(())
+}
+
+/// Writes the dirty pages out and drops the page cache, so that the next step reads from the
+/// disk whoever ran before it (needs root).
+pub(crate) fn drop_caches() -> Result<()> {
+    sync()?;
     std::fs::write("/proc/sys/vm/drop_caches", "3")
         .context("dropping the page cache (/proc/sys/vm/drop_caches; the benchmark runs as root)")
 }

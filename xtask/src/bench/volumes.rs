@@ -268,10 +268,7 @@ fn measure(command: Command, tool: usize, what: &str) -> Result<(Sample, f64)> {
 /// page cache that the mover's pod, under its memory limit, has to write out as it goes.
 fn flushed(mut sample: Sample) -> Result<Sample> {
     let flush = Instant::now();
-    let synced = Command::new("sync").status()?;
-    if !synced.success() {
-        bail!("sync failed ({synced})");
-    }
+    super::sync()?;
     sample.seconds += flush.elapsed().as_secs_f64();
     Ok(sample)
 }

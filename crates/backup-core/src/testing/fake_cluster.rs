@@ -500,22 +500,17 @@ impl JobControl for FakeCluster {
         self.change(format!("delete Job/{name}")).await?;
         let mut s = self.lock();
         s.jobs.remove(&(namespace.to_owned(), name.to_owned()));
-        let id = (
-            "Job".to_owned(),
-            Some(namespace.to_owned()),
-            name.to_owned(),
-        );
-        let uid = s
-            .objects
-            .iter()
-            .find(|o| identity(o) == id)
-            .map(|job| job["metadata"]["uid"].clone());
-        let owned_by_job = |o: &Value| {
-            o["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|owners| owners.iter().any(|r| Some(&r["uid"]) == uid.as_ref()))
+        let job = ObjectRef::namespaced("batch/v1", "Job", namespace, name);
+        let Some(uid) = s.find(&job).map(|j| j["metadata"]["uid"].clone()) else {
+            return Ok(());
         };
-        s.objects.retain(|o| identity(o) != id && !owned_by_job(o));
+        let job_or_owned = |o: &Value| {
+            o["metadata"]["uid"] == uid
+                || o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|owners| owners.iter().any(|r| r["uid"] == uid))
+        };
+        s.objects.retain(|o| !job_or_owned(o));
         Ok(())
     }
 }

@@ -51,7 +51,14 @@ impl JobManifests {
     /// What the Job uses, in the order it is created: the scripts (shared by the runs), the
     /// credentials and the scratch volume (the Job's own).
     pub fn setup(&self) -> Vec<&Value> {
-        [Some(&self.scripts), Some(&self.keys), self.volume.as_ref()]
+        let mut all = vec![&self.scripts];
+        all.extend(self.owned());
+        all
+    }
+
+    /// What only this run's Job uses, owned by it: the credentials and the scratch volume.
+    fn owned(&self) -> Vec<&Value> {
+        [Some(&self.keys), self.volume.as_ref()]
             .into_iter()
             .flatten()
             .collect()
@@ -66,11 +73,7 @@ impl JobManifests {
         namespace: &str,
     ) -> Result<(), ClusterError> {
         cluster.apply(&self.scripts, true).await?;
-        let owned: Vec<&Value> = [Some(&self.keys), self.volume.as_ref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        launch_job(cluster, namespace, &self.job, &owned).await
+        launch_job(cluster, namespace, &self.job, &self.owned()).await
     }
 
     /// Every object, the Job last (`Kind/name` of each, for plans).
