@@ -131,6 +131,14 @@ pub enum Command {
         #[command(subcommand)]
         action: StackGraphCommand,
     },
+    /// StackState / SUSE Observability StackGraph v2 (incremental) backups: restored live,
+    /// then backfilled while the system runs (compatible with sts-backup).
+    #[command(name = "stackgraph-v2")]
+    StackgraphV2 {
+        /// What to do.
+        #[command(subcommand)]
+        action: StackGraphV2Command,
+    },
     /// StackState / SUSE Observability Elasticsearch snapshots (compatible with sts-backup).
     Elasticsearch {
         /// What to do.
@@ -413,6 +421,50 @@ pub enum StackGraphCommand {
     Common(DataStoreCommand),
 }
 
+/// `kbackup stackgraph-v2 ...`.
+#[derive(Debug, Subcommand)]
+pub enum StackGraphV2Command {
+    /// Restore a v2 backup (`sts-backup-....graph.v2`): scale the StackGraph users down, load
+    /// the live data and the StackPacks taken with it in a Job, scale back up; then backfill
+    /// the historic data in a second Job while the system runs (not all of it is there until
+    /// the backfill ends). With --background, only the live restore is started.
+    Restore {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// Which backup and how (--timeout bounds each of the two Jobs).
+        #[command(flatten)]
+        restore: RestoreArgs,
+        /// Restore the graph only, not the StackPacks backed up with it.
+        #[arg(long)]
+        skip_stackpacks: bool,
+    },
+    /// Load the historic data of the last live restore while the system runs: completes a
+    /// restore whose backfill was interrupted or failed. Refused while a restore is in
+    /// progress (finalize it first).
+    Backfill {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// How long the backfill Job may run.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// End an unfinished backfill and keep the data loaded so far: the system works, the
+    /// historic data not yet loaded stays missing. For a backfill that keeps failing.
+    Abort {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// How long the abort Job may run.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// List and finalize.
+    #[command(flatten)]
+    Common(DataStoreCommand),
+}
+
 /// `kbackup settings ...`.
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
@@ -586,6 +638,8 @@ pub enum RbacCommand {
     RestoreCluster,
     /// `stackgraph ...`.
     Stackgraph,
+    /// `stackgraph-v2 ...`.
+    StackgraphV2,
     /// `settings ...`.
     Settings,
     /// `victoriametrics ...`.
@@ -605,9 +659,10 @@ impl RbacCommand {
             RbacCommand::Repo => Family::RepositorySecrets,
             RbacCommand::BackupCluster => Family::ClusterBackup,
             RbacCommand::RestoreCluster => Family::ClusterRestore,
-            RbacCommand::Stackgraph | RbacCommand::Settings | RbacCommand::Victoriametrics => {
-                Family::DataStores
-            }
+            RbacCommand::Stackgraph
+            | RbacCommand::StackgraphV2
+            | RbacCommand::Settings
+            | RbacCommand::Victoriametrics => Family::DataStores,
             RbacCommand::Elasticsearch => Family::Elasticsearch,
             RbacCommand::Volumes => Family::Volumes,
         }

@@ -107,6 +107,9 @@ async fn run(cli: Cli) -> CliResult {
             cli::VolumesCommand::Resume => commands::volumes::resume(&context).await,
         },
         Command::Stackgraph { action } => commands::datastore::stackgraph(&context, action).await,
+        Command::StackgraphV2 { action } => {
+            commands::datastore::stackgraph_v2(&context, action).await
+        }
         Command::Elasticsearch { action } => commands::elasticsearch::run(&context, action).await,
         Command::Settings { action } => commands::datastore::settings(&context, action).await,
         Command::VictoriaMetrics { action } => {

@@ -45,6 +45,7 @@ impl From<StackStateError> for CliError {
             StackStateError::Cluster(error) => error.into(),
             StackStateError::Storage(error) => error.into(),
             StackStateError::Elasticsearch(error) => error.into(),
+            StackStateError::Workflow(error) => error.into(),
             error @ StackStateError::ConfigMapMissing { .. } => {
                 CliError::user(anyhow!("{error} (--configmap names another)"))
             }

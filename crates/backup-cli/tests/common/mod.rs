@@ -194,12 +194,13 @@ impl Installation {
     /// Available volumes, as a provisioner would make them, for this installation's claims
     /// only: their storage class is the namespace's name, as is its claims' (the restore and
     /// backup Jobs claim a scratch volume named after themselves; the VictoriaMetrics
-    /// instances claim theirs). Volumes are cluster-wide: with a class shared by all, a claim
+    /// instances claim theirs; 5Gi holds StackGraph v2's live restore claim, whatever the
+    /// configuration says). Volumes are cluster-wide: with a class shared by all, a claim
     /// of a test running beside this one could take a volume that test then deletes.
     pub async fn add_volumes(&self) {
         for n in 0..VOLUMES {
             let volume = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": format!("{}-pv-{n}", self.namespace)},
-                                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": self.namespace,
+                                "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": self.namespace,
                                          "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": "/tmp/kbackup-restore"}}});
             self.cluster.apply(&volume, true).await.unwrap();
         }

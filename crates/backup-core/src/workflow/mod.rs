@@ -10,7 +10,7 @@ mod pause;
 
 pub use job_launch::launch_job;
 pub use pause::{
-    PausePlan, PausedWorkload, WorkflowError, mutually_exclusive, pause_workloads,
+    PausePlan, PausedWorkload, WorkflowError, ensure_unlocked, mutually_exclusive, pause_workloads,
     paused_workloads, plan_pause, resume_workloads,
 };
 

@@ -165,6 +165,21 @@ async fn lock_held(
     }))
 }
 
+/// Refuses, as [`pause_workloads`] does, while another restore holds a lock that excludes
+/// work on `datastore`: for work that needs the data store up and no restore running (the
+/// backfill after a StackGraph v2 live restore).
+pub async fn ensure_unlocked(
+    cluster: &(impl WorkloadControl + ?Sized),
+    namespace: &str,
+    selector: &str,
+    datastore: &str,
+) -> Result<(), WorkflowError> {
+    match lock_held(cluster, namespace, selector, datastore).await? {
+        Some(locked) => Err(locked),
+        None => Ok(()),
+    }
+}
+
 /// Takes the restore lock and scales every matching workload with replicas down to 0, after
 /// recording its replica count in an annotation; then waits (by watching) until the pods of
 /// the scaled workloads are gone. The annotations are written before any scaling, so an
@@ -179,9 +194,7 @@ pub async fn pause_workloads(
     now: DateTime<Utc>,
     pods_timeout: Duration,
 ) -> Result<Vec<PausedWorkload>, WorkflowError> {
-    if let Some(locked) = lock_held(cluster, namespace, selector, datastore).await? {
-        return Err(locked);
-    }
+    ensure_unlocked(cluster, namespace, selector, datastore).await?;
     let started_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut paused = Vec::new();
     for w in cluster.workloads(namespace, selector).await? {

@@ -1,5 +1,5 @@
-//! Taking a backup now with the engine's backup Job (export, then upload under the
-//! standard name).
+//! A data store's Job run without scaling anything: a backup (export, then upload under the
+//! standard name), or StackGraph v2's backfill and abort, which work on the live system.
 
 use super::restore::remove_job_objects;
 use super::{DataStoreSpec, JobRequest, Operation};
@@ -8,11 +8,11 @@ use backup_core::workflow::WorkflowError;
 use serde::Serialize;
 use std::time::Duration;
 
-/// What a backup Job did.
+/// What a Job did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BackupOutcome {
-    /// The archive's name.
+pub struct JobOutcome {
+    /// The archive it wrote or worked on.
     pub archive: String,
     /// The Job.
     pub job: String,
@@ -22,16 +22,16 @@ pub struct BackupOutcome {
     pub logs: Vec<ContainerLog>,
 }
 
-/// A backup Job of one data store in one namespace. Nothing is scaled: the export runs
-/// against the live data store, as the chart's CronJob does.
-pub struct JobBackup<'a, C: Cluster + ?Sized> {
+/// One Job of one data store in one namespace, run to its end. Nothing is scaled: a backup
+/// exports the live data store, as the chart's CronJob does.
+pub struct JobRun<'a, C: Cluster + ?Sized> {
     cluster: &'a C,
     namespace: String,
     spec: DataStoreSpec,
 }
 
-impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
-    /// A backup of `spec`'s data store in `namespace`.
+impl<'a, C: Cluster + ?Sized> JobRun<'a, C> {
+    /// Jobs of `spec`'s data store in `namespace`.
     pub fn new(cluster: &'a C, namespace: &str, spec: DataStoreSpec) -> Self {
         Self {
             cluster,
@@ -40,23 +40,29 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
         }
     }
 
-    /// Creates the script, credentials, scratch volume and Job, waits (by watching) for the
-    /// Job, collects the logs of a failure, and removes the Job, volume and credentials.
+    /// The name the Job of `op` gets for `request`.
+    pub fn job_name(&self, op: Operation, request: &JobRequest) -> String {
+        self.spec.job_name(op, &request.run_id)
+    }
+
+    /// Creates the script, credentials, scratch volume and the Job of `op`, waits (by
+    /// watching) for the Job, collects the logs of a failure, and removes the Job, volume
+    /// and credentials.
     pub async fn run(
         &self,
+        op: Operation,
         request: &JobRequest,
         timeout: Duration,
-    ) -> Result<BackupOutcome, WorkflowError> {
-        if self.spec.script(Operation::Backup).is_none() {
+    ) -> Result<JobOutcome, WorkflowError> {
+        if self.spec.command(op).is_none() {
             return Err(WorkflowError::Unsupported(format!(
-                "{} has no backup Job",
-                self.spec.name
+                "{} has no {} Job",
+                self.spec.name,
+                op.noun()
             )));
         }
-        let m = self
-            .spec
-            .manifests(&self.namespace, Operation::Backup, request);
-        let job = self.spec.job_name(Operation::Backup, &request.run_id);
+        let m = self.spec.manifests(&self.namespace, op, request);
+        let job = self.job_name(op, request);
         let created = m.create(self.cluster, &self.namespace).await;
         if let Err(error) = created {
             self.remove_objects(&job).await;
@@ -72,7 +78,7 @@ impl<'a, C: Cluster + ?Sized> JobBackup<'a, C> {
         };
         self.cluster.delete_job(&self.namespace, &job).await?;
         self.remove_objects(&job).await;
-        Ok(BackupOutcome {
+        Ok(JobOutcome {
             archive: request.archive.clone(),
             job,
             job_state,

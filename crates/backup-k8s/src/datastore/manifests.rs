@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 /// What a Job works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRequest {
-    /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written.
+    /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written; empty
+    /// for a Job that works on what is there (StackGraph v2's backfill and abort).
     pub archive: String,
     /// Access key for the archive bucket.
     pub access_key: String,
@@ -132,28 +133,19 @@ impl DataStoreSpec {
         format!("kbackup-{}-scripts", self.name)
     }
 
-    /// The script of an operation (`None`: the data store has no Job for it).
-    pub fn script(&self, op: Operation) -> Option<&(String, String)> {
-        match op {
-            Operation::Restore => Some(&self.restore_script),
-            Operation::Backup => self.backup_script.as_ref(),
-        }
+    /// The script an operation's Job runs (`None`: the data store has no Job for it).
+    pub fn command(&self, op: Operation) -> Option<&str> {
+        self.commands.get(&op).map(String::as_str)
     }
 
     /// The manifests of a run in `namespace`.
     pub fn manifests(&self, namespace: &str, op: Operation, request: &JobRequest) -> JobManifests {
         let none = BTreeMap::new();
         let job_name = self.job_name(op, &request.run_id);
-        let scripts: BTreeMap<&str, &str> =
-            [Some(&self.restore_script), self.backup_script.as_ref()]
-                .into_iter()
-                .flatten()
-                .map(|(name, text)| (name.as_str(), text.as_str()))
-                .collect();
         let scripts = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": self.metadata(namespace, &self.scripts_config_map(), &none),
-            "data": scripts,
+            "data": self.scripts,
         });
         let keys = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -161,7 +153,7 @@ impl DataStoreSpec {
             "stringData": {"accesskey": request.access_key, "secretkey": request.secret_key.expose()},
         });
         let volume = match &self.scratch {
-            Scratch::EmptyDir => None,
+            Scratch::EmptyDir | Scratch::None => None,
             Scratch::Claim(pvc) => {
                 let mut spec = json!({"accessModes": pvc.access_modes, "resources": {"requests": {"storage": pvc.size}}});
                 if let Some(class) = &pvc.storage_class_name {
@@ -190,7 +182,10 @@ impl DataStoreSpec {
         request: &JobRequest,
     ) -> Value {
         let mut env = self.env.clone();
-        env.insert("BACKUP_FILE".into(), request.archive.clone());
+        // A backfill or an abort works on whatever was restored: no archive.
+        if !request.archive.is_empty() {
+            env.insert("BACKUP_FILE".into(), request.archive.clone());
+        }
         match op {
             Operation::Restore => env.extend(self.restore_env.clone()),
             Operation::Backup => {
@@ -198,21 +193,25 @@ impl DataStoreSpec {
                     env.insert("ARCHIVE_SPLIT_SIZE".into(), size.clone());
                 }
             }
+            Operation::Backfill | Operation::Abort => {}
         }
-        let scratch = match &self.scratch {
-            Scratch::Claim(_) => json!({"persistentVolumeClaim": {"claimName": job_name}}),
-            Scratch::EmptyDir => json!({"emptyDir": {}}),
-        };
         let mut mounts = vec![
             json!({"name": "backup-restore-scripts", "mountPath": "/backup-restore-scripts"}),
             json!({"name": "minio-keys", "mountPath": "/aws-keys"}),
-            json!({"name": "tmp-data", "mountPath": "/tmp-data"}),
         ];
         let mut volumes = vec![
             json!({"name": "backup-restore-scripts", "configMap": {"name": self.scripts_config_map(), "defaultMode": 0o755}}),
             json!({"name": "minio-keys", "secret": {"secretName": Self::keys_name(job_name)}}),
-            merge(json!({"name": "tmp-data"}), scratch),
         ];
+        let scratch = match &self.scratch {
+            Scratch::Claim(_) => Some(json!({"persistentVolumeClaim": {"claimName": job_name}})),
+            Scratch::EmptyDir => Some(json!({"emptyDir": {}})),
+            Scratch::None => None,
+        };
+        if let Some(scratch) = scratch {
+            mounts.push(json!({"name": "tmp-data", "mountPath": "/tmp-data"}));
+            volumes.push(merge(json!({"name": "tmp-data"}), scratch));
+        }
         if let Some(logging) = &self.logging_config_map {
             mounts.push(json!({"name": "backup-log", "mountPath": "/opt/docker/etc_log"}));
             volumes.push(json!({"name": "backup-log", "configMap": {"name": logging}}));
@@ -242,10 +241,7 @@ impl DataStoreSpec {
         } else {
             &self.instances[..]
         };
-        let script = self
-            .script(op)
-            .map(|(name, _)| name.as_str())
-            .unwrap_or_default();
+        let script = self.command(op).unwrap_or_default();
         let containers: Vec<Value> = instances
             .iter()
             .map(|instance| {
@@ -355,6 +351,7 @@ fn merge(mut base: Value, more: Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::container_env;
     use super::*;
     use backup_core::stackstate::{JobSettings, PvcSettings};
 
@@ -372,8 +369,21 @@ mod tests {
             .into(),
             restore_env: [("FORCE_DELETE".to_string(), "-force".to_string())].into(),
             wait_for: Some("suse-observability-minio:9000".into()),
-            restore_script: ("restore-stackgraph-backup.sh".into(), "echo restore".into()),
-            backup_script: Some(("backup-stackgraph.sh".into(), "echo backup".into())),
+            lock: "stackgraph".into(),
+            scripts: [
+                ("restore-stackgraph-backup.sh", "echo restore"),
+                ("backup-stackgraph.sh", "echo backup"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+            commands: [
+                (
+                    Operation::Restore,
+                    "restore-stackgraph-backup.sh".to_string(),
+                ),
+                (Operation::Backup, "backup-stackgraph.sh".to_string()),
+            ]
+            .into(),
             logging_config_map: Some("suse-observability-stackgraph-log".into()),
             archive_split_size: Some("500M".into()),
             job: JobSettings {
@@ -408,20 +418,6 @@ mod tests {
             secret_key: backup_core::Secret::new("SK"),
             run_id: "20261121t100000".into(),
         }
-    }
-
-    fn env_of(job: &Value) -> BTreeMap<String, String> {
-        job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().to_string(),
-                    e["value"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
     }
 
     #[test]
@@ -471,7 +467,7 @@ mod tests {
             "/backup-restore-scripts/restore-stackgraph-backup.sh"
         );
         assert_eq!(main["resources"]["limits"]["memory"], "4Gi");
-        let env = env_of(job);
+        let env = container_env(job);
         assert_eq!(env["BACKUP_FILE"], "sts-backup-20261121-0300.graph");
         assert_eq!(env["FORCE_DELETE"], "-force");
         assert_eq!(env["MINIO_ENDPOINT"], "suse-observability-minio:9000");
@@ -530,11 +526,11 @@ mod tests {
             m.job["spec"]["template"]["spec"]["containers"][0]["command"][0],
             "/backup-restore-scripts/backup-stackgraph.sh"
         );
-        let env = env_of(&m.job);
+        let env = container_env(&m.job);
         assert_eq!(env["ARCHIVE_SPLIT_SIZE"], "500M");
         assert!(!env.contains_key("FORCE_DELETE"));
         assert!(
-            !env_of(&spec().manifests("sts", Operation::Restore, &request()).job)
+            !container_env(&spec().manifests("sts", Operation::Restore, &request()).job)
                 .contains_key("ARCHIVE_SPLIT_SIZE")
         );
     }

@@ -8,13 +8,16 @@ mod manifests;
 mod restore;
 mod settings;
 mod stackgraph;
+mod stackgraph_v2;
+mod stackpacks;
 mod victoria_metrics;
 
-pub use backup::{BackupOutcome, JobBackup};
+pub use backup::{JobOutcome, JobRun};
 pub use manifests::{JobManifests, JobRequest};
 pub use restore::{FinalizeOutcome, JobRestore, RestorePlan, StartedRestore};
 pub use settings::{SETTINGS, SETTINGS_SUFFIX, settings_spec};
 pub use stackgraph::{GRAPH_SUFFIX, STACKGRAPH, stackgraph_spec};
+pub use stackgraph_v2::{GRAPH_V2_SUFFIX, STACKGRAPH_V2, stackgraph_v2_prefix, stackgraph_v2_spec};
 pub use victoria_metrics::{VICTORIA_METRICS, VM_BACKUP_MARKER, victoria_metrics_spec};
 
 use backup_core::stackstate::{JobSettings, PvcSettings};
@@ -23,8 +26,11 @@ use std::collections::BTreeMap;
 /// Everything that makes one job-based data store different from another.
 #[derive(Debug, Clone)]
 pub struct DataStoreSpec {
-    /// Its name (`stackgraph`): names the Jobs, the lock and the CLI commands.
+    /// Its name (`stackgraph`, `stackgraph-v2`): names the Jobs and the CLI commands.
     pub name: String,
+    /// The restore lock its restores take and honour: the data store whose data they
+    /// replace (`stackgraph` for both StackGraph backup formats, as `sts-backup` has it).
+    pub lock: String,
     /// Label selector of the workloads to scale down during a restore.
     pub scale_down_selector: String,
     /// Bucket of the archives.
@@ -39,10 +45,10 @@ pub struct DataStoreSpec {
     /// `host:port` the wait init container waits for (the object store); no init container
     /// when `None`.
     pub wait_for: Option<String>,
-    /// The restore script, as (file name, content), mounted in /backup-restore-scripts.
-    pub restore_script: (String, String),
-    /// The backup script, as (file name, content), when the data store has a backup Job.
-    pub backup_script: Option<(String, String)>,
+    /// The scripts mounted in /backup-restore-scripts, by file name.
+    pub scripts: BTreeMap<String, String>,
+    /// The script each operation's Job runs (an operation absent here has no Job).
+    pub commands: BTreeMap<Operation, String>,
     /// ConfigMap with the logging configuration, mounted at /opt/docker/etc_log.
     pub logging_config_map: Option<String>,
     /// Split uploaded backups into parts of this size (`500M`), when set.
@@ -69,6 +75,8 @@ pub enum Scratch {
     Claim(PvcSettings),
     /// The node's disk (small archives).
     EmptyDir,
+    /// None: the Job streams its data and needs no /tmp-data.
+    None,
 }
 
 /// An existing claim mounted into a Job's containers.
@@ -92,12 +100,16 @@ pub struct JobInstance {
 }
 
 /// What a Job of the engine does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Operation {
     /// Download an archive and import it.
     Restore,
     /// Export the data and upload it as an archive.
     Backup,
+    /// StackGraph v2: load the historic data of the restored backup while the system runs.
+    Backfill,
+    /// StackGraph v2: end an unfinished backfill, keeping the data loaded so far.
+    Abort,
 }
 
 impl Operation {
@@ -106,6 +118,8 @@ impl Operation {
         match self {
             Operation::Restore => "restore",
             Operation::Backup => "backup",
+            Operation::Backfill => "backfill",
+            Operation::Abort => "abort",
         }
     }
 }
@@ -132,6 +146,28 @@ pub fn wait_target(host_port: &str) -> Result<String, backup_core::stackstate::C
             field: "the object store endpoint".into(),
             detail: "not a host:port (a DNS name or an IP address, and a port)".into(),
         })
+    }
+}
+
+/// What the data stores' tests read from Job manifests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+
+    /// The variables of a Job's first container, by name.
+    pub fn container_env(job: &Value) -> BTreeMap<String, String> {
+        job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,8 @@
 //! the `settings` and `stackpacks` sections. The restore imports the archive, then the
 //! StackPacks backup taken with it, through the settings backup image's tools.
 
-use super::{ClaimMount, DataStoreSpec, Scratch};
+use super::stackpacks::{stackpacks_env, stackpacks_mount};
+use super::{ClaimMount, DataStoreSpec, Operation, Scratch};
 use backup_core::stackstate::{ConfigError, StackStateConfig};
 use std::collections::BTreeMap;
 
@@ -59,38 +60,20 @@ pub fn settings_spec(
         env.insert("BACKUP_CONFIGURATION_LOCAL_BUCKET".into(), bucket.clone());
     }
     if let Some(packs) = packs {
-        for (name, value) in [
-            ("STACKSTATE_BASE_URL", &packs.base_url),
-            ("RECEIVER_BASE_URL", &packs.receiver_base_url),
-            ("PLATFORM_VERSION", &packs.platform_version),
-            (
-                "CONFIG_FORCE_stackstate_stackPacks_localStackPacksUri",
-                &packs.local_stack_packs_uri,
-            ),
-            ("BACKUP_CONFIGURATION_STACKPACKS_DIR", &packs.backup_dir),
-        ] {
-            env.insert(name.into(), value.clone());
-        }
-        if let (Some(claim), Some(path)) = (
-            &packs.pvc,
-            packs.local_stack_packs_uri.strip_prefix("file://"),
-        ) {
-            mounts.push(ClaimMount {
-                claim: claim.clone(),
-                mount_path: path.into(),
-            });
-        }
+        env.extend(stackpacks_env(packs, "BACKUP_CONFIGURATION_STACKPACKS_DIR"));
+        mounts.extend(stackpacks_mount(packs));
     }
     Ok(DataStoreSpec {
         name: SETTINGS.into(),
+        lock: SETTINGS.into(),
         scale_down_selector: restore.scale_down_label_selector.clone(),
         bucket: section.bucket.clone(),
         prefix: section.s3_prefix.clone(),
         env,
         restore_env: BTreeMap::new(),
         wait_for: Some(super::wait_target(&host_port)?),
-        restore_script: ("restore-settings.sh".into(), SCRIPT.into()),
-        backup_script: None,
+        scripts: BTreeMap::from([("restore-settings.sh".into(), SCRIPT.into())]),
+        commands: BTreeMap::from([(Operation::Restore, "restore-settings.sh".into())]),
         logging_config_map: restore.logging_config_config_map.clone(),
         archive_split_size: None,
         job: restore.job.clone(),
@@ -104,6 +87,7 @@ pub fn settings_spec(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::container_env;
     use super::super::{JobRequest, Operation};
     use super::*;
 
@@ -133,20 +117,6 @@ mod tests {
         m.job
     }
 
-    fn env(job: &serde_json::Value) -> BTreeMap<String, String> {
-        job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().into(),
-                    e["value"].as_str().unwrap().into(),
-                )
-            })
-            .collect()
-    }
-
     fn mounts(job: &serde_json::Value) -> Vec<String> {
         job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
             .as_array()
@@ -161,7 +131,7 @@ mod tests {
         let job = job(false, false);
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["volumes"][2]["emptyDir"], serde_json::json!({}));
-        let env = env(&job);
+        let env = container_env(&job);
         assert_eq!(env["BACKUP_CONFIGURATION_LOCAL_BUCKET"], "local");
         assert_eq!(env["SKIP_STACKPACKS"], "false");
         assert_eq!(env["STACKSTATE_BASE_URL"], "http://server:7070");
@@ -173,7 +143,7 @@ mod tests {
     #[test]
     fn from_old_pvc_mounts_the_legacy_volume_and_skip_stackpacks_says_so() {
         let job = job(true, true);
-        let env = env(&job);
+        let env = container_env(&job);
         assert_eq!(env["BACKUP_RESTORE_FROM_PVC"], "true");
         assert_eq!(env["SKIP_STACKPACKS"], "true");
         assert!(!env.contains_key("BACKUP_CONFIGURATION_LOCAL_BUCKET"));

@@ -1,6 +1,6 @@
 //! StackGraph: the Job-based engine configured from StackState's backup configuration.
 
-use super::{DataStoreSpec, Scratch};
+use super::{DataStoreSpec, Operation, Scratch};
 use backup_core::stackstate::{ConfigError, StackStateConfig};
 use std::collections::BTreeMap;
 
@@ -10,6 +10,8 @@ pub const STACKGRAPH: &str = "stackgraph";
 pub const GRAPH_SUFFIX: &str = ".graph";
 const SCRIPT: &str = include_str!("scripts/restore-stackgraph.sh");
 const BACKUP_SCRIPT: &str = include_str!("scripts/backup-stackgraph.sh");
+const RESTORE_FILE: &str = "restore-stackgraph-backup.sh";
+const BACKUP_FILE: &str = "backup-stackgraph.sh";
 
 /// The StackGraph restore spec from the configuration. `storage_endpoint` (flag or
 /// `stackgraph.storageEndpoint`) replaces the in-cluster MinIO Service as the Job's source.
@@ -19,27 +21,7 @@ pub fn stackgraph_spec(
 ) -> Result<DataStoreSpec, ConfigError> {
     let section = config.stackgraph()?;
     let restore = config.stackgraph_restore()?;
-    let service = config
-        .object_store()
-        .map(|s| s.service.clone())
-        .unwrap_or_default();
-    let endpoint_url = storage_endpoint
-        .map(str::to_owned)
-        .or_else(|| section.storage_endpoint.clone());
-    // MINIO_ENDPOINT is host:port, as sts-backup passes it; a direct endpoint also goes in
-    // S3_ENDPOINT_URL with its scheme (kbackup's scripts prefer it).
-    let host_port = match &endpoint_url {
-        Some(url) => {
-            let authority = url.split("://").nth(1).unwrap_or(url).trim_end_matches('/');
-            let default_port = if url.starts_with("https://") { 443 } else { 80 };
-            if authority.contains(':') {
-                authority.to_owned()
-            } else {
-                format!("{authority}:{default_port}")
-            }
-        }
-        None => format!("{}:{}", service.name, service.port),
-    };
+    let (host_port, endpoint_url) = archive_endpoint(config, storage_endpoint)?;
     let mut env: BTreeMap<String, String> = [
         ("BACKUP_STACKGRAPH_BUCKET_NAME", section.bucket.clone()),
         ("BACKUP_STACKGRAPH_S3_PREFIX", section.s3_prefix.clone()),
@@ -57,14 +39,21 @@ pub fn stackgraph_spec(
     }
     Ok(DataStoreSpec {
         name: STACKGRAPH.into(),
+        lock: STACKGRAPH.into(),
         scale_down_selector: restore.scale_down_label_selector.clone(),
         bucket: section.bucket.clone(),
         prefix: section.s3_prefix.clone(),
         env,
         restore_env: BTreeMap::from([("FORCE_DELETE".to_string(), "-force".to_string())]),
         wait_for: Some(super::wait_target(&host_port)?),
-        restore_script: ("restore-stackgraph-backup.sh".into(), SCRIPT.into()),
-        backup_script: Some(("backup-stackgraph.sh".into(), BACKUP_SCRIPT.into())),
+        scripts: BTreeMap::from([
+            (RESTORE_FILE.into(), SCRIPT.into()),
+            (BACKUP_FILE.into(), BACKUP_SCRIPT.into()),
+        ]),
+        commands: BTreeMap::from([
+            (Operation::Restore, RESTORE_FILE.into()),
+            (Operation::Backup, BACKUP_FILE.into()),
+        ]),
         logging_config_map: restore.logging_config_config_map.clone(),
         archive_split_size: section.splits_archives().then(|| {
             section
@@ -79,6 +68,36 @@ pub fn stackgraph_spec(
         common_labels: config.common_labels.clone(),
         ttl_seconds_after_finished: 600,
     })
+}
+
+/// Where StackGraph's Jobs reach the archives: `host:port` (as sts-backup passes it), and
+/// the URL with its scheme when the endpoint is not the in-cluster MinIO Service (`storage_endpoint`
+/// flag or `stackgraph.storageEndpoint`; kbackup's scripts prefer it).
+pub(super) fn archive_endpoint(
+    config: &StackStateConfig,
+    storage_endpoint: Option<&str>,
+) -> Result<(String, Option<String>), ConfigError> {
+    let section = config.stackgraph()?;
+    let service = config
+        .object_store()
+        .map(|s| s.service.clone())
+        .unwrap_or_default();
+    let endpoint_url = storage_endpoint
+        .map(str::to_owned)
+        .or_else(|| section.storage_endpoint.clone());
+    let host_port = match &endpoint_url {
+        Some(url) => {
+            let authority = url.split("://").nth(1).unwrap_or(url).trim_end_matches('/');
+            let default_port = if url.starts_with("https://") { 443 } else { 80 };
+            if authority.contains(':') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:{default_port}")
+            }
+        }
+        None => format!("{}:{}", service.name, service.port),
+    };
+    Ok((host_port, endpoint_url))
 }
 
 #[cfg(test)]
@@ -102,8 +121,8 @@ mod tests {
         );
         assert!(!spec.env.contains_key("S3_ENDPOINT_URL"));
         assert!(
-            spec.restore_script.1.contains("-import")
-                && spec.backup_script.unwrap().1.contains("-export")
+            spec.scripts[spec.command(Operation::Restore).unwrap()].contains("-import")
+                && spec.scripts[spec.command(Operation::Backup).unwrap()].contains("-export")
         );
         let direct = stackgraph_spec(&config, Some("https://s3.example.com")).unwrap();
         assert_eq!(direct.env["S3_ENDPOINT_URL"], "https://s3.example.com");

@@ -2,7 +2,7 @@
 //! container per instance (two in `haMode: mirror`) runs vmrestore into that instance's
 //! volume; the StatefulSet is scaled down meanwhile, so the volumes are free.
 
-use super::{ClaimMount, DataStoreSpec, JobInstance, Scratch};
+use super::{ClaimMount, DataStoreSpec, JobInstance, Operation, Scratch};
 use backup_core::stackstate::{ConfigError, StackStateConfig};
 use std::collections::BTreeMap;
 
@@ -40,14 +40,15 @@ pub fn victoria_metrics_spec(config: &StackStateConfig) -> Result<DataStoreSpec,
     let first = &section.s3_locations[0];
     Ok(DataStoreSpec {
         name: VICTORIA_METRICS.into(),
+        lock: VICTORIA_METRICS.into(),
         scale_down_selector: restore.scale_down_label_selector.clone(),
         bucket: first.bucket.clone(),
         prefix: first.prefix.clone(),
         env,
         restore_env: BTreeMap::new(),
         wait_for: Some(super::wait_target(&host_port)?),
-        restore_script: ("restore-victoria-metrics.sh".into(), SCRIPT.into()),
-        backup_script: None,
+        scripts: BTreeMap::from([("restore-victoria-metrics.sh".into(), SCRIPT.into())]),
+        commands: BTreeMap::from([(Operation::Restore, "restore-victoria-metrics.sh".into())]),
         logging_config_map: None,
         archive_split_size: None,
         job: restore.job.clone(),

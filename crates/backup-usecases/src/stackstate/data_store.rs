@@ -6,8 +6,9 @@ use backup_core::cluster::Cluster;
 use backup_core::stackstate::{Archive, ArchiveCatalog, ConfigError, LatestBy, StackStateConfig};
 use backup_core::{ObjectStorage, ObjectStorageExt};
 use backup_k8s::datastore::{
-    DataStoreSpec, GRAPH_SUFFIX, JobRequest, SETTINGS, SETTINGS_SUFFIX, STACKGRAPH,
-    VICTORIA_METRICS, VM_BACKUP_MARKER, settings_spec, stackgraph_spec, victoria_metrics_spec,
+    DataStoreSpec, GRAPH_SUFFIX, GRAPH_V2_SUFFIX, JobRequest, Operation, SETTINGS, SETTINGS_SUFFIX,
+    STACKGRAPH, STACKGRAPH_V2, VICTORIA_METRICS, VM_BACKUP_MARKER, settings_spec, stackgraph_spec,
+    stackgraph_v2_prefix, stackgraph_v2_spec, victoria_metrics_spec,
 };
 use backup_storage::StorageOptions;
 
@@ -16,6 +17,9 @@ use backup_storage::StorageOptions;
 pub enum DataStore {
     /// StackGraph (`.graph` archives).
     StackGraph,
+    /// StackGraph's incremental v2 backups (`.graph.v2`, below `<s3Prefix>v2/`), restored
+    /// live, then backfilled.
+    StackGraphV2,
     /// Settings (`.sty` archives with their StackPacks backup).
     Settings,
     /// VictoriaMetrics (vmbackup directories).
@@ -25,7 +29,7 @@ pub enum DataStore {
 /// Restore options that change the Job.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpecOptions {
-    /// Settings: leave the StackPacks alone.
+    /// Settings and StackGraph v2: leave the StackPacks alone.
     pub skip_stackpacks: bool,
     /// Settings: read the archive from the legacy backup volume.
     pub from_old_pvc: bool,
@@ -52,6 +56,7 @@ impl DataStore {
     pub fn name(self) -> &'static str {
         match self {
             DataStore::StackGraph => STACKGRAPH,
+            DataStore::StackGraphV2 => STACKGRAPH_V2,
             DataStore::Settings => SETTINGS,
             DataStore::VictoriaMetrics => VICTORIA_METRICS,
         }
@@ -61,6 +66,11 @@ impl DataStore {
     pub fn purge_warning(self) -> &'static str {
         match self {
             DataStore::StackGraph => "PURGES all existing StackGraph (topology) data",
+            DataStore::StackGraphV2 => {
+                "PURGES all existing StackGraph (topology) data and replaces the StackPacks \
+                 (unless skipped); the historic data is loaded after the live data, while the \
+                 system runs"
+            }
             DataStore::Settings => "REPLACES all settings (and the StackPacks, unless skipped)",
             DataStore::VictoriaMetrics => "PURGES all existing VictoriaMetrics data",
         }
@@ -75,6 +85,12 @@ impl DataStore {
     ) -> Result<DataStoreSpec, StackStateError> {
         Ok(match self {
             DataStore::StackGraph => stackgraph_spec(config, storage_endpoint)?,
+            DataStore::StackGraphV2 => stackgraph_v2_spec(
+                config,
+                storage_endpoint,
+                options.skip_stackpacks,
+                Operation::Restore,
+            )?,
             DataStore::Settings => {
                 settings_spec(config, options.skip_stackpacks, options.from_old_pvc)?
             }
@@ -106,6 +122,25 @@ impl DataStore {
                         false => archives.without_split_archives(),
                     },
                     location: single(bucket, prefix),
+                })
+            }
+            DataStore::StackGraphV2 => {
+                let section = config.stackgraph()?;
+                let endpoint = storage_endpoint.or_else(|| section.storage_endpoint.clone());
+                let store = installation.archive_store(options, endpoint).await?;
+                let (bucket, prefix) = (&section.bucket, stackgraph_v2_prefix(&section.s3_prefix));
+                let storage = store.bucket(bucket, &prefix).await?;
+                // A backup is named by one object at the top of the prefix; its data lies
+                // below, in as many objects as it has increments: not listed.
+                let top = storage.list_with_delimiter("").await?;
+                let mut archives = ArchiveCatalog::from_objects(&top.objects, GRAPH_V2_SUFFIX)
+                    .without_split_archives();
+                archives
+                    .archives
+                    .retain(|a| a.name.starts_with("sts-backup-"));
+                Ok(Catalog {
+                    archives,
+                    location: single(bucket, &prefix),
                 })
             }
             DataStore::Settings => {

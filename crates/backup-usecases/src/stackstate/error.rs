@@ -1,6 +1,7 @@
 //! Why a StackState command could not go on.
 
 use backup_core::stackstate::{ArchiveError, ConfigError};
+use backup_core::workflow::WorkflowError;
 use backup_core::{ClusterError, EngineError, StorageError};
 
 /// Why the installation, its archives or its Elasticsearch could not be used.
@@ -44,4 +45,7 @@ pub enum StackStateError {
     /// The chosen archive is not there, or there is none.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// A restore holds the lock, or the Job could not be run.
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
 }

@@ -1,6 +1,6 @@
 //! A StackState / SUSE Observability installation and its data stores: the configuration
-//! read from the cluster, the archives of the Job-based data stores (StackGraph, settings,
-//! VictoriaMetrics) and the restores that bring them back, and the connection to its
+//! read from the cluster, the archives of the Job-based data stores (StackGraph and its v2
+//! backups, settings, VictoriaMetrics) and the restores that bring them back, and the connection to its
 //! Elasticsearch.
 
 mod archive_store;
@@ -9,6 +9,7 @@ mod elasticsearch;
 mod error;
 mod expiry;
 mod installation;
+mod stackgraph_v2;
 
 pub use archive_store::ArchiveStore;
 pub use data_store::{
@@ -18,3 +19,4 @@ pub use elasticsearch::{EsConnection, EsCredentials, EsSnapshotRequest, TakenSna
 pub use error::StackStateError;
 pub use expiry::ExpiryPlan;
 pub use installation::{ConfigSource, Installation};
+pub use stackgraph_v2::{BackfillStep, PreparedStep};

@@ -8,11 +8,11 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
 use backup_core::cluster::JobState;
-use backup_k8s::datastore::{BackupOutcome, JobBackup};
+use backup_k8s::datastore::{JobOutcome, JobRun, Operation};
 use backup_usecases::stackstate::{DataStore, SpecOptions};
 use std::time::Duration;
 
-impl Tabular for BackupOutcome {
+impl Tabular for JobOutcome {
     fn headers() -> Vec<&'static str> {
         vec!["ARCHIVE", "JOB", "STATE"]
     }
@@ -37,13 +37,13 @@ pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) 
     let spec =
         DataStore::StackGraph.spec(&installation.config, endpoint, SpecOptions::default())?;
     let request = installation.job_request(archive)?;
-    let backup = JobBackup::new(&installation.cluster, &installation.namespace, spec);
+    let backup = JobRun::new(&installation.cluster, &installation.namespace, spec);
     let progress = context.progress();
     progress.start(
         &format!("backing up StackGraph to {}", request.archive),
         None,
     );
-    let outcome = backup.run(&request, timeout).await;
+    let outcome = backup.run(Operation::Backup, &request, timeout).await;
     progress.finish();
     let outcome = outcome?;
     emit(context.output, std::slice::from_ref(&outcome))?;

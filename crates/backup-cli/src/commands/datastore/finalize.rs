@@ -7,22 +7,56 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::cluster::{Cluster, JobState};
-use backup_k8s::datastore::{FinalizeOutcome, JobRestore};
+use backup_k8s::datastore::{FinalizeOutcome, JobOutcome, JobRestore};
 use backup_usecases::restore_run::check_and_finalize;
 use backup_usecases::stackstate::{DataStore, SpecOptions};
 use serde::Serialize;
 use std::time::Duration;
 
-/// The outcome as data.
+/// What became of a data store's Job, as data: a restore's once finalized, or a Job run to
+/// its end (StackGraph v2's backfill).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct FinalizeReport {
+pub struct JobReport {
     job: String,
     state: String,
     scaled_up: Vec<String>,
 }
 
-impl Tabular for FinalizeReport {
+impl JobReport {
+    /// A restore's Job once finalized: its state and the workloads scaled back up.
+    pub fn finalized(job: &str, outcome: &FinalizeOutcome) -> Self {
+        Self {
+            job: job.to_owned(),
+            state: state_text(outcome.job_state.as_ref()),
+            scaled_up: outcome
+                .resumed
+                .iter()
+                .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+                .collect(),
+        }
+    }
+
+    /// A Job run to its end, which scaled nothing.
+    pub fn ran(outcome: &JobOutcome) -> Self {
+        Self {
+            job: outcome.job.clone(),
+            state: state_text(Some(&outcome.job_state)),
+            scaled_up: vec![],
+        }
+    }
+}
+
+fn state_text(state: Option<&JobState>) -> String {
+    match state {
+        None => "NotFound".to_owned(),
+        Some(JobState::Running) => "Running".to_owned(),
+        Some(JobState::Succeeded) => "Succeeded".to_owned(),
+        Some(JobState::Failed(reason)) => format!("Failed: {reason}"),
+    }
+}
+
+impl Tabular for JobReport {
     fn headers() -> Vec<&'static str> {
         vec!["JOB", "STATE", "SCALED UP"]
     }
@@ -58,25 +92,17 @@ pub fn report_outcome<C: Cluster + ?Sized>(
     job: &str,
     outcome: &FinalizeOutcome,
 ) -> CliResult {
-    let state = match &outcome.job_state {
-        None => "NotFound".to_owned(),
-        Some(JobState::Running) => "Running".to_owned(),
-        Some(JobState::Succeeded) => "Succeeded".to_owned(),
-        Some(JobState::Failed(reason)) => format!("Failed: {reason}"),
-    };
-    let scaled_up = outcome
-        .resumed
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect();
-    emit(
-        context.output,
-        &[FinalizeReport {
-            job: job.to_owned(),
-            state,
-            scaled_up,
-        }],
-    )?;
+    emit(context.output, &[JobReport::finalized(job, outcome)])?;
+    explain_outcome(context, restore, job, outcome)
+}
+
+/// What the outcome means, on stderr (with the logs of a failed Job), and the exit.
+pub fn explain_outcome<C: Cluster + ?Sized>(
+    context: &Context,
+    restore: &JobRestore<'_, C>,
+    job: &str,
+    outcome: &FinalizeOutcome,
+) -> CliResult {
     match &outcome.job_state {
         Some(JobState::Running) => {
             context.info(&format!(

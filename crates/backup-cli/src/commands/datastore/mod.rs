@@ -1,18 +1,22 @@
 //! `kbackup stackgraph|settings|victoriametrics ...`: the Job-based data stores of a
 //! StackState / SUSE Observability installation, compatible with `sts-backup`.
 
+mod backfill;
 mod backup;
 mod expire;
 mod finalize;
 mod list;
 mod restore;
 
-use crate::cli::{DataStoreCommand, SettingsCommand, StackGraphCommand, VictoriaMetricsCommand};
+use crate::cli::{
+    DataStoreCommand, SettingsCommand, StackGraphCommand, StackGraphV2Command,
+    VictoriaMetricsCommand,
+};
 use crate::context::Context;
 use crate::exit::CliResult;
 
 use backup_core::cluster::ContainerLog;
-use backup_usecases::stackstate::{DataStore, SpecOptions};
+use backup_usecases::stackstate::{BackfillStep, DataStore, SpecOptions};
 
 /// Runs a stackgraph command.
 pub async fn stackgraph(context: &Context, command: StackGraphCommand) -> CliResult {
@@ -30,6 +34,31 @@ pub async fn stackgraph(context: &Context, command: StackGraphCommand) -> CliRes
             dry_run,
         } => expire::run(context, &source, older_than, dry_run).await,
         StackGraphCommand::Common(common) => run_common(context, kind, common).await,
+    }
+}
+
+/// Runs a stackgraph-v2 command.
+pub async fn stackgraph_v2(context: &Context, command: StackGraphV2Command) -> CliResult {
+    let kind = DataStore::StackGraphV2;
+    match command {
+        StackGraphV2Command::Restore {
+            source,
+            restore,
+            skip_stackpacks,
+        } => {
+            let options = SpecOptions {
+                skip_stackpacks,
+                from_old_pvc: false,
+            };
+            restore::run(context, kind, &source, &restore, options).await
+        }
+        StackGraphV2Command::Backfill { source, timeout } => {
+            backfill::run(context, &source, BackfillStep::Backfill, timeout).await
+        }
+        StackGraphV2Command::Abort { source, timeout } => {
+            backfill::run(context, &source, BackfillStep::Abort, timeout).await
+        }
+        StackGraphV2Command::Common(common) => run_common(context, kind, common).await,
     }
 }
 

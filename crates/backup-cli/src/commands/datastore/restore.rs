@@ -1,19 +1,21 @@
 //! `kbackup stackgraph|settings|victoriametrics restore (--archive NAME | --latest)`.
 
-use super::finalize::report_outcome;
+use super::backfill;
+use super::finalize::{JobReport, explain_outcome, report_outcome};
 use crate::cli::{LatestByArg, RestoreArgs, StackStateArgs};
 use crate::commands::installation;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::output::{Tabular, emit};
 use anyhow::anyhow;
+use backup_core::cluster::JobState;
 use backup_core::engine::RestoreEngine;
 use backup_core::model::NextStep;
 use backup_core::stackstate::LatestBy;
 use backup_core::workflow::WorkflowError;
 use backup_k8s::datastore::{JobRestore, RestorePlan, StartedRestore};
 use backup_usecases::restore_run::{RestoreRunError, run_restore, start_restore};
-use backup_usecases::stackstate::{ArchiveChoice, DataStore, SpecOptions};
+use backup_usecases::stackstate::{ArchiveChoice, BackfillStep, DataStore, SpecOptions};
 
 impl RestoreArgs {
     /// The archive asked for: by name, or the latest as --latest-by says.
@@ -87,7 +89,13 @@ pub async fn run(
         let started = start_restore(&restore, &plan, &progress, &stop)
             .await
             .map_err(|e| run_error(e, &finalize_hint))?;
-        return started_in_background(context, &started, namespace, &finalize_hint(&started.job));
+        started_in_background(context, &started, namespace, &finalize_hint(&started.job))?;
+        if kind == DataStore::StackGraphV2 {
+            context.info(&format!(
+                "then load the historic data: kbackup -n {namespace} stackgraph-v2 backfill"
+            ));
+        }
+        return Ok(Exit::Success);
     }
     let shown = |started: &StartedRestore| show_started(context, started);
     let finished = run_restore(&restore, &plan, options.timeout, &progress, &stop, shown)
@@ -100,7 +108,27 @@ pub async fn run(
         t.work.as_secs_f64(),
         t.finalize.as_secs_f64()
     ));
-    report_outcome(context, &restore, &finished.started.job, &finished.outcome)
+    let (job, outcome) = (&finished.started.job, &finished.outcome);
+    if kind != DataStore::StackGraphV2 || outcome.job_state != Some(JobState::Succeeded) {
+        return report_outcome(context, &restore, job, outcome);
+    }
+    // StackGraph v2: the live data is back; the historic data follows while the system runs.
+    explain_outcome(context, &restore, job, outcome)?;
+    context.info(
+        "the system is back up; loading the historic data while it runs (not all of it is there until the backfill ends)",
+    );
+    let endpoint = source.storage.storage_endpoint.as_deref();
+    let step = BackfillStep::Backfill;
+    let backfill =
+        backfill::run_job(context, &installation, endpoint, step, options.timeout).await?;
+    emit(
+        context.output,
+        &[
+            JobReport::finalized(job, outcome),
+            JobReport::ran(&backfill),
+        ],
+    )?;
+    backfill::explain(context, namespace, step, &backfill)
 }
 
 /// A restore left running: how to follow and finish it; its Job's name on stdout.

@@ -75,7 +75,7 @@ impl<'a, C: Cluster + ?Sized> JobRestore<'a, C> {
         workflow::resume_workloads(
             self.cluster,
             &self.namespace,
-            &self.spec.name,
+            &self.spec.lock,
             &self.spec.scale_down_selector,
         )
         .await
@@ -121,7 +121,7 @@ impl<C: Cluster + ?Sized> RestoreEngine for JobRestore<'_, C> {
             self.cluster,
             &self.namespace,
             &self.spec.scale_down_selector,
-            &self.spec.name,
+            &self.spec.lock,
         )
         .await?;
         let m = self
@@ -154,7 +154,7 @@ impl<C: Cluster + ?Sized> RestoreEngine for JobRestore<'_, C> {
             self.cluster,
             &self.namespace,
             &self.spec.scale_down_selector,
-            &self.spec.name,
+            &self.spec.lock,
             now,
             self.pods_timeout,
         )
