@@ -12,6 +12,7 @@ use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// What to benchmark.
 #[derive(clap::Subcommand)]
@@ -54,8 +55,8 @@ pub enum Which {
     /// `kbackup backup|restore volumes` through the in-cluster mover on the real node, beside
     /// `kbackup backup|restore path` and restic 0.18.1 on the host, on the data of `repo`.
     Volumes {
-        /// Rounds, the order of the tools rotating (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        /// Rounds (the median is reported); six balance the order of the tools.
+        #[arg(long, default_value_t = 6)]
         rounds: usize,
     },
     /// Orchestration overhead of `kbackup stackgraph restore` on a simulated installation.
@@ -164,6 +165,37 @@ pub(crate) fn drop_caches() -> Result<()> {
     sync()?;
     std::fs::write("/proc/sys/vm/drop_caches", "3")
         .context("dropping the page cache (/proc/sys/vm/drop_caches; the benchmark runs as root)")
+}
+
+/// Waits until the machine is idle again (at least 85% of its CPU time idle over half a
+/// second, at most 60 s): the object store goes on working after a large upload (its
+/// scanner, its disk flushes), and that work must not land on the next tool's clock.
+/// Returns how long it waited.
+pub(crate) fn wait_until_idle() -> Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let before = cpu_times()?;
+        std::thread::sleep(Duration::from_millis(500));
+        let after = cpu_times()?;
+        let total: u64 = after.iter().zip(&before).map(|(a, b)| a - b).sum();
+        // The fourth field is idle time; waiting for I/O is not idle.
+        if total > 0 && (after[3] - before[3]) * 100 >= total * 85 {
+            return Ok(start.elapsed());
+        }
+    }
+    bail!("the machine stayed busy for 60 s: something else runs beside the benchmark")
+}
+
+/// The machine's CPU time counters (`/proc/stat`'s first line: user, nice, system, idle,
+/// iowait, irq, softirq, steal).
+fn cpu_times() -> Result<Vec<u64>> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().next().context("/proc/stat is empty")?;
+    line.split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|field| field.parse().context("a /proc/stat counter"))
+        .collect()
 }
 
 /// The version a restic binary reports.

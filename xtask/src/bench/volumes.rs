@@ -22,6 +22,19 @@ const APP: &str = include_str!("../../bench/volumes-app.yaml");
 /// The claim the mover restores into, made afresh and bound for every restore.
 const RESTORE_CLAIM_MANIFEST: &str = include_str!("../../bench/volumes-restore-claim.yaml");
 const RESTORE_CLAIM: &str = "restored";
+/// The order of the tools in each round: every tool goes first, second and last, and
+/// follows each other tool, equally often over six rounds (a Williams design). A plain
+/// rotation always runs each tool right after the same other one, and the tool after
+/// restic paid for its upload's aftermath.
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [2, 1, 0],
+    [1, 2, 0],
+    [0, 2, 1],
+    [2, 0, 1],
+    [1, 0, 2],
+];
+
 /// The tools compared, in the order of the results.
 const TOOLS: [&str; 3] = ["mover", "kbackup", "restic"];
 
@@ -113,9 +126,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
                 bail!("initialising the {} repository failed", TOOLS[tool]);
             }
         }
-        // Each round starts with another tool: whoever reads or writes first meets colder
-        // disks and a emptier file system.
-        let order: Vec<usize> = (0..3).map(|i| (i + round) % 3).collect();
+        let order = ORDERS[round % ORDERS.len()];
         eprintln!(
             "round {}/{rounds}: {}",
             round + 1,
@@ -237,6 +248,10 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
 /// of the pods started meanwhile (its peak resident memory replaces the CLI's own in the
 /// sample) and returns their cgroup peak with page cache.
 fn measure(command: Command, tool: usize, what: &str) -> Result<(Sample, f64)> {
+    let waited = super::wait_until_idle()?;
+    if waited > Duration::from_secs(1) {
+        eprintln!("  (waited {:.1}s for the machine to be idle)", waited.as_secs_f64());
+    }
     drop_caches()?;
     if tool != 0 {
         let sample = flushed(timed(command, what)?)?;
@@ -496,8 +511,9 @@ fn report(results: &[Runs; 3], rounds: usize, data: (u64, u64), restic: &Path) -
          volume's directory; all three into the test MinIO, fresh repositories each round. The mover's times are the user's: \
          the command's wall time, with the Job and its pod started, the work, the report read and the cleanup. The mover restores \
          into a claim already bound to a volume (the host's tools restore into a directory). Page cache dropped before every \
-         step, and each step timed until its writes are on the disk (a `sync` after it, counted). The order of the tools rotates \
-         every round. Medians of {rounds} round(s), their range in brackets; peak memory the largest seen. The mover pod's memory is read from its cgroup \
+         step, and each step timed until its writes are on the disk (a `sync` after it, counted). Each step starts once the machine is \
+         idle again (the object store goes on working after a large upload). The order of the tools changes every round so that, over six \
+         rounds, each goes first, second and last, and follows each other tool, equally often. Medians of {rounds} round(s), their range in brackets; peak memory the largest seen. The mover pod's memory is read from its cgroup \
          on the host every 100 ms: resident memory in the table; with page cache it peaked at {:.0} MiB of its 256 MiB limit \
          (the kernel reclaims the cache as the limit nears).\n\n{table}",
         bytes as f64 / f64::from(1 << 30),
