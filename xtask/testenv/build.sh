@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic|rustic
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,6 +22,7 @@ case "$component" in
   azurite) version=$AZURITE_VERSION-blob$AZURE_STORAGE_BLOB_VERSION ;;
   elasticsearch) version=$ELASTICSEARCH_VERSION ;;
   restic) version=$RESTIC_VERSION ;;
+  rustic) version=$RUSTIC_VERSION ;;
   *) echo "unknown component '$component'" >&2; exit 2 ;;
 esac
 dest="$cache_root/$component-$version"
@@ -124,6 +125,14 @@ build_elasticsearch() {
 build_restic() {
   need go "install Go >= 1.24"
   GOBIN="$work/bin" go install -trimpath -ldflags "-s -w -X main.version=${version#v}" "github.com/restic/restic/cmd/restic@$version" >&2
+}
+
+# The benchmarks' rustic, from the Rust package registry (`rustic-rs`), with its locked
+# dependencies, built in a target directory of its own that is removed afterwards.
+build_rustic() {
+  need cargo "install Rust (https://rustup.rs)"
+  CARGO_TARGET_DIR="$work/target" cargo install --quiet --locked --root "$work" --version "$version" rustic-rs >&2
+  rm -rf "$work/target"
 }
 
 "build_$component"

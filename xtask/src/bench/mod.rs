@@ -3,7 +3,12 @@
 
 mod cluster;
 mod elasticsearch;
+mod fresh_fs;
+mod mixed_data;
+mod peers;
 mod repo;
+mod repo_scale;
+mod sources;
 mod stackgraph;
 mod storage;
 mod volumes;
@@ -45,12 +50,19 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
-    /// `kbackup backup|restore path` of 2 GiB of mixed files beside restic, to local disk
-    /// and to MinIO.
+    /// `kbackup backup|restore path` beside restic 0.18.1 and rustic 0.11.4, on 2 GiB of
+    /// mixed files and on the Linux source tree, to local disk and to MinIO.
     Repo {
-        /// Rounds (the median is reported).
+        /// Rounds (the median is reported); six balance the order of the tools.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// Peak memory and time of a first backup of many empty files (kbackup, restic 0.18.1,
+    /// rustic 0.11.4, local disk): does memory grow with the number of files?
+    RepoScale {
+        /// File counts measured, one after the other.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        files: Vec<usize>,
     },
     /// `kbackup backup|restore volumes` through the in-cluster mover on the real node, beside
     /// `kbackup backup|restore path` and restic 0.18.1 on the host, on the data of `repo`.
@@ -73,6 +85,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
         Which::Stackgraph { rounds } => stackgraph::run(root, env, rounds),
         Which::Cluster { objects, rounds } => cluster::run(root, env, &objects, rounds),
         Which::Repo { rounds } => repo::run(root, env, rounds),
+        Which::RepoScale { files } => repo_scale::run(root, env, &files),
         Which::Volumes { rounds } => volumes::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
@@ -198,6 +211,46 @@ fn cpu_times() -> Result<Vec<u64>> {
         .collect()
 }
 
+/// The order of three tools in each round: over six rounds every tool goes first, second
+/// and last, and follows each other tool, equally often (a Williams design). A plain
+/// rotation always runs each tool right after the same other one.
+pub(crate) const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [2, 1, 0],
+    [1, 2, 0],
+    [0, 2, 1],
+    [2, 0, 1],
+    [1, 0, 2],
+];
+
+/// Times `command` from an idle machine with the page cache dropped until its writes are on
+/// the disk (the `sync` after it counts).
+pub(crate) fn measured(command: Command, what: &str) -> Result<Sample> {
+    settle()?;
+    flushed(timed(command, what)?)
+}
+
+/// Waits for an idle machine (saying so when it took a while), then drops the page cache.
+pub(crate) fn settle() -> Result<()> {
+    let waited = wait_until_idle()?;
+    if waited > Duration::from_secs(1) {
+        eprintln!(
+            "  (waited {:.1}s for the machine to be idle)",
+            waited.as_secs_f64()
+        );
+    }
+    drop_caches()
+}
+
+/// A step's time until its writes are on the disk: a restore otherwise leaves gigabytes in
+/// the page cache, written out on the next tool's clock.
+pub(crate) fn flushed(mut sample: Sample) -> Result<Sample> {
+    let flush = Instant::now();
+    sync()?;
+    sample.seconds += flush.elapsed().as_secs_f64();
+    Ok(sample)
+}
+
 /// The version a restic binary reports.
 pub(crate) fn restic_version(restic: &Path) -> String {
     Command::new(restic)
@@ -225,6 +278,22 @@ pub(crate) fn median(samples: &[Sample]) -> Sample {
         seconds: sorted[sorted.len() / 2].seconds,
         max_rss_mib: peak,
     }
+}
+
+/// One measurement, on stderr as it is taken.
+pub(crate) fn print_sample(what: &str, sample: Sample) {
+    eprintln!(
+        "  {what}: {:.2}s, peak RSS {:.0} MiB",
+        sample.seconds, sample.max_rss_mib
+    );
+}
+
+/// The range of the samples' times: `(low-high)`.
+pub(crate) fn spread(samples: &[Sample]) -> String {
+    let seconds = samples.iter().map(|s| s.seconds);
+    let min = seconds.clone().fold(f64::INFINITY, f64::min);
+    let max = seconds.fold(0.0, f64::max);
+    format!("({min:.2}-{max:.2})")
 }
 
 /// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.

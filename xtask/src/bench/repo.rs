@@ -1,315 +1,303 @@
-//! `cargo xtask bench repo`: `kbackup backup path` / `restore path` beside restic (the Debian
-//! package) on the same 2 GiB of mixed files, into a local directory and into the test MinIO:
-//! first backup, second backup of unchanged data, restore, repository size, peak memory.
+//! `cargo xtask bench repo`: `kbackup backup path` / `restore path` beside restic 0.18.1 and
+//! rustic 0.11.4, on two data sets (2 GiB of generated mixed files; the Linux source tree
+//! of a Debian package, about 79,000 real files), into a local directory and into the test
+//! MinIO: first backup, second backup of unchanged data, restore, repository size, peak
+//! memory.
 
-use super::{Sample, median, timed, write_section};
+use super::fresh_fs::FreshFs;
+use super::mixed_data::{bytes_under, generate};
+use super::peers::{Backend, Peers, S3, TOOLS};
+use super::{ORDERS, Sample, measured, median, print_sample, spread, write_section};
 use crate::testenv::TestEnv;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 
-/// Bumped when the generated data changes (the cached copy is then rebuilt).
-const DATA_VERSION: &str = "mixed-v1";
+/// The measured steps.
+const STEPS: [&str; 3] = ["first backup", "second backup (unchanged)", "restore"];
+/// Goals against the best peer, per step.
+const GOALS: [f64; 3] = [0.6, 0.4, 0.6];
 
-/// xorshift64*: deterministic, fast data.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Random bytes (incompressible) or text over 16 letters (compresses to about half).
-    fn fill(&mut self, out: &mut Vec<u8>, len: usize, text: bool) {
-        const LETTERS: &[u8; 16] = b"etaoin shrdlu\ncm";
-        out.clear();
-        out.reserve(len);
-        while out.len() < len {
-            let word = self.next().to_le_bytes();
-            if text {
-                for b in word {
-                    out.push(LETTERS[(b & 15) as usize]);
-                    out.push(LETTERS[(b >> 4) as usize]);
-                }
-            } else {
-                out.extend_from_slice(&word);
-            }
-        }
-        out.truncate(len);
-    }
+/// A data set.
+struct DataSet {
+    name: &'static str,
+    path: PathBuf,
+    files: u64,
+    bytes: u64,
 }
 
-/// 2 GiB of mixed files: 16,000 small text files (0.5-24 KiB) in 100 directories, 60 medium
-/// files (4-12 MiB, half text), 3 large files of 450 MiB (alternating random and text MiBs).
-pub(super) fn generate(dir: &Path) -> Result<()> {
-    let marker = dir.join(".generated");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(DATA_VERSION) {
-        return Ok(());
-    }
-    eprintln!("generating the benchmark data in {}", dir.display());
-    std::fs::remove_dir_all(dir).ok();
-    let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-    let mut buffer = Vec::new();
-    for d in 0..100 {
-        let sub = dir.join(format!("small/{d:03}"));
-        std::fs::create_dir_all(&sub)?;
-        for f in 0..160 {
-            let len = 512 + (noise.next() % (24 * 1024 - 512)) as usize;
-            noise.fill(&mut buffer, len, true);
-            std::fs::write(sub.join(format!("file-{f:03}.txt")), &buffer)?;
-        }
-    }
-    std::fs::create_dir_all(dir.join("medium"))?;
-    for m in 0..60 {
-        let len = (4 << 20) + (noise.next() % (8 << 20)) as usize;
-        noise.fill(&mut buffer, len, m % 2 == 0);
-        std::fs::write(dir.join(format!("medium/part-{m:02}.dat")), &buffer)?;
-    }
-    std::fs::create_dir_all(dir.join("large"))?;
-    for l in 0..3 {
-        let mut file = std::fs::File::create(dir.join(format!("large/blob-{l}.img")))?;
-        for mib in 0..450 {
-            noise.fill(&mut buffer, 1 << 20, mib % 2 == 1);
-            file.write_all(&buffer)?;
-        }
-    }
-    std::fs::write(&marker, DATA_VERSION)?;
-    Ok(())
-}
-
-/// The tools compared, in the order of the results.
-const TOOLS: [&str; 2] = ["restic", "kbackup"];
-
-/// Where `tool`'s restore number `run` goes.
-fn restore_dir(work: &Path, tool: usize, run: usize) -> std::path::PathBuf {
-    work.join(format!("restore-{}-{run}", TOOLS[tool]))
-}
-
-pub(super) fn bytes_under(dir: &Path) -> Result<(u64, u64)> {
-    let (mut files, mut bytes) = (0, 0);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if entry.file_name() != ".generated" {
-                files += 1;
-                bytes += meta.len();
-            }
-        }
-    }
-    Ok((files, bytes))
-}
-
-/// The five measurements of one tool on one backend.
+/// One tool's measurements of one data set on one backend: per step, per round, the sample
+/// and the tool's position in the round's order.
 #[derive(Default)]
 struct Runs {
-    first: Vec<Sample>,
-    second: Vec<Sample>,
-    restore: Vec<Sample>,
+    steps: [Vec<(Sample, usize)>; 3],
     size: u64,
 }
 
 pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
-    super::require_tools(&[("restic", "restic"), ("/usr/bin/time", "time")])?;
-    let kbackup = super::release_kbackup(root, env)?;
-    let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
+    super::require_tools(&[
+        ("/usr/bin/time", "time"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("apt-get", "apt"),
+    ])?;
+    let peers = Peers {
+        kbackup: super::release_kbackup(root, env)?,
+        restic: env.component("restic")?.join("bin/restic"),
+        rustic: env.component("rustic")?.join("bin/rustic"),
+        s3: Some(S3 {
+            endpoint: env.variable("KBACKUP_TEST_S3_ENDPOINT")?,
+            bucket: env.variable("KBACKUP_TEST_S3_BUCKET")?,
+            access_key: env.variable("AWS_ACCESS_KEY_ID")?,
+            secret_key: env.variable("AWS_SECRET_ACCESS_KEY")?,
+        }),
+        state: env.root.join("bench/repo/state"),
+    };
     let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
-    let access_key = env.variable("AWS_ACCESS_KEY_ID")?;
-    let secret_key = env.variable("AWS_SECRET_ACCESS_KEY")?;
+    let bucket = &bucket;
     let bench = env.root.join("bench/repo");
-    let data = bench.join("data");
-    generate(&data)?;
-    let (files, bytes) = bytes_under(&data)?;
-    eprintln!(
-        "{files} files, {:.2} GiB",
-        bytes as f64 / f64::from(1 << 30)
-    );
+    let mixed = bench.join("data");
+    generate(&mixed)?;
+    let (sources, debian_version) = super::sources::fetch(&bench.join("sources"))?;
+    let sets = [("mixed", mixed), ("Linux sources", sources)].map(|(name, path)| {
+        let (files, bytes) = bytes_under(&path)?;
+        eprintln!("{name}: {files} files, {:.2} GiB", gib(bytes));
+        Ok::<_, anyhow::Error>(DataSet {
+            name,
+            path,
+            files,
+            bytes,
+        })
+    });
+    let sets: Vec<DataSet> = sets.into_iter().collect::<Result<_>>()?;
+    let backends = [
+        (Backend::LocalDisk, "local disk"),
+        (Backend::Minio, "MinIO"),
+    ];
     let work = bench.join("work");
-    let source = data.display().to_string();
-
-    let restic = |repo: &str, args: &[&str]| {
-        let mut c = Command::new("restic");
-        c.args(["-r", repo, "--quiet"]).args(args);
-        c.env("RESTIC_PASSWORD", "bench")
-            .env("RESTIC_CACHE_DIR", work.join("restic-cache"))
-            .env("AWS_ACCESS_KEY_ID", &access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &secret_key)
-            .stdout(Stdio::null());
-        c
-    };
-    let kb = |repo: &str, args: &[&str]| {
-        let mut c = Command::new(&kbackup);
-        c.args(["-q", "--no-progress"]).args(args);
-        c.env("KBACKUP_PASSWORD", "bench")
-            .env("KBACKUP_REPO", repo)
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", &access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &secret_key)
-            .stdout(Stdio::null());
-        c
-    };
-    let backends = ["local disk", "MinIO"];
-    let mut results: Vec<[Runs; 2]> = (0..2).map(|_| Default::default()).collect();
+    let mut results: Vec<Vec<[Runs; 3]>> = sets
+        .iter()
+        .map(|_| backends.iter().map(|_| Default::default()).collect())
+        .collect();
     for round in 0..rounds {
-        for (b, backend) in backends.iter().enumerate() {
-            std::fs::remove_dir_all(&work).ok();
-            std::fs::create_dir_all(&work)?;
-            let prefix = format!("bench-repo-{}-{round}", std::process::id());
-            let (restic_repo, kbackup_repo) = match b {
-                0 => (
-                    work.join("restic").display().to_string(),
-                    format!("file://{}", work.join("kbackup").display()),
-                ),
-                _ => (
-                    format!("s3:{endpoint}/{bucket}/{prefix}-restic"),
-                    format!("s3://{bucket}/{prefix}-kbackup"),
-                ),
-            };
-            eprintln!("round {}/{rounds}, {backend}", round + 1);
-            let steps: [(usize, Command, Command); 2] = [
-                (
-                    0,
-                    restic(&restic_repo, &["backup", &source]),
-                    kb(&kbackup_repo, &["backup", "path", &source]),
-                ),
-                (
-                    1,
-                    restic(&restic_repo, &["backup", &source]),
-                    kb(&kbackup_repo, &["backup", "path", &source]),
-                ),
-            ];
-            if !restic(&restic_repo, &["init"]).status()?.success()
-                || !kb(&kbackup_repo, &["repo", "init"]).status()?.success()
-            {
-                bail!("init failed on {backend}");
-            }
-            for (step, restic_command, kbackup_command) in steps {
-                let names = ["first backup", "second backup"];
-                let r = timed(restic_command, &format!("restic {}", names[step]))?;
-                let k = timed(kbackup_command, &format!("kbackup {}", names[step]))?;
+        let order = ORDERS[round % ORDERS.len()];
+        for (s, set) in sets.iter().enumerate() {
+            for (b, (backend, backend_name)) in backends.iter().enumerate() {
                 eprintln!(
-                    "  {}: restic {:.2}s ({:.0} MiB), kbackup {:.2}s ({:.0} MiB)",
-                    names[step], r.seconds, r.max_rss_mib, k.seconds, k.max_rss_mib
+                    "round {}/{rounds}, {}, {backend_name}: {}",
+                    round + 1,
+                    set.name,
+                    order.map(|t| TOOLS[t].name()).join(", ")
                 );
-                for (runs, sample) in results[b].iter_mut().zip([r, k]) {
-                    match step {
-                        0 => runs.first.push(sample),
-                        _ => runs.second.push(sample),
+                std::fs::remove_dir_all(&work).ok();
+                std::fs::create_dir_all(&work)?;
+                let prefix = format!("bench-repo-{}-{round}-{s}", std::process::id());
+                let cell = &mut results[s][b];
+                measure_cell(&peers, set, *backend, &work, &prefix, order, cell)?;
+                if *backend == Backend::LocalDisk {
+                    for tool in TOOLS {
+                        let repo = work.join(format!("repo-{}", tool.name()));
+                        cell[tool as usize].size = bytes_under(&repo)?.1;
                     }
                 }
-            }
-            // Restores in the order restic, kbackup, kbackup, restic. Each adds 16,000 files
-            // beside the earlier ones and creating files gets dearer as the file system fills
-            // (ext4 scans more inode bitmap and table blocks): the same kbackup build took
-            // 5.0 s restoring first and 10.1 s right after restic's restore. In this order both
-            // tools hold the same positions on average; each one's time is the mean of its two
-            // runs, its peak RSS the larger.
-            let component = format!("latest:{source}");
-            let mut restores: [Vec<Sample>; 2] = Default::default();
-            for (run, tool) in [(0, 0), (0, 1), (1, 1), (1, 0)] {
-                let target = restore_dir(&work, tool, run).display().to_string();
-                let command = match tool {
-                    0 => restic(&restic_repo, &["restore", "latest", "--target", &target]),
-                    _ => kb(
-                        &kbackup_repo,
-                        &["restore", "path", &component, "--target", &target],
-                    ),
-                };
-                restores[tool].push(timed(command, &format!("{} restore", TOOLS[tool]))?);
-                let restored = match tool {
-                    0 => Path::new(&target).join(source.trim_start_matches('/')),
-                    _ => target.into(),
-                };
-                let found = bytes_under(&restored)?;
-                if found != (files, bytes) {
-                    bail!(
-                        "{} restore {run} is incomplete on {backend}: {found:?}, expected {:?}",
-                        TOOLS[tool],
-                        (files, bytes)
-                    );
-                }
-            }
-            let [r, k] = restores.map(|runs| Sample {
-                seconds: runs.iter().map(|s| s.seconds).sum::<f64>() / runs.len() as f64,
-                max_rss_mib: runs.iter().map(|s| s.max_rss_mib).fold(0.0, f64::max),
-            });
-            eprintln!(
-                "  restore (mean of 2): restic {:.2}s ({:.0} MiB), kbackup {:.2}s ({:.0} MiB)",
-                r.seconds, r.max_rss_mib, k.seconds, k.max_rss_mib
-            );
-            results[b][0].restore.push(r);
-            results[b][1].restore.push(k);
-            if b == 0 {
-                results[b][0].size = bytes_under(&work.join("restic"))?.1;
-                results[b][1].size = bytes_under(&work.join("kbackup"))?.1;
-            } else {
-                // The test MinIO keeps a prefix as a directory of its data: 4 GiB per round
-                // otherwise stays on the disk.
-                for repo in ["restic", "kbackup"] {
-                    let stored = env.data("minio").join(&bucket);
-                    std::fs::remove_dir_all(stored.join(format!("{prefix}-{repo}"))).ok();
+                // The test MinIO keeps a prefix as a directory of its data.
+                for tool in TOOLS {
+                    let stored = env.data("minio").join(bucket);
+                    std::fs::remove_dir_all(stored.join(format!("{prefix}-{}", tool.name()))).ok();
                 }
             }
         }
     }
     std::fs::remove_dir_all(&work).ok();
+    let section = report(
+        &results,
+        &sets,
+        &backends.map(|(_, n)| n),
+        rounds,
+        &peers,
+        &debian_version,
+    )?;
+    println!("{section}");
+    write_section(&root.join("docs/benchmarks.md"), "repo", &section)
+}
 
+/// One round of one data set on one backend: both backups, then the restores, each tool in
+/// `order`.
+fn measure_cell(
+    peers: &Peers,
+    set: &DataSet,
+    backend: Backend,
+    work: &Path,
+    prefix: &str,
+    order: [usize; 3],
+    cell: &mut [Runs; 3],
+) -> Result<()> {
+    let mut repos = Vec::new();
+    for tool in TOOLS {
+        let repo = peers.repo(tool, backend, work, prefix)?;
+        if !peers.init(&repo).status()?.success() {
+            bail!("initialising the {} repository failed", tool.name());
+        }
+        repos.push(repo);
+    }
+    for (step, name) in STEPS[..2].iter().enumerate() {
+        for (position, &t) in order.iter().enumerate() {
+            let what = format!("{} {name}", TOOLS[t].name());
+            let sample = measured(peers.backup(&repos[t], &set.path), &what)?;
+            print_sample(&what, sample);
+            cell[t].steps[step].push((sample, position));
+        }
+    }
+    for (position, &t) in order.iter().enumerate() {
+        let tool = TOOLS[t];
+        let fs = FreshFs::new(work, "restore", set.bytes * 2 + (2 << 30))?;
+        // A directory the tool makes: the file system's root holds lost+found.
+        let target = fs.path().join("target");
+        let what = format!("{} restore", tool.name());
+        let sample = measured(peers.restore(&repos[t], &set.path, &target), &what)?;
+        print_sample(&what, sample);
+        let found = bytes_under(&Peers::restored(tool, &set.path, &target))?;
+        if found != (set.files, set.bytes) {
+            bail!(
+                "the {} restore of {} is incomplete: {found:?} files and bytes, expected {:?}",
+                tool.name(),
+                set.name,
+                (set.files, set.bytes)
+            );
+        }
+        cell[t].steps[2].push((sample, position));
+    }
+    Ok(())
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 30)
+}
+
+fn report(
+    results: &[Vec<[Runs; 3]>],
+    sets: &[DataSet],
+    backends: &[&str],
+    rounds: usize,
+    peers: &Peers,
+    debian_version: &str,
+) -> Result<String> {
     let mut table = String::new();
     writeln!(
         table,
-        "| backend | step | restic s | kbackup s | ratio (kbackup / restic) | goal | restic peak RSS | kbackup peak RSS |"
+        "| data | backend | step | kbackup s | restic s | rustic s | kbackup / best peer | goal | kbackup peak RSS | restic peak RSS | rustic peak RSS |"
     )?;
-    writeln!(table, "|---|---|---|---|---|---|---|---|")?;
-    for (b, backend) in backends.iter().enumerate() {
-        let [restic_runs, kbackup_runs] = &results[b];
-        for (name, goal, r, k) in [
-            ("first backup", 0.7, &restic_runs.first, &kbackup_runs.first),
-            (
-                "second backup (unchanged)",
-                0.5,
-                &restic_runs.second,
-                &kbackup_runs.second,
-            ),
-            ("restore", 0.7, &restic_runs.restore, &kbackup_runs.restore),
-        ] {
-            let (r, k) = (median(r), median(k));
-            writeln!(
-                table,
-                "| {backend} | {name} | {:.2} | {:.2} | **{:.2}** | <= {goal} | {:.0} MiB | {:.0} MiB |",
-                r.seconds,
-                k.seconds,
-                k.seconds / r.seconds,
-                r.max_rss_mib,
-                k.max_rss_mib
-            )?;
+    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    // Per step and position in the round: each time over its tool's median, summed.
+    let mut positions = [[(0.0, 0usize); 3]; 3];
+    for (set, by_backend) in sets.iter().zip(results) {
+        for (backend, cell) in backends.iter().zip(by_backend) {
+            for step in 0..3 {
+                let samples: Vec<Vec<Sample>> = cell
+                    .iter()
+                    .map(|runs| runs.steps[step].iter().map(|(s, _)| *s).collect())
+                    .collect();
+                let medians: Vec<Sample> = samples.iter().map(|s| median(s)).collect();
+                for (runs, m) in cell.iter().zip(&medians) {
+                    for (sample, position) in &runs.steps[step] {
+                        let entry = &mut positions[step][*position];
+                        entry.0 += sample.seconds / m.seconds;
+                        entry.1 += 1;
+                    }
+                }
+                let best_peer = medians[1].seconds.min(medians[2].seconds);
+                let lowest_rss = medians[1].max_rss_mib.min(medians[2].max_rss_mib);
+                let rss_mark = if medians[0].max_rss_mib <= lowest_rss {
+                    ""
+                } else {
+                    " (over)"
+                };
+                writeln!(
+                    table,
+                    "| {} | {backend} | {} | {} | {} | {} | **{:.2}** | <= {} | {:.0} MiB{rss_mark} | {:.0} MiB | {:.0} MiB |",
+                    set.name,
+                    STEPS[step],
+                    with_spread(&samples[0]),
+                    with_spread(&samples[1]),
+                    with_spread(&samples[2]),
+                    medians[0].seconds / best_peer,
+                    GOALS[step],
+                    medians[0].max_rss_mib,
+                    medians[1].max_rss_mib,
+                    medians[2].max_rss_mib,
+                )?;
+            }
         }
     }
-    let [restic_local, kbackup_local] = &results[0];
     writeln!(
         table,
-        "\nRepository size on local disk after the two backups: restic {:.0} MiB, kbackup {:.0} MiB: **{:.3}x** (goal <= 1.05x).",
-        restic_local.size as f64 / f64::from(1 << 20),
-        kbackup_local.size as f64 / f64::from(1 << 20),
-        kbackup_local.size as f64 / restic_local.size as f64
+        "\nRepository size on local disk after the two backups (goal: kbackup <= the smallest peer's):\n"
     )?;
-    let section = format!(
-        "## Repository (file trees)\n\n`cargo xtask bench repo --rounds {rounds}`: {files} files, {:.2} GiB (16,000 small text files, \
-         60 medium files half text, 3 large files alternating random and text MiBs), restic {} (Debian) beside kbackup, same \
-         data, same machine, fresh repositories each round, restic with its default cache. Backups: restic then kbackup. \
-         Restores: restic, kbackup, kbackup, restic (creating files slows down as the file system fills: the second restore \
-         of a round is slower than the first whoever runs it), each tool's time the mean of its two. Medians of {rounds} round(s).\n\n{table}",
-        bytes as f64 / f64::from(1 << 30),
-        super::restic_version(Path::new("restic"))
-    );
-    println!("{section}");
-    write_section(&root.join("docs/benchmarks.md"), "repo", &section)?;
-    Ok(())
+    writeln!(
+        table,
+        "| data | kbackup MiB | restic MiB | rustic MiB | kbackup / smallest peer |"
+    )?;
+    writeln!(table, "|---|---|---|---|---|")?;
+    for (set, by_backend) in sets.iter().zip(results) {
+        let sizes = by_backend[0]
+            .each_ref()
+            .map(|r| r.size as f64 / f64::from(1 << 20));
+        writeln!(
+            table,
+            "| {} | {:.0} | {:.0} | {:.0} | **{:.3}** |",
+            set.name,
+            sizes[0],
+            sizes[1],
+            sizes[2],
+            sizes[0] / sizes[1].min(sizes[2])
+        )?;
+    }
+    writeln!(
+        table,
+        "\nThe order effect: each time over its tool's median in that cell, averaged by the tool's position in the round:\n"
+    )?;
+    for (step, by_position) in STEPS.iter().zip(positions) {
+        let cells: Vec<String> = by_position
+            .iter()
+            .zip(["first", "second", "third"])
+            .map(|((sum, n), name)| format!("{name} {:.2}x", sum / (*n).max(1) as f64))
+            .collect();
+        writeln!(table, "- {step}: {}", cells.join(", "))?;
+    }
+    let described: Vec<String> = sets
+        .iter()
+        .map(|s| format!("{} ({} files, {:.2} GiB)", s.name, s.files, gib(s.bytes)))
+        .collect();
+    Ok(format!(
+        "## Repository (file trees)\n\n`cargo xtask bench repo --rounds {rounds}`: kbackup beside restic {} and rustic {}, on {}: \
+         the generated mixed set (16,000 small text files, 60 medium files half text, 3 large files alternating random and \
+         text MiBs) and the Linux source tree of Debian's linux-source-6.1 {debian_version}. Fresh repositories each round; \
+         restic and rustic with their default caches. Every step starts on an idle machine with the page cache dropped, and \
+         is timed until its writes are on the disk (a `sync` after it counts). Each restore goes into a freshly made ext4 \
+         file system (creating files gets slower as a file system fills). The tools' order changes every round so that, over \
+         six rounds, each goes first, second and last, and follows each other tool, equally often. Medians of {rounds} \
+         round(s), their range in brackets; peak RSS the largest seen; \"best peer\" the faster of restic and rustic.\n\n{table}",
+        super::restic_version(&peers.restic),
+        version_of(&peers.rustic),
+        described.join(" and "),
+    ))
+}
+
+/// A median with the range of the samples.
+fn with_spread(samples: &[Sample]) -> String {
+    format!("{:.2} {}", median(samples).seconds, spread(samples))
+}
+
+/// The version a program prints with `--version` (its last word).
+fn version_of(program: &Path) -> String {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .last()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".into())
 }

@@ -4,8 +4,8 @@
 //! path` and restic run on the host, all three into the test MinIO: the cost of going through
 //! Kubernetes, and the mover pod's peak memory read from its cgroup.
 
-use super::repo::{bytes_under, generate};
-use super::{Sample, drop_caches, median, timed, write_section};
+use super::mixed_data::{bytes_under, generate};
+use super::{Sample, median, spread, timed, write_section};
 use crate::testenv::{Kubectl, TestEnv};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeSet;
@@ -15,26 +15,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NAMESPACE: &str = "kbackup-bench-volumes";
 const APP: &str = include_str!("../../bench/volumes-app.yaml");
 /// The claim the mover restores into, made afresh and bound for every restore.
 const RESTORE_CLAIM_MANIFEST: &str = include_str!("../../bench/volumes-restore-claim.yaml");
 const RESTORE_CLAIM: &str = "restored";
-/// The order of the tools in each round: every tool goes first, second and last, and
-/// follows each other tool, equally often over six rounds (a Williams design). A plain
-/// rotation always runs each tool right after the same other one, and the tool after
-/// restic paid for its upload's aftermath.
-const ORDERS: [[usize; 3]; 6] = [
-    [0, 1, 2],
-    [2, 1, 0],
-    [1, 2, 0],
-    [0, 2, 1],
-    [2, 0, 1],
-    [1, 0, 2],
-];
-
 /// The tools compared, in the order of the results.
 const TOOLS: [&str; 3] = ["mover", "kbackup", "restic"];
 
@@ -126,7 +113,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
                 bail!("initialising the {} repository failed", TOOLS[tool]);
             }
         }
-        let order = ORDERS[round % ORDERS.len()];
+        let order = super::ORDERS[round % super::ORDERS.len()];
         eprintln!(
             "round {}/{rounds}: {}",
             round + 1,
@@ -248,23 +235,19 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
 /// of the pods started meanwhile (its peak resident memory replaces the CLI's own in the
 /// sample) and returns their cgroup peak with page cache.
 fn measure(command: Command, tool: usize, what: &str) -> Result<(Sample, f64)> {
-    let waited = super::wait_until_idle()?;
-    if waited > Duration::from_secs(1) {
-        eprintln!("  (waited {:.1}s for the machine to be idle)", waited.as_secs_f64());
-    }
-    drop_caches()?;
     if tool != 0 {
-        let sample = flushed(timed(command, what)?)?;
+        let sample = super::measured(command, what)?;
         eprintln!(
             "  {what}: {:.2}s, peak RSS {:.0} MiB",
             sample.seconds, sample.max_rss_mib
         );
         return Ok((sample, 0.0));
     }
+    super::settle()?;
     let memory = PodMemory::start()?;
     let timing = timed(command, what);
     let peak = memory.finish()?;
-    let mut sample = flushed(timing?)?;
+    let mut sample = super::flushed(timing?)?;
     let Some((rss, usage)) = peak else {
         bail!(
             "{what}: no new pod cgroup under {} while it ran",
@@ -277,15 +260,6 @@ fn measure(command: Command, tool: usize, what: &str) -> Result<(Sample, f64)> {
         sample.seconds
     );
     Ok((sample, usage))
-}
-
-/// A step's time until its writes are on the disk: a restore leaves gigabytes in the host's
-/// page cache that the mover's pod, under its memory limit, has to write out as it goes.
-fn flushed(mut sample: Sample) -> Result<Sample> {
-    let flush = Instant::now();
-    super::sync()?;
-    sample.seconds += flush.elapsed().as_secs_f64();
-    Ok(sample)
 }
 
 /// Peak memory of the pods whose cgroups appear while it runs: the mover's, and the storage
@@ -464,13 +438,6 @@ fn delete_restore_claim(kubectl: &Kubectl) -> Result<()> {
 }
 
 /// The range of a step's times, `(min-max)`.
-fn spread(samples: &[Sample]) -> String {
-    let seconds = samples.iter().map(|s| s.seconds);
-    let min = seconds.clone().fold(f64::INFINITY, f64::min);
-    let max = seconds.fold(0.0, f64::max);
-    format!("({min:.2}-{max:.2})")
-}
-
 fn report(results: &[Runs; 3], rounds: usize, data: (u64, u64), restic: &Path) -> Result<String> {
     let mut table = String::new();
     writeln!(
