@@ -17,11 +17,7 @@ impl Tabular for JobOutcome {
         vec!["ARCHIVE", "JOB", "STATE"]
     }
     fn cells(&self) -> Vec<String> {
-        let state = match &self.job_state {
-            JobState::Succeeded => "Succeeded".to_owned(),
-            JobState::Running => "Running".to_owned(),
-            JobState::Failed(reason) => format!("Failed: {reason}"),
-        };
+        let state = super::finalize::state_text(Some(&self.job_state));
         vec![self.archive.clone(), self.job.clone(), state]
     }
 }

@@ -47,7 +47,8 @@ impl JobReport {
     }
 }
 
-fn state_text(state: Option<&JobState>) -> String {
+/// A Job's state in words (`NotFound` when there is no Job).
+pub(super) fn state_text(state: Option<&JobState>) -> String {
     match state {
         None => "NotFound".to_owned(),
         Some(JobState::Running) => "Running".to_owned(),
