@@ -1,6 +1,9 @@
 //! The real `kbackup` binary, run as a user would. Storage commands run against the test
 //! MinIO; `--storage-secret` against the test cluster (`cargo xtask env up`).
 
+mod common;
+
+use common::{assert_refused, text};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -38,10 +41,6 @@ fn kbackup_minio(home: &Path) -> Command {
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("kbackup runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn unique_prefix() -> String {
@@ -88,12 +87,7 @@ fn switches_read_from_the_environment_take_the_usual_spellings() {
 fn an_unknown_output_format_is_a_user_error() {
     let home = tempfile::tempdir().unwrap();
     let out = run(kbackup(home.path()).args(["-o", "xml", "version"]));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("possible values: table, json, yaml"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_refused(&out, "possible values: table, json, yaml");
     assert!(out.stdout.is_empty());
 }
 
@@ -241,12 +235,7 @@ fn a_failed_download_keeps_the_existing_file() {
             &format!("{}/missing.graph", unique_prefix()),
         ])
         .arg(&target));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("not found"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_refused(&out, "not found");
     assert_eq!(std::fs::read(&target).unwrap(), b"do not lose me");
     assert_eq!(
         std::fs::read_dir(home.path()).unwrap().count(),
@@ -276,12 +265,7 @@ fn check_gives_a_verdict_and_never_prints_the_secret() {
 
     let missing =
         run(kbackup_minio(home.path()).args(["storage", "ls", "s3://no-such-bucket-kbackup-cli"]));
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("'no-such-bucket-kbackup-cli' does not exist"),
-        "{}",
-        text(&missing.stderr)
-    );
+    assert_refused(&missing, "'no-such-bucket-kbackup-cli' does not exist");
 }
 
 #[test]
@@ -333,12 +317,7 @@ fn credentials_come_from_a_kubernetes_secret() {
             "default/absent",
             &unique_prefix(),
         ]));
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("Secret default/absent"),
-        "{}",
-        text(&missing.stderr)
-    );
+    assert_refused(&missing, "Secret default/absent");
 }
 
 #[test]

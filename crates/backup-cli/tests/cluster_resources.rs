@@ -8,7 +8,7 @@ use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_core::resources::{Cleaning, ManifestRecord, clean_object, differences};
 use backup_k8s::KubeCluster;
 use common::local_repo::{LocalRepo, json_of};
-use common::{cluster, reference, text};
+use common::{assert_refused, cluster, reference, text};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -438,12 +438,7 @@ async fn the_repository_password_can_come_from_a_kubernetes_secret() {
     let opened = run(&format!("{shop}/repo-key"));
     assert!(opened.status.success(), "{}", text(&opened.stderr));
     let missing = run(&format!("{shop}/no-such-secret"));
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("not found"),
-        "{}",
-        text(&missing.stderr)
-    );
+    assert_refused(&missing, "not found");
     assert!(
         !text(&opened.stderr).contains("correct horse")
             && !text(&missing.stderr).contains("correct horse")

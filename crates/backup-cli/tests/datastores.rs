@@ -233,12 +233,7 @@ async fn victoria_metrics_lists_backup_directories_and_restores_both_instances()
     assert_eq!(archives[3]["complete"], false);
 
     let unfinished = sts.kbackup(&["-y", "victoriametrics", "restore", "--archive", &dirs[3]]);
-    assert_eq!(unfinished.status.code(), Some(1));
-    assert!(
-        text(&unfinished.stderr).contains("unfinished"),
-        "{}",
-        text(&unfinished.stderr)
-    );
+    assert_refused(&unfinished, "unfinished");
     assert_eq!(
         sts.workload("victoria-metrics-0").await.replicas,
         1,

@@ -1,6 +1,9 @@
 //! The kbackup repository through the real binary: init, backup from stdin, list, cat; on a
 //! local directory, the test MinIO and the test Azurite.
 
+mod common;
+
+use common::{assert_refused, text};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -53,10 +56,6 @@ fn kbackup(
     child.wait_with_output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn round_trip(repo: &str) {
     let home = tempfile::tempdir().unwrap();
     let run =
@@ -64,8 +63,7 @@ fn round_trip(repo: &str) {
     let init = run(&["repo", "init"], None);
     assert!(init.status.success(), "{}", text(&init.stderr));
     let again = run(&["repo", "init"], None);
-    assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("already holds a kbackup repository"));
+    assert_refused(&again, "already holds a kbackup repository");
 
     let payload = backup_testing::noise(3_000_000, 0x2545_F491_4F6C_DD1D);
     let first = run(
@@ -96,8 +94,7 @@ fn round_trip(repo: &str) {
         assert!(cat.stdout == payload, "{target}: restored bytes differ");
     }
     let missing = run(&["snapshot", "cat", "latest:nothing"], None);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(text(&missing.stderr).contains("no stream component 'nothing'"));
+    assert_refused(&missing, "no stream component 'nothing'");
 
     // Labels: `latest` is the newest of the snapshots having them.
     let other = backup_testing::noise(100_000, 7);
@@ -131,12 +128,7 @@ fn round_trip(repo: &str) {
         &["snapshot", "cat", "latest:dump", "--label", "env=dev"],
         None,
     );
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        text(&unknown.stderr).contains("no snapshot 'latest' with label env=dev"),
-        "{}",
-        text(&unknown.stderr)
-    );
+    assert_refused(&unknown, "no snapshot 'latest' with label env=dev");
     for bad in ["novalue", "kbackup.io/objects=1"] {
         let refused = run(
             &["backup", "stdin", "--name", "x", "--label", bad],
@@ -152,11 +144,9 @@ fn round_trip(repo: &str) {
         &["snapshot", "list"],
         None,
     );
-    assert_eq!(wrong.status.code(), Some(1));
-    assert!(text(&wrong.stderr).contains("wrong password"));
+    assert_refused(&wrong, "wrong password");
     let none = kbackup(home.path(), repo, None, &["snapshot", "list"], None);
-    assert_eq!(none.status.code(), Some(1));
-    assert!(text(&none.stderr).contains("KBACKUP_PASSWORD"));
+    assert_refused(&none, "KBACKUP_PASSWORD");
 }
 
 #[test]
@@ -412,12 +402,7 @@ fn tree_round_trip(repo: &str) {
         "--target",
         target.to_str().unwrap(),
     ]);
-    assert_eq!(again.status.code(), Some(1));
-    assert!(
-        text(&again.stderr).contains("--overwrite"),
-        "{}",
-        text(&again.stderr)
-    );
+    assert_refused(&again, "--overwrite");
 
     // By tag: the first snapshot; every directory at TARGET/<original path>.
     let all = home.path().join("all");
@@ -441,19 +426,9 @@ fn tree_round_trip(repo: &str) {
         "--target",
         all.to_str().unwrap(),
     ]);
-    assert_eq!(none.status.code(), Some(1));
-    assert!(
-        text(&none.stderr).contains("no snapshot"),
-        "{}",
-        text(&none.stderr)
-    );
+    assert_refused(&none, "no snapshot");
     let missing = run(&["backup", "path", "/no/such/dir"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("/no/such/dir"),
-        "{}",
-        text(&missing.stderr)
-    );
+    assert_refused(&missing, "/no/such/dir");
 
     let check = run(&["repo", "check", "--read-data"]);
     assert!(check.status.success(), "{}", text(&check.stderr));

@@ -360,28 +360,20 @@ async fn bad_input_is_refused_before_anything_is_touched() {
         "--archive",
         "sts-backup-19990101-0000.graph",
     ]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("archive 'sts-backup-19990101-0000.graph' not found"),
-        "{}",
-        text(&missing.stderr)
+    assert_refused(
+        &missing,
+        "archive 'sts-backup-19990101-0000.graph' not found",
     );
 
     let declined = sts.kbackup(&["stackgraph", "restore", "--latest"]);
-    assert_eq!(declined.status.code(), Some(1));
-    assert!(
-        text(&declined.stderr).contains("aborted"),
-        "{}",
-        text(&declined.stderr)
-    );
+    assert_refused(&declined, "aborted");
 
     let no_namespace = Command::new(env!("CARGO_BIN_EXE_kbackup"))
         .args(["stackgraph", "list"])
         .env_remove("KBACKUP_NAMESPACE")
         .output()
         .unwrap();
-    assert_eq!(no_namespace.status.code(), Some(1));
-    assert!(text(&no_namespace.stderr).contains("-n/--namespace"));
+    assert_refused(&no_namespace, "-n/--namespace");
 
     let both = sts.kbackup(&["stackgraph", "restore", "--latest", "--archive", "x"]);
     assert_eq!(
@@ -394,12 +386,7 @@ async fn bad_input_is_refused_before_anything_is_touched() {
     let file = sts.home.path().join("kbackup.yaml");
     std::fs::write(&file, "stackstate:\n  stackgraph:\n    s3Prefix: x\n").unwrap();
     let bad = sts.kbackup(&["--config", file.to_str().unwrap(), "stackgraph", "list"]);
-    assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        text(&bad.stderr).contains("stackgraph.bucket"),
-        "{}",
-        text(&bad.stderr)
-    );
+    assert_refused(&bad, "stackgraph.bucket");
 
     // Wrong credentials in the Secret.
     let wrong = "minio:\n  accessKey: nobody\n  secretKey: wrong-secret-key\n";
@@ -525,12 +512,7 @@ async fn a_direct_storage_endpoint_needs_no_port_forward() {
         3
     );
     let without = sts.kbackup(&["stackgraph", "list"]);
-    assert_eq!(without.status.code(), Some(1));
-    assert!(
-        text(&without.stderr).contains("suse-observability-minio"),
-        "{}",
-        text(&without.stderr)
-    );
+    assert_refused(&without, "suse-observability-minio");
     sts.cleanup().await;
 }
 
