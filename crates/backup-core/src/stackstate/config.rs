@@ -460,7 +460,7 @@ elasticsearch:
         assert_eq!(store.access_key.expose(), "AKIAEXAMPLE");
         let sg = c.stackgraph().unwrap();
         assert!(
-            !sg.lists_split_archives() && !sg.splits_archives(),
+            sg.multipart_archive == Some(false),
             "the Secret can set false (the Go tool could not)"
         );
         assert_eq!(sg.restore.pvc.size, "20Gi");

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 /// What a Job works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRequest {
-    /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written; empty
-    /// for a Job that works on what is there (StackGraph v2's backfill and abort).
+    /// The archive's name (`sts-backup-20261121-0300.graph`): restored, or written (a
+    /// backfill or an abort Job has none: it works on what was restored).
     pub archive: String,
     /// Access key for the archive bucket.
     pub access_key: String,
@@ -182,17 +182,18 @@ impl DataStoreSpec {
         request: &JobRequest,
     ) -> Value {
         let mut env = self.env.clone();
-        // A backfill or an abort works on whatever was restored: no archive.
-        if !request.archive.is_empty() {
-            env.insert("BACKUP_FILE".into(), request.archive.clone());
-        }
         match op {
-            Operation::Restore => env.extend(self.restore_env.clone()),
+            Operation::Restore => {
+                env.insert("BACKUP_FILE".into(), request.archive.clone());
+                env.extend(self.restore_env.clone());
+            }
             Operation::Backup => {
+                env.insert("BACKUP_FILE".into(), request.archive.clone());
                 if let Some(size) = &self.archive_split_size {
                     env.insert("ARCHIVE_SPLIT_SIZE".into(), size.clone());
                 }
             }
+            // A backfill or an abort works on whatever was restored: no archive.
             Operation::Backfill | Operation::Abort => {}
         }
         let mut mounts = vec![

@@ -2,7 +2,7 @@
 //! the `settings` and `stackpacks` sections. The restore imports the archive, then the
 //! StackPacks backup taken with it, through the settings backup image's tools.
 
-use super::stackpacks::{stackpacks_env, stackpacks_mount};
+use super::stackpacks::{platform_env, stackpacks_env, stackpacks_mount};
 use super::{ClaimMount, DataStoreSpec, Operation, Scratch};
 use backup_core::stackstate::{ConfigError, StackStateConfig};
 use std::collections::BTreeMap;
@@ -60,6 +60,7 @@ pub fn settings_spec(
         env.insert("BACKUP_CONFIGURATION_LOCAL_BUCKET".into(), bucket.clone());
     }
     if let Some(packs) = packs {
+        env.extend(platform_env(packs));
         env.extend(stackpacks_env(packs, "BACKUP_CONFIGURATION_STACKPACKS_DIR"));
         mounts.extend(stackpacks_mount(packs));
     }

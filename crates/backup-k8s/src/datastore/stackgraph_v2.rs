@@ -7,7 +7,7 @@
 //! StackGraph restore does.
 
 use super::stackgraph::archive_endpoint;
-use super::stackpacks::{stackpacks_env, stackpacks_mount};
+use super::stackpacks::{platform_env, stackpacks_env, stackpacks_mount};
 use super::{DataStoreSpec, Operation, Scratch};
 use backup_core::stackstate::{ConfigError, PvcSettings, StackStateConfig};
 use std::collections::BTreeMap;
@@ -84,15 +84,8 @@ pub fn stackgraph_v2_spec(
     ]);
     let mut mounts = Vec::new();
     if let Some(packs) = packs {
-        let packs_env = stackpacks_env(packs, "BACKUP_STACKGRAPH_STACKPACKS_DIR");
-        for (name, value) in packs_env {
-            match name.as_str() {
-                "STACKSTATE_BASE_URL" | "RECEIVER_BASE_URL" | "PLATFORM_VERSION" => {
-                    env.insert(name, value)
-                }
-                _ => restore_env.insert(name, value),
-            };
-        }
+        env.extend(platform_env(packs));
+        restore_env.extend(stackpacks_env(packs, "BACKUP_STACKGRAPH_STACKPACKS_DIR"));
         if op == Operation::Restore {
             mounts.extend(stackpacks_mount(packs));
         }

@@ -6,16 +6,26 @@ use super::ClaimMount;
 use backup_core::stackstate::StackPacksSection;
 use std::collections::BTreeMap;
 
-/// The variables the StackPacks tools of the backup image read, with the StackPacks backup
+/// The platform's addresses and version, which the server and the StackPacks tools of the
+/// backup image read.
+pub(super) fn platform_env(packs: &StackPacksSection) -> BTreeMap<String, String> {
+    [
+        ("STACKSTATE_BASE_URL", &packs.base_url),
+        ("RECEIVER_BASE_URL", &packs.receiver_base_url),
+        ("PLATFORM_VERSION", &packs.platform_version),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.clone()))
+    .collect()
+}
+
+/// Where the StackPacks restore finds and puts them: the local StackPacks, and their backup
 /// directory under `dir_variable` (each data store names it its own way).
 pub(super) fn stackpacks_env(
     packs: &StackPacksSection,
     dir_variable: &str,
 ) -> BTreeMap<String, String> {
     [
-        ("STACKSTATE_BASE_URL", &packs.base_url),
-        ("RECEIVER_BASE_URL", &packs.receiver_base_url),
-        ("PLATFORM_VERSION", &packs.platform_version),
         (
             "CONFIG_FORCE_stackstate_stackPacks_localStackPacksUri",
             &packs.local_stack_packs_uri,
