@@ -2,7 +2,8 @@
 //! run it: kbackup, restic 0.18.1 and rustic 0.11.4 (both cached test-environment components),
 //! against a directory on the local disk or a prefix of the test MinIO.
 
-use anyhow::Result;
+use crate::testenv::TestEnv;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -35,7 +36,6 @@ pub(super) enum Backend {
 }
 
 /// The test MinIO.
-#[derive(Default)]
 pub(super) struct S3 {
     pub endpoint: String,
     pub bucket: String,
@@ -61,6 +61,18 @@ pub(super) struct Repo {
 }
 
 impl Peers {
+    /// The release kbackup (built), the peers from the test environment's cache (built once
+    /// per version), their caches and profiles in `state`, MinIO when given.
+    pub(super) fn new(root: &Path, env: &TestEnv, state: PathBuf, s3: Option<S3>) -> Result<Self> {
+        Ok(Self {
+            kbackup: super::release_kbackup(root, env)?,
+            restic: env.component("restic")?.join("bin/restic"),
+            rustic: env.component("rustic")?.join("bin/rustic"),
+            s3,
+            state,
+        })
+    }
+
     /// `tool`'s repository on `backend`: a directory below `work`, or `prefix-<tool>` in the
     /// bucket. Writes rustic's profile for it.
     pub(super) fn repo(
@@ -72,25 +84,27 @@ impl Peers {
     ) -> Result<Repo> {
         let dir = work.join(format!("repo-{}", tool.name()));
         let key = format!("{prefix}-{}", tool.name());
-        let s3 = match (&self.s3, backend) {
-            (Some(s3), _) => s3,
-            (None, Backend::LocalDisk) => &S3::default(),
-            (None, Backend::Minio) => anyhow::bail!("no MinIO to benchmark against"),
-        };
+        let s3 = || self.s3.as_ref().context("no MinIO to benchmark against");
         let location = match (tool, backend) {
             (Tool::Kbackup, Backend::LocalDisk) => format!("file://{}", dir.display()),
-            (Tool::Kbackup, Backend::Minio) => format!("s3://{}/{key}", s3.bucket),
+            (Tool::Kbackup, Backend::Minio) => format!("s3://{}/{key}", s3()?.bucket),
             (Tool::Restic, Backend::LocalDisk) => dir.display().to_string(),
-            (Tool::Restic, Backend::Minio) => format!("s3:{}/{}/{key}", s3.endpoint, s3.bucket),
+            (Tool::Restic, Backend::Minio) => {
+                let s3 = s3()?;
+                format!("s3:{}/{}/{key}", s3.endpoint, s3.bucket)
+            }
             (Tool::Rustic, backend) => {
                 let repository = match backend {
                     Backend::LocalDisk => format!("repository = \"{}\"\n", dir.display()),
-                    Backend::Minio => format!(
-                        "repository = \"opendal:s3\"\n[repository.options]\nendpoint = \"{}\"\n\
+                    Backend::Minio => {
+                        let s3 = s3()?;
+                        format!(
+                            "repository = \"opendal:s3\"\n[repository.options]\nendpoint = \"{}\"\n\
                          bucket = \"{}\"\nroot = \"/{key}\"\nregion = \"us-east-1\"\n\
                          access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-                        s3.endpoint, s3.bucket, s3.access_key, s3.secret_key
-                    ),
+                            s3.endpoint, s3.bucket, s3.access_key, s3.secret_key
+                        )
+                    }
                 };
                 let profiles = self.state.join("rustic");
                 std::fs::create_dir_all(&profiles)?;

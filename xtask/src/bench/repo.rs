@@ -40,20 +40,14 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
         ("mkfs.ext4", "e2fsprogs"),
         ("apt-get", "apt"),
     ])?;
-    let peers = Peers {
-        kbackup: super::release_kbackup(root, env)?,
-        restic: env.component("restic")?.join("bin/restic"),
-        rustic: env.component("rustic")?.join("bin/rustic"),
-        s3: Some(S3 {
-            endpoint: env.variable("KBACKUP_TEST_S3_ENDPOINT")?,
-            bucket: env.variable("KBACKUP_TEST_S3_BUCKET")?,
-            access_key: env.variable("AWS_ACCESS_KEY_ID")?,
-            secret_key: env.variable("AWS_SECRET_ACCESS_KEY")?,
-        }),
-        state: env.root.join("bench/repo/state"),
+    let s3 = S3 {
+        endpoint: env.variable("KBACKUP_TEST_S3_ENDPOINT")?,
+        bucket: env.variable("KBACKUP_TEST_S3_BUCKET")?,
+        access_key: env.variable("AWS_ACCESS_KEY_ID")?,
+        secret_key: env.variable("AWS_SECRET_ACCESS_KEY")?,
     };
-    let bucket = env.variable("KBACKUP_TEST_S3_BUCKET")?;
-    let bucket = &bucket;
+    let bucket = s3.bucket.clone();
+    let peers = Peers::new(root, env, env.root.join("bench/repo/state"), Some(s3))?;
     let bench = env.root.join("bench/repo");
     let mixed = bench.join("data");
     generate(&mixed)?;
@@ -101,7 +95,7 @@ pub fn run(root: &Path, env: &TestEnv, rounds: usize) -> Result<()> {
                 }
                 // The test MinIO keeps a prefix as a directory of its data.
                 for tool in TOOLS {
-                    let stored = env.data("minio").join(bucket);
+                    let stored = env.data("minio").join(&bucket);
                     std::fs::remove_dir_all(stored.join(format!("{prefix}-{}", tool.name()))).ok();
                 }
             }

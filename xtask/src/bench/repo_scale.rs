@@ -14,13 +14,8 @@ const PER_DIRECTORY: usize = 1_000;
 
 pub fn run(root: &Path, env: &TestEnv, counts: &[usize]) -> Result<()> {
     super::require_tools(&[("/usr/bin/time", "time")])?;
-    let peers = Peers {
-        kbackup: super::release_kbackup(root, env)?,
-        restic: env.component("restic")?.join("bin/restic"),
-        rustic: env.component("rustic")?.join("bin/rustic"),
-        s3: None,
-        state: env.root.join("bench/repo-scale/state"),
-    };
+    let state = env.root.join("bench/repo-scale/state");
+    let peers = Peers::new(root, env, state, None)?;
     let bench = env.root.join("bench/repo-scale");
     let mut rows = Vec::new();
     for (round, &count) in counts.iter().enumerate() {
