@@ -38,8 +38,8 @@ impl Repository {
         report.errors.extend(files.unreadable.iter().cloned());
         let index = Index::of(&files.objects);
         let mut packs: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for (_, (pack, location)) in index.entries() {
-            packs.entry(pack.clone()).or_default().push(*location);
+        for (pack, location) in index.entries() {
+            packs.entry(pack.to_owned()).or_default().push(location);
         }
         report.packs = packs.len();
         report.blobs = index.len();

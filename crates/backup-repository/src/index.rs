@@ -7,16 +7,44 @@ use crate::sealed::{MAX_INDEX_OBJECT, Opened};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Where every known blob is: blob id -> (pack id, location).
+/// Where every known blob is: blob id -> pack and place. Each pack id is held once, and a
+/// blob's entry is a pack number and its place (about 60 bytes a blob), so the index of a
+/// repository of millions of chunks fits in a few hundred MiB.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
-    blobs: HashMap<ChunkId, (String, BlobLocation)>,
+    packs: Vec<String>,
+    blobs: HashMap<ChunkId, Place>,
+}
+
+/// A blob's place: its pack's number in [`Index::packs`] and where it lies there.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    pack: u32,
+    length: u32,
+    plain_length: u32,
+    offset: u64,
+}
+
+impl Place {
+    fn location(&self, id: ChunkId) -> BlobLocation {
+        BlobLocation {
+            id,
+            offset: self.offset,
+            length: self.length,
+            plain_length: self.plain_length,
+        }
+    }
 }
 
 impl Index {
     /// Every blob with its pack and location.
-    pub fn entries(&self) -> impl Iterator<Item = (&ChunkId, &(String, BlobLocation))> {
-        self.blobs.iter()
+    pub fn entries(&self) -> impl Iterator<Item = (&str, BlobLocation)> {
+        self.blobs.iter().map(|(id, place)| {
+            (
+                self.packs[place.pack as usize].as_str(),
+                place.location(*id),
+            )
+        })
     }
 
     /// Number of blobs.
@@ -30,8 +58,8 @@ impl Index {
     }
 
     /// The pack and place of a chunk a snapshot refers to: missing, the repository is damaged.
-    pub(crate) fn require(&self, id: &ChunkId) -> Result<&(String, BlobLocation), RepositoryError> {
-        self.blobs.get(id).ok_or_else(|| {
+    pub(crate) fn require(&self, id: &ChunkId) -> Result<(&str, BlobLocation), RepositoryError> {
+        self.locate(id).ok_or_else(|| {
             RepositoryError::Corrupt(format!(
                 "chunk {} is in no index: the repository is damaged",
                 id.to_hex()
@@ -39,9 +67,19 @@ impl Index {
         })
     }
 
+    /// The pack and place of a chunk, if it is indexed.
+    fn locate(&self, id: &ChunkId) -> Option<(&str, BlobLocation)> {
+        self.blobs.get(id).map(|place| {
+            (
+                self.packs[place.pack as usize].as_str(),
+                place.location(*id),
+            )
+        })
+    }
+
     /// The pack holding a chunk, if it is indexed.
     pub fn pack_of(&self, id: &ChunkId) -> Option<&str> {
-        self.blobs.get(id).map(|(pack, _)| pack.as_str())
+        self.locate(id).map(|(pack, _)| pack)
     }
 
     /// Whether a chunk is indexed.
@@ -60,10 +98,21 @@ impl Index {
 
     /// Adds a pack's blobs; a blob indexed already keeps its place (never replaced).
     pub(crate) fn add_pack(&mut self, pack: &IndexedPack) {
+        let number = u32::try_from(self.packs.len()).expect("fewer than 4 billion packs");
+        let mut used = false;
         for blob in &pack.blobs {
-            self.blobs
-                .entry(blob.id)
-                .or_insert_with(|| (pack.id.clone(), *blob));
+            self.blobs.entry(blob.id).or_insert_with(|| {
+                used = true;
+                Place {
+                    pack: number,
+                    length: blob.length,
+                    plain_length: blob.plain_length,
+                    offset: blob.offset,
+                }
+            });
+        }
+        if used {
+            self.packs.push(pack.id.clone());
         }
     }
 

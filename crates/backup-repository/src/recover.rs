@@ -110,10 +110,7 @@ impl Repository {
         indexed: &Index,
         doomed: &HashSet<String>,
     ) -> Result<Vec<IndexedPack>, RepositoryError> {
-        let packs: HashSet<&str> = indexed
-            .entries()
-            .map(|(_, (pack, _))| pack.as_str())
-            .collect();
+        let packs: HashSet<&str> = indexed.entries().map(|(pack, _)| pack).collect();
         let mut orphans: Vec<String> = Vec::new();
         for object in self.storage().list_all("data/").await? {
             let Some(id) = pack_id_of(&object.key) else {

@@ -44,13 +44,13 @@ fn stream_reads<'a>(
     for hex_id in chunks {
         let (pack, location) = index.require(&parse_id(hex_id)?)?;
         if let Some((last_pack, locations)) = reads.last_mut()
-            && *last_pack == pack.as_str()
-            && joins(locations, location)
+            && *last_pack == pack
+            && joins(locations, &location)
         {
-            locations.push(*location);
+            locations.push(location);
             continue;
         }
-        reads.push((pack, vec![*location]));
+        reads.push((pack, vec![location]));
     }
     Ok(reads)
 }

@@ -24,7 +24,7 @@ pub use target::RestoreTarget;
 use target::{Occupied, Temp};
 
 /// A listing is read into memory; larger ones are refused as damaged.
-const MAX_LISTING: u64 = 1 << 30;
+pub(super) const MAX_LISTING: u64 = 1 << 30;
 /// Memory reserved for a listing before its bytes arrive.
 const LISTING_RESERVE: u64 = 16 << 20;
 
@@ -171,7 +171,7 @@ impl Repository {
             if let [only] = node.chunks.as_slice() {
                 let (pack, location) = index.require(&parse_id(only)?)?;
                 let path = node.path.clone();
-                plan.add(pack, location, Destination::Whole { path, stamp });
+                plan.add(pack, &location, Destination::Whole { path, stamp });
                 continue;
             }
             let chunks = node
@@ -187,7 +187,7 @@ impl Repository {
                     file: file.clone(),
                     offset,
                 };
-                plan.add(pack, location, to);
+                plan.add(pack, &location, to);
                 offset += u64::from(location.plain_length);
             }
             parted.push(file);
