@@ -415,7 +415,7 @@ mod tests {
             parent: Default::default(),
         };
         let error = session
-            .add_tree(dir.path(), &options, &NoProgress)
+            .add_tree(dir.path(), options, &NoProgress)
             .await
             .map(|report| report.warnings)
             .unwrap_err();

@@ -131,7 +131,7 @@ fn describe(root: &Path) -> BTreeMap<String, String> {
 async fn back_up(
     repo: &Repository,
     root: &Path,
-    options: &TreeBackupOptions,
+    options: TreeBackupOptions,
 ) -> (TreeBackupReport, SnapshotFile) {
     let mut session = BackupSession::start(repo, 2).await.unwrap();
     let report = session.add_tree(root, options, &NoProgress).await.unwrap();
@@ -176,7 +176,7 @@ fn backup_options() -> TreeBackupOptions {
 #[tokio::test]
 async fn a_restored_tree_is_identical() {
     let (dir, source, repo) = seeded().await;
-    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let (report, _) = back_up(&repo, &source, backup_options()).await;
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!((report.content.files, report.content.dirs), (6, 5));
 
@@ -214,26 +214,18 @@ async fn a_restored_tree_is_identical() {
 #[tokio::test]
 async fn unchanged_files_are_not_read_again() {
     let (dir, source, repo) = seeded().await;
-    let (first, _) = back_up(&repo, &source, &backup_options()).await;
+    let (first, _) = back_up(&repo, &source, backup_options()).await;
     let index = repo.load_index().await.unwrap();
-    let parent = repo
-        .read_tree_listing(&index, &first.content)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| (n.path.clone(), n))
-        .collect::<std::collections::HashMap<_, _>>()
-        .into();
-    let options = TreeBackupOptions {
+    let against_first = async || TreeBackupOptions {
         exclude: no_patterns(),
-        parent,
+        parent: repo.parent_listing(&index, &first.content).await.unwrap(),
     };
-    let (second, _) = back_up(&repo, &source, &options).await;
+    let (second, _) = back_up(&repo, &source, against_first().await).await;
     assert_eq!((second.files_read, second.files_unchanged), (0, 6));
     assert_eq!(second.content, first.content, "same tree, same listing");
 
     fs::write(source.join("app.log"), b"log line\nand another\n").unwrap();
-    let (third, _) = back_up(&repo, &source, &options).await;
+    let (third, _) = back_up(&repo, &source, against_first().await).await;
     assert_eq!((third.files_read, third.files_unchanged), (1, 5));
     let target = dir.path().join("restored");
     restore(&repo, &third.content, &target, &restore_options())
@@ -252,7 +244,7 @@ async fn excludes_includes_and_existing_files() {
         exclude: PathPatterns::new(&["*.log".into(), "docs/deep".into()]).unwrap(),
         parent: Default::default(),
     };
-    let (report, _) = back_up(&repo, &source, &options).await;
+    let (report, _) = back_up(&repo, &source, options).await;
     let target = dir.path().join("restored");
     restore(&repo, &report.content, &target, &restore_options())
         .await
@@ -302,7 +294,7 @@ async fn excludes_includes_and_existing_files() {
 #[tokio::test]
 async fn prune_keeps_the_files_of_trees() {
     let (dir, source, repo) = seeded().await;
-    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let (report, _) = back_up(&repo, &source, backup_options()).await;
     let pruned = repo
         .prune(&backup_repository::PruneOptions::new(
             std::time::Duration::ZERO,
@@ -356,7 +348,7 @@ async fn chunks_shared_by_files_or_repeated_in_one_are_written_everywhere() {
     fs::write(source.join("a.txt"), b"same small content\n").unwrap();
     fs::write(source.join("b.txt"), b"same small content\n").unwrap();
     let repo = repository().await;
-    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let (report, _) = back_up(&repo, &source, backup_options()).await;
     let index = repo.load_index().await.unwrap();
     assert!(
         (index.len() as u64) < 8,
@@ -376,7 +368,7 @@ async fn chunks_shared_by_files_or_repeated_in_one_are_written_everywhere() {
 #[tokio::test]
 async fn a_damaged_pack_fails_the_restore_naming_it() {
     let (dir, source, repo) = seeded().await;
-    let (report, _) = back_up(&repo, &source, &backup_options()).await;
+    let (report, _) = back_up(&repo, &source, backup_options()).await;
     let packs = repo.storage().list_all("data/").await.unwrap();
     let largest = packs.iter().max_by_key(|p| p.size).unwrap();
     let mut bytes = repo

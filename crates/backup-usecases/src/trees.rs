@@ -4,15 +4,13 @@
 use crate::snapshot::{SnapshotMarks, hostname, new_snapshot};
 use backup_core::{Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{
-    Node, NodeKind, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
+    ParentListing, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
     TreeContent, TreePlacement, TreeRestoreOptions, TreeRestoreReport, place_trees,
 };
 use backup_repository::{
     BackupSession, Index, Repository, RepositoryError, SnapshotFile, default_workers,
 };
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why trees could not be backed up or restored.
@@ -130,10 +128,10 @@ pub async fn back_up_trees(
     for root in &roots {
         let name = root.to_string_lossy().into_owned();
         let parent = match request.force {
-            true => Arc::default(),
-            false => Arc::new(
-                parent_files(repository, session.index(), &snapshots, &source, &name).await?,
-            ),
+            true => ParentListing::default(),
+            false => {
+                parent_listing(repository, session.index(), &snapshots, &source, &name).await?
+            }
         };
         parents.push(parent);
     }
@@ -144,7 +142,7 @@ pub async fn back_up_trees(
             parent,
         };
         let (component, tree, content) =
-            back_up_one(&mut session, root, None, &options, progress).await?;
+            back_up_one(&mut session, root, None, options, progress).await?;
         trees.push(tree);
         components.push(component);
         contents.push(content);
@@ -183,7 +181,7 @@ pub(crate) async fn back_up_one(
     session: &mut BackupSession,
     root: &Path,
     name: Option<&str>,
-    options: &TreeBackupOptions,
+    options: TreeBackupOptions,
     progress: &dyn Progress,
 ) -> Result<(Component, BackedUpTree, TreeContent), TreeError> {
     let started = Instant::now();
@@ -215,39 +213,23 @@ pub(crate) async fn back_up_one(
     Ok((component, tree, report.content))
 }
 
-/// The files of `name` in the newest snapshot of this host that has it.
-async fn parent_files(
+/// `name` in the newest snapshot of this host that has it, if one has.
+async fn parent_listing(
     repository: &Repository,
     index: &Index,
     snapshots: &[SnapshotFile],
     source: &str,
     name: &str,
-) -> Result<HashMap<RawPath, Node>, RepositoryError> {
-    let Some(tree) = snapshots
+) -> Result<ParentListing, RepositoryError> {
+    match snapshots
         .iter()
         .rev()
         .filter(|s| s.snapshot.source == source)
         .find_map(|s| s.trees.iter().find(|t| t.name == name))
-    else {
-        return Ok(HashMap::new());
-    };
-    tree_files(repository, index, tree).await
-}
-
-/// The files (hard links included) of a backed-up tree, by path: the parent of a new
-/// backup of it.
-pub(crate) async fn tree_files(
-    repository: &Repository,
-    index: &Index,
-    tree: &TreeContent,
-) -> Result<HashMap<RawPath, Node>, RepositoryError> {
-    Ok(repository
-        .read_tree_listing(index, tree)
-        .await?
-        .into_iter()
-        .filter(|n| matches!(n.kind, NodeKind::File | NodeKind::Hardlink))
-        .map(|n| (n.path.clone(), n))
-        .collect())
+    {
+        Some(tree) => repository.parent_listing(index, tree).await,
+        None => Ok(ParentListing::default()),
+    }
 }
 
 /// Where and what to restore.

@@ -1,6 +1,6 @@
 //! Backing up a directory tree into a [`BackupSession`].
 
-use super::{Node, NodeKind, PathPatterns, RawPath, TreeContent};
+use super::{Node, NodeKind, ParentListing, PathPatterns, RawPath, TreeContent};
 use crate::repository::RepositoryError;
 use crate::session::BackupSession;
 use crate::stream::StreamContent;
@@ -10,18 +10,17 @@ use std::fs::Metadata;
 use std::io::{Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// How to back up a tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TreeBackupOptions {
     /// Entries left out (and, for directories, everything below them).
     pub exclude: PathPatterns,
-    /// The same tree's nodes in an earlier snapshot: files whose size, times and inode did not
+    /// The same tree in an earlier snapshot: files whose size, times and inode did not
     /// change take their chunks from there without being read.
-    pub parent: Arc<HashMap<RawPath, Node>>,
+    pub parent: ParentListing,
 }
 
 /// What a tree backup did.
@@ -42,6 +41,16 @@ pub struct TreeBackupReport {
 /// the async runtime) unless the parent snapshot has them unchanged.
 const SMALL_FILE: u64 = 64 * 1024;
 
+/// A file's content as the walker found it.
+enum Content {
+    /// A small file, read.
+    Read(Vec<u8>),
+    /// Unchanged since the parent snapshot: its chunks there.
+    Unchanged(Vec<String>),
+    /// To be read by the session.
+    Unread,
+}
+
 /// An entry found by the walker.
 enum Found {
     Entry {
@@ -49,8 +58,9 @@ enum Found {
         absolute: PathBuf,
         /// Device and inode of a regular file with more than one name.
         linked: Option<(u64, u64)>,
-        /// A small file's content, read by the walker.
-        content: Option<Vec<u8>>,
+        /// What the file holds: read by the walker, found unchanged in the parent, or to
+        /// be read.
+        content: Content,
     },
     Problem(String),
 }
@@ -61,7 +71,7 @@ impl BackupSession {
     pub async fn add_tree(
         &mut self,
         root: &Path,
-        options: &TreeBackupOptions,
+        options: TreeBackupOptions,
         progress: &dyn Progress,
     ) -> Result<TreeBackupReport, RepositoryError> {
         let root_meta = std::fs::metadata(root)
@@ -75,9 +85,8 @@ impl BackupSession {
         let name = root.to_string_lossy().into_owned();
         let (sender, mut found) = mpsc::channel(256);
         let walker = {
-            let (root, exclude) = (root.to_path_buf(), options.exclude.clone());
-            let parent = options.parent.clone();
-            tokio::task::spawn_blocking(move || walk(&root, &exclude, &parent, &sender))
+            let (root, exclude, mut parent) = (root.to_path_buf(), options.exclude, options.parent);
+            tokio::task::spawn_blocking(move || walk(&root, &exclude, &mut parent, &sender))
         };
         // The listing goes to an anonymous temporary file: memory stays bounded with any
         // number of entries.
@@ -123,13 +132,7 @@ impl BackupSession {
             }
             if matches!(node.kind, NodeKind::File | NodeKind::Hardlink) {
                 if let Err(problem) = self
-                    .file_content(
-                        &mut node,
-                        (&absolute, content),
-                        options,
-                        &mut report,
-                        progress,
-                    )
+                    .file_content(&mut node, (&absolute, content), &mut report, progress)
                     .await
                 {
                     // A file that could not be read is a warning; a failure to store ends
@@ -170,23 +173,24 @@ impl BackupSession {
     async fn file_content(
         &mut self,
         node: &mut Node,
-        (absolute, content): (&Path, Option<Vec<u8>>),
-        options: &TreeBackupOptions,
+        (absolute, content): (&Path, Content),
         report: &mut TreeBackupReport,
         progress: &dyn Progress,
     ) -> Result<(), String> {
-        if let Some(earlier) = options.parent.get(&node.path)
-            && node.unchanged_since(earlier)
-            && earlier
-                .chunks
-                .iter()
-                .all(|c| crate::index::parse_id(c).is_ok_and(|id| self.contains(&id)))
-        {
-            node.chunks = earlier.chunks.clone();
-            report.files_unchanged += 1;
-            progress.advance(node.size);
-            return Ok(());
-        }
+        let content = match content {
+            Content::Unchanged(chunks)
+                if chunks
+                    .iter()
+                    .all(|c| crate::index::parse_id(c).is_ok_and(|id| self.contains(&id))) =>
+            {
+                node.chunks = chunks;
+                report.files_unchanged += 1;
+                progress.advance(node.size);
+                return Ok(());
+            }
+            Content::Read(bytes) => Some(bytes),
+            Content::Unchanged(_) | Content::Unread => None,
+        };
         let stored = match content {
             Some(bytes) => self.add_stream(bytes.as_slice(), progress).await,
             None => {
@@ -251,12 +255,12 @@ fn node_of(path: RawPath, absolute: &Path, meta: &Metadata) -> Result<Node, Stri
 }
 
 /// Walks `root` depth first, entries sorted by name, sending each one (the root first, with
-/// an empty relative path) with the content of small files that changed since `parent`.
-/// Stops early when the receiver is gone.
+/// an empty relative path): files unchanged since `parent` with their chunks there, small
+/// files that changed with their content. Stops early when the receiver is gone.
 fn walk(
     root: &Path,
     exclude: &PathPatterns,
-    parent: &HashMap<RawPath, Node>,
+    parent: &mut ParentListing,
     sender: &mpsc::Sender<Found>,
 ) {
     let root_text = root.to_string_lossy().into_owned();
@@ -277,13 +281,17 @@ fn walk(
         let is_dir = meta.is_dir();
         let entry = match node_of(RawPath(relative.clone()), &absolute, &meta) {
             Ok(node) => {
-                let read_here = node.kind == NodeKind::File
-                    && node.size <= SMALL_FILE
-                    && !parent
-                        .get(&node.path)
-                        .is_some_and(|e| node.unchanged_since(e));
-                // Unreadable here: the session tries again and reports it.
-                let content = read_here.then(|| std::fs::read(&absolute).ok()).flatten();
+                let earlier = parent
+                    .take(&node.path)
+                    .filter(|earlier| node.unchanged_since(earlier));
+                let content = match earlier {
+                    Some(earlier) => Content::Unchanged(earlier.chunks),
+                    // Unreadable here: the session tries again and reports it.
+                    None if node.kind == NodeKind::File && node.size <= SMALL_FILE => {
+                        std::fs::read(&absolute).map_or(Content::Unread, Content::Read)
+                    }
+                    None => Content::Unread,
+                };
                 let linked = (node.kind == NodeKind::File && meta.nlink() > 1)
                     .then(|| (meta.dev(), meta.ino()));
                 Found::Entry {

@@ -6,10 +6,12 @@
 //! unchanged listing deduplicates like any data. Each file node lists its content's chunks.
 
 mod backup;
+mod parent;
 mod placement;
 mod restore;
 
 pub use backup::{TreeBackupOptions, TreeBackupReport};
+pub use parent::ParentListing;
 pub use placement::{TreePlacement, place_trees};
 pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport, parse_listing};
 
@@ -97,11 +99,13 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Node {
-    /// Whether a file's content can be taken from `earlier` without reading it: same size,
-    /// modification and change times, and inode.
+    /// Whether a file's content can be taken from `earlier` without reading it: both regular
+    /// files (a file's first name or a further one), same size, modification and change
+    /// times, and inode.
     pub fn unchanged_since(&self, earlier: &Node) -> bool {
-        matches!(self.kind, NodeKind::File | NodeKind::Hardlink)
-            && earlier.kind == self.kind
+        let regular = |kind| matches!(kind, NodeKind::File | NodeKind::Hardlink);
+        regular(self.kind)
+            && regular(earlier.kind)
             && (
                 self.size,
                 self.mtime,

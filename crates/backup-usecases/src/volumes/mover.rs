@@ -3,14 +3,13 @@
 //! volumes of a run) or restores a component into a mounted claim, and reports what it did
 //! as one line of its log.
 
-use crate::trees::{TreeError, TreeRestoreRequest, back_up_one, restore_trees, tree_files};
+use crate::trees::{TreeError, TreeRestoreRequest, back_up_one, restore_trees};
 use backup_core::Progress;
 use backup_repository::tree::{PathPatterns, TreeBackupOptions, TreeContent};
 use backup_repository::{BackupSession, Repository, SnapshotFile, default_workers};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What starts the report line in a mover's log.
@@ -111,18 +110,15 @@ pub async fn back_up_volume(
         Some(id) => {
             let snapshots = repository.snapshots().await?;
             match parent_tree(&snapshots, id, component) {
-                Some(tree) => tree_files(repository, session.index(), tree).await?,
+                Some(tree) => repository.parent_listing(session.index(), tree).await?,
                 None => Default::default(),
             }
         }
         None => Default::default(),
     };
-    let options = TreeBackupOptions {
-        exclude,
-        parent: Arc::new(parent),
-    };
+    let options = TreeBackupOptions { exclude, parent };
     let (_, tree, content) =
-        back_up_one(&mut session, dir, Some(component), &options, progress).await?;
+        back_up_one(&mut session, dir, Some(component), options, progress).await?;
     let stats = session.finish().await?;
     Ok(MoverBackupReport {
         tree: content,
