@@ -1,5 +1,6 @@
 //! Backing up a directory tree into a [`BackupSession`].
 
+use super::read_ahead::{self, DirEntries, DirEntry, ReadAhead};
 use super::{Node, NodeKind, ParentListing, PathPatterns, RawPath, TreeContent};
 use crate::repository::RepositoryError;
 use crate::session::BackupSession;
@@ -51,6 +52,57 @@ enum Content {
     Unread,
 }
 
+/// Batches of entries on their way from the walk to the session (one wake-up a batch, not
+/// an entry): at most this many waiting, each of at most [`BATCH_ENTRIES`] entries or about
+/// [`BATCH_BYTES`] of small files' content.
+const BATCHES_AHEAD: usize = 4;
+const BATCH_ENTRIES: usize = 128;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// The walk's side of the batches.
+struct Batches<'a> {
+    sender: &'a mpsc::Sender<Vec<Found>>,
+    batch: Vec<Found>,
+    bytes: usize,
+}
+
+impl<'a> Batches<'a> {
+    fn new(sender: &'a mpsc::Sender<Vec<Found>>) -> Self {
+        Self {
+            sender,
+            batch: Vec::with_capacity(BATCH_ENTRIES),
+            bytes: 0,
+        }
+    }
+
+    /// Adds an entry, sending the batch once full; false once the session is gone.
+    fn send(&mut self, found: Found) -> bool {
+        if let Found::Entry {
+            content: Content::Read(bytes),
+            ..
+        } = &found
+        {
+            self.bytes += bytes.len();
+        }
+        self.batch.push(found);
+        if self.batch.len() < BATCH_ENTRIES && self.bytes < BATCH_BYTES {
+            return true;
+        }
+        self.flush()
+    }
+
+    /// Sends what the batch holds (before the walk waits, and at its end); false once the
+    /// session is gone.
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.bytes = 0;
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_ENTRIES));
+        self.sender.blocking_send(batch).is_ok()
+    }
+}
+
 /// An entry found by the walker.
 enum Found {
     Entry {
@@ -83,10 +135,14 @@ impl BackupSession {
             )));
         }
         let name = root.to_string_lossy().into_owned();
-        let (sender, mut found) = mpsc::channel(256);
+        let (sender, mut found) = mpsc::channel(BATCHES_AHEAD);
         let walker = {
             let (root, exclude, mut parent) = (root.to_path_buf(), options.exclude, options.parent);
-            tokio::task::spawn_blocking(move || walk(&root, &exclude, &mut parent, &sender))
+            tokio::task::spawn_blocking(move || {
+                let mut out = Batches::new(&sender);
+                walk(&root, &exclude, &mut parent, &mut out);
+                out.flush();
+            })
         };
         // The listing goes to an anonymous temporary file: memory stays bounded with any
         // number of entries.
@@ -106,7 +162,8 @@ impl BackupSession {
             warnings: vec![],
         };
         let mut first_paths: HashMap<(u64, u64), RawPath> = HashMap::new();
-        while let Some(item) = found.recv().await {
+        let mut batch = Vec::new().into_iter();
+        while let Some(item) = next(&mut found, &mut batch).await {
             let (mut node, absolute, linked, content) = match item {
                 Found::Problem(problem) => {
                     report.warnings.push(problem);
@@ -208,6 +265,19 @@ impl BackupSession {
     }
 }
 
+/// The next entry the walk found: from `batch`, or from the next batch once it is used up.
+async fn next(
+    found: &mut mpsc::Receiver<Vec<Found>>,
+    batch: &mut std::vec::IntoIter<Found>,
+) -> Option<Found> {
+    loop {
+        if let Some(item) = batch.next() {
+            return Some(item);
+        }
+        *batch = found.recv().await?.into_iter();
+    }
+}
+
 fn local(what: &str, error: &std::io::Error) -> RepositoryError {
     RepositoryError::Local(format!("{what}: {error}"))
 }
@@ -254,91 +324,152 @@ fn node_of(path: RawPath, absolute: &Path, meta: &Metadata) -> Result<Node, Stri
     })
 }
 
+/// Directories read ahead of the walk (see [`ReadAhead`]), and the threads reading them.
+const READ_AHEAD: usize = 16;
+const READERS: usize = 8;
+
+/// An entry the walk has found and not yet sent.
+struct Pending {
+    relative: Vec<u8>,
+    entry: DirEntry,
+    /// A directory's entries, once asked for.
+    entries: Option<std::sync::mpsc::Receiver<DirEntries>>,
+}
+
+impl Pending {
+    fn is_dir(&self) -> bool {
+        self.entry.meta.as_ref().is_ok_and(Metadata::is_dir)
+    }
+}
+
 /// Walks `root` depth first, entries sorted by name, sending each one (the root first, with
 /// an empty relative path): files unchanged since `parent` with their chunks there, small
-/// files that changed with their content. Stops early when the receiver is gone.
-fn walk(
-    root: &Path,
-    exclude: &PathPatterns,
-    parent: &mut ParentListing,
-    sender: &mpsc::Sender<Found>,
-) {
+/// files that changed with their content. The next [`READ_AHEAD`] directories are read
+/// ahead. Stops early when the receiver is gone.
+fn walk(root: &Path, exclude: &PathPatterns, parent: &mut ParentListing, out: &mut Batches) {
     let root_text = root.to_string_lossy().into_owned();
-    let mut stack = vec![(root.to_path_buf(), Vec::<u8>::new())];
-    while let Some((absolute, relative)) = stack.pop() {
-        let meta = match std::fs::symlink_metadata(&absolute) {
+    let readers = ReadAhead::new(READERS);
+    let mut stack = vec![Pending {
+        relative: Vec::new(),
+        entry: DirEntry {
+            name: Vec::new(),
+            absolute: root.to_path_buf(),
+            meta: std::fs::symlink_metadata(root),
+        },
+        entries: None,
+    }];
+    // Where the directories of `stack` are, in the same order: the last is the next one the
+    // walk enters.
+    let mut dirs: Vec<usize> = Vec::new();
+    while let Some(pending) = stack.pop() {
+        let is_dir = pending.is_dir();
+        if is_dir && dirs.last() == Some(&stack.len()) {
+            dirs.pop();
+        }
+        let Pending {
+            relative,
+            entry,
+            entries,
+        } = pending;
+        let meta = match entry.meta {
             Ok(meta) => meta,
             Err(e) => {
-                if sender
-                    .blocking_send(Found::Problem(format!("{}: {e}", absolute.display())))
-                    .is_err()
-                {
+                let problem = Found::Problem(format!("{}: {e}", entry.absolute.display()));
+                if !out.send(problem) {
                     return;
                 }
                 continue;
             }
         };
-        let is_dir = meta.is_dir();
-        let entry = match node_of(RawPath(relative.clone()), &absolute, &meta) {
-            Ok(node) => {
-                let earlier = parent
-                    .take(&node.path)
-                    .filter(|earlier| node.unchanged_since(earlier));
-                let content = match earlier {
-                    Some(earlier) => Content::Unchanged(earlier.chunks),
-                    // Unreadable here: the session tries again and reports it.
-                    None if node.kind == NodeKind::File && node.size <= SMALL_FILE => {
-                        std::fs::read(&absolute).map_or(Content::Unread, Content::Read)
-                    }
-                    None => Content::Unread,
-                };
-                let linked = (node.kind == NodeKind::File && meta.nlink() > 1)
-                    .then(|| (meta.dev(), meta.ino()));
-                Found::Entry {
-                    node,
-                    absolute: absolute.clone(),
-                    linked,
-                    content,
-                }
-            }
-            Err(problem) => Found::Problem(problem),
-        };
-        if sender.blocking_send(entry).is_err() {
+        let dir = is_dir.then(|| entry.absolute.clone());
+        if !out.send(found(relative.clone(), entry.absolute, &meta, parent)) {
             return;
         }
-        if !is_dir {
-            continue;
-        }
-        let mut children: Vec<(Vec<u8>, PathBuf)> = match std::fs::read_dir(&absolute) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| (RawPath::from_os(&e.file_name()).0, e.path()))
-                .collect(),
+        let Some(absolute) = dir else { continue };
+        let entries = match entries.map(|e| (e.try_recv(), e)) {
+            Some((Ok(entries), _)) => entries,
+            Some((Err(_), entries)) => {
+                // The session works on what was found while the walk waits.
+                if !out.flush() {
+                    return;
+                }
+                entries
+                    .recv()
+                    .unwrap_or_else(|_| read_ahead::read_entries(&absolute))
+            }
+            None => read_ahead::read_entries(&absolute),
+        };
+        let entries = match entries {
+            Ok(entries) => entries,
             Err(e) => {
-                if sender
-                    .blocking_send(Found::Problem(format!(
-                        "{}: {e} (its entries are not backed up)",
-                        absolute.display()
-                    )))
-                    .is_err()
-                {
+                let problem = Found::Problem(format!(
+                    "{}: {e} (its entries are not backed up)",
+                    absolute.display()
+                ));
+                if !out.send(problem) {
                     return;
                 }
                 continue;
             }
         };
-        children.sort();
-        for (name, path) in children.into_iter().rev() {
+        for entry in entries.into_iter().rev() {
             let child = if relative.is_empty() {
-                name
+                entry.name.clone()
             } else {
-                [relative.as_slice(), b"/", &name].concat()
+                [relative.as_slice(), b"/", &entry.name].concat()
             };
             if !exclude.is_empty() && exclude.matches(&root_text, &String::from_utf8_lossy(&child))
             {
                 continue;
             }
-            stack.push((path, child));
+            let pending = Pending {
+                relative: child,
+                entry,
+                entries: None,
+            };
+            if pending.is_dir() {
+                dirs.push(stack.len());
+            }
+            stack.push(pending);
         }
+        for &at in dirs.iter().rev().take(READ_AHEAD) {
+            let next = &mut stack[at];
+            if next.entries.is_none() {
+                next.entries = Some(readers.read(&next.entry.absolute));
+            }
+        }
+    }
+}
+
+/// What the walk sends for an entry whose metadata it has: its node, with the content of a
+/// file unchanged since `parent` (its chunks there) or of a small file that changed.
+fn found(
+    relative: Vec<u8>,
+    absolute: PathBuf,
+    meta: &Metadata,
+    parent: &mut ParentListing,
+) -> Found {
+    let node = match node_of(RawPath(relative), &absolute, meta) {
+        Ok(node) => node,
+        Err(problem) => return Found::Problem(problem),
+    };
+    let earlier = parent
+        .take(&node.path)
+        .filter(|earlier| node.unchanged_since(earlier));
+    let content = match earlier {
+        Some(earlier) => Content::Unchanged(earlier.chunks),
+        // Unreadable here: the session tries again and reports it.
+        None if node.kind == NodeKind::File && node.size <= SMALL_FILE => {
+            std::fs::read(&absolute).map_or(Content::Unread, Content::Read)
+        }
+        None => Content::Unread,
+    };
+    let linked =
+        (node.kind == NodeKind::File && meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+    Found::Entry {
+        node,
+        absolute,
+        linked,
+        content,
     }
 }

@@ -8,6 +8,7 @@
 mod backup;
 mod parent;
 mod placement;
+mod read_ahead;
 mod restore;
 
 pub use backup::{TreeBackupOptions, TreeBackupReport};
