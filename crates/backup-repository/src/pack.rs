@@ -3,6 +3,7 @@
 //! BLAKE3 hash of its bytes, so `check --read-data` verifies it without the key.
 
 use crate::crypto::{ChunkId, CryptoError, MasterKey};
+use crate::sealed::{metadata_json, stored_metadata};
 use serde::{Deserialize, Serialize};
 
 /// Where a blob sits in its pack.
@@ -121,12 +122,15 @@ impl PackBuilder {
         self.blobs.is_empty()
     }
 
-    /// Seals the header and returns the pack's id (hex), bytes, and blob locations.
+    /// Seals the header (compressed when `compress`: see [`crate::sealed::stored_metadata`])
+    /// and returns the pack's id (hex), bytes, and blob locations.
     pub fn finish(
         mut self,
         key: &MasterKey,
+        compress: bool,
     ) -> Result<(String, Vec<u8>, Vec<BlobLocation>), CryptoError> {
         let header = serde_json::to_vec(&self.blobs).expect("blob locations serialize");
+        let header = stored_metadata(header, compress);
         let sealed = key.seal(&header, b"pack header")?;
         self.bytes.extend_from_slice(&sealed);
         self.bytes
@@ -157,6 +161,9 @@ pub fn read_header(
         b"pack header",
         &format!("pack {name} header"),
     )?;
+    // A header lists at most one blob per 8 bytes of the pack, each in less than 160 bytes.
+    let limit = (start as u64 / 8 + 1) * 160;
+    let header = metadata_json(header, limit).map_err(|e| malformed(&e))?;
     let blobs: Vec<BlobLocation> =
         serde_json::from_slice(&header).map_err(|e| malformed(&e.to_string()))?;
     if blobs.iter().any(|b| b.end() > start as u64) {
@@ -200,7 +207,7 @@ mod tests {
             let (id, stored) = encode_blob(&key, chunk, 3).unwrap();
             builder.add(id, &stored, chunk.len());
         }
-        let (id, bytes, blobs) = builder.finish(&key).unwrap();
+        let (id, bytes, blobs) = builder.finish(&key, true).unwrap();
         assert!(verify_id(&id, &bytes));
         assert_eq!(read_header(&key, &id, &bytes).unwrap(), blobs);
         for (blob, chunk) in blobs.iter().zip(&chunks) {
@@ -216,7 +223,7 @@ mod tests {
         let mut builder = PackBuilder::default();
         let (blob_id, stored) = encode_blob(&key, b"some data", 3).unwrap();
         builder.add(blob_id, &stored, 9);
-        let (id, bytes, _) = builder.finish(&key).unwrap();
+        let (id, bytes, _) = builder.finish(&key, true).unwrap();
         let mut header_flip = bytes.clone();
         let at = header_flip.len() - 10;
         header_flip[at] ^= 1;

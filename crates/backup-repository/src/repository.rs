@@ -10,8 +10,9 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes (it reads this one and every earlier one). Version 2
+/// stores pack headers and index objects compressed (see [`crate::sealed::metadata_json`]).
+pub const FORMAT_VERSION: u32 = 2;
 const CONFIG: &str = "config";
 const KEYS: &str = "keys/";
 /// The largest key slot or configuration read (each is a few hundred bytes).
@@ -31,6 +32,13 @@ pub struct RepositoryConfig {
     pub compression_level: i32,
 }
 
+impl RepositoryConfig {
+    /// Whether pack headers and index objects are written compressed (format 2 on).
+    pub fn compressed_metadata(&self) -> bool {
+        self.version >= 2
+    }
+}
+
 /// How to create a repository.
 #[derive(Debug, Clone, Copy)]
 pub struct InitOptions {
@@ -46,7 +54,7 @@ impl Default for InitOptions {
     fn default() -> Self {
         Self {
             chunker: ChunkerParams::default(),
-            compression_level: 1,
+            compression_level: 3,
             kdf: KdfParams::default(),
         }
     }
@@ -101,7 +109,7 @@ impl From<tokio::task::JoinError> for RepositoryError {
 pub struct Repository {
     storage: Arc<dyn ObjectStorage>,
     key: MasterKey,
-    config: RepositoryConfig,
+    pub(crate) config: RepositoryConfig,
     /// The key slot the password opened (`keys/ab12...`).
     opened_with: String,
 }
@@ -238,7 +246,7 @@ impl Repository {
             .chunker
             .check()
             .map_err(|why| RepositoryError::Corrupt(format!("config: {why}")))?;
-        if config.version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&config.version) {
             return Err(RepositoryError::Corrupt(format!(
                 "repository format version {} (this kbackup reads {FORMAT_VERSION})",
                 config.version

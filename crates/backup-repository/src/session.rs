@@ -6,8 +6,9 @@
 //! yet are adopted by the next backup: see [`crate::recover`]).
 //!
 //! Memory stays bounded whatever the data: one read window of two maximum chunks (allocated
-//! once per session), at most `2 x workers` chunks being encoded, the open pack and
-//! [`UPLOADS`] packs being uploaded.
+//! once per session), the batch of new chunks being filled and at most `2 x workers` being
+//! encoded (each about 1 MiB, or one larger chunk), the open pack and [`UPLOADS`] packs being
+//! uploaded.
 
 use crate::blob::seal_chunk;
 use crate::chunking::chunk_boundaries;
@@ -15,6 +16,7 @@ use crate::crypto::ChunkId;
 use crate::index::{Index, IndexedPack, pack_key};
 use crate::pack::PackBuilder;
 use crate::repository::{Repository, RepositoryError};
+use crate::sealed::stored_metadata;
 use crate::stream::{BackupStats, PACK_TARGET, StreamContent};
 use backup_core::ObjectStorageExt;
 use backup_core::progress::Progress;
@@ -33,6 +35,11 @@ pub const INDEX_EVERY: usize = 8;
 /// A new chunk after its worker: id, plaintext length, stored form.
 type Encoded = (ChunkId, usize, Vec<u8>);
 
+/// New chunks are handed to the workers in batches of up to this many bytes or chunks (a
+/// larger chunk alone): one hand-over, not one per chunk, for thousands of small files.
+const ENCODE_BATCH_BYTES: usize = 1 << 20;
+const ENCODE_BATCH_CHUNKS: usize = 256;
+
 /// Chunks written by one backup; see the module documentation.
 pub struct BackupSession {
     repo: Repository,
@@ -44,7 +51,10 @@ pub struct BackupSession {
     added: HashSet<ChunkId>,
     workers: usize,
     window: Vec<u8>,
-    encoding: FuturesUnordered<JoinHandle<Result<Encoded, RepositoryError>>>,
+    /// New chunks not handed to a worker yet, and their bytes.
+    batch: Vec<(ChunkId, Vec<u8>)>,
+    batch_bytes: usize,
+    encoding: FuturesUnordered<JoinHandle<Result<Vec<Encoded>, RepositoryError>>>,
     pack: PackBuilder,
     uploads: FuturesUnordered<JoinHandle<Result<(IndexedPack, u64), RepositoryError>>>,
     unindexed: Vec<IndexedPack>,
@@ -55,6 +65,8 @@ pub struct BackupSession {
     failure: Option<String>,
     /// Packs are sealed at this size ([`PACK_TARGET`]; smaller in tests).
     pack_target: usize,
+    /// Batches are handed over at this size ([`ENCODE_BATCH_BYTES`]; smaller in tests).
+    batch_target: usize,
 }
 
 /// A stream as stored: its chunk ids (hex) in order and its length.
@@ -90,6 +102,8 @@ impl BackupSession {
             added: HashSet::new(),
             workers: workers.max(1),
             window: Vec::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
             encoding: FuturesUnordered::new(),
             pack: PackBuilder::default(),
             uploads: FuturesUnordered::new(),
@@ -100,6 +114,7 @@ impl BackupSession {
             },
             failure: None,
             pack_target: PACK_TARGET,
+            batch_target: ENCODE_BATCH_BYTES,
         })
     }
 
@@ -201,31 +216,49 @@ impl BackupSession {
             return Ok(());
         }
         self.added.insert(id);
+        self.batch.push((id, data.to_vec()));
+        self.batch_bytes += data.len();
+        if self.batch_bytes >= self.batch_target || self.batch.len() >= ENCODE_BATCH_CHUNKS {
+            self.encode_batch().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the batch of new chunks to a worker, once fewer than two per worker are busy.
+    async fn encode_batch(&mut self) -> Result<(), RepositoryError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
         while self.encoding.len() >= 2 * self.workers {
             self.collect_encoded().await?;
         }
-        let (key, level, data) = (
+        let (key, level) = (
             self.repo.key().clone(),
             self.repo.config().compression_level,
-            data.to_vec(),
         );
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
         self.encoding.push(tokio::task::spawn_blocking(move || {
-            let blob = seal_chunk(&key, &id, &data, level)?;
-            Ok((id, data.len(), blob))
+            batch
+                .into_iter()
+                .map(|(id, data)| Ok((id, data.len(), seal_chunk(&key, &id, &data, level)?)))
+                .collect()
         }));
         Ok(())
     }
 
-    /// Adds one encoded chunk to the pack, sealing the pack when it is full.
+    /// Adds one batch of encoded chunks to the pack, sealing the pack whenever it is full.
     async fn collect_encoded(&mut self) -> Result<(), RepositoryError> {
         if let Some(done) = self.encoding.next().await {
-            let (id, length, blob) = done
+            let encoded = done
                 .map_err(RepositoryError::from)
                 .and_then(|encoded| encoded)
                 .map_err(|e| self.failed(e))?;
-            self.pack.add(id, &blob, length);
-            if self.pack.len() >= self.pack_target {
-                self.seal_pack().await?;
+            for (id, length, blob) in encoded {
+                self.pack.add(id, &blob, length);
+                if self.pack.len() >= self.pack_target {
+                    self.seal_pack().await?;
+                }
             }
         }
         Ok(())
@@ -276,6 +309,7 @@ impl BackupSession {
     /// Encodes, packs, uploads and indexes what is left; returns what the session wrote.
     pub async fn finish(mut self) -> Result<BackupStats, RepositoryError> {
         self.usable()?;
+        self.encode_batch().await?;
         while !self.encoding.is_empty() {
             self.collect_encoded().await?;
         }
@@ -295,9 +329,9 @@ impl Repository {
         &self,
         builder: PackBuilder,
     ) -> Result<(IndexedPack, u64), RepositoryError> {
-        let key = self.key().clone();
+        let (key, compress) = (self.key().clone(), self.config().compressed_metadata());
         let (id, bytes, blobs) =
-            tokio::task::spawn_blocking(move || builder.finish(&key)).await??;
+            tokio::task::spawn_blocking(move || builder.finish(&key, compress)).await??;
         let size = bytes.len() as u64;
         self.storage()
             .put_bytes(&pack_key(&id), Bytes::from(bytes))
@@ -318,6 +352,7 @@ impl Repository {
             packs: &'a [P],
         }
         let plain = serde_json::to_vec(&Listed { packs }).expect("index serializes");
+        let plain = stored_metadata(plain, self.config().compressed_metadata());
         let sealed = self.key().seal(&plain, name.as_bytes())?;
         self.storage().put_bytes(&name, Bytes::from(sealed)).await?;
         Ok(name)
@@ -340,6 +375,7 @@ mod tests {
     async fn killed_after_upload(repo: &Repository, data: &[u8]) {
         let mut session = BackupSession::start(repo, 2).await.unwrap();
         session.add_stream(data, &NoProgress).await.unwrap();
+        session.encode_batch().await.unwrap();
         while !session.encoding.is_empty() {
             session.collect_encoded().await.unwrap();
         }
@@ -356,6 +392,41 @@ mod tests {
             .await
             .unwrap();
         out
+    }
+
+    #[tokio::test]
+    async fn a_format_1_repository_keeps_its_plain_metadata_and_both_kinds_are_read() {
+        let mut repo = repository().await;
+        assert!(repo.config().compressed_metadata());
+        repo.config.version = 1;
+        let first = noise(300_000, 1);
+        let (old, _) = repo.backup_stream("old", first.as_slice()).await.unwrap();
+        let (storage, master) = (repo.storage().clone(), repo.key().clone());
+        let plain = |key: String| {
+            let (storage, master) = (storage.clone(), master.clone());
+            async move {
+                let sealed = storage.get_bytes(&key).await.unwrap();
+                master.open(&sealed, key.as_bytes(), &key).unwrap()
+            }
+        };
+        let index = repo.storage().list_all("index/").await.unwrap();
+        assert!(plain(index[0].key.clone()).await.starts_with(b"{"));
+        repo.config.version = 2;
+        let second = noise(300_000, 2);
+        let (new, _) = repo.backup_stream("new", second.as_slice()).await.unwrap();
+        let index = repo.storage().list_all("index/").await.unwrap();
+        assert_eq!(index.len(), 2);
+        let mut starts = Vec::new();
+        for object in index {
+            starts.push(plain(object.key).await[0]);
+        }
+        starts.sort();
+        assert_eq!(starts, [b'(', b'{'], "one plain, one compressed");
+        assert_eq!(restored(&repo, &old).await, first);
+        assert_eq!(restored(&repo, &new).await, second);
+        let check = repo.check(100).await.unwrap();
+        assert!(check.errors.is_empty(), "{:?}", check.errors);
+        assert_eq!(check.packs, 2);
     }
 
     #[tokio::test]
@@ -410,6 +481,7 @@ mod tests {
         let mut session = BackupSession::start(&flaky, 2).await.unwrap();
         // About 40 packs: uploads are collected while the files are read.
         session.pack_target = 256 * 1024;
+        session.batch_target = 64 * 1024;
         let options = crate::tree::TreeBackupOptions {
             exclude: crate::tree::PathPatterns::new(&[]).unwrap(),
             parent: Default::default(),
