@@ -137,7 +137,15 @@ impl Repository {
     ) -> Result<TreeRestoreReport, RepositoryError> {
         let listing = self.read_tree_listing(index, tree).await?;
         let nodes = chosen(listing, &tree.name, options);
-        refuse_existing(&nodes, &output.target, options.overwrite)?;
+        // Into an empty directory nothing can be in the way (a file made there meanwhile
+        // still is never replaced: see RestoreTarget::commit).
+        let empty = output
+            .target
+            .is_empty()
+            .map_err(|e| local(output.target.path(), &e))?;
+        if !empty {
+            refuse_existing(&nodes, &output.target, options.overwrite)?;
+        }
         let mut report = TreeRestoreReport::default();
         for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
             if !dir.path.0.is_empty() {

@@ -14,7 +14,7 @@
 use super::super::RawPath;
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, ResolveFlags};
 use rustix::io::Errno;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -38,6 +38,24 @@ pub struct RestoreTarget {
     path: PathBuf,
     existed: bool,
     temps: Arc<Temps>,
+    dirs: Arc<DirCache>,
+}
+
+/// Directories below a target kept open for the entries that follow (a restore goes pack by
+/// pack, and a pack holds neighbouring files): one lookup instead of opening the directory
+/// again for each file. Forgotten all at once when [`DIR_CACHE`] are open.
+#[derive(Default)]
+struct DirCache(Mutex<HashMap<Vec<u8>, Arc<OwnedFd>>>);
+
+/// Directories kept open at most (well below the usual limit of 1024 open files).
+const DIR_CACHE: usize = 128;
+
+impl DirCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<OwnedFd>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for RestoreTarget {
@@ -65,6 +83,7 @@ impl RestoreTarget {
             path: path.to_path_buf(),
             existed,
             temps: Arc::new(Temps::new()),
+            dirs: Arc::default(),
         })
     }
 
@@ -96,6 +115,7 @@ impl RestoreTarget {
             path: self.path.join(relative.to_path()),
             existed,
             temps: self.temps.clone(),
+            dirs: Arc::default(),
         })
     }
 
@@ -164,12 +184,38 @@ impl RestoreTarget {
         rustix::fs::openat(from, *last, flags | OFlags::NOFOLLOW, Mode::empty())
     }
 
+    /// The directory at `relative` (not empty), from the cache or opened into it.
+    fn cached_dir(&self, relative: &[u8]) -> std::io::Result<Arc<OwnedFd>> {
+        if let Some(dir) = self.dirs.lock().get(relative) {
+            return Ok(dir.clone());
+        }
+        let dir = Arc::new(self.open_dir(&RawPath(relative.to_vec()))?);
+        let mut dirs = self.dirs.lock();
+        if dirs.len() >= DIR_CACHE {
+            dirs.clear();
+        }
+        dirs.insert(relative.to_vec(), dir.clone());
+        Ok(dir)
+    }
+
+    /// Whether the directory holds no entry (then nothing a restore makes can exist yet).
+    pub(super) fn is_empty(&self) -> std::io::Result<bool> {
+        let dir = rustix::fs::openat(&*self.dir, ".", dir_flags(), Mode::empty())?;
+        for entry in rustix::fs::Dir::read_from(&dir)? {
+            let name = entry?.file_name().to_bytes().to_vec();
+            if name != b"." && name != b".." {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The directory holding `relative` and its last name.
     fn parent<'p>(&self, relative: &'p RawPath) -> std::io::Result<(Parent<'_>, &'p OsStr)> {
         let (parent, name) = relative.split_last();
         let parent = match parent {
             [] => Parent::Root(self.dir.as_fd()),
-            parent => Parent::Opened(self.open_dir(&RawPath(parent.to_vec()))?),
+            parent => Parent::Opened(self.cached_dir(parent)?),
         };
         Ok((parent, OsStr::from_bytes(name)))
     }
@@ -402,7 +448,7 @@ impl Temps {
 /// A directory to act in: the target's own handle or one opened below it.
 enum Parent<'a> {
     Root(BorrowedFd<'a>),
-    Opened(OwnedFd),
+    Opened(Arc<OwnedFd>),
 }
 
 impl AsFd for Parent<'_> {
