@@ -39,12 +39,14 @@ impl Place {
 impl Index {
     /// Every blob with its pack and location.
     pub fn entries(&self) -> impl Iterator<Item = (&str, BlobLocation)> {
-        self.blobs.iter().map(|(id, place)| {
-            (
-                self.packs[place.pack as usize].as_str(),
-                place.location(*id),
-            )
-        })
+        self.blobs
+            .iter()
+            .map(|(id, place)| (self.pack_id(place), place.location(*id)))
+    }
+
+    /// The id of the pack holding `place`.
+    fn pack_id(&self, place: &Place) -> &str {
+        &self.packs[place.pack as usize]
     }
 
     /// Number of blobs.
@@ -69,17 +71,14 @@ impl Index {
 
     /// The pack and place of a chunk, if it is indexed.
     fn locate(&self, id: &ChunkId) -> Option<(&str, BlobLocation)> {
-        self.blobs.get(id).map(|place| {
-            (
-                self.packs[place.pack as usize].as_str(),
-                place.location(*id),
-            )
-        })
+        self.blobs
+            .get(id)
+            .map(|place| (self.pack_id(place), place.location(*id)))
     }
 
     /// The pack holding a chunk, if it is indexed.
     pub fn pack_of(&self, id: &ChunkId) -> Option<&str> {
-        self.locate(id).map(|(pack, _)| pack)
+        self.blobs.get(id).map(|place| self.pack_id(place))
     }
 
     /// Whether a chunk is indexed.

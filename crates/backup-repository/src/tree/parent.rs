@@ -2,7 +2,7 @@
 //! order, as the new walk is, so the two are read together like a merge: memory stays at one
 //! node whatever the tree's size, and no map of every earlier file is built.
 
-use super::restore::MAX_LISTING;
+use super::restore::check_listing_size;
 use super::{Node, RawPath, TreeContent};
 use crate::index::Index;
 use crate::repository::{Repository, RepositoryError};
@@ -111,12 +111,7 @@ impl Repository {
         index: &Index,
         tree: &TreeContent,
     ) -> Result<ParentListing, RepositoryError> {
-        if tree.listing.size > MAX_LISTING {
-            return Err(RepositoryError::Corrupt(format!(
-                "listing of {}: {} bytes is too large",
-                tree.name, tree.listing.size
-            )));
-        }
+        check_listing_size(tree)?;
         let local = |e: std::io::Error| {
             RepositoryError::Local(format!("the previous listing of {}: {e}", tree.name))
         };

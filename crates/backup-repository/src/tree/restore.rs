@@ -24,7 +24,7 @@ pub use target::RestoreTarget;
 use target::{Occupied, Temp};
 
 /// A listing is read into memory; larger ones are refused as damaged.
-pub(super) const MAX_LISTING: u64 = 1 << 30;
+const MAX_LISTING: u64 = 1 << 30;
 /// Memory reserved for a listing before its bytes arrive.
 const LISTING_RESERVE: u64 = 16 << 20;
 
@@ -87,12 +87,7 @@ impl Repository {
         index: &Index,
         tree: &TreeContent,
     ) -> Result<Vec<Node>, RepositoryError> {
-        if tree.listing.size > MAX_LISTING {
-            return Err(RepositoryError::Corrupt(format!(
-                "listing of {}: {} bytes is too large",
-                tree.name, tree.listing.size
-            )));
-        }
+        check_listing_size(tree)?;
         let mut bytes = Vec::with_capacity(tree.listing.size.min(LISTING_RESERVE) as usize);
         self.restore_stream(index, &tree.listing, &mut bytes)
             .await?;
@@ -247,6 +242,17 @@ impl Repository {
         }
         report.warnings.extend(output.owners.warning());
         Ok(report)
+    }
+}
+
+/// Refuses a listing larger than [`MAX_LISTING`] as damaged, before any of it is read.
+pub(super) fn check_listing_size(tree: &TreeContent) -> Result<(), RepositoryError> {
+    match tree.listing.size > MAX_LISTING {
+        true => Err(RepositoryError::Corrupt(format!(
+            "listing of {}: {} bytes is too large",
+            tree.name, tree.listing.size
+        ))),
+        false => Ok(()),
     }
 }
 

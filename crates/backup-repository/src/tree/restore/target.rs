@@ -52,10 +52,16 @@ const DIR_CACHE: usize = 128;
 
 impl DirCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<OwnedFd>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.0)
     }
+}
+
+/// `mutex` locked; a panic while it was held (none of its users can leave it half-changed)
+/// does not stop the restore.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for RestoreTarget {
@@ -202,8 +208,8 @@ impl RestoreTarget {
     pub(super) fn is_empty(&self) -> std::io::Result<bool> {
         let dir = rustix::fs::openat(&*self.dir, ".", dir_flags(), Mode::empty())?;
         for entry in rustix::fs::Dir::read_from(&dir)? {
-            let name = entry?.file_name().to_bytes().to_vec();
-            if name != b"." && name != b".." {
+            let entry = entry?;
+            if !matches!(entry.file_name().to_bytes(), b"." | b"..") {
                 return Ok(false);
             }
         }
@@ -439,9 +445,7 @@ impl Temps {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<Temp>> {
-        self.made
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.made)
     }
 }
 
