@@ -49,13 +49,10 @@ pub fn seal_chunk(
     let mut sealed = Vec::with_capacity(SEAL_OVERHEAD + 1 + data.len());
     sealed.resize(body + data.len(), 0);
     sealed[SEAL_HEADER] = ZSTD;
-    let compressed = match looks_incompressible(data) {
-        true => None,
-        false => COMPRESSOR.with_borrow_mut(|compressor| {
-            compressor.set_level(level).ok()?;
-            compressor.compress_to(data, &mut sealed[body..]).ok()
-        }),
-    };
+    let compressed = COMPRESSOR.with_borrow_mut(|compressor| {
+        compressor.set_level(level_for(data, level)).ok()?;
+        compressor.compress_to(data, &mut sealed[body..]).ok()
+    });
     match compressed {
         Some(length) if length < data.len() => sealed.truncate(body + length),
         _ => {
@@ -82,8 +79,18 @@ impl Compressor {
         Ok(())
     }
 
+    /// Compresses `data` into `out`; fails when it does not fit (the chunk is then stored
+    /// raw). A failed frame leaves the context mid-frame, where it takes no new level: the
+    /// session is reset then.
     fn compress_to(&mut self, data: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
-        self.context.compress_to_buffer(data, out)
+        let result = self.context.compress_to_buffer(data, out);
+        if result.is_err() {
+            self.context
+                .context_mut()
+                .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+        }
+        result
     }
 }
 
@@ -125,15 +132,23 @@ thread_local! {
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd context"));
 }
 
-/// Samples taken from a large chunk to judge whether compressing it is worth the time.
+/// Samples taken from a large chunk to judge which compression level is worth the time.
 const SAMPLE: usize = 16 * 1024;
 
-/// Whether a large chunk looks like random or already compressed data: three samples (start,
-/// middle, end) compressed at the fastest level shrink by less than 3%. Compressing such
-/// chunks fully would cost the most CPU of a backup and save nothing.
-fn looks_incompressible(data: &[u8]) -> bool {
-    if data.len() < 8 * SAMPLE {
-        return false;
+/// zstd's fastest regular level.
+const FASTEST: i32 = 1;
+
+/// The zstd level for a chunk: `configured`, unless three samples of a large chunk (start,
+/// middle, end) show data without repeats, which a deeper search (what higher levels buy)
+/// cannot shrink: random or already compressed data, or text whose only redundancy is its
+/// alphabet. Their fastest compression comes within 3% of the samples' order-0 entropy;
+/// such chunks get the fastest level (higher ones are slower there, and sometimes larger).
+/// zstd itself stores the blocks of a chunk that do not shrink, quickly, so a chunk is
+/// always compressed: random data costs little, and the compressible parts of a mixed
+/// chunk are not missed.
+fn level_for(data: &[u8], configured: i32) -> i32 {
+    if data.len() < 8 * SAMPLE || (configured != 0 && configured <= FASTEST) {
+        return configured;
     }
     let middle = data.len() / 2 - SAMPLE / 2;
     let sample = [
@@ -142,7 +157,26 @@ fn looks_incompressible(data: &[u8]) -> bool {
         &data[data.len() - SAMPLE..],
     ]
     .concat();
-    zstd::bulk::compress(&sample, 1).is_ok_and(|c| c.len() * 100 > sample.len() * 97)
+    let fastest = zstd::bulk::compress(&sample, FASTEST).map_or(sample.len(), |c| c.len());
+    match fastest as f64 * 100.0 >= order0_bytes(&sample) * 97.0 {
+        true => FASTEST,
+        false => configured,
+    }
+}
+
+/// The size `data` would take coded byte by byte at its own entropy (no repeats used).
+fn order0_bytes(data: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &byte in data {
+        counts[usize::from(byte)] += 1;
+    }
+    let total = data.len() as f64;
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&count| count > 0)
+        .map(|&count| f64::from(count) * (total / f64::from(count)).log2())
+        .sum();
+    bits / 8.0
 }
 
 /// Decodes a stored blob and checks it against `id`.
@@ -196,19 +230,58 @@ mod tests {
         }
     }
 
+    /// Text over 16 letters drawn at random: 4 bits a byte, no repeats to find.
+    fn letters(len: usize, seed: u64) -> Vec<u8> {
+        backup_testing::noise(len, seed)
+            .into_iter()
+            .map(|b| b"etaoin shrdlu\ncm"[usize::from(b & 15)])
+            .collect()
+    }
+
     #[test]
-    fn large_random_chunks_skip_compression_and_mixed_ones_do_not() {
+    fn data_without_repeats_gets_the_fastest_level_and_text_the_configured_one() {
         let random = backup_testing::noise(1 << 20, 5);
-        assert!(looks_incompressible(&random));
-        let mut mixed = random.clone();
-        mixed[..SAMPLE].fill(b'a');
-        assert!(!looks_incompressible(&mixed));
-        let text = b"kind: ConfigMap\n".repeat(70_000);
-        assert!(!looks_incompressible(&text));
-        assert!(
-            !looks_incompressible(&random[..4 * SAMPLE]),
-            "small chunks are always tried"
+        assert_eq!(level_for(&random, 3), FASTEST);
+        assert_eq!(level_for(&letters(1 << 20, 6), 3), FASTEST);
+        assert_eq!(
+            level_for(&letters(1 << 20, 6), 0),
+            FASTEST,
+            "0 is zstd's default"
         );
+        let manifests: Vec<u8> = (0..40_000)
+            .flat_map(|i| {
+                format!("- name: pod-{i}\n  image: registry.example/app:{}\n", i % 7).into_bytes()
+            })
+            .collect();
+        assert_eq!(level_for(&manifests, 3), 3);
+        assert_eq!(level_for(&manifests, 9), 9);
+        assert_eq!(
+            level_for(&random[..4 * SAMPLE], 3),
+            3,
+            "small chunks keep the level"
+        );
+        assert_eq!(
+            level_for(&random, -5),
+            -5,
+            "a faster level than ours is kept"
+        );
+        assert!(order0_bytes(&letters(1 << 16, 7)) > 32_700.0);
+        assert!(order0_bytes(&letters(1 << 16, 7)) < 32_800.0);
+    }
+
+    #[test]
+    fn text_between_random_samples_is_still_compressed() {
+        let mut chunk = backup_testing::noise(3 << 20, 8);
+        chunk[1 << 20..(1 << 20) + (400 << 10)].copy_from_slice(&letters(400 << 10, 9));
+        let key = MasterKey::generate().unwrap();
+        let (id, stored) = encode_blob(&key, &chunk, 3).unwrap();
+        assert!(
+            stored.len() < chunk.len() - (150 << 10),
+            "{} bytes stored for {}",
+            stored.len(),
+            chunk.len()
+        );
+        assert_eq!(decode_blob(&key, &id, &stored).unwrap(), chunk);
     }
 
     #[test]
@@ -245,7 +318,10 @@ mod tests {
         let text = b"kind: Secret\n".repeat(10_000);
         let (id, mut stored) = encode_blob(&key, &text, 3).unwrap();
         let decoded = decode_blob_in_place(&key, &id, &mut stored).unwrap();
-        assert!(matches!(&decoded, Cow::Owned(plain) if *plain == text));
+        assert!(
+            matches!(&decoded, Cow::Owned(plain) if *plain == text),
+            "compressed, after a chunk on this thread that did not fit"
+        );
     }
 
     #[test]
