@@ -16,9 +16,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+mod flusher;
 mod reads;
 mod target;
 
+use flusher::Flusher;
 use reads::{Destination, PartFile, ReadPlan};
 pub use target::RestoreTarget;
 use target::{Occupied, Temp};
@@ -97,7 +99,8 @@ impl Repository {
     /// Restores `tree` into `target`: directories, then file contents (fetched pack by pack,
     /// `options.workers` reads at a time, all-zero chunks left as holes) each with its mode,
     /// owner and times, then links, and last the directories' metadata, deepest first (the
-    /// root's only when the restore made it). Existing files refuse the restore before
+    /// root's only when the restore made it). Returns once all of it is on disk (written
+    /// out while the restore goes on). Existing files refuse the restore before
     /// anything is written, unless `options.overwrite`; a failed restore removes what it
     /// had not finished.
     pub async fn restore_tree(
@@ -141,6 +144,7 @@ impl Repository {
         if !empty {
             refuse_existing(&nodes, &output.target, options.overwrite)?;
         }
+        let flusher = Flusher::start(output.target.dir_fd());
         let mut report = TreeRestoreReport::default();
         for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
             if !dir.path.0.is_empty() {
@@ -240,6 +244,10 @@ impl Repository {
                 .and_then(|fd| Stamp::of(dir).apply(fd, &output.owners))
                 .map_err(|e| output.local(&dir.path, &e))?;
         }
+        let target = output.target.path().to_path_buf();
+        tokio::task::spawn_blocking(move || flusher.finish())
+            .await?
+            .map_err(|e| local(&target, &e))?;
         report.warnings.extend(output.owners.warning());
         Ok(report)
     }

@@ -125,6 +125,11 @@ impl RestoreTarget {
         })
     }
 
+    /// The target directory's handle.
+    pub(super) fn dir_fd(&self) -> Arc<OwnedFd> {
+        self.dir.clone()
+    }
+
     /// Its path, for messages.
     pub fn path(&self) -> &Path {
         &self.path
