@@ -165,7 +165,11 @@ impl BackupSession {
     ) -> Result<StoredStream, RepositoryError> {
         self.usable()?;
         let params = self.repo.config().chunker;
-        let size = 2 * params.max_size as usize;
+        // Room for the largest chunk and two average ones: each pass cuts all but the last
+        // chunk it finds (whose end may lie in bytes not read yet) and moves that one to the
+        // front, about one average chunk. Twice the largest (16 MiB) held 6 MiB more for
+        // nothing.
+        let size = (params.max_size + 2 * params.avg_size) as usize;
         let mut window = std::mem::take(&mut self.window);
         window.resize(size, 0);
         let mut stored = StoredStream::default();
@@ -392,6 +396,26 @@ mod tests {
             .await
             .unwrap();
         out
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_cut_where_its_whole_content_is_whatever_the_window() {
+        let repo = repository().await;
+        // Several windows' worth, with runs of zeros where chunks reach the largest size.
+        let mut data = noise(3_000_000, 4);
+        data[500_000..1_500_000].fill(0);
+        let expected: Vec<String> = crate::chunking::chunk_boundaries(&data, repo.config().chunker)
+            .into_iter()
+            .map(|(offset, length)| repo.key().chunk_id(&data[offset..offset + length]).to_hex())
+            .collect();
+        let mut session = BackupSession::start(&repo, 2).await.unwrap();
+        let stored = session
+            .add_stream(data.as_slice(), &NoProgress)
+            .await
+            .unwrap();
+        session.finish().await.unwrap();
+        assert_eq!(stored.chunks, expected);
+        assert_eq!(stored.size, data.len() as u64);
     }
 
     #[tokio::test]
