@@ -267,7 +267,8 @@ fn report(
          text MiBs) and the Linux source tree of Debian's linux-source-6.1 {debian_version}. Fresh repositories each round; \
          restic and rustic with their default caches. Every step starts on an idle machine with the page cache dropped, and \
          is timed until its writes are on the disk (a `sync` after it counts). Each restore goes into a freshly made ext4 \
-         file system (creating files gets slower as a file system fills). The tools' order changes every round so that, over \
+         file system (creating files gets slower as a file system fills) on a loop device with direct I/O (its writes reach \
+         the disk as a real disk's do, not cached a second time by the image's file system). The tools' order changes every round so that, over \
          six rounds, each goes first, second and last, and follows each other tool, equally often. Medians of {rounds} \
          round(s), their range in brackets; peak RSS the largest seen; \"best peer\" the faster of restic and rustic.\n\n{table}",
         super::restic_version(&peers.restic),
