@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod command;
 mod demo;
 mod fuzz;
 mod image;

@@ -7,6 +7,7 @@
 //! its data out as it went.
 
 use anyhow::{Context, Result, bail};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,18 +26,18 @@ impl FreshFs {
         let mount = work.join(name);
         std::fs::File::create(&image)?.set_len(bytes)?;
         run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
-        let attached = Command::new("losetup")
-            .args(["--direct-io=on", "--find", "--show"])
-            .arg(&image)
-            .output()
-            .context("attaching a loop device (the benchmark runs as root)")?;
-        if !attached.status.success() {
-            bail!(
-                "losetup failed: {}",
-                String::from_utf8_lossy(&attached.stderr).trim()
-            );
-        }
-        let device = String::from_utf8(attached.stdout)?.trim().to_owned();
+        let device = crate::command::output(
+            "losetup",
+            &[
+                OsStr::new("--direct-io=on"),
+                OsStr::new("--find"),
+                OsStr::new("--show"),
+                image.as_os_str(),
+            ],
+        )
+        .context("attaching a loop device (the benchmark runs as root)")?
+        .trim()
+        .to_owned();
         std::fs::create_dir_all(&mount)?;
         // Dropped (the device detached) if mounting fails.
         let mut fs = Self {

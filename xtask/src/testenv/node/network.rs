@@ -5,7 +5,8 @@
 
 use super::super::process::ServerFiles;
 use super::{NODE_IP, POD_CIDR};
-use anyhow::{Context, Result, bail};
+use crate::command::{output, run};
+use anyhow::{Context, Result};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -85,26 +86,6 @@ fn quiet(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn output(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs a command, failing with its stderr.
-pub fn run(program: &str, args: &[&str]) -> Result<()> {
-    output(program, args).map(drop)
 }
 
 #[cfg(test)]
