@@ -1,5 +1,6 @@
 //! MinIO, Azurite and Elasticsearch, and the buckets and containers the tests use.
 
+use super::node::NODE_IP;
 use super::process::{http_ok, wait_until};
 use super::{
     AZURITE_ACCOUNT, AZURITE_KEY, BUCKETS, CONTAINERS, Components, MINIO_PASSWORD, MINIO_USER,
@@ -25,8 +26,11 @@ impl Stores {
         let minio_port = minio.port("api", 29000)?;
         let console_port = minio.port("console", 29001)?;
         let mut cmd = Command::new(bins.minio.join("bin/minio"));
+        // On the node address, where pods reach it straight, as they reach an object store
+        // in a cluster (a forwarder in between would cost the movers a copy of every byte);
+        // MinIO listens on the loopback addresses as well, where the host's tools reach it.
         cmd.args(["server", &p(env.data("minio")), "--quiet"])
-            .arg(format!("--address=127.0.0.1:{minio_port}"))
+            .arg(format!("--address={NODE_IP}:{minio_port}"))
             .arg(format!("--console-address=127.0.0.1:{console_port}"))
             .env("MINIO_ROOT_USER", MINIO_USER)
             .env("MINIO_ROOT_PASSWORD", MINIO_PASSWORD)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// How often a running mover is looked at: a twentieth of the time it has run, within these
 /// bounds (a short mover is seen to end soon after it does, a long one is not asked about
 /// every second for hours).
-const POLL_MIN: Duration = Duration::from_millis(200);
+const POLL_MIN: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(5);
 
 /// The log lines kept of a failed mover.
@@ -131,17 +131,19 @@ async fn job_pods<C: ResourceStore + ?Sized>(
 }
 
 /// Whether a mover has printed its report, its last act: known a second or more before its
-/// pod's status says it exited (the kubelet looks at its containers once a second).
+/// pod's status says it exited, or even that it runs (the kubelet looks at its containers
+/// once a second, so a short mover often ends before its pod is seen running).
 async fn reported<C: JobControl + ?Sized>(
     cluster: &C,
     namespace: &str,
     pods: &[serde_json::Value],
 ) -> bool {
     for pod in pods {
-        let running = pod["status"]["phase"] == "Running";
-        if let (true, Some(name)) = (running, pod["metadata"]["name"].as_str()) {
-            // A log not readable now (a node slow to answer) is no report yet: the Job's
-            // state still decides.
+        let placed = pod["spec"]["nodeName"].is_string()
+            && matches!(pod["status"]["phase"].as_str(), Some("Pending" | "Running"));
+        if let (true, Some(name)) = (placed, pod["metadata"]["name"].as_str()) {
+            // A log not readable now (a container not created yet, a node slow to answer)
+            // is no report yet: the Job's state still decides.
             let line = cluster
                 .last_log_line(namespace, name, MOVER_CONTAINER, REPORT_MARKER.len())
                 .await
@@ -275,9 +277,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_running_mover_has_reported_once_its_last_log_line_is_the_report() {
-        let pods =
-            |phase: &str| vec![json!({"metadata": {"name": "m-1"}, "status": {"phase": phase}})];
+    async fn a_placed_mover_has_reported_once_its_last_log_line_is_the_report() {
+        let on_node = |phase: &str| {
+            vec![
+                json!({"metadata": {"name": "m-1"}, "spec": {"nodeName": "n1"},
+                "status": {"phase": phase}}),
+            ]
+        };
         let mut jobs = MockJobs::new();
         jobs.expect_last_log_line()
             .withf(|ns, pod, container, max| {
@@ -292,12 +298,15 @@ mod tests {
                 ];
                 move |_, _, _, _| lines.pop().unwrap_or(Ok(String::new()))
             });
-        // Unreadable, then an ordinary line, then the report.
-        assert!(!reported(&jobs, "ns", &pods("Running")).await);
-        assert!(!reported(&jobs, "ns", &pods("Running")).await);
-        assert!(reported(&jobs, "ns", &pods("Running")).await);
-        // A pod not running yet (or gone) is not asked for its log.
-        assert!(!reported(&jobs, "ns", &pods("Pending")).await);
+        // Unreadable (the container not created yet), then an ordinary line while the
+        // kubelet has not yet said the pod runs, then the report.
+        assert!(!reported(&jobs, "ns", &on_node("Pending")).await);
+        assert!(!reported(&jobs, "ns", &on_node("Pending")).await);
+        assert!(reported(&jobs, "ns", &on_node("Running")).await);
+        // A pod on no node yet, or ended, is not asked for its log.
+        let unplaced = vec![json!({"metadata": {"name": "m-1"}, "status": {"phase": "Pending"}})];
+        assert!(!reported(&jobs, "ns", &unplaced).await);
+        assert!(!reported(&jobs, "ns", &on_node("Failed")).await);
     }
 
     #[test]

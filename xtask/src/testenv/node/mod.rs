@@ -37,9 +37,8 @@ pub const CGROUP_ROOT: &str = "kbackup-testenv";
 pub const TAINT_KEY: &str = "kbackup.test/real-node";
 
 /// The node's servers, in start order.
-pub const SERVERS: [&str; 8] = [
+pub const SERVERS: [&str; 7] = [
     "forward-kube-apiserver",
-    "forward-minio",
     "forward-azurite",
     "forward-elasticsearch",
     "containerd",
@@ -141,7 +140,6 @@ pub fn start(
     let dirs = NodeDirs::new(&env.root);
     for (name, port) in [
         ("forward-kube-apiserver", ports.apiserver),
-        ("forward-minio", ports.minio),
         ("forward-azurite", ports.azurite),
         ("forward-elasticsearch", ports.elasticsearch),
     ] {

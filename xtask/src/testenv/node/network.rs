@@ -1,7 +1,8 @@
 //! The node's network: a bridge that carries only the node's address (this kernel has no
 //! `dummy` module), the pod network the CNI bridge plugin makes, forwarding, and listeners
-//! on the node address for the servers that run on 127.0.0.1 (socat), so that pods reach
-//! them as in a cluster: through Services whose endpoints are the node address.
+//! on the node address for the servers that listen on 127.0.0.1 only (socat), so that pods
+//! reach them as in a cluster: through Services whose endpoints are the node address. MinIO,
+//! which carries the volume movers' data, listens on the node address itself.
 
 use super::super::process::ServerFiles;
 use super::{NODE_IP, POD_CIDR};
