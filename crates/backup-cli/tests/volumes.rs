@@ -693,6 +693,66 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         "db-1 restored as it was"
     );
     assert_eq!(describe_live(&ns, "db-0"), damaged_db0, "db-0 left alone");
+
+    // Into the Deployment, now two replicas sharing its claim and recreated together: both
+    // pods' init containers start at once, one restores while the other waits for it.
+    in_main(&ns, web_pod.trim(), "echo damaged > /data/own/name");
+    ns.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":2,"strategy":{"type":"Recreate","rollingUpdate":null}}}"#,
+    ]);
+    ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    let into = kbackup(
+        &ns,
+        &s3,
+        &[
+            "restore",
+            "volumes",
+            "latest",
+            "--tag",
+            "whole-application",
+            "--target",
+            "deployment/web",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        into.status.success(),
+        "restore volumes --target deployment/web failed"
+    );
+    let rows = json(&into);
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r["phase"] == "Succeeded"),
+        "{rows:?}"
+    );
+    ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    let web_pods = ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let web_pods: Vec<&str> = web_pods.split_whitespace().collect();
+    assert_eq!(web_pods.len(), 2, "{web_pods:?}");
+    for pod in web_pods {
+        assert_eq!(
+            without_marker(describe_live(&ns, pod)),
+            without_marker(before[2].clone()),
+            "{pod} sees the restored data"
+        );
+    }
 }
 
 /// The tree of /data as a pod's container sees it.

@@ -93,17 +93,21 @@ pub fn find_report<T: DeserializeOwned>(log: &str) -> Option<Result<T, String>> 
     Some(serde_json::from_str(line).map_err(|e| format!("the mover's report: {e}")))
 }
 
+/// The directory of a volume where kbackup keeps its own files (the markers and the lock of
+/// restores): not the application's data, so never backed up.
+const KBACKUP_DIR: &str = ".kbackup";
+
 /// Backs up the directory `dir` as the component `component`, against that component in
-/// the snapshot `parent` (files unchanged since are not read again); stores its packs and
-/// index, and no snapshot.
+/// the snapshot `parent` (files unchanged since are not read again), without kbackup's own
+/// directory; stores its packs and index, and no snapshot.
 pub async fn back_up_volume(
     repository: &Repository,
     dir: &Path,
     component: &str,
     parent: Option<&str>,
-    exclude: PathPatterns,
     progress: &dyn Progress,
 ) -> Result<MoverBackupReport, TreeError> {
+    let exclude = PathPatterns::new(&[KBACKUP_DIR.to_owned()]).expect("a literal pattern");
     let started = Instant::now();
     let mut session = BackupSession::start(repository, default_workers()).await?;
     let parent = match parent {
@@ -236,11 +240,50 @@ pub struct PodRestoreReport {
 /// The marker a restore session leaves in a volume it restored: a restart of the pod
 /// restores nothing again (as Velero's restore helper leaves `.velero/<restore>`).
 fn marker(volume: &Path, session: &str) -> PathBuf {
-    volume.join(".kbackup").join(format!("restored-{session}"))
+    volume.join(KBACKUP_DIR).join(format!("restored-{session}"))
+}
+
+/// How often a pod waiting for another's restore of a shared volume looks again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// An exclusive lock on a volume, held while a pod restores into it: the pods of a
+/// Deployment that share a volume (replicas started together, on one node or through a
+/// ReadWriteMany claim) restore it once, one after the other finding the session's marker.
+/// A lock (`flock`, which NFS and CephFS carry between nodes) rather than a file created
+/// first: the kernel lets it go when its pod dies, so no restore waits on a dead one.
+struct VolumeLock(std::fs::File);
+
+impl VolumeLock {
+    /// Waits for the lock of `volume` (its file is kept in kbackup's directory, which no
+    /// backup holds, so no restore replaces it).
+    async fn acquire(volume: &Path) -> std::io::Result<Self> {
+        let dir = volume.join(KBACKUP_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("restore.lock"))?;
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Self(file)),
+                Err(rustix::io::Errno::WOULDBLOCK) => tokio::time::sleep(LOCK_POLL).await,
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+}
+
+impl Drop for VolumeLock {
+    fn drop(&mut self) {
+        // Closing the file would let it go too; an unlock that fails leaves that to close.
+        let _ = rustix::fs::flock(&self.0, rustix::fs::FlockOperation::Unlock);
+    }
 }
 
 /// Restores, in the pod `pod`, the components `restores` names for it (or for any pod),
-/// each into `<root>/<volume>` (replacing what is there), unless this session did already.
+/// each into `<root>/<volume>` (replacing what is there), unless this session did already;
+/// one pod at a time per volume.
 pub async fn restore_pod_volumes(
     repository: &Repository,
     snapshot: &str,
@@ -257,6 +300,12 @@ pub async fn restore_pod_volumes(
     for restore in restores.iter().filter(|r| r.pod == pod || r.pod == "*") {
         let dir = root.join(&restore.volume);
         let done = marker(&dir, session);
+        let _lock = VolumeLock::acquire(&dir)
+            .await
+            .map_err(|cause| TreeError::Path {
+                path: dir.join(KBACKUP_DIR),
+                cause,
+            })?;
         if done.exists() {
             report.already.push(restore.component.clone());
             continue;
@@ -321,17 +370,13 @@ mod tests {
         std::fs::write(dir.path().join("a"), b"alpha").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/b"), b"beta").unwrap();
+        // kbackup's own directory (an earlier restore's marker) is not backed up.
+        std::fs::create_dir(dir.path().join(KBACKUP_DIR)).unwrap();
+        std::fs::write(dir.path().join(".kbackup/restored-old"), b"").unwrap();
         let name = "/demo/statefulset/db/db-0/data";
-        let report = back_up_volume(
-            &repository,
-            dir.path(),
-            name,
-            None,
-            PathPatterns::default(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let report = back_up_volume(&repository, dir.path(), name, None, &NoProgress)
+            .await
+            .unwrap();
         assert_eq!(report.tree.name, name);
         assert_eq!((report.tree.files, report.tree.bytes), (2, 9));
         assert!(repository.snapshots().await.unwrap().is_empty());
@@ -383,6 +428,30 @@ mod tests {
         assert!(
             other.restored.is_empty() && other.already.is_empty(),
             "not db-1's"
+        );
+        // Two replicas sharing the volume, started together: one restores, the other
+        // waits for it and finds the session's marker.
+        let shared = [PodRestore::parse(&format!("*:data={name}")).unwrap()];
+        let replica = |pod: &'static str| {
+            restore_pod_volumes(
+                &repository,
+                &snapshot,
+                "s2",
+                pod,
+                &shared,
+                target.path(),
+                &NoProgress,
+            )
+        };
+        let (a, b) = tokio::join!(replica("web-a"), replica("web-b"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            (
+                a.restored.len() + b.restored.len(),
+                a.already.len() + b.already.len()
+            ),
+            (1, 1),
+            "restored once: {a:?} {b:?}"
         );
         let broken = format!("{REPORT_MARKER}{{\"tree\": 1}}");
         assert!(find_report::<MoverBackupReport>(&broken).unwrap().is_err());

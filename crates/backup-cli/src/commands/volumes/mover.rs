@@ -7,7 +7,6 @@ use crate::exit::CliError;
 use crate::exit::{CliResult, Exit};
 use crate::repository::open;
 use anyhow::anyhow;
-use backup_repository::tree::PathPatterns;
 use backup_usecases::volumes::mover::{
     PodRestore, RESTORE_ROOT, back_up_volume, report_line, restore_pod_volumes, restore_volume,
 };
@@ -27,7 +26,6 @@ pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
                 &dir,
                 &component,
                 parent.as_deref(),
-                PathPatterns::default(),
                 &context.progress(),
             )
             .await?;
