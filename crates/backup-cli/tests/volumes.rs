@@ -764,3 +764,77 @@ fn describe_live(ns: &TestNamespace, pod: &str) -> String {
 fn in_main(ns: &TestNamespace, pod: &str, script: &str) -> String {
     ns.kubectl(&["exec", pod, "-c", "main", "--", "sh", "-c", script])
 }
+
+/// A ReadWriteOncePod claim: skipped, with why, while its pod runs; backed up once the
+/// workload is quiesced by scaling down, its mover mounting it after the pod is gone.
+#[test]
+fn a_claim_of_one_pod_is_backed_up_with_its_workload_scaled_down() {
+    let node = real_node();
+    let s3 = backup_testing::s3();
+    let ns = TestNamespace::create("kbackup-volumes-rwop");
+    let repo = format!("s3://{}/{}", s3.bucket, unique_name("volumes-rwop"));
+    let claim = node
+        .claim("solo-data")
+        .replace("[ReadWriteOnce]", "[ReadWriteOncePod]");
+    let placement = indent(&node.placement(), 4);
+    ns.apply(&format!(
+        "{claim}apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: solo
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: solo}}
+  template:
+    metadata:
+      labels: {{app: solo}}
+    spec:
+{placement}{main}      volumes:
+      - name: files
+        persistentVolumeClaim:
+          claimName: solo-data
+",
+        main = writer(&node, "files"),
+    ));
+    ns.kubectl(&["rollout", "status", "deployment/solo", "--timeout=300s"]);
+    let init = kbackup(&ns, &s3, &["repo", "init", "--repo", &repo]);
+    assert!(init.status.success(), "repo init failed");
+    let backup = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "volumes",
+            "--repo",
+            &repo,
+            "--mover-endpoint",
+            &node.pod_s3_endpoint,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        kbackup(&ns, &s3, &args)
+    };
+    let live = backup(&[]);
+    assert!(!live.status.success(), "nothing can be backed up live");
+    let stderr = String::from_utf8_lossy(&live.stderr);
+    assert!(
+        stderr.contains("ReadWriteOncePod") && stderr.contains("scaling it down"),
+        "the reason is given: {stderr}"
+    );
+    let quiesced = backup(&["--quiesce", "scale"]);
+    assert!(quiesced.status.success(), "the quiesced backup failed");
+    let rows = json(&quiesced);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["phase"], "Succeeded", "{rows:?}");
+    assert!(rows[0]["files"].as_u64().unwrap() >= 7, "{rows:?}");
+    ns.kubectl(&["rollout", "status", "deployment/solo", "--timeout=300s"]);
+    let replicas = ns.kubectl(&[
+        "get",
+        "deployment",
+        "solo",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(replicas.trim(), "1", "scaled back");
+    assert_movers_gone(&ns);
+}

@@ -9,8 +9,7 @@ use super::manifests::{MoverSettings, NotText, backup_job};
 use super::mover::{MoverBackupReport, find_report};
 use super::pod_runs::run_by_pod;
 use super::quiesce::{Quiesce, resume_quiesced, scalable, scale_down};
-use super::target::VolumeTarget;
-use super::target::WorkloadRef;
+use super::target::{ClaimAccess, VolumeTarget, WorkloadRef};
 use crate::snapshot::{SnapshotMarks, new_snapshot};
 use backup_core::cluster::{JobControl, PodExec, ResourceStore, WorkloadControl};
 use backup_core::{ClusterError, Component, Phase, Progress, SnapshotId, Totals};
@@ -189,6 +188,7 @@ pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + WorkloadCont
         ));
     }
     let FoundVolumes { targets, skipped } = find_volumes(cluster, selection).await?;
+    let (targets, skipped) = mountable(targets, skipped, options.quiesce);
     if targets.is_empty() {
         return Ok(MovedVolumes {
             skipped,
@@ -301,6 +301,35 @@ pub async fn move_volumes<C: ResourceStore + JobControl + PodExec + WorkloadCont
         moved.volumes.push(report);
     }
     Ok(moved)
+}
+
+/// The targets a mover may mount; the others skipped, with why. A ReadWriteOncePod claim may
+/// be mounted by no pod but its own while that runs: only once its workload is scaled down.
+fn mountable(
+    targets: Vec<VolumeTarget>,
+    mut skipped: Vec<SkippedVolume>,
+    quiesce: Quiesce,
+) -> (Vec<VolumeTarget>, Vec<SkippedVolume>) {
+    let (targets, exclusive): (Vec<_>, Vec<_>) = targets.into_iter().partition(|t| {
+        t.access != ClaimAccess::OnePod || (quiesce == Quiesce::Scale && scalable(t.workload.kind))
+    });
+    skipped.extend(exclusive.into_iter().map(|t| {
+        SkippedVolume {
+            reason: match scalable(t.workload.kind) {
+                true => "ReadWriteOncePod: no pod but its own may mount it while it runs \
+                     (quiesce the workload by scaling it down to back it up)"
+                    .into(),
+                false => format!(
+                    "ReadWriteOncePod: no pod but its own may mount it while it runs, and a {} \
+                 cannot be scaled down",
+                    t.workload.kind.as_str()
+                ),
+            },
+            workload: t.workload,
+            claim: t.claim,
+        }
+    }));
+    (targets, skipped)
 }
 
 /// Finds the volumes, backs each up through a mover (pod by pod, between the pod's hooks),
@@ -417,4 +446,52 @@ fn parent_snapshot(snapshots: &[SnapshotFile], component: &str) -> Option<String
 /// millisecond apart are not expected; a clash is refused by the API server, not merged).
 pub(crate) fn run_id() -> String {
     chrono::Utc::now().format("%m%d%H%M%S%3f").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(workload: &str, access: ClaimAccess) -> VolumeTarget {
+        let workload = WorkloadRef::parse(workload).unwrap();
+        VolumeTarget {
+            namespace: "demo".into(),
+            member: workload.name.clone(),
+            workload,
+            volume: "data".into(),
+            claim: "data".into(),
+            pod: "p".into(),
+            node: "n1".into(),
+            access,
+            tolerations: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_claim_of_one_pod_is_backed_up_only_once_its_workload_is_scaled_down() {
+        let targets = || {
+            vec![
+                target("deploy/web", ClaimAccess::OnePod),
+                target("ds/agent", ClaimAccess::OnePod),
+                target("sts/db", ClaimAccess::OneNode),
+            ]
+        };
+        let names = |targets: &[VolumeTarget]| -> Vec<String> {
+            targets.iter().map(|t| t.workload.to_string()).collect()
+        };
+        let (live, skipped) = mountable(targets(), vec![], Quiesce::None);
+        assert_eq!(names(&live), ["statefulset/db"]);
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped[0].reason.contains("scaling it down"), "{skipped:?}");
+        let (quiesced, skipped) = mountable(targets(), vec![], Quiesce::Scale);
+        assert_eq!(names(&quiesced), ["deployment/web", "statefulset/db"]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].workload.to_string(), "daemonset/agent");
+        assert!(
+            skipped[0]
+                .reason
+                .contains("a daemonset cannot be scaled down"),
+            "{skipped:?}"
+        );
+    }
 }

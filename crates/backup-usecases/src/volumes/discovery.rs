@@ -184,16 +184,6 @@ pub async fn find_volumes<C: ResourceStore + ?Sized>(
                 });
                 continue;
             };
-            if access == ClaimAccess::OnePod {
-                found.skipped.push(SkippedVolume {
-                    workload: workload.clone(),
-                    claim,
-                    reason: "ReadWriteOncePod: no pod but its own may mount it while it runs \
-                             (scale the workload down and back up it as an unused claim)"
-                        .into(),
-                });
-                continue;
-            }
             found.targets.push(VolumeTarget {
                 namespace: namespace.to_owned(),
                 workload: workload.clone(),
@@ -408,6 +398,7 @@ mod tests {
             [
                 "/demo/deployment/web/web-cache/cache",
                 "/demo/deployment/web/web/files",
+                "/demo/pod/exclusive/rwop/data",
                 "/demo/statefulset/db/db-0/data",
                 "/demo/statefulset/db/db-1/data",
             ]
@@ -416,9 +407,8 @@ mod tests {
         assert_eq!(cache.access, ClaimAccess::ManyNodes);
         assert_eq!(cache.node, "n1");
         assert_eq!(cache.tolerations[0]["key"], "k");
-        assert_eq!(found.skipped.len(), 1);
-        assert!(found.skipped[0].reason.contains("ReadWriteOncePod"));
-        assert_eq!(found.skipped[0].claim, "rwop");
+        assert_eq!(found.targets[2].access, ClaimAccess::OnePod);
+        assert!(found.skipped.is_empty(), "{:?}", found.skipped);
     }
 
     #[tokio::test]
