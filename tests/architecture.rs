@@ -1,6 +1,6 @@
 //! The dependency rule of ARCHITECTURE.md, checked on `cargo metadata`: backup-core depends
-//! on no SDK or network crate (directly or transitively), no adapter depends on another, and
-//! the use cases depend on no front-end.
+//! on no SDK or network crate (directly or transitively), no adapter depends on another, the
+//! use cases depend on no front-end, and the custom resources on no other kbackup crate.
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use std::collections::{BTreeSet, HashMap};
@@ -8,6 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 const CORE: &str = "backup-core";
 const ADAPTERS: [&str; 3] = ["backup-storage", "backup-k8s", "backup-elasticsearch"];
 const USE_CASES: &str = "backup-usecases";
+/// The custom resources of the operator.
+const API: &str = "backup-api";
 /// Crates of a command-line front-end: argument parsing, progress bars, tables.
 const FRONT_END_CRATES: [&str; 5] = [
     "clap",
@@ -188,5 +190,22 @@ fn test_doubles_never_ship() {
                 package.name
             );
         }
+    }
+}
+
+/// The custom resources are a contract with the cluster: plain types and their schemas, on
+/// no other kbackup crate, so that every front-end (the CLI, the operator) and the use cases
+/// may use them; nothing below the use cases does.
+#[test]
+fn the_custom_resources_stand_alone() {
+    let metadata = metadata();
+    let api = normal_closure(&metadata, API);
+    let ours: Vec<_> = api.iter().filter(|c| c.starts_with("backup-")).collect();
+    assert!(ours.is_empty(), "{API} depends on {ours:?}");
+    for below in [CORE, "backup-repository"].iter().chain(ADAPTERS.iter()) {
+        assert!(
+            !normal_closure(&metadata, below).contains(API),
+            "{below} depends on {API}"
+        );
     }
 }

@@ -112,6 +112,13 @@ impl TestNamespace {
 
     /// `kubectl apply` of a manifest in this namespace.
     pub fn apply(&self, manifest: &str) {
+        if let Err(stderr) = self.try_apply(manifest) {
+            panic!("kubectl apply failed: {stderr}\n{manifest}");
+        }
+    }
+
+    /// `kubectl apply` of a manifest in this namespace: its stderr when it is refused.
+    pub fn try_apply(&self, manifest: &str) -> Result<(), String> {
         let mut child = kubectl_command()
             .args(["--namespace", &self.name, "apply", "-f", "-"])
             .stdin(Stdio::piped())
@@ -126,11 +133,10 @@ impl TestNamespace {
             .write_all(manifest.as_bytes())
             .expect("writing to kubectl");
         let output = child.wait_with_output().expect("waiting for kubectl");
-        assert!(
-            output.status.success(),
-            "kubectl apply failed: {}\n{manifest}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        match output.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        }
     }
 
     /// Waits until the pod has ended; panics after `timeout`, or at once when the node
