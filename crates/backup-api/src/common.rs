@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// Its name.
+    #[schemars(length(max = 253))]
     #[x_kube(validation = "self != ''")]
     pub name: String,
     /// Its namespace (default: the referrer's).

@@ -27,11 +27,11 @@ pub struct BackupConfigurationSpec {
     /// What is backed up: a Namespace (its manifests), a workload (its volumes), or a
     /// StackState installation's Deployment (its data stores). The tasks say what of it.
     pub target: TypedObjectRef,
-    /// Where the snapshots go: each a storage and the retention applied in it.
-    #[x_kube(validation = Rule::new("size(self) > 0").message("at least one backend"))]
+    /// Where the snapshots go: each a storage and the retention applied in it, by name.
+    #[schemars(length(min = 1, max = 8), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub backends: Vec<BackendReference>,
-    /// The sessions: each a schedule, its repositories and its tasks.
-    #[x_kube(validation = Rule::new("size(self) > 0 && self.all(s, self.exists_one(t, t.name == s.name))").message("at least one session, each with its own name"))]
+    /// The sessions, by name: each a schedule, its repositories and its tasks.
+    #[schemars(length(min = 1, max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub sessions: Vec<SessionConfig>,
     /// No new session starts while true (one running goes on).
     #[serde(default)]
@@ -43,6 +43,7 @@ pub struct BackupConfigurationSpec {
 #[serde(rename_all = "camelCase")]
 pub struct BackendReference {
     /// Its name in this configuration.
+    #[schemars(length(min = 1, max = 63))]
     pub name: String,
     /// The BackupStorage.
     pub storage_ref: ObjectRef,
@@ -55,21 +56,23 @@ pub struct BackendReference {
 #[serde(rename_all = "camelCase")]
 pub struct SessionConfig {
     /// Its name (BackupSessions are named after the configuration, it and the time).
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 30").message("a DNS label of at most 30 characters"))]
+    #[schemars(length(min = 1, max = 30))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a DNS label"))]
     pub name: String,
     /// When it runs.
     pub scheduler: Scheduler,
     /// The repositories its snapshots go to (one per backend at most).
-    #[x_kube(validation = Rule::new("size(self) > 0").message("at least one repository"))]
+    #[schemars(length(min = 1, max = 8))]
     pub repositories: Vec<RepositoryInfo>,
     /// What it does.
-    #[x_kube(validation = Rule::new("size(self) > 0").message("at least one task"))]
+    #[schemars(length(min = 1, max = 16))]
     pub tasks: Vec<BackupTask>,
     /// Retries of a failed session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_config: Option<RetryConfig>,
     /// How long a session may run before it is failed and its work stopped (`30m`, `2h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("a duration such as 90s, 30m or 2h"))]
     pub timeout: Option<String>,
     /// BackupSessions kept (newest first).

@@ -32,7 +32,8 @@ pub struct RepositorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_ref: Option<TypedObjectRef>,
     /// Its directory in the storage (relative, no `..`).
-    #[x_kube(validation = Rule::new("self != '' && !self.startsWith('/') && !self.split('/').exists(p, p == '..')").message("a relative directory without '..'"))]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self != '' && !self.startsWith('/') && self != '..' && !self.startsWith('../') && !self.endsWith('/..') && !self.contains('/../')").message("a relative directory without '..'"))]
     pub directory: String,
     /// The Secret whose `password` opens it.
     pub encryption_secret: SecretRef,

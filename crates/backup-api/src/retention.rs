@@ -25,6 +25,7 @@ pub struct RetentionPolicySpec {
     /// Keep successful snapshots younger than this (`12h`, `30d`, `8w`, `6mo`, `1y`),
     /// counted from the newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*(h|d|w|mo|y)$')").message("a number and one of h, d, w, mo, y"))]
     pub max_retention_period: Option<String>,
     /// Successful snapshots kept by count and by period.

@@ -82,10 +82,11 @@ pub enum Provider {
 pub struct S3Backend {
     /// The endpoint (default: AWS's for the region); `http://` only for test stores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("an http(s) URL"))]
     pub endpoint: Option<String>,
     /// The bucket.
-    #[x_kube(validation = "self != ''")]
+    #[schemars(length(min = 1, max = 255))]
     pub bucket: String,
     /// The region.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -134,7 +134,7 @@ fn the_definitions_are_served_and_enforce_their_rules() {
         ),
         (
             "kind: BackupConfiguration\nmetadata: {name: twice}\nspec:\n  target: {kind: Namespace, name: demo}\n  backends: [{name: m, storageRef: {name: minio}, retentionPolicy: {name: keep-3}}]\n  sessions:\n  - {name: a, scheduler: {schedule: '@daily'}, repositories: [{name: r, backend: m, directory: d, encryptionSecret: {name: p}}], tasks: [{name: manifest-backup}]}\n  - {name: a, scheduler: {schedule: '@hourly'}, repositories: [{name: r, backend: m, directory: d, encryptionSecret: {name: p}}], tasks: [{name: manifest-backup}]}",
-            "each with its own name",
+            "Duplicate value",
         ),
         (
             "kind: BackupConfiguration\nmetadata: {name: nothing}\nspec:\n  target: {kind: Namespace, name: demo}\n  backends: [{name: m, storageRef: {name: minio}, retentionPolicy: {name: keep-3}}]\n  sessions:\n  - {name: a, scheduler: {schedule: '@daily'}, repositories: [{name: r, backend: m, directory: d, encryptionSecret: {name: p}}], tasks: [{name: copy-everything}]}",

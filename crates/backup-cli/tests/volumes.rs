@@ -121,27 +121,36 @@ spec:
         requests:
           storage: 512Mi
 ---
-{claim}apiVersion: apps/v1
+{claim}{web}",
+        db = writer(node, "data"),
+        web = deployment(node, "web", "web-data"),
+        class = node.storage_class,
+        claim = node.claim("web-data"),
+    )
+}
+
+/// A Deployment of one [`writer`] pod on the real node, its volume `files` the claim `claim`.
+fn deployment(node: &RealNode, name: &str, claim: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: web
+  name: {name}
 spec:
   replicas: 1
   selector:
-    matchLabels: {{app: web}}
+    matchLabels: {{app: {name}}}
   template:
     metadata:
-      labels: {{app: web}}
+      labels: {{app: {name}}}
     spec:
-{placement}{web}      volumes:
+{placement}{main}      volumes:
       - name: files
         persistentVolumeClaim:
-          claimName: web-data
+          claimName: {claim}
 ",
-        db = writer(node, "data"),
-        web = writer(node, "files"),
-        class = node.storage_class,
-        claim = node.claim("web-data"),
+        placement = indent(&node.placement(), 4),
+        main = writer(node, "files"),
     )
 }
 
@@ -776,26 +785,9 @@ fn a_claim_of_one_pod_is_backed_up_with_its_workload_scaled_down() {
     let claim = node
         .claim("solo-data")
         .replace("[ReadWriteOnce]", "[ReadWriteOncePod]");
-    let placement = indent(&node.placement(), 4);
     ns.apply(&format!(
-        "{claim}apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: solo
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: solo}}
-  template:
-    metadata:
-      labels: {{app: solo}}
-    spec:
-{placement}{main}      volumes:
-      - name: files
-        persistentVolumeClaim:
-          claimName: solo-data
-",
-        main = writer(&node, "files"),
+        "{claim}{}",
+        deployment(&node, "solo", "solo-data")
     ));
     ns.kubectl(&["rollout", "status", "deployment/solo", "--timeout=300s"]);
     let init = kbackup(&ns, &s3, &["repo", "init", "--repo", &repo]);
