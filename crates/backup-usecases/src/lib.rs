@@ -11,6 +11,7 @@ pub mod selection;
 pub mod snapshot;
 pub mod stackstate;
 pub mod storage_probe;
+pub mod storage_resource;
 pub mod streams;
 #[cfg(test)]
 mod test_repository;
