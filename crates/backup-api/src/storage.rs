@@ -39,6 +39,24 @@ pub struct BackupStorageSpec {
     pub deletion_policy: DeletionPolicy,
 }
 
+impl BackupStorageSpec {
+    /// An S3 storage, with the defaults of every other field.
+    pub fn s3(backend: S3Backend) -> Self {
+        Self {
+            storage: StorageBackend {
+                provider: Provider::S3,
+                s3: Some(backend),
+                azure: None,
+                gcs: None,
+                local: None,
+            },
+            usage_policy: None,
+            default: false,
+            deletion_policy: DeletionPolicy::default(),
+        }
+    }
+}
+
 /// A backend: its provider, and that provider's settings (only its own).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]

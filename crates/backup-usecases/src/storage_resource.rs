@@ -142,28 +142,17 @@ fn condition(status: ConditionStatus, reason: &str, message: String) -> Conditio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backup_api::{S3Backend, StorageBackend};
+    use backup_api::S3Backend;
     use backup_core::testing::FakeCluster;
 
     fn s3(secret: &str) -> BackupStorageSpec {
-        BackupStorageSpec {
-            storage: StorageBackend {
-                provider: Provider::S3,
-                s3: Some(S3Backend {
-                    endpoint: Some("http://127.0.0.1:9".into()),
-                    bucket: "b".into(),
-                    region: None,
-                    prefix: Some("/team/".into()),
-                    secret_name: secret.into(),
-                }),
-                azure: None,
-                gcs: None,
-                local: None,
-            },
-            usage_policy: None,
-            default: false,
-            deletion_policy: Default::default(),
-        }
+        BackupStorageSpec::s3(S3Backend {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            bucket: "b".into(),
+            region: None,
+            prefix: Some("/team/".into()),
+            secret_name: secret.into(),
+        })
     }
 
     #[tokio::test]

@@ -1,33 +1,20 @@
 //! A BackupStorage's status from a real probe: the test MinIO, its credentials in a Secret
 //! of the test API server.
 
-use backup_api::{
-    BackupStorageSpec, ConditionStatus, Provider, S3Backend, StorageBackend, StoragePhase,
-};
+use backup_api::{BackupStorageSpec, ConditionStatus, S3Backend, StoragePhase};
 use backup_core::cluster::{ObjectRef, ResourceStore};
 use backup_k8s::{ConnectOptions, KubeCluster};
 use backup_usecases::storage_resource::{REACHABLE, storage_status};
 use serde_json::json;
 
 fn spec(s3: &backup_testing::S3Server, bucket: &str, secret: &str) -> BackupStorageSpec {
-    BackupStorageSpec {
-        storage: StorageBackend {
-            provider: Provider::S3,
-            s3: Some(S3Backend {
-                endpoint: Some(s3.endpoint.clone()),
-                bucket: bucket.into(),
-                region: Some(s3.region.clone()),
-                prefix: Some(backup_testing::unique_name("storage-status")),
-                secret_name: secret.into(),
-            }),
-            azure: None,
-            gcs: None,
-            local: None,
-        },
-        usage_policy: None,
-        default: false,
-        deletion_policy: Default::default(),
-    }
+    BackupStorageSpec::s3(S3Backend {
+        endpoint: Some(s3.endpoint.clone()),
+        bucket: bucket.into(),
+        region: Some(s3.region.clone()),
+        prefix: Some(backup_testing::unique_name("storage-status")),
+        secret_name: secret.into(),
+    })
 }
 
 #[tokio::test]
