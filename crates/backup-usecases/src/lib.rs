@@ -5,6 +5,7 @@
 //! errors and next steps.
 
 pub mod cluster;
+pub mod configuration_status;
 pub mod credentials;
 pub mod restore_run;
 pub mod selection;
