@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotCommand,
     },
+    /// Start a backup of the operator's now, as its schedule would.
+    Trigger {
+        /// What to start.
+        #[command(subcommand)]
+        what: TriggerCommand,
+    },
     /// Workloads whose volumes kbackup backs up.
     Volumes {
         /// What to do.
@@ -911,6 +917,21 @@ impl From<QuiesceArg> for backup_usecases::volumes::quiesce::Quiesce {
             QuiesceArg::Scale => Self::Scale,
         }
     }
+}
+
+/// `kbackup trigger ...`.
+#[derive(Debug, Subcommand)]
+pub enum TriggerCommand {
+    /// Create a BackupSession of a BackupConfiguration in -n/--namespace; the operator runs
+    /// it. Refused while the configuration is paused.
+    #[command(name = "backupconfiguration", visible_alias = "bc")]
+    BackupConfiguration {
+        /// The BackupConfiguration.
+        name: String,
+        /// Its session to run (default: its only one).
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 /// `kbackup volumes ...`.

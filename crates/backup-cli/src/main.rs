@@ -103,6 +103,11 @@ async fn run(cli: Cli) -> CliResult {
             cli::RestoreCommand::Volumes(args) => commands::volumes::restore(&context, args).await,
         },
         Command::Mover { action } => commands::volumes::mover(&context, action).await,
+        Command::Trigger { what } => match what {
+            cli::TriggerCommand::BackupConfiguration { name, session } => {
+                commands::trigger::backup_configuration(&context, &name, session.as_deref()).await
+            }
+        },
         Command::Volumes { action } => match action {
             cli::VolumesCommand::Resume => commands::volumes::resume(&context).await,
         },

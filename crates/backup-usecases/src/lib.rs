@@ -18,4 +18,5 @@ pub mod streams;
 #[cfg(test)]
 mod test_repository;
 pub mod trees;
+pub mod trigger;
 pub mod volumes;

@@ -8,5 +8,6 @@ mod installation;
 pub mod rbac;
 pub mod repo;
 pub mod storage;
+pub mod trigger;
 pub mod version;
 pub mod volumes;

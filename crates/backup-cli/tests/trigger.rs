@@ -1,0 +1,75 @@
+//! `kbackup trigger backupconfiguration`: a BackupSession made on the test API server, with
+//! the operator's definitions applied; refused while the configuration is paused.
+
+mod common;
+
+use backup_testing::TestNamespace;
+use common::{clean_command, kubectl, text};
+
+const CONFIGURATION: &str = r#"apiVersion: kbackup.io/v1alpha1
+kind: BackupConfiguration
+metadata: {name: demo}
+spec:
+  target: {kind: Namespace, name: demo}
+  backends: [{name: main, storageRef: {name: minio}, retentionPolicy: {name: keep-3}}]
+  sessions:
+  - name: nightly
+    scheduler: {schedule: "0 3 * * *"}
+    repositories: [{name: demo, backend: main, directory: demo, encryptionSecret: {name: password}}]
+    tasks: [{name: manifest-backup}]
+"#;
+
+#[test]
+fn a_session_is_made_now_unless_the_configuration_is_paused() {
+    let ns = TestNamespace::create("kbackup-trigger");
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&backup_api::crds_yaml().unwrap()),
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/backupconfigurations.kbackup.io",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    ns.apply(CONFIGURATION);
+    let home = tempfile::tempdir().unwrap();
+    let trigger = || {
+        clean_command(home.path(), &backup_testing::kubeconfig())
+            .args(["-n", &ns.name, "-o", "json", "trigger", "bc", "demo"])
+            .output()
+            .unwrap()
+    };
+    let out = trigger();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let made = rows[0]["backupSession"].as_str().unwrap().to_owned();
+    assert!(made.starts_with("demo-nightly-"), "{rows}");
+    let session = ns.kubectl(&[
+        "get",
+        "backupsession",
+        &made,
+        "-o",
+        "jsonpath={.spec.invoker.name} {.spec.session}",
+    ]);
+    assert_eq!(session, "demo nightly");
+
+    ns.kubectl(&[
+        "patch",
+        "backupconfiguration",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    let paused = trigger();
+    assert_eq!(paused.status.code(), Some(1), "{}", text(&paused.stderr));
+    assert!(
+        text(&paused.stderr).contains("is paused"),
+        "{}",
+        text(&paused.stderr)
+    );
+}
