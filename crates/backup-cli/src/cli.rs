@@ -655,6 +655,8 @@ pub enum RbacCommand {
     /// `backup volumes` and `restore volumes` (with `restore cluster --include-volumes`,
     /// add `restore-cluster`; with `backup cluster --include-volumes`, `backup-cluster`).
     Volumes,
+    /// `trigger backupconfiguration`.
+    Trigger,
 }
 
 impl RbacCommand {
@@ -671,6 +673,7 @@ impl RbacCommand {
             | RbacCommand::Victoriametrics => Family::DataStores,
             RbacCommand::Elasticsearch => Family::Elasticsearch,
             RbacCommand::Volumes => Family::Volumes,
+            RbacCommand::Trigger => Family::Trigger,
         }
     }
 }

@@ -211,6 +211,7 @@ fn docs_rbac_shows_what_kbackup_rbac_prints() {
         "victoriametrics",
         "elasticsearch",
         "volumes",
+        "trigger",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_kbackup"))
             .args(["-n", "NAMESPACE", "rbac", command])

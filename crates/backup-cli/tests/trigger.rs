@@ -1,10 +1,11 @@
 //! `kbackup trigger backupconfiguration`: a BackupSession made on the test API server, with
-//! the operator's definitions applied; refused while the configuration is paused.
+//! the operator's definitions applied, by a ServiceAccount holding `kbackup rbac trigger`
+//! (and refused with one verb less); refused while the configuration is paused.
 
 mod common;
 
 use backup_testing::TestNamespace;
-use common::{clean_command, kubectl, text};
+use common::{clean_command, kubectl, role_yaml, service_account_kubeconfig, text};
 
 const CONFIGURATION: &str = r#"apiVersion: kbackup.io/v1alpha1
 kind: BackupConfiguration
@@ -37,12 +38,27 @@ fn a_session_is_made_now_unless_the_configuration_is_paused() {
     );
     ns.apply(CONFIGURATION);
     let home = tempfile::tempdir().unwrap();
+    let account = service_account_kubeconfig(&ns.name, "trigger", home.path());
     let trigger = || {
-        clean_command(home.path(), &backup_testing::kubeconfig())
+        clean_command(home.path(), &account)
             .args(["-n", &ns.name, "-o", "json", "trigger", "bc", "demo"])
             .output()
             .unwrap()
     };
+    ns.apply(&role_yaml(
+        &ns.name,
+        "trigger",
+        "trigger",
+        &ns.name,
+        Some("create"),
+    ));
+    let forbidden = trigger();
+    assert!(
+        !forbidden.status.success() && text(&forbidden.stderr).contains("backupsessions"),
+        "without create: {}",
+        text(&forbidden.stderr)
+    );
+    ns.apply(&role_yaml(&ns.name, "trigger", "trigger", &ns.name, None));
     let out = trigger();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -37,6 +37,8 @@ pub enum Family {
     /// created, followed, read and deleted, workloads scaled and their pod templates given
     /// a restore's init container.
     Volumes,
+    /// A BackupConfiguration read and a BackupSession of it created (`trigger`).
+    Trigger,
 }
 
 const CORE_READ: Rule = Rule {
@@ -62,13 +64,14 @@ const WORKLOADS: Rule = Rule {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::RepositorySecrets,
         Family::ClusterBackup,
         Family::ClusterRestore,
         Family::DataStores,
         Family::Elasticsearch,
         Family::Volumes,
+        Family::Trigger,
     ];
 
     /// Its name, in role names (`kbackup-<name>`) and documents.
@@ -80,6 +83,7 @@ impl Family {
             Family::DataStores => "data-stores",
             Family::Elasticsearch => "elasticsearch",
             Family::Volumes => "volumes",
+            Family::Trigger => "trigger",
         }
     }
 
@@ -135,6 +139,18 @@ impl Family {
                 },
             ],
             Family::Elasticsearch => &[CORE_READ, PODS, PORT_FORWARD, WORKLOADS],
+            Family::Trigger => &[
+                Rule {
+                    api_groups: &["kbackup.io"],
+                    resources: &["backupconfigurations"],
+                    verbs: &["get"],
+                },
+                Rule {
+                    api_groups: &["kbackup.io"],
+                    resources: &["backupsessions"],
+                    verbs: &["create"],
+                },
+            ],
             Family::Volumes => &[
                 PODS,
                 Rule {
