@@ -154,6 +154,23 @@ spec:
     )
 }
 
+/// `backup volumes` into `repo`, its movers reaching MinIO from the node, JSON out, then
+/// `extra`.
+fn backup_args<'a>(repo: &'a str, node: &'a RealNode, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "backup",
+        "volumes",
+        "--repo",
+        repo,
+        "--mover-endpoint",
+        &node.pod_s3_endpoint,
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The kbackup binary against the test cluster and MinIO, with the password and the
 /// object store's keys in the environment.
 fn kbackup(ns: &TestNamespace, s3: &S3Server, args: &[&str]) -> Output {
@@ -283,18 +300,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         ns.apply(&role);
     };
     let backup_as = |kubeconfig: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "volumes",
-            "--repo",
-            &repo,
-            "--mover-endpoint",
-            &node.pod_s3_endpoint,
-            "-o",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        kbackup_as(kubeconfig, &ns, &s3, &args)
+        kbackup_as(kubeconfig, &ns, &s3, &backup_args(&repo, &node, extra))
     };
     let admin = backup_testing::kubeconfig();
     let backup = |extra: &[&str]| backup_as(&admin, extra);
@@ -652,27 +658,26 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         in_main(&ns, pod, "echo damaged > /data/own/name");
     }
     let damaged_db0 = describe_live(&ns, "db-0");
-    let into = kbackup(
-        &ns,
-        &s3,
-        &[
+    let restore_into = |target: &str, extra: &[&str]| {
+        let mut args = vec![
             "restore",
             "volumes",
             "latest",
             "--tag",
             "whole-application",
             "--target",
-            "statefulset/db",
-            "--components",
-            "db-1",
+            target,
             "--repo",
             &repo,
             "--mover-endpoint",
             &node.pod_s3_endpoint,
             "-o",
             "json",
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        kbackup(&ns, &s3, &args)
+    };
+    let into = restore_into("statefulset/db", &["--components", "db-1"]);
     assert!(into.status.success(), "restore volumes --target failed");
     let rows = json(&into);
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -715,25 +720,7 @@ fn workload_volumes_are_backed_up_in_the_cluster_and_restored_into_a_claim() {
         r#"{"spec":{"replicas":2,"strategy":{"type":"Recreate","rollingUpdate":null}}}"#,
     ]);
     ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=300s"]);
-    let into = kbackup(
-        &ns,
-        &s3,
-        &[
-            "restore",
-            "volumes",
-            "latest",
-            "--tag",
-            "whole-application",
-            "--target",
-            "deployment/web",
-            "--repo",
-            &repo,
-            "--mover-endpoint",
-            &node.pod_s3_endpoint,
-            "-o",
-            "json",
-        ],
-    );
+    let into = restore_into("deployment/web", &[]);
     assert!(
         into.status.success(),
         "restore volumes --target deployment/web failed"
@@ -792,20 +779,7 @@ fn a_claim_of_one_pod_is_backed_up_with_its_workload_scaled_down() {
     ns.kubectl(&["rollout", "status", "deployment/solo", "--timeout=300s"]);
     let init = kbackup(&ns, &s3, &["repo", "init", "--repo", &repo]);
     assert!(init.status.success(), "repo init failed");
-    let backup = |extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "volumes",
-            "--repo",
-            &repo,
-            "--mover-endpoint",
-            &node.pod_s3_endpoint,
-            "-o",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        kbackup(&ns, &s3, &args)
-    };
+    let backup = |extra: &[&str]| kbackup(&ns, &s3, &backup_args(&repo, &node, extra));
     let live = backup(&[]);
     assert!(!live.status.success(), "nothing can be backed up live");
     let stderr = String::from_utf8_lossy(&live.stderr);
