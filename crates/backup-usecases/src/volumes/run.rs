@@ -131,19 +131,33 @@ async fn job_pods<C: ResourceStore + ?Sized>(
 }
 
 /// Whether a mover has printed its report, its last act: known a second or more before its
-/// pod's status says it exited, or even that it runs (the kubelet looks at its containers
-/// once a second, so a short mover often ends before its pod is seen running).
+/// pod's status says it exited (the kubelet looks at its containers once a second). Its log
+/// is asked for only once the mover container's status says it started, as the API server
+/// serves a container's log only then.
 async fn reported<C: JobControl + ?Sized>(
     cluster: &C,
     namespace: &str,
     pods: &[serde_json::Value],
 ) -> bool {
     for pod in pods {
-        let placed = pod["spec"]["nodeName"].is_string()
-            && matches!(pod["status"]["phase"].as_str(), Some("Pending" | "Running"));
-        if let (true, Some(name)) = (placed, pod["metadata"]["name"].as_str()) {
-            // A log not readable now (a container not created yet, a node slow to answer)
-            // is no report yet: the Job's state still decides.
+        let ended = matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
+        let started = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == MOVER_CONTAINER)
+            .any(|c| {
+                c["state"]
+                    .get("running")
+                    .or(c["state"].get("terminated"))
+                    .is_some()
+            });
+        if let (false, true, Some(name)) = (ended, started, pod["metadata"]["name"].as_str()) {
+            // A log not readable now (a node slow to answer) is no report yet: the Job's
+            // state still decides.
             let line = cluster
                 .last_log_line(namespace, name, MOVER_CONTAINER, REPORT_MARKER.len())
                 .await
@@ -277,13 +291,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_placed_mover_has_reported_once_its_last_log_line_is_the_report() {
-        let on_node = |phase: &str| {
+    async fn a_started_mover_has_reported_once_its_last_log_line_is_the_report() {
+        let with_state = |phase: &str, state: &str| {
             vec![
-                json!({"metadata": {"name": "m-1"}, "spec": {"nodeName": "n1"},
-                "status": {"phase": phase}}),
+                json!({"metadata": {"name": "m-1"}, "status": {"phase": phase,
+                "containerStatuses": [{"name": MOVER_CONTAINER, "state": {state: {}}}]}}),
             ]
         };
+        let on_node = |phase: &str| with_state(phase, "running");
         let mut jobs = MockJobs::new();
         jobs.expect_last_log_line()
             .withf(|ns, pod, container, max| {
@@ -298,14 +313,16 @@ mod tests {
                 ];
                 move |_, _, _, _| lines.pop().unwrap_or(Ok(String::new()))
             });
-        // Unreadable (the container not created yet), then an ordinary line while the
-        // kubelet has not yet said the pod runs, then the report.
+        // Unreadable (a node slow to answer), then an ordinary line while the pod's phase
+        // still says Pending, then the report.
         assert!(!reported(&jobs, "ns", &on_node("Pending")).await);
         assert!(!reported(&jobs, "ns", &on_node("Pending")).await);
         assert!(reported(&jobs, "ns", &on_node("Running")).await);
-        // A pod on no node yet, or ended, is not asked for its log.
+        // A mover container not started yet (or of no status), or a pod that ended, is not
+        // asked for its log.
         let unplaced = vec![json!({"metadata": {"name": "m-1"}, "status": {"phase": "Pending"}})];
         assert!(!reported(&jobs, "ns", &unplaced).await);
+        assert!(!reported(&jobs, "ns", &with_state("Pending", "waiting")).await);
         assert!(!reported(&jobs, "ns", &on_node("Failed")).await);
     }
 
