@@ -108,6 +108,13 @@ impl Context {
         Ok(token)
     }
 
+    /// The namespace of -n/--namespace, else the kubeconfig's.
+    pub fn namespace_in(&self, cluster: &KubeCluster) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_owned())
+    }
+
     /// Prints an informational line on stderr unless `-q`.
     pub fn info(&self, text: &str) {
         if !self.quiet {
@@ -177,12 +184,7 @@ impl Context {
         let cluster = KubeCluster::connect(&self.kube).await?;
         let (namespace, name) = match reference.split_once('/') {
             Some((ns, name)) => (ns.to_owned(), name.to_owned()),
-            None => (
-                self.namespace
-                    .clone()
-                    .unwrap_or_else(|| cluster.default_namespace().to_owned()),
-                reference.to_owned(),
-            ),
+            None => (self.namespace_in(&cluster), reference.to_owned()),
         };
         if namespace.is_empty() || name.is_empty() {
             return Err(CliError::user(anyhow!(

@@ -44,10 +44,7 @@ pub async fn backup_configuration(
     session: Option<&str>,
 ) -> CliResult {
     let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
-    let namespace = context
-        .namespace
-        .clone()
-        .unwrap_or_else(|| cluster.default_namespace().to_owned());
+    let namespace = context.namespace_in(&cluster);
     let made = trigger_session(&cluster, &namespace, name, session).await?;
     context.info(&format!(
         "BackupSession {namespace}/{made} created; `kubectl get backupsession {made} -n {namespace}` follows it"

@@ -1,6 +1,6 @@
 //! `kbackup backup volumes`.
 
-use super::{mover_settings, namespace};
+use super::mover_settings;
 use crate::cli::VolumeBackupArgs;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -82,7 +82,7 @@ pub async fn backup(context: &Context, args: VolumeBackupArgs) -> CliResult {
     let cluster = KubeCluster::connect(&context.kube).await?;
     let request = VolumeBackupRequest {
         selection: VolumeSelection {
-            namespace: namespace(context, &cluster),
+            namespace: context.namespace_in(&cluster),
             workloads,
             selector: args.selector,
             include_volumes: args.include_volumes,

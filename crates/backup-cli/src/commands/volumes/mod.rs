@@ -81,7 +81,7 @@ pub(crate) async fn mover_settings(
 /// `kbackup volumes resume`: the workloads a quiesced backup left at zero, scaled back.
 pub async fn resume(context: &Context) -> crate::exit::CliResult {
     let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
-    let namespace = namespace(context, &cluster);
+    let namespace = context.namespace_in(&cluster);
     let resumed = backup_usecases::volumes::quiesce::resume_quiesced(&cluster, &namespace).await?;
     if resumed.is_empty() {
         context.info(&format!(
@@ -92,12 +92,4 @@ pub async fn resume(context: &Context) -> crate::exit::CliResult {
         context.info(&format!("{workload} scaled back to {replicas} replicas"));
     }
     Ok(crate::exit::Exit::Success)
-}
-
-/// The namespace of -n/--namespace, else the kubeconfig's.
-fn namespace(context: &Context, cluster: &backup_k8s::KubeCluster) -> String {
-    context
-        .namespace
-        .clone()
-        .unwrap_or_else(|| cluster.default_namespace().to_owned())
 }

@@ -1,7 +1,7 @@
 //! `kbackup restore volumes ID:COMPONENT --claim [NAMESPACE/]NAME` and
 //! `kbackup restore volumes ID --target KIND/NAME [--components ...]`.
 
-use super::{mover_settings, namespace};
+use super::mover_settings;
 use crate::cli::VolumeRestoreArgs;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -81,7 +81,7 @@ pub async fn restore(context: &Context, args: VolumeRestoreArgs) -> CliResult {
     let cluster = KubeCluster::connect(&context.kube).await?;
     let (claim_namespace, claim) = match claim.split_once('/') {
         Some((ns, name)) => (ns.to_owned(), name.to_owned()),
-        None => (namespace(context, &cluster), claim.clone()),
+        None => (context.namespace_in(&cluster), claim.clone()),
     };
     let request = ClaimRestoreRequest {
         snapshot: snapshot.to_owned(),
@@ -170,7 +170,7 @@ async fn into_workload(context: &Context, args: &VolumeRestoreArgs, target: &str
     let request = WorkloadRestoreRequest {
         snapshot: args.snapshot.clone(),
         among: (&args.among).into(),
-        namespace: namespace(context, &cluster),
+        namespace: context.namespace_in(&cluster),
         target,
         components: args.components.clone(),
         mover,
