@@ -18,6 +18,13 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
 }
 
+impl ObjectRef {
+    /// Its namespace, or the referrer's (`default`) when it names none.
+    pub fn namespace_or(&self, default: &str) -> String {
+        self.namespace.clone().unwrap_or_else(|| default.to_owned())
+    }
+}
+
 /// A Secret, by name and namespace (default: the referrer's).
 pub type SecretRef = ObjectRef;
 

@@ -46,6 +46,8 @@ use kube::CustomResourceExt;
 pub const GROUP: &str = "kbackup.io";
 /// Their version.
 pub const VERSION: &str = "v1alpha1";
+/// Their `apiVersion`.
+pub const API_VERSION: &str = "kbackup.io/v1alpha1";
 
 /// The CustomResourceDefinitions of every kind, in a fixed order.
 pub fn crds() -> Vec<CustomResourceDefinition> {

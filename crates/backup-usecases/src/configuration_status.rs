@@ -6,8 +6,8 @@
 
 use crate::credentials::{PasswordSource, read_password};
 use backup_api::{
-    BackupConfigurationPhase, BackupConfigurationSpec, BackupConfigurationStatus, Condition,
-    ConditionStatus, GROUP, NamespacesFrom, ObjectRef as ApiRef, VERSION,
+    API_VERSION, BackupConfigurationPhase, BackupConfigurationSpec, BackupConfigurationStatus,
+    Condition, ConditionStatus, NamespacesFrom, ObjectRef as ApiRef,
 };
 use backup_core::ClusterError;
 use backup_core::cluster::{ConfigObjects, ObjectRef, ResourceStore};
@@ -216,16 +216,8 @@ async fn lookup<C: ResourceStore + ?Sized>(
     kind: &str,
     reference: &ApiRef,
 ) -> Result<(String, Option<Value>), ClusterError> {
-    let object_namespace = reference
-        .namespace
-        .clone()
-        .unwrap_or_else(|| namespace.to_owned());
-    let object = ObjectRef::namespaced(
-        &format!("{GROUP}/{VERSION}"),
-        kind,
-        &object_namespace,
-        &reference.name,
-    );
+    let object_namespace = reference.namespace_or(namespace);
+    let object = ObjectRef::namespaced(API_VERSION, kind, &object_namespace, &reference.name);
     Ok((object_namespace, cluster.get(&object).await?))
 }
 
@@ -238,10 +230,7 @@ async fn secrets_found<C: ConfigObjects + ?Sized>(
     for repository in spec.sessions.iter().flat_map(|s| &s.repositories) {
         let secret = &repository.encryption_secret;
         let source = PasswordSource::Secret {
-            namespace: secret
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.to_owned()),
+            namespace: secret.namespace_or(namespace),
             name: secret.name.clone(),
         };
         if let Err(error) = read_password(&source, Some(cluster)).await {

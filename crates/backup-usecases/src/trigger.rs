@@ -2,7 +2,7 @@
 //! BackupConfiguration, refused while the configuration is paused.
 
 use backup_api::{
-    BackupConfiguration, BackupSession, BackupSessionSpec, GROUP, ObjectRef as ApiRef, VERSION,
+    API_VERSION, BackupConfiguration, BackupSession, BackupSessionSpec, ObjectRef as ApiRef,
 };
 use backup_core::ClusterError;
 use backup_core::cluster::{ObjectRef, ResourceStore};
@@ -55,7 +55,7 @@ pub async fn trigger_session<C: ResourceStore + ?Sized>(
 ) -> Result<String, TriggerError> {
     let object = cluster
         .get(&ObjectRef::namespaced(
-            &format!("{GROUP}/{VERSION}"),
+            API_VERSION,
             "BackupConfiguration",
             namespace,
             name,
