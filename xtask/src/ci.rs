@@ -32,7 +32,15 @@ pub fn release_kbackup(root: &Path, env: &TestEnv) -> Result<PathBuf> {
     cargo(
         root,
         env,
-        &["build", "--release", "--quiet", "-p", "backup-cli"],
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "backup-cli",
+            "-p",
+            "backup-operator",
+        ],
     )?;
     Ok(crate::demo::target_dir(root).join("release/kbackup"))
 }

@@ -123,6 +123,24 @@ pub enum Command {
         #[command(subcommand)]
         action: VolumesCommand,
     },
+    /// What a BackupSession's Job runs for one repository (started by the operator, not by
+    /// hand): the plan's tasks, then its retention; the report goes to stdout and to
+    /// `--report-file`.
+    #[command(name = "session-run", hide = true)]
+    SessionRun {
+        /// The plan, as JSON (the operator writes it).
+        #[arg(long, value_name = "JSON")]
+        plan: String,
+        /// Also write the report here (the container's termination message).
+        #[arg(long, value_name = "FILE")]
+        report_file: Option<std::path::PathBuf>,
+        /// Where and how to connect (credentials from the environment).
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How the volume movers run.
+        #[command(flatten)]
+        mover: MoverArgs,
+    },
     /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
     /// `restore volumes`, not by hand).
     #[command(hide = true)]

@@ -103,6 +103,15 @@ async fn run(cli: Cli) -> CliResult {
             cli::RestoreCommand::Volumes(args) => commands::volumes::restore(&context, args).await,
         },
         Command::Mover { action } => commands::volumes::mover(&context, action).await,
+        Command::SessionRun {
+            plan,
+            report_file,
+            storage,
+            mut mover,
+        } => {
+            commands::session_run::run(&context, &plan, report_file.as_deref(), storage, &mut mover)
+                .await
+        }
         Command::Trigger { what } => match what {
             cli::TriggerCommand::BackupConfiguration { name, session } => {
                 commands::trigger::backup_configuration(&context, &name, session.as_deref()).await

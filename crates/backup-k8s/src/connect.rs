@@ -62,6 +62,11 @@ impl KubeCluster {
         })
     }
 
+    /// The client, for a front-end's own watches (the operator's controllers).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The namespace of the kubeconfig context (or `default`).
     pub fn default_namespace(&self) -> &str {
         &self.default_namespace

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod restore_run;
 pub mod retention_policy;
 pub mod selection;
+pub mod sessions;
 pub mod snapshot;
 pub mod stackstate;
 pub mod storage_probe;

@@ -39,12 +39,14 @@ pub async fn storage_status<C: ConfigObjects + ?Sized>(
     }
 }
 
-/// The probe's time, or why the storage is not usable (a reason and a message).
-async fn probe<C: ConfigObjects + ?Sized>(
+/// Where a storage is and how to reach it: its URL (`s3://bucket/prefix`) and the options
+/// with the credentials of its Secret (read in `namespace`); else why not (a reason and a
+/// message, neither holding a credential).
+pub async fn storage_access<C: ConfigObjects + ?Sized>(
     cluster: &C,
     namespace: &str,
     spec: &BackupStorageSpec,
-) -> Result<u128, (&'static str, String)> {
+) -> Result<(String, StorageOptions), (&'static str, String)> {
     let storage = &spec.storage;
     let mut options = StorageOptions::from_lookup(|_| None);
     let missing = |what: &str| {
@@ -71,8 +73,8 @@ async fn probe<C: ConfigObjects + ?Sized>(
         }
         Provider::Gcs | Provider::Local => {
             return Err((
-                "ProviderNotProbed",
-                "the operator probes s3 and azure storages; gcs and local ones are not probed yet"
+                "ProviderNotSupported",
+                "the operator works with s3 and azure storages; gcs and local ones are not supported yet"
                     .into(),
             ));
         }
@@ -87,6 +89,16 @@ async fn probe<C: ConfigObjects + ?Sized>(
             };
             (reason, error.to_string())
         })?;
+    Ok((url, options))
+}
+
+/// The probe's time, or why the storage is not usable (a reason and a message).
+async fn probe<C: ConfigObjects + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    spec: &BackupStorageSpec,
+) -> Result<u128, (&'static str, String)> {
+    let (url, options) = storage_access(cluster, namespace, spec).await?;
     let location = RepositoryLocation::parse(&url).map_err(|e| ("InvalidSpec", e.to_string()))?;
     let opened = backup_storage::open(&location, &options)
         .await

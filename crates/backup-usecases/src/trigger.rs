@@ -1,6 +1,7 @@
 //! A BackupSession made on demand, as a schedule's CronJob makes one: for a session of a
 //! BackupConfiguration, refused while the configuration is paused.
 
+use crate::sessions::objects::{CONFIGURATION, SESSION};
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionSpec, ObjectRef as ApiRef,
 };
@@ -104,6 +105,13 @@ pub async fn trigger_session<C: ResourceStore + ?Sized>(
         },
     );
     run.metadata.namespace = Some(namespace.to_owned());
+    run.metadata.labels = Some(
+        [
+            (CONFIGURATION.to_owned(), name.to_owned()),
+            (SESSION.to_owned(), chosen.to_owned()),
+        ]
+        .into(),
+    );
     let manifest = serde_json::to_value(&run).map_err(|e| TriggerError::Unreadable {
         name: name.to_owned(),
         reason: e.to_string(),

@@ -20,6 +20,8 @@ use std::process::Command;
 const USER_ID: u64 = 65532;
 /// Where the binary is in the image.
 const BINARY: &str = "usr/local/bin/kbackup";
+/// Where the operator's binary is in the image (built beside `kbackup`).
+const OPERATOR_BINARY: &str = "usr/local/bin/kbackup-operator";
 /// The CA certificates, where rustls' native roots and OpenSSL-style variables look.
 const CA_CERTIFICATES: &str = "etc/ssl/certs/ca-certificates.crt";
 /// The name containerd gives the image on import, and tests use.
@@ -59,7 +61,7 @@ pub fn run(root: &Path, env: &TestEnv, output: Option<PathBuf>, load: bool) -> R
 
 /// Builds the image twice from the release binary (the two must be byte-identical), has
 /// skopeo read it, unpacks its layer as its manifest names it, and runs `kbackup version`
-/// in it as its user through `chroot`: the root file system lacks nothing the binary needs
+/// and `kbackup-operator --version` in it as its user through `chroot`: the root file system lacks nothing the binary needs
 /// to start.
 pub fn check(root: &Path, env: &TestEnv) -> Result<()> {
     let binary = crate::ci::release_kbackup(root, env)?;
@@ -74,21 +76,25 @@ pub fn check(root: &Path, env: &TestEnv) -> Result<()> {
     inspected_by_skopeo(&first)?;
     let rootfs = tempfile::tempdir()?;
     unpack_layer(&first.archive, rootfs.path())?;
-    let output = Command::new("/usr/sbin/chroot")
-        .arg(format!("--userspec={USER_ID}:{USER_ID}"))
-        .arg(rootfs.path())
-        .args([format!("/{BINARY}").as_str(), "version"])
-        .env_clear()
-        .env("HOME", "/home/kbackup")
-        .output()
-        .context("running chroot")?;
-    let printed = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || !printed.contains(env!("CARGO_PKG_VERSION")) {
-        bail!(
-            "kbackup version in the image failed ({}): {printed}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let mut printed = String::new();
+    for (binary, argument) in [(BINARY, "version"), (OPERATOR_BINARY, "--version")] {
+        let output = Command::new("/usr/sbin/chroot")
+            .arg(format!("--userspec={USER_ID}:{USER_ID}"))
+            .arg(rootfs.path())
+            .args([format!("/{binary}").as_str(), argument])
+            .env_clear()
+            .env("HOME", "/home/kbackup")
+            .output()
+            .context("running chroot")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() || !text.contains(env!("CARGO_PKG_VERSION")) {
+            bail!(
+                "/{binary} {argument} in the image failed ({}): {text}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        printed.push_str(&text);
     }
     eprintln!(
         "image {} ({} MiB) is reproducible and runs: {}",
@@ -190,12 +196,15 @@ fn kbackup_config(revision: &str) -> ImageConfig {
     }
 }
 
-/// The root file system: the binary, its libraries, certificates, user, home and `/tmp`.
+/// The root file system: the binaries (`kbackup`, and `kbackup-operator` beside it), their
+/// libraries, certificates, user, home and `/tmp`.
 fn root_files(binary: &Path) -> Result<Vec<RootEntry>> {
     let read =
         |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let operator = binary.with_file_name("kbackup-operator");
     let mut entries = vec![
         file(BINARY, stripped(binary)?, 0o755),
+        file(OPERATOR_BINARY, stripped(&operator)?, 0o755),
         file(CA_CERTIFICATES, read(Path::new("/").join(CA_CERTIFICATES).as_path())?, 0o644),
         file(
             "etc/passwd",
@@ -210,7 +219,11 @@ fn root_files(binary: &Path) -> Result<Vec<RootEntry>> {
         directory("home/kbackup", 0o700, USER_ID),
         directory("tmp", 0o1777, 0),
     ];
-    for library in linked_libraries(binary)? {
+    let mut libraries = linked_libraries(binary)?;
+    libraries.extend(linked_libraries(&operator)?);
+    libraries.sort();
+    libraries.dedup();
+    for library in libraries {
         let relative = library.strip_prefix("/").unwrap_or(&library);
         entries.push(file(&relative.to_string_lossy(), read(&library)?, 0o755));
     }

@@ -358,7 +358,15 @@ impl ResourceStore for FakeCluster {
 
     async fn apply_status(&self, object: &Value) -> Result<Value, ClusterError> {
         self.change(format!("status {}", described(object))).await?;
-        Ok(object.clone())
+        let mut s = self.lock();
+        let id = identity(object);
+        match s.objects.iter_mut().find(|o| identity(o) == id) {
+            Some(stored) => {
+                stored["status"] = object["status"].clone();
+                Ok(stored.clone())
+            }
+            None => Ok(object.clone()),
+        }
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<(), ClusterError> {

@@ -1,0 +1,74 @@
+//! `kbackup session-run --plan JSON`: what a BackupSession's Job runs for one repository.
+//! The operator starts it with the plan and the credentials in the environment; the report
+//! goes to stdout and to `--report-file` (the container's termination message), where the
+//! operator reads it.
+
+use crate::cli::{MoverArgs, RepoArgs, StorageArgs};
+use crate::commands::volumes::mover_settings;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::repository::{password, storage};
+use anyhow::anyhow;
+use backup_api::SnapshotPhase;
+use backup_usecases::sessions::plan::SessionPlan;
+use backup_usecases::sessions::report::SessionReport;
+use backup_usecases::sessions::run::run_session;
+use std::path::Path;
+
+/// Runs the plan and reports; exits 0 only when the snapshot succeeded.
+pub async fn run(
+    context: &Context,
+    plan: &str,
+    report_file: Option<&Path>,
+    storage_args: StorageArgs,
+    mover: &mut MoverArgs,
+) -> CliResult {
+    let plan: SessionPlan = serde_json::from_str(plan)
+        .map_err(|e| CliError::user(anyhow!("--plan is not a session plan: {e}")))?;
+    mover.mover_image.clone_from(&plan.image);
+    let repo = RepoArgs {
+        repo: plan.repository_url.clone(),
+        password_file: None,
+        encryption_secret: None,
+        storage: storage_args,
+    };
+    let report = match prepared(context, &repo, mover).await {
+        Ok((cluster, opened, password, settings)) => {
+            let progress = context.progress();
+            run_session(&cluster, &plan, opened, &password, settings, &progress).await
+        }
+        Err(error) => SessionReport::failed(format!("{:#}", error.error)),
+    };
+    let message = report.message();
+    println!("{message}");
+    if let Some(path) = report_file {
+        std::fs::write(path, &message)
+            .map_err(|e| CliError::user(anyhow!("writing {}: {e}", path.display())))?;
+    }
+    Ok(match report.phase {
+        Some(SnapshotPhase::Succeeded) => Exit::Success,
+        _ if report.snapshot_id.is_some() => Exit::Partial,
+        _ => Exit::UserError,
+    })
+}
+
+/// The cluster, the repository's storage, its password and the movers' settings.
+async fn prepared(
+    context: &Context,
+    repo: &RepoArgs,
+    mover: &MoverArgs,
+) -> Result<
+    (
+        backup_k8s::KubeCluster,
+        std::sync::Arc<dyn backup_core::ObjectStorage>,
+        backup_core::cluster::SecretValue,
+        backup_usecases::volumes::manifests::MoverSettings,
+    ),
+    CliError,
+> {
+    let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
+    let opened = storage(context, repo, true).await?;
+    let password = password(context, repo).await?;
+    let settings = mover_settings(context, repo, mover).await?;
+    Ok((cluster, opened, password, settings))
+}

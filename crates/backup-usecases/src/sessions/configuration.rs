@@ -1,0 +1,170 @@
+//! A BackupConfiguration and a BackupStorage kept as declared: the configuration's status,
+//! its accounts, one CronJob per session (suspended while it is paused, gone with its
+//! session), its finished BackupSessions beyond each session's history limit deleted; a
+//! storage's status from a real probe.
+
+use super::objects::{CONFIGURATION, SESSION, account, cron_job};
+use super::plan::read;
+use super::reconcile::{OperatorSettings, Requeue, kind_type, write_status};
+use crate::configuration_status::configuration_status;
+use crate::storage_resource::storage_status;
+use backup_api::{BackupConfiguration, BackupStorage, StoragePhase};
+use backup_core::ClusterError;
+use backup_core::cluster::{ApiResourceType, ConfigObjects, ObjectRef, ResourceStore};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How often a configuration's status is checked again when nothing changed.
+const CONFIGURATION_CHECK: Duration = Duration::from_secs(300);
+
+/// Brings the configuration `namespace/name` and what is made for it up to date.
+pub async fn reconcile_configuration<C: ResourceStore + ConfigObjects + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+    settings: &OperatorSettings,
+) -> Result<Requeue, ClusterError> {
+    let Ok(configuration) =
+        read::<BackupConfiguration, _>(cluster, "BackupConfiguration", namespace, name).await
+    else {
+        return Ok(Requeue::OnChange);
+    };
+    let status = configuration_status(cluster, namespace, &configuration.spec).await?;
+    let object = serde_json::to_value(&configuration).unwrap_or(Value::Null);
+    write_status(cluster, "BackupConfiguration", object, json!(status)).await?;
+    for purpose in ["trigger", "backup"] {
+        for manifest in account(&configuration, purpose) {
+            cluster.apply(&manifest, true).await?;
+        }
+    }
+    for session in &configuration.spec.sessions {
+        cluster
+            .apply(&cron_job(&configuration, session, &settings.image), true)
+            .await?;
+    }
+    remove_stale_cron_jobs(cluster, &configuration).await?;
+    trim_history(cluster, &configuration).await?;
+    Ok(Requeue::After(CONFIGURATION_CHECK))
+}
+
+/// Deletes the CronJobs of sessions the configuration no longer has.
+async fn remove_stale_cron_jobs<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    configuration: &BackupConfiguration,
+) -> Result<(), ClusterError> {
+    let name = configuration.metadata.name.clone().unwrap_or_default();
+    let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
+    let cron_jobs = ApiResourceType {
+        group: "batch".into(),
+        version: "v1".into(),
+        kind: "CronJob".into(),
+        plural: "cronjobs".into(),
+        namespaced: true,
+        verbs: vec!["list".into()],
+    };
+    let selector = format!("{CONFIGURATION}={name}");
+    let page = cluster
+        .list_page(&cron_jobs, Some(&namespace), Some(&selector), 1000, None)
+        .await?;
+    for cron_job in &page.items {
+        let session = cron_job["metadata"]["labels"][SESSION]
+            .as_str()
+            .unwrap_or_default();
+        if !configuration
+            .spec
+            .sessions
+            .iter()
+            .any(|s| s.name == session)
+        {
+            let job_name = cron_job["metadata"]["name"].as_str().unwrap_or_default();
+            cluster
+                .delete(&ObjectRef::namespaced(
+                    "batch/v1", "CronJob", &namespace, job_name,
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes each session's finished BackupSessions beyond its history limit, oldest first
+/// (with them go their Jobs, and the Snapshot objects that hold no snapshot).
+async fn trim_history<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    configuration: &BackupConfiguration,
+) -> Result<(), ClusterError> {
+    let name = configuration.metadata.name.clone().unwrap_or_default();
+    let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
+    let page = cluster
+        .list_page(
+            &kind_type("BackupSession", "backupsessions"),
+            Some(&namespace),
+            None,
+            1000,
+            None,
+        )
+        .await?;
+    for session in &configuration.spec.sessions {
+        let mut finished: Vec<&Value> = page
+            .items
+            .iter()
+            .filter(|s| s["spec"]["invoker"]["name"] == name.as_str())
+            .filter(|s| s["spec"]["session"] == session.name.as_str())
+            .filter(|s| {
+                matches!(
+                    s["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed" | "Skipped")
+                )
+            })
+            .collect();
+        finished.sort_by(|a, b| {
+            let time = |s: &Value| {
+                s["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            time(b).cmp(&time(a)).then_with(|| {
+                let name = |s: &Value| {
+                    s["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                name(b).cmp(&name(a))
+            })
+        });
+        for old in finished.iter().skip(session.session_history_limit as usize) {
+            let old_name = old["metadata"]["name"].as_str().unwrap_or_default();
+            cluster
+                .delete(&ObjectRef::namespaced(
+                    backup_api::API_VERSION,
+                    "BackupSession",
+                    &namespace,
+                    old_name,
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Probes the storage `namespace/name` and writes what was found on it.
+pub async fn reconcile_storage<C: ResourceStore + ConfigObjects + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+) -> Result<Requeue, ClusterError> {
+    let Ok(storage) = read::<BackupStorage, _>(cluster, "BackupStorage", namespace, name).await
+    else {
+        return Ok(Requeue::OnChange);
+    };
+    let status = storage_status(cluster, namespace, &storage.spec).await;
+    let again = match status.phase {
+        Some(StoragePhase::Ready) => Duration::from_secs(600),
+        _ => Duration::from_secs(60),
+    };
+    let object = serde_json::to_value(&storage).unwrap_or(Value::Null);
+    write_status(cluster, "BackupStorage", object, json!(status)).await?;
+    Ok(Requeue::After(again))
+}

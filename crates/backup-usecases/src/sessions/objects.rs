@@ -1,0 +1,337 @@
+//! The objects the operator makes for configurations and sessions: names that stay within
+//! Kubernetes' limits and are the same on every run (so a restarted operator finds what it
+//! made instead of making it twice), labels, owner references, and each manifest.
+
+use super::plan::{PlannedRepository, SessionPlan};
+use backup_api::{API_VERSION, BackupConfiguration, BackupSession, SessionConfig};
+use backup_k8s::rbac::Family;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The label of the configuration on everything made for it.
+pub const CONFIGURATION: &str = "kbackup.io/configuration";
+/// The label of the configuration's session (its name in the configuration).
+pub const SESSION: &str = "kbackup.io/session";
+/// The label of the BackupSession on everything made for it.
+pub const BACKUP_SESSION: &str = "kbackup.io/backup-session";
+/// The label of the Repository object.
+pub const REPOSITORY: &str = "kbackup.io/repository";
+/// The container of a session Job.
+pub const SESSION_CONTAINER: &str = "backup";
+/// The user the kbackup image runs as.
+const USER_ID: u64 = 65532;
+
+/// `parts` joined by `-`, at most `max` characters: a longer name is cut and ends with a
+/// hash of the whole, so two long names stay apart.
+pub fn object_name(parts: &[&str], max: usize) -> String {
+    let whole = parts.join("-");
+    if whole.len() <= max {
+        return whole;
+    }
+    let hash = format!("{:08x}", fnv1a(whole.as_bytes()) as u32);
+    let keep = whole.floor_char_boundary(max - hash.len() - 1);
+    format!("{}-{hash}", whole[..keep].trim_end_matches('-'))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The name of a session's Job, Secret and Snapshot in a repository.
+pub fn session_object_name(backup_session: &str, repository: &str) -> String {
+    object_name(&[backup_session, repository], 63)
+}
+
+/// The CronJob of a configuration's session (CronJob names stop at 52 characters).
+pub fn cron_job_name(configuration: &str, session: &str) -> String {
+    object_name(&[configuration, session], 52)
+}
+
+/// The ServiceAccount (and Role) a configuration's CronJobs or session Jobs run as.
+pub fn account_name(configuration: &str, purpose: &str) -> String {
+    object_name(&[configuration, purpose], 63)
+}
+
+/// An owner reference to `owner` (a kbackup.io object as read), as its controller.
+pub fn owned_by(kind: &str, name: &str, uid: &str) -> Value {
+    json!({"apiVersion": API_VERSION, "kind": kind, "name": name, "uid": uid, "controller": true})
+}
+
+fn managed(mut labels: BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
+    labels.insert("app.kubernetes.io/managed-by", "kbackup-operator".into());
+    labels.insert("app.kubernetes.io/part-of", "kbackup".into());
+    labels
+}
+
+fn session_labels(plan: &SessionPlan) -> BTreeMap<&'static str, String> {
+    managed(BTreeMap::from([
+        (CONFIGURATION, plan.configuration.clone()),
+        (SESSION, plan.session.clone()),
+        (BACKUP_SESSION, plan.backup_session.clone()),
+        (REPOSITORY, plan.repository.clone()),
+    ]))
+}
+
+fn uid(object: &Value) -> String {
+    object["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The Secret of a session Job's environment: the object store's variables and the password.
+pub fn session_secret(planned: &PlannedRepository, owner: &Value) -> Value {
+    let plan = &planned.plan;
+    let data: BTreeMap<&String, String> = planned
+        .credentials
+        .iter()
+        .map(|(key, value)| (key, String::from_utf8_lossy(value.expose()).into_owned()))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": session_object_name(&plan.backup_session, &plan.repository),
+            "namespace": plan.namespace,
+            "labels": session_labels(plan),
+            "ownerReferences": [owned_by("BackupSession", &plan.backup_session, &uid(owner))],
+        },
+        "type": "Opaque",
+        "stringData": data,
+    })
+}
+
+/// The Job that runs `plan` (`kbackup session-run`) as the configuration's backup account,
+/// handing its report over as its termination message; `deadline_seconds` stops it.
+pub fn session_job(plan: &SessionPlan, owner: &Value, deadline_seconds: Option<i64>) -> Value {
+    let name = session_object_name(&plan.backup_session, &plan.repository);
+    let plan_text = serde_json::to_string(plan).unwrap_or_default();
+    let labels = session_labels(plan);
+    let mut job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": plan.namespace,
+            "labels": labels,
+            "ownerReferences": [owned_by("BackupSession", &plan.backup_session, &uid(owner))],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": account_name(&plan.configuration, "backup"),
+                    "restartPolicy": "Never",
+                    "enableServiceLinks": false,
+                    "securityContext": {
+                        "runAsNonRoot": true, "runAsUser": USER_ID, "runAsGroup": USER_ID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [{
+                        "name": SESSION_CONTAINER,
+                        "image": plan.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["session-run", "--plan", plan_text,
+                                 "--report-file", "/dev/termination-log"],
+                        "envFrom": [{"secretRef": {"name": name}}],
+                        "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "resources": {
+                            "requests": {"memory": "128Mi", "cpu": "100m"},
+                            "limits": {"memory": "512Mi"},
+                        },
+                    }],
+                },
+            },
+        },
+    });
+    if let Some(seconds) = deadline_seconds {
+        job["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
+    }
+    job
+}
+
+/// The Snapshot object of a session in a repository, Pending, owned by the Repository object
+/// (a snapshot outlives the session that made it).
+pub fn snapshot_object(plan: &SessionPlan, repository: &Value, target: &Value) -> Value {
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Snapshot",
+        "metadata": {
+            "name": session_object_name(&plan.backup_session, &plan.repository),
+            "namespace": plan.namespace,
+            "labels": session_labels(plan),
+            "ownerReferences": [owned_by("Repository", &plan.repository, &uid(repository))],
+        },
+        "spec": {
+            "repository": plan.repository,
+            "session": plan.session,
+            "backupSession": plan.backup_session,
+            "appRef": target,
+        },
+    })
+}
+
+/// The Repository object a configuration's session names, as the operator makes it when
+/// missing, owned by the configuration.
+pub fn repository_object(
+    configuration: &BackupConfiguration,
+    session: &SessionConfig,
+    repository: &str,
+) -> Option<Value> {
+    let spec = &configuration.spec;
+    let info = session.repositories.iter().find(|r| r.name == repository)?;
+    let backend = spec.backends.iter().find(|b| b.name == info.backend)?;
+    let name = configuration.metadata.name.clone().unwrap_or_default();
+    Some(json!({
+        "apiVersion": API_VERSION,
+        "kind": "Repository",
+        "metadata": {
+            "name": repository,
+            "namespace": configuration.metadata.namespace,
+            "labels": managed(BTreeMap::from([(CONFIGURATION, name.clone())])),
+            "ownerReferences": [owned_by("BackupConfiguration", &name,
+                configuration.metadata.uid.as_deref().unwrap_or_default())],
+        },
+        "spec": {
+            "storageRef": backend.storage_ref,
+            "appRef": spec.target,
+            "directory": info.directory,
+            "encryptionSecret": info.encryption_secret,
+        },
+    }))
+}
+
+/// The CronJob of a configuration's session: at each slot it runs `kbackup trigger` as the
+/// configuration's trigger account, which makes a BackupSession; suspended while paused.
+pub fn cron_job(
+    configuration: &BackupConfiguration,
+    session: &SessionConfig,
+    image: &str,
+) -> Value {
+    let name = configuration.metadata.name.clone().unwrap_or_default();
+    let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
+    let labels = managed(BTreeMap::from([
+        (CONFIGURATION, name.clone()),
+        (SESSION, session.name.clone()),
+    ]));
+    let scheduler = &session.scheduler;
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cron_job_name(&name, &session.name),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [owned_by("BackupConfiguration", &name,
+                configuration.metadata.uid.as_deref().unwrap_or_default())],
+        },
+        "spec": {
+            "schedule": scheduler.schedule,
+            "suspend": configuration.spec.paused,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 60,
+            "successfulJobsHistoryLimit": scheduler.successful_jobs_history_limit,
+            "failedJobsHistoryLimit": scheduler.failed_jobs_history_limit,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "serviceAccountName": account_name(&name, "trigger"),
+                            "restartPolicy": "Never",
+                            "enableServiceLinks": false,
+                            "securityContext": {
+                                "runAsNonRoot": true, "runAsUser": USER_ID, "runAsGroup": USER_ID,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [{
+                                "name": "trigger",
+                                "image": image,
+                                "imagePullPolicy": "IfNotPresent",
+                                "args": ["-n", namespace, "trigger", "backupconfiguration", name,
+                                         "--session", session.name],
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": false,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "resources": {
+                                    "requests": {"memory": "32Mi", "cpu": "10m"},
+                                    "limits": {"memory": "64Mi"},
+                                },
+                            }],
+                        },
+                    },
+                },
+            },
+        },
+    })
+}
+
+/// The ServiceAccount, Role and RoleBinding of one of a configuration's accounts: `trigger`
+/// (make BackupSessions) or `backup` (what its tasks read and run, in its namespace), each
+/// the least the account needs, owned by the configuration.
+pub fn account(configuration: &BackupConfiguration, purpose: &str) -> Vec<Value> {
+    let name = configuration.metadata.name.clone().unwrap_or_default();
+    let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
+    let families: &[Family] = match purpose {
+        "trigger" => &[Family::Trigger],
+        _ => &[Family::ClusterBackup, Family::Volumes],
+    };
+    let rules: Vec<Value> = families
+        .iter()
+        .flat_map(|f| f.rules())
+        .map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs}))
+        .collect();
+    let account = account_name(&name, purpose);
+    let metadata = json!({
+        "name": account,
+        "namespace": namespace,
+        "labels": managed(BTreeMap::from([(CONFIGURATION, name.clone())])),
+        "ownerReferences": [owned_by("BackupConfiguration", &name,
+            configuration.metadata.uid.as_deref().unwrap_or_default())],
+    });
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": metadata, "rules": rules}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]}),
+    ]
+}
+
+/// The BackupSession as JSON (for owner references).
+pub fn session_value(session: &BackupSession) -> Value {
+    serde_json::to_value(session).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_within_their_limit_and_apart() {
+        assert_eq!(object_name(&["web", "daily"], 52), "web-daily");
+        let long = "a".repeat(60);
+        let first = object_name(&[&long, "one"], 52);
+        let second = object_name(&[&long, "two"], 52);
+        assert!(first.len() <= 52 && second.len() <= 52, "{first}");
+        assert_ne!(first, second);
+        assert_eq!(
+            first,
+            object_name(&[&long, "one"], 52),
+            "the same every run"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! What a BackupSession's Job does in one repository, resolved from the objects the session
+//! names: the configuration's session, its backend's storage (where, and the credentials of
+//! its Secret), the retention policy and the repository's password.
+
+use crate::credentials::{PasswordSource, read_password};
+use crate::retention_policy::retention_rules;
+use crate::storage_resource::storage_access;
+use backup_api::{
+    API_VERSION, BackupConfiguration, BackupSession, BackupStorage, BackupTask, RetentionPolicy,
+    StoragePhase, TypedObjectRef,
+};
+use backup_core::ClusterError;
+use backup_core::cluster::{ConfigObjects, ObjectRef, ResourceStore, SecretValue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The variable of the repository's password in a session Job's Secret.
+pub const PASSWORD_VARIABLE: &str = "KBACKUP_PASSWORD";
+
+/// A session's work in one repository, as its Job receives it. It holds no secret: the
+/// credentials go to the Job through a Secret of their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPlan {
+    /// The namespace of the configuration and the session.
+    pub namespace: String,
+    /// The BackupConfiguration.
+    pub configuration: String,
+    /// The session of it.
+    pub session: String,
+    /// The BackupSession.
+    pub backup_session: String,
+    /// The Repository object.
+    pub repository: String,
+    /// The repository's URL (`s3://bucket/prefix/directory`).
+    pub repository_url: String,
+    /// What is backed up.
+    pub target: TypedObjectRef,
+    /// What is done.
+    pub tasks: Vec<BackupTask>,
+    /// The retention applied after the backup (empty: none).
+    pub retention: backup_core::RetentionPolicy,
+    /// The kbackup image (for volume movers).
+    pub image: String,
+}
+
+/// A plan and the credentials its Job needs: the object store's variables and the password.
+/// Its Debug shows no credential.
+#[derive(Debug, Clone)]
+pub struct PlannedRepository {
+    /// The plan.
+    pub plan: SessionPlan,
+    /// The BackupStorage (namespace, name).
+    pub storage: (String, String),
+    /// The Secret's variables.
+    pub credentials: BTreeMap<String, SecretValue>,
+}
+
+/// Why a session cannot start; `reason` is one CamelCase word for its status condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    /// Why, in one word (`StorageNotReady`).
+    pub reason: &'static str,
+    /// Why, for a person (never a credential).
+    pub message: String,
+}
+
+impl PlanError {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClusterError> for PlanError {
+    fn from(error: ClusterError) -> Self {
+        Self::new("ClusterError", error.to_string())
+    }
+}
+
+/// Resolves what `session` does in each repository of its configuration's session; `image`
+/// is the kbackup image its Jobs (and their movers) run.
+pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    configuration: &BackupConfiguration,
+    image: &str,
+) -> Result<Vec<PlannedRepository>, PlanError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let configuration_name = configuration.metadata.name.clone().unwrap_or_default();
+    let spec = &configuration.spec;
+    let session_config = spec
+        .sessions
+        .iter()
+        .find(|s| s.name == session.spec.session)
+        .ok_or_else(|| {
+            PlanError::new(
+                "SessionNotFound",
+                format!(
+                    "BackupConfiguration {configuration_name} has no session {}",
+                    session.spec.session
+                ),
+            )
+        })?;
+    let mut planned = Vec::new();
+    for repository in &session_config.repositories {
+        let backend = spec
+            .backends
+            .iter()
+            .find(|b| b.name == repository.backend)
+            .ok_or_else(|| {
+                PlanError::new(
+                    "BackendNotFound",
+                    format!(
+                        "repository {} names backend {}, which the configuration lacks",
+                        repository.name, repository.backend
+                    ),
+                )
+            })?;
+        let storage_namespace = backend.storage_ref.namespace_or(&namespace);
+        let storage: BackupStorage = read(
+            cluster,
+            "BackupStorage",
+            &storage_namespace,
+            &backend.storage_ref.name,
+        )
+        .await?;
+        let ready = storage.status.as_ref().and_then(|s| s.phase) == Some(StoragePhase::Ready);
+        if !ready {
+            let why = storage
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.first())
+                .map_or("not probed yet".to_owned(), |c| c.message.clone());
+            return Err(PlanError::new(
+                "StorageNotReady",
+                format!(
+                    "BackupStorage {storage_namespace}/{} is not ready: {why}",
+                    backend.storage_ref.name
+                ),
+            ));
+        }
+        let (url, options) = storage_access(cluster, &storage_namespace, &storage.spec)
+            .await
+            .map_err(|(reason, message)| PlanError::new(reason, message))?;
+        let policy_namespace = backend.retention_policy.namespace_or(&namespace);
+        let policy: RetentionPolicy = read(
+            cluster,
+            "RetentionPolicy",
+            &policy_namespace,
+            &backend.retention_policy.name,
+        )
+        .await?;
+        let retention = retention_rules(&policy.spec)
+            .map_err(|e| PlanError::new("InvalidRetentionPolicy", e))?;
+        let secret = &repository.encryption_secret;
+        let source = PasswordSource::Secret {
+            namespace: secret.namespace_or(&namespace),
+            name: secret.name.clone(),
+        };
+        let password = read_password(&source, Some(cluster))
+            .await
+            .map_err(|e| PlanError::new("EncryptionSecretUnusable", e.to_string()))?;
+        let mut credentials: BTreeMap<String, SecretValue> = options
+            .variables()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), SecretValue::new(value.into_bytes())))
+            .collect();
+        credentials.insert(PASSWORD_VARIABLE.into(), password);
+        let directory = repository.directory.trim_matches('/');
+        planned.push(PlannedRepository {
+            plan: SessionPlan {
+                namespace: namespace.clone(),
+                configuration: configuration_name.clone(),
+                session: session.spec.session.clone(),
+                backup_session: name.clone(),
+                repository: repository.name.clone(),
+                repository_url: format!("{}/{directory}", url.trim_end_matches('/')),
+                target: target_in(&spec.target, &namespace),
+                tasks: session_config.tasks.clone(),
+                retention,
+                image: image.to_owned(),
+            },
+            storage: (storage_namespace, backend.storage_ref.name.clone()),
+            credentials,
+        });
+    }
+    Ok(planned)
+}
+
+/// The target with its namespace (the configuration's when it names none; a Namespace
+/// target is its own).
+fn target_in(target: &TypedObjectRef, namespace: &str) -> TypedObjectRef {
+    let mut target = target.clone();
+    if target.namespace.is_none() {
+        target.namespace = Some(if target.kind == "Namespace" {
+            target.name.clone()
+        } else {
+            namespace.to_owned()
+        });
+    }
+    target
+}
+
+/// One of kbackup's objects, read as its type; a missing or unreadable one is a PlanError.
+pub(crate) async fn read<T: serde::de::DeserializeOwned, C: ResourceStore + ?Sized>(
+    cluster: &C,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+) -> Result<T, PlanError> {
+    let object = cluster
+        .get(&ObjectRef::namespaced(API_VERSION, kind, namespace, name))
+        .await?
+        .ok_or_else(|| {
+            PlanError::new(
+                not_found(kind),
+                format!("{kind} {namespace}/{name} not found"),
+            )
+        })?;
+    serde_json::from_value(object).map_err(|e| {
+        PlanError::new(
+            "Unreadable",
+            format!("{kind} {namespace}/{name} cannot be read: {e}"),
+        )
+    })
+}
+
+fn not_found(kind: &str) -> &'static str {
+    match kind {
+        "BackupStorage" => "StorageNotFound",
+        "RetentionPolicy" => "RetentionPolicyNotFound",
+        "BackupConfiguration" => "ConfigurationNotFound",
+        "BackupSession" => "SessionNotFound",
+        _ => "NotFound",
+    }
+}

@@ -1,0 +1,922 @@
+//! A BackupSession driven to its end, one step per call, from what the cluster holds: a new
+//! session is skipped, failed with the reason it cannot run, or started (its Repository,
+//! Snapshot, Secret and Job made per repository, each under a name that is the same on every
+//! run); a running one is followed through its Jobs until each reported, then its Snapshots,
+//! Repositories and its own status are written and the snapshots retention removed are
+//! dropped. Every step can be repeated: an operator killed anywhere and started again ends
+//! in the same state, with no Job or snapshot made twice.
+
+use super::objects::{
+    REPOSITORY, SESSION_CONTAINER, repository_object, session_job, session_object_name,
+    session_secret, session_value, snapshot_object,
+};
+use super::plan::{PlanError, plan_session, read};
+use super::report::SessionReport;
+use backup_api::{
+    API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
+    Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotPhase,
+};
+use backup_core::ClusterError;
+use backup_core::cluster::{ApiResourceType, ConfigObjects, JobControl, ObjectRef, ResourceStore};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// When to look at an object again, besides the changes that wake its controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Only on a change.
+    OnChange,
+    /// After this long.
+    After(Duration),
+}
+
+/// What one step of a session did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionStep {
+    /// When to look again.
+    pub requeue: Requeue,
+    /// The session ended in this step.
+    pub ended: Option<EndedSession>,
+}
+
+impl SessionStep {
+    fn waiting(requeue: Requeue) -> Self {
+        Self {
+            requeue,
+            ended: None,
+        }
+    }
+}
+
+/// A session that ended: for the operator's metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedSession {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its BackupConfiguration.
+    pub configuration: String,
+    /// How it ended.
+    pub phase: BackupSessionPhase,
+    /// How long it took, from its creation.
+    pub seconds: f64,
+    /// Snapshots in each repository it wrote to, afterwards.
+    pub snapshot_counts: Vec<(String, u64)>,
+}
+
+fn ended(session: &BackupSession, phase: BackupSessionPhase, now: DateTime<Utc>) -> SessionStep {
+    let created = session
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(now.timestamp(), |t| t.0.as_second());
+    SessionStep {
+        requeue: Requeue::OnChange,
+        ended: Some(EndedSession {
+            namespace: session.metadata.namespace.clone().unwrap_or_default(),
+            configuration: session.spec.invoker.name.clone(),
+            phase,
+            seconds: (now.timestamp() - created).max(0) as f64,
+            snapshot_counts: Vec::new(),
+        }),
+    }
+}
+
+/// What the operator was started with.
+#[derive(Debug, Clone)]
+pub struct OperatorSettings {
+    /// The kbackup image its CronJobs, Jobs and movers run.
+    pub image: String,
+}
+
+/// How often a running session is looked at even when nothing changed.
+const RUNNING_CHECK: Duration = Duration::from_secs(60);
+
+/// Takes the BackupSession `namespace/name` one step further.
+pub async fn reconcile_session<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+    settings: &OperatorSettings,
+    now: DateTime<Utc>,
+) -> Result<SessionStep, ClusterError> {
+    let session: BackupSession = match read(cluster, "BackupSession", namespace, name).await {
+        Ok(session) => session,
+        Err(_) => return Ok(SessionStep::waiting(Requeue::OnChange)),
+    };
+    let status = session.status.clone().unwrap_or_default();
+    match status.phase {
+        None | Some(BackupSessionPhase::Pending) => start(cluster, &session, settings, now).await,
+        Some(BackupSessionPhase::Running) => follow(cluster, &session, now).await,
+        Some(_) => Ok(SessionStep::waiting(Requeue::OnChange)),
+    }
+}
+
+/// A new session: skipped, failed, or its Jobs made and it Running.
+async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    settings: &OperatorSettings,
+    now: DateTime<Utc>,
+) -> Result<SessionStep, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let invoker = &session.spec.invoker;
+    let configuration: BackupConfiguration = match read(
+        cluster,
+        "BackupConfiguration",
+        &invoker.namespace_or(&namespace),
+        &invoker.name,
+    )
+    .await
+    {
+        Ok(configuration) => configuration,
+        Err(error) => {
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
+                .await;
+        }
+    };
+    if configuration.spec.paused {
+        let why = PlanError {
+            reason: "ConfigurationPaused",
+            message: format!("BackupConfiguration {} is paused", invoker.name),
+        };
+        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
+    }
+    let session_config = configuration
+        .spec
+        .sessions
+        .iter()
+        .find(|s| s.name == session.spec.session);
+    if let Some(config) = session_config
+        && config.scheduler.concurrency_policy == ConcurrencyPolicy::Forbid
+        && let Some(running) = running_sibling(cluster, session).await?
+    {
+        let why = PlanError {
+            reason: "AnotherSessionRunning",
+            message: format!("BackupSession {running} of the same session is still running"),
+        };
+        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
+    }
+    let planned = match plan_session(cluster, session, &configuration, &settings.image).await {
+        Ok(planned) => planned,
+        Err(error) => {
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
+                .await;
+        }
+    };
+    let timeout = session_config
+        .and_then(|c| c.timeout.as_deref())
+        .and_then(|t| humantime::parse_duration(t).ok());
+    let deadline = timeout.map(|t| now + chrono::Duration::from_std(t).unwrap_or_default());
+    let owner = session_value(session);
+    let mut snapshots = Vec::new();
+    for repository in &planned {
+        let plan = &repository.plan;
+        let repository_object = ensure_repository(cluster, &configuration, plan).await?;
+        let snapshot = snapshot_object(plan, &repository_object, &json!(plan.target));
+        create_once(cluster, &snapshot).await?;
+        create_once(cluster, &session_secret(repository, &owner)).await?;
+        let job = session_job(plan, &owner, timeout.map(|t| t.as_secs() as i64));
+        match cluster.create_job(&namespace, &job).await {
+            Ok(()) | Err(ClusterError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
+        snapshots.push(SessionSnapshot {
+            name: session_object_name(&plan.backup_session, &plan.repository),
+            repository: plan.repository.clone(),
+            phase: Some("Running".into()),
+        });
+    }
+    let status = json!({
+        "phase": BackupSessionPhase::Running,
+        "deadline": deadline.map(|d| rfc3339(&d)),
+        "snapshots": snapshots,
+        "conditions": [condition("SessionRunning", ConditionStatus::True, "JobsCreated",
+            format!("{} Job(s) started", snapshots.len()), now)],
+    });
+    write_status(cluster, "BackupSession", session_value(session), status).await?;
+    Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK)))
+}
+
+/// A session of the same configuration's session that is running, other than this one.
+async fn running_sibling<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+) -> Result<Option<String>, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let page = cluster
+        .list_page(
+            &kind_type("BackupSession", "backupsessions"),
+            Some(&namespace),
+            None,
+            1000,
+            None,
+        )
+        .await?;
+    Ok(page
+        .items
+        .iter()
+        .filter(|s| s["metadata"]["name"].as_str() != session.metadata.name.as_deref())
+        .filter(|s| s["spec"]["invoker"]["name"] == session.spec.invoker.name.as_str())
+        .filter(|s| s["spec"]["session"] == session.spec.session.as_str())
+        .find(|s| s["status"]["phase"] == "Running")
+        .and_then(|s| s["metadata"]["name"].as_str().map(str::to_owned)))
+}
+
+/// The Repository object of `plan`, made from the configuration when missing.
+async fn ensure_repository<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    configuration: &BackupConfiguration,
+    plan: &super::plan::SessionPlan,
+) -> Result<Value, ClusterError> {
+    let reference =
+        ObjectRef::namespaced(API_VERSION, "Repository", &plan.namespace, &plan.repository);
+    if let Some(existing) = cluster.get(&reference).await? {
+        return Ok(existing);
+    }
+    let session = configuration
+        .spec
+        .sessions
+        .iter()
+        .find(|s| s.name == plan.session);
+    let Some(object) = session.and_then(|s| repository_object(configuration, s, &plan.repository))
+    else {
+        return Err(ClusterError::Invalid(format!(
+            "no repository {}",
+            plan.repository
+        )));
+    };
+    create_once(cluster, &object).await?;
+    Ok(cluster.get(&reference).await?.unwrap_or(object))
+}
+
+/// Creates `object`; one that exists already (made by an earlier run) is left as it is.
+async fn create_once<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    object: &Value,
+) -> Result<(), ClusterError> {
+    match cluster.create(object).await {
+        Ok(_) | Err(ClusterError::Conflict(_)) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// A session that never started ends with `phase` and the reason.
+async fn finish_unstarted<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    now: DateTime<Utc>,
+    phase: BackupSessionPhase,
+    why: &PlanError,
+) -> Result<SessionStep, ClusterError> {
+    let kind = match phase {
+        BackupSessionPhase::Skipped => "SessionSkipped",
+        _ => "SessionFailed",
+    };
+    let status = json!({
+        "phase": phase,
+        "duration": duration_since(session, now),
+        "conditions": [condition(kind, ConditionStatus::True, why.reason, why.message.clone(), now)],
+    });
+    write_status(cluster, "BackupSession", session_value(session), status).await?;
+    Ok(ended(session, phase, now))
+}
+
+/// A running session: each Job that ended has its Snapshot written; once all have, the
+/// session ends.
+async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    now: DateTime<Utc>,
+) -> Result<SessionStep, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let status = session.status.clone().unwrap_or_default();
+    let mut reports = Vec::new();
+    for snapshot in &status.snapshots {
+        match job_report(cluster, &namespace, &snapshot.name).await? {
+            Some(report) => reports.push((snapshot, report)),
+            None => return Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK))),
+        }
+    }
+    let mut retention = Vec::new();
+    let mut snapshots = Vec::new();
+    for (snapshot, report) in &reports {
+        write_snapshot(cluster, &namespace, &snapshot.name, report, session).await?;
+        if let Some(outcome) = &report.retention {
+            drop_removed(cluster, &namespace, &snapshot.repository, &outcome.removed).await?;
+        }
+        write_repository(cluster, &namespace, &snapshot.repository, report).await?;
+        retention.extend(retention_status(session, cluster, &snapshot.repository, report).await);
+        cluster
+            .delete(&ObjectRef::namespaced(
+                "v1",
+                "Secret",
+                &namespace,
+                &snapshot.name,
+            ))
+            .await?;
+        snapshots.push(SessionSnapshot {
+            name: snapshot.name.clone(),
+            repository: snapshot.repository.clone(),
+            phase: report.phase.map(|p| format!("{p:?}")),
+        });
+    }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|(_, r)| r.phase != Some(SnapshotPhase::Succeeded))
+        .map(|(s, r)| {
+            format!(
+                "{}: {}",
+                s.repository,
+                r.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    let (phase, done) = match failed.is_empty() {
+        true => (
+            BackupSessionPhase::Succeeded,
+            condition(
+                "SessionSucceeded",
+                ConditionStatus::True,
+                "SnapshotsWritten",
+                format!("{} snapshot(s) written", snapshots.len()),
+                now,
+            ),
+        ),
+        false => (
+            BackupSessionPhase::Failed,
+            condition(
+                "SessionFailed",
+                ConditionStatus::True,
+                "SnapshotFailed",
+                failed.join("; "),
+                now,
+            ),
+        ),
+    };
+    let mut conditions = status.conditions.clone();
+    conditions.push(done);
+    let status = json!({
+        "phase": phase,
+        "duration": duration_since(session, now),
+        "deadline": status.deadline,
+        "snapshots": snapshots,
+        "retentionPolicies": retention,
+        "conditions": conditions,
+    });
+    write_status(cluster, "BackupSession", session_value(session), status).await?;
+    let mut step = ended(session, phase, now);
+    if let Some(ended) = &mut step.ended {
+        ended.snapshot_counts = reports
+            .iter()
+            .filter_map(|(s, r)| Some((s.repository.clone(), r.snapshot_count?)))
+            .collect();
+    }
+    Ok(step)
+}
+
+/// The report of a session Job that ended; `None` while it runs. A Job that is gone, or
+/// ended without a report (killed, out of memory, past its deadline), is a failed report
+/// saying so.
+async fn job_report<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<SessionReport>, ClusterError> {
+    let Some(job) = cluster
+        .get(&ObjectRef::namespaced("batch/v1", "Job", namespace, name))
+        .await?
+    else {
+        return Ok(Some(SessionReport::failed(format!(
+            "its Job {name} is gone"
+        ))));
+    };
+    let ended = job["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True");
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
+    let selector = format!("job-name={name}");
+    let pods = cluster
+        .list_page(&pod_type(), Some(namespace), Some(&selector), 10, None)
+        .await?;
+    let message = pods.items.iter().find_map(|pod| {
+        pod["status"]["containerStatuses"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == SESSION_CONTAINER)?["state"]["terminated"]["message"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    Ok(Some(
+        match message.as_deref().and_then(SessionReport::parse) {
+            Some(report) => report,
+            None => {
+                let why = ended["message"]
+                    .as_str()
+                    .or(ended["reason"].as_str())
+                    .unwrap_or("it failed");
+                let tail = message.unwrap_or_default();
+                let tail = tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default();
+                SessionReport::failed(
+                    format!("Job {name} ended without a report: {why} {tail}")
+                        .trim()
+                        .to_owned(),
+                )
+            }
+        },
+    ))
+}
+
+/// The Snapshot object's id and status from the report. One that holds no snapshot goes
+/// with its session (it gets the session as a second owner).
+async fn write_snapshot<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+    report: &SessionReport,
+    session: &BackupSession,
+) -> Result<(), ClusterError> {
+    let reference = ObjectRef::namespaced(API_VERSION, "Snapshot", namespace, name);
+    let Some(mut snapshot) = cluster.get(&reference).await? else {
+        return Ok(());
+    };
+    let changed = match &report.snapshot_id {
+        Some(id) if snapshot["spec"]["snapshotId"] != id.as_str() => {
+            snapshot["spec"]["snapshotId"] = json!(id);
+            true
+        }
+        Some(_) => false,
+        None => {
+            let session_uid = session.metadata.uid.clone().unwrap_or_default();
+            let owners = snapshot["metadata"]["ownerReferences"].as_array_mut();
+            match owners {
+                Some(owners) if !owners.iter().any(|o| o["uid"] == session_uid.as_str()) => {
+                    owners.push(json!({"apiVersion": API_VERSION, "kind": "BackupSession",
+                        "name": session.metadata.name, "uid": session_uid}));
+                    true
+                }
+                _ => false,
+            }
+        }
+    };
+    if changed {
+        snapshot = cluster.replace(&snapshot).await?;
+    }
+    let mut conditions = Vec::new();
+    if let Some(error) = &report.error {
+        conditions.push(condition(
+            "SnapshotFailed",
+            ConditionStatus::True,
+            "BackupFailed",
+            error.clone(),
+            Utc::now(),
+        ));
+    }
+    let status = json!({
+        "phase": report.phase,
+        "snapshotTime": report.snapshot_time,
+        "components": report.components,
+        "totalComponents": report.total_components,
+        "size": report.size,
+        "conditions": conditions,
+    });
+    write_status(cluster, "Snapshot", snapshot, status).await?;
+    Ok(())
+}
+
+/// Deletes the Snapshot objects of `repository` whose snapshot retention removed.
+async fn drop_removed<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    repository: &str,
+    removed: &[String],
+) -> Result<(), ClusterError> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let selector = format!("{REPOSITORY}={repository}");
+    let page = cluster
+        .list_page(
+            &kind_type("Snapshot", "snapshots"),
+            Some(namespace),
+            Some(&selector),
+            1000,
+            None,
+        )
+        .await?;
+    for snapshot in &page.items {
+        let id = snapshot["spec"]["snapshotId"].as_str().unwrap_or_default();
+        if !id.is_empty() && removed.iter().any(|short| id.starts_with(short.as_str())) {
+            let name = snapshot["metadata"]["name"].as_str().unwrap_or_default();
+            cluster
+                .delete(&ObjectRef::namespaced(
+                    API_VERSION,
+                    "Snapshot",
+                    namespace,
+                    name,
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The Repository object's status after a session: Ready once a snapshot was written in it,
+/// its snapshot count and last backup time.
+async fn write_repository<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    repository: &str,
+    report: &SessionReport,
+) -> Result<(), ClusterError> {
+    let reference = ObjectRef::namespaced(API_VERSION, "Repository", namespace, repository);
+    let Some(object) = cluster.get(&reference).await? else {
+        return Ok(());
+    };
+    let mut status = object["status"].clone();
+    if !status.is_object() {
+        status = json!({});
+    }
+    if report.phase == Some(SnapshotPhase::Succeeded) {
+        status["phase"] = json!("Ready");
+        status["lastBackupTime"] = json!(report.snapshot_time);
+    }
+    if let Some(count) = report.snapshot_count {
+        status["snapshotCount"] = json!(count);
+    }
+    write_status(cluster, "Repository", object, status).await?;
+    Ok(())
+}
+
+/// The retention entry of a repository in the session's status.
+async fn retention_status<C: ResourceStore + ?Sized>(
+    session: &BackupSession,
+    cluster: &C,
+    repository: &str,
+    report: &SessionReport,
+) -> Option<RetentionPolicyApplyStatus> {
+    let outcome = report.retention.as_ref()?;
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let configuration: BackupConfiguration = read(
+        cluster,
+        "BackupConfiguration",
+        &session.spec.invoker.namespace_or(&namespace),
+        &session.spec.invoker.name,
+    )
+    .await
+    .ok()?;
+    let backend = configuration
+        .spec
+        .sessions
+        .iter()
+        .flat_map(|s| &s.repositories)
+        .find(|r| r.name == repository)
+        .and_then(|r| {
+            configuration
+                .spec
+                .backends
+                .iter()
+                .find(|b| b.name == r.backend)
+        })?;
+    Some(RetentionPolicyApplyStatus {
+        repository: repository.to_owned(),
+        policy: backend.retention_policy.clone(),
+        phase: match outcome.error {
+            None => "Applied".into(),
+            Some(_) => "FailedToApply".into(),
+        },
+        removed: outcome.removed.len() as u32,
+        error: outcome.error.clone(),
+    })
+}
+
+/// Writes `status` on `object` (a kbackup.io object as read).
+pub(crate) async fn write_status<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    kind: &str,
+    object: Value,
+    status: Value,
+) -> Result<(), ClusterError> {
+    let patch = json!({
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {"name": object["metadata"]["name"], "namespace": object["metadata"]["namespace"]},
+        "status": strip_nulls(status),
+    });
+    cluster.apply_status(&patch).await?;
+    Ok(())
+}
+
+/// `value` without its null members (server-side apply would set them).
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+/// A status condition.
+pub(crate) fn condition(
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: String,
+    now: DateTime<Utc>,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message,
+        last_transition_time: Some(rfc3339(&now)),
+        observed_generation: None,
+    }
+}
+
+fn rfc3339(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long since the session was made (`1m12s`).
+fn duration_since(session: &BackupSession, now: DateTime<Utc>) -> Option<String> {
+    let created = session.metadata.creation_timestamp.as_ref()?.0;
+    let seconds = (now.timestamp() - created.as_second()).max(0) as u64;
+    Some(
+        humantime::format_duration(Duration::from_secs(seconds))
+            .to_string()
+            .replace(' ', ""),
+    )
+}
+
+/// A kbackup.io kind as a resource type.
+pub(crate) fn kind_type(kind: &str, plural: &str) -> ApiResourceType {
+    ApiResourceType {
+        group: backup_api::GROUP.into(),
+        version: backup_api::VERSION.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        namespaced: true,
+        verbs: vec!["list".into()],
+    }
+}
+
+fn pod_type() -> ApiResourceType {
+    ApiResourceType {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+        namespaced: true,
+        verbs: vec!["list".into()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::report::RetentionOutcome;
+    use backup_core::testing::FakeCluster;
+
+    const NOW: &str = "2026-12-01T10:00:00Z";
+
+    fn now() -> DateTime<Utc> {
+        NOW.parse().unwrap()
+    }
+
+    /// A storage (ready or not), its Secret (the fake holds data as text), a retention policy, a password, a configuration
+    /// of namespace `apps`'s manifests, and one new session of it.
+    fn cluster(storage_phase: &str, paused: bool) -> FakeCluster {
+        let cluster = FakeCluster::new();
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "BackupStorage",
+            "metadata": {"name": "minio", "namespace": "ops"},
+            "spec": {"storage": {"provider": "s3", "s3": {"bucket": "backups",
+                "endpoint": "http://minio.ops:9000", "secretName": "minio-keys"}},
+                "usagePolicy": {"allowedNamespaces": {"from": "All"}}},
+            "status": {"phase": storage_phase,
+                "conditions": [{"type": "StorageReachable", "status": "False",
+                    "reason": "WriteFailed", "message": "write failed: access denied"}]}}));
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "minio-keys", "namespace": "ops"},
+            "data": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret-key"}}));
+        cluster.insert(
+            &json!({"apiVersion": API_VERSION, "kind": "RetentionPolicy",
+            "metadata": {"name": "keep-3", "namespace": "ops"},
+            "spec": {"successfulSnapshots": {"last": 3}}}),
+        );
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "password", "namespace": "apps"},
+            "data": {"password": "repo-password"}}));
+        cluster.insert(
+            &json!({"apiVersion": API_VERSION, "kind": "BackupConfiguration",
+            "metadata": {"name": "web", "namespace": "apps", "uid": "config-uid"},
+            "spec": {"target": {"kind": "Namespace", "name": "apps"}, "paused": paused,
+                "backends": [{"name": "main", "storageRef": {"name": "minio", "namespace": "ops"},
+                    "retentionPolicy": {"name": "keep-3", "namespace": "ops"}}],
+                "sessions": [{"name": "daily", "scheduler": {"schedule": "* * * * *"},
+                    "timeout": "30m",
+                    "repositories": [{"name": "apps-repo", "backend": "main", "directory": "apps",
+                        "encryptionSecret": {"name": "password"}}],
+                    "tasks": [{"name": "manifest-backup"}]}]}}),
+        );
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "BackupSession",
+            "metadata": {"name": "web-daily-1", "namespace": "apps",
+                "creationTimestamp": "2026-12-01T09:59:00Z"},
+            "spec": {"invoker": {"name": "web"}, "session": "daily"}}));
+        cluster
+    }
+
+    async fn step(cluster: &FakeCluster) -> SessionStep {
+        let settings = OperatorSettings {
+            image: "localhost/kbackup:test".into(),
+        };
+        reconcile_session(cluster, "apps", "web-daily-1", &settings, now())
+            .await
+            .unwrap()
+    }
+
+    fn session_status(cluster: &FakeCluster) -> Value {
+        cluster
+            .object("BackupSession", Some("apps"), "web-daily-1")
+            .unwrap()["status"]
+            .clone()
+    }
+
+    /// The Job's end as the kubelet and Job controller leave it: its pod's termination
+    /// message, its Complete condition.
+    fn finish_job(cluster: &FakeCluster, report: &SessionReport) {
+        let name = "web-daily-1-apps-repo";
+        let mut job = cluster.object("Job", Some("apps"), name).unwrap();
+        job["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+        cluster.insert(&job);
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{name}-x1"), "namespace": "apps",
+                "labels": {"job-name": name}},
+            "status": {"containerStatuses": [{"name": SESSION_CONTAINER,
+                "state": {"terminated": {"exitCode": 0, "message": report.message()}}}]}}));
+    }
+
+    #[tokio::test]
+    async fn a_session_runs_its_job_and_ends_with_its_snapshot_written() {
+        let cluster = cluster("Ready", false);
+        cluster.serve("", "v1", "Pod", true);
+        cluster.serve(backup_api::GROUP, backup_api::VERSION, "Snapshot", true);
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "Snapshot",
+            "metadata": {"name": "web-daily-0-apps-repo", "namespace": "apps",
+                "labels": {REPOSITORY: "apps-repo"}},
+            "spec": {"snapshotId": "0123456789abcdef", "repository": "apps-repo",
+                "session": "daily", "backupSession": "web-daily-0"}}));
+
+        let started = step(&cluster).await;
+        assert_eq!(started.requeue, Requeue::After(RUNNING_CHECK));
+        let status = session_status(&cluster);
+        assert_eq!(status["phase"], "Running");
+        assert_eq!(status["deadline"], "2026-12-01T10:30:00Z");
+        let job = cluster
+            .object("Job", Some("apps"), "web-daily-1-apps-repo")
+            .unwrap();
+        let args = &job["spec"]["template"]["spec"]["containers"][0]["args"];
+        let plan: super::super::plan::SessionPlan =
+            serde_json::from_str(args[2].as_str().unwrap()).unwrap();
+        assert_eq!(plan.repository_url, "s3://backups/apps");
+        assert_eq!(plan.retention.keep_last, 3);
+        assert!(
+            !args.to_string().contains("secret-key"),
+            "no credential in the Job"
+        );
+        let secret = cluster
+            .object("Secret", Some("apps"), "web-daily-1-apps-repo")
+            .unwrap();
+        assert_eq!(secret["stringData"]["KBACKUP_PASSWORD"], "repo-password");
+        assert_eq!(secret["stringData"]["AWS_SECRET_ACCESS_KEY"], "secret-key");
+        assert!(
+            cluster
+                .object("Repository", Some("apps"), "apps-repo")
+                .is_some()
+        );
+        assert_eq!(
+            cluster
+                .object("Snapshot", Some("apps"), "web-daily-1-apps-repo")
+                .unwrap()["metadata"]["ownerReferences"][0]["kind"],
+            "Repository"
+        );
+
+        // Again, as after a restart: nothing made twice, still running.
+        let again = step(&cluster).await;
+        assert_eq!(again.requeue, Requeue::After(RUNNING_CHECK));
+        assert_eq!(cluster.jobs("apps").len(), 1);
+
+        let report = SessionReport {
+            phase: Some(SnapshotPhase::Succeeded),
+            snapshot_id: Some("fedcba9876543210".repeat(4)),
+            snapshot_time: Some("2026-12-01T10:00:30Z".into()),
+            total_components: 1,
+            size: Some("1.0 KiB".into()),
+            retention: Some(RetentionOutcome {
+                removed: vec!["01234567".into()],
+                error: None,
+            }),
+            snapshot_count: Some(3),
+            ..SessionReport::default()
+        };
+        finish_job(&cluster, &report);
+        let ended = step(&cluster).await;
+        let ended = ended.ended.expect("the session ended");
+        assert_eq!(ended.phase, BackupSessionPhase::Succeeded);
+        assert_eq!(ended.snapshot_counts, vec![("apps-repo".to_owned(), 3)]);
+        let status = session_status(&cluster);
+        assert_eq!(status["phase"], "Succeeded");
+        assert_eq!(status["duration"], "1m");
+        assert_eq!(status["retentionPolicies"][0]["removed"], 1);
+        let snapshot = cluster
+            .object("Snapshot", Some("apps"), "web-daily-1-apps-repo")
+            .unwrap();
+        assert_eq!(
+            snapshot["spec"]["snapshotId"],
+            report.snapshot_id.clone().unwrap()
+        );
+        assert_eq!(snapshot["status"]["phase"], "Succeeded");
+        assert!(
+            cluster
+                .object("Snapshot", Some("apps"), "web-daily-0-apps-repo")
+                .is_none(),
+            "the Snapshot of the snapshot retention removed is gone"
+        );
+        assert!(
+            cluster
+                .object("Secret", Some("apps"), "web-daily-1-apps-repo")
+                .is_none()
+        );
+        let repository = cluster
+            .object("Repository", Some("apps"), "apps-repo")
+            .unwrap();
+        assert_eq!(repository["status"]["snapshotCount"], 3);
+        assert_eq!(
+            step(&cluster).await.ended,
+            None,
+            "an ended session stays ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_fails_with_the_reason_when_its_storage_is_not_ready() {
+        let cluster = cluster("NotReady", false);
+        let step = step(&cluster).await;
+        assert_eq!(step.ended.unwrap().phase, BackupSessionPhase::Failed);
+        let condition = &session_status(&cluster)["conditions"][0];
+        assert_eq!(condition["reason"], "StorageNotReady");
+        assert!(
+            condition["message"]
+                .as_str()
+                .unwrap()
+                .contains("access denied"),
+            "{condition}"
+        );
+        assert!(cluster.jobs("apps").is_empty(), "nothing started");
+    }
+
+    #[tokio::test]
+    async fn a_session_of_a_paused_configuration_is_skipped() {
+        let cluster = cluster("Ready", true);
+        let step = step(&cluster).await;
+        assert_eq!(step.ended.unwrap().phase, BackupSessionPhase::Skipped);
+        assert_eq!(
+            session_status(&cluster)["conditions"][0]["reason"],
+            "ConfigurationPaused"
+        );
+        assert!(cluster.jobs("apps").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_that_ends_without_a_report_fails_its_session_saying_why() {
+        let cluster = cluster("Ready", false);
+        cluster.serve("", "v1", "Pod", true);
+        step(&cluster).await;
+        let name = "web-daily-1-apps-repo";
+        let mut job = cluster.object("Job", Some("apps"), name).unwrap();
+        job["status"] = json!({"conditions": [{"type": "Failed", "status": "True",
+            "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]});
+        cluster.insert(&job);
+        let ended = step(&cluster).await.ended.unwrap();
+        assert_eq!(ended.phase, BackupSessionPhase::Failed);
+        let status = session_status(&cluster);
+        let message = status["conditions"][1]["message"].as_str().unwrap();
+        assert!(
+            message.contains("longer than specified deadline"),
+            "{message}"
+        );
+    }
+}
