@@ -11,13 +11,18 @@ const USE_CASES: &str = "backup-usecases";
 /// The custom resources of the operator.
 const API: &str = "backup-api";
 /// Crates of a command-line front-end: argument parsing, progress bars, tables.
-const FRONT_END_CRATES: [&str; 5] = [
+const FRONT_END_CRATES: [&str; 8] = [
     "clap",
     "clap_complete",
     "indicatif",
     "comfy-table",
     "backup-cli",
+    "backup-operator",
+    "prometheus-client",
+    "kube-lease-manager",
 ];
+/// The operator front-end.
+const OPERATOR: &str = "backup-operator";
 /// Crates that mean network I/O or an SDK: never in core's tree.
 const FORBIDDEN_IN_CORE: [&str; 8] = [
     "kube",
@@ -112,7 +117,7 @@ fn only_the_cli_and_dev_crates_sit_above_the_adapters() {
         let name = package.name.as_str();
         if ADAPTERS.contains(&name) || name == CORE || name == "backup-repository" {
             let closure = normal_closure(&metadata, name);
-            for above in [USE_CASES, "backup-cli"] {
+            for above in [USE_CASES, "backup-cli", OPERATOR] {
                 assert!(!closure.contains(above), "{name} depends on {above}");
             }
         }
@@ -207,5 +212,46 @@ fn the_custom_resources_stand_alone() {
             !normal_closure(&metadata, below).contains(API),
             "{below} depends on {API}"
         );
+    }
+}
+
+/// The operator is a front-end like the CLI: it watches, elects and serves metrics, and does
+/// every procedure through the use cases; no crate depends on it, and it depends on no other
+/// front-end and on no storage or repository code of its own (the Jobs it starts do that).
+#[test]
+fn the_operator_is_a_thin_front_end() {
+    let metadata = metadata();
+    let operator = normal_closure(&metadata, OPERATOR);
+    assert!(operator.contains(USE_CASES) && operator.contains(API));
+    assert!(
+        !operator.contains("backup-cli"),
+        "{OPERATOR} depends on the CLI"
+    );
+    let direct: Vec<String> = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == OPERATOR)
+        .map(|p| {
+            p.dependencies
+                .iter()
+                .filter(|d| d.kind == DependencyKind::Normal)
+                .map(|d| d.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for procedure_crate in ["backup-repository", "backup-storage", "object_store"] {
+        assert!(
+            !direct.iter().any(|d| d == procedure_crate),
+            "{OPERATOR} uses {procedure_crate} directly: its procedures belong in {USE_CASES}"
+        );
+    }
+    for package in metadata.workspace_packages() {
+        let name = package.name.as_str();
+        if name != OPERATOR && name != "tests" && name != "xtask" {
+            assert!(
+                !normal_closure(&metadata, name).contains(OPERATOR),
+                "{name} depends on {OPERATOR}"
+            );
+        }
     }
 }

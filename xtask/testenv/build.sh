@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic|rustic
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic|rustic|helm
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +23,7 @@ case "$component" in
   elasticsearch) version=$ELASTICSEARCH_VERSION ;;
   restic) version=$RESTIC_VERSION ;;
   rustic) version=$RUSTIC_VERSION ;;
+  helm) version=$HELM_VERSION ;;
   *) echo "unknown component '$component'" >&2; exit 2 ;;
 esac
 dest="$cache_root/$component-$version"
@@ -119,6 +120,14 @@ build_elasticsearch() {
   (cd "$work" && mvn -q -B -Des.version="$version" dependency:copy-dependencies -DoutputDirectory="$work/lib" >&2)
   mkdir -p "$work/classes"
   javac -d "$work/classes" -cp "$work/lib/*" "$here/elasticsearch/EmbeddedElasticsearch.java" >&2
+}
+
+# The real helm client, from the Go module proxy, with its version stamped as a release has.
+build_helm() {
+  need go "install Go >= 1.24"
+  GOBIN="$work/bin" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
+    "helm.sh/helm/v3/cmd/helm@$version" >&2
 }
 
 # The benchmarks' restic, from the Go module proxy, with its version stamped as a release has.

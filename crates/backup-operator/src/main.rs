@@ -8,7 +8,7 @@ mod leadership;
 mod metrics;
 
 use anyhow::{Context as _, Result};
-use backup_usecases::sessions::reconcile::OperatorSettings;
+use backup_usecases::sessions::reconcile::{JobPlacement, OperatorSettings};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,17 @@ struct Args {
     /// Only watch these namespaces (default: all).
     #[arg(long, env = "KBACKUP_WATCH_NAMESPACES", value_delimiter = ',')]
     watch_namespaces: Vec<String>,
+    /// A label its Jobs' nodes must have (`KEY=VALUE`; repeatable).
+    #[arg(long = "job-node-selector", env = "KBACKUP_JOB_NODE_SELECTOR", value_delimiter = ',',
+          value_parser = key_value)]
+    job_node_selector: Vec<(String, String)>,
+    /// A taint key its Jobs tolerate (repeatable).
+    #[arg(
+        long = "job-toleration",
+        env = "KBACKUP_JOB_TOLERATIONS",
+        value_delimiter = ','
+    )]
+    job_toleration: Vec<String>,
     /// Log filter (`info`, `kbackup=debug,kube=info`).
     #[arg(long, env = "KBACKUP_LOG_LEVEL", default_value = "info")]
     log_level: String,
@@ -67,7 +78,13 @@ async fn main() -> Result<()> {
         false => None,
     };
     ready.set(true);
-    let settings = OperatorSettings { image: args.image };
+    let settings = OperatorSettings {
+        image: args.image,
+        placement: JobPlacement {
+            node_selector: args.job_node_selector.into_iter().collect(),
+            tolerations: args.job_toleration,
+        },
+    };
     let context = Arc::new(controllers::Context::new(cluster, settings, metrics));
     let lost = async {
         match &leader {
@@ -89,6 +106,13 @@ async fn main() -> Result<()> {
     }
     server.abort();
     Ok(())
+}
+
+/// `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("'{text}' is not KEY=VALUE"))
 }
 
 /// This process's name when the pod's is not given.

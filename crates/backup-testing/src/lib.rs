@@ -52,6 +52,17 @@ impl S3Server {
             bucket,
         );
     }
+
+    /// The keys in `bucket` below `prefix` (the first 1000).
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        minio::keys(
+            &self.endpoint,
+            &self.access_key_id,
+            &self.secret_access_key,
+            bucket,
+            prefix,
+        )
+    }
 }
 
 /// An Azure Blob server (the test Azurite).
@@ -208,6 +219,11 @@ pub fn elasticsearch() -> ElasticsearchServer {
             "KBACKUP_TEST_ES_REPO_PATH",
         )),
     }
+}
+
+/// The helm client of the test environment (built from the Go module proxy by `env up`).
+pub fn helm() -> PathBuf {
+    PathBuf::from(require("helm", "KBACKUP_TEST_HELM"))
 }
 
 /// The kubectl of the test environment's Kubernetes release (first on env.sh's `PATH`),

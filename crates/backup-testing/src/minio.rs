@@ -23,6 +23,22 @@ pub fn create_bucket(endpoint: &str, user: &str, password: &str, bucket: &str) {
     );
 }
 
+/// The keys in `bucket` below `prefix` on the S3 server at `endpoint` (the first 1000).
+pub fn keys(endpoint: &str, user: &str, password: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let output = Command::new("curl")
+        .args(["-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{user}:{password}"))
+        .arg(format!("{endpoint}/{bucket}?list-type=2&prefix={prefix}"))
+        .output()
+        .expect("curl (installed by .ci/run) lists the bucket");
+    assert!(output.status.success(), "listing bucket {bucket}");
+    String::from_utf8_lossy(&output.stdout)
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
 /// A private MinIO; stopped when dropped.
 #[derive(Debug)]
 pub struct PrivateMinio {

@@ -131,6 +131,7 @@ impl TestEnv {
             minio: self.component("minio")?,
             azurite: self.component("azurite")?,
             elasticsearch: self.component("elasticsearch")?,
+            helm: self.component("helm")?,
         };
         eprintln!(
             "test environment: starting servers in {}",
@@ -324,6 +325,10 @@ impl TestEnv {
             ),
             ("KBACKUP_TEST_S3_BUCKET", BUCKETS[0].to_owned()),
             (
+                "KBACKUP_TEST_HELM",
+                bins.helm.join("bin/helm").display().to_string(),
+            ),
+            (
                 "KBACKUP_TEST_MINIO_BIN",
                 bins.minio.join("bin/minio").display().to_string(),
             ),
@@ -381,6 +386,8 @@ pub struct Components {
     pub minio: PathBuf,
     pub azurite: PathBuf,
     pub elasticsearch: PathBuf,
+    /// The helm client the chart is tested with.
+    pub helm: PathBuf,
 }
 
 /// Fails naming the first missing prerequisite and how to install it.

@@ -38,9 +38,11 @@ pub async fn reconcile_configuration<C: ResourceStore + ConfigObjects + ?Sized>(
         }
     }
     for session in &configuration.spec.sessions {
-        cluster
-            .apply(&cron_job(&configuration, session, &settings.image), true)
-            .await?;
+        let mut manifest = cron_job(&configuration, session, &settings.image);
+        settings
+            .placement
+            .apply_to(&mut manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]);
+        cluster.apply(&manifest, true).await?;
     }
     remove_stale_cron_jobs(cluster, &configuration).await?;
     trim_history(cluster, &configuration).await?;

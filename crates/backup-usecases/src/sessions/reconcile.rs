@@ -83,10 +83,37 @@ fn ended(session: &BackupSession, phase: BackupSessionPhase, now: DateTime<Utc>)
 }
 
 /// What the operator was started with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OperatorSettings {
     /// The kbackup image its CronJobs, Jobs and movers run.
     pub image: String,
+    /// Where its CronJobs' and session Jobs' pods go.
+    pub placement: JobPlacement,
+}
+
+/// Node labels and tolerations of the pods the operator starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobPlacement {
+    /// Labels a node must have.
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    /// Taint keys tolerated (any value and effect).
+    pub tolerations: Vec<String>,
+}
+
+impl JobPlacement {
+    /// Sets them on a pod spec.
+    pub fn apply_to(&self, pod_spec: &mut Value) {
+        if !self.node_selector.is_empty() {
+            pod_spec["nodeSelector"] = json!(self.node_selector);
+        }
+        if !self.tolerations.is_empty() {
+            pod_spec["tolerations"] = self
+                .tolerations
+                .iter()
+                .map(|key| json!({"key": key, "operator": "Exists"}))
+                .collect();
+        }
+    }
 }
 
 /// How often a running session is looked at even when nothing changed.
@@ -176,7 +203,10 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         let snapshot = snapshot_object(plan, &repository_object, &json!(plan.target));
         create_once(cluster, &snapshot).await?;
         create_once(cluster, &session_secret(repository, &owner)).await?;
-        let job = session_job(plan, &owner, timeout.map(|t| t.as_secs() as i64));
+        let mut job = session_job(plan, &owner, timeout.map(|t| t.as_secs() as i64));
+        settings
+            .placement
+            .apply_to(&mut job["spec"]["template"]["spec"]);
         match cluster.create_job(&namespace, &job).await {
             Ok(()) | Err(ClusterError::Conflict(_)) => {}
             Err(error) => return Err(error),
@@ -742,6 +772,10 @@ mod tests {
     async fn step(cluster: &FakeCluster) -> SessionStep {
         let settings = OperatorSettings {
             image: "localhost/kbackup:test".into(),
+            placement: JobPlacement {
+                node_selector: [("kubernetes.io/hostname".to_owned(), "real".to_owned())].into(),
+                tolerations: vec!["kbackup.io/real-node".into()],
+            },
         };
         reconcile_session(cluster, "apps", "web-daily-1", &settings, now())
             .await
@@ -788,7 +822,10 @@ mod tests {
         let job = cluster
             .object("Job", Some("apps"), "web-daily-1-apps-repo")
             .unwrap();
-        let args = &job["spec"]["template"]["spec"]["containers"][0]["args"];
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "real");
+        assert_eq!(pod["tolerations"][0]["key"], "kbackup.io/real-node");
+        let args = &pod["containers"][0]["args"];
         let plan: super::super::plan::SessionPlan =
             serde_json::from_str(args[2].as_str().unwrap()).unwrap();
         assert_eq!(plan.repository_url, "s3://backups/apps");

@@ -1,0 +1,257 @@
+//! What the operator's tests share: the definitions installed, the declarations of a
+//! storage on the test MinIO and a configuration, waits and reads through kubectl.
+#![allow(dead_code)]
+
+use backup_testing::{RealNode, TestNamespace, indent, kubeconfig, s3};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(180);
+
+/// The operator, as a process on this machine watching one namespace; killed when dropped.
+pub struct Operator {
+    child: Child,
+    /// Where its metrics are served.
+    pub metrics: String,
+}
+
+impl Operator {
+    pub fn start(namespace: &str, node: &RealNode) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_kbackup-operator"))
+            .args([
+                "--image",
+                &node.kbackup_image,
+                "--metrics-address",
+                &format!("127.0.0.1:{port}"),
+                "--lease-namespace",
+                namespace,
+                "--watch-namespaces",
+                namespace,
+                "--job-node-selector",
+                &format!("kubernetes.io/hostname={}", node.name),
+                "--job-toleration",
+                &node.taint,
+                "--log-level",
+                "info,kube=warn",
+            ])
+            .env("KUBECONFIG", kubeconfig())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting kbackup-operator");
+        let operator = Self {
+            child,
+            metrics: format!("http://127.0.0.1:{port}"),
+        };
+        wait_for("the operator to be ready", WAIT, || {
+            (operator.get("/readyz").as_deref() == Some("ready\n")).then_some(())
+        });
+        operator
+    }
+
+    /// The body of a GET, `None` when it does not answer 200.
+    pub fn get(&self, path: &str) -> Option<String> {
+        let output = Command::new("curl")
+            .args(["-sf", &format!("{}{path}", self.metrics)])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn object(ns: &TestNamespace, kind: &str, name: &str) -> Value {
+    serde_json::from_str(&ns.kubectl(&["get", kind, name, "-o", "json"])).unwrap()
+}
+
+pub fn items(ns: &TestNamespace, kind: &str) -> Vec<Value> {
+    let list: Value = serde_json::from_str(&ns.kubectl(&["get", kind, "-o", "json"])).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Creates a BackupSession of `configuration` now, as `kbackup trigger` does.
+pub fn trigger(ns: &TestNamespace, configuration: &str, name: &str) {
+    ns.apply(&format!(
+        "apiVersion: kbackup.io/v1alpha1
+kind: BackupSession
+metadata: {{name: {name}}}
+spec: {{invoker: {{name: {configuration}}}, session: every-minute}}
+"
+    ));
+}
+
+/// Waits until the session ended; its status.
+pub fn ended(ns: &TestNamespace, name: &str) -> Value {
+    wait_for(&format!("session {name} to end"), WAIT, || {
+        let status = object(ns, "backupsession", name)["status"].clone();
+        matches!(
+            status["phase"].as_str(),
+            Some("Succeeded" | "Failed" | "Skipped")
+        )
+        .then_some(status)
+    })
+}
+
+pub fn install_definitions() {
+    let mut apply = Command::new(backup_testing::kubectl())
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .env("KUBECONFIG", kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(backup_api::crds_yaml().unwrap().as_bytes())
+        .unwrap();
+    assert!(apply.wait().unwrap().success());
+    let waited = Command::new(backup_testing::kubectl())
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "crd/backupsessions.kbackup.io",
+            "crd/snapshots.kbackup.io",
+            "--timeout=60s",
+        ])
+        .env("KUBECONFIG", kubeconfig())
+        .output()
+        .unwrap();
+    assert!(waited.status.success());
+}
+
+/// A storage on the test MinIO with `secret_key`, a policy keeping 3, a password, and a
+/// configuration backing up the namespace's manifests and volumes every minute.
+pub fn declarations(ns: &TestNamespace, node: &RealNode, bucket: &str) -> String {
+    let server = s3();
+    format!(
+        "apiVersion: v1
+kind: Secret
+metadata: {{name: minio-keys}}
+stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: wrong-keys}}
+stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: not-the-key}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: repository-password}}
+stringData: {{password: operator-test-password}}
+---
+apiVersion: kbackup.io/v1alpha1
+kind: BackupStorage
+metadata: {{name: minio}}
+spec:
+  storage: {{provider: s3, s3: {{endpoint: '{endpoint}', region: {region}, bucket: {bucket}, secretName: minio-keys}}}}
+---
+apiVersion: kbackup.io/v1alpha1
+kind: BackupStorage
+metadata: {{name: minio-wrong-key}}
+spec:
+  storage: {{provider: s3, s3: {{endpoint: '{endpoint}', region: {region}, bucket: {bucket}, prefix: never, secretName: wrong-keys}}}}
+---
+apiVersion: kbackup.io/v1alpha1
+kind: RetentionPolicy
+metadata: {{name: keep-3}}
+spec: {{successfulSnapshots: {{last: 3}}}}
+---
+{configuration}---
+{bad}---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{colour: blue}}
+---
+{claim}apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+{placement}      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {toolbox}
+        command: [sh, -c, 'echo kept > /data/file && touch /data/ready && exec sleep 1000000']
+        readinessProbe: {{exec: {{command: [test, -f, /data/ready]}}, periodSeconds: 1}}
+        volumeMounts: [{{name: data, mountPath: /data}}]
+      volumes: [{{name: data, persistentVolumeClaim: {{claimName: web-data}}}}]
+",
+        key = server.access_key_id,
+        secret = server.secret_access_key,
+        endpoint = node.pod_s3_endpoint,
+        region = server.region,
+        configuration = configuration(ns, "web", "minio", "apps", true),
+        bad = configuration(ns, "unwritable", "minio-wrong-key", "unwritable", false),
+        claim = node.claim("web-data"),
+        placement = indent(&node.placement(), 4),
+        toolbox = node.toolbox_image,
+    )
+}
+
+pub fn configuration(
+    ns: &TestNamespace,
+    name: &str,
+    storage: &str,
+    repository: &str,
+    volumes: bool,
+) -> String {
+    let volume_task = if volumes {
+        "\n    - {name: volume-backup}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: kbackup.io/v1alpha1
+kind: BackupConfiguration
+metadata: {{name: {name}}}
+spec:
+  target: {{kind: Namespace, name: {namespace}}}
+  backends: [{{name: main, storageRef: {{name: {storage}}}, retentionPolicy: {{name: keep-3}}}}]
+  sessions:
+  - name: every-minute
+    scheduler: {{schedule: '* * * * *'}}
+    sessionHistoryLimit: 10
+    timeout: 5m
+    repositories: [{{name: {repository}, backend: main, directory: {repository}, encryptionSecret: {{name: repository-password}}}}]
+    tasks:
+    - {{name: manifest-backup}}{volume_task}
+",
+        namespace = ns.name,
+    )
+}

@@ -1,0 +1,166 @@
+//! The operator against the test environment's API server, real node and MinIO: storages
+//! probed (a bad key is named), a configuration's manifests and volumes backed up by
+//! sessions from its CronJob and on demand, Snapshot objects with their components, never
+//! more than the retention policy keeps, `paused` honoured, an operator killed mid-session
+//! and started again ending the session once, and its metrics and health served.
+
+mod common;
+
+use backup_testing::{TestNamespace, real_node, s3, unique_name};
+use common::{
+    Operator, WAIT, declarations, ended, install_definitions, items, object, trigger, wait_for,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_restart() {
+    let node = real_node();
+    install_definitions();
+    let ns = TestNamespace::create("kbackup-operator");
+    let bucket = unique_name("operator");
+    s3().create_bucket(&bucket);
+    ns.apply(&declarations(&ns, &node, &bucket));
+    let mut operator = Operator::start(&ns.name, &node);
+
+    // The storages are probed: the good one Ready, the bad one NotReady naming the cause.
+    wait_for("storage minio to be Ready", WAIT, || {
+        (object(&ns, "backupstorage", "minio")["status"]["phase"] == "Ready").then_some(())
+    });
+    let refused = wait_for("storage minio-wrong-key to be probed", WAIT, || {
+        let status = object(&ns, "backupstorage", "minio-wrong-key")["status"].clone();
+        (status["phase"] == "NotReady").then_some(status)
+    });
+    assert_eq!(
+        refused["conditions"][0]["reason"], "WriteFailed",
+        "{refused}"
+    );
+    assert!(
+        !refused.to_string().contains("not-the-key"),
+        "no credential in a status"
+    );
+
+    // Its CronJobs exist; a session on demand succeeds with a Snapshot of both components.
+    ns.kubectl(&["get", "cronjob", "web-every-minute"]);
+    ns.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/web",
+        "--timeout=120s",
+    ]);
+    trigger(&ns, "web", "web-now-1");
+    let status = ended(&ns, "web-now-1");
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    let snapshot = object(&ns, "snapshot", "web-now-1-apps");
+    assert_eq!(snapshot["status"]["phase"], "Succeeded", "{snapshot}");
+    let components = snapshot["status"]["components"].as_object().unwrap();
+    assert!(components.contains_key("manifests"), "{snapshot}");
+    assert!(
+        components.keys().any(|c| c.contains("web-data")),
+        "a volume component: {snapshot}"
+    );
+    assert_eq!(snapshot["spec"]["snapshotId"].as_str().unwrap().len(), 64);
+    let repository = object(&ns, "repository", "apps");
+    assert_eq!(repository["status"]["snapshotCount"], 1, "{repository}");
+
+    // The bad storage: its session fails saying why, and starts nothing.
+    trigger(&ns, "unwritable", "unwritable-now-1");
+    let failed = ended(&ns, "unwritable-now-1");
+    assert_eq!(failed["phase"], "Failed");
+    assert_eq!(
+        failed["conditions"][0]["reason"], "StorageNotReady",
+        "{failed}"
+    );
+    assert!(
+        !items(&ns, "jobs").iter().any(|j| j["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("unwritable")),
+        "no Job for a storage that is not ready"
+    );
+
+    // The schedule makes sessions of its own.
+    let scheduled = wait_for(
+        "a session from the CronJob",
+        Duration::from_secs(150),
+        || {
+            items(&ns, "backupsessions").into_iter().find_map(|s| {
+                let name = s["metadata"]["name"].as_str()?.to_owned();
+                name.starts_with("web-every-minute-").then_some(name)
+            })
+        },
+    );
+    assert_eq!(ended(&ns, &scheduled)["phase"], "Succeeded");
+
+    // Killed while a session runs, started again: the session ends once, with one Job.
+    let mut killed = false;
+    trigger(&ns, "web", "web-now-2");
+    wait_for("session web-now-2 to run", WAIT, || {
+        let phase = object(&ns, "backupsession", "web-now-2")["status"]["phase"].clone();
+        if phase == "Running" {
+            operator.kill();
+            killed = true;
+        }
+        (phase != Value::Null).then_some(())
+    });
+    operator = Operator::start(&ns.name, &node);
+    let status = ended(&ns, "web-now-2");
+    assert_eq!(
+        status["phase"], "Succeeded",
+        "killed first: {killed}: {status}"
+    );
+    let jobs = items(&ns, "jobs");
+    assert_eq!(
+        jobs.iter()
+            .filter(|j| j["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("web-now-2"))
+            .count(),
+        1
+    );
+
+    // More sessions: never more than 3 snapshots, in the repository or as objects.
+    for name in ["web-now-3", "web-now-4"] {
+        trigger(&ns, "web", name);
+        assert_eq!(ended(&ns, name)["phase"], "Succeeded");
+    }
+    let repository = object(&ns, "repository", "apps");
+    assert_eq!(repository["status"]["snapshotCount"], 3, "{repository}");
+    let kept: Vec<Value> = items(&ns, "snapshots")
+        .into_iter()
+        .filter(|s| s["spec"]["repository"] == "apps" && s["status"]["phase"] == "Succeeded")
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+
+    // Paused: the CronJob is suspended and a session is skipped.
+    ns.kubectl(&[
+        "patch",
+        "backupconfiguration",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    wait_for("the CronJob to be suspended", WAIT, || {
+        (object(&ns, "cronjob", "web-every-minute")["spec"]["suspend"] == true).then_some(())
+    });
+    trigger(&ns, "web", "web-paused");
+    let skipped = ended(&ns, "web-paused");
+    assert_eq!(skipped["phase"], "Skipped");
+    assert_eq!(skipped["conditions"][0]["reason"], "ConfigurationPaused");
+
+    // Metrics and health.
+    let metrics = operator.get("/metrics").expect("/metrics answers");
+    assert!(
+        metrics.contains("kbackup_backup_sessions_ended_total{")
+            && metrics.contains("phase=\"Succeeded\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kbackup_repository_snapshots{"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kbackup_backup_last_success_timestamp_seconds{"));
+    assert_eq!(operator.get("/healthz").as_deref(), Some("ok\n"));
+}
