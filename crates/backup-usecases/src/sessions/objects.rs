@@ -29,7 +29,7 @@ pub fn object_name(parts: &[&str], max: usize) -> String {
         return whole;
     }
     let hash = format!("{:08x}", fnv1a(whole.as_bytes()) as u32);
-    let keep = whole.floor_char_boundary(max - hash.len() - 1);
+    let keep = super::report::boundary_at_most(&whole, max - hash.len() - 1);
     format!("{}-{hash}", whole[..keep].trim_end_matches('-'))
 }
 

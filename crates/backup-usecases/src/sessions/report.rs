@@ -107,10 +107,17 @@ impl SessionReport {
 /// `text` cut to at most `max` bytes (at a character boundary), ending with `…` when cut.
 fn cut(text: &mut String, max: usize) {
     if text.len() > max {
-        let keep = text.floor_char_boundary(max);
-        text.truncate(keep);
+        text.truncate(boundary_at_most(text, max));
         text.push('…');
     }
+}
+
+/// The largest character boundary of `text` at or below `max`.
+pub(crate) fn boundary_at_most(text: &str, max: usize) -> usize {
+    (0..=max.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
