@@ -1,5 +1,5 @@
-//! `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz` (it leads, or
-//! runs without leader election, and its controllers started).
+//! `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz` (connected
+//! to the cluster and serving, whether it leads or stands by for the Lease).
 
 use crate::metrics::Metrics;
 use anyhow::{Context as _, Result};
@@ -71,7 +71,7 @@ fn answer(path: &str, metrics: &Metrics, ready: &Readiness) -> Response<Full<Byt
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            "waiting for leadership\n".to_owned(),
+            "starting\n".to_owned(),
         ),
         _ => (
             StatusCode::NOT_FOUND,

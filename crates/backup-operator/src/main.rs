@@ -69,6 +69,9 @@ async fn main() -> Result<()> {
     let ready = health::Readiness::default();
     let server = health::serve(args.metrics_address, metrics.clone(), ready.clone()).await?;
     tracing::info!(address = %args.metrics_address, image = %args.image, "kbackup-operator started");
+    // Ready once connected and serving, leading or standing by: a replica that waits for
+    // the Lease must count as ready, or a rolling update never replaces the one holding it.
+    ready.set(true);
     let shutdown = shutdown_signal();
     let leader = match args.leader_election {
         true => {
@@ -77,7 +80,6 @@ async fn main() -> Result<()> {
         }
         false => None,
     };
-    ready.set(true);
     let settings = OperatorSettings {
         image: args.image,
         placement: JobPlacement {

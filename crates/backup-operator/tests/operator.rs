@@ -72,10 +72,9 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
         "{failed}"
     );
     assert!(
-        !items(&ns, "jobs").iter().any(|j| j["metadata"]["name"]
-            .as_str()
-            .unwrap()
-            .starts_with("unwritable")),
+        !items(&ns, "jobs")
+            .iter()
+            .any(|j| j["metadata"]["labels"]["kbackup.io/backup-session"] == "unwritable-now-1"),
         "no Job for a storage that is not ready"
     );
 

@@ -28,7 +28,11 @@ pub fn keys(endpoint: &str, user: &str, password: &str, bucket: &str, prefix: &s
     let output = Command::new("curl")
         .args(["-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
         .arg(format!("{user}:{password}"))
-        .arg(format!("{endpoint}/{bucket}?list-type=2&prefix={prefix}"))
+        // One query parameter: curl's signature of several does not match MinIO's.
+        .arg(format!(
+            "{endpoint}/{bucket}?prefix={}",
+            prefix.replace('/', "%2F")
+        ))
         .output()
         .expect("curl (installed by .ci/run) lists the bucket");
     assert!(output.status.success(), "listing bucket {bucket}");

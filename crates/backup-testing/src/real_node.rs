@@ -21,6 +21,9 @@ pub struct RealNode {
     pub kbackup_image: String,
     /// The test MinIO as pods reach it (a Service).
     pub pod_s3_endpoint: String,
+    /// The test MinIO at the node's address, which both pods and this machine reach (for
+    /// an object a process here and pods both use, such as a BackupStorage).
+    pub shared_s3_endpoint: String,
 }
 
 /// The real node of the test environment; panics unless it is Ready.
@@ -32,6 +35,14 @@ pub fn real_node() -> RealNode {
         toolbox_image: require("the real node", "KBACKUP_TEST_TOOLBOX_IMAGE"),
         kbackup_image: require("the real node", "KBACKUP_TEST_KBACKUP_IMAGE"),
         pod_s3_endpoint: require("the real node", "KBACKUP_TEST_POD_S3_ENDPOINT"),
+        shared_s3_endpoint: format!(
+            "http://{}:{}",
+            require("the real node", "KBACKUP_TEST_NODE_IP"),
+            require("MinIO", "KBACKUP_TEST_S3_ENDPOINT")
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+        ),
     };
     let ready = kubectl_output(&[
         "get",

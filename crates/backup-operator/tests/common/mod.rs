@@ -214,7 +214,7 @@ spec:
 ",
         key = server.access_key_id,
         secret = server.secret_access_key,
-        endpoint = node.pod_s3_endpoint,
+        endpoint = node.shared_s3_endpoint,
         region = server.region,
         configuration = configuration(ns, "web", "minio", "apps", true),
         bad = configuration(ns, "unwritable", "minio-wrong-key", "unwritable", false),

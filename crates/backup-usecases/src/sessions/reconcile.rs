@@ -354,13 +354,7 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     let failed: Vec<String> = reports
         .iter()
         .filter(|(_, r)| r.phase != Some(SnapshotPhase::Succeeded))
-        .map(|(s, r)| {
-            format!(
-                "{}: {}",
-                s.repository,
-                r.error.as_deref().unwrap_or("failed")
-            )
-        })
+        .map(|(s, r)| format!("{}: {}", s.repository, r.failure()))
         .collect();
     let (phase, done) = match failed.is_empty() {
         true => (

@@ -97,6 +97,26 @@ impl SessionReport {
         }
     }
 
+    /// Why it failed, for a person: its error, else its failed components and theirs.
+    pub fn failure(&self) -> String {
+        if let Some(error) = &self.error {
+            return error.clone();
+        }
+        let failed: Vec<String> = self
+            .components
+            .iter()
+            .filter(|(_, c)| c.phase != "Succeeded")
+            .map(|(name, c)| match &c.error {
+                Some(error) => format!("{name} {}: {error}", c.phase),
+                None => format!("{name} {}", c.phase),
+            })
+            .collect();
+        match failed.is_empty() {
+            true => "failed".into(),
+            false => failed.join("; "),
+        }
+    }
+
     /// Reads a termination message; `None` when it is not a report (a crash's log tail).
     pub fn parse(message: &str) -> Option<Self> {
         let report: Self = serde_json::from_str(message.trim()).ok()?;

@@ -120,9 +120,13 @@ async fn back_up<C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Si
                     include_resources: list(params.get("includeResources")),
                     exclude_resources: list(params.get("excludeResources")),
                     selector: params.get("labelSelector").cloned(),
-                    include_cluster_resources: params
-                        .get("includeClusterResources")
-                        .map(|v| v == "true"),
+                    // A session's account reads its namespace only (a Role): cluster
+                    // resources only when asked for, and granted by the user.
+                    include_cluster_resources: Some(
+                        params
+                            .get("includeClusterResources")
+                            .is_some_and(|v| v == "true"),
+                    ),
                     ..ResourceFilter::default()
                 },
                 cleaning: Cleaning::default(),
