@@ -5,6 +5,7 @@ mod cluster;
 mod elasticsearch;
 mod fresh_fs;
 mod mixed_data;
+mod operator;
 mod peers;
 mod repo;
 mod repo_scale;
@@ -77,6 +78,12 @@ pub enum Which {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The operator's overhead: session to Job, Job to status, memory with 100 configurations.
+    Operator {
+        /// Sessions measured (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
 }
 
 pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
@@ -87,6 +94,7 @@ pub fn run(root: &Path, env: &TestEnv, which: Which) -> Result<()> {
         Which::Repo { rounds } => repo::run(root, env, rounds),
         Which::RepoScale { files } => repo_scale::run(root, env, &files),
         Which::Volumes { rounds } => volumes::run(root, env, rounds),
+        Which::Operator { rounds } => operator::run(root, env, rounds),
         Which::Elasticsearch { size_mib, rounds } => {
             elasticsearch::run(root, env, size_mib, rounds)
         }
