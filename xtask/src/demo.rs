@@ -4,7 +4,9 @@
 //! kbackup repository on local disk, deletes it, shows the restore plan, restores it, prints
 //! the report, clones it into a second namespace, and checks every byte of the repository.
 //! Then volume data: a StatefulSet on the real node, its manifests and volumes backed up into
-//! the test MinIO through mover pods, deleted, and restored on its data.
+//! the test MinIO through mover pods, deleted, and restored on its data. Then the operator:
+//! a storage, a retention policy and a backup configuration declared, a session triggered,
+//! run as a Job on the real node, and its Snapshot object written.
 
 use crate::ci::cargo;
 use crate::testenv::TestEnv;
@@ -17,6 +19,8 @@ const CRD: &str = "greetings.demo.kbackup.io";
 const SAMPLE: &str = include_str!("../demo/sample-app.yaml");
 const VOLUMES_NAMESPACE: &str = "kbackup-demo-volumes";
 const VOLUMES_APP: &str = include_str!("../demo/volumes-app.yaml");
+const OPERATOR_NAMESPACE: &str = "kbackup-demo-operator";
+const OPERATOR_APP: &str = include_str!("../demo/operator-app.yaml");
 
 pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     env.up()?;
@@ -122,9 +126,10 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     ])?;
     kb(&["repo", "check", "--read-data"])?;
     volumes(root, env)?;
+    operator(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace as a Job and wrote its Snapshot"
     );
     Ok(())
 }
@@ -234,6 +239,125 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!("each pod found its own notes as it wrote them");
     delete()?;
     Ok(())
+}
+
+/// The operator part: its definitions applied, a namespace's backup declared (a storage on
+/// the test MinIO, a retention policy, a configuration), the operator started, a session
+/// triggered with `kbackup trigger`, run as a Job on the real node, and its objects shown.
+fn operator(root: &Path, env: &TestEnv) -> Result<()> {
+    eprintln!(
+        "\n== the operator (docs/operator.md): a namespace's backup declared, a session run as a Job"
+    );
+    let kubectl = env.kubectl()?;
+    let kubeconfig = env.variable("KUBECONFIG")?;
+    let crds = root.join("charts/kbackup/crds/kbackup.io.yaml");
+    let crds = crds.display().to_string();
+    kubectl.run(&["apply", "--server-side", "--force-conflicts", "-f", &crds])?;
+    kubectl.run(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/backupsessions.kbackup.io",
+        "--timeout=60s",
+    ])?;
+    let port = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
+    let port = port.rsplit(':').next().unwrap_or_default();
+    let endpoint = format!("http://{}:{port}", env.variable("KBACKUP_TEST_NODE_IP")?);
+    kubectl.apply(
+        &OPERATOR_APP
+            .replace("@KEY@", &env.variable("AWS_ACCESS_KEY_ID")?)
+            .replace("@SECRET@", &env.variable("AWS_SECRET_ACCESS_KEY")?)
+            .replace("@ENDPOINT@", &endpoint)
+            .replace("@BUCKET@", &env.variable("KBACKUP_TEST_S3_BUCKET")?),
+    )?;
+    let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
+    let mut operator = Command::new(target_dir(root).join("release/kbackup-operator"))
+        .args(["--image", &env.variable("KBACKUP_TEST_KBACKUP_IMAGE")?])
+        .args([
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--leader-election=false",
+        ])
+        .args([
+            "--watch-namespaces",
+            OPERATOR_NAMESPACE,
+            "--log-level",
+            "warn",
+        ])
+        .args([
+            "--job-node-selector",
+            &format!("kubernetes.io/hostname={node}"),
+        ])
+        .args([
+            "--job-toleration",
+            &env.variable("KBACKUP_TEST_NODE_TAINT")?,
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .spawn()
+        .context("starting kbackup-operator")?;
+    let ran = (|| -> Result<()> {
+        let phase = |kind: &str, name: &str| {
+            kubectl
+                .run(&[
+                    "get",
+                    kind,
+                    name,
+                    "-n",
+                    OPERATOR_NAMESPACE,
+                    "-o",
+                    "jsonpath={.status.phase}",
+                ])
+                .unwrap_or_default()
+        };
+        let wait = |what: &str, done: &dyn Fn() -> bool| -> Result<()> {
+            let started = std::time::Instant::now();
+            while !done() {
+                if started.elapsed() > std::time::Duration::from_secs(180) {
+                    bail!("timed out waiting for {what}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Ok(())
+        };
+        wait("the storage to be probed Ready", &|| {
+            phase("backupstorage", "minio") == "Ready"
+        })?;
+        let mut trigger = Command::new(target_dir(root).join("debug/kbackup"));
+        trigger.args(["--kubeconfig", &kubeconfig, "-n", OPERATOR_NAMESPACE]);
+        let args = ["trigger", "backupconfiguration", "demo"];
+        trigger.args(args);
+        let made = trigger.output().context("running kbackup trigger")?;
+        eprintln!("\n$ kbackup -n {OPERATOR_NAMESPACE} {}", args.join(" "));
+        let made = String::from_utf8_lossy(&made.stdout).into_owned();
+        print!("{made}");
+        let session = made
+            .split_whitespace()
+            .find(|w| w.starts_with("demo-nightly-"))
+            .context("the session kbackup trigger made")?
+            .to_owned();
+        wait("the session to end", &|| {
+            matches!(
+                phase("backupsession", &session).as_str(),
+                "Succeeded" | "Failed"
+            )
+        })?;
+        let what = "backupstorages,backupconfigurations,backupsessions,snapshots,repositories";
+        eprintln!("\n$ kubectl get {what} -n {OPERATOR_NAMESPACE}");
+        print!("{}", kubectl.run(&["get", what, "-n", OPERATOR_NAMESPACE])?);
+        if phase("backupsession", &session) != "Succeeded" {
+            bail!("session {session} failed");
+        }
+        Ok(())
+    })();
+    let _ = operator.kill();
+    let _ = operator.wait();
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        OPERATOR_NAMESPACE,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ran
 }
 
 /// Runs kbackup as `command` says, showing `args` as a person would type them.
