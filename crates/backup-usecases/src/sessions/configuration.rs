@@ -5,7 +5,7 @@
 
 use super::objects::{CONFIGURATION, SESSION, account, cron_job};
 use super::plan::read;
-use super::reconcile::{OperatorSettings, Requeue, kind_type, write_status};
+use super::reconcile::{OperatorSettings, Requeue, sessions_in, write_status};
 use crate::configuration_status::configuration_status;
 use crate::storage_resource::storage_status;
 use backup_api::{BackupConfiguration, BackupStorage, StoragePhase};
@@ -97,18 +97,9 @@ async fn trim_history<C: ResourceStore + ?Sized>(
 ) -> Result<(), ClusterError> {
     let name = configuration.metadata.name.clone().unwrap_or_default();
     let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
-    let page = cluster
-        .list_page(
-            &kind_type("BackupSession", "backupsessions"),
-            Some(&namespace),
-            None,
-            1000,
-            None,
-        )
-        .await?;
+    let sessions = sessions_in(cluster, &namespace).await?;
     for session in &configuration.spec.sessions {
-        let mut finished: Vec<&Value> = page
-            .items
+        let mut finished: Vec<&Value> = sessions
             .iter()
             .filter(|s| s["spec"]["invoker"]["name"] == name.as_str())
             .filter(|s| s["spec"]["session"] == session.name.as_str())

@@ -120,36 +120,19 @@ pub fn session_job(plan: &SessionPlan, owner: &Value, deadline_seconds: Option<i
         },
         "spec": {
             "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": account_name(&plan.configuration, "backup"),
-                    "restartPolicy": "Never",
-                    "enableServiceLinks": false,
-                    "securityContext": {
-                        "runAsNonRoot": true, "runAsUser": USER_ID, "runAsGroup": USER_ID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [{
-                        "name": SESSION_CONTAINER,
-                        "image": plan.image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "args": ["session-run", "--plan", plan_text,
-                                 "--report-file", "/dev/termination-log"],
-                        "envFrom": [{"secretRef": {"name": name}}],
-                        "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
-                        "terminationMessagePolicy": "FallbackToLogsOnError",
-                        "securityContext": {
-                            "allowPrivilegeEscalation": false,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "resources": {
-                            "requests": {"memory": "128Mi", "cpu": "100m"},
-                            "limits": {"memory": "512Mi"},
-                        },
-                    }],
+            "template": pod_template(&labels, &account_name(&plan.configuration, "backup"), json!({
+                "name": SESSION_CONTAINER,
+                "image": plan.image,
+                "args": ["session-run", "--plan", plan_text,
+                         "--report-file", "/dev/termination-log"],
+                "envFrom": [{"secretRef": {"name": name}}],
+                "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "resources": {
+                    "requests": {"memory": "128Mi", "cpu": "100m"},
+                    "limits": {"memory": "512Mi"},
                 },
-            },
+            })),
         },
     });
     if let Some(seconds) = deadline_seconds {
@@ -244,35 +227,45 @@ pub fn cron_job(
                 "metadata": {"labels": labels},
                 "spec": {
                     "backoffLimit": 2,
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "serviceAccountName": account_name(&name, "trigger"),
-                            "restartPolicy": "Never",
-                            "enableServiceLinks": false,
-                            "securityContext": {
-                                "runAsNonRoot": true, "runAsUser": USER_ID, "runAsGroup": USER_ID,
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
-                            "containers": [{
-                                "name": "trigger",
-                                "image": image,
-                                "imagePullPolicy": "IfNotPresent",
-                                "args": ["-n", namespace, "trigger", "backupconfiguration", name,
-                                         "--session", session.name],
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": false,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "resources": {
-                                    "requests": {"memory": "32Mi", "cpu": "10m"},
-                                    "limits": {"memory": "64Mi"},
-                                },
-                            }],
+                    "template": pod_template(&labels, &account_name(&name, "trigger"), json!({
+                        "name": "trigger",
+                        "image": image,
+                        "args": ["-n", namespace, "trigger", "backupconfiguration", name,
+                                 "--session", session.name],
+                        "resources": {
+                            "requests": {"memory": "32Mi", "cpu": "10m"},
+                            "limits": {"memory": "64Mi"},
                         },
-                    },
+                    })),
                 },
             },
+        },
+    })
+}
+
+/// The pod template of the operator's Jobs: `container` (of the kbackup image) run once as
+/// `account`, as the image's own user, with no privilege to gain and no capability.
+fn pod_template(
+    labels: &BTreeMap<&'static str, String>,
+    account: &str,
+    mut container: Value,
+) -> Value {
+    container["imagePullPolicy"] = json!("IfNotPresent");
+    container["securityContext"] = json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+    });
+    json!({
+        "metadata": {"labels": labels},
+        "spec": {
+            "serviceAccountName": account,
+            "restartPolicy": "Never",
+            "enableServiceLinks": false,
+            "securityContext": {
+                "runAsNonRoot": true, "runAsUser": USER_ID, "runAsGroup": USER_ID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
         },
     })
 }

@@ -234,23 +234,26 @@ async fn running_sibling<C: ResourceStore + ?Sized>(
     session: &BackupSession,
 ) -> Result<Option<String>, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
-    let page = cluster
-        .list_page(
-            &kind_type("BackupSession", "backupsessions"),
-            Some(&namespace),
-            None,
-            1000,
-            None,
-        )
-        .await?;
-    Ok(page
-        .items
+    Ok(sessions_in(cluster, &namespace)
+        .await?
         .iter()
         .filter(|s| s["metadata"]["name"].as_str() != session.metadata.name.as_deref())
         .filter(|s| s["spec"]["invoker"]["name"] == session.spec.invoker.name.as_str())
         .filter(|s| s["spec"]["session"] == session.spec.session.as_str())
         .find(|s| s["status"]["phase"] == "Running")
         .and_then(|s| s["metadata"]["name"].as_str().map(str::to_owned)))
+}
+
+/// The BackupSessions of a namespace (the first thousand: history limits keep far fewer).
+pub(crate) async fn sessions_in<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    let sessions = kind_type("BackupSession", "backupsessions");
+    let page = cluster
+        .list_page(&sessions, Some(namespace), None, 1000, None)
+        .await?;
+    Ok(page.items)
 }
 
 /// The Repository object of `plan`, made from the configuration when missing.
