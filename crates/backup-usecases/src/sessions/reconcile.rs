@@ -7,8 +7,8 @@
 //! in the same state, with no Job or snapshot made twice.
 
 use super::objects::{
-    REPOSITORY, SESSION_CONTAINER, repository_object, session_job, session_object_name,
-    session_secret, session_value, snapshot_object,
+    BACKUP_SESSION, REPOSITORY, SESSION_CONTAINER, repository_object, session_job,
+    session_object_name, session_secret, session_value, snapshot_object,
 };
 use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
@@ -162,7 +162,11 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
                 .await;
         }
     };
-    if configuration.spec.paused {
+    // Jobs of this session exist: an earlier run started it and stopped before saying so.
+    // It goes on whatever changed since (a pause, another session), or its Jobs would run
+    // under a session that says it never started.
+    let started_before = !jobs_of(cluster, session).await?.is_empty();
+    if configuration.spec.paused && !started_before {
         let why = PlanError {
             reason: "ConfigurationPaused",
             message: format!("BackupConfiguration {} is paused", invoker.name),
@@ -175,6 +179,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         .iter()
         .find(|s| s.name == session.spec.session);
     if let Some(config) = session_config
+        && !started_before
         && config.scheduler.concurrency_policy == ConcurrencyPolicy::Forbid
         && let Some(running) = running_sibling(cluster, session).await?
     {
@@ -242,6 +247,30 @@ async fn running_sibling<C: ResourceStore + ?Sized>(
         .filter(|s| s["spec"]["session"] == session.spec.session.as_str())
         .find(|s| s["status"]["phase"] == "Running")
         .and_then(|s| s["metadata"]["name"].as_str().map(str::to_owned)))
+}
+
+/// The Jobs made for `session`.
+async fn jobs_of<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+) -> Result<Vec<Value>, ClusterError> {
+    let jobs = ApiResourceType {
+        group: "batch".into(),
+        version: "v1".into(),
+        kind: "Job".into(),
+        plural: "jobs".into(),
+        namespaced: true,
+        verbs: vec!["list".into()],
+    };
+    let selector = format!(
+        "{BACKUP_SESSION}={}",
+        session.metadata.name.as_deref().unwrap_or_default()
+    );
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let page = cluster
+        .list_page(&jobs, Some(&namespace), Some(&selector), 100, None)
+        .await?;
+    Ok(page.items)
 }
 
 /// The BackupSessions of a namespace (the first thousand: history limits keep far fewer).
@@ -932,6 +961,28 @@ mod tests {
             "ConfigurationPaused"
         );
         assert!(cluster.jobs("apps").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_session_started_before_a_crash_goes_on_even_if_paused_since() {
+        let cluster = cluster("Ready", false);
+        cluster.serve("batch", "v1", "Job", true);
+        step(&cluster).await;
+        // The operator stopped before writing Running; the configuration was paused since.
+        let mut session = cluster
+            .object("BackupSession", Some("apps"), "web-daily-1")
+            .unwrap();
+        session.as_object_mut().unwrap().remove("status");
+        cluster.insert(&session);
+        let mut configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        configuration["spec"]["paused"] = json!(true);
+        cluster.insert(&configuration);
+        let again = step(&cluster).await;
+        assert_eq!(again.ended, None, "not skipped");
+        assert_eq!(session_status(&cluster)["phase"], "Running");
+        assert_eq!(cluster.jobs("apps").len(), 1, "its one Job, not a second");
     }
 
     #[tokio::test]
