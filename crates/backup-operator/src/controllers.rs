@@ -1,9 +1,10 @@
-//! The three controllers: BackupStorage (probed), BackupConfiguration (status, accounts,
-//! CronJobs, history; woken by its CronJobs and sessions) and BackupSession (driven through
-//! its Jobs, woken by them). Each reconcile is one use-case call; errors back off per object.
+//! The three controllers: BackupStorage (probed, its repositories listed; woken by them),
+//! BackupConfiguration (status, accounts, CronJobs, history; woken by its CronJobs and
+//! sessions) and BackupSession (driven through its Jobs, woken by them). Each reconcile is
+//! one use-case call; errors back off per object.
 
 use crate::metrics::Metrics;
-use backup_api::{BackupConfiguration, BackupSession, BackupStorage};
+use backup_api::{BackupConfiguration, BackupSession, BackupStorage, Repository};
 use backup_core::ClusterError;
 use backup_k8s::KubeCluster;
 use backup_usecases::sessions::configuration::{reconcile_configuration, reconcile_storage};
@@ -251,6 +252,16 @@ pub async fn run(
             Controller::new(
                 api::<BackupStorage>(&client, scope),
                 watcher::Config::default(),
+            )
+            // Its status lists the repositories using it.
+            .watches(
+                api::<Repository>(&client, scope),
+                watcher::Config::default(),
+                |repository| {
+                    let namespace = repository.namespace().unwrap_or_default();
+                    let storage = &repository.spec.storage_ref;
+                    Some(ObjectRef::new(&storage.name).within(&storage.namespace_or(&namespace)))
+                },
             )
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())

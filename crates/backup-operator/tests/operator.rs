@@ -62,6 +62,10 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     assert_eq!(snapshot["spec"]["snapshotId"].as_str().unwrap().len(), 64);
     let repository = object(&ns, "repository", "apps");
     assert_eq!(repository["status"]["snapshotCount"], 1, "{repository}");
+    wait_for("the storage to list its repository", WAIT, || {
+        let storage = object(&ns, "backupstorage", "minio");
+        (storage["status"]["repositories"][0]["name"] == "apps").then_some(())
+    });
 
     // The bad storage: its session fails saying why, and starts nothing.
     trigger(&ns, "unwritable", "unwritable-now-1");
