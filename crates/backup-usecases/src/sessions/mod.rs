@@ -8,4 +8,5 @@ pub mod objects;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod retry;
 pub mod run;

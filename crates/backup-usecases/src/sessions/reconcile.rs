@@ -12,6 +12,7 @@ use super::objects::{
 };
 use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
+use super::retry::{retry_failed, wait_before_start};
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
     Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotPhase,
@@ -146,6 +147,9 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     settings: &OperatorSettings,
     now: DateTime<Utc>,
 ) -> Result<SessionStep, ClusterError> {
+    if let Some(wait) = wait_before_start(session, now) {
+        return Ok(SessionStep::waiting(Requeue::After(wait)));
+    }
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let invoker = &session.spec.invoker;
     let configuration: BackupConfiguration = match read(
@@ -335,10 +339,20 @@ async fn finish_unstarted<C: ResourceStore + ?Sized>(
         BackupSessionPhase::Skipped => "SessionSkipped",
         _ => "SessionFailed",
     };
+    let mut conditions = vec![condition(
+        kind,
+        ConditionStatus::True,
+        why.reason,
+        why.message.clone(),
+        now,
+    )];
+    if phase == BackupSessionPhase::Failed {
+        conditions.extend(retried(cluster, session, now).await?);
+    }
     let status = json!({
         "phase": phase,
         "duration": duration_since(session, now),
-        "conditions": [condition(kind, ConditionStatus::True, why.reason, why.message.clone(), now)],
+        "conditions": conditions,
     });
     write_status(cluster, "BackupSession", session_value(session), status).await?;
     Ok(ended(session, phase, now))
@@ -412,6 +426,9 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     };
     let mut conditions = status.conditions.clone();
     conditions.push(done);
+    if phase == BackupSessionPhase::Failed {
+        conditions.extend(retried(cluster, session, now).await?);
+    }
     let status = json!({
         "phase": phase,
         "duration": duration_since(session, now),
@@ -429,6 +446,32 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             .collect();
     }
     Ok(step)
+}
+
+/// The next attempt of a failed session, made (before its status says Failed, so that a
+/// crash in between cannot lose it), as a condition naming it.
+async fn retried<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    now: DateTime<Utc>,
+) -> Result<Option<Condition>, ClusterError> {
+    Ok(retry_failed(cluster, session, now)
+        .await?
+        .map(|(name, not_before)| {
+            let left = session.spec.retry_left.map_or("its retries".into(), |l| {
+                format!("{} retr{} left", l, if l == 1 { "y" } else { "ies" })
+            });
+            condition(
+                "RetryScheduled",
+                ConditionStatus::True,
+                "RetryCreated",
+                format!(
+                    "BackupSession {name} tries again from {} ({left} before it)",
+                    rfc3339(&not_before)
+                ),
+                now,
+            )
+        }))
 }
 
 /// The report of a session Job that ended; `None` while it runs. A Job that is gone, or
@@ -949,6 +992,56 @@ mod tests {
             "{condition}"
         );
         assert!(cluster.jobs("apps").is_empty(), "nothing started");
+    }
+
+    #[tokio::test]
+    async fn a_failed_session_is_tried_again_after_its_delay_until_no_retry_is_left() {
+        let cluster = cluster("NotReady", false);
+        let mut configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        configuration["spec"]["sessions"][0]["retryConfig"] = json!({"maxRetry": 1, "delay": "5m"});
+        cluster.insert(&configuration);
+        step(&cluster).await;
+        let status = session_status(&cluster);
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(
+            status["conditions"][1]["type"], "RetryScheduled",
+            "{status}"
+        );
+        let retry = cluster
+            .object("BackupSession", Some("apps"), "web-daily-1-retry-1")
+            .expect("the retry");
+        assert_eq!(retry["spec"]["retryLeft"], 0);
+        assert_eq!(
+            retry["metadata"]["annotations"]["kbackup.io/not-before"],
+            "2026-12-01T10:05:00Z"
+        );
+        let settings = OperatorSettings::default();
+        let waiting = reconcile_session(&cluster, "apps", "web-daily-1-retry-1", &settings, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            waiting.requeue,
+            Requeue::After(Duration::from_secs(300)),
+            "not before its delay"
+        );
+        let later = now() + chrono::Duration::minutes(6);
+        let failed = reconcile_session(&cluster, "apps", "web-daily-1-retry-1", &settings, later)
+            .await
+            .unwrap();
+        assert_eq!(failed.ended.unwrap().phase, BackupSessionPhase::Failed);
+        let sessions: Vec<String> = cluster
+            .objects()
+            .iter()
+            .filter(|o| o["kind"] == "BackupSession")
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            sessions,
+            ["web-daily-1", "web-daily-1-retry-1"],
+            "no retry left"
+        );
     }
 
     #[tokio::test]
