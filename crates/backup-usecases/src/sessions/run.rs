@@ -17,14 +17,15 @@ use backup_core::cluster::{JobControl, PodExec, ResourceStore, SecretValue, Work
 use backup_core::model::{Phase, Severity};
 use backup_core::resources::{Cleaning, ResourceFilter};
 use backup_core::{ObjectStorage, Progress, SnapshotId};
-use backup_repository::{InitOptions, Repository, RepositoryError};
+use backup_repository::{ForgetPlan, InitOptions, Repository, RepositoryError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The label of the configuration (`namespace/name`) on every snapshot a session writes.
-pub const CONFIGURATION_LABEL: &str = "kbackup.io/configuration";
+/// The label of the configuration (`namespace/name`) on every snapshot a session writes:
+/// retention judges only the snapshots of its own configuration.
+pub const CONFIGURATION_LABEL: &str = super::objects::CONFIGURATION;
 /// The label of the BackupSession on its snapshots.
-pub const SESSION_LABEL: &str = "kbackup.io/backup-session";
+pub const SESSION_LABEL: &str = super::objects::BACKUP_SESSION;
 
 /// Does `plan` in the repository at `storage` (opened with `password`; made when empty),
 /// with `mover` for volumes; never fails: what went wrong is in the report.
@@ -46,7 +47,9 @@ pub async fn run_session<C: ResourceStore + JobControl + PodExec + WorkloadContr
     };
     let mut report = describe(&repository, id.as_ref(), error).await;
     if !plan.retention.is_empty() && report.phase == Some(SnapshotPhase::Succeeded) {
-        report.retention = Some(apply_retention(&repository, &plan.retention).await);
+        let configuration = format!("{}/{}", plan.namespace, plan.configuration);
+        report.retention =
+            Some(apply_retention(&repository, &plan.retention, &configuration).await);
     }
     report.snapshot_count = repository.snapshots().await.ok().map(|s| s.len() as u64);
     report
@@ -266,13 +269,27 @@ async fn describe(
     }
 }
 
-/// Forgets the snapshots `policy` does not keep (their data is freed by a later prune).
+/// Forgets the snapshots of `configuration` (its label) that `policy` does not keep; the
+/// repository's other snapshots (another configuration's, a person's) are not judged. Their
+/// data is freed by a later prune.
 async fn apply_retention(
     repository: &Repository,
     policy: &backup_core::RetentionPolicy,
+    configuration: &str,
 ) -> RetentionOutcome {
     let forgot = async {
-        let plan = repository.plan_forget(policy).await?;
+        let own: Vec<_> = repository
+            .snapshots()
+            .await?
+            .into_iter()
+            .map(|f| f.snapshot)
+            .filter(|s| {
+                s.labels.get(CONFIGURATION_LABEL).map(String::as_str) == Some(configuration)
+            })
+            .collect();
+        let plan = ForgetPlan {
+            decisions: policy.apply(&own),
+        };
         repository.forget(&plan).await?;
         Ok::<_, RepositoryError>(
             plan.removed()
@@ -304,5 +321,61 @@ pub fn size_text(bytes: u64) -> String {
     match unit {
         0 => format!("{bytes} B"),
         _ => format!("{value:.1} {}", UNITS[unit]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::new_snapshot;
+    use backup_core::{Component, Totals};
+    use backup_repository::SnapshotFile;
+
+    async fn write(repository: &Repository, configuration: &str) {
+        let mut component = Component::new("manifests", "cluster-resources");
+        component.phase = Phase::Succeeded;
+        let marks = SnapshotMarks {
+            tags: vec![],
+            labels: vec![(CONFIGURATION_LABEL.to_owned(), configuration.to_owned())],
+        };
+        let snapshot = new_snapshot(marks, BTreeMap::new(), vec![component], Totals::default());
+        repository
+            .write_snapshot(SnapshotFile {
+                snapshot,
+                streams: vec![],
+                trees: vec![],
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn retention_judges_only_the_snapshots_of_its_own_configuration() {
+        let repository = crate::test_repository::in_memory().await;
+        for _ in 0..3 {
+            write(&repository, "apps/web").await;
+        }
+        for _ in 0..2 {
+            write(&repository, "apps/other").await;
+        }
+        let policy = backup_core::RetentionPolicy {
+            keep_last: 1,
+            ..Default::default()
+        };
+        let outcome = apply_retention(&repository, &policy, "apps/web").await;
+        assert_eq!((outcome.removed.len(), outcome.error), (2, None));
+        let left: Vec<String> = repository
+            .snapshots()
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.snapshot.labels[CONFIGURATION_LABEL].clone())
+            .collect();
+        assert_eq!(
+            left.iter().filter(|c| *c == "apps/other").count(),
+            2,
+            "{left:?}"
+        );
+        assert_eq!(left.len(), 3);
     }
 }
