@@ -3,6 +3,7 @@
 //! made instead of making it twice), labels, owner references, and each manifest.
 
 use super::plan::{PlannedRepository, SessionPlan};
+use crate::volumes::manifests::{NotText, credential_data};
 use backup_api::{API_VERSION, BackupConfiguration, BackupSession, SessionConfig};
 use backup_k8s::rbac::Family;
 use serde_json::{Value, json};
@@ -81,15 +82,12 @@ fn uid(object: &Value) -> String {
         .to_owned()
 }
 
-/// The Secret of a session Job's environment: the object store's variables and the password.
-pub fn session_secret(planned: &PlannedRepository, owner: &Value) -> Value {
+/// The Secret of a session Job's environment: the object store's variables and the password;
+/// refused when one is not text (a Secret's `stringData` holds text, and a credential
+/// changed on the way would open nothing).
+pub fn session_secret(planned: &PlannedRepository, owner: &Value) -> Result<Value, NotText> {
     let plan = &planned.plan;
-    let data: BTreeMap<&String, String> = planned
-        .credentials
-        .iter()
-        .map(|(key, value)| (key, String::from_utf8_lossy(value.expose()).into_owned()))
-        .collect();
-    json!({
+    Ok(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
@@ -99,8 +97,8 @@ pub fn session_secret(planned: &PlannedRepository, owner: &Value) -> Value {
             "ownerReferences": [owned_by("BackupSession", &plan.backup_session, &uid(owner))],
         },
         "type": "Opaque",
-        "stringData": data,
-    })
+        "stringData": credential_data(&planned.credentials)?,
+    }))
 }
 
 /// The Job that runs `plan` (`kbackup session-run`) as the configuration's backup account,

@@ -205,13 +205,29 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         .and_then(|t| humantime::parse_duration(t).ok());
     let deadline = timeout.map(|t| now + chrono::Duration::from_std(t).unwrap_or_default());
     let owner = session_value(session);
+    // Every Secret first: a credential that cannot go into one fails the session before
+    // anything is made.
+    let secrets = match planned
+        .iter()
+        .map(|repository| session_secret(repository, &owner))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            let why = PlanError {
+                reason: "CredentialNotText",
+                message: error.to_string(),
+            };
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &why).await;
+        }
+    };
     let mut snapshots = Vec::new();
-    for repository in &planned {
+    for (repository, secret) in planned.iter().zip(&secrets) {
         let plan = &repository.plan;
         let repository_object = ensure_repository(cluster, &configuration, plan).await?;
         let snapshot = snapshot_object(plan, &repository_object, &json!(plan.target));
         create_once(cluster, &snapshot).await?;
-        create_once(cluster, &session_secret(repository, &owner)).await?;
+        create_once(cluster, secret).await?;
         let mut job = session_job(plan, &owner, timeout.map(|t| t.as_secs() as i64));
         settings
             .placement

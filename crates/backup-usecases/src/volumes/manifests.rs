@@ -165,10 +165,9 @@ pub fn labels(run: &str) -> BTreeMap<&'static str, String> {
 
 /// The credentials as a Secret's `stringData`.
 pub(crate) fn credential_data(
-    settings: &MoverSettings,
+    credentials: &BTreeMap<String, SecretValue>,
 ) -> Result<BTreeMap<String, String>, NotText> {
-    settings
-        .credentials
+    credentials
         .iter()
         .map(|(key, value)| {
             std::str::from_utf8(value.expose())
@@ -220,7 +219,7 @@ fn mover_job(
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "type": "Opaque",
-        "stringData": credential_data(settings)?,
+        "stringData": credential_data(&settings.credentials)?,
     });
     let mut tolerations = placement.tolerations.clone();
     tolerations.extend(settings.tolerations.iter().cloned());

@@ -115,7 +115,7 @@ pub async fn restore_into_workload<C: ResourceStore + PodExec + ?Sized>(
     )?;
     let session = run_id();
     let secret_name = format!("kbackup-restore-{}-{session}", request.target.name);
-    let data = credential_data(&request.mover)?;
+    let data = credential_data(&request.mover.credentials)?;
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
