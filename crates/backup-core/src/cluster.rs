@@ -60,6 +60,18 @@ pub struct ApiResourceType {
 }
 
 impl ApiResourceType {
+    /// A namespaced type (`""` for the core group), as it is listed and read.
+    pub fn namespaced(group: &str, version: &str, kind: &str, plural: &str) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced: true,
+            verbs: vec!["get".into(), "list".into()],
+        }
+    }
+
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

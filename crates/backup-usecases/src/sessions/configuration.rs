@@ -5,7 +5,7 @@
 
 use super::objects::{CONFIGURATION, SESSION, account, cron_job};
 use super::plan::read;
-use super::reconcile::{OperatorSettings, Requeue, kind_type, sessions_in, write_status};
+use super::reconcile::{OperatorSettings, Requeue, kind_type, list_all, sessions_in, write_status};
 use crate::configuration_status::configuration_status;
 use crate::storage_resource::storage_status;
 use backup_api::{BackupConfiguration, BackupStorage, Repository, RepositoryUsage, StoragePhase};
@@ -56,19 +56,10 @@ async fn remove_stale_cron_jobs<C: ResourceStore + ?Sized>(
 ) -> Result<(), ClusterError> {
     let name = configuration.metadata.name.clone().unwrap_or_default();
     let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
-    let cron_jobs = ApiResourceType {
-        group: "batch".into(),
-        version: "v1".into(),
-        kind: "CronJob".into(),
-        plural: "cronjobs".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
+    let cron_jobs = ApiResourceType::namespaced("batch", "v1", "CronJob", "cronjobs");
     let selector = format!("{CONFIGURATION}={name}");
-    let page = cluster
-        .list_page(&cron_jobs, Some(&namespace), Some(&selector), 1000, None)
-        .await?;
-    for cron_job in &page.items {
+    let found = list_all(cluster, &cron_jobs, Some(&namespace), Some(&selector)).await?;
+    for cron_job in &found {
         let session = cron_job["metadata"]["labels"][SESSION]
             .as_str()
             .unwrap_or_default();
@@ -149,13 +140,10 @@ async fn repositories_in<C: ResourceStore + ?Sized>(
     name: &str,
 ) -> Result<Vec<RepositoryUsage>, ClusterError> {
     let repositories = kind_type("Repository", "repositories");
-    let page = cluster
-        .list_page(&repositories, None, None, 1000, None)
-        .await?;
-    let mut found: Vec<RepositoryUsage> = page
-        .items
-        .iter()
-        .filter_map(|r| serde_json::from_value::<Repository>(r.clone()).ok())
+    let mut found: Vec<RepositoryUsage> = list_all(cluster, &repositories, None, None)
+        .await?
+        .into_iter()
+        .filter_map(|r| serde_json::from_value::<Repository>(r).ok())
         .filter(|r| {
             let own = r.metadata.namespace.clone().unwrap_or_default();
             r.spec.storage_ref.name == name && r.spec.storage_ref.namespace_or(&own) == namespace

@@ -13,12 +13,15 @@ use super::objects::{
 use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
 use super::retry::{retry_failed, wait_before_start};
+use crate::volumes::pod_type;
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
     Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotPhase,
 };
 use backup_core::ClusterError;
-use backup_core::cluster::{ApiResourceType, ConfigObjects, JobControl, ObjectRef, ResourceStore};
+use backup_core::cluster::{
+    ApiResourceType, ConfigObjects, JobControl, ObjectRef, ResourceStore, for_each_page,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -274,35 +277,22 @@ async fn jobs_of<C: ResourceStore + ?Sized>(
     cluster: &C,
     session: &BackupSession,
 ) -> Result<Vec<Value>, ClusterError> {
-    let jobs = ApiResourceType {
-        group: "batch".into(),
-        version: "v1".into(),
-        kind: "Job".into(),
-        plural: "jobs".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    };
+    let jobs = ApiResourceType::namespaced("batch", "v1", "Job", "jobs");
     let selector = format!(
         "{BACKUP_SESSION}={}",
         session.metadata.name.as_deref().unwrap_or_default()
     );
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
-    let page = cluster
-        .list_page(&jobs, Some(&namespace), Some(&selector), 100, None)
-        .await?;
-    Ok(page.items)
+    list_all(cluster, &jobs, Some(&namespace), Some(&selector)).await
 }
 
-/// The BackupSessions of a namespace (the first thousand: history limits keep far fewer).
+/// The BackupSessions of a namespace.
 pub(crate) async fn sessions_in<C: ResourceStore + ?Sized>(
     cluster: &C,
     namespace: &str,
 ) -> Result<Vec<Value>, ClusterError> {
     let sessions = kind_type("BackupSession", "backupsessions");
-    let page = cluster
-        .list_page(&sessions, Some(namespace), None, 1000, None)
-        .await?;
-    Ok(page.items)
+    list_all(cluster, &sessions, Some(namespace), None).await
 }
 
 /// The Repository object of `plan`, made from the configuration when missing.
@@ -515,10 +505,8 @@ async fn job_report<C: ResourceStore + ?Sized>(
         return Ok(None);
     };
     let selector = format!("job-name={name}");
-    let pods = cluster
-        .list_page(&pod_type(), Some(namespace), Some(&selector), 10, None)
-        .await?;
-    let message = pods.items.iter().find_map(|pod| {
+    let pods = list_all(cluster, &pod_type(), Some(namespace), Some(&selector)).await?;
+    let message = pods.iter().find_map(|pod| {
         pod["status"]["containerStatuses"]
             .as_array()?
             .iter()
@@ -618,16 +606,8 @@ async fn drop_removed<C: ResourceStore + ?Sized>(
         return Ok(());
     }
     let selector = format!("{REPOSITORY}={repository}");
-    let page = cluster
-        .list_page(
-            &kind_type("Snapshot", "snapshots"),
-            Some(namespace),
-            Some(&selector),
-            1000,
-            None,
-        )
-        .await?;
-    for snapshot in &page.items {
+    let snapshots = kind_type("Snapshot", "snapshots");
+    for snapshot in &list_all(cluster, &snapshots, Some(namespace), Some(&selector)).await? {
         let id = snapshot["spec"]["snapshotId"].as_str().unwrap_or_default();
         if !id.is_empty() && removed.iter().any(|short| id.starts_with(short.as_str())) {
             let name = snapshot["metadata"]["name"].as_str().unwrap_or_default();
@@ -779,25 +759,23 @@ fn duration_since(session: &BackupSession, now: DateTime<Utc>) -> Option<String>
 
 /// A kbackup.io kind as a resource type.
 pub(crate) fn kind_type(kind: &str, plural: &str) -> ApiResourceType {
-    ApiResourceType {
-        group: backup_api::GROUP.into(),
-        version: backup_api::VERSION.into(),
-        kind: kind.into(),
-        plural: plural.into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    }
+    ApiResourceType::namespaced(backup_api::GROUP, backup_api::VERSION, kind, plural)
 }
 
-fn pod_type() -> ApiResourceType {
-    ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-        namespaced: true,
-        verbs: vec!["list".into()],
-    }
+/// Every object of a namespaced type (in `namespace`, or all when `None`) matching
+/// `selector`, page by page.
+pub(crate) async fn list_all<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    resource: &ApiResourceType,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<Value>, ClusterError> {
+    let mut all = Vec::new();
+    for_each_page(cluster, resource, namespace, selector, 500, |items| {
+        all.extend(items)
+    })
+    .await?;
+    Ok(all)
 }
 
 #[cfg(test)]

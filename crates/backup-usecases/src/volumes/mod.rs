@@ -17,12 +17,5 @@ pub mod workload_restore;
 
 /// Pods, as listed to find volumes and to follow movers.
 pub(crate) fn pod_type() -> backup_core::cluster::ApiResourceType {
-    backup_core::cluster::ApiResourceType {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-        namespaced: true,
-        verbs: vec!["get".into(), "list".into()],
-    }
+    backup_core::cluster::ApiResourceType::namespaced("", "v1", "Pod", "pods")
 }

@@ -339,14 +339,7 @@ pub async fn finish_workload_restores<C: ResourceStore + ?Sized>(
         ("Deployment", "deployments"),
         ("StatefulSet", "statefulsets"),
     ] {
-        let resource = ApiResourceType {
-            group: "apps".into(),
-            version: "v1".into(),
-            kind: kind.into(),
-            plural: plural.into(),
-            namespaced: true,
-            verbs: vec!["list".into()],
-        };
+        let resource = ApiResourceType::namespaced("apps", "v1", kind, plural);
         let mut workloads = Vec::new();
         for_each_page(cluster, &resource, Some(namespace), None, 500, |items| {
             workloads.extend(items)
