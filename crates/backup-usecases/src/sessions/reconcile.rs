@@ -380,6 +380,15 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             None => return Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK))),
         }
     }
+    // Read once for every repository's retention entry (gone: no entry).
+    let configuration: Option<BackupConfiguration> = read(
+        cluster,
+        "BackupConfiguration",
+        &session.spec.invoker.namespace_or(&namespace),
+        &session.spec.invoker.name,
+    )
+    .await
+    .ok();
     let mut retention = Vec::new();
     let mut snapshots = Vec::new();
     for (snapshot, report) in &reports {
@@ -388,7 +397,13 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             drop_removed(cluster, &namespace, &snapshot.repository, &outcome.removed).await?;
         }
         write_repository(cluster, &namespace, &snapshot.repository, report).await?;
-        retention.extend(retention_status(session, cluster, &snapshot.repository, report).await);
+        if let Some(configuration) = &configuration {
+            retention.extend(retention_status(
+                configuration,
+                &snapshot.repository,
+                report,
+            ));
+        }
         cluster
             .delete(&ObjectRef::namespaced(
                 "v1",
@@ -652,22 +667,12 @@ async fn write_repository<C: ResourceStore + ?Sized>(
 }
 
 /// The retention entry of a repository in the session's status.
-async fn retention_status<C: ResourceStore + ?Sized>(
-    session: &BackupSession,
-    cluster: &C,
+fn retention_status(
+    configuration: &BackupConfiguration,
     repository: &str,
     report: &SessionReport,
 ) -> Option<RetentionPolicyApplyStatus> {
     let outcome = report.retention.as_ref()?;
-    let namespace = session.metadata.namespace.clone().unwrap_or_default();
-    let configuration: BackupConfiguration = read(
-        cluster,
-        "BackupConfiguration",
-        &session.spec.invoker.namespace_or(&namespace),
-        &session.spec.invoker.name,
-    )
-    .await
-    .ok()?;
     let backend = configuration
         .spec
         .sessions
