@@ -8,7 +8,8 @@ mod common;
 
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
-    Operator, WAIT, declarations, ended, install_definitions, items, object, trigger, wait_for,
+    Operator, WAIT, declarations, ended, install_definitions, items, object, trigger,
+    trigger_when_idle, wait_for,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -48,10 +49,10 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
         "deployment/web",
         "--timeout=120s",
     ]);
-    trigger(&ns, "web", "web-now-1");
-    let status = ended(&ns, "web-now-1");
+    let first = trigger_when_idle(&ns, "web", "web-now-1");
+    let status = ended(&ns, &first);
     assert_eq!(status["phase"], "Succeeded", "{status}");
-    let snapshot = object(&ns, "snapshot", "web-now-1-apps");
+    let snapshot = object(&ns, "snapshot", &format!("{first}-apps"));
     assert_eq!(snapshot["status"]["phase"], "Succeeded", "{snapshot}");
     let components = snapshot["status"]["components"].as_object().unwrap();
     assert!(components.contains_key("manifests"), "{snapshot}");
@@ -68,8 +69,8 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     });
 
     // The bad storage: its session fails saying why, and starts nothing.
-    trigger(&ns, "unwritable", "unwritable-now-1");
-    let failed = ended(&ns, "unwritable-now-1");
+    let unwritable = trigger_when_idle(&ns, "unwritable", "unwritable-now-1");
+    let failed = ended(&ns, &unwritable);
     assert_eq!(failed["phase"], "Failed");
     assert_eq!(
         failed["conditions"][0]["reason"], "StorageNotReady",
@@ -78,36 +79,38 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     assert!(
         !items(&ns, "jobs")
             .iter()
-            .any(|j| j["metadata"]["labels"]["kbackup.io/backup-session"] == "unwritable-now-1"),
+            .any(|j| j["metadata"]["labels"]["kbackup.io/backup-session"] == unwritable.as_str()),
         "no Job for a storage that is not ready"
     );
 
-    // The schedule makes sessions of its own.
+    // The schedule makes sessions of its own (one that found an on-demand session running
+    // was skipped, rightly: the next one is awaited).
     let scheduled = wait_for(
-        "a session from the CronJob",
+        "a session from the CronJob to run",
         Duration::from_secs(150),
         || {
             items(&ns, "backupsessions").into_iter().find_map(|s| {
                 let name = s["metadata"]["name"].as_str()?.to_owned();
-                name.starts_with("web-every-minute-").then_some(name)
+                let ran = matches!(
+                    s["status"]["phase"].as_str(),
+                    Some("Running" | "Succeeded" | "Failed")
+                );
+                (name.starts_with("web-every-minute-") && ran).then_some(name)
             })
         },
     );
-    assert_eq!(ended(&ns, &scheduled)["phase"], "Succeeded");
+    let status = ended(&ns, &scheduled);
+    assert_eq!(status["phase"], "Succeeded", "{status}");
 
     // Killed while a session runs, started again: the session ends once, with one Job.
     let mut killed = false;
-    trigger(&ns, "web", "web-now-2");
-    wait_for("session web-now-2 to run", WAIT, || {
-        let phase = object(&ns, "backupsession", "web-now-2")["status"]["phase"].clone();
-        if phase == "Running" {
-            operator.kill();
-            killed = true;
-        }
-        (phase != Value::Null).then_some(())
-    });
+    let second = trigger_when_idle(&ns, "web", "web-now-2");
+    if object(&ns, "backupsession", &second)["status"]["phase"] == "Running" {
+        operator.kill();
+        killed = true;
+    }
     operator = Operator::start(&ns.name, &node);
-    let status = ended(&ns, "web-now-2");
+    let status = ended(&ns, &second);
     assert_eq!(
         status["phase"], "Succeeded",
         "killed first: {killed}: {status}"
@@ -118,15 +121,15 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
             .filter(|j| j["metadata"]["name"]
                 .as_str()
                 .unwrap()
-                .starts_with("web-now-2"))
+                .starts_with(&format!("{second}-")))
             .count(),
         1
     );
 
     // More sessions: never more than 3 snapshots, in the repository or as objects.
     for name in ["web-now-3", "web-now-4"] {
-        trigger(&ns, "web", name);
-        assert_eq!(ended(&ns, name)["phase"], "Succeeded");
+        let name = trigger_when_idle(&ns, "web", name);
+        assert_eq!(ended(&ns, &name)["phase"], "Succeeded");
     }
     let repository = object(&ns, "repository", "apps");
     assert_eq!(repository["status"]["snapshotCount"], 3, "{repository}");

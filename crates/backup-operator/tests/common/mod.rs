@@ -108,6 +108,43 @@ spec: {{invoker: {{name: {configuration}}}, session: every-minute}}
     ));
 }
 
+/// Triggers a session of `configuration` once none of its sessions is pending or running,
+/// and again under a new name when its schedule started one in between (under `Forbid` the
+/// later is skipped, rightly): the name of the session that started, once it left Pending.
+pub fn trigger_when_idle(ns: &TestNamespace, configuration: &str, name: &str) -> String {
+    for attempt in 0..5 {
+        let name = match attempt {
+            0 => name.to_owned(),
+            n => format!("{name}-{n}"),
+        };
+        wait_for(
+            &format!("the sessions of {configuration} to end"),
+            WAIT,
+            || {
+                let busy = items(ns, "backupsessions").into_iter().any(|s| {
+                    s["spec"]["invoker"]["name"] == configuration
+                        && matches!(
+                            s["status"]["phase"].as_str(),
+                            None | Some("Pending" | "Running")
+                        )
+                });
+                (!busy).then_some(())
+            },
+        );
+        trigger(ns, configuration, &name);
+        let status = wait_for(&format!("session {name} to start"), WAIT, || {
+            let status = object(ns, "backupsession", &name)["status"].clone();
+            (!matches!(status["phase"].as_str(), None | Some("Pending"))).then_some(status)
+        });
+        let overtaken = status["phase"] == "Skipped"
+            && status["conditions"][0]["reason"] == "AnotherSessionRunning";
+        if !overtaken {
+            return name;
+        }
+    }
+    panic!("the schedule of {configuration} overtook every session triggered")
+}
+
 /// Waits until the session ended; its status.
 pub fn ended(ns: &TestNamespace, name: &str) -> Value {
     wait_for(&format!("session {name} to end"), WAIT, || {

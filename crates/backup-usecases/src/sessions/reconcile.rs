@@ -392,10 +392,11 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     let mut retention = Vec::new();
     let mut snapshots = Vec::new();
     for (snapshot, report) in &reports {
-        write_snapshot(cluster, &namespace, &snapshot.name, report, session).await?;
+        // The forgotten first, so the Snapshot objects never hold more than the repository.
         if let Some(outcome) = &report.retention {
             drop_removed(cluster, &namespace, &snapshot.repository, &outcome.removed).await?;
         }
+        write_snapshot(cluster, &namespace, &snapshot.name, report, session).await?;
         write_repository(cluster, &namespace, &snapshot.repository, report).await?;
         if let Some(configuration) = &configuration {
             retention.extend(retention_status(
