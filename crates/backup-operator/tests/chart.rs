@@ -5,7 +5,9 @@
 mod common;
 
 use backup_testing::{TestNamespace, helm, kubeconfig, real_node, s3, unique_name};
-use common::{WAIT, declarations, ended, install_definitions, items, object, trigger, wait_for};
+use common::{
+    WAIT, declarations, ended, install_definitions, items, object, trigger_when_idle, wait_for,
+};
 use std::path::Path;
 use std::process::Command;
 
@@ -101,8 +103,8 @@ fn the_chart_installs_upgrades_and_uninstalls_leaving_definitions_objects_and_da
         "deployment/web",
         "--timeout=120s",
     ]);
-    trigger(&ns, "web", "in-cluster-1");
-    let status = ended(&ns, "in-cluster-1");
+    let session = trigger_when_idle(&ns, "web", "in-cluster-1");
+    let status = ended(&ns, &session);
     assert_eq!(status["phase"], "Succeeded", "{status}");
 
     // Upgraded: the new settings roll out.
@@ -149,7 +151,7 @@ fn the_chart_installs_upgrades_and_uninstalls_leaving_definitions_objects_and_da
         .unwrap();
     assert!(crds.status.success(), "the definitions stay");
     assert_eq!(
-        object(&ns, "snapshot", "in-cluster-1-apps")["status"]["phase"],
+        object(&ns, "snapshot", &format!("{session}-apps"))["status"]["phase"],
         "Succeeded"
     );
     let keys = s3().keys(&bucket, "apps/");
