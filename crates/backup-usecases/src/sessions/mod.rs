@@ -4,6 +4,7 @@
 //! (`configuration`). The operator front-end only watches and calls these.
 
 pub mod configuration;
+pub mod data_stores;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;

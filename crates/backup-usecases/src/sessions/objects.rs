@@ -4,7 +4,7 @@
 
 use super::plan::{PlannedRepository, SessionPlan};
 use crate::volumes::manifests::{NotText, credential_data};
-use backup_api::{API_VERSION, BackupConfiguration, BackupSession, SessionConfig};
+use backup_api::{API_VERSION, BackupConfiguration, BackupSession, SessionConfig, TaskName};
 use backup_k8s::rbac::Family;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -274,9 +274,9 @@ fn pod_template(
 pub fn account(configuration: &BackupConfiguration, purpose: &str) -> Vec<Value> {
     let name = configuration.metadata.name.clone().unwrap_or_default();
     let namespace = configuration.metadata.namespace.clone().unwrap_or_default();
-    let families: &[Family] = match purpose {
-        "trigger" => &[Family::Trigger],
-        _ => &[Family::ClusterBackup, Family::Volumes],
+    let families = match purpose {
+        "trigger" => vec![Family::Trigger],
+        _ => task_families(configuration),
     };
     let rules: Vec<Value> = families
         .iter()
@@ -302,6 +302,25 @@ pub fn account(configuration: &BackupConfiguration, purpose: &str) -> Vec<Value>
     ]
 }
 
+/// What the tasks of every session of `configuration` need, each family once.
+fn task_families(configuration: &BackupConfiguration) -> Vec<Family> {
+    let mut families = Vec::new();
+    for task in configuration.spec.sessions.iter().flat_map(|s| &s.tasks) {
+        let family = match task.name {
+            TaskName::ManifestBackup => Family::ClusterBackup,
+            TaskName::VolumeBackup => Family::Volumes,
+            TaskName::ElasticsearchSnapshot => Family::Elasticsearch,
+            TaskName::StackgraphBackup
+            | TaskName::SettingsBackup
+            | TaskName::VictoriaMetricsBackup => Family::DataStores,
+        };
+        if !families.contains(&family) {
+            families.push(family);
+        }
+    }
+    families
+}
+
 /// The BackupSession as JSON (for owner references).
 pub fn session_value(session: &BackupSession) -> Value {
     serde_json::to_value(session).unwrap_or(Value::Null)
@@ -310,6 +329,44 @@ pub fn session_value(session: &BackupSession) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backup_account_may_do_what_its_tasks_need_and_no_more() {
+        let with_tasks = |tasks: serde_json::Value| -> BackupConfiguration {
+            serde_json::from_value(
+                json!({"apiVersion": API_VERSION, "kind": "BackupConfiguration",
+                "metadata": {"name": "web", "namespace": "apps"},
+                "spec": {"target": {"kind": "Namespace", "name": "apps"},
+                    "backends": [{"name": "main", "storageRef": {"name": "s"},
+                        "retentionPolicy": {"name": "r"}}],
+                    "sessions": [{"name": "daily", "scheduler": {"schedule": "0 3 * * *"},
+                        "repositories": [{"name": "r", "backend": "main", "directory": "d",
+                            "encryptionSecret": {"name": "p"}}],
+                        "tasks": tasks}]}}),
+            )
+            .unwrap()
+        };
+        let resources = |configuration: &BackupConfiguration| -> Vec<String> {
+            account(configuration, "backup")[1]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["resources"].as_array().unwrap().clone())
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let stackgraph = resources(&with_tasks(json!([{"name": "stackgraph-backup"}])));
+        assert!(stackgraph.contains(&"jobs".to_owned()), "{stackgraph:?}");
+        assert!(
+            !stackgraph.contains(&"*".to_owned()),
+            "no reading of every resource: {stackgraph:?}"
+        );
+        let manifests = resources(&with_tasks(json!([{"name": "manifest-backup"}])));
+        assert!(
+            !manifests.contains(&"jobs".to_owned()),
+            "no Jobs for manifests: {manifests:?}"
+        );
+    }
 
     #[test]
     fn names_stay_within_their_limit_and_apart() {

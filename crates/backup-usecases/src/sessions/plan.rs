@@ -2,6 +2,7 @@
 //! names: the configuration's session, its backend's storage (where, and the credentials of
 //! its Secret), the retention policy and the repository's password.
 
+use super::data_stores::{is_data_store, is_run};
 use crate::credentials::{PasswordSource, read_password};
 use crate::retention_policy::retention_rules;
 use crate::storage_resource::storage_access;
@@ -106,6 +107,7 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                 ),
             )
         })?;
+    check_tasks(&session_config.tasks, &spec.target, &namespace)?;
     let mut planned = Vec::new();
     for repository in &session_config.repositories {
         let backend = spec
@@ -190,6 +192,42 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
         });
     }
     Ok(planned)
+}
+
+/// Refuses tasks the operator does not run, StackState data stores mixed with a namespace's
+/// manifests or volumes (the one goes to the installation's archive bucket, the other to the
+/// repository), and data stores outside the session's namespace (its account's Role is there).
+fn check_tasks(
+    tasks: &[BackupTask],
+    target: &TypedObjectRef,
+    namespace: &str,
+) -> Result<(), PlanError> {
+    if let Some(task) = tasks.iter().find(|t| !is_run(t.name)) {
+        return Err(PlanError::new(
+            "TaskNotSupported",
+            format!("the operator does not run task {:?} yet", task.name),
+        ));
+    }
+    let stores = tasks.iter().filter(|t| is_data_store(t.name)).count();
+    if stores == 0 {
+        return Ok(());
+    }
+    if stores != tasks.len() {
+        return Err(PlanError::new(
+            "TasksMixed",
+            "a session backs up either StackState data stores or manifests and volumes, not both",
+        ));
+    }
+    let installation = target_in(target, namespace).namespace.unwrap_or_default();
+    if installation != namespace {
+        return Err(PlanError::new(
+            "TargetOutsideNamespace",
+            format!(
+                "the StackState installation in {installation} is backed up by a configuration in its own namespace, not in {namespace}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The target with its namespace (the configuration's when it names none; a Namespace

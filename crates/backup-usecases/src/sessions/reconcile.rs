@@ -995,6 +995,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tasks_the_operator_cannot_run_together_or_at_all_fail_the_session_before_any_job() {
+        let cases = [
+            (
+                json!([{"name": "settings-backup"}]),
+                "TaskNotSupported",
+                "apps",
+            ),
+            (
+                json!([{"name": "stackgraph-backup"}, {"name": "manifest-backup"}]),
+                "TasksMixed",
+                "apps",
+            ),
+            (
+                json!([{"name": "stackgraph-backup"}]),
+                "TargetOutsideNamespace",
+                "sts",
+            ),
+        ];
+        for (tasks, reason, target) in cases {
+            let cluster = cluster("Ready", false);
+            let mut configuration = cluster
+                .object("BackupConfiguration", Some("apps"), "web")
+                .unwrap();
+            configuration["spec"]["sessions"][0]["tasks"] = tasks;
+            configuration["spec"]["target"] = json!({"kind": "Namespace", "name": target});
+            cluster.insert(&configuration);
+            step(&cluster).await;
+            let status = session_status(&cluster);
+            assert_eq!(status["phase"], "Failed", "{status}");
+            assert_eq!(status["conditions"][0]["reason"], reason, "{status}");
+            assert!(cluster.jobs("apps").is_empty(), "nothing started");
+        }
+    }
+
+    #[tokio::test]
     async fn a_failed_session_is_tried_again_after_its_delay_until_no_retry_is_left() {
         let cluster = cluster("NotReady", false);
         let mut configuration = cluster

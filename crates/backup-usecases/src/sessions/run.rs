@@ -1,7 +1,9 @@
 //! A session's work in one repository, as its Job does it: the repository opened (made on
 //! the first run), the target's manifests and volumes backed up through the cluster and
-//! volume use cases, the retention policy applied, and a report of it all.
+//! volume use cases, the retention policy applied, and a report of it all. A session of
+//! StackState data stores runs their Jobs instead (`data_stores`).
 
+use super::data_stores::{back_up_data_stores, is_data_store};
 use super::plan::SessionPlan;
 use super::report::{RetentionOutcome, SessionReport};
 use crate::cluster::{BackupOptions, backup, backup_with_volumes};
@@ -13,7 +15,9 @@ use crate::volumes::manifests::MoverSettings;
 use crate::volumes::quiesce::Quiesce;
 use crate::volumes::target::WorkloadRef;
 use backup_api::{ComponentStatus, SnapshotPhase, TaskName};
-use backup_core::cluster::{JobControl, PodExec, ResourceStore, SecretValue, WorkloadControl};
+use backup_core::cluster::{
+    Cluster, JobControl, PodExec, ResourceStore, SecretValue, WorkloadControl,
+};
 use backup_core::model::{Phase, Severity};
 use backup_core::resources::{Cleaning, ResourceFilter};
 use backup_core::{ObjectStorage, Progress, SnapshotId};
@@ -29,7 +33,7 @@ pub const SESSION_LABEL: &str = super::objects::BACKUP_SESSION;
 
 /// Does `plan` in the repository at `storage` (opened with `password`; made when empty),
 /// with `mover` for volumes; never fails: what went wrong is in the report.
-pub async fn run_session<C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Sized>(
+pub async fn run_session<C: Cluster + PodExec + Clone>(
     cluster: &C,
     plan: &SessionPlan,
     storage: Arc<dyn ObjectStorage>,
@@ -37,6 +41,9 @@ pub async fn run_session<C: ResourceStore + JobControl + PodExec + WorkloadContr
     mover: MoverSettings,
     progress: &dyn Progress,
 ) -> SessionReport {
+    if plan.tasks.iter().any(|t| is_data_store(t.name)) {
+        return back_up_data_stores(cluster, plan, chrono::Utc::now()).await;
+    }
     let repository = match open_or_init(storage, password).await {
         Ok(repository) => repository,
         Err(error) => return SessionReport::failed(format!("repository: {error}")),
@@ -77,16 +84,6 @@ async fn back_up<C: ResourceStore + JobControl + PodExec + WorkloadControl + ?Si
     progress: &dyn Progress,
 ) -> Result<(Option<SnapshotId>, Option<String>), String> {
     let task = |name: TaskName| plan.tasks.iter().find(|t| t.name == name);
-    if let Some(other) = plan
-        .tasks
-        .iter()
-        .find(|t| !matches!(t.name, TaskName::ManifestBackup | TaskName::VolumeBackup))
-    {
-        return Err(format!(
-            "task {:?} is not run by the operator yet; back it up with the kbackup command",
-            other.name
-        ));
-    }
     let namespace = plan.target.namespace.clone().unwrap_or_default();
     let marks = SnapshotMarks {
         tags: vec![format!("session:{}", plan.session)],

@@ -4,6 +4,7 @@
 //! Elasticsearch.
 
 mod archive_store;
+mod backup;
 mod data_store;
 mod elasticsearch;
 mod error;
@@ -12,6 +13,7 @@ mod installation;
 mod stackgraph_v2;
 
 pub use archive_store::ArchiveStore;
+pub use backup::StackGraphBackup;
 pub use data_store::{
     ArchiveChoice, Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog,
 };

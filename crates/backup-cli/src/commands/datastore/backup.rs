@@ -8,8 +8,7 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 use backup_core::Progress;
 use backup_core::cluster::JobState;
-use backup_k8s::datastore::{JobOutcome, JobRun, Operation};
-use backup_usecases::stackstate::{DataStore, SpecOptions};
+use backup_k8s::datastore::JobOutcome;
 use std::time::Duration;
 
 impl Tabular for JobOutcome {
@@ -25,21 +24,14 @@ impl Tabular for JobOutcome {
 /// Runs the backup Job and reports the archive it wrote.
 pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) -> CliResult {
     let installation = installation::load(context, &source.config).await?;
-    let archive = format!(
-        "sts-backup-{}.graph",
-        chrono::Utc::now().format("%Y%m%d-%H%M")
-    );
     let endpoint = source.storage.storage_endpoint.as_deref();
-    let spec =
-        DataStore::StackGraph.spec(&installation.config, endpoint, SpecOptions::default())?;
-    let request = installation.job_request(archive)?;
-    let backup = JobRun::new(&installation.cluster, &installation.namespace, spec);
+    let backup = installation.stackgraph_backup(endpoint, chrono::Utc::now())?;
     let progress = context.progress();
     progress.start(
-        &format!("backing up StackGraph to {}", request.archive),
+        &format!("backing up StackGraph to {}", backup.archive()),
         None,
     );
-    let outcome = backup.run(Operation::Backup, &request, timeout).await;
+    let outcome = backup.run(timeout).await;
     progress.finish();
     let outcome = outcome?;
     emit(context.output, std::slice::from_ref(&outcome))?;
