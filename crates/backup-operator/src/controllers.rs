@@ -1,13 +1,15 @@
-//! The three controllers: BackupStorage (probed, its repositories listed; woken by them),
+//! The controllers: BackupStorage (probed, its repositories listed; woken by them),
 //! BackupConfiguration (status, accounts, CronJobs, history; woken by its CronJobs and
-//! sessions) and BackupSession (driven through its Jobs, woken by them). Each reconcile is
+//! sessions), BackupSession (driven through its Jobs, woken by them), and Repository and
+//! Snapshot (their `deletionPolicy`). Each reconcile is
 //! one use-case call; errors back off per object.
 
 use crate::metrics::Metrics;
-use backup_api::{BackupConfiguration, BackupSession, BackupStorage, Repository};
+use backup_api::{BackupConfiguration, BackupSession, BackupStorage, Repository, Snapshot};
 use backup_core::ClusterError;
 use backup_k8s::KubeCluster;
 use backup_usecases::sessions::configuration::{reconcile_configuration, reconcile_storage};
+use backup_usecases::sessions::deletion::{DeletionError, DeletionStep, reconcile_deletion};
 use backup_usecases::sessions::reconcile::{OperatorSettings, Requeue, reconcile_session};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -87,8 +89,14 @@ impl Context {
 
 /// A reconcile's failure.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Error(#[from] ClusterError);
+pub enum Error {
+    /// Reading or writing objects failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// An object's data could not be deleted.
+    #[error(transparent)]
+    Deletion(#[from] DeletionError),
+}
 
 fn action(requeue: Requeue) -> Action {
     match requeue {
@@ -118,6 +126,8 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         .reconcile_failed(match K::kind(&()).as_ref() {
             "BackupSession" => "backupsession",
             "BackupConfiguration" => "backupconfiguration",
+            "Repository" => "repository",
+            "Snapshot" => "snapshot",
             _ => "backupstorage",
         });
     Action::requeue(wait)
@@ -168,6 +178,31 @@ async fn storage(object: Arc<BackupStorage>, context: Arc<Context>) -> Result<Ac
     .await?;
     context.succeeded(&key(object.as_ref()));
     Ok(action(requeue))
+}
+
+async fn deletion<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    context: Arc<Context>,
+) -> Result<Action, Error> {
+    let kind = K::kind(&());
+    let step = reconcile_deletion(
+        &context.cluster,
+        &kind,
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+    )
+    .await?;
+    match &step {
+        DeletionStep::Wiped(objects) => {
+            tracing::info!(object = %key(object.as_ref()), objects, "data wiped out")
+        }
+        DeletionStep::NothingToWipe(why) => {
+            tracing::info!(object = %key(object.as_ref()), why, "nothing to wipe out")
+        }
+        _ => {}
+    }
+    context.succeeded(&key(object.as_ref()));
+    Ok(Action::await_change())
 }
 
 fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope>>(
@@ -268,6 +303,26 @@ pub async fn run(
             .run(storage, error_policy, context.clone())
             .for_each(logged)
             .boxed(),
+        );
+        // `deletionPolicy`: WipeOut objects held by a finalizer until their data is gone.
+        controllers.push(
+            Controller::new(
+                api::<Repository>(&client, scope),
+                watcher::Config::default(),
+            )
+            .with_config(config.clone())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(deletion, error_policy, context.clone())
+            .for_each(logged)
+            .boxed(),
+        );
+        controllers.push(
+            Controller::new(api::<Snapshot>(&client, scope), watcher::Config::default())
+                .with_config(config.clone())
+                .graceful_shutdown_on(shutdown.clone())
+                .run(deletion, error_policy, context.clone())
+                .for_each(logged)
+                .boxed(),
         );
     }
     futures::future::join_all(controllers).await;

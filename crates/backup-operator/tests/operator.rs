@@ -9,7 +9,7 @@ mod common;
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
     Operator, WAIT, declarations, ended, install_definitions, items, object, trigger,
-    trigger_when_idle, wait_for,
+    trigger_when_idle, wait_for, wait_idle,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -169,4 +169,53 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     );
     assert!(metrics.contains("kbackup_backup_last_success_timestamp_seconds{"));
     assert_eq!(operator.get("/healthz").as_deref(), Some("ok\n"));
+
+    // deletionPolicy WipeOut: a Snapshot object deleted takes its snapshot with it ...
+    wait_idle(&ns, "web");
+    let kept: Vec<Value> = items(&ns, "snapshots")
+        .into_iter()
+        .filter(|s| s["spec"]["repository"] == "apps" && s["status"]["phase"] == "Succeeded")
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    let keys = || s3().keys(&bucket, "apps/");
+    let doomed = kept[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let id = kept[0]["spec"]["snapshotId"].as_str().unwrap().to_owned();
+    assert!(keys().contains(&format!("apps/snapshots/{id}")));
+    wipe_out(&ns, "snapshot", &doomed);
+    assert!(
+        !keys().contains(&format!("apps/snapshots/{id}")),
+        "the snapshot is gone"
+    );
+    assert_eq!(
+        keys()
+            .iter()
+            .filter(|k| k.starts_with("apps/snapshots/"))
+            .count(),
+        2
+    );
+    // ... and a Repository object its whole directory; a Delete one (the default) leaves it.
+    wipe_out(&ns, "repository", "apps");
+    assert_eq!(
+        keys(),
+        Vec::<String>::new(),
+        "the repository's data is gone"
+    );
+}
+
+/// Sets `deletionPolicy: WipeOut`, waits for the operator's finalizer, deletes the object and
+/// waits until it is gone.
+fn wipe_out(ns: &TestNamespace, kind: &str, name: &str) {
+    ns.kubectl(&[
+        "patch",
+        kind,
+        name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"deletionPolicy":"WipeOut"}}"#,
+    ]);
+    wait_for(&format!("{kind} {name} to be held"), WAIT, || {
+        let finalizers = object(ns, kind, name)["metadata"]["finalizers"].to_string();
+        finalizers.contains("kbackup.io/wipe-out").then_some(())
+    });
+    ns.kubectl(&["delete", kind, name, "--timeout=120s"]);
 }

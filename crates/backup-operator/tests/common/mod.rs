@@ -108,6 +108,24 @@ spec: {{invoker: {{name: {configuration}}}, session: every-minute}}
     ));
 }
 
+/// Waits until no session of `configuration` is pending or running.
+pub fn wait_idle(ns: &TestNamespace, configuration: &str) {
+    wait_for(
+        &format!("the sessions of {configuration} to end"),
+        WAIT,
+        || {
+            let busy = items(ns, "backupsessions").into_iter().any(|s| {
+                s["spec"]["invoker"]["name"] == configuration
+                    && matches!(
+                        s["status"]["phase"].as_str(),
+                        None | Some("Pending" | "Running")
+                    )
+            });
+            (!busy).then_some(())
+        },
+    );
+}
+
 /// Triggers a session of `configuration` once none of its sessions is pending or running,
 /// and again under a new name when its schedule started one in between (under `Forbid` the
 /// later is skipped, rightly): the name of the session that started, once it left Pending.
@@ -117,20 +135,7 @@ pub fn trigger_when_idle(ns: &TestNamespace, configuration: &str, name: &str) ->
             0 => name.to_owned(),
             n => format!("{name}-{n}"),
         };
-        wait_for(
-            &format!("the sessions of {configuration} to end"),
-            WAIT,
-            || {
-                let busy = items(ns, "backupsessions").into_iter().any(|s| {
-                    s["spec"]["invoker"]["name"] == configuration
-                        && matches!(
-                            s["status"]["phase"].as_str(),
-                            None | Some("Pending" | "Running")
-                        )
-                });
-                (!busy).then_some(())
-            },
-        );
+        wait_idle(ns, configuration);
         trigger(ns, configuration, &name);
         let status = wait_for(&format!("session {name} to start"), WAIT, || {
             let status = object(ns, "backupsession", &name)["status"].clone();

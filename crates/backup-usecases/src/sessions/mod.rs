@@ -5,6 +5,7 @@
 
 pub mod configuration;
 pub mod data_stores;
+pub mod deletion;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;
