@@ -63,10 +63,20 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     assert_eq!(snapshot["spec"]["snapshotId"].as_str().unwrap().len(), 64);
     let repository = object(&ns, "repository", "apps");
     assert_eq!(repository["status"]["snapshotCount"], 1, "{repository}");
+    assert_eq!(repository["status"]["integrity"], true, "{repository}");
+    assert_eq!(
+        repository["status"]["recentSnapshots"][0]["name"],
+        format!("{first}-apps").as_str(),
+        "{repository}"
+    );
+    let size = repository["status"]["size"].as_str().unwrap().to_owned();
     wait_for("the storage to list its repository", WAIT, || {
         let storage = object(&ns, "backupstorage", "minio");
-        (storage["status"]["repositories"][0]["name"] == "apps").then_some(())
+        let status = &storage["status"];
+        (status["repositories"][0]["name"] == "apps" && status["totalSize"].is_string())
+            .then_some(())
     });
+    assert!(size.ends_with("KiB") || size.ends_with("MiB"), "{size}");
 
     // The bad storage: its session fails saying why, and starts nothing.
     let unwritable = trigger_when_idle(&ns, "unwritable", "unwritable-now-1");

@@ -6,6 +6,7 @@
 use super::objects::{CONFIGURATION, SESSION, account, cron_job};
 use super::plan::read;
 use super::reconcile::{OperatorSettings, Requeue, kind_type, list_all, sessions_in, write_status};
+use super::run::{size_bytes, size_text};
 use crate::configuration_status::configuration_status;
 use crate::storage_resource::storage_status;
 use backup_api::{BackupConfiguration, BackupStorage, Repository, RepositoryUsage, StoragePhase};
@@ -152,7 +153,7 @@ async fn repositories_in<C: ResourceStore + ?Sized>(
             name: r.metadata.name.clone().unwrap_or_default(),
             namespace: r.metadata.namespace.clone().unwrap_or_default(),
             path: r.spec.directory.clone(),
-            size: None,
+            size: r.status.as_ref().and_then(|s| s.size.clone()),
         })
         .collect();
     found.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -172,6 +173,12 @@ pub async fn reconcile_storage<C: ResourceStore + ConfigObjects + ?Sized>(
     };
     let mut status = storage_status(cluster, namespace, &storage.spec).await;
     status.repositories = repositories_in(cluster, namespace, name).await?;
+    let sizes: Vec<u64> = status
+        .repositories
+        .iter()
+        .filter_map(|r| r.size.as_deref().and_then(size_bytes))
+        .collect();
+    status.total_size = (!sizes.is_empty()).then(|| size_text(sizes.iter().sum()));
     let again = match status.phase {
         Some(StoragePhase::Ready) => Duration::from_secs(600),
         _ => Duration::from_secs(60),
@@ -196,11 +203,9 @@ mod tests {
                 "spec": {"storageRef": storage, "directory": name,
                     "encryptionSecret": {"name": "password"}}})
         };
-        cluster.insert(&repository(
-            "apps",
-            "web",
-            json!({"name": "minio", "namespace": "ops"}),
-        ));
+        let mut web = repository("apps", "web", json!({"name": "minio", "namespace": "ops"}));
+        web["status"] = json!({"size": "1.5 MiB"});
+        cluster.insert(&web);
         cluster.insert(&repository("ops", "own", json!({"name": "minio"})));
         cluster.insert(&repository("apps", "elsewhere", json!({"name": "minio"})));
         cluster.insert(&repository(
@@ -214,5 +219,6 @@ mod tests {
             .map(|r| format!("{}/{} {}", r.namespace, r.name, r.path))
             .collect();
         assert_eq!(names, ["apps/web web", "ops/own own"]);
+        assert_eq!(found[0].size.as_deref(), Some("1.5 MiB"), "its size");
     }
 }

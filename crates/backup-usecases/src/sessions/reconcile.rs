@@ -13,10 +13,12 @@ use super::objects::{
 use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
 use super::retry::{retry_failed, wait_before_start};
+use super::run::size_text;
 use crate::volumes::pod_type;
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
-    Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotPhase,
+    Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotInfo,
+    SnapshotPhase,
 };
 use backup_core::ClusterError;
 use backup_core::cluster::{
@@ -122,6 +124,8 @@ impl JobPlacement {
 
 /// How often a running session is looked at even when nothing changed.
 const RUNNING_CHECK: Duration = Duration::from_secs(60);
+/// The newest snapshots a Repository's status lists.
+const RECENT_SNAPSHOTS: usize = 5;
 
 /// Takes the BackupSession `namespace/name` one step further.
 pub async fn reconcile_session<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
@@ -663,8 +667,41 @@ async fn write_repository<C: ResourceStore + ?Sized>(
     if let Some(count) = report.snapshot_count {
         status["snapshotCount"] = json!(count);
     }
+    if let Some(integrity) = report.integrity {
+        status["integrity"] = json!(integrity);
+    }
+    if let Some(bytes) = report.repository_size {
+        status["size"] = json!(size_text(bytes));
+    }
+    status["recentSnapshots"] = json!(recent_snapshots(cluster, namespace, repository).await?);
     write_status(cluster, "Repository", object, status).await?;
     Ok(())
+}
+
+/// The newest Snapshot objects of `repository` (at most [`RECENT_SNAPSHOTS`]).
+async fn recent_snapshots<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    repository: &str,
+) -> Result<Vec<SnapshotInfo>, ClusterError> {
+    let selector = format!("{REPOSITORY}={repository}");
+    let snapshots = kind_type("Snapshot", "snapshots");
+    let mut recent: Vec<SnapshotInfo> =
+        list_all(cluster, &snapshots, Some(namespace), Some(&selector))
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                Some(SnapshotInfo {
+                    name: s["metadata"]["name"].as_str()?.to_owned(),
+                    phase: s["status"]["phase"].as_str()?.to_owned(),
+                    snapshot_time: s["status"]["snapshotTime"].as_str()?.to_owned(),
+                    size: s["status"]["size"].as_str().map(str::to_owned),
+                })
+            })
+            .collect();
+    recent.sort_by(|a, b| b.snapshot_time.cmp(&a.snapshot_time));
+    recent.truncate(RECENT_SNAPSHOTS);
+    Ok(recent)
 }
 
 /// The retention entry of a repository in the session's status.
@@ -936,6 +973,8 @@ mod tests {
                 error: None,
             }),
             snapshot_count: Some(3),
+            integrity: Some(true),
+            repository_size: Some(3 << 20),
             ..SessionReport::default()
         };
         finish_job(&cluster, &report);
@@ -970,6 +1009,11 @@ mod tests {
             .object("Repository", Some("apps"), "apps-repo")
             .unwrap();
         assert_eq!(repository["status"]["snapshotCount"], 3);
+        assert_eq!(repository["status"]["integrity"], true);
+        assert_eq!(repository["status"]["size"], "3.0 MiB");
+        let recent = &repository["status"]["recentSnapshots"];
+        assert_eq!(recent[0]["name"], "web-daily-1-apps-repo", "{recent}");
+        assert_eq!(recent[0]["snapshotTime"], "2026-12-01T10:00:30Z");
         assert_eq!(
             step(&cluster).await.ended,
             None,

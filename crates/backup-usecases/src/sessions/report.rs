@@ -39,6 +39,13 @@ pub struct SessionReport {
     /// Snapshots in the repository afterwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_count: Option<u64>,
+    /// Whether the repository's structure checked out afterwards (every snapshot's data
+    /// indexed, every indexed pack present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<bool>,
+    /// Bytes the repository holds afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_size: Option<u64>,
 }
 
 /// What the retention policy removed.

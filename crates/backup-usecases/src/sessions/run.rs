@@ -22,6 +22,7 @@ use backup_core::model::{Phase, Severity};
 use backup_core::resources::{Cleaning, ResourceFilter};
 use backup_core::{ObjectStorage, Progress, SnapshotId};
 use backup_repository::{ForgetPlan, InitOptions, Repository, RepositoryError};
+use futures::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ pub async fn run_session<C: Cluster + PodExec + Clone>(
     if plan.tasks.iter().any(|t| is_data_store(t.name)) {
         return back_up_data_stores(cluster, plan, chrono::Utc::now()).await;
     }
-    let repository = match open_or_init(storage, password).await {
+    let repository = match open_or_init(storage.clone(), password).await {
         Ok(repository) => repository,
         Err(error) => return SessionReport::failed(format!("repository: {error}")),
     };
@@ -59,7 +60,17 @@ pub async fn run_session<C: Cluster + PodExec + Clone>(
             Some(apply_retention(&repository, &plan.retention, &configuration).await);
     }
     report.snapshot_count = repository.snapshots().await.ok().map(|s| s.len() as u64);
+    report.integrity = repository.check(0).await.ok().map(|c| c.errors.is_empty());
+    report.repository_size = stored_bytes(storage.as_ref()).await.ok();
     report
+}
+
+/// The bytes of every object of the repository.
+async fn stored_bytes(storage: &dyn ObjectStorage) -> Result<u64, backup_core::StorageError> {
+    storage
+        .list("")
+        .try_fold(0u64, |total, meta| async move { Ok(total + meta.size) })
+        .await
 }
 
 /// The repository, initialised when the storage holds none yet.
@@ -261,8 +272,7 @@ async fn describe(
         components,
         size: Some(size_text(snapshot.totals.added_bytes)),
         error,
-        retention: None,
-        snapshot_count: None,
+        ..SessionReport::default()
     }
 }
 
@@ -321,6 +331,15 @@ pub fn size_text(bytes: u64) -> String {
     }
 }
 
+/// The bytes of a [`size_text`] (to its precision); `None` when it is not one.
+pub fn size_bytes(text: &str) -> Option<u64> {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (number, unit) = text.split_once(' ')?;
+    let power = UNITS.iter().position(|u| *u == unit)?;
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| (value * 1024f64.powi(power as i32)) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +363,16 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_size_text_reads_back_to_its_precision() {
+        for bytes in [0, 1023, 1536, 5 * 1024 * 1024, 3 << 40] {
+            let back = size_bytes(&size_text(bytes)).unwrap();
+            assert!(back.abs_diff(bytes) <= bytes / 20, "{bytes} {back}");
+        }
+        assert_eq!(size_bytes("12 parsecs"), None);
+        assert_eq!(size_bytes("-1 KiB"), None);
     }
 
     #[tokio::test]
