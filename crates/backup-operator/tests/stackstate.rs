@@ -1,7 +1,8 @@
-//! The operator backing up a simulated StackState installation (kwok nodes run its Jobs) on
-//! schedule: a BackupConfiguration with the `stackgraph-backup` task makes, every minute, a
+//! The operator backing up a simulated StackState installation (kwok nodes run its Jobs and
+//! forward its Elasticsearch to the test environment's) on schedule: a BackupConfiguration
+//! with the `stackgraph-backup` and `elasticsearch-snapshot` tasks makes, every minute, a
 //! session whose Job runs StackGraph's sts-backup-compatible backup Job in the installation's
-//! namespace, and the Snapshot object records the archive it wrote.
+//! namespace and takes an Elasticsearch snapshot, and the Snapshot object records both.
 
 mod common;
 
@@ -13,14 +14,21 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
-fn a_stackgraph_configuration_runs_the_sts_backup_job_on_schedule() {
+fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_schedule() {
     let node = real_node();
     install_definitions();
     let ns = TestNamespace::create("kbackup-sts");
     let bucket = unique_name("operator-sts");
     s3().create_bucket(&bucket);
     let volumes = scratch_volumes(&ns);
+    let search = elasticsearch(&ns.name);
     ns.apply(&installation(&ns, &node.shared_s3_endpoint, &bucket));
+    ns.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/elasticsearch",
+        "--timeout=60s",
+    ]);
     // Every Job made in the namespace, as the API server announces it (the backup Job is
     // removed once it ended, as sts-backup removes it).
     let mut watch = Command::new(backup_testing::kubectl())
@@ -56,14 +64,25 @@ fn a_stackgraph_configuration_runs_the_sts_backup_job_on_schedule() {
     let status = ended(&ns, &scheduled);
     assert_eq!(status["phase"], "Succeeded", "{status}");
     let snapshot = object(&ns, "snapshot", &format!("{scheduled}-archives"));
-    let archive = snapshot["spec"]["snapshotId"].as_str().unwrap().to_owned();
+    let written = snapshot["spec"]["snapshotId"].as_str().unwrap().to_owned();
+    let (archive, es_snapshot) = written.split_once(',').expect("two names");
     assert!(
         archive.starts_with("sts-backup-") && archive.ends_with(".graph") && archive.len() == 30,
         "named as the chart's CronJob names them: {snapshot}"
     );
-    assert_eq!(
-        snapshot["status"]["components"]["stackgraph"]["phase"], "Succeeded",
-        "{snapshot}"
+    for component in ["stackgraph", "elasticsearch"] {
+        assert_eq!(
+            snapshot["status"]["components"][component]["phase"], "Succeeded",
+            "{snapshot}"
+        );
+    }
+    let taken = search.get(&format!("_snapshot/{}/{es_snapshot}", ns.name));
+    assert_eq!(taken["snapshots"][0]["state"], "SUCCESS", "{taken}");
+    assert!(
+        taken["snapshots"][0]["indices"]
+            .to_string()
+            .contains(&format!("{}-data", ns.name)),
+        "the configured indices: {taken}"
     );
 
     let _ = watch.kill();
@@ -130,6 +149,45 @@ fn a_stackgraph_configuration_runs_the_sts_backup_job_on_schedule() {
     }
 }
 
+/// The test Elasticsearch, reached by curl.
+struct Search {
+    url: String,
+}
+
+impl Search {
+    fn call(&self, method: &str, path: &str, body: &str) -> Value {
+        let output = Command::new("curl")
+            .args(["-sS", "-X", method, "-H", "content-type: application/json"])
+            .args(["--data", body, &format!("{}/{path}", self.url)])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.call("GET", path, "")
+    }
+}
+
+/// A snapshot repository named `prefix` (a directory of the test Elasticsearch) and an
+/// index `<prefix>-data` with a document in it.
+fn elasticsearch(prefix: &str) -> Search {
+    let server = backup_testing::elasticsearch();
+    let search = Search { url: server.url };
+    let location = server.repo_path.join(prefix);
+    let settings = serde_json::json!({"type": "fs", "settings": {"location": location}});
+    let made = search.call("PUT", &format!("_snapshot/{prefix}"), &settings.to_string());
+    assert_eq!(made["acknowledged"], true, "{made}");
+    let indexed = search.call(
+        "PUT",
+        &format!("{prefix}-data/_doc/1?refresh=true"),
+        r#"{"kept": true}"#,
+    );
+    assert!(indexed["result"].is_string(), "{indexed}");
+    search
+}
+
 /// Volumes for the backup Jobs' scratch claims (their class is the namespace's name).
 fn scratch_volumes(ns: &TestNamespace) -> Vec<String> {
     let names: Vec<String> = (0..3).map(|n| format!("{}-pv-{n}", ns.name)).collect();
@@ -165,6 +223,10 @@ stackgraph:
     zookeeperQuorum: suse-observability-zookeeper:2181
     job: {{image: 'quay.io/stackstate/stackstate-backup-container:test', waitImage: busybox}}
     pvc: {{size: 1Gi, storageClassName: {class}}}
+elasticsearch:
+  service: {{name: suse-observability-elasticsearch-master-headless, port: 9200}}
+  snapshotRepository: {{name: {class}}}
+  slm: {{indices: '{class}-*'}}
 ",
         class = ns.name
     );
@@ -214,7 +276,25 @@ spec:
     scheduler: {{schedule: '* * * * *'}}
     timeout: 5m
     repositories: [{{name: archives, backend: main, directory: archives, encryptionSecret: {{name: repository-password}}}}]
-    tasks: [{{name: stackgraph-backup}}]
+    tasks: [{{name: stackgraph-backup}}, {{name: elasticsearch-snapshot}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: elasticsearch}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: elasticsearch}}}}
+  template:
+    metadata: {{labels: {{app: elasticsearch}}}}
+    spec:
+      containers: [{{name: es, image: elasticsearch, ports: [{{containerPort: 9200}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: suse-observability-elasticsearch-master-headless}}
+spec:
+  selector: {{app: elasticsearch}}
+  ports: [{{port: 9200, targetPort: 9200}}]
 ",
         config = backup_testing::indent(&config, 4),
         key = server.access_key_id,

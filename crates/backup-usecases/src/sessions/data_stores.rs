@@ -1,13 +1,15 @@
 //! The StackState data-store tasks of a session, as its Job does them: the installation in
-//! the target's namespace loaded as the `kbackup` command loads it, and each data store's
-//! own Job run as sts-backup runs it. The archive goes where the installation keeps its
-//! archives (restorable by sts-backup and kbackup alike), not into the session's repository:
-//! the Snapshot object records it as the snapshot.
+//! the target's namespace loaded as the `kbackup` command loads it; StackGraph's own backup
+//! Job run as sts-backup runs it, an Elasticsearch snapshot taken into the configured
+//! snapshot repository. What they write goes where the installation keeps it (restorable by
+//! sts-backup and kbackup alike), not into the session's repository: the Snapshot object
+//! records its names as the snapshot.
 
 use super::plan::SessionPlan;
 use super::report::SessionReport;
-use crate::stackstate::{ConfigSource, Installation};
-use backup_api::{ComponentStatus, SnapshotPhase, TaskName};
+use crate::stackstate::{ConfigSource, EsSnapshotRequest, Installation};
+use backup_api::{BackupTask, ComponentStatus, SnapshotPhase, TaskName};
+use backup_core::NoProgress;
 use backup_core::cluster::{Cluster, JobState};
 use backup_core::stackstate::DEFAULT_CONFIG_NAME;
 use chrono::{DateTime, Utc};
@@ -27,7 +29,10 @@ pub fn is_data_store(task: TaskName) -> bool {
 pub fn is_run(task: TaskName) -> bool {
     matches!(
         task,
-        TaskName::ManifestBackup | TaskName::VolumeBackup | TaskName::StackgraphBackup
+        TaskName::ManifestBackup
+            | TaskName::VolumeBackup
+            | TaskName::StackgraphBackup
+            | TaskName::ElasticsearchSnapshot
     )
 }
 
@@ -43,37 +48,12 @@ pub async fn back_up_data_stores<C: Cluster + Clone>(
         snapshot_time: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         ..SessionReport::default()
     };
+    let mut written = Vec::new();
     for task in plan.tasks.iter().filter(|t| is_data_store(t.name)) {
-        let source = ConfigSource {
-            configmap: param(&task.params, "configMap"),
-            secret: param(&task.params, "secret"),
-        };
         let started = Instant::now();
-        let outcome = async {
-            if task.name != TaskName::StackgraphBackup {
-                return Err(format!(
-                    "the operator does not back up {} yet",
-                    component(task.name)
-                ));
-            }
-            let installation = Installation::load(cluster.clone(), &namespace, &source, None)
-                .await
-                .map_err(|e| e.to_string())?;
-            let endpoint = task.params.get("storageEndpoint").map(String::as_str);
-            let backup = installation
-                .stackgraph_backup(endpoint, now)
-                .map_err(|e| e.to_string())?;
-            let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            match outcome.job_state {
-                JobState::Succeeded => Ok(outcome.archive),
-                JobState::Failed(reason) => Err(format!("Job {} failed: {reason}", outcome.job)),
-                JobState::Running => Err(format!("Job {} did not end", outcome.job)),
-            }
-        }
-        .await;
-        let (phase, error) = match outcome {
-            Ok(archive) => {
-                report.snapshot_id = Some(archive);
+        let (phase, error) = match back_up(cluster, &namespace, task, now).await {
+            Ok(name) => {
+                written.push(name);
                 ("Succeeded", None)
             }
             Err(error) => ("Failed", Some(error)),
@@ -89,12 +69,75 @@ pub async fn back_up_data_stores<C: Cluster + Clone>(
             },
         );
     }
+    report.snapshot_id = (!written.is_empty()).then(|| written.join(","));
     report.total_components = report.components.len() as u32;
     report.phase = Some(match report.error {
         None if report.snapshot_id.is_some() => SnapshotPhase::Succeeded,
         _ => SnapshotPhase::Failed,
     });
     report
+}
+
+/// Backs up the data store of `task` in the installation of `namespace`: the name of what
+/// it wrote (an archive, a snapshot), or why it could not.
+async fn back_up<C: Cluster + Clone>(
+    cluster: &C,
+    namespace: &str,
+    task: &BackupTask,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
+    let source = ConfigSource {
+        configmap: param(&task.params, "configMap"),
+        secret: param(&task.params, "secret"),
+    };
+    let installation = Installation::load(cluster.clone(), namespace, &source, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    match task.name {
+        TaskName::StackgraphBackup => {
+            let endpoint = task.params.get("storageEndpoint").map(String::as_str);
+            let backup = installation
+                .stackgraph_backup(endpoint, now)
+                .map_err(|e| e.to_string())?;
+            let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
+            match outcome.job_state {
+                JobState::Succeeded => Ok(outcome.archive),
+                JobState::Failed(reason) => Err(format!("Job {} failed: {reason}", outcome.job)),
+                JobState::Running => Err(format!("Job {} did not end", outcome.job)),
+            }
+        }
+        TaskName::ElasticsearchSnapshot => {
+            let url = task.params.get("elasticsearchUrl").map(String::as_str);
+            let connection = installation
+                .connect_elasticsearch(url, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let request = EsSnapshotRequest {
+                name: None,
+                indices: task.params.get("indices").cloned(),
+                wait: true,
+                partial: false,
+            };
+            let taken = installation
+                .take_es_snapshot(&connection, request, &NoProgress)
+                .await
+                .map_err(|e| e.to_string())?;
+            match taken.info {
+                Some(info) if info.state == "SUCCESS" => Ok(taken.name),
+                Some(info) => Err(format!(
+                    "snapshot {} ended {}: {}",
+                    taken.name,
+                    info.state,
+                    info.failures.join("; ")
+                )),
+                None => Err(format!("snapshot {} was not waited for", taken.name)),
+            }
+        }
+        other => Err(format!(
+            "the operator does not back up {} yet",
+            component(other)
+        )),
+    }
 }
 
 /// The component a task's data store is recorded under.
