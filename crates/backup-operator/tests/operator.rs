@@ -8,11 +8,10 @@ mod common;
 
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
-    Operator, WAIT, declarations, ended, install_definitions, items, object, trigger,
-    trigger_when_idle, wait_for, wait_idle,
+    Operator, WAIT, declarations, ended, install_definitions, items, object, scheduled_run,
+    trigger, trigger_when_idle, wait_for, wait_idle,
 };
 use serde_json::Value;
-use std::time::Duration;
 
 #[test]
 fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_restart() {
@@ -95,20 +94,7 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
 
     // The schedule makes sessions of its own (one that found an on-demand session running
     // was skipped, rightly: the next one is awaited).
-    let scheduled = wait_for(
-        "a session from the CronJob to run",
-        Duration::from_secs(150),
-        || {
-            items(&ns, "backupsessions").into_iter().find_map(|s| {
-                let name = s["metadata"]["name"].as_str()?.to_owned();
-                let ran = matches!(
-                    s["status"]["phase"].as_str(),
-                    Some("Running" | "Succeeded" | "Failed")
-                );
-                (name.starts_with("web-every-minute-") && ran).then_some(name)
-            })
-        },
-    );
+    let scheduled = scheduled_run(&ns, "web-every-minute");
     let status = ended(&ns, &scheduled);
     assert_eq!(status["phase"], "Succeeded", "{status}");
 

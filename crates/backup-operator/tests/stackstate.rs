@@ -7,11 +7,10 @@
 mod common;
 
 use backup_testing::{TestNamespace, kubeconfig, real_node, s3, unique_name};
-use common::{Operator, ended, install_definitions, items, object, wait_for};
+use common::{Operator, ended, install_definitions, items, object, scheduled_run, storage};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 #[test]
 fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_schedule() {
@@ -47,20 +46,7 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
         .unwrap();
     let _operator = Operator::start(&ns.name, &node);
 
-    let scheduled = wait_for(
-        "a session from the CronJob to run",
-        Duration::from_secs(150),
-        || {
-            items(&ns, "backupsessions").into_iter().find_map(|s| {
-                let name = s["metadata"]["name"].as_str()?.to_owned();
-                let ran = matches!(
-                    s["status"]["phase"].as_str(),
-                    Some("Running" | "Succeeded" | "Failed")
-                );
-                (name.starts_with("graph-every-minute-") && ran).then_some(name)
-            })
-        },
-    );
+    let scheduled = scheduled_run(&ns, "graph-every-minute");
     let status = ended(&ns, &scheduled);
     assert_eq!(status["phase"], "Succeeded", "{status}");
     let snapshot = object(&ns, "snapshot", &format!("{scheduled}-archives"));
@@ -212,7 +198,6 @@ spec:
 /// MinIO for the configuration's repository, and a configuration backing up StackGraph every
 /// minute.
 fn installation(ns: &TestNamespace, endpoint: &str, bucket: &str) -> String {
-    let server = s3();
     let config = format!(
         "minio: {{service: {{name: suse-observability-minio, port: 9000}}}}
 stackgraph:
@@ -244,23 +229,7 @@ stringData:
   config: |
     minio: {{accessKey: sts-key, secretKey: sts-secret}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {{name: minio-keys}}
-stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: repository-password}}
-stringData: {{password: operator-test-password}}
----
-apiVersion: kbackup.io/v1alpha1
-kind: BackupStorage
-metadata: {{name: minio}}
-spec:
-  storage: {{provider: s3, s3: {{endpoint: '{endpoint}', region: {region}, bucket: {bucket}, secretName: minio-keys}}}}
----
-apiVersion: kbackup.io/v1alpha1
+{storage}apiVersion: kbackup.io/v1alpha1
 kind: RetentionPolicy
 metadata: {{name: keep-30}}
 spec: {{successfulSnapshots: {{last: 30}}}}
@@ -297,9 +266,7 @@ spec:
   ports: [{{port: 9200, targetPort: 9200}}]
 ",
         config = backup_testing::indent(&config, 4),
-        key = server.access_key_id,
-        secret = server.secret_access_key,
-        region = server.region,
+        storage = storage(endpoint, bucket),
         namespace = ns.name,
     )
 }

@@ -192,20 +192,15 @@ pub fn install_definitions() {
     assert!(waited.status.success());
 }
 
-/// A storage on the test MinIO with `secret_key`, a policy keeping 3, a password, and a
-/// configuration backing up the namespace's manifests and volumes every minute.
-pub fn declarations(ns: &TestNamespace, node: &RealNode, bucket: &str) -> String {
+/// The storage `minio` on the test MinIO (reached at `endpoint`) with its keys' Secret, and
+/// the Secret `repository-password`.
+pub fn storage(endpoint: &str, bucket: &str) -> String {
     let server = s3();
     format!(
         "apiVersion: v1
 kind: Secret
 metadata: {{name: minio-keys}}
 stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: wrong-keys}}
-stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: not-the-key}}
 ---
 apiVersion: v1
 kind: Secret
@@ -217,6 +212,43 @@ kind: BackupStorage
 metadata: {{name: minio}}
 spec:
   storage: {{provider: s3, s3: {{endpoint: '{endpoint}', region: {region}, bucket: {bucket}, secretName: minio-keys}}}}
+---
+",
+        key = server.access_key_id,
+        secret = server.secret_access_key,
+        region = server.region,
+    )
+}
+
+/// Waits for a session made by the CronJob of `cron_job` that ran (one that found another
+/// session running was skipped, rightly: the next one is awaited); its name.
+pub fn scheduled_run(ns: &TestNamespace, cron_job: &str) -> String {
+    let prefix = format!("{cron_job}-");
+    wait_for(
+        "a session from the CronJob to run",
+        Duration::from_secs(150),
+        || {
+            items(ns, "backupsessions").into_iter().find_map(|s| {
+                let name = s["metadata"]["name"].as_str()?.to_owned();
+                let ran = matches!(
+                    s["status"]["phase"].as_str(),
+                    Some("Running" | "Succeeded" | "Failed")
+                );
+                (name.starts_with(&prefix) && ran).then_some(name)
+            })
+        },
+    )
+}
+
+/// The storage `minio`, a storage with a wrong key, a policy keeping 3, and a configuration
+/// backing up the namespace's manifests and volumes every minute.
+pub fn declarations(ns: &TestNamespace, node: &RealNode, bucket: &str) -> String {
+    let server = s3();
+    format!(
+        "{storage}apiVersion: v1
+kind: Secret
+metadata: {{name: wrong-keys}}
+stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: not-the-key}}
 ---
 apiVersion: kbackup.io/v1alpha1
 kind: BackupStorage
@@ -254,8 +286,8 @@ spec:
         volumeMounts: [{{name: data, mountPath: /data}}]
       volumes: [{{name: data, persistentVolumeClaim: {{claimName: web-data}}}}]
 ",
+        storage = storage(&node.shared_s3_endpoint, bucket),
         key = server.access_key_id,
-        secret = server.secret_access_key,
         endpoint = node.shared_s3_endpoint,
         region = server.region,
         configuration = configuration(ns, "web", "minio", "apps", true),
