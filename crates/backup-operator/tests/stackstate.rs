@@ -62,6 +62,11 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
             "{snapshot}"
         );
     }
+    let repository = object(&ns, "repository", "archives");
+    assert!(
+        repository["status"]["phase"].is_null(),
+        "not Ready: the session never opened it: {repository}"
+    );
     let taken = search.get(&format!("_snapshot/{}/{es_snapshot}", ns.name));
     assert_eq!(taken["snapshots"][0]["state"], "SUCCESS", "{taken}");
     assert!(

@@ -12,9 +12,12 @@ use backup_core::{ClusterError, ObjectStorage, RepositoryLocation, SnapshotId, S
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The finalizer that holds a `WipeOut` object until its data is deleted.
 pub const FINALIZER: &str = "kbackup.io/wipe-out";
+/// Objects deleted at once when a repository is wiped out.
+const DELETES_AT_ONCE: usize = 16;
 
 /// What a reconcile of an object's deletion did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,17 +244,22 @@ fn safe_directory(directory: &str) -> Option<String> {
     safe.then(|| trimmed.to_owned())
 }
 
-/// Deletes every object below `storage`: how many.
+/// Deletes every object below `storage` as the listing streams them, [`DELETES_AT_ONCE`] at
+/// a time: how many.
 async fn delete_all(storage: &dyn ObjectStorage) -> Result<usize, StorageError> {
-    let keys: Vec<String> = storage
+    let deleted = AtomicUsize::new(0);
+    storage
         .list("")
-        .map_ok(|meta| meta.key)
-        .try_collect()
+        .try_for_each_concurrent(DELETES_AT_ONCE, |meta| {
+            let deleted = &deleted;
+            async move {
+                storage.delete(&meta.key).await?;
+                deleted.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        })
         .await?;
-    for key in &keys {
-        storage.delete(key).await?;
-    }
-    Ok(keys.len())
+    Ok(deleted.into_inner())
 }
 
 #[cfg(test)]

@@ -660,7 +660,9 @@ async fn write_repository<C: ResourceStore + ?Sized>(
     if !status.is_object() {
         status = json!({});
     }
-    if report.phase == Some(SnapshotPhase::Succeeded) {
+    // A session of StackState data stores writes elsewhere and never opens the repository:
+    // it is Ready only once a session has (its snapshot count says so).
+    if report.phase == Some(SnapshotPhase::Succeeded) && report.snapshot_count.is_some() {
         status["phase"] = json!("Ready");
         status["lastBackupTime"] = json!(report.snapshot_time);
     }
