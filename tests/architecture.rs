@@ -1,6 +1,7 @@
 //! The dependency rule of ARCHITECTURE.md, checked on `cargo metadata`: backup-core depends
 //! on no SDK or network crate (directly or transitively), no adapter depends on another, the
-//! use cases depend on no front-end, and the custom resources on no other kbackup crate.
+//! use cases depend on no front-end, the custom resources on no other kbackup crate, and no
+//! front-end starts a data store's Job itself.
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use std::collections::{BTreeSet, HashMap};
@@ -252,6 +253,44 @@ fn the_operator_is_a_thin_front_end() {
                 !normal_closure(&metadata, name).contains(OPERATOR),
                 "{name} depends on {OPERATOR}"
             );
+        }
+    }
+}
+
+/// Every `.rs` file below `dir`, with its text.
+fn sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn front_ends_run_no_data_store_job_themselves() {
+    // A data store's Job (StackGraph's backup, a restore) is started only by the use cases,
+    // which the command line and the operator's session Jobs share.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    for front_end in ["crates/backup-cli/src", "crates/backup-operator/src"] {
+        for (path, text) in sources(&root.join(front_end)) {
+            for procedure in ["JobRun", "JobManifests", "launch_job"] {
+                assert!(
+                    !text.contains(procedure),
+                    "{} uses {procedure}: the procedure belongs in {USE_CASES}",
+                    path.display()
+                );
+            }
         }
     }
 }
