@@ -137,6 +137,13 @@ impl Family {
                     resources: &["jobs"],
                     verbs: &["get", "list", "watch", "create", "patch", "delete"],
                 },
+                // The installation's own backup CronJobs (settings, VictoriaMetrics), read to
+                // make a Job from one.
+                Rule {
+                    api_groups: &["batch"],
+                    resources: &["cronjobs"],
+                    verbs: &["get", "list"],
+                },
             ],
             Family::Elasticsearch => &[CORE_READ, PODS, PORT_FORWARD, WORKLOADS],
             Family::Trigger => &[

@@ -4,6 +4,7 @@
 //! in annotations (see `backup_core::workflow`), so everything can be finalized later.
 
 mod backup;
+mod cronjob_run;
 mod manifests;
 mod restore;
 mod settings;
@@ -13,6 +14,7 @@ mod stackpacks;
 mod victoria_metrics;
 
 pub use backup::{JobOutcome, JobRun};
+pub use cronjob_run::{CronJobChoice, CronJobRun, SETTINGS_BACKUP_SELECTOR, job_from_cronjob};
 pub use manifests::{JobManifests, JobRequest};
 pub use restore::{FinalizeOutcome, JobRestore, RestorePlan, StartedRestore};
 pub use settings::{SETTINGS, SETTINGS_SUFFIX, settings_spec};
