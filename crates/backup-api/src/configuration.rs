@@ -140,7 +140,8 @@ pub struct BackupTask {
     pub name: TaskName,
     /// Its parameters (for manifests: `includeResources`, `excludeResources`,
     /// `labelSelector`, `includeClusterResources`; for volumes: `includeVolumes`,
-    /// `excludeVolumes`, `quiesce`).
+    /// `excludeVolumes`, `quiesce`; for StackState's data stores: `configMap`, `secret`,
+    /// `storageEndpoint`, and `cronJob` for settings and VictoriaMetrics).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
 }
@@ -155,9 +156,9 @@ pub enum TaskName {
     VolumeBackup,
     /// StackState's StackGraph (its backup Job, as sts-backup runs it).
     StackgraphBackup,
-    /// StackState's settings.
+    /// StackState's settings (a Job from the installation's settings backup CronJob).
     SettingsBackup,
-    /// StackState's VictoriaMetrics instances.
+    /// StackState's VictoriaMetrics instances (a Job from the CronJob named by `cronJob`).
     VictoriaMetricsBackup,
     /// An Elasticsearch snapshot of StackState's indices.
     ElasticsearchSnapshot,

@@ -1,12 +1,14 @@
 //! The operator backing up a simulated StackState installation (kwok nodes run its Jobs and
 //! forward its Elasticsearch to the test environment's) on schedule: a BackupConfiguration
-//! with the `stackgraph-backup` and `elasticsearch-snapshot` tasks makes, every minute, a
-//! session whose Job runs StackGraph's sts-backup-compatible backup Job in the installation's
-//! namespace and takes an Elasticsearch snapshot, and the Snapshot object records both.
+//! with the `stackgraph-backup`, `settings-backup` and `elasticsearch-snapshot` tasks makes,
+//! every minute, a session whose Job runs StackGraph's sts-backup-compatible backup Job in
+//! the installation's namespace, runs the installation's own settings backup CronJob now
+//! (its Job really runs on the real node and uploads an archive to MinIO) and takes an
+//! Elasticsearch snapshot, and the Snapshot object records all three.
 
 mod common;
 
-use backup_testing::{TestNamespace, kubeconfig, real_node, s3, unique_name};
+use backup_testing::{RealNode, TestNamespace, kubeconfig, real_node, s3, unique_name};
 use common::{Operator, ended, install_definitions, items, object, scheduled_run, storage};
 use serde_json::Value;
 use std::io::Read;
@@ -19,9 +21,11 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     let ns = TestNamespace::create("kbackup-sts");
     let bucket = unique_name("operator-sts");
     s3().create_bucket(&bucket);
+    let settings_bucket = unique_name("operator-sts-settings");
+    s3().create_bucket(&settings_bucket);
     let volumes = scratch_volumes(&ns);
     let search = elasticsearch(&ns.name);
-    ns.apply(&installation(&ns, &node.shared_s3_endpoint, &bucket));
+    ns.apply(&installation(&ns, &node, &bucket, &settings_bucket));
     ns.kubectl(&[
         "wait",
         "--for=condition=Available",
@@ -51,12 +55,23 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     assert_eq!(status["phase"], "Succeeded", "{status}");
     let snapshot = object(&ns, "snapshot", &format!("{scheduled}-archives"));
     let written = snapshot["spec"]["snapshotId"].as_str().unwrap().to_owned();
-    let (archive, es_snapshot) = written.split_once(',').expect("two names");
+    let [archive, settings, es_snapshot] = written.split(',').collect::<Vec<_>>()[..] else {
+        panic!("three names: {snapshot}")
+    };
     assert!(
         archive.starts_with("sts-backup-") && archive.ends_with(".graph") && archive.len() == 30,
         "named as the chart's CronJob names them: {snapshot}"
     );
-    for component in ["stackgraph", "elasticsearch"] {
+    assert_eq!(
+        settings, SETTINGS_ARCHIVE,
+        "the archive its Job wrote: {snapshot}"
+    );
+    assert_eq!(
+        s3().keys(&settings_bucket, ""),
+        vec![SETTINGS_ARCHIVE.to_owned()],
+        "written by the installation's own Job"
+    );
+    for component in ["stackgraph", "settings", "elasticsearch"] {
         assert_eq!(
             snapshot["status"]["components"][component]["phase"], "Succeeded",
             "{snapshot}"
@@ -114,6 +129,22 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     assert_eq!(
         backup["metadata"]["labels"]["app.kubernetes.io/component"],
         "stackgraph-backup-restore"
+    );
+    let settings_job = jobs
+        .iter()
+        .find(|j| {
+            j["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("suse-observability-backup-conf-manual-"))
+        })
+        .unwrap_or_else(|| panic!("no Job of the settings CronJob among {} seen", jobs.len()));
+    assert_eq!(
+        settings_job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"], "manual",
+        "{settings_job}"
+    );
+    assert_eq!(
+        settings_job["metadata"]["ownerReferences"][0]["kind"], "CronJob",
+        "{settings_job}"
     );
     // The session's own Job ran on the real node; the data store's on a kwok node.
     let session_job = jobs
@@ -199,10 +230,22 @@ spec:
     names
 }
 
-/// The installation's backup configuration (as the chart makes it), a storage on the test
-/// MinIO for the configuration's repository, and a configuration backing up StackGraph every
-/// minute.
-fn installation(ns: &TestNamespace, endpoint: &str, bucket: &str) -> String {
+/// What the test's settings backup CronJob writes (the chart's names its archives by the
+/// time; this one has no shell to ask the time).
+const SETTINGS_ARCHIVE: &str = "sts-backup-20261201-0400.sty";
+
+/// The installation's backup configuration (as the chart makes it) with the test MinIO's
+/// keys, its settings backup CronJob (suspended, as if its time had not come: a Job of it
+/// uploads an archive into `settings_bucket` from the real node), a storage on the test MinIO
+/// for the configuration's repository, and a configuration backing up StackGraph, the
+/// settings and Elasticsearch every minute.
+fn installation(
+    ns: &TestNamespace,
+    node: &RealNode,
+    bucket: &str,
+    settings_bucket: &str,
+) -> String {
+    let minio = s3();
     let config = format!(
         "minio: {{service: {{name: suse-observability-minio, port: 9000}}}}
 stackgraph:
@@ -213,6 +256,7 @@ stackgraph:
     zookeeperQuorum: suse-observability-zookeeper:2181
     job: {{image: 'quay.io/stackstate/stackstate-backup-container:test', waitImage: busybox}}
     pvc: {{size: 1Gi, storageClassName: {class}}}
+settings: {{bucket: {settings_bucket}}}
 elasticsearch:
   service: {{name: suse-observability-elasticsearch-master-headless, port: 9200}}
   snapshotRepository: {{name: {class}}}
@@ -232,7 +276,36 @@ kind: Secret
 metadata: {{name: suse-observability-backup-config}}
 stringData:
   config: |
-    minio: {{accessKey: sts-key, secretKey: sts-secret}}
+    minio: {{accessKey: {access_key}, secretKey: {secret_key}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: settings-backup-keys}}
+stringData: {{AWS_ACCESS_KEY_ID: {access_key}, AWS_SECRET_ACCESS_KEY: {secret_key}}}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: suse-observability-backup-conf
+  labels: {{app.kubernetes.io/name: suse-observability, app.kubernetes.io/component: backup-settings}}
+spec:
+  schedule: '0 4 * * *'
+  suspend: true
+  concurrencyPolicy: Forbid
+  jobTemplate:
+    metadata: {{labels: {{app.kubernetes.io/component: backup}}}}
+    spec:
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+{placement}          containers:
+          - name: backup-settings
+            image: {image}
+            imagePullPolicy: Never
+            args: [storage, cp, /etc/ssl/certs/ca-certificates.crt, 's3://{settings_bucket}/{SETTINGS_ARCHIVE}']
+            envFrom: [{{secretRef: {{name: settings-backup-keys}}}}]
+            env: [{{name: KBACKUP_STORAGE_ENDPOINT, value: '{pod_endpoint}'}}, {{name: AWS_REGION, value: {region}}}]
 ---
 {storage}apiVersion: kbackup.io/v1alpha1
 kind: RetentionPolicy
@@ -250,7 +323,10 @@ spec:
     scheduler: {{schedule: '* * * * *'}}
     timeout: 5m
     repositories: [{{name: archives, backend: main, directory: archives, encryptionSecret: {{name: repository-password}}}}]
-    tasks: [{{name: stackgraph-backup}}, {{name: elasticsearch-snapshot}}]
+    tasks:
+    - {{name: stackgraph-backup}}
+    - {{name: settings-backup, params: {{storageEndpoint: '{shared_endpoint}'}}}}
+    - {{name: elasticsearch-snapshot}}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -271,7 +347,14 @@ spec:
   ports: [{{port: 9200, targetPort: 9200}}]
 ",
         config = backup_testing::indent(&config, 4),
-        storage = storage(endpoint, bucket),
+        storage = storage(&node.shared_s3_endpoint, bucket),
         namespace = ns.name,
+        access_key = minio.access_key_id,
+        secret_key = minio.secret_access_key,
+        region = minio.region,
+        placement = backup_testing::indent(&node.placement(), 8),
+        image = node.kbackup_image,
+        pod_endpoint = node.pod_s3_endpoint,
+        shared_endpoint = node.shared_s3_endpoint,
     )
 }

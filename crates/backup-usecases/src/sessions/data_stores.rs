@@ -1,17 +1,19 @@
 //! The StackState data-store tasks of a session, as its Job does them: the installation in
 //! the target's namespace loaded as the `kbackup` command loads it; StackGraph's own backup
-//! Job run as sts-backup runs it, an Elasticsearch snapshot taken into the configured
-//! snapshot repository. What they write goes where the installation keeps it (restorable by
-//! sts-backup and kbackup alike), not into the session's repository: the Snapshot object
-//! records its names as the snapshot.
+//! Job run as sts-backup runs it, the settings and VictoriaMetrics backups run as the
+//! installation's own CronJobs run them (a Job made from the CronJob now), an Elasticsearch
+//! snapshot taken into the configured snapshot repository. What they write goes where the
+//! installation keeps it (restorable by sts-backup and kbackup alike), not into the
+//! session's repository: the Snapshot object records its names as the snapshot.
 
 use super::plan::SessionPlan;
 use super::report::SessionReport;
-use crate::stackstate::{ConfigSource, EsSnapshotRequest, Installation};
+use crate::stackstate::{ConfigSource, DataStore, EsSnapshotRequest, Installation};
 use backup_api::{BackupTask, ComponentStatus, SnapshotPhase, TaskName};
 use backup_core::NoProgress;
 use backup_core::cluster::{Cluster, JobState};
 use backup_core::stackstate::DEFAULT_CONFIG_NAME;
+use backup_k8s::datastore::{CronJobChoice, JobOutcome, SETTINGS_BACKUP_SELECTOR};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,20 +22,19 @@ use std::time::{Duration, Instant};
 /// stops it sooner when it has one.
 const JOB_WAIT: Duration = Duration::from_secs(24 * 3600);
 
+/// The task parameter naming the CronJob a settings or VictoriaMetrics backup runs.
+pub const CRONJOB_PARAM: &str = "cronJob";
+
 /// Whether `task` backs up one of StackState's data stores.
 pub fn is_data_store(task: TaskName) -> bool {
     !matches!(task, TaskName::ManifestBackup | TaskName::VolumeBackup)
 }
 
-/// Whether the operator runs `task` (the data stores whose backup it runs).
-pub fn is_run(task: TaskName) -> bool {
-    matches!(
-        task,
-        TaskName::ManifestBackup
-            | TaskName::VolumeBackup
-            | TaskName::StackgraphBackup
-            | TaskName::ElasticsearchSnapshot
-    )
+/// The parameter `task` cannot do without, when it lacks it: VictoriaMetrics' backups have
+/// no CronJob the chart names, so the task names one.
+pub fn missing_param(task: &BackupTask) -> Option<&'static str> {
+    (task.name == TaskName::VictoriaMetricsBackup && !task.params.contains_key(CRONJOB_PARAM))
+        .then_some(CRONJOB_PARAM)
 }
 
 /// Runs the data-store tasks of `plan` at `now`; never fails: what went wrong is in the
@@ -100,10 +101,32 @@ async fn back_up<C: Cluster + Clone>(
                 .stackgraph_backup(endpoint, now)
                 .map_err(|e| e.to_string())?;
             let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            match outcome.job_state {
-                JobState::Succeeded => Ok(outcome.archive),
-                JobState::Failed(reason) => Err(format!("Job {} failed: {reason}", outcome.job)),
-                JobState::Running => Err(format!("Job {} did not end", outcome.job)),
+            job_ended(&outcome)?;
+            Ok(outcome.archive)
+        }
+        TaskName::SettingsBackup | TaskName::VictoriaMetricsBackup => {
+            let choice = match (task.params.get(CRONJOB_PARAM), task.name) {
+                (Some(name), _) => CronJobChoice::Named(name.clone()),
+                (None, TaskName::SettingsBackup) => {
+                    CronJobChoice::Labelled(SETTINGS_BACKUP_SELECTOR.to_owned())
+                }
+                (None, _) => return Err(format!("parameter {CRONJOB_PARAM} is required")),
+            };
+            let endpoint = task.params.get("storageEndpoint").cloned();
+            let backup = installation
+                .cronjob_backup(cronjob_store(task.name), &choice, endpoint)
+                .await
+                .map_err(|e| e.to_string())?;
+            let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
+            job_ended(&outcome.job)?;
+            match outcome.archives.is_empty() {
+                true => Err(format!(
+                    "Job {} of CronJob {} succeeded but no new {} backup is listed",
+                    outcome.job.job,
+                    backup.cronjob(),
+                    component(task.name)
+                )),
+                false => Ok(outcome.archives.join(",")),
             }
         }
         TaskName::ElasticsearchSnapshot => {
@@ -133,10 +156,26 @@ async fn back_up<C: Cluster + Clone>(
                 None => Err(format!("snapshot {} was not waited for", taken.name)),
             }
         }
-        other => Err(format!(
-            "the operator does not back up {} yet",
-            component(other)
-        )),
+        TaskName::ManifestBackup | TaskName::VolumeBackup => {
+            Err(format!("{} is not a data store", component(task.name)))
+        }
+    }
+}
+
+/// Ok when the Job succeeded, else why not.
+fn job_ended(outcome: &JobOutcome) -> Result<(), String> {
+    match &outcome.job_state {
+        JobState::Succeeded => Ok(()),
+        JobState::Failed(reason) => Err(format!("Job {} failed: {reason}", outcome.job)),
+        JobState::Running => Err(format!("Job {} did not end", outcome.job)),
+    }
+}
+
+/// The data store whose catalog a CronJob's backup adds to.
+fn cronjob_store(task: TaskName) -> DataStore {
+    match task {
+        TaskName::VictoriaMetricsBackup => DataStore::VictoriaMetrics,
+        _ => DataStore::Settings,
     }
 }
 

@@ -2,7 +2,7 @@
 //! names: the configuration's session, its backend's storage (where, and the credentials of
 //! its Secret), the retention policy and the repository's password.
 
-use super::data_stores::{is_data_store, is_run};
+use super::data_stores::{is_data_store, missing_param};
 use crate::credentials::{PasswordSource, read_password};
 use crate::retention_policy::retention_rules;
 use crate::storage_resource::storage_access;
@@ -194,7 +194,7 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
     Ok(planned)
 }
 
-/// Refuses tasks the operator does not run, StackState data stores mixed with a namespace's
+/// Refuses tasks without a parameter they need, StackState data stores mixed with a namespace's
 /// manifests or volumes (the one goes to the installation's archive bucket, the other to the
 /// repository), and data stores outside the session's namespace (its account's Role is there).
 fn check_tasks(
@@ -202,10 +202,16 @@ fn check_tasks(
     target: &TypedObjectRef,
     namespace: &str,
 ) -> Result<(), PlanError> {
-    if let Some(task) = tasks.iter().find(|t| !is_run(t.name)) {
+    if let Some((task, param)) = tasks
+        .iter()
+        .find_map(|t| missing_param(t).map(|param| (t, param)))
+    {
         return Err(PlanError::new(
-            "TaskNotSupported",
-            format!("the operator does not run task {:?} yet", task.name),
+            "TaskParamMissing",
+            format!(
+                "task {} needs the parameter {param}",
+                serde_json::to_value(task.name).unwrap_or_default()
+            ),
         ));
     }
     let stores = tasks.iter().filter(|t| is_data_store(t.name)).count();

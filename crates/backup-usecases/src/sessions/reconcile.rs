@@ -1041,11 +1041,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tasks_the_operator_cannot_run_together_or_at_all_fail_the_session_before_any_job() {
+    async fn tasks_the_operator_cannot_run_together_or_without_their_params_fail_the_session_before_any_job()
+     {
         let cases = [
             (
-                json!([{"name": "settings-backup"}]),
-                "TaskNotSupported",
+                json!([{"name": "victoria-metrics-backup"}]),
+                "TaskParamMissing",
                 "apps",
             ),
             (

@@ -5,6 +5,7 @@
 
 mod archive_store;
 mod backup;
+mod cronjob_backup;
 mod data_store;
 mod elasticsearch;
 mod error;
@@ -14,6 +15,7 @@ mod stackgraph_v2;
 
 pub use archive_store::ArchiveStore;
 pub use backup::StackGraphBackup;
+pub use cronjob_backup::{CronJobBackup, CronJobBackupOutcome};
 pub use data_store::{
     ArchiveChoice, Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog,
 };
