@@ -509,6 +509,20 @@ pub enum SettingsCommand {
         #[arg(long, requires = "archive")]
         from_old_pvc: bool,
     },
+    /// Take a backup now, as the installation takes it: a Job from its settings backup
+    /// CronJob (as the chart's backup-configuration-now.sh makes one); reports the archives
+    /// it wrote.
+    Backup {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// The CronJob (default: the one labelled app.kubernetes.io/component=backup-settings).
+        #[arg(long)]
+        cronjob: Option<String>,
+        /// How long the backup Job may run.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// List and finalize.
     #[command(flatten)]
     Common(DataStoreCommand),
@@ -526,6 +540,19 @@ pub enum VictoriaMetricsCommand {
         /// Which backup and how.
         #[command(flatten)]
         restore: RestoreArgs,
+    },
+    /// Take a backup now: a Job from the CronJob that backs VictoriaMetrics up; reports the
+    /// backup directories it wrote.
+    Backup {
+        /// Configuration and archives.
+        #[command(flatten)]
+        source: StackStateArgs,
+        /// The CronJob.
+        #[arg(long)]
+        cronjob: String,
+        /// How long the backup Job may run.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// List and finalize.
     #[command(flatten)]

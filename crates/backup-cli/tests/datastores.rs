@@ -3,7 +3,7 @@
 
 mod common;
 
-use backup_core::cluster::WorkloadControl;
+use backup_core::cluster::{ResourceStore, WorkloadControl};
 use backup_core::workflow::{PRE_RESTORE_REPLICAS, RESTORE_IN_PROGRESS, RESTORE_STARTED_AT};
 use common::*;
 use serde_json::{Value, json};
@@ -344,5 +344,95 @@ async fn settings_run_under_the_documented_role_and_not_with_less() {
     let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report[0]["state"], "Succeeded");
     sts.assert_running_as_before().await;
+    sts.cleanup().await;
+}
+
+/// The archive the test's settings backup CronJob writes (the chart's name them by the
+/// time; the kbackup image has no shell to ask it).
+const SETTINGS_ARCHIVE: &str = "sts-backup-20261201-0400.sty";
+
+/// `settings backup` runs the installation's own settings backup CronJob now, found by the
+/// chart's labels, under the documented role: its Job really runs (on the real node) and
+/// uploads an archive, which the command reports and `settings list` then shows. Run again,
+/// the Job writes the same name, nothing new is listed, and the command fails saying so;
+/// `victoriametrics backup` needs its CronJob named, and one that is not there is an error.
+#[tokio::test]
+async fn settings_backup_runs_the_installations_own_cronjob_and_reports_what_it_wrote() {
+    let node = backup_testing::real_node();
+    let sts = Installation::new(json!({})).await;
+    let server = backup_testing::s3();
+    let apply = |object: Value| {
+        let cluster = sts.cluster.clone();
+        async move { cluster.apply(&object, true).await.unwrap() }
+    };
+    apply(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "settings-backup-keys", "namespace": sts.namespace},
+        "stringData": {"AWS_ACCESS_KEY_ID": server.access_key_id,
+                       "AWS_SECRET_ACCESS_KEY": server.secret_access_key}}))
+    .await;
+    let target = format!("s3://sts-settings-backup/{}/{SETTINGS_ARCHIVE}", sts.prefix);
+    apply(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "suse-observability-backup-conf", "namespace": sts.namespace,
+            "labels": {"app.kubernetes.io/name": "suse-observability",
+                       "app.kubernetes.io/component": "backup-settings"}},
+        "spec": {"schedule": "0 4 * * *", "suspend": true, "jobTemplate": {"spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": {"kubernetes.io/hostname": node.name},
+                "tolerations": [{"key": node.taint, "operator": "Exists", "effect": "NoSchedule"}],
+                "containers": [{"name": "backup-settings", "image": node.kbackup_image,
+                    "imagePullPolicy": "Never",
+                    "args": ["storage", "cp", "/etc/ssl/certs/ca-certificates.crt", target],
+                    "envFrom": [{"secretRef": {"name": "settings-backup-keys"}}],
+                    "env": [{"name": "KBACKUP_STORAGE_ENDPOINT", "value": node.pod_s3_endpoint},
+                            {"name": "AWS_REGION", "value": server.region}]}]}}}}}}))
+    .await;
+    let account = service_account_kubeconfig(&sts.namespace, "backup", sts.home.path());
+    let role = role_yaml(&sts.namespace, "backup", "settings", &sts.namespace, None);
+    kubectl(&["apply", "-f", "-"], Some(&role));
+
+    let out = sts.kbackup_as(&account, &["-o", "json", "settings", "backup"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report[0]["archives"],
+        json!([SETTINGS_ARCHIVE]),
+        "{report:?}"
+    );
+    assert_eq!(report[0]["cronjob"], "suse-observability-backup-conf");
+    assert_eq!(report[0]["jobState"], "Succeeded");
+    let job = report[0]["job"].as_str().unwrap();
+    assert!(
+        job.starts_with("suse-observability-backup-conf-manual-"),
+        "{job}"
+    );
+    assert!(
+        names(&sts.kbackup(&["-o", "json", "settings", "list"]).stdout)
+            .contains(&SETTINGS_ARCHIVE.to_owned())
+    );
+    let jobs = kubectl(&["get", "jobs", "-n", &sts.namespace, "-o", "name"], None);
+    assert!(!jobs.contains(job), "the ended Job is removed: {jobs}");
+
+    let again = sts.kbackup(&["settings", "backup"]);
+    let stderr = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no new settings backup is listed"),
+        "{stderr}"
+    );
+
+    let unnamed = sts.kbackup(&["victoriametrics", "backup"]);
+    assert_eq!(unnamed.status.code(), Some(2), "{}", text(&unnamed.stderr));
+    let absent = sts.kbackup(&["victoriametrics", "backup", "--cronjob", "vm-backup"]);
+    let stderr = text(&absent.stderr);
+    assert_ne!(absent.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no CronJob vm-backup in namespace {}",
+            sts.namespace
+        )),
+        "{stderr}"
+    );
     sts.cleanup().await;
 }

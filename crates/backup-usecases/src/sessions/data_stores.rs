@@ -13,7 +13,7 @@ use backup_api::{BackupTask, ComponentStatus, SnapshotPhase, TaskName};
 use backup_core::NoProgress;
 use backup_core::cluster::{Cluster, JobState};
 use backup_core::stackstate::DEFAULT_CONFIG_NAME;
-use backup_k8s::datastore::{CronJobChoice, JobOutcome, SETTINGS_BACKUP_SELECTOR};
+use backup_storage::StorageOptions;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -33,8 +33,10 @@ pub fn is_data_store(task: TaskName) -> bool {
 /// The parameter `task` cannot do without, when it lacks it: VictoriaMetrics' backups have
 /// no CronJob the chart names, so the task names one.
 pub fn missing_param(task: &BackupTask) -> Option<&'static str> {
-    (task.name == TaskName::VictoriaMetricsBackup && !task.params.contains_key(CRONJOB_PARAM))
-        .then_some(CRONJOB_PARAM)
+    let named = task.params.get(CRONJOB_PARAM).map(String::as_str);
+    (task.name == TaskName::VictoriaMetricsBackup
+        && DataStore::VictoriaMetrics.backup_cronjob(named).is_none())
+    .then_some(CRONJOB_PARAM)
 }
 
 /// Runs the data-store tasks of `plan` at `now`; never fails: what went wrong is in the
@@ -101,29 +103,31 @@ async fn back_up<C: Cluster + Clone>(
                 .stackgraph_backup(endpoint, now)
                 .map_err(|e| e.to_string())?;
             let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            job_ended(&outcome)?;
+            job_ended(&outcome.job, &outcome.job_state)?;
             Ok(outcome.archive)
         }
         TaskName::SettingsBackup | TaskName::VictoriaMetricsBackup => {
-            let choice = match (task.params.get(CRONJOB_PARAM), task.name) {
-                (Some(name), _) => CronJobChoice::Named(name.clone()),
-                (None, TaskName::SettingsBackup) => {
-                    CronJobChoice::Labelled(SETTINGS_BACKUP_SELECTOR.to_owned())
-                }
-                (None, _) => return Err(format!("parameter {CRONJOB_PARAM} is required")),
-            };
+            let data_store = cronjob_store(task.name);
+            let choice = data_store
+                .backup_cronjob(task.params.get(CRONJOB_PARAM).map(String::as_str))
+                .ok_or_else(|| format!("parameter {CRONJOB_PARAM} is required"))?;
             let endpoint = task.params.get("storageEndpoint").cloned();
             let backup = installation
-                .cronjob_backup(cronjob_store(task.name), &choice, endpoint)
+                .cronjob_backup(
+                    data_store,
+                    &choice,
+                    StorageOptions::from_lookup(|_| None),
+                    endpoint,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            job_ended(&outcome.job)?;
+            job_ended(&outcome.job, &outcome.job_state)?;
             match outcome.archives.is_empty() {
                 true => Err(format!(
                     "Job {} of CronJob {} succeeded but no new {} backup is listed",
-                    outcome.job.job,
-                    backup.cronjob(),
+                    outcome.job,
+                    outcome.cronjob,
                     component(task.name)
                 )),
                 false => Ok(outcome.archives.join(",")),
@@ -163,11 +167,11 @@ async fn back_up<C: Cluster + Clone>(
 }
 
 /// Ok when the Job succeeded, else why not.
-fn job_ended(outcome: &JobOutcome) -> Result<(), String> {
-    match &outcome.job_state {
+fn job_ended(job: &str, state: &JobState) -> Result<(), String> {
+    match state {
         JobState::Succeeded => Ok(()),
-        JobState::Failed(reason) => Err(format!("Job {} failed: {reason}", outcome.job)),
-        JobState::Running => Err(format!("Job {} did not end", outcome.job)),
+        JobState::Failed(reason) => Err(format!("Job {job} failed: {reason}")),
+        JobState::Running => Err(format!("Job {job} did not end")),
     }
 }
 

@@ -3,43 +3,71 @@
 //! its end; the archives it wrote are those its data store's catalog gained meanwhile.
 
 use super::{DataStore, Installation, StackStateError};
-use backup_core::cluster::{Cluster, JobState};
-use backup_k8s::datastore::{CronJobChoice, CronJobRun, JobOutcome};
+use backup_core::cluster::{Cluster, ContainerLog, JobState};
+use backup_k8s::datastore::{CronJobChoice, CronJobRun, SETTINGS_BACKUP_SELECTOR};
 use backup_storage::StorageOptions;
+use serde::Serialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// A backup ready to run: the CronJob found, the catalog it is checked against.
+/// A backup ready to run: the CronJob found, where the archives it adds are listed.
 pub struct CronJobBackup<'a, C: Cluster> {
     installation: &'a Installation<C>,
     data_store: DataStore,
     run: CronJobRun<'a, C>,
+    storage: StorageOptions,
     storage_endpoint: Option<String>,
 }
 
 /// What the backup did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CronJobBackupOutcome {
-    /// The Job and how it ended.
-    pub job: JobOutcome,
+    /// The CronJob whose template it ran.
+    pub cronjob: String,
+    /// The Job.
+    pub job: String,
+    /// How the Job ended.
+    pub job_state: JobState,
     /// The archives that appeared while it ran, by name.
     pub archives: Vec<String>,
+    /// Logs of every container, when it failed.
+    #[serde(skip)]
+    pub logs: Vec<ContainerLog>,
+}
+
+impl DataStore {
+    /// The CronJob that backs it up: the one `named`, else the chart's settings backup
+    /// CronJob (by its labels); `None` for a data store whose backups the chart takes
+    /// without one to find (VictoriaMetrics, StackGraph's own Job).
+    pub fn backup_cronjob(self, named: Option<&str>) -> Option<CronJobChoice> {
+        match (named, self) {
+            (Some(name), _) => Some(CronJobChoice::Named(name.to_owned())),
+            (None, DataStore::Settings) => {
+                Some(CronJobChoice::Labelled(SETTINGS_BACKUP_SELECTOR.to_owned()))
+            }
+            (None, _) => None,
+        }
+    }
 }
 
 impl<C: Cluster> Installation<C> {
     /// The backup of `data_store` by the chosen CronJob of the installation's namespace;
-    /// its archives are listed at `storage_endpoint` when given (else through the
-    /// configuration's object store Service).
+    /// its archives are listed as [`DataStore::catalog`] lists them (with `storage`, at
+    /// `storage_endpoint` when given, else through the configuration's object store
+    /// Service).
     pub async fn cronjob_backup(
         &self,
         data_store: DataStore,
         choice: &CronJobChoice,
+        storage: StorageOptions,
         storage_endpoint: Option<String>,
     ) -> Result<CronJobBackup<'_, C>, StackStateError> {
         Ok(CronJobBackup {
             installation: self,
             data_store,
             run: CronJobRun::find(&self.cluster, &self.namespace, choice).await?,
+            storage,
             storage_endpoint,
         })
     }
@@ -64,7 +92,13 @@ impl<C: Cluster> CronJobBackup<'_, C> {
             }
             _ => Vec::new(),
         };
-        Ok(CronJobBackupOutcome { job, archives })
+        Ok(CronJobBackupOutcome {
+            cronjob: self.cronjob().to_owned(),
+            job: job.job,
+            job_state: job.job_state,
+            archives,
+            logs: job.logs,
+        })
     }
 
     async fn archive_names(&self) -> Result<BTreeSet<String>, StackStateError> {
@@ -72,7 +106,7 @@ impl<C: Cluster> CronJobBackup<'_, C> {
             .data_store
             .catalog(
                 self.installation,
-                StorageOptions::default(),
+                self.storage.clone(),
                 self.storage_endpoint.clone(),
             )
             .await?;

@@ -3,6 +3,7 @@
 
 mod backfill;
 mod backup;
+mod cronjob_backup;
 mod expire;
 mod finalize;
 mod list;
@@ -78,6 +79,11 @@ pub async fn settings(context: &Context, command: SettingsCommand) -> CliResult 
             };
             restore::run(context, kind, &source, &restore, options).await
         }
+        SettingsCommand::Backup {
+            source,
+            cronjob,
+            timeout,
+        } => cronjob_backup::run(context, kind, &source, cronjob.as_deref(), timeout).await,
         SettingsCommand::Common(common) => run_common(context, kind, common).await,
     }
 }
@@ -89,6 +95,11 @@ pub async fn victoria_metrics(context: &Context, command: VictoriaMetricsCommand
         VictoriaMetricsCommand::Restore { source, restore } => {
             restore::run(context, kind, &source, &restore, SpecOptions::default()).await
         }
+        VictoriaMetricsCommand::Backup {
+            source,
+            cronjob,
+            timeout,
+        } => cronjob_backup::run(context, kind, &source, Some(&cronjob), timeout).await,
         VictoriaMetricsCommand::Common(common) => run_common(context, kind, common).await,
     }
 }
