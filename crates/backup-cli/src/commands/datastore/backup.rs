@@ -3,13 +3,27 @@
 use crate::cli::StackStateArgs;
 use crate::commands::installation;
 use crate::context::Context;
-use crate::exit::{CliError, CliResult, Exit};
-use crate::output::{Tabular, emit};
-use anyhow::anyhow;
+use crate::exit::CliResult;
+use crate::output::Tabular;
 use backup_core::Progress;
-use backup_core::cluster::JobState;
+use backup_core::cluster::{ContainerLog, JobState};
 use backup_k8s::datastore::JobOutcome;
 use std::time::Duration;
+
+impl super::BackupOutcome for JobOutcome {
+    fn job(&self) -> &str {
+        &self.job
+    }
+    fn state(&self) -> &JobState {
+        &self.job_state
+    }
+    fn logs(&self) -> &[ContainerLog] {
+        &self.logs
+    }
+    fn written(&self) -> String {
+        self.archive.clone()
+    }
+}
 
 impl Tabular for JobOutcome {
     fn headers() -> Vec<&'static str> {
@@ -34,21 +48,5 @@ pub async fn run(context: &Context, source: &StackStateArgs, timeout: Duration) 
     let outcome = backup.run(timeout).await;
     progress.finish();
     let outcome = outcome?;
-    emit(context.output, std::slice::from_ref(&outcome))?;
-    match &outcome.job_state {
-        JobState::Failed(reason) => {
-            super::print_logs(&outcome.logs);
-            Err(CliError::user(anyhow!(
-                "the backup Job {} failed: {reason}",
-                outcome.job
-            )))
-        }
-        _ => {
-            context.info(&format!(
-                "backup {} written by Job {}",
-                outcome.archive, outcome.job
-            ));
-            Ok(Exit::Success)
-        }
-    }
+    super::backup_ended(context, &outcome, "stackgraph")
 }

@@ -4,13 +4,28 @@
 use crate::cli::StackStateArgs;
 use crate::commands::installation;
 use crate::context::Context;
-use crate::exit::{CliError, CliResult, Exit};
-use crate::output::{Tabular, emit};
+use crate::exit::{CliError, CliResult};
+use crate::output::Tabular;
 use anyhow::anyhow;
 use backup_core::Progress;
-use backup_core::cluster::JobState;
+use backup_core::cluster::{ContainerLog, JobState};
 use backup_usecases::stackstate::{CronJobBackupOutcome, DataStore};
 use std::time::Duration;
+
+impl super::BackupOutcome for CronJobBackupOutcome {
+    fn job(&self) -> &str {
+        &self.job
+    }
+    fn state(&self) -> &JobState {
+        &self.job_state
+    }
+    fn logs(&self) -> &[ContainerLog] {
+        &self.logs
+    }
+    fn written(&self) -> String {
+        self.archives.join(", ")
+    }
+}
 
 impl Tabular for CronJobBackupOutcome {
     fn headers() -> Vec<&'static str> {
@@ -52,27 +67,5 @@ pub async fn run(
     let outcome = backup.run(timeout).await;
     progress.finish();
     let outcome = outcome?;
-    emit(context.output, std::slice::from_ref(&outcome))?;
-    match &outcome.job_state {
-        JobState::Failed(reason) => {
-            super::print_logs(&outcome.logs);
-            Err(CliError::user(anyhow!(
-                "the backup Job {} failed: {reason}",
-                outcome.job
-            )))
-        }
-        _ if outcome.archives.is_empty() => Err(CliError::user(anyhow!(
-            "the backup Job {} succeeded, but no new {} backup is listed",
-            outcome.job,
-            kind.name()
-        ))),
-        _ => {
-            context.info(&format!(
-                "backup {} written by Job {}",
-                outcome.archives.join(", "),
-                outcome.job
-            ));
-            Ok(Exit::Success)
-        }
-    }
+    super::backup_ended(context, &outcome, kind.name())
 }

@@ -14,9 +14,11 @@ use crate::cli::{
     VictoriaMetricsCommand,
 };
 use crate::context::Context;
-use crate::exit::CliResult;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::output::{Tabular, emit};
+use anyhow::anyhow;
 
-use backup_core::cluster::ContainerLog;
+use backup_core::cluster::{ContainerLog, JobState};
 use backup_usecases::stackstate::{BackfillStep, DataStore, SpecOptions};
 
 /// Runs a stackgraph command.
@@ -117,6 +119,41 @@ async fn run_common(context: &Context, kind: DataStore, command: DataStoreComman
 }
 
 /// Prints the logs of every container of a failed Job on stderr.
+/// What a backup Job did, as its end is reported.
+trait BackupOutcome: Tabular {
+    /// The Job.
+    fn job(&self) -> &str;
+    /// How it ended.
+    fn state(&self) -> &JobState;
+    /// Logs of every container, when it failed.
+    fn logs(&self) -> &[ContainerLog];
+    /// What it wrote (empty: nothing).
+    fn written(&self) -> String;
+}
+
+/// The end of a backup Job of `data_store`: its `outcome` shown, its logs and an error when
+/// it failed or wrote nothing, else what it wrote.
+fn backup_ended<T: BackupOutcome>(context: &Context, outcome: &T, data_store: &str) -> CliResult {
+    emit(context.output, std::slice::from_ref(outcome))?;
+    let job = outcome.job();
+    let wrote = outcome.written();
+    match outcome.state() {
+        JobState::Failed(reason) => {
+            print_logs(outcome.logs());
+            Err(CliError::user(anyhow!(
+                "the backup Job {job} failed: {reason}"
+            )))
+        }
+        _ if wrote.is_empty() => Err(CliError::user(anyhow!(
+            "the backup Job {job} succeeded, but no new {data_store} backup is listed"
+        ))),
+        _ => {
+            context.info(&format!("backup {wrote} written by Job {job}"));
+            Ok(Exit::Success)
+        }
+    }
+}
+
 fn print_logs(logs: &[ContainerLog]) {
     for log in logs {
         eprintln!(
