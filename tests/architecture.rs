@@ -277,14 +277,21 @@ fn sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 
 #[test]
 fn front_ends_run_no_data_store_job_themselves() {
-    // A data store's Job (StackGraph's backup, a restore) is started only by the use cases,
-    // which the command line and the operator's session Jobs share.
+    // A data store's Job (StackGraph's backup, a restore, one made from an installation's
+    // backup CronJob) is started only by the use cases, which the command line and the
+    // operator's session Jobs share.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
     for front_end in ["crates/backup-cli/src", "crates/backup-operator/src"] {
         for (path, text) in sources(&root.join(front_end)) {
-            for procedure in ["JobRun", "JobManifests", "launch_job"] {
+            for procedure in [
+                "JobRun",
+                "JobManifests",
+                "launch_job",
+                "CronJobRun",
+                "job_from_cronjob",
+            ] {
                 assert!(
                     !text.contains(procedure),
                     "{} uses {procedure}: the procedure belongs in {USE_CASES}",
