@@ -6,7 +6,8 @@
 //! Then volume data: a StatefulSet on the real node, its manifests and volumes backed up into
 //! the test MinIO through mover pods, deleted, and restored on its data. Then the operator:
 //! a storage, a retention policy and a backup configuration declared, a session triggered,
-//! run as a Job on the real node, and its Snapshot object written.
+//! run as a Job on the real node, and its Snapshot object written. Then a StackState
+//! installation's settings backed up now by its own backup CronJob, and the archive listed.
 
 use crate::ci::cargo;
 use crate::testenv::TestEnv;
@@ -21,6 +22,8 @@ const VOLUMES_NAMESPACE: &str = "kbackup-demo-volumes";
 const VOLUMES_APP: &str = include_str!("../demo/volumes-app.yaml");
 const OPERATOR_NAMESPACE: &str = "kbackup-demo-operator";
 const OPERATOR_APP: &str = include_str!("../demo/operator-app.yaml");
+const STACKSTATE_NAMESPACE: &str = "kbackup-demo-stackstate";
+const STACKSTATE_APP: &str = include_str!("../demo/stackstate-app.yaml");
 
 pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     env.up()?;
@@ -127,9 +130,10 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     kb(&["repo", "check", "--read-data"])?;
     volumes(root, env)?;
     operator(root, env)?;
+    stackstate(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace as a Job and wrote its Snapshot"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace as a Job and wrote its Snapshot; a StackState installation's settings were backed up by its own CronJob and listed"
     );
     Ok(())
 }
@@ -354,6 +358,50 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
         "delete",
         "namespace",
         OPERATOR_NAMESPACE,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ran
+}
+
+/// The StackState part: an installation's backup configuration and settings backup CronJob
+/// (its Job runs on the real node and uploads an archive to the test MinIO); `kbackup
+/// settings backup` runs the CronJob now and reports the archive, `settings list` shows it.
+fn stackstate(root: &Path, env: &TestEnv) -> Result<()> {
+    eprintln!("\n== a StackState installation's settings backed up now, by its own backup CronJob");
+    let kubectl = env.kubectl()?;
+    let kubeconfig = env.variable("KUBECONFIG")?;
+    let now = chrono::Utc::now();
+    let prefix = format!("demo-{}", now.format("%Y%m%d%H%M%S"));
+    kubectl.apply(
+        &STACKSTATE_APP
+            .replace("@KEY@", &env.variable("AWS_ACCESS_KEY_ID")?)
+            .replace("@SECRET@", &env.variable("AWS_SECRET_ACCESS_KEY")?)
+            .replace("@PREFIX@", &prefix)
+            .replace("@TIME@", &now.format("%Y%m%d-%H%M").to_string())
+            .replace("@NODE@", &env.variable("KBACKUP_TEST_NODE_NAME")?)
+            .replace("@TAINT@", &env.variable("KBACKUP_TEST_NODE_TAINT")?)
+            .replace("@IMAGE@", &env.variable("KBACKUP_TEST_KBACKUP_IMAGE")?)
+            .replace(
+                "@POD_ENDPOINT@",
+                &env.variable("KBACKUP_TEST_POD_S3_ENDPOINT")?,
+            ),
+    )?;
+    // This machine reaches MinIO straight; the installation's Service has no pod here.
+    let endpoint = env.variable("KBACKUP_TEST_S3_ENDPOINT")?;
+    let kb = |args: &[&str]| -> Result<()> {
+        let mut command = Command::new(target_dir(root).join("debug/kbackup"));
+        command
+            .args(["--kubeconfig", &kubeconfig, "-n", STACKSTATE_NAMESPACE])
+            .args(args)
+            .env("KBACKUP_STORAGE_ENDPOINT", &endpoint);
+        shown(command, &[&["-n", STACKSTATE_NAMESPACE], args].concat())
+    };
+    let ran = kb(&["settings", "backup"]).and_then(|()| kb(&["settings", "list"]));
+    kubectl.run(&[
+        "delete",
+        "namespace",
+        STACKSTATE_NAMESPACE,
         "--wait=true",
         "--timeout=120s",
     ])?;
