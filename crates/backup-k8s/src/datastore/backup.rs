@@ -68,25 +68,35 @@ impl<'a, C: Cluster + ?Sized> JobRun<'a, C> {
             self.remove_objects(&job).await;
             return Err(error.into());
         }
-        let job_state = self
-            .cluster
-            .wait_job(&self.namespace, &job, timeout)
-            .await?;
-        let logs = match job_state {
-            JobState::Failed(_) => self.cluster.job_logs(&self.namespace, &job).await?,
-            _ => vec![],
-        };
-        self.cluster.delete_job(&self.namespace, &job).await?;
-        self.remove_objects(&job).await;
-        Ok(JobOutcome {
-            archive: request.archive.clone(),
-            job,
-            job_state,
-            logs,
-        })
+        let mut outcome = follow_to_end(self.cluster, &self.namespace, job, timeout).await?;
+        self.remove_objects(&outcome.job).await;
+        outcome.archive.clone_from(&request.archive);
+        Ok(outcome)
     }
 
     async fn remove_objects(&self, job: &str) {
         remove_job_objects(self.cluster, &self.namespace, &self.spec, job).await;
     }
+}
+
+/// Waits (by watching) for the Job `job` at most `timeout`, collects the logs of a failure,
+/// and deletes it; the outcome names no archive.
+pub(super) async fn follow_to_end<C: Cluster + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    job: String,
+    timeout: Duration,
+) -> Result<JobOutcome, WorkflowError> {
+    let job_state = cluster.wait_job(namespace, &job, timeout).await?;
+    let logs = match job_state {
+        JobState::Failed(_) => cluster.job_logs(namespace, &job).await?,
+        _ => vec![],
+    };
+    cluster.delete_job(namespace, &job).await?;
+    Ok(JobOutcome {
+        archive: String::new(),
+        job,
+        job_state,
+        logs,
+    })
 }

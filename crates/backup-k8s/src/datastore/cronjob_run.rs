@@ -4,7 +4,8 @@
 //! installation's.
 
 use super::JobOutcome;
-use backup_core::cluster::{ApiResourceType, Cluster, JobState, ObjectRef};
+use super::backup::follow_to_end;
+use backup_core::cluster::{ApiResourceType, Cluster, ObjectRef};
 use backup_core::workflow::WorkflowError;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -93,21 +94,7 @@ impl<'a, C: Cluster + ?Sized> CronJobRun<'a, C> {
         let name = job_name(self.name(), run_id);
         let manifest = job_from_cronjob(&self.cronjob, &name)?;
         self.cluster.create_job(&self.namespace, &manifest).await?;
-        let job_state = self
-            .cluster
-            .wait_job(&self.namespace, &name, timeout)
-            .await?;
-        let logs = match job_state {
-            JobState::Failed(_) => self.cluster.job_logs(&self.namespace, &name).await?,
-            _ => vec![],
-        };
-        self.cluster.delete_job(&self.namespace, &name).await?;
-        Ok(JobOutcome {
-            archive: String::new(),
-            job: name,
-            job_state,
-            logs,
-        })
+        follow_to_end(self.cluster, &self.namespace, name, timeout).await
     }
 }
 
