@@ -8,7 +8,7 @@
 
 use super::plan::SessionPlan;
 use super::report::SessionReport;
-use crate::stackstate::{ConfigSource, DataStore, EsSnapshotRequest, Installation};
+use crate::stackstate::{ConfigSource, DataStore, EsSnapshotRequest, Installation, backup_failure};
 use backup_api::{BackupTask, ComponentStatus, SnapshotPhase, TaskName};
 use backup_core::NoProgress;
 use backup_core::cluster::{Cluster, JobState};
@@ -103,8 +103,12 @@ async fn back_up<C: Cluster + Clone>(
                 .stackgraph_backup(endpoint, now)
                 .map_err(|e| e.to_string())?;
             let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            job_ended(&outcome.job, &outcome.job_state)?;
-            Ok(outcome.archive)
+            written_by(
+                &outcome.job,
+                &outcome.job_state,
+                outcome.archive,
+                component(task.name),
+            )
         }
         TaskName::SettingsBackup | TaskName::VictoriaMetricsBackup => {
             let data_store = cronjob_store(task.name);
@@ -122,16 +126,12 @@ async fn back_up<C: Cluster + Clone>(
                 .await
                 .map_err(|e| e.to_string())?;
             let outcome = backup.run(JOB_WAIT).await.map_err(|e| e.to_string())?;
-            job_ended(&outcome.job, &outcome.job_state)?;
-            match outcome.archives.is_empty() {
-                true => Err(format!(
-                    "Job {} of CronJob {} succeeded but no new {} backup is listed",
-                    outcome.job,
-                    outcome.cronjob,
-                    component(task.name)
-                )),
-                false => Ok(outcome.archives.join(",")),
-            }
+            written_by(
+                &outcome.job,
+                &outcome.job_state,
+                outcome.archives.join(","),
+                component(task.name),
+            )
         }
         TaskName::ElasticsearchSnapshot => {
             let url = task.params.get("elasticsearchUrl").map(String::as_str);
@@ -166,12 +166,11 @@ async fn back_up<C: Cluster + Clone>(
     }
 }
 
-/// Ok when the Job succeeded, else why not.
-fn job_ended(job: &str, state: &JobState) -> Result<(), String> {
-    match state {
-        JobState::Succeeded => Ok(()),
-        JobState::Failed(reason) => Err(format!("Job {job} failed: {reason}")),
-        JobState::Running => Err(format!("Job {job} did not end")),
+/// What a backup Job wrote, or why it is no backup.
+fn written_by(job: &str, state: &JobState, wrote: String, store: &str) -> Result<String, String> {
+    match backup_failure(job, state, &wrote, store) {
+        Some(failure) => Err(failure),
+        None => Ok(wrote),
     }
 }
 

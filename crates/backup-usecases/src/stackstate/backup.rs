@@ -2,7 +2,7 @@
 //! archive named as the chart's CronJob names them, into the installation's archive bucket.
 
 use super::{DataStore, Installation, SpecOptions, StackStateError};
-use backup_core::cluster::Cluster;
+use backup_core::cluster::{Cluster, JobState};
 use backup_k8s::datastore::{JobOutcome, JobRequest, JobRun, Operation};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -42,5 +42,43 @@ impl<C: Cluster> StackGraphBackup<'_, C> {
             .run
             .run(Operation::Backup, &self.request, timeout)
             .await?)
+    }
+}
+
+/// Why a backup Job of `data_store` is not a backup, if it is not: it failed, did not end, or
+/// succeeded without writing anything (`wrote` empty). The one verdict the session Jobs and
+/// the command line give.
+pub fn backup_failure(
+    job: &str,
+    state: &JobState,
+    wrote: &str,
+    data_store: &str,
+) -> Option<String> {
+    match state {
+        JobState::Failed(reason) => Some(format!("the backup Job {job} failed: {reason}")),
+        JobState::Running => Some(format!("the backup Job {job} did not end")),
+        JobState::Succeeded if wrote.is_empty() => Some(format!(
+            "the backup Job {job} succeeded, but no new {data_store} backup is listed"
+        )),
+        JobState::Succeeded => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_a_backup_only_when_it_succeeded_and_wrote_something() {
+        let ok = backup_failure("j", &JobState::Succeeded, "a.sty", "settings");
+        assert_eq!(ok, None);
+        let empty = backup_failure("j", &JobState::Succeeded, "", "settings").unwrap();
+        assert!(
+            empty.contains("no new settings backup is listed"),
+            "{empty}"
+        );
+        let failed = backup_failure("j", &JobState::Failed("oom".into()), "x", "settings");
+        assert_eq!(failed.unwrap(), "the backup Job j failed: oom");
+        assert!(backup_failure("j", &JobState::Running, "x", "settings").is_some());
     }
 }

@@ -80,7 +80,8 @@ impl<C: Cluster> CronJobBackup<'_, C> {
     }
 
     /// Lists the archives, runs the Job to its end (at most `timeout`), removes it, and
-    /// lists them again: a Job that succeeded without a new archive is a failure.
+    /// lists them again (a Job that succeeded without a new archive is no backup: see
+    /// [`super::backup_failure`]).
     pub async fn run(&self, timeout: Duration) -> Result<CronJobBackupOutcome, StackStateError> {
         let before = self.archive_names().await?;
         let run_id = chrono::Utc::now().format("%Y%m%dt%H%M%S").to_string();

@@ -14,7 +14,7 @@ mod installation;
 mod stackgraph_v2;
 
 pub use archive_store::ArchiveStore;
-pub use backup::StackGraphBackup;
+pub use backup::{StackGraphBackup, backup_failure};
 pub use cronjob_backup::{CronJobBackup, CronJobBackupOutcome};
 pub use data_store::{
     ArchiveChoice, Catalog, DataStore, PreparedRestore, SpecOptions, file_catalog,

@@ -19,7 +19,7 @@ use crate::output::{Tabular, emit};
 use anyhow::anyhow;
 
 use backup_core::cluster::{ContainerLog, JobState};
-use backup_usecases::stackstate::{BackfillStep, DataStore, SpecOptions};
+use backup_usecases::stackstate::{BackfillStep, DataStore, SpecOptions, backup_failure};
 
 /// Runs a stackgraph command.
 pub async fn stackgraph(context: &Context, command: StackGraphCommand) -> CliResult {
@@ -135,19 +135,15 @@ trait BackupOutcome: Tabular {
 /// it failed or wrote nothing, else what it wrote.
 fn backup_ended<T: BackupOutcome>(context: &Context, outcome: &T, data_store: &str) -> CliResult {
     emit(context.output, std::slice::from_ref(outcome))?;
-    let job = outcome.job();
-    let wrote = outcome.written();
-    match outcome.state() {
-        JobState::Failed(reason) => {
-            print_logs(outcome.logs());
-            Err(CliError::user(anyhow!(
-                "the backup Job {job} failed: {reason}"
-            )))
+    let (job, wrote) = (outcome.job(), outcome.written());
+    match backup_failure(job, outcome.state(), &wrote, data_store) {
+        Some(failure) => {
+            if matches!(outcome.state(), JobState::Failed(_)) {
+                print_logs(outcome.logs());
+            }
+            Err(CliError::user(anyhow!(failure)))
         }
-        _ if wrote.is_empty() => Err(CliError::user(anyhow!(
-            "the backup Job {job} succeeded, but no new {data_store} backup is listed"
-        ))),
-        _ => {
+        None => {
             context.info(&format!("backup {wrote} written by Job {job}"));
             Ok(Exit::Success)
         }
