@@ -581,6 +581,21 @@ pub enum StorageCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Delete objects: the KEYs named below a URL, or every object below it with -r (asks
+    /// first unless -y).
+    Rm {
+        /// `s3://bucket/prefix`, `az://container/prefix`, `gs://...`, `file:///dir`.
+        url: String,
+        /// Objects below the URL to delete (`snapshots/ab12...`).
+        #[arg(required_unless_present = "recursive")]
+        keys: Vec<String>,
+        /// Delete every object below the URL.
+        #[arg(short, long, conflicts_with = "keys")]
+        recursive: bool,
+        /// Where and how to connect.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Copy a local file or stdin (`-`) to an object URL, or an object to a file or stdout (`-`).
     Cp {
         /// Source: a path, `-`, or an object URL.

@@ -224,6 +224,67 @@ fn cp_streams_a_file_up_and_back_and_stdin_to_stdout() {
 }
 
 #[test]
+fn rm_deletes_the_keys_named_or_everything_below_and_asks_first() {
+    let home = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix();
+    for key in ["config", "snapshots/a", "snapshots/b", "data/ab/1"] {
+        let mut child = kbackup_minio(home.path())
+            .args(["storage", "cp", "-", &format!("{prefix}/{key}")])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"x").unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let keys = || {
+        let listing =
+            run(kbackup_minio(home.path()).args(["storage", "ls", "-r", "-o", "json", &prefix]));
+        let entries: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+        let mut keys: Vec<String> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_owned())
+            .collect();
+        keys.sort();
+        keys
+    };
+
+    // Not confirmed (no answer on stdin): refused, nothing deleted.
+    let refused = run(kbackup_minio(home.path())
+        .args(["storage", "rm", "-r", &prefix])
+        .stdin(Stdio::null()));
+    assert_refused(&refused, "not confirmed");
+    assert_eq!(keys().len(), 4);
+    let usage = run(kbackup_minio(home.path()).args(["storage", "rm", "-y", &prefix]));
+    assert_refused(&usage, "<KEYS>");
+    assert_eq!(keys().len(), 4, "neither keys nor -r: nothing deleted");
+
+    let named = run(kbackup_minio(home.path()).args([
+        "storage",
+        "rm",
+        "-y",
+        "-o",
+        "json",
+        &prefix,
+        "snapshots/a",
+        "snapshots/gone",
+    ]));
+    assert!(named.status.success(), "{}", text(&named.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&named.stdout).unwrap();
+    assert_eq!(report[0]["deleted"], 2, "{report}");
+    assert_eq!(keys(), ["config", "data/ab/1", "snapshots/b"]);
+
+    let all =
+        run(kbackup_minio(home.path()).args(["storage", "rm", "-y", "-r", "-o", "json", &prefix]));
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(report[0]["deleted"], 3, "{report}");
+    assert_eq!(keys(), Vec::<String>::new());
+}
+
+#[test]
 fn a_failed_download_keeps_the_existing_file() {
     let home = tempfile::tempdir().unwrap();
     let target = home.path().join("precious.graph");

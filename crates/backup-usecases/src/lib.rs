@@ -14,6 +14,7 @@ pub mod sessions;
 pub mod snapshot;
 pub mod stackstate;
 pub mod storage_probe;
+pub mod storage_removal;
 pub mod storage_resource;
 pub mod streams;
 #[cfg(test)]

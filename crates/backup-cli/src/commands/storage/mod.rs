@@ -1,8 +1,9 @@
-//! `kbackup storage ls|check|cp`.
+//! `kbackup storage ls|check|rm|cp`.
 
 mod check;
 mod cp;
 mod ls;
+mod rm;
 
 use crate::cli::{StorageArgs, StorageCommand};
 use crate::context::Context;
@@ -20,6 +21,12 @@ pub async fn run(context: &Context, command: StorageCommand) -> CliResult {
             storage,
         } => ls::run(context, &url, recursive, &storage).await,
         StorageCommand::Check { url, storage } => check::run(context, &url, &storage).await,
+        StorageCommand::Rm {
+            url,
+            keys,
+            recursive,
+            storage,
+        } => rm::run(context, &url, &keys, recursive, &storage).await,
         StorageCommand::Cp { src, dst, storage } => cp::run(context, &src, &dst, &storage).await,
     }
 }
