@@ -147,14 +147,20 @@ pub struct GcsBackend {
     pub secret_name: String,
 }
 
-/// A PersistentVolumeClaim in the storage's namespace, mounted where the work runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A PersistentVolumeClaim in the storage's namespace, mounted by the Jobs that use it: the
+/// probe, the sessions and their movers, the wipe-out. Only configurations of that namespace
+/// may use it (a pod mounts claims of its own namespace only); movers of other nodes need a
+/// claim they can all mount (ReadWriteMany).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalBackend {
     /// The claim.
+    #[schemars(length(min = 1, max = 253))]
     pub claim_name: String,
     /// A directory in the claim under which repositories go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self != '..' && !self.startsWith('../') && !self.endsWith('/..') && !self.contains('/../')").message("a directory below the claim's root (no '..')"))]
     pub sub_path: Option<String>,
 }
 
@@ -165,6 +171,13 @@ pub struct BackupStorageStatus {
     /// Whether it can be used (its last probe: reach, list, write, read, delete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<StoragePhase>,
+    /// When it was last probed (RFC 3339); probed again 10 minutes after when Ready, a
+    /// minute after when not, or as soon as its spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<String>,
+    /// The generation of the spec the last probe tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
     /// Bytes its repositories hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_size: Option<String>,

@@ -577,6 +577,9 @@ pub enum StorageCommand {
     Check {
         /// The location to probe.
         url: String,
+        /// Make a missing `file://` directory first, as a backup into it would.
+        #[arg(long)]
+        create: bool,
         /// Where and how to connect.
         #[command(flatten)]
         storage: StorageArgs,

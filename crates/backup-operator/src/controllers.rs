@@ -8,9 +8,10 @@ use crate::metrics::Metrics;
 use backup_api::{BackupConfiguration, BackupSession, BackupStorage, Repository, Snapshot};
 use backup_core::ClusterError;
 use backup_k8s::KubeCluster;
-use backup_usecases::sessions::configuration::{reconcile_configuration, reconcile_storage};
+use backup_usecases::sessions::configuration::reconcile_configuration;
 use backup_usecases::sessions::deletion::{DeletionError, DeletionStep, reconcile_deletion};
 use backup_usecases::sessions::reconcile::{OperatorSettings, Requeue, reconcile_session};
+use backup_usecases::sessions::storage::reconcile_storage;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -26,6 +27,8 @@ use std::time::Duration;
 const MANAGED: &str = "app.kubernetes.io/managed-by=kbackup-operator";
 /// Objects reconciled at once, per controller.
 const CONCURRENCY: u16 = 4;
+/// How soon a wipe-out Job (a local storage's) is looked at again.
+const WIPE_OUT_CHECK: Duration = Duration::from_secs(5);
 /// The longest wait after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -174,6 +177,7 @@ async fn storage(object: Arc<BackupStorage>, context: Arc<Context>) -> Result<Ac
         &context.cluster,
         &object.namespace().unwrap_or_default(),
         &object.name_any(),
+        &context.settings,
     )
     .await?;
     context.succeeded(&key(object.as_ref()));
@@ -190,11 +194,17 @@ async fn deletion<K: Resource<DynamicType = ()>>(
         &kind,
         &object.namespace().unwrap_or_default(),
         &object.name_any(),
+        &context.settings,
     )
     .await?;
     match &step {
         DeletionStep::Wiped(objects) => {
             tracing::info!(object = %key(object.as_ref()), objects, "data wiped out")
+        }
+        DeletionStep::Wiping => {
+            context.succeeded(&key(object.as_ref()));
+            // The Job mounting the storage's claim is looked at again shortly.
+            return Ok(Action::requeue(WIPE_OUT_CHECK));
         }
         DeletionStep::NothingToWipe(why) => {
             tracing::info!(object = %key(object.as_ref()), why, "nothing to wipe out")
@@ -288,7 +298,8 @@ pub async fn run(
                 api::<BackupStorage>(&client, scope),
                 watcher::Config::default(),
             )
-            // Its status lists the repositories using it.
+            // Its probe Job (a local storage's), and its status lists the repositories using it.
+            .owns(api::<Job>(&client, scope), managed.clone())
             .watches(
                 api::<Repository>(&client, scope),
                 watcher::Config::default(),

@@ -9,7 +9,7 @@ mod common;
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
     Operator, WAIT, declarations, ended, install_definitions, items, object, scheduled_run,
-    trigger, trigger_when_idle, wait_for, wait_idle,
+    trigger, trigger_when_idle, wait_for, wait_idle, wipe_out,
 };
 use serde_json::Value;
 
@@ -198,22 +198,4 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
         Vec::<String>::new(),
         "the repository's data is gone"
     );
-}
-
-/// Sets `deletionPolicy: WipeOut`, waits for the operator's finalizer, deletes the object and
-/// waits until it is gone.
-fn wipe_out(ns: &TestNamespace, kind: &str, name: &str) {
-    ns.kubectl(&[
-        "patch",
-        kind,
-        name,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"deletionPolicy":"WipeOut"}}"#,
-    ]);
-    wait_for(&format!("{kind} {name} to be held"), WAIT, || {
-        let finalizers = object(ns, kind, name)["metadata"]["finalizers"].to_string();
-        finalizers.contains("kbackup.io/wipe-out").then_some(())
-    });
-    ns.kubectl(&["delete", kind, name, "--timeout=120s"]);
 }

@@ -14,19 +14,24 @@ use backup_storage::StorageOptions;
 /// The condition the probe sets.
 pub const REACHABLE: &str = "StorageReachable";
 
-/// Probes the storage `spec` describes (its Secret read in `namespace`) and says what the
-/// object's status is: Ready when every step worked, else NotReady with the reason.
+/// Probes the object store `spec` describes (its Secret read in `namespace`) and says what
+/// the object's status is: Ready when every step worked, else NotReady with the reason. A
+/// local storage is probed by a Job mounting its claim instead (`claim_probe`).
 pub async fn storage_status<C: ConfigObjects + ?Sized>(
     cluster: &C,
     namespace: &str,
     spec: &BackupStorageSpec,
 ) -> BackupStorageStatus {
-    let condition = match probe(cluster, namespace, spec).await {
-        Ok(millis) => condition(
-            ConditionStatus::True,
-            "ProbeSucceeded",
-            format!("write, read, list, conditional create and delete work ({millis} ms)"),
-        ),
+    probed(probe(cluster, namespace, spec).await.map(|millis| {
+        format!("write, read, list, conditional create and delete work ({millis} ms)")
+    }))
+}
+
+/// The status a probe's outcome gives: Ready with what worked, or NotReady with the reason
+/// and message of what did not.
+pub fn probed(outcome: Result<String, (&'static str, String)>) -> BackupStorageStatus {
+    let condition = match outcome {
+        Ok(message) => condition(ConditionStatus::True, "ProbeSucceeded", message),
         Err((reason, message)) => condition(ConditionStatus::False, reason, message),
     };
     BackupStorageStatus {
@@ -34,19 +39,43 @@ pub async fn storage_status<C: ConfigObjects + ?Sized>(
             ConditionStatus::True => StoragePhase::Ready,
             _ => StoragePhase::NotReady,
         }),
+        last_probe_time: condition.last_transition_time.clone(),
         conditions: vec![condition],
         ..BackupStorageStatus::default()
     }
 }
 
-/// Where a storage is and how to reach it: its URL (`s3://bucket/prefix`) and the options
-/// with the credentials of its Secret (read in `namespace`); else why not (a reason and a
-/// message, neither holding a credential).
+/// Where the claim of a local storage is mounted in the pods that use it.
+pub const CLAIM_MOUNT: &str = "/kbackup/storage";
+
+/// How a storage is reached. Its Debug shows no credential.
+pub struct StorageAccess {
+    /// Its URL: `s3://bucket/prefix`, `az://container`, or `file:///kbackup/storage/sub`
+    /// for a claim (mounted at [`CLAIM_MOUNT`]).
+    pub url: String,
+    /// The options, with the credentials of its Secret.
+    pub options: StorageOptions,
+    /// The claim (in the storage's namespace) a pod mounts at [`CLAIM_MOUNT`] to reach it:
+    /// only a local storage has one, and only such a pod reaches it.
+    pub claim: Option<String>,
+}
+
+impl std::fmt::Debug for StorageAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageAccess")
+            .field("url", &self.url)
+            .field("claim", &self.claim)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a storage is and how to reach it, with the credentials of its Secret (read in
+/// `namespace`); else why not (a reason and a message, neither holding a credential).
 pub async fn storage_access<C: ConfigObjects + ?Sized>(
     cluster: &C,
     namespace: &str,
     spec: &BackupStorageSpec,
-) -> Result<(String, StorageOptions), (&'static str, String)> {
+) -> Result<StorageAccess, (&'static str, String)> {
     let storage = &spec.storage;
     let mut options = StorageOptions::from_lookup(|_| None);
     let missing = |what: &str| {
@@ -71,10 +100,27 @@ pub async fn storage_access<C: ConfigObjects + ?Sized>(
                 &azure.secret_name,
             )
         }
-        Provider::Gcs | Provider::Local => {
+        Provider::Local => {
+            let local = storage.local.as_ref().ok_or_else(|| missing("local"))?;
+            let url = match local.sub_path.as_deref().map(|p| p.trim_matches('/')) {
+                Some(sub) if !sub.is_empty() => {
+                    let sub = relative_directory(sub).ok_or_else(|| {
+                        ("InvalidSpec", format!("subPath {sub:?} leaves the claim"))
+                    })?;
+                    format!("file://{CLAIM_MOUNT}/{sub}")
+                }
+                _ => format!("file://{CLAIM_MOUNT}"),
+            };
+            return Ok(StorageAccess {
+                url,
+                options,
+                claim: Some(local.claim_name.clone()),
+            });
+        }
+        Provider::Gcs => {
             return Err((
                 "ProviderNotSupported",
-                "the operator works with s3 and azure storages; gcs and local ones are not supported yet"
+                "the operator works with s3, azure and local (claim) storages; gcs ones are not supported yet"
                     .into(),
             ));
         }
@@ -89,7 +135,23 @@ pub async fn storage_access<C: ConfigObjects + ?Sized>(
             };
             (reason, error.to_string())
         })?;
-    Ok((url, options))
+    Ok(StorageAccess {
+        url,
+        options,
+        claim: None,
+    })
+}
+
+/// `directory` without outer slashes when it stays below its root (no empty, `.` or `..`
+/// part): schemas say so, what writes or deletes checks again.
+pub(crate) fn relative_directory(directory: &str) -> Option<String> {
+    let trimmed = directory.trim_matches('/');
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    let safe = !trimmed.is_empty()
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && *p != "." && *p != "..");
+    safe.then(|| trimmed.to_owned())
 }
 
 /// The probe's time, or why the storage is not usable (a reason and a message).
@@ -98,7 +160,17 @@ async fn probe<C: ConfigObjects + ?Sized>(
     namespace: &str,
     spec: &BackupStorageSpec,
 ) -> Result<u128, (&'static str, String)> {
-    let (url, options) = storage_access(cluster, namespace, spec).await?;
+    let StorageAccess {
+        url,
+        options,
+        claim,
+    } = storage_access(cluster, namespace, spec).await?;
+    if let Some(claim) = claim {
+        return Err((
+            "ClaimNotMounted",
+            format!("claim {claim} is probed by a Job that mounts it"),
+        ));
+    }
     let location = RepositoryLocation::parse(&url).map_err(|e| ("InvalidSpec", e.to_string()))?;
     let opened = backup_storage::open(&location, &options)
         .await

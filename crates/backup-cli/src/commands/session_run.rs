@@ -4,7 +4,7 @@
 //! operator reads it.
 
 use crate::cli::{MoverArgs, RepoArgs, StorageArgs};
-use crate::commands::volumes::mover_settings;
+use crate::commands::volumes::mover_settings_with_claim;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::repository::{password, storage};
@@ -32,7 +32,7 @@ pub async fn run(
         encryption_secret: None,
         storage: storage_args,
     };
-    let report = match prepared(context, &repo, mover).await {
+    let report = match prepared(context, &repo, mover, plan.storage_claim.clone()).await {
         Ok((cluster, opened, password, settings)) => {
             let progress = context.progress();
             run_session(&cluster, &plan, opened, &password, settings, &progress).await
@@ -57,6 +57,7 @@ async fn prepared(
     context: &Context,
     repo: &RepoArgs,
     mover: &MoverArgs,
+    storage_claim: Option<String>,
 ) -> Result<
     (
         backup_k8s::KubeCluster,
@@ -69,6 +70,6 @@ async fn prepared(
     let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
     let opened = storage(context, repo, true).await?;
     let password = password(context, repo).await?;
-    let settings = mover_settings(context, repo, mover).await?;
+    let settings = mover_settings_with_claim(context, repo, mover, storage_claim).await?;
     Ok((cluster, opened, password, settings))
 }

@@ -329,3 +329,21 @@ spec:
         namespace = ns.name,
     )
 }
+
+/// Sets `deletionPolicy: WipeOut`, waits for the operator's finalizer, deletes the object and
+/// waits until it is gone.
+pub fn wipe_out(ns: &TestNamespace, kind: &str, name: &str) {
+    ns.kubectl(&[
+        "patch",
+        kind,
+        name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"deletionPolicy":"WipeOut"}}"#,
+    ]);
+    wait_for(&format!("{kind} {name} to be held"), WAIT, || {
+        let finalizers = object(ns, kind, name)["metadata"]["finalizers"].to_string();
+        finalizers.contains("kbackup.io/wipe-out").then_some(())
+    });
+    ns.kubectl(&["delete", kind, name, "--timeout=180s"]);
+}

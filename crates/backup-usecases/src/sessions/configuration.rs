@@ -1,15 +1,12 @@
-//! A BackupConfiguration and a BackupStorage kept as declared: the configuration's status,
-//! its accounts, one CronJob per session (suspended while it is paused, gone with its
-//! session), its finished BackupSessions beyond each session's history limit deleted; a
-//! storage's status from a real probe.
+//! A BackupConfiguration kept as declared: its status, its accounts, one CronJob per session
+//! (suspended while it is paused, gone with its session), its finished BackupSessions beyond
+//! each session's history limit deleted.
 
 use super::objects::{CONFIGURATION, SESSION, account, cron_job};
 use super::plan::read;
-use super::reconcile::{OperatorSettings, Requeue, kind_type, list_all, sessions_in, write_status};
-use super::run::{size_bytes, size_text};
+use super::reconcile::{OperatorSettings, Requeue, list_all, sessions_in, write_status};
 use crate::configuration_status::configuration_status;
-use crate::storage_resource::storage_status;
-use backup_api::{BackupConfiguration, BackupStorage, Repository, RepositoryUsage, StoragePhase};
+use backup_api::BackupConfiguration;
 use backup_core::ClusterError;
 use backup_core::cluster::{ApiResourceType, ConfigObjects, ObjectRef, ResourceStore};
 use serde_json::{Value, json};
@@ -132,93 +129,4 @@ async fn trim_history<C: ResourceStore + ?Sized>(
         }
     }
     Ok(())
-}
-
-/// The Repository objects, in any namespace, whose storage is `namespace/name`.
-async fn repositories_in<C: ResourceStore + ?Sized>(
-    cluster: &C,
-    namespace: &str,
-    name: &str,
-) -> Result<Vec<RepositoryUsage>, ClusterError> {
-    let repositories = kind_type("Repository", "repositories");
-    let mut found: Vec<RepositoryUsage> = list_all(cluster, &repositories, None, None)
-        .await?
-        .into_iter()
-        .filter_map(|r| serde_json::from_value::<Repository>(r).ok())
-        .filter(|r| {
-            let own = r.metadata.namespace.clone().unwrap_or_default();
-            r.spec.storage_ref.name == name && r.spec.storage_ref.namespace_or(&own) == namespace
-        })
-        .map(|r| RepositoryUsage {
-            name: r.metadata.name.clone().unwrap_or_default(),
-            namespace: r.metadata.namespace.clone().unwrap_or_default(),
-            path: r.spec.directory.clone(),
-            size: r.status.as_ref().and_then(|s| s.size.clone()),
-        })
-        .collect();
-    found.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Ok(found)
-}
-
-/// Probes the storage `namespace/name`, lists the repositories using it, and writes both
-/// on it.
-pub async fn reconcile_storage<C: ResourceStore + ConfigObjects + ?Sized>(
-    cluster: &C,
-    namespace: &str,
-    name: &str,
-) -> Result<Requeue, ClusterError> {
-    let Ok(storage) = read::<BackupStorage, _>(cluster, "BackupStorage", namespace, name).await
-    else {
-        return Ok(Requeue::OnChange);
-    };
-    let mut status = storage_status(cluster, namespace, &storage.spec).await;
-    status.repositories = repositories_in(cluster, namespace, name).await?;
-    let sizes: Vec<u64> = status
-        .repositories
-        .iter()
-        .filter_map(|r| r.size.as_deref().and_then(size_bytes))
-        .collect();
-    status.total_size = (!sizes.is_empty()).then(|| size_text(sizes.iter().sum()));
-    let again = match status.phase {
-        Some(StoragePhase::Ready) => Duration::from_secs(600),
-        _ => Duration::from_secs(60),
-    };
-    let object = serde_json::to_value(&storage).unwrap_or(Value::Null);
-    write_status(cluster, "BackupStorage", object, json!(status)).await?;
-    Ok(Requeue::After(again))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use backup_core::testing::FakeCluster;
-
-    #[tokio::test]
-    async fn a_storage_lists_the_repositories_that_use_it_from_any_namespace() {
-        let cluster = FakeCluster::new();
-        cluster.serve(backup_api::GROUP, backup_api::VERSION, "Repository", true);
-        let repository = |namespace: &str, name: &str, storage: serde_json::Value| {
-            json!({"apiVersion": backup_api::API_VERSION, "kind": "Repository",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {"storageRef": storage, "directory": name,
-                    "encryptionSecret": {"name": "password"}}})
-        };
-        let mut web = repository("apps", "web", json!({"name": "minio", "namespace": "ops"}));
-        web["status"] = json!({"size": "1.5 MiB"});
-        cluster.insert(&web);
-        cluster.insert(&repository("ops", "own", json!({"name": "minio"})));
-        cluster.insert(&repository("apps", "elsewhere", json!({"name": "minio"})));
-        cluster.insert(&repository(
-            "apps",
-            "other",
-            json!({"name": "azure", "namespace": "ops"}),
-        ));
-        let found = repositories_in(&cluster, "ops", "minio").await.unwrap();
-        let names: Vec<String> = found
-            .iter()
-            .map(|r| format!("{}/{} {}", r.namespace, r.name, r.path))
-            .collect();
-        assert_eq!(names, ["apps/web web", "ops/own own"]);
-        assert_eq!(found[0].size.as_deref(), Some("1.5 MiB"), "its size");
-    }
 }

@@ -2,22 +2,23 @@
 //! `deletionPolicy`. With `WipeOut` a finalizer holds the object until the data is gone: a
 //! Repository's every object in its directory of the storage, a Snapshot's snapshot in its
 //! repository (its data freed by the next prune). With `Delete` (the default) no finalizer
-//! is put on: the object goes and the data stays, operator running or not.
+//! is put on: the object goes and the data stays, operator running or not. The data of a
+//! local storage is deleted by a Job that mounts its claim (`storage rm`).
 
+use super::claim_job::{ClaimJob, ClaimJobStep};
+use super::objects::owned_by;
 use super::plan::read;
-use crate::storage_resource::storage_access;
+use super::reconcile::OperatorSettings;
+use crate::storage_removal::{delete_all, delete_keys};
+use crate::storage_resource::{StorageAccess, relative_directory, storage_access};
 use backup_api::{API_VERSION, BackupStorage, DeletionPolicy, Repository, Snapshot};
-use backup_core::cluster::{ConfigObjects, ObjectRef, ResourceStore};
+use backup_core::cluster::{ConfigObjects, JobControl, ObjectRef, ResourceStore};
 use backup_core::{ClusterError, ObjectStorage, RepositoryLocation, SnapshotId, StorageError};
-use futures::TryStreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The finalizer that holds a `WipeOut` object until its data is deleted.
 pub const FINALIZER: &str = "kbackup.io/wipe-out";
-/// Objects deleted at once when a repository is wiped out.
-const DELETES_AT_ONCE: usize = 16;
 
 /// What a reconcile of an object's deletion did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +29,11 @@ pub enum DeletionStep {
     Guarded,
     /// The finalizer was taken off: the policy is `Delete` again, or the data was deleted.
     Released,
-    /// The data was deleted (so many storage objects), then the finalizer taken off.
-    Wiped(usize),
+    /// The data was deleted (so many storage objects; unknown when a Job did it), then the
+    /// finalizer taken off.
+    Wiped(Option<usize>),
+    /// A Job that mounts the storage's claim is deleting the data; the object stays held.
+    Wiping,
     /// Being deleted with `WipeOut`, but there is no data to delete: why.
     NothingToWipe(String),
 }
@@ -60,11 +64,12 @@ pub enum DeletionError {
 }
 
 /// Reconciles the deletion of the Repository or Snapshot (`kind`) `namespace/name`.
-pub async fn reconcile_deletion<C: ResourceStore + ConfigObjects + ?Sized>(
+pub async fn reconcile_deletion<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     cluster: &C,
     kind: &str,
     namespace: &str,
     name: &str,
+    settings: &OperatorSettings,
 ) -> Result<DeletionStep, DeletionError> {
     let reference = ObjectRef::namespaced(API_VERSION, kind, namespace, name);
     let Some(object) = cluster.get(&reference).await? else {
@@ -85,12 +90,19 @@ pub async fn reconcile_deletion<C: ResourceStore + ConfigObjects + ?Sized>(
             Ok(DeletionStep::Released)
         }
         (true, true, true) => {
-            let what = format!("{kind} {namespace}/{name}");
-            let step = match kind {
-                "Repository" => wipe_repository(cluster, &object, &what).await?,
-                _ => wipe_snapshot(cluster, &object, &what).await?,
+            let doomed = Doomed {
+                what: format!("{kind} {namespace}/{name}"),
+                kind,
+                object: &object,
+                settings,
             };
-            set_guard(cluster, object, false).await?;
+            let step = match kind {
+                "Repository" => wipe_repository(cluster, &doomed).await?,
+                _ => wipe_snapshot(cluster, &doomed).await?,
+            };
+            if step != DeletionStep::Wiping {
+                set_guard(cluster, object, false).await?;
+            }
             Ok(step)
         }
         _ => Ok(DeletionStep::Nothing),
@@ -119,39 +131,75 @@ async fn set_guard<C: ResourceStore + ?Sized>(
     Ok(())
 }
 
-/// Deletes every object of the repository's directory.
-async fn wipe_repository<C: ResourceStore + ConfigObjects + ?Sized>(
-    cluster: &C,
-    object: &Value,
-    what: &str,
-) -> Result<DeletionStep, DeletionError> {
-    let repository: Repository =
-        serde_json::from_value(object.clone()).map_err(|e| DeletionError::Unresolved {
-            object: what.to_owned(),
-            why: e.to_string(),
-        })?;
-    let storage = repository_storage(cluster, &repository, what).await?;
-    let deleted = delete_all(storage.as_ref())
-        .await
-        .map_err(|error| DeletionError::Storage {
-            object: what.to_owned(),
+/// An object being deleted whose data goes with it.
+struct Doomed<'a> {
+    /// `Repository ns/name`.
+    what: String,
+    /// Its kind.
+    kind: &'a str,
+    /// It, as read.
+    object: &'a Value,
+    /// The image and placement of a wipe-out Job.
+    settings: &'a OperatorSettings,
+}
+
+impl Doomed<'_> {
+    fn unresolved(&self, why: String) -> DeletionError {
+        DeletionError::Unresolved {
+            object: self.what.clone(),
+            why,
+        }
+    }
+
+    fn refused(&self, error: StorageError) -> DeletionError {
+        DeletionError::Storage {
+            object: self.what.clone(),
             error,
-        })?;
-    Ok(DeletionStep::Wiped(deleted))
+        }
+    }
+}
+
+/// Where a repository's data is.
+enum DataPlace {
+    /// In an object store, opened.
+    Opened(Arc<dyn ObjectStorage>),
+    /// In a claim, which only a pod of `namespace` mounting it reaches, at `url`.
+    Claim {
+        namespace: String,
+        claim: String,
+        url: String,
+    },
+}
+
+/// Deletes every object of the repository's directory.
+async fn wipe_repository<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    doomed: &Doomed<'_>,
+) -> Result<DeletionStep, DeletionError> {
+    let repository: Repository = serde_json::from_value(doomed.object.clone())
+        .map_err(|e| doomed.unresolved(e.to_string()))?;
+    match repository_place(cluster, &repository, doomed).await? {
+        DataPlace::Opened(storage) => {
+            let deleted = delete_all(storage.as_ref())
+                .await
+                .map_err(|e| doomed.refused(e))?;
+            Ok(DeletionStep::Wiped(Some(deleted)))
+        }
+        DataPlace::Claim {
+            namespace,
+            claim,
+            url,
+        } => wipe_in_claim(cluster, doomed, namespace, claim, vec![url, "-r".into()]).await,
+    }
 }
 
 /// Deletes the snapshot of a Snapshot object from its repository.
-async fn wipe_snapshot<C: ResourceStore + ConfigObjects + ?Sized>(
+async fn wipe_snapshot<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     cluster: &C,
-    object: &Value,
-    what: &str,
+    doomed: &Doomed<'_>,
 ) -> Result<DeletionStep, DeletionError> {
-    let unresolved = |why: String| DeletionError::Unresolved {
-        object: what.to_owned(),
-        why,
-    };
-    let snapshot: Snapshot =
-        serde_json::from_value(object.clone()).map_err(|e| unresolved(e.to_string()))?;
+    let snapshot: Snapshot = serde_json::from_value(doomed.object.clone())
+        .map_err(|e| doomed.unresolved(e.to_string()))?;
     let Some(id) = snapshot.spec.snapshot_id.as_deref() else {
         return Ok(DeletionStep::NothingToWipe(
             "no snapshot was written".into(),
@@ -165,7 +213,9 @@ async fn wipe_snapshot<C: ResourceStore + ConfigObjects + ?Sized>(
             )));
         }
     };
-    let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+    let namespace = doomed.object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default();
     let reference = ObjectRef::namespaced(
         API_VERSION,
         "Repository",
@@ -179,28 +229,78 @@ async fn wipe_snapshot<C: ResourceStore + ConfigObjects + ?Sized>(
         )));
     };
     let repository: Repository =
-        serde_json::from_value(repository).map_err(|e| unresolved(e.to_string()))?;
-    let storage = repository_storage(cluster, &repository, what).await?;
-    storage
-        .delete(&format!("snapshots/{id}"))
-        .await
-        .map_err(|error| DeletionError::Storage {
-            object: what.to_owned(),
-            error,
-        })?;
-    Ok(DeletionStep::Wiped(1))
+        serde_json::from_value(repository).map_err(|e| doomed.unresolved(e.to_string()))?;
+    let key = format!("snapshots/{id}");
+    match repository_place(cluster, &repository, doomed).await? {
+        DataPlace::Opened(storage) => {
+            let deleted = delete_keys(storage.as_ref(), &[key])
+                .await
+                .map_err(|e| doomed.refused(e))?;
+            Ok(DeletionStep::Wiped(Some(deleted)))
+        }
+        DataPlace::Claim {
+            namespace,
+            claim,
+            url,
+        } => wipe_in_claim(cluster, doomed, namespace, claim, vec![url, key]).await,
+    }
 }
 
-/// The repository's directory in its storage, opened with the storage's credentials.
-async fn repository_storage<C: ResourceStore + ConfigObjects + ?Sized>(
+/// Runs `kbackup storage rm -y ARGS` in a Job mounting `claim` (in `namespace`, owned by the
+/// doomed object when it is of that namespace): Wiping while it runs, Wiped once it did,
+/// an error naming its last words when it failed (the next reconcile starts it again).
+async fn wipe_in_claim<C: ResourceStore + JobControl + ?Sized>(
+    cluster: &C,
+    doomed: &Doomed<'_>,
+    namespace: String,
+    claim: String,
+    args: Vec<String>,
+) -> Result<DeletionStep, DeletionError> {
+    let metadata = &doomed.object["metadata"];
+    let name = metadata["name"].as_str().unwrap_or_default();
+    let same_namespace = metadata["namespace"].as_str() == Some(namespace.as_str());
+    let owner = same_namespace.then(|| {
+        owned_by(
+            doomed.kind,
+            name,
+            metadata["uid"].as_str().unwrap_or_default(),
+        )
+    });
+    let job = ClaimJob {
+        name: ClaimJob::name_for(
+            "wipe",
+            &format!(
+                "{}-{}-{name}",
+                doomed.kind.to_lowercase(),
+                metadata["namespace"].as_str().unwrap_or_default()
+            ),
+        ),
+        namespace,
+        claim,
+        image: doomed.settings.image.clone(),
+        args: ["storage", "rm", "-y"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(args)
+            .collect(),
+        owner,
+        placement: doomed.settings.placement.clone(),
+    };
+    match job.step(cluster).await? {
+        ClaimJobStep::Running => Ok(DeletionStep::Wiping),
+        ClaimJobStep::Ended(end) if end.succeeded => Ok(DeletionStep::Wiped(None)),
+        ClaimJobStep::Ended(end) => {
+            Err(doomed.unresolved(format!("the wipe-out Job failed: {}", end.last_words())))
+        }
+    }
+}
+
+/// Where the repository's directory is: opened with its storage's credentials, or in a claim.
+async fn repository_place<C: ResourceStore + ConfigObjects + ?Sized>(
     cluster: &C,
     repository: &Repository,
-    what: &str,
-) -> Result<Arc<dyn ObjectStorage>, DeletionError> {
-    let unresolved = |why: String| DeletionError::Unresolved {
-        object: what.to_owned(),
-        why,
-    };
+    doomed: &Doomed<'_>,
+) -> Result<DataPlace, DeletionError> {
     let namespace = repository.metadata.namespace.clone().unwrap_or_default();
     let storage_ref = &repository.spec.storage_ref;
     let storage_namespace = storage_ref.namespace_or(&namespace);
@@ -211,61 +311,39 @@ async fn repository_storage<C: ResourceStore + ConfigObjects + ?Sized>(
         &storage_ref.name,
     )
     .await
-    .map_err(|e| unresolved(e.message))?;
-    let directory = safe_directory(&repository.spec.directory).ok_or_else(|| {
-        unresolved(format!(
+    .map_err(|e| doomed.unresolved(e.message))?;
+    let directory = relative_directory(&repository.spec.directory).ok_or_else(|| {
+        doomed.unresolved(format!(
             "directory {:?} is not a relative path below the storage",
             repository.spec.directory
         ))
     })?;
-    let (url, options) = storage_access(cluster, &storage_namespace, &storage.spec)
+    let StorageAccess {
+        url,
+        options,
+        claim,
+    } = storage_access(cluster, &storage_namespace, &storage.spec)
         .await
-        .map_err(|(_, message)| unresolved(message))?;
+        .map_err(|(_, message)| doomed.unresolved(message))?;
+    if let Some(claim) = claim {
+        return Ok(DataPlace::Claim {
+            namespace: storage_namespace,
+            claim,
+            url: format!("{}/{directory}", url.trim_end_matches('/')),
+        });
+    }
     let location = RepositoryLocation::parse(&url)
-        .map_err(|e| unresolved(e.to_string()))?
+        .map_err(|e| doomed.unresolved(e.to_string()))?
         .join(&directory);
     backup_storage::open(&location, &options)
         .await
-        .map_err(|error| DeletionError::Storage {
-            object: what.to_owned(),
-            error,
-        })
-}
-
-/// `directory` without outer slashes when it stays below its storage's root (no empty, `.`
-/// or `..` part): the schema says so, a wipe checks again.
-fn safe_directory(directory: &str) -> Option<String> {
-    let trimmed = directory.trim_matches('/');
-    let parts: Vec<&str> = trimmed.split('/').collect();
-    let safe = !trimmed.is_empty()
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && *p != "." && *p != "..");
-    safe.then(|| trimmed.to_owned())
-}
-
-/// Deletes every object below `storage` as the listing streams them, [`DELETES_AT_ONCE`] at
-/// a time: how many.
-async fn delete_all(storage: &dyn ObjectStorage) -> Result<usize, StorageError> {
-    let deleted = AtomicUsize::new(0);
-    storage
-        .list("")
-        .try_for_each_concurrent(DELETES_AT_ONCE, |meta| {
-            let deleted = &deleted;
-            async move {
-                storage.delete(&meta.key).await?;
-                deleted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
-    Ok(deleted.into_inner())
+        .map(DataPlace::Opened)
+        .map_err(|e| doomed.refused(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backup_core::ObjectStorageExt;
     use backup_core::testing::FakeCluster;
 
     fn repository(policy: &str, finalizers: Value, deleting: bool) -> Value {
@@ -279,8 +357,15 @@ mod tests {
         object
     }
 
+    fn settings() -> OperatorSettings {
+        OperatorSettings {
+            image: "kbackup:test".into(),
+            placement: Default::default(),
+        }
+    }
+
     async fn step(cluster: &FakeCluster) -> Result<DeletionStep, DeletionError> {
-        reconcile_deletion(cluster, "Repository", "web", "apps").await
+        reconcile_deletion(cluster, "Repository", "web", "apps", &settings()).await
     }
 
     fn held(cluster: &FakeCluster) -> Vec<String> {
@@ -317,24 +402,59 @@ mod tests {
     #[test]
     fn a_directory_leaving_its_storage_is_never_wiped() {
         for bad in ["", "/", "..", "a/../b", "a//b", "./a", "a/."] {
-            assert_eq!(safe_directory(bad), None, "{bad:?}");
+            assert_eq!(relative_directory(bad), None, "{bad:?}");
         }
-        assert_eq!(safe_directory("/team/apps/").as_deref(), Some("team/apps"));
+        assert_eq!(
+            relative_directory("/team/apps/").as_deref(),
+            Some("team/apps")
+        );
     }
 
     #[tokio::test]
-    async fn every_object_of_the_directory_is_deleted() {
-        let location = RepositoryLocation::parse("memory://apps").unwrap();
-        let storage = backup_storage::open(&location, &Default::default())
-            .await
-            .unwrap();
-        for key in ["config", "data/ab/1", "snapshots/1"] {
-            storage
-                .put_bytes(key, bytes::Bytes::from_static(b"x"))
-                .await
-                .unwrap();
-        }
-        assert_eq!(delete_all(storage.as_ref()).await.unwrap(), 3);
-        assert!(storage.list_all("").await.unwrap().is_empty());
+    async fn a_repository_in_a_claim_is_wiped_by_a_job_mounting_it_and_held_until_it_succeeded() {
+        let cluster = FakeCluster::new();
+        let mut object = repository("WipeOut", json!([FINALIZER]), true);
+        object["spec"]["storageRef"] = json!({"name": "nfs"});
+        cluster.insert(&object);
+        let uid =
+            cluster.object("Repository", Some("web"), "apps").unwrap()["metadata"]["uid"].clone();
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "BackupStorage",
+            "metadata": {"name": "nfs", "namespace": "web"},
+            "spec": {"storage": {"provider": "local",
+                "local": {"claimName": "backups", "subPath": "team"}}}}));
+        assert_eq!(step(&cluster).await.unwrap(), DeletionStep::Wiping);
+        assert_eq!(held(&cluster), [FINALIZER], "held while the Job runs");
+        let name = "kbackup-wipe-repository-web-apps";
+        let mut job = cluster.object("Job", Some("web"), name).expect("the Job");
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["args"],
+            json!([
+                "storage",
+                "rm",
+                "-y",
+                "file:///kbackup/storage/team/apps",
+                "-r"
+            ])
+        );
+        assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], uid);
+        assert_eq!(step(&cluster).await.unwrap(), DeletionStep::Wiping, "runs");
+
+        job["status"] = json!({"conditions": [{"type": "Failed", "status": "True",
+            "reason": "DeadlineExceeded"}]});
+        cluster.insert(&job);
+        let error = step(&cluster).await.unwrap_err().to_string();
+        assert!(
+            error.contains("the wipe-out Job failed: DeadlineExceeded"),
+            "{error}"
+        );
+        assert_eq!(held(&cluster), [FINALIZER], "held after a failure");
+
+        assert_eq!(step(&cluster).await.unwrap(), DeletionStep::Wiping, "again");
+        let mut job = cluster.object("Job", Some("web"), name).unwrap();
+        job["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+        cluster.insert(&job);
+        assert_eq!(step(&cluster).await.unwrap(), DeletionStep::Wiped(None));
+        assert_eq!(held(&cluster), Vec::<String>::new(), "released");
     }
 }

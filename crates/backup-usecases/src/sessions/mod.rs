@@ -3,12 +3,15 @@
 //! a BackupConfiguration's CronJobs, accounts and history, and a BackupStorage's probe
 //! (`configuration`). The operator front-end only watches and calls these.
 
+pub mod claim_job;
 pub mod configuration;
 pub mod data_stores;
 pub mod deletion;
+pub mod job_end;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod storage;

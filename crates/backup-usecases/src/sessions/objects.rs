@@ -3,6 +3,7 @@
 //! made instead of making it twice), labels, owner references, and each manifest.
 
 use super::plan::{PlannedRepository, SessionPlan};
+use crate::storage_resource::CLAIM_MOUNT;
 use crate::volumes::manifests::{NotText, credential_data};
 use backup_api::{API_VERSION, BackupConfiguration, BackupSession, SessionConfig, TaskName};
 use backup_k8s::rbac::Family;
@@ -136,7 +137,27 @@ pub fn session_job(plan: &SessionPlan, owner: &Value, deadline_seconds: Option<i
     if let Some(seconds) = deadline_seconds {
         job["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
     }
+    if let Some(claim) = &plan.storage_claim {
+        mount_storage_claim(&mut job["spec"]["template"]["spec"], claim);
+    }
     job
+}
+
+/// Mounts a local storage's claim at [`CLAIM_MOUNT`] in the pod, whose user becomes root
+/// (every capability still dropped): the volume movers write into the claim as root, and
+/// what one Job writes the next must be able to delete. Its home is `/tmp` (the image's home
+/// belongs to the image's user, which root without capabilities cannot read).
+pub(crate) fn mount_storage_claim(pod_spec: &mut Value, claim: &str) {
+    pod_spec["securityContext"]["runAsUser"] = json!(0);
+    pod_spec["securityContext"]["runAsGroup"] = json!(0);
+    pod_spec["securityContext"]["runAsNonRoot"] = json!(false);
+    pod_spec["volumes"] =
+        json!([{"name": "storage", "persistentVolumeClaim": {"claimName": claim}}]);
+    let container = &mut pod_spec["containers"][0];
+    container["volumeMounts"] = json!([{"name": "storage", "mountPath": CLAIM_MOUNT}]);
+    if let Some(env) = container["env"].as_array_mut() {
+        env.push(json!({"name": "HOME", "value": "/tmp"}));
+    }
 }
 
 /// The Snapshot object of a session in a repository, Pending, owned by the Repository object

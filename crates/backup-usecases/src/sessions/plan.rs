@@ -43,6 +43,11 @@ pub struct SessionPlan {
     pub retention: backup_core::RetentionPolicy,
     /// The kbackup image (for volume movers).
     pub image: String,
+    /// The claim of a local storage, which the Job and its movers mount at
+    /// [`CLAIM_MOUNT`](crate::storage_resource::CLAIM_MOUNT) (the repository's URL is a
+    /// `file://` one below it); none for an object store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_claim: Option<String>,
 }
 
 /// A plan and the credentials its Job needs: the object store's variables and the password.
@@ -146,9 +151,18 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                 ),
             ));
         }
-        let (url, options) = storage_access(cluster, &storage_namespace, &storage.spec)
+        let access = storage_access(cluster, &storage_namespace, &storage.spec)
             .await
             .map_err(|(reason, message)| PlanError::new(reason, message))?;
+        if access.claim.is_some() && storage_namespace != namespace {
+            return Err(PlanError::new(
+                "ClaimOutsideNamespace",
+                format!(
+                    "BackupStorage {storage_namespace}/{} is a claim, which only pods of namespace {storage_namespace} can mount; this session runs in {namespace}",
+                    backend.storage_ref.name
+                ),
+            ));
+        }
         let policy_namespace = backend.retention_policy.namespace_or(&namespace);
         let policy: RetentionPolicy = read(
             cluster,
@@ -167,7 +181,8 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
         let password = read_password(&source, Some(cluster))
             .await
             .map_err(|e| PlanError::new("EncryptionSecretUnusable", e.to_string()))?;
-        let mut credentials: BTreeMap<String, SecretValue> = options
+        let mut credentials: BTreeMap<String, SecretValue> = access
+            .options
             .variables()
             .into_iter()
             .map(|(key, value)| (key.to_owned(), SecretValue::new(value.into_bytes())))
@@ -181,11 +196,12 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                 session: session.spec.session.clone(),
                 backup_session: name.clone(),
                 repository: repository.name.clone(),
-                repository_url: format!("{}/{directory}", url.trim_end_matches('/')),
+                repository_url: format!("{}/{directory}", access.url.trim_end_matches('/')),
                 target: target_in(&spec.target, &namespace),
                 tasks: session_config.tasks.clone(),
                 retention,
                 image: image.to_owned(),
+                storage_claim: access.claim,
             },
             storage: (storage_namespace, backend.storage_ref.name.clone()),
             credentials,

@@ -6,6 +6,7 @@
 //! dropped. Every step can be repeated: an operator killed anywhere and started again ends
 //! in the same state, with no Job or snapshot made twice.
 
+use super::job_end::{JobProgress, job_progress};
 use super::objects::{
     BACKUP_SESSION, REPOSITORY, SESSION_CONTAINER, repository_object, session_job,
     session_object_name, session_secret, session_value, snapshot_object,
@@ -14,7 +15,6 @@ use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
 use super::retry::{retry_failed, wait_before_start};
 use super::run::size_text;
-use crate::volumes::pod_type;
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
     Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotInfo,
@@ -508,54 +508,21 @@ async fn job_report<C: ResourceStore + ?Sized>(
     namespace: &str,
     name: &str,
 ) -> Result<Option<SessionReport>, ClusterError> {
-    let Some(job) = cluster
-        .get(&ObjectRef::namespaced("batch/v1", "Job", namespace, name))
-        .await?
-    else {
-        return Ok(Some(SessionReport::failed(format!(
-            "its Job {name} is gone"
-        ))));
-    };
-    let ended = job["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True");
-    let Some(ended) = ended else {
-        return Ok(None);
-    };
-    let selector = format!("job-name={name}");
-    let pods = list_all(cluster, &pod_type(), Some(namespace), Some(&selector)).await?;
-    let message = pods.iter().find_map(|pod| {
-        pod["status"]["containerStatuses"]
-            .as_array()?
-            .iter()
-            .find(|c| c["name"] == SESSION_CONTAINER)?["state"]["terminated"]["message"]
-            .as_str()
-            .map(str::to_owned)
-    });
-    Ok(Some(
-        match message.as_deref().and_then(SessionReport::parse) {
-            Some(report) => report,
-            None => {
-                let why = ended["message"]
-                    .as_str()
-                    .or(ended["reason"].as_str())
-                    .unwrap_or("it failed");
-                let tail = message.unwrap_or_default();
-                let tail = tail
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or_default();
-                SessionReport::failed(
-                    format!("Job {name} ended without a report: {why} {tail}")
-                        .trim()
-                        .to_owned(),
-                )
-            }
+    Ok(
+        match job_progress(cluster, namespace, name, SESSION_CONTAINER).await? {
+            JobProgress::Gone => Some(SessionReport::failed(format!("its Job {name} is gone"))),
+            JobProgress::Running => None,
+            JobProgress::Ended(end) => Some(
+                match end.message.as_deref().and_then(SessionReport::parse) {
+                    Some(report) => report,
+                    None => SessionReport::failed(format!(
+                        "Job {name} ended without a report: {}",
+                        end.last_words()
+                    )),
+                },
+            ),
         },
-    ))
+    )
 }
 
 /// The Snapshot object's id and status from the report. One that holds no snapshot goes
@@ -1021,6 +988,61 @@ mod tests {
             None,
             "an ended session stays ended"
         );
+    }
+
+    /// The storage of [`cluster`] made a local one: the claim `backups` of `namespace`.
+    fn local_storage(cluster: &FakeCluster, namespace: &str) {
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "BackupStorage",
+            "metadata": {"name": "minio", "namespace": namespace},
+            "spec": {"storage": {"provider": "local",
+                "local": {"claimName": "backups", "subPath": "/team/"}},
+                "usagePolicy": {"allowedNamespaces": {"from": "All"}}},
+            "status": {"phase": "Ready"}}));
+        let mut configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        configuration["spec"]["backends"][0]["storageRef"]["namespace"] = json!(namespace);
+        cluster.insert(&configuration);
+    }
+
+    #[tokio::test]
+    async fn a_session_in_a_claim_mounts_it_in_its_job_and_only_in_its_own_namespace() {
+        let own = cluster("Ready", false);
+        local_storage(&own, "apps");
+        step(&own).await;
+        let job = own
+            .object("Job", Some("apps"), "web-daily-1-apps-repo")
+            .expect("the Job");
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "backups"
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(
+            container["volumeMounts"][0]["mountPath"],
+            "/kbackup/storage"
+        );
+        let plan: super::super::plan::SessionPlan =
+            serde_json::from_str(container["args"][2].as_str().unwrap()).unwrap();
+        assert_eq!(plan.repository_url, "file:///kbackup/storage/team/apps");
+        assert_eq!(plan.storage_claim.as_deref(), Some("backups"));
+        assert_eq!(
+            pod["securityContext"]["runAsUser"], 0,
+            "as the movers write"
+        );
+        assert_eq!(
+            container["securityContext"]["capabilities"]["drop"][0],
+            "ALL"
+        );
+
+        let elsewhere = cluster("Ready", false);
+        local_storage(&elsewhere, "ops");
+        step(&elsewhere).await;
+        let status = session_status(&elsewhere);
+        assert_eq!(status["phase"], "Failed", "{status}");
+        assert_eq!(status["conditions"][0]["reason"], "ClaimOutsideNamespace");
+        assert!(elsewhere.jobs("apps").is_empty(), "no Job");
     }
 
     #[tokio::test]

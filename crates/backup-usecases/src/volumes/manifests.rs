@@ -1,6 +1,7 @@
 //! The mover's Job and the Secret that carries its credentials, as manifests.
 
 use super::target::{ClaimAccess, VolumeTarget};
+use crate::storage_resource::CLAIM_MOUNT;
 use backup_core::cluster::SecretValue;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -38,6 +39,10 @@ pub struct MoverSettings {
     /// Node labels every mover's node must have (a restore into a new claim goes where
     /// they say).
     pub node_selector: BTreeMap<String, String>,
+    /// The claim of a local storage the repository is in (its URL a `file://` one below
+    /// [`CLAIM_MOUNT`](crate::storage_resource::CLAIM_MOUNT)), which every mover mounts
+    /// there too; none for an object store.
+    pub storage_claim: Option<String>,
 }
 
 /// A mover's Secret and Job. Its Debug shows neither (the Secret holds the credentials).
@@ -241,6 +246,18 @@ fn mover_job(
     if !settings.node_selector.is_empty() {
         pod_spec["nodeSelector"] = json!(settings.node_selector);
     }
+    if let Some(claim) = &settings.storage_claim {
+        pod_spec["volumes"]
+            .as_array_mut()
+            .into_iter()
+            .for_each(|v| {
+                v.push(json!({"name": "storage", "persistentVolumeClaim": {"claimName": claim}}))
+            });
+        pod_spec["containers"][0]["volumeMounts"]
+            .as_array_mut()
+            .into_iter()
+            .for_each(|m| m.push(json!({"name": "storage", "mountPath": CLAIM_MOUNT})));
+    }
     if let Some(node) = &placement.node {
         pod_spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
@@ -289,6 +306,7 @@ mod tests {
             ]),
             tolerations: vec![json!({"key": "extra", "operator": "Exists"})],
             node_selector: BTreeMap::from([("type".into(), "real".into())]),
+            storage_claim: None,
         }
     }
 
@@ -304,6 +322,38 @@ mod tests {
             access,
             tolerations: json!([{"key": "own", "operator": "Exists"}]),
         }
+    }
+
+    #[test]
+    fn a_mover_of_a_repository_in_a_claim_mounts_that_claim_too() {
+        let settings = MoverSettings {
+            repository: "file:///kbackup/storage/apps".into(),
+            storage_claim: Some("backups".into()),
+            ..settings()
+        };
+        let m = backup_job(
+            &settings,
+            "kbackup-mover-ab12-0",
+            &target(ClaimAccess::OneNode),
+            None,
+        )
+        .unwrap();
+        let spec = &m.job["spec"]["template"]["spec"];
+        let claims: Vec<&str> = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["persistentVolumeClaim"]["claimName"].as_str().unwrap())
+            .collect();
+        assert_eq!(claims, ["data-db-0", "backups"]);
+        assert_eq!(
+            spec["containers"][0]["volumeMounts"][1]["mountPath"],
+            CLAIM_MOUNT
+        );
+        assert_eq!(
+            spec["containers"][0]["args"][3],
+            "file:///kbackup/storage/apps"
+        );
     }
 
     #[test]

@@ -544,6 +544,7 @@ mod tests {
                 credentials: BTreeMap::new(),
                 tolerations: vec![],
                 node_selector: BTreeMap::new(),
+                storage_claim: None,
             },
         }
     }

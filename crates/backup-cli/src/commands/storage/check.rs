@@ -1,7 +1,7 @@
 //! `kbackup storage check URL`: a write/read/list/conditional-create/delete probe with a
 //! verdict a person can act on.
 
-use super::{open, parse_location};
+use super::{open_creating, parse_location};
 use crate::cli::StorageArgs;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -26,10 +26,11 @@ impl Tabular for ProbeStep {
     }
 }
 
-/// Probes the location; exits 1 naming the first step that failed and its cause.
-pub async fn run(context: &Context, url: &str, args: &StorageArgs) -> CliResult {
+/// Probes the location (a missing `file://` directory made first when `create`); exits 1
+/// naming the first step that failed and its cause.
+pub async fn run(context: &Context, url: &str, create: bool, args: &StorageArgs) -> CliResult {
     let location = parse_location(url)?;
-    let (storage, _) = open(context, &location, args).await?;
+    let (storage, _) = open_creating(context, &location, args, create).await?;
     let probe = probe_storage(storage.as_ref()).await;
     emit(context.output, &probe.steps)?;
     match probe.failure {

@@ -20,7 +20,11 @@ pub async fn run(context: &Context, command: StorageCommand) -> CliResult {
             recursive,
             storage,
         } => ls::run(context, &url, recursive, &storage).await,
-        StorageCommand::Check { url, storage } => check::run(context, &url, &storage).await,
+        StorageCommand::Check {
+            url,
+            create,
+            storage,
+        } => check::run(context, &url, create, &storage).await,
         StorageCommand::Rm {
             url,
             keys,
@@ -37,7 +41,18 @@ async fn open(
     location: &RepositoryLocation,
     args: &StorageArgs,
 ) -> Result<(Arc<dyn ObjectStorage>, StorageOptions), CliError> {
-    let options = context.storage_options(args).await?;
+    open_creating(context, location, args, false).await
+}
+
+/// [`open`], making a missing `file://` directory first when `create`.
+async fn open_creating(
+    context: &Context,
+    location: &RepositoryLocation,
+    args: &StorageArgs,
+    create: bool,
+) -> Result<(Arc<dyn ObjectStorage>, StorageOptions), CliError> {
+    let mut options = context.storage_options(args).await?;
+    options.create_missing_dir = create;
     Ok((backup_storage::open(location, &options).await?, options))
 }
 

@@ -34,6 +34,19 @@ pub async fn run(
     args: &StorageArgs,
 ) -> CliResult {
     let location = parse_location(url)?;
+    // A directory that is not there holds nothing (a repository never written to).
+    if let Some(directory) = location.path.as_deref().filter(|d| !d.exists()) {
+        context.info(&format!(
+            "{url}: nothing to delete, {} does not exist",
+            directory.display()
+        ));
+        let nothing = Removal {
+            location: url.to_owned(),
+            deleted: 0,
+        };
+        emit(context.output, &[nothing])?;
+        return Ok(Exit::Success);
+    }
     let (storage, _) = open(context, &location, args).await?;
     let question = if recursive {
         format!("Delete EVERY object below {}?", storage.location())

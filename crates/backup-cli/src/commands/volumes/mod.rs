@@ -40,8 +40,24 @@ pub(crate) async fn mover_settings(
     repo: &RepoArgs,
     args: &MoverArgs,
 ) -> Result<MoverSettings, CliError> {
+    mover_settings_with_claim(context, repo, args, None).await
+}
+
+/// [`mover_settings`] for a repository in the claim `storage_claim` (a `file://` URL below
+/// where each mover mounts it), or in an object store when none.
+pub(crate) async fn mover_settings_with_claim(
+    context: &Context,
+    repo: &RepoArgs,
+    args: &MoverArgs,
+    storage_claim: Option<String>,
+) -> Result<MoverSettings, CliError> {
     let location = RepositoryLocation::parse(&repo.repo).map_err(CliError::user)?;
-    if matches!(location.scheme, StorageScheme::File | StorageScheme::Memory) {
+    let reachable = match location.scheme {
+        StorageScheme::File => storage_claim.is_some(),
+        StorageScheme::Memory => false,
+        _ => true,
+    };
+    if !reachable {
         return Err(CliError::user(anyhow!(
             "the movers run in the cluster and cannot reach {}: give an object store repository (s3://, az://, gs://)",
             repo.repo
@@ -75,6 +91,7 @@ pub(crate) async fn mover_settings(
             .map(|key| serde_json::json!({"key": key, "operator": "Exists"}))
             .collect(),
         node_selector: args.mover_node_selector.iter().cloned().collect(),
+        storage_claim,
     })
 }
 
