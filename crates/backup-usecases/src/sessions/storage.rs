@@ -268,7 +268,7 @@ mod tests {
         let args = &job["spec"]["template"]["spec"]["containers"][0]["args"];
         assert_eq!(
             args,
-            &json!(["storage", "check", "file:///kbackup/storage"])
+            &json!(["storage", "check", "--create", "file:///kbackup/storage"])
         );
         job["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
         cluster.insert(&job);
