@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test-server component into the per-version cache, unless it is there.
-# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|azurite|elasticsearch|restic|rustic|helm
+# Usage: build.sh kubernetes|kubernetes-node|local-path-provisioner|coredns|etcd|kwok|minio|fake-gcs-server|azurite|elasticsearch|restic|rustic|helm
 # Prints the component's cache directory on stdout; build logs go to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +19,8 @@ case "$component" in
   etcd) version=$ETCD_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
   minio) version=$MINIO_VERSION ;;
+  # The patch's checksum in the name: a changed patch is a new build.
+  fake-gcs-server) version=$FAKE_GCS_SERVER_VERSION-$(cat "$here"/fake-gcs-server/* | sha256sum | cut -c1-12) ;;
   azurite) version=$AZURITE_VERSION-blob$AZURE_STORAGE_BLOB_VERSION ;;
   elasticsearch) version=$ELASTICSEARCH_VERSION ;;
   restic) version=$RESTIC_VERSION ;;
@@ -105,6 +107,16 @@ build_kwok() {
 build_minio() {
   need go "install Go >= 1.24"
   GOBIN="$work/bin" go install -trimpath -ldflags "-s -w" "github.com/minio/minio@$version" >&2
+}
+
+# Google Cloud Storage's emulator, from the Go module proxy, patched (fake-gcs-server/patch.sh).
+build_fake-gcs-server() {
+  need go "install Go >= 1.24"
+  local module=github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION
+  local mod; mod="$(cd "$work" && go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$mod" ]] || { echo "go mod download $module gave no directory" >&2; exit 1; }
+  cp -r "$mod" "$work/src" && chmod -R u+w "$work/src"
+  (cd "$work/src" && bash "$here/fake-gcs-server/patch.sh" && go build -trimpath -ldflags "-s -w" -o "$work/bin/fake-gcs-server" .) >&2
 }
 
 build_azurite() {

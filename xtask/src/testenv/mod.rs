@@ -20,13 +20,14 @@ pub use control_plane::Kubectl;
 pub use process::tail;
 
 /// The control plane's and the stores' servers, in start order (the node's follow).
-const SERVERS: [&str; 8] = [
+const SERVERS: [&str; 9] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
     "minio",
+    "fake-gcs-server",
     "azurite",
     "elasticsearch",
 ];
@@ -46,6 +47,8 @@ pub const BUCKETS: [&str; 5] = [
     "sts-settings-backup",
     "sts-victoria-metrics-backup",
 ];
+/// Buckets created in the GCS emulator.
+pub const GCS_BUCKETS: [&str; 1] = ["kbackup-test"];
 /// Containers created in Azurite.
 pub const CONTAINERS: [&str; 1] = ["kbackup-test"];
 
@@ -71,6 +74,11 @@ impl TestEnv {
 
     pub fn env_file(&self) -> PathBuf {
         self.root.join("env.sh")
+    }
+
+    /// The GCS emulator's service account key (JSON), as `GOOGLE_SERVICE_ACCOUNT_KEY` holds one.
+    fn gcs_key_file(&self) -> PathBuf {
+        self.root.join("gcs-service-account.json")
     }
 
     fn kubeconfig(&self) -> PathBuf {
@@ -129,6 +137,7 @@ impl TestEnv {
             etcd: self.component("etcd")?,
             kwok: self.component("kwok")?,
             minio: self.component("minio")?,
+            gcs: self.component("fake-gcs-server")?,
             azurite: self.component("azurite")?,
             elasticsearch: self.component("elasticsearch")?,
             helm: self.component("helm")?,
@@ -335,6 +344,12 @@ impl TestEnv {
             ("AWS_ACCESS_KEY_ID", MINIO_USER.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", MINIO_PASSWORD.to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
+            ("KBACKUP_TEST_GCS_ENDPOINT", stores.gcs_endpoint()),
+            ("KBACKUP_TEST_GCS_BUCKET", GCS_BUCKETS[0].to_owned()),
+            (
+                "KBACKUP_TEST_GCS_KEY_FILE",
+                self.gcs_key_file().display().to_string(),
+            ),
             ("KBACKUP_TEST_AZURE_ENDPOINT", stores.azurite_endpoint()),
             ("KBACKUP_TEST_AZURE_ACCOUNT", AZURITE_ACCOUNT.to_owned()),
             ("KBACKUP_TEST_AZURE_KEY", AZURITE_KEY.to_owned()),
@@ -369,6 +384,7 @@ impl TestEnv {
         for (name, value) in vars {
             writeln!(text, "export {name}=\"{value}\"")?;
         }
+        fs::write(self.gcs_key_file(), stores.gcs_service_account_key())?;
         fs::write(self.env_file(), text)?;
         Ok(())
     }
@@ -384,6 +400,8 @@ pub struct Components {
     pub etcd: PathBuf,
     pub kwok: PathBuf,
     pub minio: PathBuf,
+    /// fake-gcs-server, patched.
+    pub gcs: PathBuf,
     pub azurite: PathBuf,
     pub elasticsearch: PathBuf,
     /// The helm client the chart is tested with.

@@ -1,10 +1,11 @@
-//! MinIO, Azurite and Elasticsearch, and the buckets and containers the tests use.
+//! MinIO, fake-gcs-server, Azurite and Elasticsearch, and the buckets and containers the
+//! tests use.
 
 use super::node::NODE_IP;
 use super::process::{http_ok, wait_until};
 use super::{
-    AZURITE_ACCOUNT, AZURITE_KEY, BUCKETS, CONTAINERS, Components, MINIO_PASSWORD, MINIO_USER,
-    TestEnv,
+    AZURITE_ACCOUNT, AZURITE_KEY, BUCKETS, CONTAINERS, Components, GCS_BUCKETS, MINIO_PASSWORD,
+    MINIO_USER, TestEnv,
 };
 use anyhow::{Context, Result, bail};
 use std::net::TcpStream;
@@ -13,12 +14,13 @@ use std::time::Duration;
 
 pub struct Stores {
     pub minio_port: u16,
+    pub gcs_port: u16,
     pub azurite_port: u16,
     pub es_port: u16,
 }
 
 impl Stores {
-    /// Starts the three servers without waiting for them.
+    /// Starts the four servers without waiting for them.
     pub fn start(env: &TestEnv, bins: &Components) -> Result<Self> {
         let p = |path: std::path::PathBuf| path.display().to_string();
 
@@ -37,6 +39,18 @@ impl Stores {
             .env("MINIO_BROWSER", "off")
             .env("MINIO_UPDATE", "off");
         minio.start(cmd)?;
+
+        // On the node address too, and known by it (the emulator answers the XML API only
+        // for requests to its public host): pods and this machine use the same URL.
+        let gcs = env.server("fake-gcs-server");
+        let gcs_port = gcs.port("api", 24443)?;
+        let mut cmd = Command::new(bins.gcs.join("bin/fake-gcs-server"));
+        cmd.args(["-scheme", "http", "-host", NODE_IP, "-log-level", "warn"])
+            .arg(format!("-port={gcs_port}"))
+            .arg(format!("-public-host={NODE_IP}:{gcs_port}"))
+            .args(["-backend", "filesystem", "-filesystem-root"])
+            .arg(env.data("fake-gcs-server"));
+        gcs.start(cmd)?;
 
         let azurite = env.server("azurite");
         let azurite_port = azurite.port("blob", 20000)?;
@@ -83,16 +97,35 @@ impl Stores {
         es.start(cmd)?;
         Ok(Self {
             minio_port,
+            gcs_port,
             azurite_port,
             es_port,
         })
+    }
+
+    /// The GCS emulator, as pods and this machine reach it.
+    pub fn gcs_endpoint(&self) -> String {
+        format!("http://{NODE_IP}:{}", self.gcs_port)
+    }
+
+    /// A service account key that points object_store's GCS client at the emulator
+    /// (`gcs_base_url`) without OAuth: what a user's key is to Google Cloud Storage.
+    pub fn gcs_service_account_key(&self) -> String {
+        serde_json::json!({
+            "gcs_base_url": self.gcs_endpoint(),
+            "disable_oauth": true,
+            "client_email": "",
+            "private_key": "",
+            "private_key_id": "",
+        })
+        .to_string()
     }
 
     pub fn azurite_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.azurite_port)
     }
 
-    /// Waits for the three servers and creates the test buckets and containers.
+    /// Waits for the four servers and creates the test buckets and containers.
     pub fn wait_and_prepare(&self, env: &TestEnv, bins: &Components) -> Result<()> {
         let minio = env.server("minio");
         wait_until(
@@ -103,6 +136,30 @@ impl Stores {
         )?;
         for bucket in BUCKETS {
             create_bucket(self.minio_port, bucket)?;
+        }
+
+        let gcs = env.server("fake-gcs-server");
+        let health = format!("{}/_internal/healthcheck", self.gcs_endpoint());
+        wait_until(
+            &gcs,
+            "GET /_internal/healthcheck",
+            Duration::from_secs(60),
+            || curl_code(&["-X", "GET", &health]).is_ok_and(|code| code == "200"),
+        )?;
+        for bucket in GCS_BUCKETS {
+            let code = curl_code(&[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &serde_json::json!({"name": bucket}).to_string(),
+                &format!("{}/storage/v1/b", self.gcs_endpoint()),
+            ])?;
+            // 409: it exists already (the emulator keeps its data on disk).
+            if code != "200" && code != "409" {
+                bail!("creating GCS bucket {bucket} answered HTTP {code}");
+            }
         }
 
         let azurite = env.server("azurite");
@@ -138,6 +195,24 @@ impl Stores {
         )?;
         Ok(())
     }
+}
+
+/// The HTTP status code curl got for `args`.
+fn curl_code(args: &[&str]) -> Result<String> {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .args(args)
+        .output()
+        .context("running curl")?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Creates a MinIO bucket with a SigV4-signed request (object_store cannot create buckets).
