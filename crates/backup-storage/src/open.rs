@@ -68,21 +68,34 @@ pub async fn open(
         StorageScheme::Memory => (Arc::new(InMemory::new()), "memory", "memory".into()),
         StorageScheme::S3 => s3(location, options)?,
         StorageScheme::Azure => azure(location, options)?,
-        StorageScheme::Gcs => {
-            let gcs = GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(&location.bucket)
-                .with_retry(retry(options))
-                .build();
-            (
-                Arc::new(gcs.map_err(|e| invalid(location, e))?),
-                "gcs",
-                "https://storage.googleapis.com".into(),
-            )
-        }
+        StorageScheme::Gcs => gcs(location, options)?,
     };
     Ok(Arc::new(ObjectStoreStorage::new(
         store, location, backend, endpoint,
     )))
+}
+
+/// Google Cloud Storage, with the service account key of the options when they hold one;
+/// the endpoint shown is the key's `gcs_base_url` when it names one (an emulator).
+fn gcs(
+    location: &RepositoryLocation,
+    options: &StorageOptions,
+) -> Result<(Arc<dyn ObjectStore>, &'static str, String), StorageError> {
+    let mut builder = GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(&location.bucket)
+        .with_retry(retry(options));
+    let mut endpoint = "https://storage.googleapis.com".to_owned();
+    if let Some(key) = &options.gcs_service_account_key {
+        builder = builder.with_service_account_key(key.expose());
+        let base_url = serde_json::from_str::<serde_json::Value>(key.expose())
+            .ok()
+            .and_then(|key| key["gcs_base_url"].as_str().map(str::to_owned));
+        if let Some(base_url) = base_url {
+            endpoint = base_url;
+        }
+    }
+    let gcs = builder.build().map_err(|e| invalid(location, e))?;
+    Ok((Arc::new(gcs), "gcs", endpoint))
 }
 
 fn s3(

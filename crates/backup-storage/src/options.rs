@@ -28,6 +28,9 @@ pub struct StorageOptions {
     pub azure_key: Option<Secret>,
     /// Azure Blob endpoint (Azurite: `http://127.0.0.1:10000/devstoreaccount1`).
     pub azure_endpoint: Option<String>,
+    /// Google service account key (its JSON), for Google Cloud Storage; without one the
+    /// GCS client reads `GOOGLE_SERVICE_ACCOUNT` / `GOOGLE_APPLICATION_CREDENTIALS` itself.
+    pub gcs_service_account_key: Option<Secret>,
     /// Create a missing local directory instead of failing.
     pub create_missing_dir: bool,
     /// How streamed uploads are cut and sent.
@@ -43,8 +46,9 @@ impl StorageOptions {
     /// Defaults, then the standard variables: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`),
     /// `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_SESSION_TOKEN`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`, `AZURE_STORAGE_ACCOUNT_NAME`,
-    /// `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`. Google credentials are read by
-    /// the GCS client itself (`GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_SERVICE_ACCOUNT`).
+    /// `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`, `GOOGLE_SERVICE_ACCOUNT_KEY`.
+    /// Other Google credentials are read by the GCS client itself
+    /// (`GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_SERVICE_ACCOUNT`).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
@@ -63,6 +67,7 @@ impl StorageOptions {
             azure_account: first(&["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"]),
             azure_key: first(&["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"]).map(Secret::new),
             azure_endpoint: first(&["AZURE_STORAGE_ENDPOINT"]),
+            gcs_service_account_key: first(&["GOOGLE_SERVICE_ACCOUNT_KEY"]).map(Secret::new),
             ..Self::default_values()
         }
     }
@@ -99,6 +104,12 @@ impl StorageOptions {
             self.azure_key.as_ref().map(|s| s.expose().to_owned()),
         );
         put("AZURE_STORAGE_ENDPOINT", self.azure_endpoint.clone());
+        put(
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+            self.gcs_service_account_key
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+        );
         variables
     }
 
@@ -124,6 +135,10 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKID"),
             ("AWS_SECRET_ACCESS_KEY", "very-secret"),
             ("AZURE_STORAGE_ACCOUNT_KEY", "azure-secret"),
+            (
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+                r#"{"private_key": "gcs-secret"}"#,
+            ),
         ]
         .into();
         let options = StorageOptions::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
@@ -147,9 +162,15 @@ mod tests {
             again.azure_key.as_ref().map(Secret::expose),
             Some("azure-secret")
         );
+        assert_eq!(
+            again.gcs_service_account_key.as_ref().map(Secret::expose),
+            Some(r#"{"private_key": "gcs-secret"}"#)
+        );
         let debug = format!("{options:?}");
         assert!(
-            !debug.contains("very-secret") && !debug.contains("azure-secret"),
+            !debug.contains("very-secret")
+                && !debug.contains("azure-secret")
+                && !debug.contains("gcs-secret"),
             "{debug}"
         );
     }

@@ -271,10 +271,30 @@ async fn azurite() -> Arc<dyn ObjectStorage> {
         .unwrap()
 }
 
+async fn gcs() -> Arc<dyn ObjectStorage> {
+    let server = backup_testing::gcs();
+    let options = StorageOptions {
+        gcs_service_account_key: Some(Secret::new(server.service_account_key)),
+        max_retries: 2,
+        ..StorageOptions::default()
+    };
+    let url = format!(
+        "gs://{}/{}",
+        server.bucket,
+        backup_testing::unique_name("conformance")
+    );
+    let storage = open(&RepositoryLocation::parse(&url).unwrap(), &options)
+        .await
+        .unwrap();
+    assert_eq!(storage.location(), url);
+    storage
+}
+
 conformance!(in_memory, memory());
 conformance!(local_disk, local());
 conformance!(real_minio, minio());
 conformance!(real_azurite, azurite());
+conformance!(gcs_emulator, gcs());
 
 mod s3_errors {
     use super::*;

@@ -78,6 +78,18 @@ pub struct AzureServer {
     pub container: String,
 }
 
+/// A Google Cloud Storage server (the test emulator, fake-gcs-server).
+#[derive(Debug, Clone)]
+pub struct GcsServer {
+    /// `http://NODE_IP:PORT`, for pods and this machine alike.
+    pub endpoint: String,
+    /// A bucket that exists for tests.
+    pub bucket: String,
+    /// The service account key (JSON) that points the GCS client at it, as
+    /// `GOOGLE_SERVICE_ACCOUNT_KEY` holds one.
+    pub service_account_key: String,
+}
+
 /// An Elasticsearch node.
 #[derive(Debug, Clone)]
 pub struct ElasticsearchServer {
@@ -205,6 +217,19 @@ pub fn azure() -> AzureServer {
         account: require("the test Azurite", "KBACKUP_TEST_AZURE_ACCOUNT"),
         key: require("the test Azurite", "KBACKUP_TEST_AZURE_KEY"),
         container: var("KBACKUP_TEST_AZURE_CONTAINER").unwrap_or_else(|| "kbackup-test".into()),
+    }
+}
+
+/// The test GCS emulator.
+pub fn gcs() -> GcsServer {
+    let endpoint = require("the test GCS emulator", "KBACKUP_TEST_GCS_ENDPOINT");
+    require_listening("the test GCS emulator", &endpoint);
+    let key_file = require("the test GCS emulator", "KBACKUP_TEST_GCS_KEY_FILE");
+    GcsServer {
+        endpoint,
+        bucket: require("the test GCS emulator", "KBACKUP_TEST_GCS_BUCKET"),
+        service_account_key: std::fs::read_to_string(&key_file)
+            .unwrap_or_else(|e| panic!("the test GCS emulator's key {key_file}: {e}")),
     }
 }
 
