@@ -55,7 +55,7 @@ pub enum CredentialError {
     },
     /// The Secret holds no object store keys.
     #[error(
-        "Secret {namespace}/{name} has no AWS_ACCESS_KEY_ID or AZURE_STORAGE_ACCOUNT_KEY key (keys found: {})",
+        "Secret {namespace}/{name} has no AWS_ACCESS_KEY_ID, AZURE_STORAGE_ACCOUNT_KEY or GOOGLE_SERVICE_ACCOUNT_KEY key (keys found: {})",
         keys.join(", ")
     )]
     NoStorageKeys {
@@ -120,7 +120,8 @@ pub async fn read_password<C: ConfigObjects + ?Sized>(
 
 /// Lays the object store credentials of a Kubernetes Secret over `options`: its keys are
 /// those of the standard variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_ENDPOINT_URL`, `AZURE_STORAGE_ACCOUNT_KEY`, ...), and each one it has wins (naming
+/// `AWS_ENDPOINT_URL`, `AZURE_STORAGE_ACCOUNT_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`, ...), and
+/// each one it has wins (naming
 /// a Secret is explicit).
 pub async fn apply_storage_secret<C: ConfigObjects + ?Sized>(
     cluster: &C,
@@ -141,7 +142,10 @@ pub async fn apply_storage_secret<C: ConfigObjects + ?Sized>(
             .map(|v| String::from_utf8_lossy(v.expose()).trim().to_owned())
     };
     let found = StorageOptions::from_lookup(text);
-    if found.access_key_id.is_none() && found.azure_key.is_none() {
+    if found.access_key_id.is_none()
+        && found.azure_key.is_none()
+        && found.gcs_service_account_key.is_none()
+    {
         return Err(CredentialError::NoStorageKeys {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -159,7 +163,8 @@ pub async fn apply_storage_secret<C: ConfigObjects + ?Sized>(
         session_token,
         azure_account,
         azure_key,
-        azure_endpoint
+        azure_endpoint,
+        gcs_service_account_key
     );
     Ok(())
 }

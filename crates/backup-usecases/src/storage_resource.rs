@@ -118,11 +118,8 @@ pub async fn storage_access<C: ConfigObjects + ?Sized>(
             });
         }
         Provider::Gcs => {
-            return Err((
-                "ProviderNotSupported",
-                "the operator works with s3, azure and local (claim) storages; gcs ones are not supported yet"
-                    .into(),
-            ));
+            let gcs = storage.gcs.as_ref().ok_or_else(|| missing("gcs"))?;
+            (location("gs", &gcs.bucket, &gcs.prefix), &gcs.secret_name)
         }
     };
     apply_storage_secret(cluster, namespace, secret, &mut options)
@@ -255,5 +252,28 @@ mod tests {
         assert!(condition.message.contains("ops/gone"), "{condition:?}");
         assert_eq!(location("s3", "b", &Some("/team/".into())), "s3://b/team");
         assert_eq!(location("az", "c", &None), "az://c");
+    }
+
+    #[tokio::test]
+    async fn a_gcs_storage_is_its_bucket_with_the_service_account_key_of_its_secret() {
+        let cluster = FakeCluster::new();
+        cluster.insert(&serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "gcs-key", "namespace": "ops"},
+            "data": {"GOOGLE_SERVICE_ACCOUNT_KEY": "{\"private_key\": \"k\"}"}}));
+        let spec: BackupStorageSpec = serde_json::from_value(serde_json::json!({
+            "storage": {"provider": "gcs",
+                "gcs": {"bucket": "backups", "prefix": "team", "secretName": "gcs-key"}}}))
+        .unwrap();
+        let access = storage_access(&cluster, "ops", &spec).await.unwrap();
+        assert_eq!(access.url, "gs://backups/team");
+        assert_eq!(access.claim, None);
+        let variables = access.options.variables();
+        assert!(
+            variables
+                .iter()
+                .any(|(name, value)| *name == "GOOGLE_SERVICE_ACCOUNT_KEY" && value.contains("private_key")),
+            "the key goes to the session's Secret"
+        );
+        assert!(!format!("{access:?}").contains("private_key"));
     }
 }
