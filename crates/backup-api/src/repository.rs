@@ -55,9 +55,12 @@ pub struct RepositoryStatus {
     /// Snapshots it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_count: Option<u64>,
-    /// Bytes it holds.
+    /// Bytes it holds, for a person (`12.5 MiB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
+    /// Bytes it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// When its newest successful snapshot was taken (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_backup_time: Option<String>,

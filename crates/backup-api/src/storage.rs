@@ -208,7 +208,10 @@ pub struct RepositoryUsage {
     pub namespace: String,
     /// Its directory in the storage.
     pub path: String,
-    /// Bytes it holds.
+    /// Bytes it holds, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
+    /// Bytes it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
 }

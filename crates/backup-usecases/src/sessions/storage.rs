@@ -7,7 +7,7 @@ use super::claim_job::{ClaimJob, ClaimJobStep};
 use super::objects::owned_by;
 use super::plan::read;
 use super::reconcile::{OperatorSettings, Requeue, kind_type, list_all, write_status};
-use super::run::{size_bytes, size_text};
+use super::run::size_text;
 use crate::storage_resource::{probed, storage_access, storage_status};
 use backup_api::{
     BackupStorage, BackupStorageStatus, Provider, Repository, RepositoryUsage, StoragePhase,
@@ -58,7 +58,7 @@ pub async fn reconcile_storage<C: ResourceStore + ConfigObjects + JobControl + ?
     let sizes: Vec<u64> = status
         .repositories
         .iter()
-        .filter_map(|r| r.size.as_deref().and_then(size_bytes))
+        .filter_map(|r| r.size_bytes)
         .collect();
     status.total_size = (!sizes.is_empty()).then(|| size_text(sizes.iter().sum()));
     let again = probe_wait(&status, generation, Utc::now()).unwrap_or(NOT_READY_PROBE);
@@ -178,6 +178,7 @@ async fn repositories_in<C: ResourceStore + ?Sized>(
             namespace: r.metadata.namespace.clone().unwrap_or_default(),
             path: r.spec.directory.clone(),
             size: r.status.as_ref().and_then(|s| s.size.clone()),
+            size_bytes: r.status.as_ref().and_then(|s| s.size_bytes),
         })
         .collect();
     found.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -200,7 +201,7 @@ mod tests {
                     "encryptionSecret": {"name": "password"}}})
         };
         let mut web = repository("apps", "web", json!({"name": "minio", "namespace": "ops"}));
-        web["status"] = json!({"size": "1.5 MiB"});
+        web["status"] = json!({"size": "1.5 MiB", "sizeBytes": 1_572_864});
         cluster.insert(&web);
         cluster.insert(&repository("ops", "own", json!({"name": "minio"})));
         cluster.insert(&repository("apps", "elsewhere", json!({"name": "minio"})));
@@ -216,6 +217,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["apps/web web", "ops/own own"]);
         assert_eq!(found[0].size.as_deref(), Some("1.5 MiB"), "its size");
+        assert_eq!(found[0].size_bytes, Some(1_572_864));
     }
 
     fn settings() -> OperatorSettings {
