@@ -94,7 +94,7 @@ pub struct RetentionPolicyApplyStatus {
     pub repository: String,
     /// The RetentionPolicy.
     pub policy: ObjectRef,
-    /// Applied, or failed.
+    /// `Applied`, `FailedToApply`, or `NotApplied` (the backups are kept by what made them).
     pub phase: String,
     /// Snapshots removed.
     #[serde(default)]
@@ -102,4 +102,7 @@ pub struct RetentionPolicyApplyStatus {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it was not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -7,8 +7,7 @@ mod common;
 
 use backup_testing::{TestNamespace, gcs, real_node, unique_name};
 use common::{
-    Operator, WAIT, configuration, ended, install_definitions, object, trigger_when_idle,
-    wait_for,
+    Operator, WAIT, configuration, ended, install_definitions, object, trigger_when_idle, wait_for,
 };
 use serde_json::Value;
 
@@ -63,12 +62,18 @@ data: {{colour: red}}
         let status = object(&ns, "backupstorage", "gcs")["status"].clone();
         (status["phase"] == "Ready").then_some(status)
     });
-    assert_eq!(ready["conditions"][0]["reason"], "ProbeSucceeded", "{ready}");
+    assert_eq!(
+        ready["conditions"][0]["reason"], "ProbeSucceeded",
+        "{ready}"
+    );
     let refused = wait_for("storage gcs-no-bucket to be probed", WAIT, || {
         let status = object(&ns, "backupstorage", "gcs-no-bucket")["status"].clone();
         (status["phase"] == "NotReady").then_some(status)
     });
-    assert_eq!(refused["conditions"][0]["reason"], "WriteFailed", "{refused}");
+    assert_eq!(
+        refused["conditions"][0]["reason"], "WriteFailed",
+        "{refused}"
+    );
     assert!(
         !refused.to_string().contains("private_key"),
         "no credential in a status: {refused}"
@@ -86,8 +91,14 @@ data: {{colour: red}}
     // The snapshot is in the bucket, below the storage's prefix and the repository's directory.
     let listing = std::process::Command::new("curl")
         .args(["-sf", "-G"])
-        .arg(format!("{}/storage/v1/b/{}/o", server.endpoint, server.bucket))
-        .args(["--data-urlencode", &format!("prefix={prefix}/apps/snapshots/")])
+        .arg(format!(
+            "{}/storage/v1/b/{}/o",
+            server.endpoint, server.bucket
+        ))
+        .args([
+            "--data-urlencode",
+            &format!("prefix={prefix}/apps/snapshots/"),
+        ])
         .output()
         .unwrap();
     assert!(listing.status.success(), "listing the bucket");

@@ -53,6 +53,16 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     let scheduled = scheduled_run(&ns, "graph-every-minute");
     let status = ended(&ns, &scheduled);
     assert_eq!(status["phase"], "Succeeded", "{status}");
+    // The policy deletes no StackState backup, and says so.
+    let retention = &status["retentionPolicies"][0];
+    assert_eq!(retention["phase"], "NotApplied", "{status}");
+    assert!(
+        retention["message"]
+            .as_str()
+            .unwrap()
+            .contains("own expiry"),
+        "{status}"
+    );
     let snapshot = object(&ns, "snapshot", &format!("{scheduled}-archives"));
     let written = snapshot["spec"]["snapshotId"].as_str().unwrap().to_owned();
     let [archive, settings, es_snapshot] = written.split(',').collect::<Vec<_>>()[..] else {

@@ -271,7 +271,8 @@ mod tests {
         assert!(
             variables
                 .iter()
-                .any(|(name, value)| *name == "GOOGLE_SERVICE_ACCOUNT_KEY" && value.contains("private_key")),
+                .any(|(name, value)| *name == "GOOGLE_SERVICE_ACCOUNT_KEY"
+                    && value.contains("private_key")),
             "the key goes to the session's Secret"
         );
         assert!(!format!("{access:?}").contains("private_key"));

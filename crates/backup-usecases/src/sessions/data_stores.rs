@@ -7,7 +7,7 @@
 //! session's repository: the Snapshot object records its names as the snapshot.
 
 use super::plan::SessionPlan;
-use super::report::SessionReport;
+use super::report::{RetentionOutcome, SessionReport};
 use crate::stackstate::{ConfigSource, DataStore, EsSnapshotRequest, Installation, backup_failure};
 use backup_api::{BackupTask, ComponentStatus, SnapshotPhase, TaskName};
 use backup_core::NoProgress;
@@ -38,6 +38,9 @@ pub fn missing_param(task: &BackupTask) -> Option<&'static str> {
         && DataStore::VictoriaMetrics.backup_cronjob(named).is_none())
     .then_some(CRONJOB_PARAM)
 }
+
+/// Why a retention policy deletes no StackState backup.
+const NOT_APPLIED: &str = "StackState's backups are kept by the installation's own expiry (the chart's retention of StackGraph archives, its settings and VictoriaMetrics jobs, Elasticsearch's snapshot lifecycle policy): kbackup deletes none of them";
 
 /// Runs the data-store tasks of `plan` at `now`; never fails: what went wrong is in the
 /// report. The snapshot is the archive written.
@@ -73,6 +76,12 @@ pub async fn back_up_data_stores<C: Cluster + Clone>(
         );
     }
     report.snapshot_id = (!written.is_empty()).then(|| written.join(","));
+    if !plan.retention.is_empty() {
+        report.retention = Some(RetentionOutcome {
+            not_applied: Some(NOT_APPLIED.to_owned()),
+            ..RetentionOutcome::default()
+        });
+    }
     report.total_components = report.components.len() as u32;
     report.phase = Some(match report.error {
         None if report.snapshot_id.is_some() => SnapshotPhase::Succeeded,

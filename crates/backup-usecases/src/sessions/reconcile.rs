@@ -641,6 +641,7 @@ async fn write_repository<C: ResourceStore + ?Sized>(
     }
     if let Some(bytes) = report.repository_size {
         status["size"] = json!(size_text(bytes));
+        status["sizeBytes"] = json!(bytes);
     }
     status["recentSnapshots"] = json!(recent_snapshots(cluster, namespace, repository).await?);
     write_status(cluster, "Repository", object, status).await?;
@@ -696,12 +697,14 @@ fn retention_status(
     Some(RetentionPolicyApplyStatus {
         repository: repository.to_owned(),
         policy: backend.retention_policy.clone(),
-        phase: match outcome.error {
-            None => "Applied".into(),
-            Some(_) => "FailedToApply".into(),
+        phase: match (&outcome.error, &outcome.not_applied) {
+            (Some(_), _) => "FailedToApply".into(),
+            (None, Some(_)) => "NotApplied".into(),
+            (None, None) => "Applied".into(),
         },
         removed: outcome.removed.len() as u32,
         error: outcome.error.clone(),
+        message: outcome.not_applied.clone(),
     })
 }
 
@@ -939,7 +942,7 @@ mod tests {
             size: Some("1.0 KiB".into()),
             retention: Some(RetentionOutcome {
                 removed: vec!["01234567".into()],
-                error: None,
+                ..RetentionOutcome::default()
             }),
             snapshot_count: Some(3),
             integrity: Some(true),
@@ -980,6 +983,7 @@ mod tests {
         assert_eq!(repository["status"]["snapshotCount"], 3);
         assert_eq!(repository["status"]["integrity"], true);
         assert_eq!(repository["status"]["size"], "3.0 MiB");
+        assert_eq!(repository["status"]["sizeBytes"], 3 << 20);
         let recent = &repository["status"]["recentSnapshots"];
         assert_eq!(recent[0]["name"], "web-daily-1-apps-repo", "{recent}");
         assert_eq!(recent[0]["snapshotTime"], "2026-12-01T10:00:30Z");

@@ -55,9 +55,12 @@ pub struct RetentionOutcome {
     /// The snapshots removed, by short id (8 hex digits).
     #[serde(default)]
     pub removed: Vec<String>,
-    /// Why it was not applied.
+    /// Why applying it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it was not applied at all (what made the backups keeps them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applied: Option<String>,
 }
 
 impl SessionReport {
