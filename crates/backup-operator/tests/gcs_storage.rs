@@ -7,7 +7,8 @@ mod common;
 
 use backup_testing::{TestNamespace, gcs, real_node, unique_name};
 use common::{
-    Operator, WAIT, configuration, ended, install_definitions, object, trigger_when_idle, wait_for,
+    KEEP_3, Operator, PASSWORD, WAIT, configuration, ended, install_definitions, object,
+    trigger_when_idle, wait_for,
 };
 use serde_json::Value;
 
@@ -24,17 +25,7 @@ kind: Secret
 metadata: {{name: gcs-key}}
 stringData: {{GOOGLE_SERVICE_ACCOUNT_KEY: '{key}'}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {{name: repository-password}}
-stringData: {{password: gcs-test-password}}
----
-apiVersion: kbackup.io/v1alpha1
-kind: RetentionPolicy
-metadata: {{name: keep-3}}
-spec: {{successfulSnapshots: {{last: 3}}}}
----
-apiVersion: kbackup.io/v1alpha1
+{PASSWORD}{KEEP_3}apiVersion: kbackup.io/v1alpha1
 kind: BackupStorage
 metadata: {{name: gcs}}
 spec:

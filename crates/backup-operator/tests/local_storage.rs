@@ -6,10 +6,10 @@
 
 mod common;
 
-use backup_testing::{TestNamespace, indent, real_node};
+use backup_testing::{TestNamespace, real_node};
 use common::{
-    Operator, WAIT, configuration, ended, install_definitions, items, object, trigger_when_idle,
-    wait_for, wait_idle, wipe_out,
+    KEEP_3, Operator, PASSWORD, WAIT, configuration, install_definitions, items, object, pause,
+    wait_for, wait_idle, web_backed_up, web_workload, wipe_out,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,17 +20,7 @@ fn a_claim_storage_is_probed_backed_up_into_and_wiped_out_by_jobs_that_mount_it(
     install_definitions();
     let ns = TestNamespace::create("kbackup-local");
     ns.apply(&format!(
-        "{backups}{data}apiVersion: v1
-kind: Secret
-metadata: {{name: repository-password}}
-stringData: {{password: local-test-password}}
----
-apiVersion: kbackup.io/v1alpha1
-kind: RetentionPolicy
-metadata: {{name: keep-3}}
-spec: {{successfulSnapshots: {{last: 3}}}}
----
-apiVersion: kbackup.io/v1alpha1
+        "{backups}{PASSWORD}{KEEP_3}apiVersion: kbackup.io/v1alpha1
 kind: BackupStorage
 metadata: {{name: claim}}
 spec:
@@ -43,34 +33,10 @@ spec:
   storage: {{provider: local, local: {{claimName: absent}}}}
 ---
 {configuration}---
-apiVersion: v1
-kind: ConfigMap
-metadata: {{name: settings}}
-data: {{colour: green}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: {toolbox}
-        command: [sh, -c, 'echo kept > /data/file && touch /data/ready && exec sleep 1000000']
-        readinessProbe: {{exec: {{command: [test, -f, /data/ready]}}, periodSeconds: 1}}
-        volumeMounts: [{{name: data, mountPath: /data}}]
-      volumes: [{{name: data, persistentVolumeClaim: {{claimName: web-data}}}}]
-",
+{web}",
         backups = node.claim("backups"),
-        data = node.claim("web-data"),
         configuration = configuration(&ns, "web", "claim", "apps", true),
-        placement = indent(&node.placement(), 4),
-        toolbox = node.toolbox_image,
+        web = web_workload(&node),
     ));
     let operator = Operator::start(&ns.name, &node);
 
@@ -117,23 +83,9 @@ spec:
         "a Ready storage is left alone until its next probe"
     );
 
-    // A session on demand: the manifests and the volume into the claim.
-    ns.kubectl(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=120s",
-    ]);
-    let first = trigger_when_idle(&ns, "web", "web-now-1");
-    let status = ended(&ns, &first);
-    assert_eq!(status["phase"], "Succeeded", "{status}");
-    let snapshot = object(&ns, "snapshot", &format!("{first}-apps"));
-    let components = snapshot["status"]["components"].as_object().unwrap();
-    assert!(components.contains_key("manifests"), "{snapshot}");
-    assert!(
-        components.keys().any(|c| c.contains("web-data")),
-        "a volume component, moved by a mover mounting the storage's claim too: {snapshot}"
-    );
+    // A session on demand: the manifests and the volume (its mover mounting the storage's
+    // claim too) into the claim.
+    let (first, snapshot) = web_backed_up(&ns, "web-now-1");
     let repository = object(&ns, "repository", "apps");
     assert_eq!(repository["status"]["integrity"], true, "{repository}");
 
@@ -150,14 +102,7 @@ spec:
     // WipeOut: a Snapshot object takes its snapshot with it, a Repository its directory,
     // each through a Job mounting the claim.
     wait_idle(&ns, "web");
-    ns.kubectl(&[
-        "patch",
-        "backupconfiguration",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"paused":true}}"#,
-    ]);
+    pause(&ns, "web");
     let doomed = format!("{first}-apps");
     wipe_out(&ns, "snapshot", &doomed);
     assert!(

@@ -8,8 +8,8 @@ mod common;
 
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
-    Operator, WAIT, declarations, ended, install_definitions, items, object, scheduled_run,
-    trigger, trigger_when_idle, wait_for, wait_idle, wipe_out,
+    Operator, WAIT, declarations, ended, install_definitions, items, object, pause, scheduled_run,
+    trigger, trigger_when_idle, wait_for, wait_idle, web_backed_up, wipe_out,
 };
 use serde_json::Value;
 
@@ -42,23 +42,7 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
 
     // Its CronJobs exist; a session on demand succeeds with a Snapshot of both components.
     ns.kubectl(&["get", "cronjob", "web-every-minute"]);
-    ns.kubectl(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=120s",
-    ]);
-    let first = trigger_when_idle(&ns, "web", "web-now-1");
-    let status = ended(&ns, &first);
-    assert_eq!(status["phase"], "Succeeded", "{status}");
-    let snapshot = object(&ns, "snapshot", &format!("{first}-apps"));
-    assert_eq!(snapshot["status"]["phase"], "Succeeded", "{snapshot}");
-    let components = snapshot["status"]["components"].as_object().unwrap();
-    assert!(components.contains_key("manifests"), "{snapshot}");
-    assert!(
-        components.keys().any(|c| c.contains("web-data")),
-        "a volume component: {snapshot}"
-    );
+    let (first, snapshot) = web_backed_up(&ns, "web-now-1");
     assert_eq!(snapshot["spec"]["snapshotId"].as_str().unwrap().len(), 64);
     let repository = object(&ns, "repository", "apps");
     // The schedule may have written one before it.
@@ -138,14 +122,7 @@ fn the_operator_backs_up_on_schedule_keeps_what_its_policy_says_and_survives_a_r
     assert_eq!(kept.len(), 3, "{kept:?}");
 
     // Paused: the CronJob is suspended and a session is skipped.
-    ns.kubectl(&[
-        "patch",
-        "backupconfiguration",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"paused":true}}"#,
-    ]);
+    pause(&ns, "web");
     wait_for("the CronJob to be suspended", WAIT, || {
         (object(&ns, "cronjob", "web-every-minute")["spec"]["suspend"] == true).then_some(())
     });

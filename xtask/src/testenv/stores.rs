@@ -217,23 +217,17 @@ fn curl_code(args: &[&str]) -> Result<String> {
 
 /// Creates a MinIO bucket with a SigV4-signed request (object_store cannot create buckets).
 fn create_bucket(port: u16, bucket: &str) -> Result<()> {
-    let output = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "PUT",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:s3",
-        ])
-        .args(["--user", &format!("{MINIO_USER}:{MINIO_PASSWORD}")])
-        .arg(format!("http://127.0.0.1:{port}/{bucket}"))
-        .output()
-        .context("running curl to create a bucket")?;
-    let code = String::from_utf8_lossy(&output.stdout);
+    let user = format!("{MINIO_USER}:{MINIO_PASSWORD}");
+    let url = format!("http://127.0.0.1:{port}/{bucket}");
+    let code = curl_code(&[
+        "-X",
+        "PUT",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:s3",
+        "--user",
+        &user,
+        &url,
+    ])?;
     // 409: the bucket exists already (BucketAlreadyOwnedByYou).
     if code != "200" && code != "409" {
         bail!("creating MinIO bucket {bucket} answered HTTP {code}");

@@ -202,12 +202,7 @@ kind: Secret
 metadata: {{name: minio-keys}}
 stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {{name: repository-password}}
-stringData: {{password: operator-test-password}}
----
-apiVersion: kbackup.io/v1alpha1
+{PASSWORD}apiVersion: kbackup.io/v1alpha1
 kind: BackupStorage
 metadata: {{name: minio}}
 spec:
@@ -217,6 +212,51 @@ spec:
         key = server.access_key_id,
         secret = server.secret_access_key,
         region = server.region,
+    )
+}
+
+/// The Secret `repository-password` of the repositories.
+pub const PASSWORD: &str = "apiVersion: v1
+kind: Secret
+metadata: {name: repository-password}
+stringData: {password: operator-test-password}
+---
+";
+
+/// The RetentionPolicy `keep-3`.
+pub const KEEP_3: &str = "apiVersion: kbackup.io/v1alpha1
+kind: RetentionPolicy
+metadata: {name: keep-3}
+spec: {successfulSnapshots: {last: 3}}
+---
+";
+
+/// The Deployment `web` on the real node, its data in the claim `web-data` (made with it),
+/// ready once it wrote a file there.
+pub fn web_workload(node: &RealNode) -> String {
+    format!(
+        "{claim}apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+{placement}      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {toolbox}
+        command: [sh, -c, 'echo kept > /data/file && touch /data/ready && exec sleep 1000000']
+        readinessProbe: {{exec: {{command: [test, -f, /data/ready]}}, periodSeconds: 1}}
+        volumeMounts: [{{name: data, mountPath: /data}}]
+      volumes: [{{name: data, persistentVolumeClaim: {{claimName: web-data}}}}]
+---
+",
+        claim = node.claim("web-data"),
+        placement = indent(&node.placement(), 4),
+        toolbox = node.toolbox_image,
     )
 }
 
@@ -256,45 +296,21 @@ metadata: {{name: minio-wrong-key}}
 spec:
   storage: {{provider: s3, s3: {{endpoint: '{endpoint}', region: {region}, bucket: {bucket}, prefix: never, secretName: wrong-keys}}}}
 ---
-apiVersion: kbackup.io/v1alpha1
-kind: RetentionPolicy
-metadata: {{name: keep-3}}
-spec: {{successfulSnapshots: {{last: 3}}}}
----
-{configuration}---
+{KEEP_3}{configuration}---
 {bad}---
 apiVersion: v1
 kind: ConfigMap
 metadata: {{name: settings}}
 data: {{colour: blue}}
 ---
-{claim}apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: {toolbox}
-        command: [sh, -c, 'echo kept > /data/file && touch /data/ready && exec sleep 1000000']
-        readinessProbe: {{exec: {{command: [test, -f, /data/ready]}}, periodSeconds: 1}}
-        volumeMounts: [{{name: data, mountPath: /data}}]
-      volumes: [{{name: data, persistentVolumeClaim: {{claimName: web-data}}}}]
-",
+{web}",
         storage = storage(&node.shared_s3_endpoint, bucket),
         key = server.access_key_id,
         endpoint = node.shared_s3_endpoint,
         region = server.region,
         configuration = configuration(ns, "web", "minio", "apps", true),
         bad = configuration(ns, "unwritable", "minio-wrong-key", "unwritable", false),
-        claim = node.claim("web-data"),
-        placement = indent(&node.placement(), 4),
-        toolbox = node.toolbox_image,
+        web = web_workload(node),
     )
 }
 
@@ -346,4 +362,40 @@ pub fn wipe_out(ns: &TestNamespace, kind: &str, name: &str) {
         finalizers.contains("kbackup.io/wipe-out").then_some(())
     });
     ns.kubectl(&["delete", kind, name, "--timeout=180s"]);
+}
+
+/// Once the Deployment `web` is available, a session of the configuration `web` on demand
+/// (`name`, or a later one when the schedule overtook it) that succeeds with a Snapshot of
+/// both components, the manifests and the volume: the session's name and its Snapshot.
+pub fn web_backed_up(ns: &TestNamespace, name: &str) -> (String, Value) {
+    ns.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/web",
+        "--timeout=120s",
+    ]);
+    let session = trigger_when_idle(ns, "web", name);
+    let status = ended(ns, &session);
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    let snapshot = object(ns, "snapshot", &format!("{session}-apps"));
+    assert_eq!(snapshot["status"]["phase"], "Succeeded", "{snapshot}");
+    let components = snapshot["status"]["components"].as_object().unwrap();
+    assert!(components.contains_key("manifests"), "{snapshot}");
+    assert!(
+        components.keys().any(|c| c.contains("web-data")),
+        "a volume component: {snapshot}"
+    );
+    (session, snapshot)
+}
+
+/// Sets `paused: true` on the configuration.
+pub fn pause(ns: &TestNamespace, configuration: &str) {
+    ns.kubectl(&[
+        "patch",
+        "backupconfiguration",
+        configuration,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
 }

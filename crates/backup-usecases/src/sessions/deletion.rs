@@ -178,19 +178,7 @@ async fn wipe_repository<C: ResourceStore + ConfigObjects + JobControl + ?Sized>
 ) -> Result<DeletionStep, DeletionError> {
     let repository: Repository = serde_json::from_value(doomed.object.clone())
         .map_err(|e| doomed.unresolved(e.to_string()))?;
-    match repository_place(cluster, &repository, doomed).await? {
-        DataPlace::Opened(storage) => {
-            let deleted = delete_all(storage.as_ref())
-                .await
-                .map_err(|e| doomed.refused(e))?;
-            Ok(DeletionStep::Wiped(Some(deleted)))
-        }
-        DataPlace::Claim {
-            namespace,
-            claim,
-            url,
-        } => wipe_in_claim(cluster, doomed, namespace, claim, vec![url, "-r".into()]).await,
-    }
+    wipe(cluster, doomed, &repository, None).await
 }
 
 /// Deletes the snapshot of a Snapshot object from its repository.
@@ -230,19 +218,41 @@ async fn wipe_snapshot<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     };
     let repository: Repository =
         serde_json::from_value(repository).map_err(|e| doomed.unresolved(e.to_string()))?;
-    let key = format!("snapshots/{id}");
-    match repository_place(cluster, &repository, doomed).await? {
+    wipe(
+        cluster,
+        doomed,
+        &repository,
+        Some(format!("snapshots/{id}")),
+    )
+    .await
+}
+
+/// Deletes `key` of the repository, or all of it when `None`: here for an object store, by
+/// a Job mounting the claim for a local storage.
+async fn wipe<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    doomed: &Doomed<'_>,
+    repository: &Repository,
+    key: Option<String>,
+) -> Result<DeletionStep, DeletionError> {
+    match repository_place(cluster, repository, doomed).await? {
         DataPlace::Opened(storage) => {
-            let deleted = delete_keys(storage.as_ref(), &[key])
-                .await
-                .map_err(|e| doomed.refused(e))?;
-            Ok(DeletionStep::Wiped(Some(deleted)))
+            let deleted = match key {
+                Some(key) => delete_keys(storage.as_ref(), &[key]).await,
+                None => delete_all(storage.as_ref()).await,
+            };
+            Ok(DeletionStep::Wiped(Some(
+                deleted.map_err(|e| doomed.refused(e))?,
+            )))
         }
         DataPlace::Claim {
             namespace,
             claim,
             url,
-        } => wipe_in_claim(cluster, doomed, namespace, claim, vec![url, key]).await,
+        } => {
+            let what = key.unwrap_or_else(|| "-r".into());
+            wipe_in_claim(cluster, doomed, namespace, claim, vec![url, what]).await
+        }
     }
 }
 
