@@ -133,7 +133,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     stackstate(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace as a Job and wrote its Snapshot; a StackState installation's settings were backed up by its own CronJob and listed"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots; a StackState installation's settings were backed up by its own CronJob and listed"
     );
     Ok(())
 }
@@ -246,11 +246,12 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
 }
 
 /// The operator part: its definitions applied, a namespace's backup declared (a storage on
-/// the test MinIO, a retention policy, a configuration), the operator started, a session
-/// triggered with `kbackup trigger`, run as a Job on the real node, and its objects shown.
+/// the test MinIO, one on a claim, a retention policy, a configuration writing to both), the
+/// operator started, a session triggered with `kbackup trigger`, run as a Job per repository
+/// on the real node, and its objects shown.
 fn operator(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!(
-        "\n== the operator (docs/operator.md): a namespace's backup declared, a session run as a Job"
+        "\n== the operator (docs/operator.md): a namespace's backup declared into MinIO and a claim, a session run as a Job per repository"
     );
     let kubectl = env.kubectl()?;
     let kubeconfig = env.variable("KUBECONFIG")?;
@@ -271,7 +272,11 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             .replace("@KEY@", &env.variable("AWS_ACCESS_KEY_ID")?)
             .replace("@SECRET@", &env.variable("AWS_SECRET_ACCESS_KEY")?)
             .replace("@ENDPOINT@", &endpoint)
-            .replace("@BUCKET@", &env.variable("KBACKUP_TEST_S3_BUCKET")?),
+            .replace("@BUCKET@", &env.variable("KBACKUP_TEST_S3_BUCKET")?)
+            .replace(
+                "@STORAGE_CLASS@",
+                &env.variable("KBACKUP_TEST_STORAGE_CLASS")?,
+            ),
     )?;
     let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
     let mut operator = Command::new(target_dir(root).join("release/kbackup-operator"))
@@ -322,8 +327,9 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             }
             Ok(())
         };
-        wait("the storage to be probed Ready", &|| {
-            phase("backupstorage", "minio") == "Ready"
+        // The claim's is probed by a Job that mounts it, on the real node.
+        wait("the storages to be probed Ready", &|| {
+            phase("backupstorage", "minio") == "Ready" && phase("backupstorage", "claim") == "Ready"
         })?;
         let mut trigger = Command::new(target_dir(root).join("debug/kbackup"));
         trigger.args(["--kubeconfig", &kubeconfig, "-n", OPERATOR_NAMESPACE]);
