@@ -31,12 +31,27 @@ pub struct JobEnd {
 
 impl JobEnd {
     /// The last line of the termination message that is not blank (an error, at the end
-    /// of a log), or else what the end condition says.
-    pub fn last_words(&self) -> String {
+    /// of a log).
+    pub fn last_line(&self) -> Option<&str> {
         self.message
             .as_deref()
             .and_then(|m| m.lines().rev().find(|l| !l.trim().is_empty()))
-            .map_or_else(|| self.why.clone(), |line| line.trim().to_owned())
+            .map(str::trim)
+    }
+
+    /// [`JobEnd::last_line`], or else what the end condition says.
+    pub fn last_words(&self) -> String {
+        self.last_line()
+            .map_or_else(|| self.why.clone(), str::to_owned)
+    }
+
+    /// What the end condition says, then the last line of the message: the whole of why a
+    /// Job ended without what it should have left (past its deadline, and where it was).
+    pub fn account(&self) -> String {
+        match self.last_line() {
+            Some(line) => format!("{} {line}", self.why),
+            None => self.why.clone(),
+        }
     }
 }
 
@@ -84,4 +99,29 @@ pub async fn job_progress<C: ResourceStore + ?Sized>(
         why,
         message,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_job_is_told_by_its_last_line_or_its_condition_or_both() {
+        let end = JobEnd {
+            succeeded: false,
+            why: "DeadlineExceeded: Job was active longer than specified deadline".into(),
+            message: Some("reading /data\nerror: write failed\n\n".into()),
+        };
+        assert_eq!(end.last_words(), "error: write failed");
+        assert_eq!(
+            end.account(),
+            "DeadlineExceeded: Job was active longer than specified deadline error: write failed"
+        );
+        let silent = JobEnd {
+            message: None,
+            ..end
+        };
+        assert_eq!(silent.last_words(), silent.why);
+        assert_eq!(silent.account(), silent.why);
+    }
 }

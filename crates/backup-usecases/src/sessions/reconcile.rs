@@ -517,7 +517,7 @@ async fn job_report<C: ResourceStore + ?Sized>(
                     Some(report) => report,
                     None => SessionReport::failed(format!(
                         "Job {name} ended without a report: {}",
-                        end.last_words()
+                        end.account()
                     )),
                 },
             ),
