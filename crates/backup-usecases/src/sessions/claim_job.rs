@@ -4,11 +4,12 @@
 //! every reconcile: started when absent, read once it ended, then deleted.
 
 use super::job_end::{JobEnd, JobProgress, job_progress};
-use super::objects::{mount_storage_claim, object_name};
+use super::objects::{managed, mount_storage_claim, object_name, pod_template};
 use super::reconcile::JobPlacement;
 use backup_core::ClusterError;
 use backup_core::cluster::{JobControl, ResourceStore};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// The container of a claim Job.
 pub const CLAIM_CONTAINER: &str = "storage";
@@ -53,36 +54,31 @@ impl ClaimJob {
     /// The Job, its pod root with every capability dropped, as a session Job mounting the
     /// claim is.
     pub fn manifest(&self) -> Value {
-        let labels = json!({
-            "app.kubernetes.io/managed-by": "kbackup-operator",
-            "app.kubernetes.io/part-of": "kbackup",
-            "app.kubernetes.io/name": "kbackup-storage",
-        });
-        let mut pod_spec = json!({
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": false,
-            "enableServiceLinks": false,
-            "terminationGracePeriodSeconds": 5,
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
+        let labels = managed(BTreeMap::from([(
+            "app.kubernetes.io/name",
+            "kbackup-storage".to_owned(),
+        )]));
+        // It needs no account: it works on the claim only.
+        let mut template = pod_template(
+            &labels,
+            "default",
+            json!({
                 "name": CLAIM_CONTAINER,
                 "image": self.image,
-                "imagePullPolicy": "IfNotPresent",
                 "args": self.args,
                 "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "securityContext": {
-                    "allowPrivilegeEscalation": false,
-                    "capabilities": {"drop": ["ALL"]},
-                },
                 "resources": {
                     "requests": {"memory": "64Mi", "cpu": "50m"},
                     "limits": {"memory": "256Mi"},
                 },
-            }],
-        });
-        mount_storage_claim(&mut pod_spec, &self.claim);
-        self.placement.apply_to(&mut pod_spec);
+            }),
+        );
+        let pod_spec = &mut template["spec"];
+        pod_spec["automountServiceAccountToken"] = json!(false);
+        pod_spec["terminationGracePeriodSeconds"] = json!(5);
+        mount_storage_claim(pod_spec, &self.claim);
+        self.placement.apply_to(pod_spec);
         let mut metadata =
             json!({"name": self.name, "namespace": self.namespace, "labels": labels});
         if let Some(owner) = &self.owner {
@@ -95,7 +91,7 @@ impl ClaimJob {
             "spec": {
                 "backoffLimit": 0,
                 "activeDeadlineSeconds": DEADLINE_SECONDS,
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                "template": template,
             },
         })
     }

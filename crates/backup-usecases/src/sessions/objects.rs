@@ -61,7 +61,9 @@ pub fn owned_by(kind: &str, name: &str, uid: &str) -> Value {
     json!({"apiVersion": API_VERSION, "kind": kind, "name": name, "uid": uid, "controller": true})
 }
 
-fn managed(mut labels: BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
+pub(crate) fn managed(
+    mut labels: BTreeMap<&'static str, String>,
+) -> BTreeMap<&'static str, String> {
     labels.insert("app.kubernetes.io/managed-by", "kbackup-operator".into());
     labels.insert("app.kubernetes.io/part-of", "kbackup".into());
     labels
@@ -264,7 +266,7 @@ pub fn cron_job(
 
 /// The pod template of the operator's Jobs: `container` (of the kbackup image) run once as
 /// `account`, as the image's own user, with no privilege to gain and no capability.
-fn pod_template(
+pub(crate) fn pod_template(
     labels: &BTreeMap<&'static str, String>,
     account: &str,
     mut container: Value,
