@@ -2,7 +2,7 @@
 //! wiped out), as the listing streams, a bounded number at a time.
 
 use backup_core::{ObjectStorage, StorageError};
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Objects deleted at once.
@@ -10,19 +10,7 @@ const DELETES_AT_ONCE: usize = 16;
 
 /// Deletes every object below `storage`: how many.
 pub async fn delete_all(storage: &dyn ObjectStorage) -> Result<usize, StorageError> {
-    let deleted = AtomicUsize::new(0);
-    storage
-        .list("")
-        .try_for_each_concurrent(DELETES_AT_ONCE, |meta| {
-            let deleted = &deleted;
-            async move {
-                storage.delete(&meta.key).await?;
-                deleted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
-    Ok(deleted.into_inner())
+    delete_each(storage, storage.list("").map_ok(|meta| meta.key)).await
 }
 
 /// Deletes the objects `keys` of `storage` (one that is absent is no error): how many.
@@ -30,17 +18,24 @@ pub async fn delete_keys(
     storage: &dyn ObjectStorage,
     keys: &[String],
 ) -> Result<usize, StorageError> {
+    delete_each(storage, futures::stream::iter(keys.iter().cloned().map(Ok))).await
+}
+
+/// Deletes each key as `keys` yields it, [`DELETES_AT_ONCE`] at a time: how many.
+async fn delete_each(
+    storage: &dyn ObjectStorage,
+    keys: impl Stream<Item = Result<String, StorageError>>,
+) -> Result<usize, StorageError> {
     let deleted = AtomicUsize::new(0);
-    futures::stream::iter(keys.iter().cloned().map(Ok::<_, StorageError>))
-        .try_for_each_concurrent(DELETES_AT_ONCE, |key: String| {
-            let deleted = &deleted;
-            async move {
-                storage.delete(&key).await?;
-                deleted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
+    keys.try_for_each_concurrent(DELETES_AT_ONCE, |key| {
+        let deleted = &deleted;
+        async move {
+            storage.delete(&key).await?;
+            deleted.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    })
+    .await?;
     Ok(deleted.into_inner())
 }
 
