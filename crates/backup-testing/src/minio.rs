@@ -7,16 +7,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Creates `bucket` on the S3 server at `endpoint` (one that exists already is fine).
+/// Creates `bucket` on the S3 server at `endpoint` (one that exists already is fine). A
+/// MinIO that answers ready may still refuse writes for a moment while it initialises (HTTP
+/// 503): asked again for up to 30 s.
 pub fn create_bucket(endpoint: &str, user: &str, password: &str, bucket: &str) {
-    let status = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
-        .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
-        .arg(format!("{user}:{password}"))
-        .arg(format!("{endpoint}/{bucket}"))
-        .output()
-        .expect("curl (installed by .ci/run) creates the bucket");
-    let code = String::from_utf8_lossy(&status.stdout).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        let status = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+            .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+            .arg(format!("{user}:{password}"))
+            .arg(format!("{endpoint}/{bucket}"))
+            .output()
+            .expect("curl (installed by .ci/run) creates the bucket");
+        let code = String::from_utf8_lossy(&status.stdout).into_owned();
+        if code != "503" || Instant::now() > deadline {
+            break code;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
         code == "200" || code == "409",
         "creating bucket {bucket}: HTTP {code}"
