@@ -1,8 +1,8 @@
 //! kbackup's custom resources, group `kbackup.io`, version `v1alpha1`, in the shapes of
 //! KubeStash's (seeds 003-004): where backups go ([`BackupStorage`]), the repositories in it
 //! ([`Repository`]), how long snapshots are kept ([`RetentionPolicy`]), what is backed up
-//! when ([`BackupConfiguration`]), one run of it ([`BackupSession`]) and what a run stored
-//! ([`Snapshot`]). The operator reconciles them; `kbackup` creates and reads them.
+//! when ([`BackupConfiguration`]), one run of it ([`BackupSession`]), what a run stored
+//! ([`Snapshot`]) and a restore of it ([`RestoreSession`]). The operator reconciles them; `kbackup` creates and reads them.
 //!
 //! The CustomResourceDefinitions are generated from these types ([`crds`]) and checked in
 //! under `charts/kbackup/crds/` (`cargo run -p backup-api --example crds` writes them; a test fails when they
@@ -11,6 +11,7 @@
 mod common;
 mod configuration;
 mod repository;
+mod restore;
 mod retention;
 mod session;
 mod snapshot;
@@ -26,6 +27,10 @@ pub use configuration::{
     Scheduler, SessionConfig, TaskName,
 };
 pub use repository::{Repository, RepositoryPhase, RepositorySpec, RepositoryStatus, SnapshotInfo};
+pub use restore::{
+    ExistingObjects, ManifestOptions, RestoreComponentStatus, RestoreDataSource, RestoreDependency,
+    RestorePhase, RestoreSession, RestoreSessionSpec, RestoreSessionStatus, RestoreTask,
+};
 pub use retention::{
     FailedSnapshotsKeep, RetentionPolicy, RetentionPolicySpec, SuccessfulSnapshotsKeep,
 };
@@ -58,6 +63,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         BackupConfiguration::crd(),
         BackupSession::crd(),
         Snapshot::crd(),
+        RestoreSession::crd(),
     ]
 }
 

@@ -65,6 +65,9 @@ pub struct RestoreOptions {
     /// selected-node annotations): new volumes are provisioned for them, to be filled with
     /// their backed-up data.
     pub fresh_claims: bool,
+    /// API groups whose objects are never restored (a backup tool's records of its own runs,
+    /// which would start again or point at data that is gone).
+    pub skip_groups: Vec<String>,
 }
 
 impl Default for RestoreOptions {
@@ -78,6 +81,7 @@ impl Default for RestoreOptions {
             concurrency: 16,
             ready_timeout: Duration::from_secs(60),
             fresh_claims: false,
+            skip_groups: Vec::new(),
         }
     }
 }

@@ -87,7 +87,7 @@ impl RestorePlanner {
         let mut resource = type_of(&record);
         let type_index = self.types.index_of(&resource);
         resource.namespaced = true; // the cluster-scope rule is applied below
-        if !filter.selects_type(&resource) {
+        if !filter.selects_type(&resource) || self.options.skip_groups.contains(&record.group) {
             return Ok(());
         }
         let fingerprints = &self.fingerprints;

@@ -245,3 +245,35 @@ async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
         )]
     );
 }
+
+#[tokio::test]
+async fn objects_of_a_skipped_group_are_never_restored() {
+    let cluster = FakeCluster::new();
+    let mut planner = RestorePlanner::new(RestoreOptions {
+        skip_groups: vec!["kbackup.io".into()],
+        ..shop_only()
+    })
+    .unwrap();
+    for record in snapshot().into_iter().chain([
+        record(
+            "kbackup.io",
+            "BackupSession",
+            Some("shop"),
+            "nightly-1",
+            json!({}),
+        ),
+        record(
+            "kbackup.io",
+            "Snapshot",
+            Some("shop"),
+            "nightly-1-repo",
+            json!({}),
+        ),
+    ]) {
+        planner.add(record).unwrap();
+    }
+    let plan = planner.plan(&cluster).await.unwrap();
+    let names: Vec<String> = plan.objects().map(|o| o.unwrap().object).collect();
+    assert!(!names.is_empty());
+    assert!(!names.iter().any(|n| n.contains("kbackup.io")), "{names:?}");
+}
