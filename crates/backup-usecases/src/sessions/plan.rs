@@ -128,41 +128,14 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                     ),
                 )
             })?;
-        let storage_namespace = backend.storage_ref.namespace_or(&namespace);
-        let storage: BackupStorage = read(
+        let access = repository_access(
             cluster,
-            "BackupStorage",
-            &storage_namespace,
-            &backend.storage_ref.name,
+            &namespace,
+            &backend.storage_ref,
+            &repository.encryption_secret,
+            &repository.directory,
         )
         .await?;
-        let ready = storage.status.as_ref().and_then(|s| s.phase) == Some(StoragePhase::Ready);
-        if !ready {
-            let why = storage
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.first())
-                .map_or("not probed yet".to_owned(), |c| c.message.clone());
-            return Err(PlanError::new(
-                "StorageNotReady",
-                format!(
-                    "BackupStorage {storage_namespace}/{} is not ready: {why}",
-                    backend.storage_ref.name
-                ),
-            ));
-        }
-        let access = storage_access(cluster, &storage_namespace, &storage.spec)
-            .await
-            .map_err(|(reason, message)| PlanError::new(reason, message))?;
-        if access.claim.is_some() && storage_namespace != namespace {
-            return Err(PlanError::new(
-                "ClaimOutsideNamespace",
-                format!(
-                    "BackupStorage {storage_namespace}/{} is a claim, which only pods of namespace {storage_namespace} can mount; this session runs in {namespace}",
-                    backend.storage_ref.name
-                ),
-            ));
-        }
         let policy_namespace = backend.retention_policy.namespace_or(&namespace);
         let policy: RetentionPolicy = read(
             cluster,
@@ -173,22 +146,6 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
         .await?;
         let retention = retention_rules(&policy.spec)
             .map_err(|e| PlanError::new("InvalidRetentionPolicy", e))?;
-        let secret = &repository.encryption_secret;
-        let source = PasswordSource::Secret {
-            namespace: secret.namespace_or(&namespace),
-            name: secret.name.clone(),
-        };
-        let password = read_password(&source, Some(cluster))
-            .await
-            .map_err(|e| PlanError::new("EncryptionSecretUnusable", e.to_string()))?;
-        let mut credentials: BTreeMap<String, SecretValue> = access
-            .options
-            .variables()
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), SecretValue::new(value.into_bytes())))
-            .collect();
-        credentials.insert(PASSWORD_VARIABLE.into(), password);
-        let directory = repository.directory.trim_matches('/');
         planned.push(PlannedRepository {
             plan: SessionPlan {
                 namespace: namespace.clone(),
@@ -196,18 +153,100 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                 session: session.spec.session.clone(),
                 backup_session: name.clone(),
                 repository: repository.name.clone(),
-                repository_url: format!("{}/{directory}", access.url.trim_end_matches('/')),
+                repository_url: access.url,
                 target: target_in(&spec.target, &namespace),
                 tasks: session_config.tasks.clone(),
                 retention,
                 image: image.to_owned(),
                 storage_claim: access.claim,
             },
-            storage: (storage_namespace, backend.storage_ref.name.clone()),
-            credentials,
+            storage: access.storage,
+            credentials: access.credentials,
         });
     }
     Ok(planned)
+}
+
+/// How a Job reaches a repository: its URL, the claim it mounts, and the variables of its
+/// Secret. Its Debug shows no credential.
+#[derive(Debug)]
+pub(crate) struct RepositoryAccess {
+    /// `s3://bucket/prefix/directory`.
+    pub url: String,
+    /// The claim of a local storage.
+    pub claim: Option<String>,
+    /// The BackupStorage (namespace, name).
+    pub storage: (String, String),
+    /// The object store's variables and the password.
+    pub credentials: BTreeMap<String, SecretValue>,
+}
+
+/// Resolves how a Job in `namespace` reaches the repository in `directory` of the storage
+/// `storage_ref`, opened with the password of `secret`: the storage must be Ready, and a
+/// claim must be of the Job's own namespace.
+pub(crate) async fn repository_access<C: ResourceStore + ConfigObjects + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    storage_ref: &backup_api::ObjectRef,
+    secret: &backup_api::SecretRef,
+    directory: &str,
+) -> Result<RepositoryAccess, PlanError> {
+    let storage_namespace = storage_ref.namespace_or(namespace);
+    let storage: BackupStorage = read(
+        cluster,
+        "BackupStorage",
+        &storage_namespace,
+        &storage_ref.name,
+    )
+    .await?;
+    let ready = storage.status.as_ref().and_then(|s| s.phase) == Some(StoragePhase::Ready);
+    if !ready {
+        let why = storage
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .map_or("not probed yet".to_owned(), |c| c.message.clone());
+        return Err(PlanError::new(
+            "StorageNotReady",
+            format!(
+                "BackupStorage {storage_namespace}/{} is not ready: {why}",
+                storage_ref.name
+            ),
+        ));
+    }
+    let access = storage_access(cluster, &storage_namespace, &storage.spec)
+        .await
+        .map_err(|(reason, message)| PlanError::new(reason, message))?;
+    if access.claim.is_some() && storage_namespace != namespace {
+        return Err(PlanError::new(
+            "ClaimOutsideNamespace",
+            format!(
+                "BackupStorage {storage_namespace}/{} is a claim, which only pods of namespace {storage_namespace} can mount; this session runs in {namespace}",
+                storage_ref.name
+            ),
+        ));
+    }
+    let source = PasswordSource::Secret {
+        namespace: secret.namespace_or(namespace),
+        name: secret.name.clone(),
+    };
+    let password = read_password(&source, Some(cluster))
+        .await
+        .map_err(|e| PlanError::new("EncryptionSecretUnusable", e.to_string()))?;
+    let mut credentials: BTreeMap<String, SecretValue> = access
+        .options
+        .variables()
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), SecretValue::new(value.into_bytes())))
+        .collect();
+    credentials.insert(PASSWORD_VARIABLE.into(), password);
+    let directory = directory.trim_matches('/');
+    Ok(RepositoryAccess {
+        url: format!("{}/{directory}", access.url.trim_end_matches('/')),
+        claim: access.claim,
+        storage: (storage_namespace, storage_ref.name.clone()),
+        credentials,
+    })
 }
 
 /// Refuses tasks without a parameter they need, StackState data stores mixed with a namespace's
