@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod configuration_status;
 pub mod credentials;
 pub mod restore_run;
+pub mod restores;
 pub mod retention_policy;
 pub mod selection;
 pub mod sessions;

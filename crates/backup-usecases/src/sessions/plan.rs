@@ -73,7 +73,8 @@ pub struct PlanError {
 }
 
 impl PlanError {
-    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    /// A refusal for `reason`.
+    pub(crate) fn new(reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             reason,
             message: message.into(),
@@ -335,6 +336,8 @@ fn not_found(kind: &str) -> &'static str {
         "RetentionPolicy" => "RetentionPolicyNotFound",
         "BackupConfiguration" => "ConfigurationNotFound",
         "BackupSession" => "SessionNotFound",
+        "Snapshot" => "SnapshotNotFound",
+        "Repository" => "RepositoryNotFound",
         _ => "NotFound",
     }
 }

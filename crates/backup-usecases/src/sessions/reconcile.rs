@@ -327,7 +327,7 @@ async fn ensure_repository<C: ResourceStore + ?Sized>(
 }
 
 /// Creates `object`; one that exists already (made by an earlier run) is left as it is.
-async fn create_once<C: ResourceStore + ?Sized>(
+pub(crate) async fn create_once<C: ResourceStore + ?Sized>(
     cluster: &C,
     object: &Value,
 ) -> Result<(), ClusterError> {
@@ -379,7 +379,7 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     let status = session.status.clone().unwrap_or_default();
     let mut reports = Vec::new();
     for snapshot in &status.snapshots {
-        match job_report(cluster, &namespace, &snapshot.name).await? {
+        match job_report(cluster, &namespace, &snapshot.name, SESSION_CONTAINER).await? {
             Some(report) => reports.push((snapshot, report)),
             None => return Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK))),
         }
@@ -503,13 +503,14 @@ async fn retried<C: ResourceStore + ?Sized>(
 /// The report of a session Job that ended; `None` while it runs. A Job that is gone, or
 /// ended without a report (killed, out of memory, past its deadline), is a failed report
 /// saying so.
-async fn job_report<C: ResourceStore + ?Sized>(
+pub(crate) async fn job_report<C: ResourceStore + ?Sized>(
     cluster: &C,
     namespace: &str,
     name: &str,
+    container: &str,
 ) -> Result<Option<SessionReport>, ClusterError> {
     Ok(
-        match job_progress(cluster, namespace, name, SESSION_CONTAINER).await? {
+        match job_progress(cluster, namespace, name, container).await? {
             JobProgress::Gone => Some(SessionReport::failed(format!("its Job {name} is gone"))),
             JobProgress::Running => None,
             JobProgress::Ended(end) => Some(
@@ -757,14 +758,19 @@ pub(crate) fn condition(
     }
 }
 
-fn rfc3339(time: &DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// How long since the session was made (`1m12s`).
 fn duration_since(session: &BackupSession, now: DateTime<Utc>) -> Option<String> {
     let created = session.metadata.creation_timestamp.as_ref()?.0;
-    let seconds = (now.timestamp() - created.as_second()).max(0) as u64;
+    age(created.as_second(), now)
+}
+
+/// How long since `created` (Unix seconds), as `1m12s`.
+pub(crate) fn age(created: i64, now: DateTime<Utc>) -> Option<String> {
+    let seconds = (now.timestamp() - created).max(0) as u64;
     Some(
         humantime::format_duration(Duration::from_secs(seconds))
             .to_string()

@@ -1,0 +1,788 @@
+//! A RestoreSession driven to its end, one step per call, from what the cluster holds: a new
+//! one is validated (Invalid when its spec is wrong, Failed when what it needs is missing),
+//! the backups of what it restores paused, and its account, Secret and Job made under names
+//! that are the same on every run; a running one is followed through its Job until it
+//! reported or its deadline passed (the Job is then deleted), then its status is written and
+//! the backups resumed, whatever the outcome. Every step can be repeated: an operator killed
+//! anywhere and started again ends in the same state, with no Job made twice and no backup
+//! left paused (a finalizer resumes them when the session is deleted mid-way).
+
+use super::objects::{
+    RESTORE_CONTAINER, restore_account, restore_job, restore_object_name, restore_secret,
+};
+use super::pauses::{pause_backups, resume_backups};
+use super::plan::{RestoreRefusal, destination, plan_restore_session};
+use crate::sessions::reconcile::{
+    OperatorSettings, Requeue, age, condition, create_once, job_report, rfc3339, write_status,
+};
+use crate::sessions::report::SessionReport;
+use backup_api::{
+    API_VERSION, ConditionStatus, RestoreComponentStatus, RestorePhase, RestoreSession,
+    SnapshotPhase,
+};
+use backup_core::ClusterError;
+use backup_core::cluster::{ConfigObjects, JobControl, ObjectRef, ResourceStore};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The finalizer that resumes the paused backups of a RestoreSession deleted before its end.
+pub const RESUME_FINALIZER: &str = "kbackup.io/resume-backups";
+/// How often a running restore is looked at even when nothing changed.
+const RUNNING_CHECK: Duration = Duration::from_secs(60);
+
+/// What one step of a restore did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreStep {
+    /// When to look again.
+    pub requeue: Requeue,
+    /// The restore ended in this step.
+    pub ended: Option<EndedRestore>,
+}
+
+/// A restore that ended: for the operator's metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedRestore {
+    /// Its namespace.
+    pub namespace: String,
+    /// How it ended.
+    pub phase: RestorePhase,
+    /// How long it took, from its creation.
+    pub seconds: f64,
+}
+
+impl RestoreStep {
+    fn waiting(requeue: Requeue) -> Self {
+        Self {
+            requeue,
+            ended: None,
+        }
+    }
+}
+
+/// Takes the RestoreSession `namespace/name` one step further.
+pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+    settings: &OperatorSettings,
+    now: DateTime<Utc>,
+) -> Result<RestoreStep, ClusterError> {
+    let reference = ObjectRef::namespaced(API_VERSION, "RestoreSession", namespace, name);
+    let Some(object) = cluster.get(&reference).await? else {
+        return Ok(RestoreStep::waiting(Requeue::OnChange));
+    };
+    let Ok(session) = serde_json::from_value::<RestoreSession>(object.clone()) else {
+        return Ok(RestoreStep::waiting(Requeue::OnChange));
+    };
+    if session.metadata.deletion_timestamp.is_some() {
+        release(cluster, &session, object).await?;
+        return Ok(RestoreStep::waiting(Requeue::OnChange));
+    }
+    match session.status.as_ref().and_then(|s| s.phase) {
+        None | Some(RestorePhase::Pending) => start(cluster, &session, object, settings, now).await,
+        Some(RestorePhase::Running) => follow(cluster, &session, object, now).await,
+        Some(_) => Ok(RestoreStep::waiting(Requeue::OnChange)),
+    }
+}
+
+/// A new restore: Invalid, Failed, or its backups paused, its Job made and it Running.
+async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    mut object: Value,
+    settings: &OperatorSettings,
+    now: DateTime<Utc>,
+) -> Result<RestoreStep, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let uid = session.metadata.uid.clone().unwrap_or_default();
+    let resolution = plan_restore_session(cluster, session, &settings.image).await;
+    let planned = match resolution.planned {
+        Ok(planned) => planned,
+        Err(refusal) => {
+            let status = refused(&refusal, &resolution.dependencies, session, now);
+            write_status(cluster, "RestoreSession", object, status).await?;
+            let phase = match refusal.invalid {
+                true => RestorePhase::Invalid,
+                false => RestorePhase::Failed,
+            };
+            return Ok(ended(session, phase, now));
+        }
+    };
+    let plan = &planned.plan;
+    let destination = plan.destination();
+    let target_found = target_exists(cluster, plan, &destination).await?;
+    if !target_found && !plan.manifests {
+        let refusal = RestoreRefusal {
+            invalid: false,
+            error: crate::sessions::plan::PlanError {
+                reason: "TargetNotFound",
+                message: format!(
+                    "{} {destination}/{} does not exist; volume-restore restores into a running workload (add manifest-restore to restore it whole)",
+                    plan.target.kind, plan.target.name
+                ),
+            },
+        };
+        let status = refused(&refusal, &resolution.dependencies, session, now);
+        write_status(cluster, "RestoreSession", object, status).await?;
+        return Ok(ended(session, RestorePhase::Failed, now));
+    }
+    // The finalizer first: from here on, a deletion must resume what is paused.
+    let finalizers = object["metadata"]["finalizers"].as_array();
+    if !finalizers.is_some_and(|f| f.iter().any(|f| f == RESUME_FINALIZER)) {
+        let mut held = finalizers.cloned().unwrap_or_default();
+        held.push(json!(RESUME_FINALIZER));
+        object["metadata"]["finalizers"] = json!(held);
+        object = cluster.replace(&object).await?;
+    }
+    ensure_namespace(cluster, &destination).await?;
+    let paused = pause_backups(
+        cluster,
+        &destination,
+        &plan.target,
+        &format!("{namespace}/{name}"),
+    )
+    .await?;
+    let secret = match restore_secret(&planned, &uid) {
+        Ok(secret) => secret,
+        Err(error) => {
+            let refusal = RestoreRefusal {
+                invalid: false,
+                error: crate::sessions::plan::PlanError {
+                    reason: "CredentialNotText",
+                    message: error.to_string(),
+                },
+            };
+            let status = refused(&refusal, &resolution.dependencies, session, now);
+            return finish(cluster, session, object, status, RestorePhase::Failed, now).await;
+        }
+    };
+    for account in restore_account(&planned, &uid) {
+        cluster.apply(&account, true).await?;
+    }
+    create_once(cluster, &secret).await?;
+    let timeout = session
+        .spec
+        .timeout
+        .as_deref()
+        .and_then(|t| humantime::parse_duration(t).ok());
+    let deadline = timeout.map(|t| now + chrono::Duration::from_std(t).unwrap_or_default());
+    let mut job = restore_job(&planned, &uid, timeout.map(|t| t.as_secs() as i64));
+    settings
+        .placement
+        .apply_to(&mut job["spec"]["template"]["spec"]);
+    match cluster.create_job(&namespace, &job).await {
+        Ok(()) | Err(ClusterError::Conflict(_)) => {}
+        Err(error) => return Err(error),
+    }
+    let components: BTreeMap<String, RestoreComponentStatus> = plan
+        .components()
+        .into_iter()
+        .map(|c| (c, component("Pending", None, None)))
+        .collect();
+    let (found, found_reason) = match target_found {
+        true => (ConditionStatus::True, "TargetAvailable"),
+        false => (ConditionStatus::False, "TargetRestoredFromManifests"),
+    };
+    let status = json!({
+        "phase": RestorePhase::Running,
+        "targetFound": target_found,
+        "deadline": deadline.map(|d| rfc3339(&d)),
+        "totalComponents": components.len(),
+        "components": components,
+        "dependencies": resolution.dependencies,
+        "pausedBackups": paused,
+        "conditions": [
+            condition("ValidationPassed", ConditionStatus::True, "ResourceValidationPassed",
+                "Validation has been passed successfully.".into(), now),
+            condition("RestoreTargetFound", found, found_reason,
+                format!("{} {destination}/{} {}", plan.target.kind, plan.target.name,
+                    if target_found { "exists" } else { "does not exist yet: its manifests restore it" }), now),
+            condition("RestoreExecutorEnsured", ConditionStatus::True,
+                "SuccessfullyEnsuredRestoreExecutor",
+                format!("Restore Executor has been ensured successfully (Job {}).",
+                    restore_object_name(&name)), now),
+        ],
+    });
+    write_status(cluster, "RestoreSession", object, status).await?;
+    Ok(RestoreStep::waiting(Requeue::After(until(deadline, now))))
+}
+
+/// A running restore: its Job's report ends it; past the deadline its Job is deleted and it
+/// fails.
+async fn follow<C: ResourceStore + JobControl + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    object: Value,
+    now: DateTime<Utc>,
+) -> Result<RestoreStep, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let job = restore_object_name(&name);
+    let mut status = serde_json::to_value(session.status.clone().unwrap_or_default())
+        .unwrap_or_else(|_| json!({}));
+    let deadline = session
+        .status
+        .as_ref()
+        .and_then(|s| s.deadline.as_deref())
+        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+        .map(|d| d.with_timezone(&Utc));
+    let past_deadline = deadline.is_some_and(|d| now >= d);
+    let report = job_report(cluster, &namespace, &job, RESTORE_CONTAINER).await?;
+    let report = match (report, past_deadline) {
+        (Some(report), _) => report,
+        (None, false) => return Ok(RestoreStep::waiting(Requeue::After(until(deadline, now)))),
+        (None, true) => {
+            cluster.delete_job(&namespace, &job).await?;
+            SessionReport::failed(format!("Job {job} was stopped at the deadline"))
+        }
+    };
+    let mut components: BTreeMap<String, RestoreComponentStatus> = session
+        .status
+        .as_ref()
+        .map(|s| s.components.clone())
+        .unwrap_or_default();
+    for (component_name, done) in &report.components {
+        components.insert(
+            component_name.clone(),
+            component(&done.phase, done.duration.clone(), done.error.clone()),
+        );
+    }
+    for entry in components.values_mut().filter(|c| c.phase == "Pending") {
+        *entry = component("Failed", None, Some(report.failure()));
+    }
+    let succeeded = report.phase == Some(SnapshotPhase::Succeeded);
+    let phase = match succeeded {
+        true => RestorePhase::Succeeded,
+        false => RestorePhase::Failed,
+    };
+    let mut conditions = session
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    if past_deadline {
+        conditions.push(condition(
+            "DeadlineExceeded",
+            ConditionStatus::True,
+            "FailedToCompleteWithinDeadline",
+            format!(
+                "the restore did not end by its deadline {}; its Job was stopped",
+                status["deadline"].as_str().unwrap_or_default()
+            ),
+            now,
+        ));
+    }
+    if !succeeded {
+        conditions.push(condition(
+            "RestoreFailed",
+            ConditionStatus::True,
+            "ComponentsFailed",
+            report.failure(),
+            now,
+        ));
+    }
+    status["totalComponents"] = json!(components.len());
+    status["components"] = json!(components);
+    status["conditions"] = json!(conditions);
+    finish(cluster, session, object, status, phase, now).await
+}
+
+/// Ends a restore with `status` and `phase`: the backups it paused resumed, its Secret and
+/// the Role it had outside its namespace deleted, its finalizer released, its duration and
+/// last conditions written.
+async fn finish<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    object: Value,
+    mut status: Value,
+    phase: RestorePhase,
+    now: DateTime<Utc>,
+) -> Result<RestoreStep, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let resumed = release(cluster, session, object.clone()).await?;
+    cluster
+        .delete(&ObjectRef::namespaced(
+            "v1",
+            "Secret",
+            &namespace,
+            &restore_object_name(&name),
+        ))
+        .await?;
+    let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+    if !resumed.is_empty() {
+        conditions.push(json!(condition(
+            "BackupsResumed",
+            ConditionStatus::True,
+            "PausedBackupsResumed",
+            format!("BackupConfiguration(s) {} resumed", resumed.join(", ")),
+            now,
+        )));
+    }
+    conditions.push(json!(condition(
+        "MetricsPushed",
+        ConditionStatus::True,
+        "SuccessfullyPushedMetrics",
+        "Metrics have been pushed successfully.".into(),
+        now,
+    )));
+    status["phase"] = json!(phase);
+    status["conditions"] = json!(conditions);
+    status["pausedBackups"] = json!([]);
+    if let Some(created) = &session.metadata.creation_timestamp {
+        status["duration"] = json!(age(created.0.as_second(), now));
+    }
+    write_status(cluster, "RestoreSession", object, status).await?;
+    Ok(ended(session, phase, now))
+}
+
+/// Resumes the backups the restore paused, deletes what it made outside its namespace and
+/// releases its finalizer; the configurations resumed.
+async fn release<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    object: Value,
+) -> Result<Vec<String>, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let destination = destination(session);
+    let resumed = resume_backups(cluster, &destination, &format!("{namespace}/{name}")).await?;
+    if destination != namespace {
+        for kind in ["RoleBinding", "Role"] {
+            cluster
+                .delete(&ObjectRef::namespaced(
+                    "rbac.authorization.k8s.io/v1",
+                    kind,
+                    &destination,
+                    &restore_object_name(&name),
+                ))
+                .await?;
+        }
+    }
+    let held = object["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f == RESUME_FINALIZER));
+    if held {
+        let mut released = object;
+        if let Some(finalizers) = released["metadata"]["finalizers"].as_array_mut() {
+            finalizers.retain(|f| f != RESUME_FINALIZER);
+        }
+        cluster.replace(&released).await?;
+    }
+    Ok(resumed)
+}
+
+/// The status of a restore refused before anything was made.
+fn refused(
+    refusal: &RestoreRefusal,
+    dependencies: &[backup_api::RestoreDependency],
+    session: &RestoreSession,
+    now: DateTime<Utc>,
+) -> Value {
+    let (phase, type_, reason) = match refusal.invalid {
+        true => (
+            RestorePhase::Invalid,
+            "ValidationPassed",
+            "ResourceValidationFailed",
+        ),
+        false => (RestorePhase::Failed, "RestoreFailed", refusal.error.reason),
+    };
+    let status = match refusal.invalid {
+        true => ConditionStatus::False,
+        false => ConditionStatus::True,
+    };
+    let mut conditions = vec![condition(
+        type_,
+        status,
+        reason,
+        refusal.error.message.clone(),
+        now,
+    )];
+    if !refusal.invalid {
+        conditions.insert(
+            0,
+            condition(
+                "ValidationPassed",
+                ConditionStatus::True,
+                "ResourceValidationPassed",
+                "Validation has been passed successfully.".into(),
+                now,
+            ),
+        );
+    }
+    json!({
+        "phase": phase,
+        "duration": session.metadata.creation_timestamp.as_ref()
+            .and_then(|c| age(c.0.as_second(), now)),
+        "dependencies": dependencies,
+        "conditions": conditions,
+    })
+}
+
+fn ended(session: &RestoreSession, phase: RestorePhase, now: DateTime<Utc>) -> RestoreStep {
+    let created = session
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(now.timestamp(), |t| t.0.as_second());
+    RestoreStep {
+        requeue: Requeue::OnChange,
+        ended: Some(EndedRestore {
+            namespace: session.metadata.namespace.clone().unwrap_or_default(),
+            phase,
+            seconds: (now.timestamp() - created).max(0) as f64,
+        }),
+    }
+}
+
+fn component(
+    phase: &str,
+    duration: Option<String>,
+    error: Option<String>,
+) -> RestoreComponentStatus {
+    RestoreComponentStatus {
+        phase: phase.into(),
+        duration,
+        error,
+    }
+}
+
+/// When to look at a running restore again: at its deadline, or within [`RUNNING_CHECK`].
+fn until(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
+    deadline
+        .and_then(|d| (d - now).to_std().ok())
+        .map_or(RUNNING_CHECK, |left| {
+            (left + Duration::from_secs(1)).min(RUNNING_CHECK)
+        })
+}
+
+/// Whether the target exists in the namespace the restore writes.
+async fn target_exists<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    plan: &super::plan::RestorePlan,
+    destination: &str,
+) -> Result<bool, ClusterError> {
+    let reference = match plan.target.kind.as_str() {
+        "Namespace" => namespace_ref(destination),
+        kind => ObjectRef::namespaced("apps/v1", kind, destination, &plan.target.name),
+    };
+    Ok(cluster.get(&reference).await?.is_some())
+}
+
+/// The namespace the restore writes, made when missing (a restore into a new namespace).
+async fn ensure_namespace<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+) -> Result<(), ClusterError> {
+    if cluster.get(&namespace_ref(namespace)).await?.is_some() {
+        return Ok(());
+    }
+    create_once(
+        cluster,
+        &json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "kbackup-operator"}}}),
+    )
+    .await
+}
+
+fn namespace_ref(name: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: name.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::objects::REPOSITORY;
+    use crate::sessions::reconcile::JobPlacement;
+    use backup_api::ComponentStatus;
+    use backup_core::testing::FakeCluster;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    const SNAPSHOT_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A storage, its Secret, a password, a Repository with two Snapshots (the older one
+    /// the newest that succeeded), a configuration of the namespace, its namespace, and
+    /// the RestoreSession `back` of pod 0 of StatefulSet `db`.
+    fn cluster(timeout: &str) -> FakeCluster {
+        let cluster = FakeCluster::new();
+        cluster.serve(backup_api::GROUP, backup_api::VERSION, "Snapshot", true);
+        cluster.serve(
+            backup_api::GROUP,
+            backup_api::VERSION,
+            "BackupConfiguration",
+            true,
+        );
+        cluster.serve("", "v1", "Pod", true);
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "BackupStorage",
+            "metadata": {"name": "minio", "namespace": "apps"},
+            "spec": {"storage": {"provider": "s3", "s3": {"bucket": "backups",
+                "endpoint": "http://minio.ops:9000", "secretName": "minio-keys"}}},
+            "status": {"phase": "Ready"}}));
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "minio-keys", "namespace": "apps"},
+            "data": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret-key"}}));
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "password", "namespace": "apps"},
+            "data": {"password": "repo-password"}}));
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "Repository",
+            "metadata": {"name": "apps-repo", "namespace": "apps"},
+            "spec": {"storageRef": {"name": "minio"}, "directory": "apps",
+                "encryptionSecret": {"name": "password"}}}));
+        for (name, time, phase, id) in [
+            (
+                "web-1-apps-repo",
+                "2026-12-01T08:00:00Z",
+                "Succeeded",
+                SNAPSHOT_ID,
+            ),
+            (
+                "web-2-apps-repo",
+                "2026-12-01T09:00:00Z",
+                "Failed",
+                "fedcba98",
+            ),
+        ] {
+            cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "Snapshot",
+                "metadata": {"name": name, "namespace": "apps",
+                    "labels": {REPOSITORY: "apps-repo"}},
+                "spec": {"snapshotId": id, "repository": "apps-repo",
+                    "session": "daily", "backupSession": name},
+                "status": {"phase": phase, "snapshotTime": time, "components": {
+                    "manifests": {"phase": "Succeeded"},
+                    "/apps/statefulset/db/db-0/data": {"phase": "Succeeded"},
+                    "/apps/statefulset/db/db-1/data": {"phase": "Succeeded"}}}}));
+        }
+        cluster.insert(
+            &json!({"apiVersion": API_VERSION, "kind": "BackupConfiguration",
+            "metadata": {"name": "web", "namespace": "apps"},
+            "spec": {"target": {"kind": "Namespace", "name": "apps"}, "backends": [],
+                "sessions": []}}),
+        );
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "apps"}}));
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "RestoreSession",
+            "metadata": {"name": "back", "namespace": "apps", "uid": "restore-uid",
+                "creationTimestamp": "2026-12-01T09:59:30Z"},
+            "spec": {"target": {"apiGroup": "apps", "kind": "StatefulSet", "name": "db"},
+                "dataSource": {"repository": "apps-repo", "snapshot": "latest",
+                    "components": ["pod-0"]},
+                "timeout": timeout}}));
+        cluster
+    }
+
+    async fn step(cluster: &FakeCluster, at: DateTime<Utc>) -> RestoreStep {
+        let settings = OperatorSettings {
+            image: "localhost/kbackup:test".into(),
+            placement: JobPlacement::default(),
+        };
+        reconcile_restore(cluster, "apps", "back", &settings, at)
+            .await
+            .unwrap()
+    }
+
+    fn restore(cluster: &FakeCluster) -> Value {
+        cluster
+            .object("RestoreSession", Some("apps"), "back")
+            .unwrap()
+    }
+
+    fn paused(cluster: &FakeCluster) -> Value {
+        cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap()["spec"]["paused"]
+            .clone()
+    }
+
+    /// The Job's end as the kubelet and Job controller leave it.
+    fn finish_job(cluster: &FakeCluster, report: &SessionReport) {
+        let name = "back-restore";
+        let mut job = cluster.object("Job", Some("apps"), name).unwrap();
+        job["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+        cluster.insert(&job);
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{name}-x1"), "namespace": "apps",
+                "labels": {"job-name": name}},
+            "status": {"containerStatuses": [{"name": RESTORE_CONTAINER,
+                "state": {"terminated": {"exitCode": 0, "message": report.message()}}}]}}));
+    }
+
+    #[tokio::test]
+    async fn a_restore_pauses_the_backups_runs_its_job_and_resumes_them() {
+        let cluster = cluster("30m");
+        let started = step(&cluster, now()).await;
+        assert_eq!(started.requeue, Requeue::After(RUNNING_CHECK));
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(status["phase"], "Running", "{status}");
+        assert_eq!(status["targetFound"], false);
+        assert_eq!(status["deadline"], "2026-12-01T10:30:00Z");
+        assert_eq!(status["totalComponents"], 2);
+        assert_eq!(
+            status["components"]["/apps/statefulset/db/db-0/data"]["phase"],
+            "Pending"
+        );
+        assert_eq!(
+            status["dependencies"][0]["name"], "web-1-apps-repo",
+            "the newest that succeeded"
+        );
+        assert_eq!(status["dependencies"][0]["found"], true);
+        assert_eq!(status["pausedBackups"][0]["name"], "web");
+        assert_eq!(paused(&cluster), true);
+        let job = cluster.object("Job", Some("apps"), "back-restore").unwrap();
+        let args = &job["spec"]["template"]["spec"]["containers"][0]["args"];
+        let plan: super::super::plan::RestorePlan =
+            serde_json::from_str(args[2].as_str().unwrap()).unwrap();
+        assert_eq!(plan.snapshot_id, SNAPSHOT_ID);
+        assert_eq!(plan.volumes, ["/apps/statefulset/db/db-0/data"]);
+        assert_eq!(plan.repository_url, "s3://backups/apps");
+        assert_eq!(job["spec"]["activeDeadlineSeconds"], 1800);
+        let secret = cluster
+            .object("Secret", Some("apps"), "back-restore")
+            .unwrap();
+        assert_eq!(secret["stringData"]["KBACKUP_PASSWORD"], "repo-password");
+        assert!(
+            cluster
+                .object("Role", Some("apps"), "back-restore")
+                .is_some()
+        );
+        assert_eq!(
+            restore(&cluster)["metadata"]["finalizers"][0],
+            RESUME_FINALIZER
+        );
+
+        // Again, as after a restart: nothing made twice, still running.
+        step(&cluster, now()).await;
+        assert_eq!(cluster.jobs("apps").len(), 1);
+        assert_eq!(restore(&cluster)["status"]["phase"], "Running");
+
+        let report = SessionReport {
+            phase: Some(SnapshotPhase::Succeeded),
+            snapshot_id: Some(SNAPSHOT_ID.into()),
+            total_components: 2,
+            components: [
+                ("manifests", "1.50s"),
+                ("/apps/statefulset/db/db-0/data", "4.00s"),
+            ]
+            .into_iter()
+            .map(|(name, duration)| {
+                (
+                    name.to_owned(),
+                    ComponentStatus {
+                        phase: "Succeeded".into(),
+                        duration: Some(duration.into()),
+                        size: None,
+                        error: None,
+                    },
+                )
+            })
+            .collect(),
+            ..SessionReport::default()
+        };
+        finish_job(&cluster, &report);
+        let later = now() + chrono::Duration::seconds(30);
+        let ended = step(&cluster, later).await.ended.expect("ended");
+        assert_eq!(ended.phase, RestorePhase::Succeeded);
+        let restored = restore(&cluster);
+        let status = &restored["status"];
+        assert_eq!(status["phase"], "Succeeded");
+        assert_eq!(status["duration"], "1m");
+        assert_eq!(status["components"]["manifests"]["duration"], "1.50s");
+        assert_eq!(status["pausedBackups"], json!([]));
+        let types: Vec<&str> = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "ValidationPassed",
+                "RestoreTargetFound",
+                "RestoreExecutorEnsured",
+                "BackupsResumed",
+                "MetricsPushed"
+            ]
+        );
+        assert_eq!(paused(&cluster), false);
+        assert!(
+            cluster
+                .object("Secret", Some("apps"), "back-restore")
+                .is_none()
+        );
+        assert_eq!(restored["metadata"]["finalizers"], json!([]));
+        assert_eq!(step(&cluster, later).await.ended, None, "ended stays ended");
+    }
+
+    #[tokio::test]
+    async fn past_its_deadline_a_restore_stops_its_job_and_fails() {
+        let cluster = cluster("2m");
+        step(&cluster, now()).await;
+        let waiting = step(&cluster, now() + chrono::Duration::seconds(100)).await;
+        assert_eq!(waiting.requeue, Requeue::After(Duration::from_secs(21)));
+        let ended = step(&cluster, now() + chrono::Duration::seconds(121)).await;
+        assert_eq!(ended.ended.unwrap().phase, RestorePhase::Failed);
+        assert!(cluster.jobs("apps").is_empty(), "the Job is deleted");
+        let status = restore(&cluster)["status"].clone();
+        let deadline = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "DeadlineExceeded")
+            .cloned()
+            .expect("a DeadlineExceeded condition");
+        assert_eq!(deadline["reason"], "FailedToCompleteWithinDeadline");
+        assert_eq!(status["components"]["manifests"]["phase"], "Failed");
+        assert_eq!(paused(&cluster), false, "resumed whatever the outcome");
+    }
+
+    #[tokio::test]
+    async fn a_restore_of_a_component_the_snapshot_lacks_is_invalid_and_pauses_nothing() {
+        let cluster = cluster("30m");
+        let mut session = restore(&cluster);
+        session["spec"]["dataSource"]["components"] = json!(["pod-5"]);
+        cluster.insert(&session);
+        let ended = step(&cluster, now()).await.ended.unwrap();
+        assert_eq!(ended.phase, RestorePhase::Invalid);
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(status["conditions"][0]["type"], "ValidationPassed");
+        assert_eq!(status["conditions"][0]["status"], "False");
+        assert!(
+            status["conditions"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("db-5")
+        );
+        assert!(paused(&cluster).is_null() || paused(&cluster) == false);
+        assert!(cluster.jobs("apps").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_restore_of_a_missing_snapshot_fails_naming_it() {
+        let cluster = cluster("30m");
+        let mut session = restore(&cluster);
+        session["spec"]["dataSource"]["snapshot"] = json!("gone");
+        cluster.insert(&session);
+        let ended = step(&cluster, now()).await.ended.unwrap();
+        assert_eq!(ended.phase, RestorePhase::Failed);
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(
+            status["dependencies"],
+            json!([{"kind": "Snapshot", "name": "gone", "namespace": "apps", "found": false}])
+        );
+        assert_eq!(status["conditions"][1]["reason"], "SnapshotNotFound");
+    }
+}
