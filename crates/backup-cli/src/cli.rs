@@ -141,6 +141,23 @@ pub enum Command {
         #[command(flatten)]
         mover: MoverArgs,
     },
+    /// What a RestoreSession's Job runs (started by the operator, not by hand): the plan's
+    /// manifests and volumes restored; the report goes to stdout and to `--report-file`.
+    #[command(name = "restore-run", hide = true)]
+    RestoreRun {
+        /// The plan, as JSON (the operator writes it).
+        #[arg(long, value_name = "JSON")]
+        plan: String,
+        /// Also write the report here (the container's termination message).
+        #[arg(long, value_name = "FILE")]
+        report_file: Option<std::path::PathBuf>,
+        /// Where and how to connect (credentials from the environment).
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How the volume movers run.
+        #[command(flatten)]
+        mover: MoverArgs,
+    },
     /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
     /// `restore volumes`, not by hand).
     #[command(hide = true)]

@@ -112,6 +112,21 @@ async fn run(cli: Cli) -> CliResult {
             commands::session_run::run(&context, &plan, report_file.as_deref(), storage, &mut mover)
                 .await
         }
+        Command::RestoreRun {
+            plan,
+            report_file,
+            storage,
+            mut mover,
+        } => {
+            commands::session_run::restore(
+                &context,
+                &plan,
+                report_file.as_deref(),
+                storage,
+                &mut mover,
+            )
+            .await
+        }
         Command::Trigger { what } => match what {
             cli::TriggerCommand::BackupConfiguration { name, session } => {
                 commands::trigger::backup_configuration(&context, &name, session.as_deref()).await

@@ -1,13 +1,16 @@
 //! The controllers: BackupStorage (probed, its repositories listed; woken by them),
 //! BackupConfiguration (status, accounts, CronJobs, history; woken by its CronJobs and
-//! sessions), BackupSession (driven through its Jobs, woken by them), and Repository and
-//! Snapshot (their `deletionPolicy`). Each reconcile is
+//! sessions), BackupSession (driven through its Jobs, woken by them), RestoreSession (driven
+//! through its Job, woken by it), and Repository and Snapshot (their `deletionPolicy`). Each reconcile is
 //! one use-case call; errors back off per object.
 
 use crate::metrics::Metrics;
-use backup_api::{BackupConfiguration, BackupSession, BackupStorage, Repository, Snapshot};
+use backup_api::{
+    BackupConfiguration, BackupSession, BackupStorage, Repository, RestoreSession, Snapshot,
+};
 use backup_core::ClusterError;
 use backup_k8s::KubeCluster;
+use backup_usecases::restores::reconcile::reconcile_restore;
 use backup_usecases::sessions::configuration::reconcile_configuration;
 use backup_usecases::sessions::deletion::{DeletionError, DeletionStep, reconcile_deletion};
 use backup_usecases::sessions::reconcile::{OperatorSettings, Requeue, reconcile_session};
@@ -128,6 +131,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         .metrics
         .reconcile_failed(match K::kind(&()).as_ref() {
             "BackupSession" => "backupsession",
+            "RestoreSession" => "restoresession",
             "BackupConfiguration" => "backupconfiguration",
             "Repository" => "repository",
             "Snapshot" => "snapshot",
@@ -154,6 +158,23 @@ async fn session(object: Arc<BackupSession>, context: Arc<Context>) -> Result<Ac
     }
     context.succeeded(&key(object.as_ref()));
     context.count_sessions();
+    Ok(action(step.requeue))
+}
+
+async fn restore(object: Arc<RestoreSession>, context: Arc<Context>) -> Result<Action, Error> {
+    let step = reconcile_restore(
+        &context.cluster,
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+        &context.settings,
+        chrono::Utc::now(),
+    )
+    .await?;
+    if let Some(ended) = &step.ended {
+        tracing::info!(restore = %key(object.as_ref()), phase = ?ended.phase, seconds = ended.seconds, "restore ended");
+        context.metrics.restore_ended(ended);
+    }
+    context.succeeded(&key(object.as_ref()));
     Ok(action(step.requeue))
 }
 
@@ -269,6 +290,18 @@ pub async fn run(
                 .run(session, error_policy, context.clone())
                 .for_each(logged)
                 .boxed(),
+        );
+        controllers.push(
+            Controller::new(
+                api::<RestoreSession>(&client, scope),
+                watcher::Config::default(),
+            )
+            .owns(api::<Job>(&client, scope), managed.clone())
+            .with_config(config.clone())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(restore, error_policy, context.clone())
+            .for_each(logged)
+            .boxed(),
         );
         controllers.push(
             Controller::new(

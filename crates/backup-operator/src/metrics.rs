@@ -1,6 +1,8 @@
 //! The operator's Prometheus metrics: sessions by phase, their durations, the last success
-//! per BackupConfiguration, the snapshots per repository, and reconcile errors.
+//! per BackupConfiguration, the snapshots per repository, restores that ended and their
+//! durations, and reconcile errors.
 
+use backup_usecases::restores::reconcile::EndedRestore;
 use backup_usecases::sessions::reconcile::EndedSession;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +23,8 @@ pub struct Metrics {
     last_success: Family<Labels, Gauge<f64, AtomicU64>>,
     snapshots: Family<Labels, Gauge>,
     errors: Family<Labels, Counter>,
+    restores_ended: Family<Labels, Counter>,
+    restore_durations: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 fn duration_buckets() -> Histogram {
@@ -69,8 +73,23 @@ impl Metrics {
             "Reconciles that failed, by controller",
             errors.clone(),
         );
+        let restores_ended = Family::<Labels, Counter>::default();
+        registry.register(
+            "restore_sessions_ended",
+            "RestoreSessions that ended, by namespace and phase",
+            restores_ended.clone(),
+        );
+        let restore_durations =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(duration_buckets);
+        registry.register(
+            "restore_session_duration_seconds",
+            "How long RestoreSessions took, from creation to end",
+            restore_durations.clone(),
+        );
         Self {
             registry,
+            restores_ended,
+            restore_durations,
             sessions,
             ended,
             durations,
@@ -105,6 +124,17 @@ impl Metrics {
                 .get_or_create(&configuration)
                 .set(now_seconds);
         }
+    }
+
+    /// Records a restore that ended.
+    pub fn restore_ended(&self, restore: &EndedRestore) {
+        let namespace = vec![("namespace", restore.namespace.clone())];
+        let mut with_phase = namespace.clone();
+        with_phase.push(("phase", format!("{:?}", restore.phase)));
+        self.restores_ended.get_or_create(&with_phase).inc();
+        self.restore_durations
+            .get_or_create(&namespace)
+            .observe(restore.seconds);
     }
 
     /// Sets the sessions per namespace and phase, as counted in the cache.

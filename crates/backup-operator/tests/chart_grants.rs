@@ -1,14 +1,15 @@
 //! The chart's ClusterRole holds every rule the operator grants the accounts it makes for a
-//! BackupConfiguration: Kubernetes refuses a Role that grants what its maker does not hold,
+//! BackupConfiguration or RestoreSession: Kubernetes refuses a Role that grants what its maker does not hold,
 //! and a configuration whose account cannot be made never runs.
 
 use backup_k8s::rbac::Family;
 use serde_json::Value;
 
 /// The families an account of a configuration can get (`trigger`, and a `backup` account's
-/// for each task).
-const GRANTED: [Family; 5] = [
+/// for each task), and a RestoreSession's account (manifests and volumes restored).
+const GRANTED: [Family; 6] = [
     Family::Trigger,
+    Family::ClusterRestore,
     Family::ClusterBackup,
     Family::Volumes,
     Family::DataStores,
