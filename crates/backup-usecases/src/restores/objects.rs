@@ -4,6 +4,7 @@
 
 use super::plan::PlannedRestore;
 use crate::sessions::objects::{managed, mount_storage_claim, object_name, owned_by, pod_template};
+use crate::sessions::reconcile::JobPlacement;
 use crate::volumes::manifests::{NotText, credential_data};
 use backup_k8s::rbac::Family;
 use serde_json::{Value, json};
@@ -45,16 +46,34 @@ pub fn restore_secret(planned: &PlannedRestore, owner_uid: &str) -> Result<Value
 }
 
 /// The Job that runs the plan (`kbackup restore-run`) as the restore's account, handing its
-/// report over as its termination message; `deadline_seconds` stops it.
+/// report over as its termination message, placed by `placement` with its movers (a claim
+/// restored anew is filled wherever they go); `deadline_seconds` stops it and its movers.
 pub fn restore_job(
     planned: &PlannedRestore,
     owner_uid: &str,
     deadline_seconds: Option<i64>,
+    placement: &JobPlacement,
 ) -> Value {
     let plan = &planned.plan;
     let name = restore_object_name(&plan.restore_session);
     let plan_text = serde_json::to_string(plan).unwrap_or_default();
     let labels = labels(&plan.restore_session);
+    let mut args = vec![
+        "restore-run".to_owned(),
+        "--plan".into(),
+        plan_text,
+        "--report-file".into(),
+        "/dev/termination-log".into(),
+    ];
+    for (key, value) in &placement.node_selector {
+        args.extend(["--mover-node-selector".into(), format!("{key}={value}")]);
+    }
+    for key in &placement.tolerations {
+        args.extend(["--mover-toleration".into(), key.clone()]);
+    }
+    if let Some(seconds) = deadline_seconds {
+        args.extend(["--mover-timeout".into(), format!("{}s", seconds.max(1))]);
+    }
     let mut job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -69,8 +88,7 @@ pub fn restore_job(
             "template": pod_template(&labels, &name, json!({
                 "name": RESTORE_CONTAINER,
                 "image": plan.image,
-                "args": ["restore-run", "--plan", plan_text,
-                         "--report-file", "/dev/termination-log"],
+                "args": args,
                 "envFrom": [{"secretRef": {"name": name}}],
                 "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
                 "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -84,6 +102,7 @@ pub fn restore_job(
     if let Some(seconds) = deadline_seconds {
         job["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
     }
+    placement.apply_to(&mut job["spec"]["template"]["spec"]);
     if let Some(claim) = &plan.storage_claim {
         mount_storage_claim(&mut job["spec"]["template"]["spec"], claim);
     }
@@ -175,15 +194,27 @@ mod tests {
 
     #[test]
     fn the_job_runs_the_plan_as_the_restore_account_with_the_credentials_apart() {
-        let job = restore_job(&planned(None), "uid-1", Some(90));
+        let placement = JobPlacement {
+            node_selector: [("kubernetes.io/hostname".to_owned(), "real".to_owned())].into(),
+            tolerations: vec!["kbackup.io/real-node".into()],
+        };
+        let job = restore_job(&planned(None), "uid-1", Some(90), &placement);
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["serviceAccountName"], "back-restore");
+        assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "real");
         assert_eq!(job["spec"]["activeDeadlineSeconds"], 90);
         let args = pod["containers"][0]["args"].to_string();
         assert!(
             args.contains("restore-run") && !args.contains("secret"),
             "{args}"
         );
+        for movers in [
+            r#""--mover-node-selector","kubernetes.io/hostname=real""#,
+            r#""--mover-toleration","kbackup.io/real-node""#,
+            r#""--mover-timeout","90s""#,
+        ] {
+            assert!(args.contains(movers), "{args}");
+        }
         assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         let secret = restore_secret(&planned(None), "uid-1").unwrap();
         assert_eq!(secret["stringData"]["KBACKUP_PASSWORD"], "secret");

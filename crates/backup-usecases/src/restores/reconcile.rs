@@ -169,10 +169,12 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         .as_deref()
         .and_then(|t| humantime::parse_duration(t).ok());
     let deadline = timeout.map(|t| now + chrono::Duration::from_std(t).unwrap_or_default());
-    let mut job = restore_job(&planned, &uid, timeout.map(|t| t.as_secs() as i64));
-    settings
-        .placement
-        .apply_to(&mut job["spec"]["template"]["spec"]);
+    let job = restore_job(
+        &planned,
+        &uid,
+        timeout.map(|t| t.as_secs() as i64),
+        &settings.placement,
+    );
     match cluster.create_job(&namespace, &job).await {
         Ok(()) | Err(ClusterError::Conflict(_)) => {}
         Err(error) => return Err(error),

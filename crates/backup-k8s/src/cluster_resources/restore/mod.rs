@@ -280,6 +280,7 @@ impl<C: ResourceStore + ?Sized> ClusterRestore<'_, C> {
         let reason = match slot.note {
             Note::None => String::new(),
             Note::LeftToCluster => restore_skip_reason(&record).unwrap_or_default().to_owned(),
+            Note::LeftOut => format!("{} is never restored", record.group),
             Note::LeftToController => controller_of(&record)
                 .map(|c| format!("recreated by its controller {} {}", c.kind, c.name))
                 .unwrap_or_default(),

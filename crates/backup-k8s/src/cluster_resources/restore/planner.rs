@@ -87,9 +87,10 @@ impl RestorePlanner {
         let mut resource = type_of(&record);
         let type_index = self.types.index_of(&resource);
         resource.namespaced = true; // the cluster-scope rule is applied below
-        if !filter.selects_type(&resource) || self.options.skip_groups.contains(&record.group) {
+        if !filter.selects_type(&resource) {
             return Ok(());
         }
+        let left_out = self.options.skip_groups.contains(&record.group);
         let fingerprints = &self.fingerprints;
         let needed_as = match &record.namespace {
             Some(ns) if filter.selects_namespace(ns) => {
@@ -155,7 +156,11 @@ impl RestorePlanner {
             namespace,
             is_service && !node_ports(&record.object).is_empty(),
         );
-        if restore_skip_reason(&record).is_some() {
+        if left_out {
+            // Kept in the plan (as skipped): what it controls is then left to it, and so
+            // never restored either.
+            slot.leave_alone(Note::LeftOut);
+        } else if restore_skip_reason(&record).is_some() {
             slot.leave_alone(Note::LeftToCluster);
         }
         self.slots.push(slot);
@@ -196,7 +201,7 @@ impl RestorePlanner {
         for (i, controller) in &self.controlled {
             if let Some(i) = index.kept(*i)
                 && index.of.contains_key(controller)
-                && slots[i].note != Note::LeftToCluster
+                && !matches!(slots[i].note, Note::LeftToCluster | Note::LeftOut)
             {
                 slots[i].leave_alone(Note::LeftToController);
             }

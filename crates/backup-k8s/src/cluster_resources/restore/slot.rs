@@ -15,6 +15,8 @@ pub(super) enum Note {
     LeftToCluster,
     /// Its controller is restored too and makes it again.
     LeftToController,
+    /// Its API group is never restored (`skip_groups`).
+    LeftOut,
     /// It exists and differs where the spooled text says.
     Differs(Span),
     /// It cannot be restored as planned, as the spooled text says.
@@ -65,7 +67,10 @@ impl Slot {
 
     /// Left alone on purpose: whatever else was found, it is skipped.
     pub(super) fn is_left_alone(&self) -> bool {
-        matches!(self.note, Note::LeftToCluster | Note::LeftToController)
+        matches!(
+            self.note,
+            Note::LeftToCluster | Note::LeftToController | Note::LeftOut
+        )
     }
 
     /// The object exists: as backed up (`differences` is `None`), or differing, in which case

@@ -247,14 +247,21 @@ async fn a_policy_of_fail_makes_differences_conflicts_and_errors() {
 }
 
 #[tokio::test]
-async fn objects_of_a_skipped_group_are_never_restored() {
+async fn objects_of_a_skipped_group_and_what_they_control_are_never_restored() {
     let cluster = FakeCluster::new();
     let mut planner = RestorePlanner::new(RestoreOptions {
         skip_groups: vec!["kbackup.io".into()],
         ..shop_only()
     })
     .unwrap();
+    let mut session = controlled_by("BackupSession", "nightly-1");
+    session["metadata"]["ownerReferences"][0]["apiVersion"] = json!("kbackup.io/v1alpha1");
+    let job = record("batch", "Job", Some("shop"), "nightly-1-repo", session);
+    let mut by_job = controlled_by("Job", "nightly-1-repo");
+    by_job["metadata"]["ownerReferences"][0]["apiVersion"] = json!("batch/v1");
+    let pod = record("", "Pod", Some("shop"), "nightly-1-repo-x", by_job);
     for record in snapshot().into_iter().chain([
+        pod,
         record(
             "kbackup.io",
             "BackupSession",
@@ -262,18 +269,19 @@ async fn objects_of_a_skipped_group_are_never_restored() {
             "nightly-1",
             json!({}),
         ),
-        record(
-            "kbackup.io",
-            "Snapshot",
-            Some("shop"),
-            "nightly-1-repo",
-            json!({}),
-        ),
+        job,
     ]) {
         planner.add(record).unwrap();
     }
     let plan = planner.plan(&cluster).await.unwrap();
-    let names: Vec<String> = plan.objects().map(|o| o.unwrap().object).collect();
-    assert!(!names.is_empty());
-    assert!(!names.iter().any(|n| n.contains("kbackup.io")), "{names:?}");
+    let objects: Vec<PlannedObject> = plan.objects().map(Result::unwrap).collect();
+    let row = |name: &str| objects.iter().find(|o| o.object.ends_with(name)).unwrap();
+    let session = row("shop/nightly-1");
+    assert_eq!(
+        (session.action, session.reason.as_str()),
+        (PlannedAction::Skip, "kbackup.io is never restored")
+    );
+    assert_eq!(row("shop/nightly-1-repo").action, PlannedAction::Skip);
+    assert_eq!(row("shop/nightly-1-repo-x").action, PlannedAction::Skip);
+    assert_eq!(plan.execute(&NoProgress).await.totals().created, 8 - 2);
 }
