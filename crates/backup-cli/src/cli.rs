@@ -111,6 +111,13 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotCommand,
     },
+    /// Ask the operator for a restore (a RestoreSession) and follow it.
+    #[command(name = "restoresession", visible_alias = "rst")]
+    RestoreSession {
+        /// What to do.
+        #[command(subcommand)]
+        action: RestoreSessionCommand,
+    },
     /// Start a backup of the operator's now, as its schedule would.
     Trigger {
         /// What to start.
@@ -1340,6 +1347,82 @@ pub struct ClusterRestoreArgs {
     /// With --include-volumes: how the mover pods run.
     #[command(flatten)]
     pub mover: MoverArgs,
+}
+
+/// `kbackup restoresession ...`.
+#[derive(Debug, Subcommand)]
+pub enum RestoreSessionCommand {
+    /// Create a RestoreSession in -n/--namespace; the operator runs it. With --wait, follow
+    /// it to its end (exit 0 only when it succeeded).
+    Create(RestoreSessionArgs),
+    /// Follow a RestoreSession to its end and show it (exit 0 only when it succeeded).
+    Wait {
+        /// The RestoreSession.
+        name: String,
+        /// How long to follow it (it goes on afterwards).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+}
+
+/// `kbackup restoresession create`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreSessionArgs {
+    /// Its name.
+    pub name: String,
+    /// Where the data goes: `namespace/NAME` (its manifests and volumes), `statefulset/NAME`
+    /// or `deployment/NAME` (its volumes, and its manifests when it is gone).
+    #[arg(long, value_name = "KIND/NAME")]
+    pub target: String,
+    /// The Repository object.
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// The Snapshot object, or `latest` (the repository's newest that succeeded).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// The namespace of the Repository and Snapshot (default: -n/--namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub source_namespace: Option<String>,
+    /// Components to restore (default: all): names as the Snapshot lists them, a pod's
+    /// member (`db-0`), or `pod-N` of a StatefulSet target.
+    #[arg(long, value_delimiter = ',')]
+    pub components: Vec<String>,
+    /// What to restore (default: the manifests, and the volumes the snapshot holds).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub tasks: Vec<RestoreTaskArg>,
+    /// Restore the target namespace's objects into this namespace (made when missing).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub restore_namespace: Option<String>,
+    /// Only these resources (`deployments,configmaps`).
+    #[arg(long, value_delimiter = ',')]
+    pub include_resources: Vec<String>,
+    /// Not these resources.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_resources: Vec<String>,
+    /// Only objects with these labels (`app=web`).
+    #[arg(long, short = 'l')]
+    pub selector: Option<String>,
+    /// Objects that exist and differ: leave them (skip), replace them (update), or fail.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub existing: ExistingArg,
+    /// Fail the restore and stop its work past this long (`30m`).
+    #[arg(long, value_name = "DURATION")]
+    pub restore_timeout: Option<String>,
+    /// Follow it to its end.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait, how long to follow it (it goes on afterwards).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `--tasks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RestoreTaskArg {
+    /// The snapshot's manifests (with their claims filled first when volumes are restored).
+    ManifestRestore,
+    /// The snapshot's volume components.
+    VolumeRestore,
 }
 
 /// `--existing`.

@@ -127,6 +127,14 @@ async fn run(cli: Cli) -> CliResult {
             )
             .await
         }
+        Command::RestoreSession { action } => match action {
+            cli::RestoreSessionCommand::Create(args) => {
+                commands::restore_session::create(&context, args).await
+            }
+            cli::RestoreSessionCommand::Wait { name, timeout } => {
+                commands::restore_session::wait(&context, &name, timeout).await
+            }
+        },
         Command::Trigger { what } => match what {
             cli::TriggerCommand::BackupConfiguration { name, session } => {
                 commands::trigger::backup_configuration(&context, &name, session.as_deref()).await

@@ -7,6 +7,7 @@ pub mod elasticsearch;
 mod installation;
 pub mod rbac;
 pub mod repo;
+pub mod restore_session;
 pub mod session_run;
 pub mod storage;
 pub mod trigger;

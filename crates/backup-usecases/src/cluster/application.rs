@@ -119,14 +119,21 @@ pub async fn plan_application<'c, C: ResourceStore + ?Sized>(
     cluster: &'c C,
     options: &RestoreOptions,
 ) -> Result<ApplicationPlan<'c, C>, RestorePlanError> {
+    let implied: Vec<String> = FIRST
+        .iter()
+        .chain([&NEVER])
+        .map(|r| (*r).to_owned())
+        .collect();
     let mut first = options.clone();
     first.fresh_claims = true;
     first.filter.include_resources = FIRST.iter().map(|r| (*r).to_owned()).collect();
+    first.implied_resources.clone_from(&implied);
     let claims = plan_restore(repository, file, cluster, first).await?;
     let mut rest = options.clone();
     rest.filter
         .exclude_resources
-        .extend(FIRST.iter().chain([&NEVER]).map(|r| (*r).to_owned()));
+        .extend(implied.iter().cloned());
+    rest.implied_resources = implied;
     let rest = plan_restore(repository, file, cluster, rest).await?;
     let mut created = Vec::new();
     for object in claims.objects() {

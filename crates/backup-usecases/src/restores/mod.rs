@@ -1,9 +1,11 @@
 //! Declarative restores, as the operator runs them: a RestoreSession planned from the
 //! objects it names (`plan`), carried out by one Job (`run`), followed to its end
-//! (`reconcile`) with the backups of what it restores paused meanwhile (`pauses`).
+//! (`reconcile`) with the backups of what it restores paused meanwhile (`pauses`); asked for
+//! and followed by a front-end (`request`).
 
 pub mod objects;
 pub mod pauses;
 pub mod plan;
 pub mod reconcile;
+pub mod request;
 pub mod run;

@@ -68,6 +68,9 @@ pub struct RestoreOptions {
     /// API groups whose objects are never restored (a backup tool's records of its own runs,
     /// which would start again or point at data that is gone).
     pub skip_groups: Vec<String>,
+    /// Resource names the caller put in the filter (not the user), which may name no type
+    /// of the snapshot (a namespace's snapshot holds no Namespace object).
+    pub implied_resources: Vec<String>,
 }
 
 impl Default for RestoreOptions {
@@ -82,6 +85,7 @@ impl Default for RestoreOptions {
             ready_timeout: Duration::from_secs(60),
             fresh_claims: false,
             skip_groups: Vec::new(),
+            implied_resources: Vec::new(),
         }
     }
 }

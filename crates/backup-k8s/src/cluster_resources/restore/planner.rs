@@ -178,7 +178,14 @@ impl RestorePlanner {
         self,
         cluster: &C,
     ) -> Result<ClusterRestore<'_, C>, ClusterError> {
-        let unmatched = self.options.filter.unmatched_resources(&self.types.values);
+        let implied = &self.options.implied_resources;
+        let unmatched: Vec<&str> = self
+            .options
+            .filter
+            .unmatched_resources(&self.types.values)
+            .into_iter()
+            .filter(|name| !implied.iter().any(|i| i == name))
+            .collect();
         if !unmatched.is_empty() {
             return Err(ClusterError::Invalid(format!(
                 "the resource filter names {}, which matches no resource type in the snapshot",

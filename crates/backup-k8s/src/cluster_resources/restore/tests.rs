@@ -285,3 +285,29 @@ async fn objects_of_a_skipped_group_and_what_they_control_are_never_restored() {
     assert_eq!(row("shop/nightly-1-repo-x").action, PlannedAction::Skip);
     assert_eq!(plan.execute(&NoProgress).await.totals().created, 8 - 2);
 }
+
+#[tokio::test]
+async fn a_filter_naming_no_type_of_the_snapshot_is_refused_unless_the_caller_implied_it() {
+    let cluster = FakeCluster::new();
+    let plan = |implied: Vec<String>| {
+        let mut options = shop_only();
+        options.filter.exclude_resources = vec!["persistentvolumes".into()];
+        options.implied_resources = implied;
+        let mut planner = RestorePlanner::new(options).unwrap();
+        for record in snapshot() {
+            planner.add(record).unwrap();
+        }
+        planner
+    };
+    let refused = plan(vec![]).plan(&cluster).await.err().unwrap();
+    assert!(
+        refused.to_string().contains("persistentvolumes"),
+        "{refused}"
+    );
+    assert!(
+        plan(vec!["persistentvolumes".into()])
+            .plan(&cluster)
+            .await
+            .is_ok()
+    );
+}
