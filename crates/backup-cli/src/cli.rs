@@ -134,37 +134,11 @@ pub enum Command {
     /// hand): the plan's tasks, then its retention; the report goes to stdout and to
     /// `--report-file`.
     #[command(name = "session-run", hide = true)]
-    SessionRun {
-        /// The plan, as JSON (the operator writes it).
-        #[arg(long, value_name = "JSON")]
-        plan: String,
-        /// Also write the report here (the container's termination message).
-        #[arg(long, value_name = "FILE")]
-        report_file: Option<std::path::PathBuf>,
-        /// Where and how to connect (credentials from the environment).
-        #[command(flatten)]
-        storage: StorageArgs,
-        /// How the volume movers run.
-        #[command(flatten)]
-        mover: MoverArgs,
-    },
+    SessionRun(Box<JobRunArgs>),
     /// What a RestoreSession's Job runs (started by the operator, not by hand): the plan's
     /// manifests and volumes restored; the report goes to stdout and to `--report-file`.
     #[command(name = "restore-run", hide = true)]
-    RestoreRun {
-        /// The plan, as JSON (the operator writes it).
-        #[arg(long, value_name = "JSON")]
-        plan: String,
-        /// Also write the report here (the container's termination message).
-        #[arg(long, value_name = "FILE")]
-        report_file: Option<std::path::PathBuf>,
-        /// Where and how to connect (credentials from the environment).
-        #[command(flatten)]
-        storage: StorageArgs,
-        /// How the volume movers run.
-        #[command(flatten)]
-        mover: MoverArgs,
-    },
+    RestoreRun(Box<JobRunArgs>),
     /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
     /// `restore volumes`, not by hand).
     #[command(hide = true)]
@@ -1349,12 +1323,29 @@ pub struct ClusterRestoreArgs {
     pub mover: MoverArgs,
 }
 
+/// What a Job the operator starts runs with (`session-run`, `restore-run`).
+#[derive(Debug, clap::Args)]
+pub struct JobRunArgs {
+    /// The plan, as JSON (the operator writes it).
+    #[arg(long, value_name = "JSON")]
+    pub plan: String,
+    /// Also write the report here (the container's termination message).
+    #[arg(long, value_name = "FILE")]
+    pub report_file: Option<std::path::PathBuf>,
+    /// Where and how to connect (credentials from the environment).
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// How the volume movers run.
+    #[command(flatten)]
+    pub mover: MoverArgs,
+}
+
 /// `kbackup restoresession ...`.
 #[derive(Debug, Subcommand)]
 pub enum RestoreSessionCommand {
     /// Create a RestoreSession in -n/--namespace; the operator runs it. With --wait, follow
     /// it to its end (exit 0 only when it succeeded).
-    Create(RestoreSessionArgs),
+    Create(Box<RestoreSessionArgs>),
     /// Follow a RestoreSession to its end and show it (exit 0 only when it succeeded).
     Wait {
         /// The RestoreSession.

@@ -103,33 +103,11 @@ async fn run(cli: Cli) -> CliResult {
             cli::RestoreCommand::Volumes(args) => commands::volumes::restore(&context, args).await,
         },
         Command::Mover { action } => commands::volumes::mover(&context, action).await,
-        Command::SessionRun {
-            plan,
-            report_file,
-            storage,
-            mut mover,
-        } => {
-            commands::session_run::run(&context, &plan, report_file.as_deref(), storage, &mut mover)
-                .await
-        }
-        Command::RestoreRun {
-            plan,
-            report_file,
-            storage,
-            mut mover,
-        } => {
-            commands::session_run::restore(
-                &context,
-                &plan,
-                report_file.as_deref(),
-                storage,
-                &mut mover,
-            )
-            .await
-        }
+        Command::SessionRun(args) => commands::session_run::session(&context, *args).await,
+        Command::RestoreRun(args) => commands::session_run::restore(&context, *args).await,
         Command::RestoreSession { action } => match action {
             cli::RestoreSessionCommand::Create(args) => {
-                commands::restore_session::create(&context, args).await
+                commands::restore_session::create(&context, *args).await
             }
             cli::RestoreSessionCommand::Wait { name, timeout } => {
                 commands::restore_session::wait(&context, &name, timeout).await

@@ -9,7 +9,7 @@
 mod common;
 
 use backup_testing::{RealNode, TestNamespace, indent, real_node, s3, unique_name};
-use common::{Operator, PASSWORD, WAIT, install_definitions, items, object, storage, wait_for};
+use common::{Operator, WAIT, install_definitions, items, object, storage, wait_for};
 use serde_json::Value;
 use std::process::Command;
 
@@ -229,7 +229,7 @@ spec:
     assert_eq!(status["totalComponents"], 2, "{status}");
     let restored = &status["components"];
     let pod0 = format!("/{}/statefulset/db/db-0/data", ns.name);
-    assert_eq!(keys(restored), ["manifests".to_owned(), pod0.clone()]);
+    assert_eq!(keys(restored), [pod0.clone(), "manifests".to_owned()]);
     for (name, component) in restored.as_object().unwrap() {
         assert_eq!(component["phase"], "Succeeded", "{name}: {status}");
         assert!(component["duration"].as_str().unwrap().ends_with('s'));

@@ -3,7 +3,7 @@
 //! them with the plan and the credentials in the environment; the report goes to stdout and
 //! to `--report-file` (the container's termination message), where the operator reads it.
 
-use crate::cli::{MoverArgs, RepoArgs, StorageArgs};
+use crate::cli::{JobRunArgs, RepoArgs};
 use crate::commands::volumes::mover_settings_with_claim;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -17,58 +17,64 @@ use backup_usecases::sessions::report::SessionReport;
 use backup_usecases::sessions::run::run_session;
 use std::path::Path;
 
-/// Runs the plan and reports; exits 0 only when the snapshot succeeded.
-pub async fn run(
-    context: &Context,
-    plan: &str,
-    report_file: Option<&Path>,
-    storage_args: StorageArgs,
-    mover: &mut MoverArgs,
-) -> CliResult {
-    let plan: SessionPlan = serde_json::from_str(plan)
+/// Runs a session's plan and reports; exits 0 only when the snapshot succeeded.
+pub async fn session(context: &Context, mut args: JobRunArgs) -> CliResult {
+    let plan: SessionPlan = serde_json::from_str(&args.plan)
         .map_err(|e| CliError::user(anyhow!("--plan is not a session plan: {e}")))?;
-    mover.mover_image.clone_from(&plan.image);
-    let repo = RepoArgs {
-        repo: plan.repository_url.clone(),
-        password_file: None,
-        encryption_secret: None,
-        storage: storage_args,
-    };
-    let report = match prepared(context, &repo, mover, plan.storage_claim.clone()).await {
-        Ok((cluster, opened, password, settings)) => {
+    let report = match prepared(
+        context,
+        &mut args,
+        &plan.image,
+        &plan.repository_url,
+        plan.storage_claim.clone(),
+    )
+    .await
+    {
+        Ok(ready) => {
             let progress = context.progress();
-            run_session(&cluster, &plan, opened, &password, settings, &progress).await
+            run_session(
+                &ready.cluster,
+                &plan,
+                ready.storage,
+                &ready.password,
+                ready.mover,
+                &progress,
+            )
+            .await
         }
-        Err(error) => SessionReport::failed(format!("{:#}", error.error)),
+        Err(report) => report,
     };
-    handed_over(&report, report_file)
+    handed_over(&report, args.report_file.as_deref())
 }
 
 /// Runs a restore's plan and reports; exits 0 only when every component was restored.
-pub async fn restore(
-    context: &Context,
-    plan: &str,
-    report_file: Option<&Path>,
-    storage_args: StorageArgs,
-    mover: &mut MoverArgs,
-) -> CliResult {
-    let plan: RestorePlan = serde_json::from_str(plan)
+pub async fn restore(context: &Context, mut args: JobRunArgs) -> CliResult {
+    let plan: RestorePlan = serde_json::from_str(&args.plan)
         .map_err(|e| CliError::user(anyhow!("--plan is not a restore plan: {e}")))?;
-    mover.mover_image.clone_from(&plan.image);
-    let repo = RepoArgs {
-        repo: plan.repository_url.clone(),
-        password_file: None,
-        encryption_secret: None,
-        storage: storage_args,
-    };
-    let report = match prepared(context, &repo, mover, plan.storage_claim.clone()).await {
-        Ok((cluster, opened, password, settings)) => {
+    let report = match prepared(
+        context,
+        &mut args,
+        &plan.image,
+        &plan.repository_url,
+        plan.storage_claim.clone(),
+    )
+    .await
+    {
+        Ok(ready) => {
             let progress = context.progress();
-            run_restore(&cluster, &plan, opened, &password, settings, &progress).await
+            run_restore(
+                &ready.cluster,
+                &plan,
+                ready.storage,
+                &ready.password,
+                ready.mover,
+                &progress,
+            )
+            .await
         }
-        Err(error) => SessionReport::failed(format!("{:#}", error.error)),
+        Err(report) => report,
     };
-    handed_over(&report, report_file)
+    handed_over(&report, args.report_file.as_deref())
 }
 
 /// The report on stdout and in `report_file`; the exit by its phase.
@@ -86,24 +92,40 @@ fn handed_over(report: &SessionReport, report_file: Option<&Path>) -> CliResult 
     })
 }
 
-/// The cluster, the repository's storage, its password and the movers' settings.
+/// What a plan runs with.
+struct Prepared {
+    cluster: backup_k8s::KubeCluster,
+    storage: std::sync::Arc<dyn backup_core::ObjectStorage>,
+    password: backup_core::cluster::SecretValue,
+    mover: backup_usecases::volumes::manifests::MoverSettings,
+}
+
+/// The cluster, the repository at `url` (its storage and password from the environment) and
+/// the movers' settings (of `image`, mounting `storage_claim`); a failed report saying why
+/// when one cannot be had.
 async fn prepared(
     context: &Context,
-    repo: &RepoArgs,
-    mover: &MoverArgs,
+    args: &mut JobRunArgs,
+    image: &str,
+    url: &str,
     storage_claim: Option<String>,
-) -> Result<
-    (
-        backup_k8s::KubeCluster,
-        std::sync::Arc<dyn backup_core::ObjectStorage>,
-        backup_core::cluster::SecretValue,
-        backup_usecases::volumes::manifests::MoverSettings,
-    ),
-    CliError,
-> {
-    let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
-    let opened = storage(context, repo, true).await?;
-    let password = password(context, repo).await?;
-    let settings = mover_settings_with_claim(context, repo, mover, storage_claim).await?;
-    Ok((cluster, opened, password, settings))
+) -> Result<Prepared, SessionReport> {
+    args.mover.mover_image = image.to_owned();
+    let repo = RepoArgs {
+        repo: url.to_owned(),
+        password_file: None,
+        encryption_secret: None,
+        storage: args.storage.clone(),
+    };
+    let ready = async {
+        Ok::<_, CliError>(Prepared {
+            cluster: backup_k8s::KubeCluster::connect(&context.kube).await?,
+            storage: storage(context, &repo, true).await?,
+            password: password(context, &repo).await?,
+            mover: mover_settings_with_claim(context, &repo, &args.mover, storage_claim).await?,
+        })
+    };
+    ready
+        .await
+        .map_err(|error| SessionReport::failed(format!("{:#}", error.error)))
 }

@@ -3,7 +3,9 @@
 //! the account the Job restores as (a Role in each namespace it writes).
 
 use super::plan::PlannedRestore;
-use crate::sessions::objects::{managed, mount_storage_claim, object_name, owned_by, pod_template};
+use crate::sessions::objects::{
+    ReportingJob, managed, mount_storage_claim, object_name, owned_by, reporting_job,
+};
 use crate::sessions::reconcile::JobPlacement;
 use crate::volumes::manifests::{NotText, credential_data};
 use backup_k8s::rbac::Family;
@@ -74,34 +76,19 @@ pub fn restore_job(
     if let Some(seconds) = deadline_seconds {
         args.extend(["--mover-timeout".into(), format!("{}s", seconds.max(1))]);
     }
-    let mut job = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": plan.namespace,
-            "labels": labels,
-            "ownerReferences": [owned_by("RestoreSession", &plan.restore_session, owner_uid)],
+    let mut job = reporting_job(
+        ReportingJob {
+            name: &name,
+            namespace: &plan.namespace,
+            labels: &labels,
+            owner: owned_by("RestoreSession", &plan.restore_session, owner_uid),
+            account: &name,
+            container: RESTORE_CONTAINER,
+            image: &plan.image,
         },
-        "spec": {
-            "backoffLimit": 0,
-            "template": pod_template(&labels, &name, json!({
-                "name": RESTORE_CONTAINER,
-                "image": plan.image,
-                "args": args,
-                "envFrom": [{"secretRef": {"name": name}}],
-                "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "resources": {
-                    "requests": {"memory": "128Mi", "cpu": "100m"},
-                    "limits": {"memory": "512Mi"},
-                },
-            })),
-        },
-    });
-    if let Some(seconds) = deadline_seconds {
-        job["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
-    }
+        json!(args),
+        deadline_seconds,
+    );
     placement.apply_to(&mut job["spec"]["template"]["spec"]);
     if let Some(claim) = &plan.storage_claim {
         mount_storage_claim(&mut job["spec"]["template"]["spec"], claim);
@@ -159,32 +146,12 @@ pub fn restore_account(planned: &PlannedRestore, owner_uid: &str) -> Vec<Value> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::restores::plan::RestorePlan;
-    use backup_api::{ManifestOptions, TypedObjectRef};
+    use crate::restores::plan::sample_plan;
     use backup_core::cluster::SecretValue;
 
     fn planned(restore_namespace: Option<&str>) -> PlannedRestore {
         PlannedRestore {
-            plan: RestorePlan {
-                namespace: "apps".into(),
-                restore_session: "back".into(),
-                repository_url: "s3://b/apps".into(),
-                snapshot_id: "ab".repeat(32),
-                target: TypedObjectRef {
-                    api_group: String::new(),
-                    kind: "Namespace".into(),
-                    name: "apps".into(),
-                    namespace: Some("apps".into()),
-                },
-                manifests: true,
-                volumes: vec![],
-                manifest_options: ManifestOptions {
-                    restore_namespace: restore_namespace.map(str::to_owned),
-                    ..ManifestOptions::default()
-                },
-                image: "kbackup:dev".into(),
-                storage_claim: None,
-            },
+            plan: sample_plan(restore_namespace),
             credentials: BTreeMap::from([(
                 "KBACKUP_PASSWORD".to_owned(),
                 SecretValue::new(b"secret".to_vec()),

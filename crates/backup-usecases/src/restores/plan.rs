@@ -3,7 +3,7 @@
 //! the password, the components asked for; and whether each of them was found (seed 004's
 //! `dependencies`).
 
-use crate::sessions::plan::{PlanError, read, repository_access};
+use crate::sessions::plan::{PlanError, read, repository_access, target_in};
 use crate::sessions::reconcile::{kind_type, list_all};
 use crate::volumes::target::component_matches;
 use backup_api::{
@@ -259,18 +259,6 @@ fn destination_in(options: &ManifestOptions, target: &TypedObjectRef) -> String 
         .unwrap_or_default()
 }
 
-/// The target with its namespace (the session's; a Namespace target is its own).
-fn target_in(target: &TypedObjectRef, namespace: &str) -> TypedObjectRef {
-    let mut target = target.clone();
-    if target.namespace.is_none() {
-        target.namespace = Some(match target.kind.as_str() {
-            "Namespace" => target.name.clone(),
-            _ => namespace.to_owned(),
-        });
-    }
-    target
-}
-
 /// A target kbackup restores into, in the session's own namespace (its Job's account is
 /// granted there).
 fn check_target(target: &TypedObjectRef, namespace: &str) -> Result<(), RestoreRefusal> {
@@ -437,6 +425,31 @@ fn dependency(kind: &str, name: &str, namespace: &str, found: bool) -> RestoreDe
         name: name.into(),
         namespace: Some(namespace.into()),
         found,
+    }
+}
+
+/// A plan of the namespace `apps` into `restore_namespace`, its manifests and pod 0's volume.
+#[cfg(test)]
+pub(crate) fn sample_plan(restore_namespace: Option<&str>) -> RestorePlan {
+    RestorePlan {
+        namespace: "apps".into(),
+        restore_session: "back".into(),
+        repository_url: "s3://b/apps".into(),
+        snapshot_id: "ab".repeat(32),
+        target: TypedObjectRef {
+            api_group: String::new(),
+            kind: "Namespace".into(),
+            name: "apps".into(),
+            namespace: Some("apps".into()),
+        },
+        manifests: true,
+        volumes: vec!["/apps/statefulset/db/db-0/data".into()],
+        manifest_options: ManifestOptions {
+            restore_namespace: restore_namespace.map(str::to_owned),
+            ..ManifestOptions::default()
+        },
+        image: "kbackup:dev".into(),
+        storage_claim: None,
     }
 }
 

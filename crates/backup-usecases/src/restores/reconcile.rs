@@ -609,17 +609,14 @@ mod tests {
             .clone()
     }
 
-    /// The Job's end as the kubelet and Job controller leave it.
     fn finish_job(cluster: &FakeCluster, report: &SessionReport) {
-        let name = "back-restore";
-        let mut job = cluster.object("Job", Some("apps"), name).unwrap();
-        job["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
-        cluster.insert(&job);
-        cluster.insert(&json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": format!("{name}-x1"), "namespace": "apps",
-                "labels": {"job-name": name}},
-            "status": {"containerStatuses": [{"name": RESTORE_CONTAINER,
-                "state": {"terminated": {"exitCode": 0, "message": report.message()}}}]}}));
+        crate::sessions::job_end::end_job(
+            cluster,
+            "apps",
+            "back-restore",
+            RESTORE_CONTAINER,
+            &report.message(),
+        );
     }
 
     #[tokio::test]

@@ -236,30 +236,11 @@ fn status(phase: Phase, duration: Duration, error: Option<String>) -> ComponentS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backup_api::{ManifestOptions, TypedObjectRef};
 
     fn plan(restore_namespace: Option<&str>) -> RestorePlan {
-        RestorePlan {
-            namespace: "apps".into(),
-            restore_session: "back".into(),
-            repository_url: "s3://b/apps".into(),
-            snapshot_id: "ab".repeat(32),
-            target: TypedObjectRef {
-                api_group: String::new(),
-                kind: "Namespace".into(),
-                name: "apps".into(),
-                namespace: Some("apps".into()),
-            },
-            manifests: true,
-            volumes: vec!["/apps/statefulset/db/db-0/data".into()],
-            manifest_options: ManifestOptions {
-                restore_namespace: restore_namespace.map(str::to_owned),
-                existing: ExistingObjects::Update,
-                ..ManifestOptions::default()
-            },
-            image: "kbackup".into(),
-            storage_claim: None,
-        }
+        let mut plan = crate::restores::plan::sample_plan(restore_namespace);
+        plan.manifest_options.existing = ExistingObjects::Update;
+        plan
     }
 
     #[test]

@@ -101,6 +101,26 @@ pub async fn job_progress<C: ResourceStore + ?Sized>(
     }))
 }
 
+/// A Job of the fake cluster ended as the kubelet and the Job controller leave it: its pod's
+/// container `container` terminated with `message`, the Job Complete.
+#[cfg(test)]
+pub(crate) fn end_job(
+    cluster: &backup_core::testing::FakeCluster,
+    namespace: &str,
+    name: &str,
+    container: &str,
+    message: &str,
+) {
+    let mut job = cluster.object("Job", Some(namespace), name).unwrap();
+    job["status"] = serde_json::json!({"conditions": [{"type": "Complete", "status": "True"}]});
+    cluster.insert(&job);
+    cluster.insert(&serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{name}-x1"), "namespace": namespace,
+            "labels": {"job-name": name}},
+        "status": {"containerStatuses": [{"name": container,
+            "state": {"terminated": {"exitCode": 0, "message": message}}}]}}));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

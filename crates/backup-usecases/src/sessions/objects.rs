@@ -109,24 +109,67 @@ pub fn session_secret(planned: &PlannedRepository, owner: &Value) -> Result<Valu
 pub fn session_job(plan: &SessionPlan, owner: &Value, deadline_seconds: Option<i64>) -> Value {
     let name = session_object_name(&plan.backup_session, &plan.repository);
     let plan_text = serde_json::to_string(plan).unwrap_or_default();
-    let labels = session_labels(plan);
-    let mut job = json!({
+    let mut job = reporting_job(
+        ReportingJob {
+            name: &name,
+            namespace: &plan.namespace,
+            labels: &session_labels(plan),
+            owner: owned_by("BackupSession", &plan.backup_session, &uid(owner)),
+            account: &account_name(&plan.configuration, "backup"),
+            container: SESSION_CONTAINER,
+            image: &plan.image,
+        },
+        json!([
+            "session-run",
+            "--plan",
+            plan_text,
+            "--report-file",
+            "/dev/termination-log"
+        ]),
+        deadline_seconds,
+    );
+    if let Some(claim) = &plan.storage_claim {
+        mount_storage_claim(&mut job["spec"]["template"]["spec"], claim);
+    }
+    job
+}
+
+/// Who a [`reporting_job`] is: its name (also its Secret's), labels, owner, account, and its
+/// container's name and image.
+pub(crate) struct ReportingJob<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: &'a BTreeMap<&'static str, String>,
+    pub owner: Value,
+    pub account: &'a str,
+    pub container: &'a str,
+    pub image: &'a str,
+}
+
+/// A Job of the kbackup image run once with `args`, its credentials from the Secret of its
+/// own name (none in its spec), its report handed over as its container's termination
+/// message; `deadline_seconds` stops it.
+pub(crate) fn reporting_job(
+    job: ReportingJob<'_>,
+    args: Value,
+    deadline_seconds: Option<i64>,
+) -> Value {
+    let mut manifest = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": name,
-            "namespace": plan.namespace,
-            "labels": labels,
-            "ownerReferences": [owned_by("BackupSession", &plan.backup_session, &uid(owner))],
+            "name": job.name,
+            "namespace": job.namespace,
+            "labels": job.labels,
+            "ownerReferences": [job.owner],
         },
         "spec": {
             "backoffLimit": 0,
-            "template": pod_template(&labels, &account_name(&plan.configuration, "backup"), json!({
-                "name": SESSION_CONTAINER,
-                "image": plan.image,
-                "args": ["session-run", "--plan", plan_text,
-                         "--report-file", "/dev/termination-log"],
-                "envFrom": [{"secretRef": {"name": name}}],
+            "template": pod_template(job.labels, job.account, json!({
+                "name": job.container,
+                "image": job.image,
+                "args": args,
+                "envFrom": [{"secretRef": {"name": job.name}}],
                 "env": [{"name": "KBACKUP_NO_PROGRESS", "value": "1"}],
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "resources": {
@@ -137,12 +180,9 @@ pub fn session_job(plan: &SessionPlan, owner: &Value, deadline_seconds: Option<i
         },
     });
     if let Some(seconds) = deadline_seconds {
-        job["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
+        manifest["spec"]["activeDeadlineSeconds"] = json!(seconds.max(1));
     }
-    if let Some(claim) = &plan.storage_claim {
-        mount_storage_claim(&mut job["spec"]["template"]["spec"], claim);
-    }
-    job
+    manifest
 }
 
 /// Mounts a local storage's claim at [`CLAIM_MOUNT`] in the pod, whose user becomes root

@@ -294,7 +294,7 @@ fn check_tasks(
 
 /// The target with its namespace (the configuration's when it names none; a Namespace
 /// target is its own).
-fn target_in(target: &TypedObjectRef, namespace: &str) -> TypedObjectRef {
+pub(crate) fn target_in(target: &TypedObjectRef, namespace: &str) -> TypedObjectRef {
     let mut target = target.clone();
     if target.namespace.is_none() {
         target.namespace = Some(if target.kind == "Namespace" {
