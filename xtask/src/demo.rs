@@ -6,7 +6,8 @@
 //! Then volume data: a StatefulSet on the real node, its manifests and volumes backed up into
 //! the test MinIO through mover pods, deleted, and restored on its data. Then the operator:
 //! a storage, a retention policy and a backup configuration declared, a session triggered,
-//! run as a Job on the real node, and its Snapshot object written. Then a StackState
+//! run as a Job on the real node, and its Snapshot object written; a deleted ConfigMap
+//! restored by a RestoreSession. Then a StackState
 //! installation's settings backed up now by its own backup CronJob, and the archive listed.
 
 use crate::ci::cargo;
@@ -133,7 +134,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     stackstate(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots; a StackState installation's settings were backed up by its own CronJob and listed"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots, then a RestoreSession (made and followed with `kbackup restoresession`) brought a deleted ConfigMap back; a StackState installation's settings were backed up by its own CronJob and listed"
     );
     Ok(())
 }
@@ -248,7 +249,8 @@ fn volumes(root: &Path, env: &TestEnv) -> Result<()> {
 /// The operator part: its definitions applied, a namespace's backup declared (a storage on
 /// the test MinIO, one on a claim, a retention policy, a configuration writing to both), the
 /// operator started, a session triggered with `kbackup trigger`, run as a Job per repository
-/// on the real node, and its objects shown.
+/// on the real node, and its objects shown; a ConfigMap deleted and restored by a
+/// RestoreSession made with `kbackup restoresession create --wait`.
 fn operator(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!(
         "\n== the operator (docs/operator.md): a namespace's backup declared into MinIO and a claim, a session run as a Job per repository"
@@ -356,6 +358,47 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
         if phase("backupsession", &session) != "Succeeded" {
             bail!("session {session} failed");
         }
+        // Lost, then restored by a RestoreSession made and followed with the CLI.
+        kubectl.run(&["delete", "configmap", "settings", "-n", OPERATOR_NAMESPACE])?;
+        let args = [
+            "restoresession",
+            "create",
+            "back",
+            "--target",
+            &format!("namespace/{OPERATOR_NAMESPACE}"),
+            "--repository",
+            "demo",
+            "--wait",
+        ];
+        eprintln!("\n$ kubectl delete configmap settings -n {OPERATOR_NAMESPACE}");
+        eprintln!("$ kbackup -n {OPERATOR_NAMESPACE} {}", args.join(" "));
+        let restored = Command::new(target_dir(root).join("debug/kbackup"))
+            .args(["--kubeconfig", &kubeconfig, "-n", OPERATOR_NAMESPACE])
+            .args(args)
+            .output()
+            .context("running kbackup restoresession")?;
+        eprint!("{}", String::from_utf8_lossy(&restored.stderr));
+        print!("{}", String::from_utf8_lossy(&restored.stdout));
+        if !restored.status.success() {
+            bail!("the RestoreSession did not succeed");
+        }
+        let colour = kubectl.run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-o",
+            "jsonpath={.data.colour}",
+        ])?;
+        if colour.trim() != "blue" {
+            bail!("the ConfigMap was not restored as it was: {colour}");
+        }
+        eprintln!("\n$ kubectl get restoresessions -n {OPERATOR_NAMESPACE}");
+        print!(
+            "{}",
+            kubectl.run(&["get", "restoresessions", "-n", OPERATOR_NAMESPACE])?
+        );
         Ok(())
     })();
     let _ = operator.kill();

@@ -2,8 +2,8 @@
 //! and MinIO: a namespace with a StatefulSet and its volumes backed up by the operator, the
 //! StatefulSet and its claims deleted, then restored by a RestoreSession of `snapshot:
 //! latest` and component `pod-0` only (pod 0 gets its data back, pod 1 starts empty), its
-//! configuration's backups paused while it runs and resumed after, its status checked field
-//! by field against seed 004's shape; the whole namespace restored into another one; and a
+//! configuration's backups paused while it runs and resumed after, the operator killed and
+//! started again meanwhile, its status checked field by field against seed 004's shape; the whole namespace restored into another one; and a
 //! restore past its timeout failed with nothing left running.
 
 mod common;
@@ -154,7 +154,7 @@ spec: {{clusterIP: None, selector: {{app: db}}, ports: [{{port: 80}}]}}
         configuration = configuration(&ns),
         db = statefulset(&node),
     ));
-    let operator = Operator::start(&ns.name, &node);
+    let mut operator = Operator::start(&ns.name, &node);
     wait_ready(&ns);
     let (db0, db1) = (token(&ns, "db-0"), token(&ns, "db-1"));
     assert_eq!(db0.len(), 32, "{db0}");
@@ -207,7 +207,17 @@ spec:
         true,
         "paused during the restore"
     );
+    // The operator is killed while the restore runs and started again: it follows the same
+    // Job to the end (no second one).
+    operator.kill();
+    let operator = Operator::start(&ns.name, &node);
     let status = restore_ended(&ns, "back");
+    let jobs = items(&ns, "jobs");
+    let restore_jobs = jobs
+        .iter()
+        .filter(|j| j["metadata"]["labels"]["kbackup.io/restore-session"] == "back")
+        .count();
+    assert_eq!(restore_jobs, 1, "one Job for the restore");
     assert_eq!(status["phase"], "Succeeded", "{status}");
 
     // The status, field by field, in seed 004's shape.
