@@ -784,4 +784,50 @@ mod tests {
         );
         assert_eq!(status["conditions"][1]["reason"], "SnapshotNotFound");
     }
+
+    #[tokio::test]
+    async fn a_restore_deleted_mid_way_resumes_the_backups_it_paused_and_lets_go() {
+        let cluster = cluster("30m");
+        step(&cluster, now()).await;
+        assert_eq!(paused(&cluster), true);
+        let mut deleted = restore(&cluster);
+        deleted["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:10Z");
+        cluster.insert(&deleted);
+        let step = step(&cluster, now()).await;
+        assert_eq!(step.ended, None);
+        assert_eq!(paused(&cluster), false);
+        let configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        assert!(
+            configuration["metadata"]["annotations"]
+                .get(super::super::pauses::PAUSED_BY)
+                .is_none(),
+            "{configuration}"
+        );
+        assert_eq!(restore(&cluster)["metadata"]["finalizers"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn backups_paused_by_someone_else_are_left_paused() {
+        let cluster = cluster("30m");
+        let mut configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        configuration["spec"]["paused"] = json!(true);
+        cluster.insert(&configuration);
+        step(&cluster, now()).await;
+        let status = restore(&cluster)["status"].clone();
+        assert!(
+            status["pausedBackups"].as_array().is_none_or(Vec::is_empty),
+            "{status}"
+        );
+        finish_job(
+            &cluster,
+            &SessionReport::failed("the repository could not be opened"),
+        );
+        let ended = step(&cluster, now()).await.ended.unwrap();
+        assert_eq!(ended.phase, RestorePhase::Failed);
+        assert_eq!(paused(&cluster), true, "not this restore's to resume");
+    }
 }
