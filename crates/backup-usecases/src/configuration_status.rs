@@ -7,7 +7,7 @@
 use crate::credentials::{PasswordSource, read_password};
 use backup_api::{
     API_VERSION, BackupConfigurationPhase, BackupConfigurationSpec, BackupConfigurationStatus,
-    Condition, ConditionStatus, NamespacesFrom, ObjectRef as ApiRef,
+    Condition, ConditionStatus, NamespacesFrom, ObjectRef as ApiRef, UsagePolicy,
 };
 use backup_core::ClusterError;
 use backup_core::cluster::{ConfigObjects, ObjectRef, ResourceStore};
@@ -138,6 +138,39 @@ fn sessions_valid(spec: &BackupConfigurationSpec) -> Option<Finding> {
     None
 }
 
+/// Whether an object of `owner_namespace` with the usage `policy` (none: its own namespace
+/// only) may be used from `namespace`.
+pub(crate) async fn may_use<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    policy: Option<&UsagePolicy>,
+    owner_namespace: &str,
+    namespace: &str,
+) -> Result<bool, ClusterError> {
+    let allowed = policy
+        .map(|p| p.allowed_namespaces.clone())
+        .unwrap_or_default();
+    Ok(match allowed.from {
+        NamespacesFrom::All => true,
+        NamespacesFrom::Same => owner_namespace == namespace,
+        NamespacesFrom::Selector => {
+            let ns = cluster
+                .get(&ObjectRef {
+                    api_version: "v1".into(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: namespace.to_owned(),
+                })
+                .await?
+                .unwrap_or(Value::Null);
+            allowed
+                .match_labels
+                .iter()
+                .flatten()
+                .all(|(k, v)| ns["metadata"]["labels"][k] == v.as_str())
+        }
+    })
+}
+
 /// Every backend's storage exists, is ready and may be used from `namespace`, and its
 /// retention policy exists.
 async fn backends_ready<C: ResourceStore + ?Sized>(
@@ -154,29 +187,9 @@ async fn backends_ready<C: ResourceStore + ?Sized>(
                 backend.storage_ref.name
             ))));
         };
-        let allowed = &storage["spec"]["usagePolicy"]["allowedNamespaces"];
-        let from: NamespacesFrom =
-            serde_json::from_value(allowed["from"].clone()).unwrap_or_default();
-        let permitted = match from {
-            NamespacesFrom::All => true,
-            NamespacesFrom::Same => storage_namespace == namespace,
-            NamespacesFrom::Selector => {
-                let ns = cluster
-                    .get(&ObjectRef {
-                        api_version: "v1".into(),
-                        kind: "Namespace".into(),
-                        namespace: None,
-                        name: namespace.to_owned(),
-                    })
-                    .await?
-                    .unwrap_or(Value::Null);
-                allowed["matchLabels"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .all(|(k, v)| ns["metadata"]["labels"][k] == *v)
-            }
-        };
+        let policy: Option<UsagePolicy> =
+            serde_json::from_value(storage["spec"]["usagePolicy"].clone()).ok();
+        let permitted = may_use(cluster, policy.as_ref(), &storage_namespace, namespace).await?;
         if !permitted {
             return Ok(Some(Finding::Invalid(format!(
                 "BackupStorage {storage_namespace}/{} may not be used from namespace {namespace}",

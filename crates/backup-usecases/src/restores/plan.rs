@@ -150,6 +150,14 @@ async fn resolve<C: ResourceStore + ConfigObjects + ?Sized>(
         .namespace
         .clone()
         .unwrap_or_else(|| namespace.clone());
+    if source_namespace != namespace {
+        return Err(RestoreRefusal::invalid(
+            "SourceOutsideNamespace",
+            format!(
+                "the Repository and Snapshot are read in {source_namespace}; a RestoreSession restores from its own namespace {namespace} (its Job would hold that repository's password and storage keys)"
+            ),
+        ));
+    }
     let snapshot = find_snapshot(cluster, &source_namespace, session, dependencies).await?;
     let snapshot_id = snapshot.spec.snapshot_id.clone().ok_or_else(|| {
         PlanError::new(

@@ -113,6 +113,11 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     };
     let plan = &planned.plan;
     let destination = plan.destination();
+    if let Some(refusal) = foreign_destination(cluster, &destination, &namespace).await? {
+        let status = refused(&refusal, &resolution.dependencies, session, now);
+        write_status(cluster, "RestoreSession", object, status).await?;
+        return Ok(ended(session, RestorePhase::Invalid, now));
+    }
     let target_found = target_exists(cluster, plan, &destination).await?;
     if !target_found && !plan.manifests {
         let refusal = RestoreRefusal {
@@ -137,7 +142,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         object["metadata"]["finalizers"] = json!(held);
         object = cluster.replace(&object).await?;
     }
-    ensure_namespace(cluster, &destination).await?;
+    ensure_namespace(cluster, &destination, &namespace).await?;
     let paused = pause_backups(
         cluster,
         &destination,
@@ -474,10 +479,43 @@ async fn target_exists<C: ResourceStore + ?Sized>(
     Ok(cluster.get(&reference).await?.is_some())
 }
 
+/// The label of a namespace a restore made: the namespace of the RestoreSession. Later
+/// restores from that namespace may write into it again.
+pub const RESTORED_FROM: &str = "kbackup.io/restored-from";
+
+/// Why a restore may not write into `destination`: another namespace than its own that exists
+/// and was not made by a restore from its own (the operator would grant there what the
+/// users of `namespace` ask).
+async fn foreign_destination<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    destination: &str,
+    namespace: &str,
+) -> Result<Option<RestoreRefusal>, ClusterError> {
+    if destination == namespace {
+        return Ok(None);
+    }
+    let Some(existing) = cluster.get(&namespace_ref(destination)).await? else {
+        return Ok(None);
+    };
+    if existing["metadata"]["labels"][RESTORED_FROM] == namespace {
+        return Ok(None);
+    }
+    Ok(Some(RestoreRefusal {
+        invalid: true,
+        error: crate::sessions::plan::PlanError {
+            reason: "RestoreNamespaceNotOwned",
+            message: format!(
+                "namespace {destination} exists and was not made by a restore from {namespace}: a RestoreSession writes into its own namespace or into one it makes"
+            ),
+        },
+    }))
+}
+
 /// The namespace the restore writes, made when missing (a restore into a new namespace).
 async fn ensure_namespace<C: ResourceStore + ?Sized>(
     cluster: &C,
     namespace: &str,
+    from: &str,
 ) -> Result<(), ClusterError> {
     if cluster.get(&namespace_ref(namespace)).await?.is_some() {
         return Ok(());
@@ -486,7 +524,8 @@ async fn ensure_namespace<C: ResourceStore + ?Sized>(
         cluster,
         &json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": namespace,
-                "labels": {"app.kubernetes.io/managed-by": "kbackup-operator"}}}),
+                "labels": {"app.kubernetes.io/managed-by": "kbackup-operator",
+                    RESTORED_FROM: from}}}),
     )
     .await
 }
@@ -829,5 +868,62 @@ mod tests {
         let ended = step(&cluster, now()).await.ended.unwrap();
         assert_eq!(ended.phase, RestorePhase::Failed);
         assert_eq!(paused(&cluster), true, "not this restore's to resume");
+    }
+
+    /// The reason of the condition that refused the restore `back` after `change` to it.
+    async fn refused_because(change: impl FnOnce(&mut Value), cluster: &FakeCluster) -> String {
+        let mut session = restore(cluster);
+        change(&mut session);
+        cluster.insert(&session);
+        step(cluster, now()).await.ended.expect("refused at once");
+        assert!(cluster.jobs("apps").is_empty());
+        let status = restore(cluster)["status"].clone();
+        status["conditions"].as_array().unwrap().last().unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_restore_reads_and_writes_only_what_its_namespace_may() {
+        let cluster = cluster("30m");
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "kube-system"}}));
+        let elsewhere = refused_because(
+            |s| s["spec"]["manifestOptions"] = json!({"restoreNamespace": "kube-system"}),
+            &cluster,
+        )
+        .await;
+        assert_eq!(elsewhere, "ResourceValidationFailed");
+        let message = restore(&cluster)["status"]["conditions"][0]["message"].clone();
+        assert!(
+            message.to_string().contains("kube-system exists"),
+            "{message}"
+        );
+
+        let cluster = self::cluster("30m");
+        let source = refused_because(
+            |s| s["spec"]["dataSource"]["namespace"] = json!("other"),
+            &cluster,
+        )
+        .await;
+        assert_eq!(source, "ResourceValidationFailed");
+
+        let cluster = self::cluster("30m");
+        let mut storage = cluster
+            .object("BackupStorage", Some("apps"), "minio")
+            .unwrap();
+        storage["metadata"]["namespace"] = json!("ops");
+        cluster.insert(&storage);
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "minio-keys", "namespace": "ops"},
+            "data": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret-key"}}));
+        let mut repository = cluster
+            .object("Repository", Some("apps"), "apps-repo")
+            .unwrap();
+        repository["spec"]["storageRef"]["namespace"] = json!("ops");
+        cluster.insert(&repository);
+        let storage = refused_because(|_| {}, &cluster).await;
+        assert_eq!(storage, "StorageNotAllowed", "the storage's usage policy");
     }
 }

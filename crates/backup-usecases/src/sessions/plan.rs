@@ -3,6 +3,7 @@
 //! its Secret), the retention policy and the repository's password.
 
 use super::data_stores::{is_data_store, missing_param};
+use crate::configuration_status::may_use;
 use crate::credentials::{PasswordSource, read_password};
 use crate::retention_policy::retention_rules;
 use crate::storage_resource::storage_access;
@@ -183,8 +184,9 @@ pub(crate) struct RepositoryAccess {
 }
 
 /// Resolves how a Job in `namespace` reaches the repository in `directory` of the storage
-/// `storage_ref`, opened with the password of `secret`: the storage must be Ready, and a
-/// claim must be of the Job's own namespace.
+/// `storage_ref`, opened with the password of `secret`: the storage must allow `namespace`
+/// (its usage policy) and be Ready, a claim and the password's Secret must be of the Job's
+/// own namespace.
 pub(crate) async fn repository_access<C: ResourceStore + ConfigObjects + ?Sized>(
     cluster: &C,
     namespace: &str,
@@ -200,6 +202,22 @@ pub(crate) async fn repository_access<C: ResourceStore + ConfigObjects + ?Sized>
         &storage_ref.name,
     )
     .await?;
+    let allowed = may_use(
+        cluster,
+        storage.spec.usage_policy.as_ref(),
+        &storage_namespace,
+        namespace,
+    )
+    .await?;
+    if !allowed {
+        return Err(PlanError::new(
+            "StorageNotAllowed",
+            format!(
+                "BackupStorage {storage_namespace}/{} may not be used from namespace {namespace} (its usagePolicy)",
+                storage_ref.name
+            ),
+        ));
+    }
     let ready = storage.status.as_ref().and_then(|s| s.phase) == Some(StoragePhase::Ready);
     if !ready {
         let why = storage
@@ -227,8 +245,19 @@ pub(crate) async fn repository_access<C: ResourceStore + ConfigObjects + ?Sized>
             ),
         ));
     }
+    let secret_namespace = secret.namespace_or(namespace);
+    if secret_namespace != namespace {
+        // Its value goes into a Secret of the Job's namespace, readable there.
+        return Err(PlanError::new(
+            "EncryptionSecretOutsideNamespace",
+            format!(
+                "the password Secret {secret_namespace}/{} is of another namespace than {namespace}, whose Job would hold it",
+                secret.name
+            ),
+        ));
+    }
     let source = PasswordSource::Secret {
-        namespace: secret.namespace_or(namespace),
+        namespace: secret_namespace,
         name: secret.name.clone(),
     };
     let password = read_password(&source, Some(cluster))
