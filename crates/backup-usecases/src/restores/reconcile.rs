@@ -173,7 +173,14 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         .timeout
         .as_deref()
         .and_then(|t| humantime::parse_duration(t).ok());
-    let deadline = timeout.map(|t| now + chrono::Duration::from_std(t).unwrap_or_default());
+    // From the session's creation: a start repeated after a restart keeps it.
+    let created = session
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0))
+        .unwrap_or(now);
+    let deadline = timeout.map(|t| created + chrono::Duration::from_std(t).unwrap_or_default());
     let job = restore_job(
         &planned,
         &uid,
@@ -457,13 +464,18 @@ fn component(
     }
 }
 
-/// When to look at a running restore again: at its deadline, or within [`RUNNING_CHECK`].
+/// When to look at a running restore again: just after its deadline, or within
+/// [`RUNNING_CHECK`].
 fn until(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
-    deadline
-        .and_then(|d| (d - now).to_std().ok())
-        .map_or(RUNNING_CHECK, |left| {
-            (left + Duration::from_secs(1)).min(RUNNING_CHECK)
-        })
+    match deadline {
+        None => RUNNING_CHECK,
+        // Past it: at once (its Job is deleted in the next step).
+        Some(deadline) => (deadline - now)
+            .to_std()
+            .map_or(Duration::from_secs(1), |left| {
+                (left + Duration::from_secs(1)).min(RUNNING_CHECK)
+            }),
+    }
 }
 
 /// Whether the target exists in the namespace the restore writes.
@@ -666,7 +678,10 @@ mod tests {
         let status = restore(&cluster)["status"].clone();
         assert_eq!(status["phase"], "Running", "{status}");
         assert_eq!(status["targetFound"], false);
-        assert_eq!(status["deadline"], "2026-12-01T10:30:00Z");
+        assert_eq!(
+            status["deadline"], "2026-12-01T10:29:30Z",
+            "from its creation"
+        );
         assert_eq!(status["totalComponents"], 2);
         assert_eq!(
             status["components"]["/apps/statefulset/db/db-0/data"]["phase"],
@@ -769,9 +784,15 @@ mod tests {
     async fn past_its_deadline_a_restore_stops_its_job_and_fails() {
         let cluster = cluster("2m");
         step(&cluster, now()).await;
-        let waiting = step(&cluster, now() + chrono::Duration::seconds(100)).await;
-        assert_eq!(waiting.requeue, Requeue::After(Duration::from_secs(21)));
-        let ended = step(&cluster, now() + chrono::Duration::seconds(121)).await;
+        let waiting = step(&cluster, now() + chrono::Duration::seconds(60)).await;
+        assert_eq!(waiting.requeue, Requeue::After(Duration::from_secs(31)));
+        let late = now() + chrono::Duration::seconds(95);
+        assert_eq!(
+            until(Some(now()), late),
+            Duration::from_secs(1),
+            "past the deadline: at once"
+        );
+        let ended = step(&cluster, now() + chrono::Duration::seconds(91)).await;
         assert_eq!(ended.ended.unwrap().phase, RestorePhase::Failed);
         assert!(cluster.jobs("apps").is_empty(), "the Job is deleted");
         let status = restore(&cluster)["status"].clone();
