@@ -134,11 +134,11 @@ pub enum Command {
     /// hand): the plan's tasks, then its retention; the report goes to stdout and to
     /// `--report-file`.
     #[command(name = "session-run", hide = true)]
-    SessionRun(Box<JobRunArgs>),
+    SessionRun(Box<OperatorJobArgs>),
     /// What a RestoreSession's Job runs (started by the operator, not by hand): the plan's
     /// manifests and volumes restored; the report goes to stdout and to `--report-file`.
     #[command(name = "restore-run", hide = true)]
-    RestoreRun(Box<JobRunArgs>),
+    RestoreRun(Box<OperatorJobArgs>),
     /// What kbackup's mover pods run beside a volume (started by `backup volumes` and
     /// `restore volumes`, not by hand).
     #[command(hide = true)]
@@ -1325,7 +1325,7 @@ pub struct ClusterRestoreArgs {
 
 /// What a Job the operator starts runs with (`session-run`, `restore-run`).
 #[derive(Debug, clap::Args)]
-pub struct JobRunArgs {
+pub struct OperatorJobArgs {
     /// The plan, as JSON (the operator writes it).
     #[arg(long, value_name = "JSON")]
     pub plan: String,

@@ -3,7 +3,7 @@
 //! them with the plan and the credentials in the environment; the report goes to stdout and
 //! to `--report-file` (the container's termination message), where the operator reads it.
 
-use crate::cli::{JobRunArgs, RepoArgs};
+use crate::cli::{OperatorJobArgs, RepoArgs};
 use crate::commands::volumes::mover_settings_with_claim;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
@@ -18,7 +18,7 @@ use backup_usecases::sessions::run::run_session;
 use std::path::Path;
 
 /// Runs a session's plan and reports; exits 0 only when the snapshot succeeded.
-pub async fn session(context: &Context, mut args: JobRunArgs) -> CliResult {
+pub async fn session(context: &Context, mut args: OperatorJobArgs) -> CliResult {
     let plan: SessionPlan = serde_json::from_str(&args.plan)
         .map_err(|e| CliError::user(anyhow!("--plan is not a session plan: {e}")))?;
     let report = match prepared(
@@ -48,7 +48,7 @@ pub async fn session(context: &Context, mut args: JobRunArgs) -> CliResult {
 }
 
 /// Runs a restore's plan and reports; exits 0 only when every component was restored.
-pub async fn restore(context: &Context, mut args: JobRunArgs) -> CliResult {
+pub async fn restore(context: &Context, mut args: OperatorJobArgs) -> CliResult {
     let plan: RestorePlan = serde_json::from_str(&args.plan)
         .map_err(|e| CliError::user(anyhow!("--plan is not a restore plan: {e}")))?;
     let report = match prepared(
@@ -105,7 +105,7 @@ struct Prepared {
 /// when one cannot be had.
 async fn prepared(
     context: &Context,
-    args: &mut JobRunArgs,
+    args: &mut OperatorJobArgs,
     image: &str,
     url: &str,
     storage_claim: Option<String>,
