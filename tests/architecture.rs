@@ -7,7 +7,12 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, Package
 use std::collections::{BTreeSet, HashMap};
 
 const CORE: &str = "backup-core";
-const ADAPTERS: [&str; 3] = ["backup-storage", "backup-k8s", "backup-elasticsearch"];
+const ADAPTERS: [&str; 4] = [
+    "backup-storage",
+    "backup-k8s",
+    "backup-elasticsearch",
+    "backup-http",
+];
 const USE_CASES: &str = "backup-usecases";
 /// The custom resources of the operator.
 const API: &str = "backup-api";

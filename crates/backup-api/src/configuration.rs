@@ -1,6 +1,7 @@
 //! BackupConfiguration: what is backed up, into which repositories, on which schedule.
 
 use crate::common::{Condition, ObjectRef, SecretRef, TypedObjectRef};
+use crate::hook::BackupHooks;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,17 @@ pub struct SessionConfig {
     #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("a duration such as 90s, 30m or 2h"))]
     pub timeout: Option<String>,
+    /// Hooks run before and after each of its sessions.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hooks: BackupHooks,
     /// BackupSessions kept (newest first).
     #[serde(default = "default_history")]
     #[schemars(range(min = 0))]
     pub session_history_limit: u32,
+}
+
+fn is_default(hooks: &BackupHooks) -> bool {
+    hooks == &BackupHooks::default()
 }
 
 fn default_history() -> u32 {

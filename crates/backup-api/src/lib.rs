@@ -10,6 +10,7 @@
 
 mod common;
 mod configuration;
+mod hook;
 mod repository;
 mod restore;
 mod retention;
@@ -25,6 +26,11 @@ pub use configuration::{
     BackendReference, BackupConfiguration, BackupConfigurationPhase, BackupConfigurationSpec,
     BackupConfigurationStatus, BackupTask, ConcurrencyPolicy, RepositoryInfo, RetryConfig,
     Scheduler, SessionConfig, TaskName,
+};
+pub use hook::{
+    BackupHooks, ExecAction, HookAction, HookExecutionPolicy, HookExecutionStatus, HookExecutor,
+    HookExecutorType, HookInfo, HookParameter, HookPhase, HookStatus, HookTemplate,
+    HookTemplateSpec, HttpAction, JobHookExecutor, PodHookExecutor, PodHookStrategy, RestoreHooks,
 };
 pub use repository::{Repository, RepositoryPhase, RepositorySpec, RepositoryStatus, SnapshotInfo};
 pub use restore::{
@@ -64,6 +70,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         BackupSession::crd(),
         Snapshot::crd(),
         RestoreSession::crd(),
+        HookTemplate::crd(),
     ]
 }
 

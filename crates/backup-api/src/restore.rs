@@ -2,6 +2,7 @@
 //! (seed 004): the target, the data source, what is restored, and the status per component.
 
 use crate::common::{Condition, SecretRef, TypedObjectRef};
+use crate::hook::{HookExecutionStatus, RestoreHooks};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub struct RestoreSessionSpec {
     /// Which manifests are restored, where, and what happens to those that exist.
     #[serde(default)]
     pub manifest_options: ManifestOptions,
+    /// Hooks run before and after the restore.
+    #[serde(default)]
+    pub hooks: RestoreHooks,
 }
 
 /// The snapshot restored and how to open it.
@@ -146,6 +150,9 @@ pub struct RestoreSessionStatus {
     /// The BackupConfigurations paused for the restore (resumed after it, however it ended).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused_backups: Vec<TypedObjectRef>,
+    /// How its hooks went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HookExecutionStatus>,
     /// Its steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -1,6 +1,7 @@
 //! BackupSession: one run of a session of a configuration, made by its CronJob or on demand.
 
 use crate::common::{Condition, ObjectRef};
+use crate::hook::HookExecutionStatus;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,9 @@ pub struct BackupSessionStatus {
     /// The retention applied after it, per repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retention_policies: Vec<RetentionPolicyApplyStatus>,
+    /// How its hooks went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HookExecutionStatus>,
     /// Why it was skipped or failed, and its steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

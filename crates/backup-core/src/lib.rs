@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod engine;
+pub mod http;
 pub mod location;
 pub mod model;
 pub mod progress;

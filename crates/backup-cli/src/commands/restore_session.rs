@@ -211,5 +211,6 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
                 ExistingArg::Fail => ExistingObjects::Fail,
             },
         },
+        hooks: Default::default(),
     })
 }

@@ -132,6 +132,7 @@ mod tests {
             tasks: vec![],
             timeout: None,
             manifest_options: Default::default(),
+            hooks: Default::default(),
         }
     }
 
