@@ -42,7 +42,10 @@ pub struct HookTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct HookParameter {
     /// Its name (`TABLE`), as the action uses it.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")
+    )]
     pub name: String,
     /// What it is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +197,17 @@ pub enum HookExecutionPolicy {
     OnSuccess,
     /// Only when it failed.
     OnFailure,
+}
+
+impl HookExecutionPolicy {
+    /// Whether a hook of this policy runs after work that `succeeded` or not.
+    pub fn runs_after(self, succeeded: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::OnSuccess => succeeded,
+            Self::OnFailure => !succeeded,
+        }
+    }
 }
 
 /// The hooks of a BackupConfiguration's session.

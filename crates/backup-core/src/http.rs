@@ -44,6 +44,5 @@ pub struct HttpResponse {
 pub trait HttpCaller: Send + Sync + std::fmt::Debug {
     /// Sends `request` and reads its response, all within `timeout`; an error when no
     /// response came (refused, unresolvable, timed out).
-    async fn call(&self, request: &HttpRequest, timeout: Duration)
-    -> Result<HttpResponse, String>;
+    async fn call(&self, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String>;
 }

@@ -2,9 +2,7 @@
 //! start of its body.
 
 use async_trait::async_trait;
-use backup_core::http::{
-    HttpCaller, HttpMethod, HttpRequest, HttpResponse, RESPONSE_BODY_LIMIT,
-};
+use backup_core::http::{HttpCaller, HttpMethod, HttpRequest, HttpResponse, RESPONSE_BODY_LIMIT};
 use std::time::Duration;
 
 /// Calls HTTP endpoints with one reusable client (no redirects followed: a hook's URL is the
@@ -27,11 +25,7 @@ impl ReqwestCaller {
 
 #[async_trait]
 impl HttpCaller for ReqwestCaller {
-    async fn call(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, String> {
+    async fn call(&self, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| format!("URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("URL scheme {} is not http or https", url.scheme()));
@@ -138,7 +132,10 @@ mod tests {
             url: "file:///etc/passwd".into(),
             ..request
         };
-        let error = caller.call(&file, Duration::from_secs(1)).await.unwrap_err();
+        let error = caller
+            .call(&file, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(error.contains("not http or https"), "{error}");
     }
 }

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod configuration_status;
 pub mod credentials;
+pub mod hooks;
 pub mod restore_run;
 pub mod restores;
 pub mod retention_policy;

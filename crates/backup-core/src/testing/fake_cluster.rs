@@ -1,9 +1,9 @@
 //! [`FakeCluster`]: every part of [`Cluster`](crate::Cluster) in memory.
 
 use crate::cluster::{
-    ApiResourceType, ClusterError, ConfigObjects, ContainerLog, Forward, JobControl, JobState,
-    ObjectPage, ObjectRef, PortForwarder, ResourceStore, SecretValue, ServedApis, Workload,
-    WorkloadControl, WorkloadKind,
+    ApiResourceType, ClusterError, ConfigObjects, ContainerLog, ExecOutcome, Forward, JobControl,
+    JobState, ObjectPage, ObjectRef, PodExec, PortForwarder, ResourceStore, SecretValue,
+    ServedApis, Workload, WorkloadControl, WorkloadKind,
 };
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -520,6 +520,49 @@ impl JobControl for FakeCluster {
         };
         s.objects.retain(|o| !job_or_owned(o));
         Ok(())
+    }
+}
+
+/// Commands run in pods are logged (`exec ns/pod: a b`); `false ...` exits 1 saying
+/// `failed` on its standard error, `sleep ...` outlasts its timeout, anything else succeeds.
+#[async_trait]
+impl PodExec for FakeCluster {
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _container: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, ClusterError> {
+        self.log(format!("exec {namespace}/{pod}: {}", command.join(" ")));
+        match command.first().map(String::as_str) {
+            Some("sleep") => Err(ClusterError::Timeout {
+                what: format!("exec in {pod}"),
+                after: timeout,
+            }),
+            Some("false") => Ok(ExecOutcome {
+                success: false,
+                message: "command terminated with non-zero exit code: 1".into(),
+                stdout: String::new(),
+                stderr: "failed\n".into(),
+            }),
+            _ => Ok(ExecOutcome {
+                success: true,
+                message: String::new(),
+                stdout: String::new(),
+                stderr: String::new(),
+            }),
+        }
+    }
+
+    async fn container_log(
+        &self,
+        _namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<String, ClusterError> {
+        Ok(format!("the log of {pod}/{container}"))
     }
 }
 

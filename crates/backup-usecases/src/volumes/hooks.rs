@@ -3,32 +3,10 @@
 //! in seed 004's HookInfo shape (`maxRetry`, `timeout`, `executionPolicy`).
 
 use super::target::WorkloadRef;
+use backup_api::HookExecutionPolicy as ExecutionPolicy;
 use backup_core::cluster::PodExec;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// When a post-backup hook runs, by the outcome of the pod's volume backups.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExecutionPolicy {
-    /// Whatever the outcome.
-    #[default]
-    Always,
-    /// Only when every volume of the pod was backed up.
-    OnSuccess,
-    /// Only when one was not.
-    OnFailure,
-}
-
-impl ExecutionPolicy {
-    /// Whether a hook of this policy runs after an outcome.
-    pub fn runs_after(self, succeeded: bool) -> bool {
-        match self {
-            Self::Always => true,
-            Self::OnSuccess => succeeded,
-            Self::OnFailure => !succeeded,
-        }
-    }
-}
 
 /// One hook.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -1,0 +1,123 @@
+//! A stage's hooks run and written into a session's status: `hooks.preHooks` or
+//! `hooks.postHooks` (name and phase, seed 004) and one condition per stage
+//! (`PreRestoreHooksExecutionSucceeded`, `PostBackupHooksExecutionSucceeded`...) whose message
+//! says why a hook failed or was skipped.
+
+use super::plan::{HookStage, PlannedHook};
+use super::run::{HookOutcome, HookRunner};
+use crate::sessions::reconcile::condition;
+use backup_api::{ConditionStatus, HookPhase, HookStatus};
+use backup_core::cluster::{JobControl, PodExec, ResourceStore};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+/// What a session's hooks surround.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookedWork {
+    /// A BackupSession.
+    Backup,
+    /// A RestoreSession.
+    Restore,
+}
+
+impl HookedWork {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Backup => "Backup",
+            Self::Restore => "Restore",
+        }
+    }
+}
+
+/// Runs a stage's hooks (nothing when there are none) and writes their outcome into `status`
+/// (a session's status as JSON); whether none failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stage<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    runner: &HookRunner<'_, C>,
+    work: HookedWork,
+    stage: HookStage,
+    hooks: &[PlannedHook],
+    succeeded: bool,
+    status: &mut Value,
+    now: DateTime<Utc>,
+) -> bool {
+    if hooks.is_empty() {
+        return true;
+    }
+    let outcomes = runner.run(stage, hooks, succeeded).await;
+    record(work, stage, &outcomes, status, now)
+}
+
+/// Writes `outcomes` into `status`; whether none failed.
+pub fn record(
+    work: HookedWork,
+    stage: HookStage,
+    outcomes: &[HookOutcome],
+    status: &mut Value,
+    now: DateTime<Utc>,
+) -> bool {
+    let statuses: Vec<HookStatus> = outcomes
+        .iter()
+        .map(|o| HookStatus {
+            name: o.name.clone(),
+            phase: o.phase,
+        })
+        .collect();
+    let (field, when) = match stage {
+        HookStage::Pre => ("preHooks", "Pre"),
+        HookStage::Post => ("postHooks", "Post"),
+    };
+    if !status["hooks"].is_object() {
+        status["hooks"] = json!({});
+    }
+    status["hooks"][field] = json!(statuses);
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.phase == HookPhase::Failed)
+        .map(|o| {
+            format!(
+                "{} failed after {} attempt{}: {}",
+                o.name,
+                o.attempts,
+                if o.attempts == 1 { "" } else { "s" },
+                o.error.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    let skipped: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.phase == HookPhase::Skipped)
+        .map(|o| {
+            format!(
+                "{} skipped: {}",
+                o.name,
+                o.error.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let work = work.word();
+    let (state, reason, mut message) = match failed.is_empty() {
+        true => (
+            ConditionStatus::True,
+            format!("SuccessfullyExecuted{when}{work}Hooks"),
+            format!(
+                "{when}-{} hooks have been executed successfully.",
+                work.to_lowercase()
+            ),
+        ),
+        false => (
+            ConditionStatus::False,
+            format!("FailedToExecute{when}{work}Hooks"),
+            failed.join("; "),
+        ),
+    };
+    if !skipped.is_empty() {
+        message = format!("{message} ({})", skipped.join("; "));
+    }
+    let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+    let kind = format!("{when}{work}HooksExecutionSucceeded");
+    conditions.retain(|c| c["type"] != kind.as_str());
+    conditions.push(json!(condition(&kind, state, &reason, message, now)));
+    status["conditions"] = json!(conditions);
+    failed.is_empty()
+}
