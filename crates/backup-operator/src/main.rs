@@ -86,6 +86,10 @@ async fn main() -> Result<()> {
             node_selector: args.job_node_selector.into_iter().collect(),
             tolerations: args.job_toleration,
         },
+        http: Some(Arc::new(
+            backup_http::ReqwestCaller::new()
+                .map_err(|e| anyhow::anyhow!("the HTTP client of hooks: {e}"))?,
+        )),
     };
     let context = Arc::new(controllers::Context::new(cluster, settings, metrics));
     let lost = async {

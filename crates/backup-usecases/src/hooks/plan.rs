@@ -95,6 +95,32 @@ pub async fn plan_hooks<C: ResourceStore + ?Sized>(
     Ok(Ok(planned))
 }
 
+/// A session's hooks, both stages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionHooks {
+    /// Before the work.
+    pub pre: Vec<PlannedHook>,
+    /// After it.
+    pub post: Vec<PlannedHook>,
+}
+
+/// Both stages' hooks of a session of `namespace`, resolved: the first that cannot run as
+/// written refuses the session.
+pub async fn plan_session_hooks<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    pre: &[HookInfo],
+    post: &[HookInfo],
+) -> Result<Result<SessionHooks, PlanError>, ClusterError> {
+    let pre = match plan_hooks(cluster, namespace, HookStage::Pre, pre).await? {
+        Ok(pre) => pre,
+        Err(error) => return Ok(Err(error)),
+    };
+    Ok(plan_hooks(cluster, namespace, HookStage::Post, post)
+        .await?
+        .map(|post| SessionHooks { pre, post }))
+}
+
 async fn plan_hook<C: ResourceStore + ?Sized>(
     cluster: &C,
     namespace: &str,
@@ -458,7 +484,7 @@ pub(crate) mod tests {
             ),
         ];
         for (stage, hook, reason, message) in cases {
-            let error = plan_hooks(&cluster, "shop", stage, &[hook.clone()])
+            let error = plan_hooks(&cluster, "shop", stage, std::slice::from_ref(&hook))
                 .await
                 .unwrap()
                 .unwrap_err();

@@ -12,8 +12,11 @@ use super::objects::{
 };
 use super::pauses::{pause_backups, resume_backups};
 use super::plan::{RestoreRefusal, destination, plan_restore_session};
+use crate::hooks::plan::{HookStage, plan_hooks, plan_session_hooks};
+use crate::hooks::status::{HookedWork, run_stage};
 use crate::sessions::reconcile::{
-    OperatorSettings, Requeue, age, condition, create_once, job_report, rfc3339, write_status,
+    OperatorSettings, Requeue, age, condition, create_once, hook_runner, job_report, rfc3339,
+    write_status,
 };
 use crate::sessions::report::SessionReport;
 use backup_api::{
@@ -21,7 +24,7 @@ use backup_api::{
     SnapshotPhase,
 };
 use backup_core::ClusterError;
-use backup_core::cluster::{ConfigObjects, JobControl, ObjectRef, ResourceStore};
+use backup_core::cluster::{ConfigObjects, JobControl, ObjectRef, PodExec, ResourceStore};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -62,7 +65,7 @@ impl RestoreStep {
 }
 
 /// Takes the RestoreSession `namespace/name` one step further.
-pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
     cluster: &C,
     namespace: &str,
     name: &str,
@@ -82,13 +85,13 @@ pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + ?
     }
     match session.status.as_ref().and_then(|s| s.phase) {
         None | Some(RestorePhase::Pending) => start(cluster, &session, object, settings, now).await,
-        Some(RestorePhase::Running) => follow(cluster, &session, object, now).await,
+        Some(RestorePhase::Running) => follow(cluster, &session, object, settings, now).await,
         Some(_) => Ok(RestoreStep::waiting(Requeue::OnChange)),
     }
 }
 
 /// A new restore: Invalid, Failed, or its backups paused, its Job made and it Running.
-async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
     cluster: &C,
     session: &RestoreSession,
     mut object: Value,
@@ -102,22 +105,55 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     let planned = match resolution.planned {
         Ok(planned) => planned,
         Err(refusal) => {
-            let status = refused(&refusal, &resolution.dependencies, session, now);
-            write_status(cluster, "RestoreSession", object, status).await?;
-            let phase = match refusal.invalid {
-                true => RestorePhase::Invalid,
-                false => RestorePhase::Failed,
-            };
-            return Ok(ended(session, phase, now));
+            return refuse(
+                cluster,
+                session,
+                object,
+                &refusal,
+                &resolution.dependencies,
+                now,
+            )
+            .await;
         }
     };
     let plan = &planned.plan;
     let destination = plan.destination();
     if let Some(refusal) = foreign_destination(cluster, &destination, &namespace).await? {
-        let status = refused(&refusal, &resolution.dependencies, session, now);
-        write_status(cluster, "RestoreSession", object, status).await?;
-        return Ok(ended(session, RestorePhase::Invalid, now));
+        return refuse(
+            cluster,
+            session,
+            object,
+            &refusal,
+            &resolution.dependencies,
+            now,
+        )
+        .await;
     }
+    let hooks = match plan_session_hooks(
+        cluster,
+        &namespace,
+        &session.spec.hooks.pre_restore,
+        &session.spec.hooks.post_restore,
+    )
+    .await?
+    {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            let refusal = RestoreRefusal {
+                invalid: error.reason != "HookTemplateNotFound",
+                error,
+            };
+            return refuse(
+                cluster,
+                session,
+                object,
+                &refusal,
+                &resolution.dependencies,
+                now,
+            )
+            .await;
+        }
+    };
     let target_found = target_exists(cluster, plan, &destination).await?;
     if !target_found && !plan.manifests {
         let refusal = RestoreRefusal {
@@ -130,9 +166,15 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
                 ),
             },
         };
-        let status = refused(&refusal, &resolution.dependencies, session, now);
-        write_status(cluster, "RestoreSession", object, status).await?;
-        return Ok(ended(session, RestorePhase::Failed, now));
+        return refuse(
+            cluster,
+            session,
+            object,
+            &refusal,
+            &resolution.dependencies,
+            now,
+        )
+        .await;
     }
     // The finalizer first: from here on, a deletion must resume what is paused.
     let finalizers = object["metadata"]["finalizers"].as_array();
@@ -187,9 +229,26 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         timeout.map(|t| t.as_secs() as i64),
         &settings.placement,
     );
-    match cluster.create_job(&namespace, &job).await {
-        Ok(()) | Err(ClusterError::Conflict(_)) => {}
-        Err(error) => return Err(error),
+    let job_name = restore_object_name(&name);
+    // A start repeated after a restart that made the Job already ran the pre hooks.
+    let mut hook_status = json!({"conditions": []});
+    let started = cluster.job_state(&namespace, &job_name).await?.is_some();
+    let pre_hooks_passed = started
+        || run_stage(
+            &hook_runner(cluster, settings, &namespace, &name),
+            HookedWork::Restore,
+            HookStage::Pre,
+            &hooks.pre,
+            true,
+            &mut hook_status,
+            now,
+        )
+        .await;
+    if pre_hooks_passed {
+        match cluster.create_job(&namespace, &job).await {
+            Ok(()) | Err(ClusterError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
     }
     let components: BTreeMap<String, RestoreComponentStatus> = plan
         .components()
@@ -200,7 +259,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
         true => (ConditionStatus::True, "TargetAvailable"),
         false => (ConditionStatus::False, "TargetRestoredFromManifests"),
     };
-    let status = json!({
+    let mut status = json!({
         "phase": RestorePhase::Running,
         "targetFound": target_found,
         "deadline": deadline.map(|d| rfc3339(&d)),
@@ -216,20 +275,91 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
                     if target_found { "exists" } else { "does not exist yet: its manifests restore it" }), now),
             condition("RestoreExecutorEnsured", ConditionStatus::True,
                 "SuccessfullyEnsuredRestoreExecutor",
-                format!("Restore Executor has been ensured successfully (Job {}).",
-                    restore_object_name(&name)), now),
+                format!("Restore Executor has been ensured successfully (Job {job_name})."), now),
         ],
     });
+    if !hook_status["hooks"].is_null() {
+        status["hooks"] = hook_status["hooks"].take();
+        let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.extend(
+            hook_status["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        status["conditions"] = json!(conditions);
+    }
+    if !pre_hooks_passed {
+        // Nothing restored: the post hooks run as after a failure, and the restore ends.
+        conditions_push(
+            &mut status,
+            condition(
+                "RestoreFailed",
+                ConditionStatus::True,
+                "PreRestoreHooksFailed",
+                "a pre-restore hook failed: nothing was restored".into(),
+                now,
+            ),
+        );
+        for entry in status["components"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|c| c.values_mut())
+        {
+            *entry = json!(component(
+                "Failed",
+                None,
+                Some("a pre-restore hook failed".into())
+            ));
+        }
+        run_stage(
+            &hook_runner(cluster, settings, &namespace, &name),
+            HookedWork::Restore,
+            HookStage::Post,
+            &hooks.post,
+            false,
+            &mut status,
+            now,
+        )
+        .await;
+        return finish(cluster, session, object, status, RestorePhase::Failed, now).await;
+    }
     write_status(cluster, "RestoreSession", object, status).await?;
     Ok(RestoreStep::waiting(Requeue::After(until(deadline, now))))
 }
 
-/// A running restore: its Job's report ends it; past the deadline its Job is deleted and it
-/// fails.
-async fn follow<C: ResourceStore + JobControl + ?Sized>(
+/// Refuses a restore before anything was made: its status written, it ended Invalid or
+/// Failed.
+async fn refuse<C: ResourceStore + ?Sized>(
     cluster: &C,
     session: &RestoreSession,
     object: Value,
+    refusal: &RestoreRefusal,
+    dependencies: &[backup_api::RestoreDependency],
+    now: DateTime<Utc>,
+) -> Result<RestoreStep, ClusterError> {
+    let status = refused(refusal, dependencies, session, now);
+    write_status(cluster, "RestoreSession", object, status).await?;
+    let phase = match refusal.invalid {
+        true => RestorePhase::Invalid,
+        false => RestorePhase::Failed,
+    };
+    Ok(ended(session, phase, now))
+}
+
+fn conditions_push(status: &mut Value, condition: backup_api::Condition) {
+    let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+    conditions.push(json!(condition));
+    status["conditions"] = json!(conditions);
+}
+
+/// A running restore: its Job's report ends it; past the deadline its Job is deleted and it
+/// fails.
+async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    object: Value,
+    settings: &OperatorSettings,
     now: DateTime<Utc>,
 ) -> Result<RestoreStep, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
@@ -267,11 +397,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
     for entry in components.values_mut().filter(|c| c.phase == "Pending") {
         *entry = component("Failed", None, Some(report.failure()));
     }
-    let succeeded = report.phase == Some(SnapshotPhase::Succeeded);
-    let phase = match succeeded {
-        true => RestorePhase::Succeeded,
-        false => RestorePhase::Failed,
-    };
+    let restored = report.phase == Some(SnapshotPhase::Succeeded);
     let mut conditions = session
         .status
         .as_ref()
@@ -289,7 +415,7 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
             now,
         ));
     }
-    if !succeeded {
+    if !restored {
         conditions.push(condition(
             "RestoreFailed",
             ConditionStatus::True,
@@ -301,7 +427,54 @@ async fn follow<C: ResourceStore + JobControl + ?Sized>(
     status["totalComponents"] = json!(components.len());
     status["components"] = json!(components);
     status["conditions"] = json!(conditions);
+    let post_hooks_passed =
+        post_hooks(cluster, session, settings, restored, &mut status, now).await?;
+    let phase = match restored && post_hooks_passed {
+        true => RestorePhase::Succeeded,
+        false => RestorePhase::Failed,
+    };
     finish(cluster, session, object, status, phase, now).await
+}
+
+/// Runs the post-restore hooks after a restore that `restored` everything or not, their
+/// outcome written into `status`; whether none failed (a template gone since the start is a
+/// failure).
+async fn post_hooks<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    settings: &OperatorSettings,
+    restored: bool,
+    status: &mut Value,
+    now: DateTime<Utc>,
+) -> Result<bool, ClusterError> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let hooks = &session.spec.hooks.post_restore;
+    match plan_hooks(cluster, &namespace, HookStage::Post, hooks).await? {
+        Ok(hooks) => Ok(run_stage(
+            &hook_runner(cluster, settings, &namespace, &name),
+            HookedWork::Restore,
+            HookStage::Post,
+            &hooks,
+            restored,
+            status,
+            now,
+        )
+        .await),
+        Err(error) => {
+            conditions_push(
+                status,
+                condition(
+                    "PostRestoreHooksExecutionSucceeded",
+                    ConditionStatus::False,
+                    "FailedToExecutePostRestoreHooks",
+                    error.message,
+                    now,
+                ),
+            );
+            Ok(false)
+        }
+    }
 }
 
 /// Ends a restore with `status` and `phase`: the backups it paused resumed, its Secret and
@@ -641,6 +814,7 @@ mod tests {
         let settings = OperatorSettings {
             image: "localhost/kbackup:test".into(),
             placement: JobPlacement::default(),
+            http: None,
         };
         reconcile_restore(cluster, "apps", "back", &settings, at)
             .await
@@ -946,5 +1120,214 @@ mod tests {
         cluster.insert(&repository);
         let storage = refused_because(|_| {}, &cluster).await;
         assert_eq!(storage, "StorageNotAllowed", "the storage's usage policy");
+    }
+
+    /// The RestoreSession with hooks of the template `run` (a command in pods `app=db`).
+    fn with_hooks(cluster: &FakeCluster, hooks: Value) {
+        cluster.insert(&crate::hooks::plan::tests::template(
+            "apps",
+            "run",
+            json!({
+                "params": [{"name": "CMD", "required": true}],
+                "action": {"exec": {"command": ["{{ .CMD }}", "now"]}},
+                "executor": {"type": "Pod", "pod": {"selector": "app=db"}},
+            }),
+        ));
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "db-0", "namespace": "apps", "labels": {"app": "db"}},
+            "status": {"phase": "Running"}}));
+        let mut session = restore(cluster);
+        session["spec"]["hooks"] = hooks;
+        cluster.insert(&session);
+    }
+
+    fn hook(name: &str, command: &str, policy: &str) -> Value {
+        json!({"name": name, "hookTemplate": {"name": "run"}, "params": {"CMD": command},
+            "executionPolicy": policy})
+    }
+
+    fn hook_phases(status: &Value, stage: &str) -> Vec<(String, String)> {
+        status["hooks"][stage]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h["name"].as_str().unwrap().to_owned(),
+                    h["phase"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn condition_of(status: &Value, type_: &str) -> Value {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {type_} in {status}"))
+    }
+
+    #[tokio::test]
+    async fn hooks_run_before_the_job_and_after_its_report_by_their_policy() {
+        let cluster = cluster("30m");
+        with_hooks(
+            &cluster,
+            json!({
+                "preRestore": [hook("quiesce", "freeze", "Always")],
+                "postRestore": [hook("resume", "thaw", "Always"), hook("alarm", "page", "OnFailure"),
+                    hook("check", "false", "OnSuccess")],
+            }),
+        );
+        step(&cluster, now()).await;
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(status["phase"], "Running");
+        assert_eq!(
+            hook_phases(&status, "preHooks"),
+            [("quiesce".to_owned(), "Succeeded".to_owned())]
+        );
+        assert_eq!(
+            condition_of(&status, "PreRestoreHooksExecutionSucceeded")["reason"],
+            "SuccessfullyExecutedPreRestoreHooks"
+        );
+        let calls = cluster.calls();
+        let exec = calls
+            .iter()
+            .position(|c| c == "exec apps/db-0: freeze now")
+            .expect("pre hook ran");
+        let job = calls
+            .iter()
+            .position(|c| c == "create Job/back-restore")
+            .expect("Job made");
+        assert!(exec < job, "the pre hook before the Job: {calls:?}");
+        step(&cluster, now()).await;
+        assert_eq!(
+            cluster
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("exec"))
+                .count(),
+            1,
+            "a repeated start runs no hook again"
+        );
+        let mut components = BTreeMap::new();
+        components.insert(
+            "/apps/statefulset/db/db-0/data".to_owned(),
+            ComponentStatus {
+                phase: "Succeeded".into(),
+                duration: None,
+                error: None,
+                size: None,
+            },
+        );
+        finish_job(
+            &cluster,
+            &SessionReport {
+                phase: Some(SnapshotPhase::Succeeded),
+                components,
+                ..SessionReport::default()
+            },
+        );
+        step(&cluster, now()).await;
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(
+            hook_phases(&status, "postHooks"),
+            [
+                ("resume".to_owned(), "Succeeded".to_owned()),
+                ("alarm".to_owned(), "Skipped".to_owned()),
+                ("check".to_owned(), "Failed".to_owned())
+            ]
+        );
+        let post = condition_of(&status, "PostRestoreHooksExecutionSucceeded");
+        assert_eq!(
+            (post["status"].as_str(), post["reason"].as_str()),
+            (Some("False"), Some("FailedToExecutePostRestoreHooks"))
+        );
+        assert!(
+            post["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("check failed after 1 attempt: pod db-0: command terminated"),
+            "{post}"
+        );
+        assert_eq!(
+            status["phase"], "Failed",
+            "a failed post hook fails the restore"
+        );
+        assert_eq!(paused(&cluster), false, "backups resumed");
+    }
+
+    #[tokio::test]
+    async fn a_failed_pre_hook_restores_nothing_and_runs_the_post_hooks_of_a_failure() {
+        let cluster = cluster("30m");
+        with_hooks(
+            &cluster,
+            json!({
+                "preRestore": [hook("quiesce", "false", "Always"), hook("after", "echo", "Always")],
+                "postRestore": [hook("alarm", "page", "OnFailure"), hook("cheer", "cheer", "OnSuccess")],
+            }),
+        );
+        let ended = step(&cluster, now()).await.ended.expect("ended at once");
+        assert_eq!(ended.phase, RestorePhase::Failed);
+        assert!(cluster.jobs("apps").is_empty(), "no restore Job");
+        let status = restore(&cluster)["status"].clone();
+        assert_eq!(
+            hook_phases(&status, "preHooks"),
+            [
+                ("quiesce".to_owned(), "Failed".to_owned()),
+                ("after".to_owned(), "Skipped".to_owned())
+            ]
+        );
+        assert_eq!(
+            hook_phases(&status, "postHooks"),
+            [
+                ("alarm".to_owned(), "Succeeded".to_owned()),
+                ("cheer".to_owned(), "Skipped".to_owned())
+            ]
+        );
+        assert_eq!(
+            condition_of(&status, "RestoreFailed")["reason"],
+            "PreRestoreHooksFailed"
+        );
+        assert_eq!(
+            status["components"]["/apps/statefulset/db/db-0/data"]["phase"],
+            "Failed"
+        );
+        assert_eq!(paused(&cluster), false, "backups resumed");
+    }
+
+    #[tokio::test]
+    async fn a_hook_of_a_missing_or_wrong_template_refuses_the_restore() {
+        let cluster = cluster("30m");
+        with_hooks(
+            &cluster,
+            json!({"preRestore": [{"name": "x", "hookTemplate": {"name": "gone"}}]}),
+        );
+        assert_eq!(
+            step(&cluster, now()).await.ended.unwrap().phase,
+            RestorePhase::Failed
+        );
+        let cluster = cluster_with_bad_hook();
+        assert_eq!(
+            step(&cluster, now()).await.ended.unwrap().phase,
+            RestorePhase::Invalid
+        );
+        let status = restore(&cluster)["status"].clone();
+        assert!(
+            status.to_string().contains("parameter CMD is required"),
+            "{status}"
+        );
+        assert!(cluster.jobs("apps").is_empty());
+    }
+
+    fn cluster_with_bad_hook() -> FakeCluster {
+        let cluster = cluster("30m");
+        with_hooks(
+            &cluster,
+            json!({"postRestore": [{"name": "x", "hookTemplate": {"name": "run"}}]}),
+        );
+        cluster
     }
 }

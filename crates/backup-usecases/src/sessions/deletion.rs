@@ -371,6 +371,7 @@ mod tests {
         OperatorSettings {
             image: "kbackup:test".into(),
             placement: Default::default(),
+            http: None,
         }
     }
 

@@ -15,6 +15,9 @@ use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
 use super::retry::{retry_failed, wait_before_start};
 use super::run::size_text;
+use crate::hooks::plan::{HookStage, plan_hooks, plan_session_hooks};
+use crate::hooks::run::HookRunner;
+use crate::hooks::status::{HookedWork, run_stage};
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
     Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotInfo,
@@ -22,7 +25,7 @@ use backup_api::{
 };
 use backup_core::ClusterError;
 use backup_core::cluster::{
-    ApiResourceType, ConfigObjects, JobControl, ObjectRef, ResourceStore, for_each_page,
+    ApiResourceType, ConfigObjects, JobControl, ObjectRef, PodExec, ResourceStore, for_each_page,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -95,6 +98,8 @@ pub struct OperatorSettings {
     pub image: String,
     /// Where its CronJobs' and session Jobs' pods go.
     pub placement: JobPlacement,
+    /// The HTTP client of hooks (none: HTTP hooks fail saying so).
+    pub http: Option<std::sync::Arc<dyn backup_core::http::HttpCaller>>,
 }
 
 /// Node labels and tolerations of the pods the operator starts.
@@ -128,7 +133,7 @@ const RUNNING_CHECK: Duration = Duration::from_secs(60);
 const RECENT_SNAPSHOTS: usize = 5;
 
 /// Takes the BackupSession `namespace/name` one step further.
-pub async fn reconcile_session<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+pub async fn reconcile_session<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
     cluster: &C,
     namespace: &str,
     name: &str,
@@ -142,13 +147,13 @@ pub async fn reconcile_session<C: ResourceStore + ConfigObjects + JobControl + ?
     let status = session.status.clone().unwrap_or_default();
     match status.phase {
         None | Some(BackupSessionPhase::Pending) => start(cluster, &session, settings, now).await,
-        Some(BackupSessionPhase::Running) => follow(cluster, &session, now).await,
+        Some(BackupSessionPhase::Running) => follow(cluster, &session, settings, now).await,
         Some(_) => Ok(SessionStep::waiting(Requeue::OnChange)),
     }
 }
 
 /// A new session: skipped, failed, or its Jobs made and it Running.
-async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
     cluster: &C,
     session: &BackupSession,
     settings: &OperatorSettings,
@@ -169,8 +174,15 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     {
         Ok(configuration) => configuration,
         Err(error) => {
-            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
-                .await;
+            return finish_unstarted(
+                cluster,
+                session,
+                now,
+                BackupSessionPhase::Failed,
+                &error,
+                &Value::Null,
+            )
+            .await;
         }
     };
     // Jobs of this session exist: an earlier run started it and stopped before saying so.
@@ -182,7 +194,15 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             reason: "ConfigurationPaused",
             message: format!("BackupConfiguration {} is paused", invoker.name),
         };
-        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
+        return finish_unstarted(
+            cluster,
+            session,
+            now,
+            BackupSessionPhase::Skipped,
+            &why,
+            &Value::Null,
+        )
+        .await;
     }
     let session_config = configuration
         .spec
@@ -198,13 +218,50 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             reason: "AnotherSessionRunning",
             message: format!("BackupSession {running} of the same session is still running"),
         };
-        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
+        return finish_unstarted(
+            cluster,
+            session,
+            now,
+            BackupSessionPhase::Skipped,
+            &why,
+            &Value::Null,
+        )
+        .await;
     }
     let planned = match plan_session(cluster, session, &configuration, &settings.image).await {
         Ok(planned) => planned,
         Err(error) => {
-            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
-                .await;
+            return finish_unstarted(
+                cluster,
+                session,
+                now,
+                BackupSessionPhase::Failed,
+                &error,
+                &Value::Null,
+            )
+            .await;
+        }
+    };
+    let hook_infos = session_config.map(|c| c.hooks.clone()).unwrap_or_default();
+    let hooks = match plan_session_hooks(
+        cluster,
+        &namespace,
+        &hook_infos.pre_backup,
+        &hook_infos.post_backup,
+    )
+    .await?
+    {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            return finish_unstarted(
+                cluster,
+                session,
+                now,
+                BackupSessionPhase::Failed,
+                &error,
+                &Value::Null,
+            )
+            .await;
         }
     };
     let timeout = session_config
@@ -225,9 +282,57 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
                 reason: "CredentialNotText",
                 message: error.to_string(),
             };
-            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &why).await;
+            return finish_unstarted(
+                cluster,
+                session,
+                now,
+                BackupSessionPhase::Failed,
+                &why,
+                &Value::Null,
+            )
+            .await;
         }
     };
+    // Jobs made before a restart mean the pre hooks ran then.
+    let mut hook_status = json!({"conditions": []});
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let runner = hook_runner(cluster, settings, &namespace, &name);
+    if !started_before
+        && !run_stage(
+            &runner,
+            HookedWork::Backup,
+            HookStage::Pre,
+            &hooks.pre,
+            true,
+            &mut hook_status,
+            now,
+        )
+        .await
+    {
+        run_stage(
+            &runner,
+            HookedWork::Backup,
+            HookStage::Post,
+            &hooks.post,
+            false,
+            &mut hook_status,
+            now,
+        )
+        .await;
+        let why = PlanError {
+            reason: "PreBackupHooksFailed",
+            message: "a pre-backup hook failed: nothing was backed up".into(),
+        };
+        return finish_unstarted(
+            cluster,
+            session,
+            now,
+            BackupSessionPhase::Failed,
+            &why,
+            &hook_status,
+        )
+        .await;
+    }
     let mut snapshots = Vec::new();
     for (repository, secret) in planned.iter().zip(&secrets) {
         let plan = &repository.plan;
@@ -249,15 +354,42 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
             phase: Some("Running".into()),
         });
     }
+    let mut conditions = hook_status["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    conditions.push(json!(condition(
+        "SessionRunning",
+        ConditionStatus::True,
+        "JobsCreated",
+        format!("{} Job(s) started", snapshots.len()),
+        now
+    )));
     let status = json!({
         "phase": BackupSessionPhase::Running,
         "deadline": deadline.map(|d| rfc3339(&d)),
         "snapshots": snapshots,
-        "conditions": [condition("SessionRunning", ConditionStatus::True, "JobsCreated",
-            format!("{} Job(s) started", snapshots.len()), now)],
+        "hooks": hook_status["hooks"],
+        "conditions": conditions,
     });
     write_status(cluster, "BackupSession", session_value(session), status).await?;
     Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK)))
+}
+
+/// What a session's hooks run with.
+pub(crate) fn hook_runner<'a, C: ?Sized>(
+    cluster: &'a C,
+    settings: &'a OperatorSettings,
+    namespace: &'a str,
+    session: &'a str,
+) -> HookRunner<'a, C> {
+    HookRunner {
+        cluster,
+        http: settings.http.as_deref(),
+        namespace,
+        session,
+        placement: &settings.placement,
+    }
 }
 
 /// A session of the same configuration's session that is running, other than this one.
@@ -344,6 +476,7 @@ async fn finish_unstarted<C: ResourceStore + ?Sized>(
     now: DateTime<Utc>,
     phase: BackupSessionPhase,
     why: &PlanError,
+    hook_status: &Value,
 ) -> Result<SessionStep, ClusterError> {
     let kind = match phase {
         BackupSessionPhase::Skipped => "SessionSkipped",
@@ -359,9 +492,20 @@ async fn finish_unstarted<C: ResourceStore + ?Sized>(
     if phase == BackupSessionPhase::Failed {
         conditions.extend(retried(cluster, session, now).await?);
     }
+    let mut conditions = json!(conditions);
+    if let Some(hook_conditions) = hook_status["conditions"].as_array() {
+        conditions = json!(
+            [
+                hook_conditions.clone(),
+                conditions.as_array().cloned().unwrap_or_default()
+            ]
+            .concat()
+        );
+    }
     let status = json!({
         "phase": phase,
         "duration": duration_since(session, now),
+        "hooks": hook_status["hooks"],
         "conditions": conditions,
     });
     write_status(cluster, "BackupSession", session_value(session), status).await?;
@@ -370,9 +514,10 @@ async fn finish_unstarted<C: ResourceStore + ?Sized>(
 
 /// A running session: each Job that ended has its Snapshot written; once all have, the
 /// session ends.
-async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
+async fn follow<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
     cluster: &C,
     session: &BackupSession,
+    settings: &OperatorSettings,
     now: DateTime<Utc>,
 ) -> Result<SessionStep, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
@@ -455,12 +600,66 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + ?Sized>(
     if phase == BackupSessionPhase::Failed {
         conditions.extend(retried(cluster, session, now).await?);
     }
+    // The post hooks, by the snapshots' outcome; one that fails fails the session (its
+    // snapshots stay written, and it is not tried again for it).
+    let mut hook_status = json!({"hooks": status.hooks, "conditions": []});
+    let post = configuration
+        .as_ref()
+        .and_then(|c| {
+            c.spec
+                .sessions
+                .iter()
+                .find(|s| s.name == session.spec.session)
+        })
+        .map(|s| s.hooks.post_backup.clone())
+        .unwrap_or_default();
+    let name = session.metadata.name.clone().unwrap_or_default();
+    let post_passed = match plan_hooks(cluster, &namespace, HookStage::Post, &post).await? {
+        Ok(post) => {
+            let runner = hook_runner(cluster, settings, &namespace, &name);
+            run_stage(
+                &runner,
+                HookedWork::Backup,
+                HookStage::Post,
+                &post,
+                failed.is_empty(),
+                &mut hook_status,
+                now,
+            )
+            .await
+        }
+        Err(error) => {
+            conditions.push(condition(
+                "PostBackupHooksExecutionSucceeded",
+                ConditionStatus::False,
+                "FailedToExecutePostBackupHooks",
+                error.message,
+                now,
+            ));
+            false
+        }
+    };
+    let mut conditions = json!(conditions);
+    if let Some(hook_conditions) = hook_status["conditions"].as_array() {
+        conditions = json!(
+            [
+                conditions.as_array().cloned().unwrap_or_default(),
+                hook_conditions.clone()
+            ]
+            .concat()
+        );
+    }
+    let phase = match post_passed {
+        true => phase,
+        false => BackupSessionPhase::Failed,
+    };
     let status = json!({
         "phase": phase,
         "duration": duration_since(session, now),
         "deadline": status.deadline,
         "snapshots": snapshots,
         "retentionPolicies": retention,
+        "hooks": hook_status["hooks"],
         "conditions": conditions,
     });
     write_status(cluster, "BackupSession", session_value(session), status).await?;
@@ -860,6 +1059,7 @@ mod tests {
                 node_selector: [("kubernetes.io/hostname".to_owned(), "real".to_owned())].into(),
                 tolerations: vec!["kbackup.io/real-node".into()],
             },
+            http: None,
         };
         reconcile_session(cluster, "apps", "web-daily-1", &settings, now())
             .await
@@ -1206,5 +1406,158 @@ mod tests {
             message.contains("longer than specified deadline"),
             "{message}"
         );
+    }
+
+    /// The configuration's session with hooks of the template `run` (a command in pods
+    /// `app=web`), and a running pod of it.
+    fn with_hooks(cluster: &FakeCluster, pre: &[&str], post: &[(&str, &str)]) {
+        cluster.serve("", "v1", "Pod", true);
+        cluster.serve(backup_api::GROUP, backup_api::VERSION, "Snapshot", true);
+        cluster.insert(&crate::hooks::plan::tests::template(
+            "apps",
+            "run",
+            json!({"params": [{"name": "CMD"}],
+                "action": {"exec": {"command": ["{{ .CMD }}"]}},
+                "executor": {"type": "Pod", "pod": {"selector": "app=web"}}}),
+        ));
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "apps", "labels": {"app": "web"}},
+            "status": {"phase": "Running"}}));
+        let hook = |command: &str, policy: &str| {
+            json!({"name": command,
+            "hookTemplate": {"name": "run"}, "params": {"CMD": command}, "executionPolicy": policy})
+        };
+        let mut configuration = cluster
+            .object("BackupConfiguration", Some("apps"), "web")
+            .unwrap();
+        configuration["spec"]["sessions"][0]["hooks"] = json!({
+            "preBackup": pre.iter().map(|c| hook(c, "Always")).collect::<Vec<_>>(),
+            "postBackup": post.iter().map(|(c, p)| hook(c, p)).collect::<Vec<_>>(),
+        });
+        cluster.insert(&configuration);
+    }
+
+    fn execs(cluster: &FakeCluster) -> Vec<String> {
+        cluster
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("exec "))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_session_runs_its_pre_hooks_before_its_jobs_and_its_post_hooks_after_them() {
+        let cluster = cluster("Ready", false);
+        with_hooks(
+            &cluster,
+            &["flush"],
+            &[("thaw", "Always"), ("alarm", "OnFailure")],
+        );
+        step(&cluster).await;
+        assert_eq!(execs(&cluster), ["exec apps/web-0: flush"]);
+        let status = session_status(&cluster);
+        assert_eq!(
+            status["hooks"]["preHooks"],
+            json!([{"name": "flush", "phase": "Succeeded"}])
+        );
+        assert_eq!(cluster.jobs("apps").len(), 1);
+        step(&cluster).await;
+        assert_eq!(
+            execs(&cluster).len(),
+            1,
+            "a repeated step runs no hook again"
+        );
+        finish_job(
+            &cluster,
+            &SessionReport {
+                phase: Some(SnapshotPhase::Succeeded),
+                snapshot_id: Some("fedcba9876543210".repeat(4)),
+                ..SessionReport::default()
+            },
+        );
+        let ended = step(&cluster).await.ended.expect("ended");
+        assert_eq!(ended.phase, BackupSessionPhase::Succeeded);
+        assert_eq!(
+            execs(&cluster),
+            ["exec apps/web-0: flush", "exec apps/web-0: thaw"]
+        );
+        let status = session_status(&cluster);
+        assert_eq!(
+            status["hooks"],
+            json!({"preHooks": [{"name": "flush", "phase": "Succeeded"}],
+                "postHooks": [{"name": "thaw", "phase": "Succeeded"}, {"name": "alarm", "phase": "Skipped"}]})
+        );
+        let types: Vec<&str> = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "PreBackupHooksExecutionSucceeded",
+                "SessionRunning",
+                "SessionSucceeded",
+                "PostBackupHooksExecutionSucceeded"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_pre_hook_backs_up_nothing_and_a_failed_post_hook_fails_the_session() {
+        let cluster = cluster("Ready", false);
+        with_hooks(&cluster, &["false"], &[("alarm", "OnFailure")]);
+        let ended = step(&cluster).await.ended.expect("ended at once");
+        assert_eq!(ended.phase, BackupSessionPhase::Failed);
+        assert!(cluster.jobs("apps").is_empty(), "no Job");
+        assert_eq!(
+            execs(&cluster),
+            ["exec apps/web-0: false", "exec apps/web-0: alarm"]
+        );
+        let status = session_status(&cluster);
+        assert_eq!(
+            status["hooks"]["postHooks"],
+            json!([{"name": "alarm", "phase": "Succeeded"}])
+        );
+        assert!(
+            status.to_string().contains("PreBackupHooksFailed"),
+            "{status}"
+        );
+
+        let cluster = cluster_fresh_with_post("false");
+        step(&cluster).await;
+        finish_job(
+            &cluster,
+            &SessionReport {
+                phase: Some(SnapshotPhase::Succeeded),
+                snapshot_id: Some("fedcba9876543210".repeat(4)),
+                ..SessionReport::default()
+            },
+        );
+        let ended = step(&cluster).await.ended.expect("ended");
+        assert_eq!(
+            ended.phase,
+            BackupSessionPhase::Failed,
+            "its snapshot stays written"
+        );
+        assert_eq!(
+            cluster
+                .object("Snapshot", Some("apps"), "web-daily-1-apps-repo")
+                .unwrap()["status"]["phase"],
+            "Succeeded"
+        );
+        let sessions = cluster
+            .objects()
+            .iter()
+            .filter(|o| o["kind"] == "BackupSession")
+            .count();
+        assert_eq!(sessions, 1, "not tried again for a post hook");
+    }
+
+    fn cluster_fresh_with_post(command: &str) -> FakeCluster {
+        let cluster = cluster("Ready", false);
+        with_hooks(&cluster, &[], &[(command, "Always")]);
+        cluster
     }
 }

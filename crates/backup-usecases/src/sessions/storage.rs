@@ -224,6 +224,7 @@ mod tests {
         OperatorSettings {
             image: "kbackup:test".into(),
             placement: Default::default(),
+            http: None,
         }
     }
 
