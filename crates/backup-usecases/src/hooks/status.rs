@@ -30,7 +30,7 @@ impl HookedWork {
 }
 
 /// Runs a stage's hooks (nothing when there are none) and writes their outcome into `status`
-/// (a session's status as JSON); whether none failed.
+/// (a session's status as JSON); whether none failed. `now` moves on by the time they took.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_stage<C: ResourceStore + JobControl + PodExec + ?Sized>(
     runner: &HookRunner<'_, C>,
@@ -39,13 +39,16 @@ pub async fn run_stage<C: ResourceStore + JobControl + PodExec + ?Sized>(
     hooks: &[PlannedHook],
     succeeded: bool,
     status: &mut Value,
-    now: DateTime<Utc>,
+    now: &mut DateTime<Utc>,
 ) -> bool {
     if hooks.is_empty() {
         return true;
     }
+    let started = std::time::Instant::now();
     let outcomes = runner.run(stage, hooks, succeeded).await;
-    record(work, stage, &outcomes, status, now)
+    // Hooks take time: what follows them happens that much later.
+    *now += chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    record(work, stage, &outcomes, status, *now)
 }
 
 /// Writes `outcomes` into `status`; whether none failed.

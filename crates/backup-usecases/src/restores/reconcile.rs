@@ -96,7 +96,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     session: &RestoreSession,
     mut object: Value,
     settings: &OperatorSettings,
-    now: DateTime<Utc>,
+    mut now: DateTime<Utc>,
 ) -> Result<RestoreStep, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let name = session.metadata.name.clone().unwrap_or_default();
@@ -241,7 +241,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             &hooks.pre,
             true,
             &mut hook_status,
-            now,
+            &mut now,
         )
         .await;
     if pre_hooks_passed {
@@ -319,7 +319,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             &hooks.post,
             false,
             &mut status,
-            now,
+            &mut now,
         )
         .await;
         return finish(cluster, session, object, status, RestorePhase::Failed, now).await;
@@ -360,7 +360,7 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
     session: &RestoreSession,
     object: Value,
     settings: &OperatorSettings,
-    now: DateTime<Utc>,
+    mut now: DateTime<Utc>,
 ) -> Result<RestoreStep, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let name = session.metadata.name.clone().unwrap_or_default();
@@ -428,7 +428,7 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
     status["components"] = json!(components);
     status["conditions"] = json!(conditions);
     let post_hooks_passed =
-        post_hooks(cluster, session, settings, restored, &mut status, now).await?;
+        post_hooks(cluster, session, settings, restored, &mut status, &mut now).await?;
     let phase = match restored && post_hooks_passed {
         true => RestorePhase::Succeeded,
         false => RestorePhase::Failed,
@@ -445,7 +445,7 @@ async fn post_hooks<C: ResourceStore + JobControl + PodExec + ?Sized>(
     settings: &OperatorSettings,
     restored: bool,
     status: &mut Value,
-    now: DateTime<Utc>,
+    now: &mut DateTime<Utc>,
 ) -> Result<bool, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let name = session.metadata.name.clone().unwrap_or_default();
@@ -469,7 +469,7 @@ async fn post_hooks<C: ResourceStore + JobControl + PodExec + ?Sized>(
                     ConditionStatus::False,
                     "FailedToExecutePostRestoreHooks",
                     error.message,
-                    now,
+                    *now,
                 ),
             );
             Ok(false)

@@ -157,7 +157,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     cluster: &C,
     session: &BackupSession,
     settings: &OperatorSettings,
-    now: DateTime<Utc>,
+    mut now: DateTime<Utc>,
 ) -> Result<SessionStep, ClusterError> {
     if let Some(wait) = wait_before_start(session, now) {
         return Ok(SessionStep::waiting(Requeue::After(wait)));
@@ -305,7 +305,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             &hooks.pre,
             true,
             &mut hook_status,
-            now,
+            &mut now,
         )
         .await
     {
@@ -316,7 +316,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             &hooks.post,
             false,
             &mut hook_status,
-            now,
+            &mut now,
         )
         .await;
         let why = PlanError {
@@ -518,7 +518,7 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized
     cluster: &C,
     session: &BackupSession,
     settings: &OperatorSettings,
-    now: DateTime<Utc>,
+    mut now: DateTime<Utc>,
 ) -> Result<SessionStep, ClusterError> {
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let status = session.status.clone().unwrap_or_default();
@@ -624,7 +624,7 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized
                 &post,
                 failed.is_empty(),
                 &mut hook_status,
-                now,
+                &mut now,
             )
             .await
         }
