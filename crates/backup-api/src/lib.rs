@@ -17,6 +17,7 @@ mod retention;
 mod session;
 mod snapshot;
 mod storage;
+mod verifier;
 
 pub use common::{
     Condition, ConditionStatus, DeletionPolicy, NamespaceSelector, NamespacesFrom, ObjectRef,
@@ -44,10 +45,16 @@ pub use session::{
     BackupSession, BackupSessionPhase, BackupSessionSpec, BackupSessionStatus,
     RetentionPolicyApplyStatus, SessionSnapshot,
 };
-pub use snapshot::{ComponentStatus, Snapshot, SnapshotPhase, SnapshotSpec, SnapshotStatus};
+pub use snapshot::{
+    ComponentStatus, Snapshot, SnapshotPhase, SnapshotSpec, SnapshotStatus, SnapshotVerification,
+};
 pub use storage::{
     AzureBackend, BackupStorage, BackupStorageSpec, BackupStorageStatus, GcsBackend, LocalBackend,
     Provider, RepositoryUsage, S3Backend, StorageBackend, StoragePhase,
+};
+pub use verifier::{
+    BackupVerifier, BackupVerifierSpec, BackupVerifierStatus, Verification, VerificationResult,
+    VerificationRun, VerifierPhase,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -71,6 +78,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         Snapshot::crd(),
         RestoreSession::crd(),
         HookTemplate::crd(),
+        BackupVerifier::crd(),
     ]
 }
 

@@ -69,6 +69,9 @@ pub struct SnapshotStatus {
     /// Whether a verifier restored it (`Verified`, `VerificationFailed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_status: Option<String>,
+    /// The last verification of it: by whom, when, and what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<SnapshotVerification>,
     /// Its steps and what failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -102,4 +105,17 @@ pub struct ComponentStatus {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A verification of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotVerification {
+    /// The BackupVerifier.
+    pub verifier: String,
+    /// When it ended (RFC 3339).
+    pub time: String,
+    /// What was checked and found, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }

@@ -342,20 +342,11 @@ async fn find_snapshot<C: ResourceStore + ?Sized>(
             "snapshot: latest needs dataSource.repository",
         ));
     };
-    let selector = format!("{}={repository}", crate::sessions::objects::REPOSITORY);
-    let snapshots = list_all(
-        cluster,
-        &kind_type("Snapshot", "snapshots"),
-        Some(namespace),
-        Some(&selector),
-    )
+    let newest = newest_snapshot(cluster, namespace, repository, |s| {
+        s["status"]["phase"] == "Succeeded"
+    })
     .await
     .map_err(PlanError::from)?;
-    let newest = snapshots
-        .into_iter()
-        .filter(|s| s["status"]["phase"] == "Succeeded" && s["spec"]["snapshotId"].is_string())
-        .filter_map(|s| serde_json::from_value::<Snapshot>(s).ok())
-        .max_by_key(|s| s.status.as_ref().and_then(|s| s.snapshot_time.clone()));
     let name = newest
         .as_ref()
         .and_then(|s| s.metadata.name.clone())
@@ -368,6 +359,29 @@ async fn find_snapshot<C: ResourceStore + ?Sized>(
         )
         .into()
     })
+}
+
+/// The newest (by snapshot time) Snapshot of `repository` in `namespace` that `wanted`
+/// accepts and that names a snapshot id.
+pub(crate) async fn newest_snapshot<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    repository: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> Result<Option<Snapshot>, backup_core::ClusterError> {
+    let selector = format!("{}={repository}", crate::sessions::objects::REPOSITORY);
+    let snapshots = list_all(
+        cluster,
+        &kind_type("Snapshot", "snapshots"),
+        Some(namespace),
+        Some(&selector),
+    )
+    .await?;
+    Ok(snapshots
+        .into_iter()
+        .filter(|s| wanted(s) && s["spec"]["snapshotId"].is_string())
+        .filter_map(|s| serde_json::from_value::<Snapshot>(s).ok())
+        .max_by_key(|s| s.status.as_ref().and_then(|s| s.snapshot_time.clone())))
 }
 
 /// The volume components of `available` asked for by `wanted` (all of the target's when

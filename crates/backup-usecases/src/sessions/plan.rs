@@ -5,6 +5,7 @@
 use super::data_stores::{is_data_store, missing_param};
 use crate::configuration_status::may_use;
 use crate::credentials::{PasswordSource, read_password};
+use crate::restores::plan::newest_snapshot;
 use crate::retention_policy::retention_rules;
 use crate::storage_resource::storage_access;
 use backup_api::{
@@ -49,6 +50,10 @@ pub struct SessionPlan {
     /// `file://` one below it); none for an object store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_claim: Option<String>,
+    /// Snapshot ids the retention keeps whatever its rules say: the repository's newest
+    /// snapshot a BackupVerifier verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_snapshots: Vec<String>,
 }
 
 /// A plan and the credentials its Job needs: the object store's variables and the password.
@@ -148,6 +153,10 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
         .await?;
         let retention = retention_rules(&policy.spec)
             .map_err(|e| PlanError::new("InvalidRetentionPolicy", e))?;
+        let verified = newest_snapshot(cluster, &namespace, &repository.name, |s| {
+            s["status"]["verificationStatus"] == "Verified"
+        })
+        .await?;
         planned.push(PlannedRepository {
             plan: SessionPlan {
                 namespace: namespace.clone(),
@@ -161,6 +170,10 @@ pub async fn plan_session<C: ResourceStore + ConfigObjects + ?Sized>(
                 retention,
                 image: image.to_owned(),
                 storage_claim: access.claim,
+                keep_snapshots: verified
+                    .and_then(|s| s.spec.snapshot_id)
+                    .into_iter()
+                    .collect(),
             },
             storage: access.storage,
             credentials: access.credentials,

@@ -56,13 +56,36 @@ pub async fn run_session<C: Cluster + PodExec + Clone>(
     let mut report = describe(&repository, id.as_ref(), error).await;
     if !plan.retention.is_empty() && report.phase == Some(SnapshotPhase::Succeeded) {
         let configuration = format!("{}/{}", plan.namespace, plan.configuration);
-        report.retention =
-            Some(apply_retention(&repository, &plan.retention, &configuration).await);
+        report.retention = Some(
+            apply_retention(
+                &repository,
+                &plan.retention,
+                &configuration,
+                &plan.keep_snapshots,
+            )
+            .await,
+        );
     }
     report.snapshot_count = repository.snapshots().await.ok().map(|s| s.len() as u64);
     report.integrity = repository.check(0).await.ok().map(|c| c.errors.is_empty());
     report.repository_size = stored_bytes(storage.as_ref()).await.ok();
     report
+}
+
+/// The decisions, with the snapshots in `verified` (the newest a verifier verified) kept
+/// whatever the rules said.
+fn keep_verified(
+    mut decisions: Vec<backup_core::RetentionDecision>,
+    verified: &[String],
+) -> Vec<backup_core::RetentionDecision> {
+    for decision in decisions
+        .iter_mut()
+        .filter(|d| verified.contains(&d.id.to_string()))
+    {
+        decision.keep = true;
+        decision.reasons.push("newest verified".into());
+    }
+    decisions
 }
 
 /// The bytes of every object of the repository.
@@ -283,6 +306,7 @@ async fn apply_retention(
     repository: &Repository,
     policy: &backup_core::RetentionPolicy,
     configuration: &str,
+    verified: &[String],
 ) -> RetentionOutcome {
     let forgot = async {
         let own: Vec<_> = repository
@@ -295,7 +319,7 @@ async fn apply_retention(
             })
             .collect();
         let plan = ForgetPlan {
-            decisions: policy.apply(&own),
+            decisions: keep_verified(policy.apply(&own), verified),
         };
         repository.forget(&plan).await?;
         Ok::<_, RepositoryError>(
@@ -376,7 +400,7 @@ mod tests {
             keep_last: 1,
             ..Default::default()
         };
-        let outcome = apply_retention(&repository, &policy, "apps/web").await;
+        let outcome = apply_retention(&repository, &policy, "apps/web", &[]).await;
         assert_eq!((outcome.removed.len(), outcome.error), (2, None));
         let left: Vec<String> = repository
             .snapshots()
@@ -391,5 +415,40 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(left.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn retention_never_removes_the_newest_verified_snapshot() {
+        let repository = crate::test_repository::in_memory().await;
+        for _ in 0..4 {
+            write(&repository, "apps/web").await;
+        }
+        let mut files = repository.snapshots().await.unwrap();
+        files.sort_by_key(|f| f.snapshot.time);
+        let verified = files[1].snapshot.id.to_string();
+        let policy = backup_core::RetentionPolicy {
+            keep_last: 1,
+            ..Default::default()
+        };
+        let outcome = apply_retention(
+            &repository,
+            &policy,
+            "apps/web",
+            std::slice::from_ref(&verified),
+        )
+        .await;
+        assert_eq!((outcome.removed.len(), outcome.error), (2, None));
+        let left: Vec<String> = repository
+            .snapshots()
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.snapshot.id.to_string())
+            .collect();
+        assert!(left.contains(&verified), "{left:?}");
+        assert!(
+            left.contains(&files[3].snapshot.id.to_string()),
+            "the newest, by keepLast"
+        );
     }
 }
