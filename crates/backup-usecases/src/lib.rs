@@ -23,4 +23,5 @@ pub mod streams;
 mod test_repository;
 pub mod trees;
 pub mod trigger;
+pub mod verifiers;
 pub mod volumes;

@@ -43,6 +43,8 @@ pub struct HookRunner<'a, C: ?Sized> {
     pub session: &'a str,
     /// Where hook Jobs' pods go.
     pub placement: &'a JobPlacement,
+    /// The pause before another attempt of a hook that failed.
+    pub retry_delay: Duration,
 }
 
 impl<C: ResourceStore + JobControl + PodExec + ?Sized> HookRunner<'_, C> {
@@ -91,6 +93,9 @@ impl<C: ResourceStore + JobControl + PodExec + ?Sized> HookRunner<'_, C> {
             error: None,
         };
         while outcome.attempts <= hook.max_retry {
+            if outcome.attempts > 0 {
+                tokio::time::sleep(self.retry_delay).await;
+            }
             outcome.attempts += 1;
             match self.attempt(hook, job).await {
                 Ok(()) => {
@@ -435,6 +440,7 @@ mod tests {
             namespace: "shop",
             session: "nightly",
             placement: &placement,
+            retry_delay: Duration::ZERO,
         };
         let hooks = [
             hook("flush", in_pods("sync", true), HookExecutionPolicy::Always),
@@ -484,6 +490,7 @@ mod tests {
             namespace: "shop",
             session: "nightly",
             placement: &placement,
+            retry_delay: Duration::ZERO,
         };
         let get = |url: &str| {
             PlannedAction::Http(HttpRequest {
@@ -574,6 +581,7 @@ mod tests {
             namespace: "shop",
             session: "nightly",
             placement: &placement,
+            retry_delay: Duration::ZERO,
         };
         let action = PlannedAction::InJob {
             image: "toolbox".into(),

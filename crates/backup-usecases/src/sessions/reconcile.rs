@@ -389,8 +389,12 @@ pub(crate) fn hook_runner<'a, C: ?Sized>(
         namespace,
         session,
         placement: &settings.placement,
+        retry_delay: HOOK_RETRY_DELAY,
     }
 }
+
+/// The pause before another attempt of a session's hook.
+const HOOK_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// A session of the same configuration's session that is running, other than this one.
 async fn running_sibling<C: ResourceStore + ?Sized>(
