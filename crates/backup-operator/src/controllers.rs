@@ -1,12 +1,14 @@
 //! The controllers: BackupStorage (probed, its repositories listed; woken by them),
 //! BackupConfiguration (status, accounts, CronJobs, history; woken by its CronJobs and
 //! sessions), BackupSession (driven through its Jobs, woken by them), RestoreSession (driven
-//! through its Job, woken by it), and Repository and Snapshot (their `deletionPolicy`). Each reconcile is
+//! through its Job, woken by it), BackupVerifier (through the RestoreSessions it makes, woken
+//! by them), and Repository and Snapshot (their `deletionPolicy`). Each reconcile is
 //! one use-case call; errors back off per object.
 
 use crate::metrics::Metrics;
 use backup_api::{
-    BackupConfiguration, BackupSession, BackupStorage, Repository, RestoreSession, Snapshot,
+    BackupConfiguration, BackupSession, BackupStorage, BackupVerifier, Repository, RestoreSession,
+    Snapshot,
 };
 use backup_core::ClusterError;
 use backup_k8s::KubeCluster;
@@ -15,6 +17,7 @@ use backup_usecases::sessions::configuration::reconcile_configuration;
 use backup_usecases::sessions::deletion::{DeletionError, DeletionStep, reconcile_deletion};
 use backup_usecases::sessions::reconcile::{OperatorSettings, Requeue, reconcile_session};
 use backup_usecases::sessions::storage::reconcile_storage;
+use backup_usecases::verifiers::reconcile_verifier;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -132,6 +135,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         .reconcile_failed(match K::kind(&()).as_ref() {
             "BackupSession" => "backupsession",
             "RestoreSession" => "restoresession",
+            "BackupVerifier" => "backupverifier",
             "BackupConfiguration" => "backupconfiguration",
             "Repository" => "repository",
             "Snapshot" => "snapshot",
@@ -173,6 +177,25 @@ async fn restore(object: Arc<RestoreSession>, context: Arc<Context>) -> Result<A
     if let Some(ended) = &step.ended {
         tracing::info!(restore = %key(object.as_ref()), phase = ?ended.phase, seconds = ended.seconds, "restore ended");
         context.metrics.restore_ended(ended);
+    }
+    context.succeeded(&key(object.as_ref()));
+    Ok(action(step.requeue))
+}
+
+async fn verifier(object: Arc<BackupVerifier>, context: Arc<Context>) -> Result<Action, Error> {
+    let step = reconcile_verifier(
+        &context.cluster,
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+        &context.settings,
+        chrono::Utc::now(),
+    )
+    .await?;
+    if let Some(ended) = &step.ended {
+        tracing::info!(verifier = %key(object.as_ref()), result = ?ended.result, seconds = ended.seconds, "verification ended");
+        context
+            .metrics
+            .verification_ended(ended, chrono::Utc::now().timestamp() as f64);
     }
     context.succeeded(&key(object.as_ref()));
     Ok(action(step.requeue))
@@ -300,6 +323,18 @@ pub async fn run(
             .with_config(config.clone())
             .graceful_shutdown_on(shutdown.clone())
             .run(restore, error_policy, context.clone())
+            .for_each(logged)
+            .boxed(),
+        );
+        controllers.push(
+            Controller::new(
+                api::<BackupVerifier>(&client, scope),
+                watcher::Config::default(),
+            )
+            .owns(api::<RestoreSession>(&client, scope), managed.clone())
+            .with_config(config.clone())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(verifier, error_policy, context.clone())
             .for_each(logged)
             .boxed(),
         );

@@ -1,9 +1,10 @@
 //! The operator's Prometheus metrics: sessions by phase, their durations, the last success
 //! per BackupConfiguration, the snapshots per repository, restores that ended and their
-//! durations, and reconcile errors.
+//! durations, verifications by result and the last verified one, and reconcile errors.
 
 use backup_usecases::restores::reconcile::EndedRestore;
 use backup_usecases::sessions::reconcile::EndedSession;
+use backup_usecases::verifiers::EndedVerification;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,6 +26,8 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     restores_ended: Family<Labels, Counter>,
     restore_durations: Family<Labels, Histogram, fn() -> Histogram>,
+    verifications: Family<Labels, Counter>,
+    last_verified: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 fn duration_buckets() -> Histogram {
@@ -86,10 +89,24 @@ impl Metrics {
             "How long RestoreSessions took, from creation to end",
             restore_durations.clone(),
         );
+        let verifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "backup_verifications",
+            "Verifications of snapshots by a BackupVerifier, by verifier and result",
+            verifications.clone(),
+        );
+        let last_verified = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "backup_last_verified_timestamp_seconds",
+            "When a BackupVerifier last verified a snapshot (Unix time)",
+            last_verified.clone(),
+        );
         Self {
             registry,
             restores_ended,
             restore_durations,
+            verifications,
+            last_verified,
             sessions,
             ended,
             durations,
@@ -135,6 +152,20 @@ impl Metrics {
         self.restore_durations
             .get_or_create(&namespace)
             .observe(restore.seconds);
+    }
+
+    /// Records a verification that ended at `now_seconds` (Unix time).
+    pub fn verification_ended(&self, verification: &EndedVerification, now_seconds: f64) {
+        let verifier = vec![
+            ("namespace", verification.namespace.clone()),
+            ("verifier", verification.verifier.clone()),
+        ];
+        let mut with_result = verifier.clone();
+        with_result.push(("result", format!("{:?}", verification.result)));
+        self.verifications.get_or_create(&with_result).inc();
+        if verification.result == backup_api::VerificationResult::Verified {
+            self.last_verified.get_or_create(&verifier).set(now_seconds);
+        }
     }
 
     /// Sets the sessions per namespace and phase, as counted in the cache.

@@ -63,6 +63,29 @@ impl S3Server {
             prefix,
         )
     }
+
+    /// The bytes of `key` in `bucket`.
+    pub fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        minio::object(
+            &self.endpoint,
+            &self.access_key_id,
+            &self.secret_access_key,
+            bucket,
+            key,
+        )
+    }
+
+    /// Writes `bytes` as `key` in `bucket`.
+    pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        minio::put(
+            &self.endpoint,
+            &self.access_key_id,
+            &self.secret_access_key,
+            bucket,
+            key,
+            bytes,
+        )
+    }
 }
 
 /// An Azure Blob server (the test Azurite).

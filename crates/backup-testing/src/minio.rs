@@ -52,6 +52,50 @@ pub fn keys(endpoint: &str, user: &str, password: &str, bucket: &str, prefix: &s
         .collect()
 }
 
+/// The bytes of `key` in `bucket` on the S3 server at `endpoint`.
+pub fn object(endpoint: &str, user: &str, password: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let output = Command::new("curl")
+        .args(["-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{user}:{password}"))
+        .arg(format!("{endpoint}/{bucket}/{key}"))
+        .output()
+        .expect("curl (installed by .ci/run) reads the object");
+    assert!(output.status.success(), "reading {bucket}/{key}");
+    output.stdout
+}
+
+/// Writes `bytes` as `key` in `bucket` on the S3 server at `endpoint`.
+pub fn put(endpoint: &str, user: &str, password: &str, bucket: &str, key: &str, bytes: &[u8]) {
+    let mut child = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "@-",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+        ])
+        // curl 7.88 signs no payload hash of its own: MinIO needs the header.
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--user"])
+        .arg(format!("{user}:{password}"))
+        .arg(format!("{endpoint}/{bucket}/{key}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("curl (installed by .ci/run) writes the object");
+    child
+        .stdin
+        .take()
+        .expect("curl's stdin")
+        .write_all(bytes)
+        .expect("the object's bytes to curl");
+    assert!(
+        child.wait().expect("curl ends").success(),
+        "writing {bucket}/{key}"
+    );
+}
+
 /// A private MinIO; stopped when dropped.
 #[derive(Debug)]
 pub struct PrivateMinio {
