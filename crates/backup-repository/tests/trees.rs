@@ -398,3 +398,50 @@ async fn a_damaged_pack_fails_the_restore_naming_it() {
     );
     assert!(error.to_string().contains(&largest.key), "{error}");
 }
+
+#[tokio::test]
+async fn a_restored_tree_reads_back_identical_and_every_change_to_it_is_found() {
+    let (dir, source, repo) = seeded().await;
+    let (report, _) = back_up(&repo, &source, backup_options()).await;
+    let target = dir.path().join("restored");
+    restore(&repo, &report.content, &target, &restore_options())
+        .await
+        .unwrap();
+    let index = repo.load_index().await.unwrap();
+    let verify = |repo: &Repository| {
+        let index = index.clone();
+        let tree = report.content.clone();
+        let target = RestoreTarget::open(&target).unwrap();
+        let repo = repo.clone();
+        async move { repo.verify_tree(&index, &tree, &target).await.unwrap() }
+    };
+    let clean = verify(&repo).await;
+    assert_eq!(clean.difference_count, 0, "{:?}", clean.differences);
+    assert_eq!(clean.files, 6, "every file and hard link read back");
+    assert!(clean.bytes >= 3_000_000 + (8 << 20), "{}", clean.bytes);
+
+    // One byte of the big file flipped, a file cut, one removed, a link redirected, a file
+    // replaced by a link to it.
+    let big = target.join("docs/deep/er/big.bin");
+    let mut bytes = fs::read(&big).unwrap();
+    bytes[2_000_000] ^= 1;
+    fs::write(&big, &bytes).unwrap();
+    fs::write(target.join("app.log"), b"log").unwrap();
+    fs::remove_dir(target.join("empty-dir")).unwrap();
+    fs::remove_file(target.join("to-readme")).unwrap();
+    symlink("elsewhere", target.join("to-readme")).unwrap();
+    fs::remove_file(target.join("empty")).unwrap();
+    symlink("/etc/hostname", target.join("empty")).unwrap();
+    let found = verify(&repo).await;
+    let text = found.differences.join("\n");
+    assert_eq!(found.difference_count, 5, "{text}");
+    for expected in [
+        "docs/deep/er/big.bin: content differs from the snapshot at bytes",
+        "app.log: 3 bytes, the snapshot has 9",
+        "empty-dir: directory not there",
+        "to-readme: symbolic link points elsewhere",
+        "empty: file not there",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+}

@@ -10,11 +10,13 @@ mod parent;
 mod placement;
 mod read_ahead;
 mod restore;
+mod verify;
 
 pub use backup::{TreeBackupOptions, TreeBackupReport};
 pub use parent::ParentListing;
 pub use placement::{TreePlacement, place_trees};
 pub use restore::{RestoreTarget, TreeRestoreOptions, TreeRestoreReport, parse_listing};
+pub use verify::TreeVerification;
 
 use crate::index::Index;
 use crate::repository::{Repository, RepositoryError};

@@ -150,7 +150,7 @@ impl RestoreTarget {
     }
 
     /// Opens the directory at `relative` (the target itself when empty).
-    pub(super) fn open_dir(&self, relative: &RawPath) -> std::io::Result<OwnedFd> {
+    pub(crate) fn open_dir(&self, relative: &RawPath) -> std::io::Result<OwnedFd> {
         if relative.0.is_empty() {
             return Ok(rustix::fs::openat(
                 &*self.dir,
@@ -161,6 +161,21 @@ impl RestoreTarget {
         }
         self.open_beneath(relative, dir_flags())
             .map_err(|e| link_in_the_way(e, &self.display(relative)))
+    }
+
+    /// Opens the file `relative` for reading, no component followed if a link.
+    pub(crate) fn open_read(&self, relative: &RawPath) -> std::io::Result<File> {
+        let fd = self.open_beneath(relative, OFlags::RDONLY | OFlags::CLOEXEC)?;
+        Ok(File::from(fd))
+    }
+
+    /// What the symbolic link `relative` points to (its directory opened without following
+    /// links).
+    pub(crate) fn read_link(&self, relative: &RawPath) -> std::io::Result<Vec<u8>> {
+        let (parent, name) = relative.split_last();
+        let dir = self.open_dir(&RawPath(parent.to_vec()))?;
+        let target = rustix::fs::readlinkat(&dir, OsStr::from_bytes(name), Vec::new())?;
+        Ok(target.into_bytes())
     }
 
     /// Opens `relative` with `flags`, no component followed if a link.
