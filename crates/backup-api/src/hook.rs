@@ -240,6 +240,13 @@ pub struct RestoreHooks {
     pub post_restore: Vec<HookInfo>,
 }
 
+impl RestoreHooks {
+    /// Whether there is no hook.
+    pub fn is_empty(&self) -> bool {
+        self.pre_restore.is_empty() && self.post_restore.is_empty()
+    }
+}
+
 /// How the hooks of a session went (seed 004's `status.hooks`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

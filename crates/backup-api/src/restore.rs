@@ -48,8 +48,12 @@ pub struct RestoreSessionSpec {
     #[serde(default)]
     pub manifest_options: ManifestOptions,
     /// Hooks run before and after the restore.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "RestoreHooks::is_empty")]
     pub hooks: RestoreHooks,
+    /// Each restored volume read back by its mover and compared with the snapshot (every
+    /// file's content chunk by chunk, sizes, directories, links); a difference fails it.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 /// The snapshot restored and how to open it.

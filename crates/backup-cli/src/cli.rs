@@ -1081,6 +1081,9 @@ pub enum MoverCommand {
         /// Replace files the directory already has.
         #[arg(long)]
         overwrite: bool,
+        /// Read the directory back after the restore and compare it with the snapshot.
+        #[arg(long)]
+        verify: bool,
     },
     /// In a workload's pod (an init container): restore the components meant for this pod
     /// (`$POD_NAME`) into /kbackup-restore/<volume>, unless this session did already; the
@@ -1242,6 +1245,10 @@ pub struct VolumeRestoreArgs {
     /// With --claim: replace files the claim already has (default: refuse before writing).
     #[arg(long, requires = "claim")]
     pub overwrite: bool,
+    /// With --claim: read the claim back after the restore and compare it with the snapshot
+    /// (every file's content chunk by chunk); a difference fails the restore.
+    #[arg(long, requires = "claim")]
+    pub verify: bool,
     /// Which snapshots `ID` or `latest` is looked up among.
     #[command(flatten)]
     pub among: SnapshotFilter,
@@ -1267,6 +1274,10 @@ pub struct PathRestoreArgs {
     /// Replace files that exist in the target (default: refuse before writing anything).
     #[arg(long)]
     pub overwrite: bool,
+    /// Read each restored directory back and compare it with the snapshot (every file's
+    /// content chunk by chunk, sizes, directories, links); a difference fails the restore.
+    #[arg(long)]
+    pub verify: bool,
     /// Which snapshots `ID` or `latest` is looked up among.
     #[command(flatten)]
     pub among: SnapshotFilter,
@@ -1318,6 +1329,10 @@ pub struct ClusterRestoreArgs {
     /// only then the workloads and the rest (not at all when a claim could not be filled).
     #[arg(long)]
     pub include_volumes: bool,
+    /// With --include-volumes: each claim read back after it is filled and compared with
+    /// the snapshot (every file's content chunk by chunk); a difference fails it.
+    #[arg(long, requires = "include_volumes")]
+    pub verify: bool,
     /// With --include-volumes: how the mover pods run.
     #[command(flatten)]
     pub mover: MoverArgs,
@@ -1399,6 +1414,9 @@ pub struct RestoreSessionArgs {
     /// Fail the restore and stop its work past this long (`30m`).
     #[arg(long, value_name = "DURATION")]
     pub restore_timeout: Option<String>,
+    /// Read each restored volume back and compare it with the snapshot (`spec.verify`).
+    #[arg(long)]
+    pub verify: bool,
     /// Follow it to its end.
     #[arg(long)]
     pub wait: bool,

@@ -98,6 +98,7 @@ fn a_restore_is_asked_of_the_operator_and_followed_to_its_end() {
             "update",
             "--restore-timeout",
             "30m",
+            "--verify",
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -112,6 +113,7 @@ fn a_restore_is_asked_of_the_operator_and_followed_to_its_end() {
     assert_eq!(spec["manifestOptions"]["restoreNamespace"], "copy");
     assert_eq!(spec["manifestOptions"]["existing"], "Update");
     assert_eq!(spec["timeout"], "30m");
+    assert_eq!(spec["verify"], true);
     let again = kbackup(
         home.path(),
         &ns,

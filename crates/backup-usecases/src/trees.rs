@@ -5,7 +5,8 @@ use crate::snapshot::{SnapshotMarks, hostname, new_snapshot};
 use backup_core::{Component, Phase, Progress, SnapshotId, Totals};
 use backup_repository::tree::{
     ParentListing, PathPatterns, RawPath, RestoreTarget, TREE_ENGINE, TreeBackupOptions,
-    TreeContent, TreePlacement, TreeRestoreOptions, TreeRestoreReport, place_trees,
+    TreeContent, TreePlacement, TreeRestoreOptions, TreeRestoreReport, TreeVerification,
+    place_trees,
 };
 use backup_repository::{
     BackupSession, Index, Repository, RepositoryError, SnapshotFile, default_workers,
@@ -47,6 +48,16 @@ pub enum TreeError {
         snapshot: String,
         /// Its components.
         components: String,
+    },
+    /// Read back after its restore, a directory differs from the snapshot.
+    #[error("{count} entries of {component} as restored differ from the snapshot: {differences}")]
+    Differs {
+        /// The component.
+        component: String,
+        /// How many entries differ.
+        count: u64,
+        /// The first of them.
+        differences: String,
     },
 }
 
@@ -246,6 +257,9 @@ pub struct TreeRestoreRequest {
     pub overwrite: bool,
     /// Files written at the same time.
     pub workers: usize,
+    /// Each whole directory read back after its restore and compared with the snapshot
+    /// (content chunk by chunk, sizes, directories, links); a difference fails the restore.
+    pub verify: bool,
 }
 
 /// One directory restored.
@@ -257,6 +271,8 @@ pub struct RestoredTree {
     pub target: String,
     /// What was written, and what could not be restored as it was.
     pub report: TreeRestoreReport,
+    /// What reading it back found (a whole directory, asked to be verified).
+    pub verification: Option<TreeVerification>,
 }
 
 /// Restores a snapshot's directories into a target; `progress` counts the bytes of each
@@ -327,10 +343,24 @@ pub async fn restore_trees(
             .restore_tree(&index, tree, &at, &options, progress)
             .await;
         progress.finish();
+        let report = report?;
+        let whole = options.include.is_empty() && options.skip.is_empty();
+        let verification = match request.verify && whole {
+            true => Some(repository.verify_tree(&index, tree, &at).await?),
+            false => None,
+        };
+        if let Some(found) = verification.as_ref().filter(|v| v.difference_count > 0) {
+            return Err(TreeError::Differs {
+                component: tree.name.clone(),
+                count: found.difference_count,
+                differences: found.differences.join("; "),
+            });
+        }
         restored.push(RestoredTree {
             component: tree.name.clone(),
             target: at.path().display().to_string(),
-            report: report?,
+            report,
+            verification,
         });
     }
     Ok(restored)

@@ -197,6 +197,7 @@ async fn start<C: ResourceStore + ?Sized>(
             "dataSource": {"repository": repository, "snapshot": run.snapshot},
             "timeout": verifier.spec.timeout.as_deref().unwrap_or(DEFAULT_TIMEOUT),
             "manifestOptions": {"restoreNamespace": run.namespace},
+            "verify": true,
         },
     });
     create_once(cluster, &restore).await?;
@@ -259,7 +260,7 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
                 _ => return Ok(waiting(Requeue::After(RUNNING_CHECK))),
             }
             evidence.push(format!(
-                "restore of Snapshot {} into {}: {:?} in {}",
+                "restore of Snapshot {} into {}: {:?} in {} (each volume read back and compared with the snapshot)",
                 run.snapshot,
                 run.namespace,
                 status.phase.unwrap_or(RestorePhase::Unknown),
@@ -516,6 +517,7 @@ mod tests {
         );
         assert_eq!(restore["spec"]["dataSource"]["snapshot"], "web-1-apps");
         assert_eq!(restore["spec"]["timeout"], "20m");
+        assert_eq!(restore["spec"]["verify"], true, "volumes read back");
         assert_eq!(
             restore["metadata"]["ownerReferences"][0]["kind"],
             "BackupVerifier"

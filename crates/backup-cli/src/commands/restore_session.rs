@@ -212,5 +212,6 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
             },
         },
         hooks: Default::default(),
+        verify: args.verify,
     })
 }

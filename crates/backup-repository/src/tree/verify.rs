@@ -100,7 +100,9 @@ fn compare(
             Expected::Symlink(wanted) => match target.read_link(&path) {
                 Ok(link) if link == wanted => {}
                 Ok(_) => found.differs(&path, "symbolic link points elsewhere"),
-                Err(error) => found.differs(&path, format_args!("symbolic link not there ({error})")),
+                Err(error) => {
+                    found.differs(&path, format_args!("symbolic link not there ({error})"))
+                }
             },
             Expected::File { size, chunks } => {
                 if let Err(how) = compare_file(key, target, &path, size, &chunks, &mut found) {
@@ -140,7 +142,10 @@ fn compare_file(
             .map_err(|e| format!("unreadable at byte {offset} ({e})"))?;
         found.bytes += u64::from(*length);
         if key.chunk_id(&buffer) != *id {
-            return Err(format!("content differs from the snapshot at bytes {offset}..{}", offset + u64::from(*length)));
+            return Err(format!(
+                "content differs from the snapshot at bytes {offset}..{}",
+                offset + u64::from(*length)
+            ));
         }
         offset += u64::from(*length);
     }

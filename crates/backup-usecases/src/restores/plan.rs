@@ -43,6 +43,9 @@ pub struct RestorePlan {
     /// The claim of a local storage, mounted by the Job and its movers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_claim: Option<String>,
+    /// Restored volumes read back and compared with the snapshot.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 impl RestorePlan {
@@ -245,6 +248,7 @@ async fn resolve<C: ResourceStore + ConfigObjects + ?Sized>(
             manifest_options: spec.manifest_options.clone(),
             image: image.to_owned(),
             storage_claim: access.claim,
+            verify: spec.verify,
         },
         credentials: access.credentials,
     })
@@ -472,6 +476,7 @@ pub(crate) fn sample_plan(restore_namespace: Option<&str>) -> RestorePlan {
         },
         image: "kbackup:dev".into(),
         storage_claim: None,
+        verify: false,
     }
 }
 

@@ -133,6 +133,7 @@ mod tests {
             timeout: None,
             manifest_options: Default::default(),
             hooks: Default::default(),
+            verify: false,
         }
     }
 

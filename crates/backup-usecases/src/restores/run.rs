@@ -50,6 +50,10 @@ pub async fn run_restore<C: ResourceStore + JobControl + PodExec + ?Sized>(
             plan.snapshot_id
         ));
     };
+    let mover = MoverSettings {
+        verify: plan.verify,
+        ..mover
+    };
     let components = match plan.manifests {
         true => application(cluster, plan, &repository, file, &mover, progress).await,
         false => into_workload(cluster, plan, &repository, mover).await,

@@ -43,6 +43,8 @@ pub struct MoverSettings {
     /// [`CLAIM_MOUNT`](crate::storage_resource::CLAIM_MOUNT)), which every mover mounts
     /// there too; none for an object store.
     pub storage_claim: Option<String>,
+    /// Restore movers read what they wrote back and compare it with the snapshot.
+    pub verify: bool,
 }
 
 /// A mover's Secret and Job. Its Debug shows neither (the Secret holds the credentials).
@@ -131,6 +133,8 @@ pub struct RestoreSource {
     pub component: String,
     /// Replace files the claim already has.
     pub overwrite: bool,
+    /// Read the claim back afterwards and compare it with the snapshot.
+    pub verify: bool,
 }
 
 /// The mover Job that restores a component into `claim`.
@@ -154,6 +158,9 @@ pub fn restore_job(
     ];
     if source.overwrite {
         args.push("--overwrite".into());
+    }
+    if source.verify {
+        args.push("--verify".into());
     }
     args.push(MOUNT_PATH.into());
     mover_job(settings, name, namespace, claim, false, placement, args)
@@ -307,6 +314,7 @@ mod tests {
             tolerations: vec![json!({"key": "extra", "operator": "Exists"})],
             node_selector: BTreeMap::from([("type".into(), "real".into())]),
             storage_claim: None,
+            verify: false,
         }
     }
 
@@ -419,6 +427,7 @@ mod tests {
         assert!(m.job["spec"]["template"]["spec"].get("affinity").is_none());
         assert!(!m.job.to_string().contains("--parent"));
         let source = RestoreSource {
+            verify: true,
             snapshot: "abcd".into(),
             component: "/x".into(),
             overwrite: false,
@@ -438,6 +447,12 @@ mod tests {
             false
         );
         assert_eq!(spec["containers"][0]["args"][1], "restore");
+        let args = spec["containers"][0]["args"].as_array().unwrap();
+        assert_eq!(
+            args[args.len() - 2],
+            "--verify",
+            "read back before the mount path"
+        );
         let mut binary = settings();
         binary
             .credentials

@@ -67,6 +67,9 @@ pub struct MoverRestoreReport {
     pub warnings: Vec<String>,
     /// Milliseconds it took.
     pub duration_ms: u64,
+    /// Files read back identical to the snapshot (a verified restore).
+    #[serde(default)]
+    pub verified_files: u64,
 }
 
 /// The report as the line a mover prints.
@@ -149,13 +152,23 @@ fn parent_tree<'s>(
         .and_then(|s| s.trees.iter().find(|t| t.name == component))
 }
 
+/// How a mover restores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreMode {
+    /// Replace files the directory already has.
+    pub overwrite: bool,
+    /// Read the directory back afterwards and compare it with the snapshot; a difference
+    /// fails the restore.
+    pub verify: bool,
+}
+
 /// Restores the component `component` of the snapshot whose id is `snapshot` into `target`.
 pub async fn restore_volume(
     repository: &Repository,
     snapshot: &str,
     component: &str,
     target: PathBuf,
-    overwrite: bool,
+    mode: RestoreMode,
     progress: &dyn Progress,
 ) -> Result<MoverRestoreReport, TreeError> {
     let started = Instant::now();
@@ -165,8 +178,9 @@ pub async fn restore_volume(
         target,
         component: Some(component.to_owned()),
         include: PathPatterns::default(),
-        overwrite,
+        overwrite: mode.overwrite,
         workers: 8,
+        verify: mode.verify,
     };
     let restored = restore_trees(repository, file, request, progress).await?;
     let mut report = MoverRestoreReport {
@@ -182,6 +196,7 @@ pub async fn restore_volume(
         report.bytes += r.bytes;
         report.warning_count += r.warnings.len();
         report.warnings.extend(r.warnings);
+        report.verified_files += tree.verification.map_or(0, |v| v.files);
     }
     report.warnings.truncate(MAX_WARNINGS);
     report.duration_ms = millis(started);
@@ -315,7 +330,10 @@ pub async fn restore_pod_volumes(
             snapshot,
             &restore.component,
             dir.clone(),
-            true,
+            RestoreMode {
+                overwrite: true,
+                verify: false,
+            },
             progress,
         )
         .await?;

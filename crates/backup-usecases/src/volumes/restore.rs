@@ -101,6 +101,7 @@ pub async fn restore_into_claim<C: ResourceStore + JobControl + ?Sized>(
             snapshot: file.snapshot.id.to_string(),
             component: component.clone(),
             overwrite: request.overwrite,
+            verify: request.mover.verify,
         },
         &Placement::default(),
     )?;

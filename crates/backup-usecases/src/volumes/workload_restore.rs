@@ -545,6 +545,7 @@ mod tests {
                 tolerations: vec![],
                 node_selector: BTreeMap::new(),
                 storage_claim: None,
+                verify: false,
             },
         }
     }

@@ -23,7 +23,8 @@ pub(super) async fn restore(
     file: &SnapshotFile,
     cluster: &KubeCluster,
 ) -> CliResult {
-    let mover = mover_settings(context, &args.repo, &args.mover).await?;
+    let mut mover = mover_settings(context, &args.repo, &args.mover).await?;
+    mover.verify = args.verify;
     let plan = plan_application(repository, file, cluster, &options).await?;
     let counts = plan.counts();
     let to_fill = plan.fills.iter().filter(|f| f.left_alone.is_none()).count();

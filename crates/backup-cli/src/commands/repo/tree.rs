@@ -157,6 +157,7 @@ pub async fn restore(context: &Context, args: PathRestoreArgs) -> CliResult {
         target,
         include,
         overwrite,
+        verify,
         among,
         workers,
     } = args;
@@ -174,10 +175,21 @@ pub async fn restore(context: &Context, args: PathRestoreArgs) -> CliResult {
         include,
         overwrite,
         workers,
+        verify,
     };
     let restored = restore_trees(&repository, file, request, &context.progress()).await?;
     for warning in restored.iter().flat_map(|t| &t.report.warnings) {
         context.info(&format!("warning: {warning}"));
+    }
+    for tree in &restored {
+        if let Some(verified) = &tree.verification {
+            context.info(&format!(
+                "{}: read back identical to the snapshot ({} files, {})",
+                tree.component,
+                verified.files,
+                HumanBytes(verified.bytes)
+            ));
+        }
     }
     let rows: Vec<RestoredRow> = restored
         .into_iter()

@@ -92,6 +92,7 @@ pub(crate) async fn mover_settings_with_claim(
             .collect(),
         node_selector: args.mover_node_selector.iter().cloned().collect(),
         storage_claim,
+        verify: false,
     })
 }
 

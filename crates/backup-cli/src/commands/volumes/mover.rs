@@ -8,7 +8,8 @@ use crate::exit::{CliResult, Exit};
 use crate::repository::open;
 use anyhow::anyhow;
 use backup_usecases::volumes::mover::{
-    PodRestore, RESTORE_ROOT, back_up_volume, report_line, restore_pod_volumes, restore_volume,
+    PodRestore, RESTORE_ROOT, RestoreMode, back_up_volume, report_line, restore_pod_volumes,
+    restore_volume,
 };
 
 /// Runs the mover's side of a volume backup or restore.
@@ -37,6 +38,7 @@ pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
             snapshot,
             component,
             overwrite,
+            verify,
         } => {
             let repository = open(context, &repo).await?;
             let report = restore_volume(
@@ -44,7 +46,7 @@ pub async fn mover(context: &Context, action: MoverCommand) -> CliResult {
                 &snapshot,
                 &component,
                 dir,
-                overwrite,
+                RestoreMode { overwrite, verify },
                 &context.progress(),
             )
             .await?;

@@ -76,7 +76,8 @@ pub async fn restore(context: &Context, args: VolumeRestoreArgs) -> CliResult {
             args.snapshot
         ))
     })?;
-    let mover = mover_settings(context, &args.repo, &args.mover).await?;
+    let mut mover = mover_settings(context, &args.repo, &args.mover).await?;
+    mover.verify = args.verify;
     let repository = open(context, &args.repo).await?;
     let cluster = KubeCluster::connect(&context.kube).await?;
     let (claim_namespace, claim) = match claim.split_once('/') {
