@@ -7,7 +7,7 @@
 mod common;
 
 use backup_testing::TestNamespace;
-use common::{clean_command, kubectl, text};
+use common::{clean_command, install_kbackup_definitions, text};
 use serde_json::Value;
 use std::process::Output;
 
@@ -35,19 +35,7 @@ fn set_status(ns: &TestNamespace, name: &str, status: &str) {
 #[test]
 fn a_restore_is_asked_of_the_operator_and_followed_to_its_end() {
     let ns = TestNamespace::create("kbackup-restoresession");
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-        Some(&backup_api::crds_yaml().unwrap()),
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/restoresessions.kbackup.io",
-            "--timeout=60s",
-        ],
-        None,
-    );
+    install_kbackup_definitions();
     let home = tempfile::tempdir().unwrap();
 
     // Bad flags: refused, nothing made.

@@ -5,7 +5,9 @@
 mod common;
 
 use backup_testing::TestNamespace;
-use common::{clean_command, kubectl, role_yaml, service_account_kubeconfig, text};
+use common::{
+    clean_command, install_kbackup_definitions, role_yaml, service_account_kubeconfig, text,
+};
 
 const CONFIGURATION: &str = r#"apiVersion: kbackup.io/v1alpha1
 kind: BackupConfiguration
@@ -23,19 +25,7 @@ spec:
 #[test]
 fn a_session_is_made_now_unless_the_configuration_is_paused() {
     let ns = TestNamespace::create("kbackup-trigger");
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-        Some(&backup_api::crds_yaml().unwrap()),
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/backupconfigurations.kbackup.io",
-            "--timeout=60s",
-        ],
-        None,
-    );
+    install_kbackup_definitions();
     ns.apply(CONFIGURATION);
     let home = tempfile::tempdir().unwrap();
     let account = service_account_kubeconfig(&ns.name, "trigger", home.path());

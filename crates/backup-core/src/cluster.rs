@@ -128,6 +128,16 @@ impl ObjectRef {
             name: name.into(),
         }
     }
+
+    /// A cluster-scoped object.
+    pub fn cluster_scoped(api_version: &str, kind: &str, name: &str) -> Self {
+        Self {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: name.into(),
+        }
+    }
 }
 
 impl fmt::Display for ObjectRef {

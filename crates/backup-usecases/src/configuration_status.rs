@@ -154,12 +154,7 @@ pub(crate) async fn may_use<C: ResourceStore + ?Sized>(
         NamespacesFrom::Same => owner_namespace == namespace,
         NamespacesFrom::Selector => {
             let ns = cluster
-                .get(&ObjectRef {
-                    api_version: "v1".into(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: namespace.to_owned(),
-                })
+                .get(&ObjectRef::cluster_scoped("v1", "Namespace", namespace))
                 .await?
                 .unwrap_or(Value::Null);
             allowed

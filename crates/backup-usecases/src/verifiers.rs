@@ -343,12 +343,7 @@ async fn delete_scratch<C: ResourceStore + ?Sized>(
     namespace: &str,
     scratch: &str,
 ) -> Result<(), ClusterError> {
-    let reference = ObjectRef {
-        api_version: "v1".into(),
-        kind: "Namespace".into(),
-        namespace: None,
-        name: scratch.to_owned(),
-    };
+    let reference = ObjectRef::cluster_scoped("v1", "Namespace", scratch);
     let Some(object) = cluster.get(&reference).await? else {
         return Ok(());
     };

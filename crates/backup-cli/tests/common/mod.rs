@@ -501,6 +501,26 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     text(&out.stdout)
 }
 
+/// kbackup's CustomResourceDefinitions applied (as the chart ships them) and every one of
+/// them Established.
+pub fn install_kbackup_definitions() {
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&backup_api::crds_yaml().unwrap()),
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=kbackup",
+            "--timeout=60s",
+        ],
+        None,
+    );
+}
+
 /// Creates ServiceAccount `name` in `namespace` and writes a kubeconfig acting as it (the
 /// administrator's, with the account's token) into `dir`.
 pub fn service_account_kubeconfig(

@@ -294,12 +294,8 @@ impl<'a, C: ResourceStore + ?Sized> ResourceCollector<'a, C> {
             }
             let fetched = stream::iter(names)
                 .map(|name| async move {
-                    let reference = ObjectRef {
-                        api_version: resource.api_version(),
-                        kind: resource.kind.clone(),
-                        namespace: None,
-                        name: name.to_owned(),
-                    };
+                    let reference =
+                        ObjectRef::cluster_scoped(&resource.api_version(), &resource.kind, name);
                     let found = self.cluster.get(&reference).await;
                     (reference, found)
                 })

@@ -716,12 +716,7 @@ async fn ensure_namespace<C: ResourceStore + ?Sized>(
 }
 
 fn namespace_ref(name: &str) -> ObjectRef {
-    ObjectRef {
-        api_version: "v1".into(),
-        kind: "Namespace".into(),
-        namespace: None,
-        name: name.into(),
-    }
+    ObjectRef::cluster_scoped("v1", "Namespace", name)
 }
 
 #[cfg(test)]
