@@ -9,69 +9,94 @@ use crate::context::Context;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::repository::{password, storage};
 use anyhow::anyhow;
+use async_trait::async_trait;
 use backup_api::SnapshotPhase;
+use backup_core::Progress;
 use backup_usecases::restores::plan::RestorePlan;
 use backup_usecases::restores::run::run_restore;
 use backup_usecases::sessions::plan::SessionPlan;
 use backup_usecases::sessions::report::SessionReport;
 use backup_usecases::sessions::run::run_session;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 
 /// Runs a session's plan and reports; exits 0 only when the snapshot succeeded.
-pub async fn session(context: &Context, mut args: OperatorJobArgs) -> CliResult {
-    let plan: SessionPlan = serde_json::from_str(&args.plan)
-        .map_err(|e| CliError::user(anyhow!("--plan is not a session plan: {e}")))?;
-    let report = match prepared(
-        context,
-        &mut args,
-        &plan.image,
-        &plan.repository_url,
-        plan.storage_claim.clone(),
-    )
-    .await
-    {
-        Ok(ready) => {
-            let progress = context.progress();
-            run_session(
-                &ready.cluster,
-                &plan,
-                ready.storage,
-                &ready.password,
-                ready.mover,
-                &progress,
-            )
-            .await
-        }
-        Err(report) => report,
-    };
-    handed_over(&report, args.report_file.as_deref())
+pub async fn session(context: &Context, args: OperatorJobArgs) -> CliResult {
+    run_plan::<SessionPlan>(context, args, "a session plan").await
 }
 
 /// Runs a restore's plan and reports; exits 0 only when every component was restored.
-pub async fn restore(context: &Context, mut args: OperatorJobArgs) -> CliResult {
-    let plan: RestorePlan = serde_json::from_str(&args.plan)
-        .map_err(|e| CliError::user(anyhow!("--plan is not a restore plan: {e}")))?;
-    let report = match prepared(
-        context,
-        &mut args,
-        &plan.image,
-        &plan.repository_url,
-        plan.storage_claim.clone(),
-    )
-    .await
-    {
-        Ok(ready) => {
-            let progress = context.progress();
-            run_restore(
-                &ready.cluster,
-                &plan,
-                ready.storage,
-                &ready.password,
-                ready.mover,
-                &progress,
-            )
-            .await
-        }
+pub async fn restore(context: &Context, args: OperatorJobArgs) -> CliResult {
+    run_plan::<RestorePlan>(context, args, "a restore plan").await
+}
+
+/// A plan an operator's Job runs: where its repository is, and its procedure.
+#[async_trait(?Send)]
+trait JobPlan: DeserializeOwned + Sync {
+    /// The kbackup image (for movers), the repository's URL and a local storage's claim.
+    fn location(&self) -> (&str, &str, Option<String>);
+    /// Runs the procedure; never fails: what went wrong is in the report.
+    async fn run(&self, ready: Prepared, progress: &dyn Progress) -> SessionReport;
+}
+
+#[async_trait(?Send)]
+impl JobPlan for SessionPlan {
+    fn location(&self) -> (&str, &str, Option<String>) {
+        (
+            &self.image,
+            &self.repository_url,
+            self.storage_claim.clone(),
+        )
+    }
+
+    async fn run(&self, ready: Prepared, progress: &dyn Progress) -> SessionReport {
+        run_session(
+            &ready.cluster,
+            self,
+            ready.storage,
+            &ready.password,
+            ready.mover,
+            progress,
+        )
+        .await
+    }
+}
+
+#[async_trait(?Send)]
+impl JobPlan for RestorePlan {
+    fn location(&self) -> (&str, &str, Option<String>) {
+        (
+            &self.image,
+            &self.repository_url,
+            self.storage_claim.clone(),
+        )
+    }
+
+    async fn run(&self, ready: Prepared, progress: &dyn Progress) -> SessionReport {
+        run_restore(
+            &ready.cluster,
+            self,
+            ready.storage,
+            &ready.password,
+            ready.mover,
+            progress,
+        )
+        .await
+    }
+}
+
+/// Parses the plan (`what` names it in the error), prepares what it runs with, runs it and
+/// hands the report over.
+async fn run_plan<P: JobPlan>(
+    context: &Context,
+    mut args: OperatorJobArgs,
+    what: &str,
+) -> CliResult {
+    let plan: P = serde_json::from_str(&args.plan)
+        .map_err(|e| CliError::user(anyhow!("--plan is not {what}: {e}")))?;
+    let (image, url, claim) = plan.location();
+    let report = match prepared(context, &mut args, image, url, claim).await {
+        Ok(ready) => plan.run(ready, &context.progress()).await,
         Err(report) => report,
     };
     handed_over(&report, args.report_file.as_deref())
