@@ -134,7 +134,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     stackstate(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots, then a RestoreSession (made and followed with `kbackup restoresession`) brought a deleted ConfigMap back; a StackState installation's settings were backed up by its own CronJob and listed"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots, with a pre-backup hook run as a Job, then a RestoreSession (made and followed with `kbackup restoresession`) brought a deleted ConfigMap back and a BackupVerifier proved the snapshot restores; a StackState installation's settings were backed up by its own CronJob and listed"
     );
     Ok(())
 }
@@ -278,7 +278,8 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             .replace(
                 "@STORAGE_CLASS@",
                 &env.variable("KBACKUP_TEST_STORAGE_CLASS")?,
-            ),
+            )
+            .replace("@TOOLBOX@", &env.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?),
     )?;
     let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
     let mut operator = Command::new(target_dir(root).join("release/kbackup-operator"))
@@ -399,6 +400,58 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             "{}",
             kubectl.run(&["get", "restoresessions", "-n", OPERATOR_NAMESPACE])?
         );
+        let hooks = kubectl.run(&[
+            "get",
+            "backupsession",
+            &session,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-o",
+            "jsonpath={.status.hooks}",
+        ])?;
+        eprintln!("\nthe session's hooks (a Job of the toolbox image before it): {hooks}");
+        // Proof that the backup restores: a BackupVerifier restores it into a scratch
+        // namespace, reads it back and records the verdict on the Snapshot.
+        eprintln!("\n== a BackupVerifier proves the snapshot restores");
+        kubectl.apply(&format!(
+            "apiVersion: kbackup.io/v1alpha1
+kind: BackupVerifier
+metadata: {{name: proof, namespace: {OPERATOR_NAMESPACE}}}
+spec: {{repository: demo, timeout: 5m}}
+"
+        ))?;
+        let result = || {
+            kubectl
+                .run(&[
+                    "get",
+                    "backupverifier",
+                    "proof",
+                    "-n",
+                    OPERATOR_NAMESPACE,
+                    "-o",
+                    "jsonpath={.status.lastVerification.result}",
+                ])
+                .unwrap_or_default()
+        };
+        wait("the verification to end", &|| !result().is_empty())?;
+        eprintln!("\n$ kubectl get backupverifiers,snapshots -n {OPERATOR_NAMESPACE}");
+        print!(
+            "{}",
+            kubectl.run(&["get", "backupverifiers,snapshots", "-n", OPERATOR_NAMESPACE])?
+        );
+        let evidence = kubectl.run(&[
+            "get",
+            "backupverifier",
+            "proof",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-o",
+            "jsonpath={.status.lastVerification.evidence}",
+        ])?;
+        eprintln!("the evidence: {evidence}");
+        if result() != "Verified" {
+            bail!("the snapshot was not verified: {evidence}");
+        }
         Ok(())
     })();
     let _ = operator.kill();

@@ -174,15 +174,8 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     {
         Ok(configuration) => configuration,
         Err(error) => {
-            return finish_unstarted(
-                cluster,
-                session,
-                now,
-                BackupSessionPhase::Failed,
-                &error,
-                &Value::Null,
-            )
-            .await;
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
+                .await;
         }
     };
     // Jobs of this session exist: an earlier run started it and stopped before saying so.
@@ -194,15 +187,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             reason: "ConfigurationPaused",
             message: format!("BackupConfiguration {} is paused", invoker.name),
         };
-        return finish_unstarted(
-            cluster,
-            session,
-            now,
-            BackupSessionPhase::Skipped,
-            &why,
-            &Value::Null,
-        )
-        .await;
+        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
     }
     let session_config = configuration
         .spec
@@ -218,28 +203,13 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             reason: "AnotherSessionRunning",
             message: format!("BackupSession {running} of the same session is still running"),
         };
-        return finish_unstarted(
-            cluster,
-            session,
-            now,
-            BackupSessionPhase::Skipped,
-            &why,
-            &Value::Null,
-        )
-        .await;
+        return finish_unstarted(cluster, session, now, BackupSessionPhase::Skipped, &why).await;
     }
     let planned = match plan_session(cluster, session, &configuration, &settings.image).await {
         Ok(planned) => planned,
         Err(error) => {
-            return finish_unstarted(
-                cluster,
-                session,
-                now,
-                BackupSessionPhase::Failed,
-                &error,
-                &Value::Null,
-            )
-            .await;
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
+                .await;
         }
     };
     let hook_infos = session_config.map(|c| c.hooks.clone()).unwrap_or_default();
@@ -253,15 +223,8 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     {
         Ok(hooks) => hooks,
         Err(error) => {
-            return finish_unstarted(
-                cluster,
-                session,
-                now,
-                BackupSessionPhase::Failed,
-                &error,
-                &Value::Null,
-            )
-            .await;
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &error)
+                .await;
         }
     };
     let timeout = session_config
@@ -282,15 +245,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
                 reason: "CredentialNotText",
                 message: error.to_string(),
             };
-            return finish_unstarted(
-                cluster,
-                session,
-                now,
-                BackupSessionPhase::Failed,
-                &why,
-                &Value::Null,
-            )
-            .await;
+            return finish_unstarted(cluster, session, now, BackupSessionPhase::Failed, &why).await;
         }
     };
     // Jobs made before a restart mean the pre hooks ran then.
@@ -323,7 +278,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             reason: "PreBackupHooksFailed",
             message: "a pre-backup hook failed: nothing was backed up".into(),
         };
-        return finish_unstarted(
+        return finish_unstarted_after_hooks(
             cluster,
             session,
             now,
@@ -475,6 +430,17 @@ pub(crate) async fn create_once<C: ResourceStore + ?Sized>(
 
 /// A session that never started ends with `phase` and the reason.
 async fn finish_unstarted<C: ResourceStore + ?Sized>(
+    cluster: &C,
+    session: &BackupSession,
+    now: DateTime<Utc>,
+    phase: BackupSessionPhase,
+    why: &PlanError,
+) -> Result<SessionStep, ClusterError> {
+    finish_unstarted_after_hooks(cluster, session, now, phase, why, &Value::Null).await
+}
+
+/// [`finish_unstarted`], with the hooks that ran (`hooks` and their `conditions`, as JSON).
+async fn finish_unstarted_after_hooks<C: ResourceStore + ?Sized>(
     cluster: &C,
     session: &BackupSession,
     now: DateTime<Utc>,
