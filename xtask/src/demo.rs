@@ -307,7 +307,8 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
         .spawn()
         .context("starting kbackup-operator")?;
     let ran = (|| -> Result<()> {
-        let phase = |kind: &str, name: &str| {
+        // A field of an object of the namespace (empty when it cannot be read).
+        let field = |kind: &str, name: &str, path: &str| {
             kubectl
                 .run(&[
                     "get",
@@ -316,10 +317,11 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
                     "-n",
                     OPERATOR_NAMESPACE,
                     "-o",
-                    "jsonpath={.status.phase}",
+                    &format!("jsonpath={{{path}}}"),
                 ])
                 .unwrap_or_default()
         };
+        let phase = |kind: &str, name: &str| field(kind, name, ".status.phase");
         let wait = |what: &str, done: &dyn Fn() -> bool| -> Result<()> {
             let started = std::time::Instant::now();
             while !done() {
@@ -400,15 +402,7 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             "{}",
             kubectl.run(&["get", "restoresessions", "-n", OPERATOR_NAMESPACE])?
         );
-        let hooks = kubectl.run(&[
-            "get",
-            "backupsession",
-            &session,
-            "-n",
-            OPERATOR_NAMESPACE,
-            "-o",
-            "jsonpath={.status.hooks}",
-        ])?;
+        let hooks = field("backupsession", &session, ".status.hooks");
         eprintln!("\nthe session's hooks (a Job of the toolbox image before it): {hooks}");
         // Proof that the backup restores: a BackupVerifier restores it into a scratch
         // namespace, reads it back and records the verdict on the Snapshot.
@@ -420,34 +414,18 @@ metadata: {{name: proof, namespace: {OPERATOR_NAMESPACE}}}
 spec: {{repository: demo, timeout: 5m}}
 "
         ))?;
-        let result = || {
-            kubectl
-                .run(&[
-                    "get",
-                    "backupverifier",
-                    "proof",
-                    "-n",
-                    OPERATOR_NAMESPACE,
-                    "-o",
-                    "jsonpath={.status.lastVerification.result}",
-                ])
-                .unwrap_or_default()
-        };
+        let result = || field("backupverifier", "proof", ".status.lastVerification.result");
         wait("the verification to end", &|| !result().is_empty())?;
         eprintln!("\n$ kubectl get backupverifiers,snapshots -n {OPERATOR_NAMESPACE}");
         print!(
             "{}",
             kubectl.run(&["get", "backupverifiers,snapshots", "-n", OPERATOR_NAMESPACE])?
         );
-        let evidence = kubectl.run(&[
-            "get",
+        let evidence = field(
             "backupverifier",
             "proof",
-            "-n",
-            OPERATOR_NAMESPACE,
-            "-o",
-            "jsonpath={.status.lastVerification.evidence}",
-        ])?;
+            ".status.lastVerification.evidence",
+        );
         eprintln!("the evidence: {evidence}");
         if result() != "Verified" {
             bail!("the snapshot was not verified: {evidence}");
