@@ -260,7 +260,7 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
                 _ => return Ok(waiting(Requeue::After(RUNNING_CHECK))),
             }
             evidence.push(format!(
-                "restore of Snapshot {} into {}: {:?} in {} (each volume read back and compared with the snapshot)",
+                "restore of Snapshot {} into {}: {:?} in {} (restored volumes read back and compared with the snapshot)",
                 run.snapshot,
                 run.namespace,
                 status.phase.unwrap_or(RestorePhase::Unknown),
