@@ -230,26 +230,6 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
         &settings.placement,
     );
     let job_name = restore_object_name(&name);
-    // A start repeated after a restart that made the Job already ran the pre hooks.
-    let mut hook_status = json!({"conditions": []});
-    let started = cluster.job_state(&namespace, &job_name).await?.is_some();
-    let pre_hooks_passed = started
-        || run_stage(
-            &hook_runner(cluster, settings, &namespace, &name),
-            HookedWork::Restore,
-            HookStage::Pre,
-            &hooks.pre,
-            true,
-            &mut hook_status,
-            &mut now,
-        )
-        .await;
-    if pre_hooks_passed {
-        match cluster.create_job(&namespace, &job).await {
-            Ok(()) | Err(ClusterError::Conflict(_)) => {}
-            Err(error) => return Err(error),
-        }
-    }
     let components: BTreeMap<String, RestoreComponentStatus> = plan
         .components()
         .into_iter()
@@ -273,21 +253,36 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             condition("RestoreTargetFound", found, found_reason,
                 format!("{} {destination}/{} {}", plan.target.kind, plan.target.name,
                     if target_found { "exists" } else { "does not exist yet: its manifests restore it" }), now),
-            condition("RestoreExecutorEnsured", ConditionStatus::True,
-                "SuccessfullyEnsuredRestoreExecutor",
-                format!("Restore Executor has been ensured successfully (Job {job_name})."), now),
         ],
     });
-    if !hook_status["hooks"].is_null() {
-        status["hooks"] = hook_status["hooks"].take();
-        let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-        conditions.extend(
-            hook_status["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
+    // A start repeated after a restart that made the Job already ran the pre hooks.
+    let started = cluster.job_state(&namespace, &job_name).await?.is_some();
+    let pre_hooks_passed = started
+        || run_stage(
+            &hook_runner(cluster, settings, &namespace, &name),
+            HookedWork::Restore,
+            HookStage::Pre,
+            &hooks.pre,
+            true,
+            &mut status,
+            &mut now,
+        )
+        .await;
+    if pre_hooks_passed {
+        match cluster.create_job(&namespace, &job).await {
+            Ok(()) | Err(ClusterError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
+        conditions_push(
+            &mut status,
+            condition(
+                "RestoreExecutorEnsured",
+                ConditionStatus::True,
+                "SuccessfullyEnsuredRestoreExecutor",
+                format!("Restore Executor has been ensured successfully (Job {job_name})."),
+                now,
+            ),
         );
-        status["conditions"] = json!(conditions);
     }
     if !pre_hooks_passed {
         // Nothing restored: the post hooks run as after a failure, and the restore ends.
@@ -1268,6 +1263,10 @@ mod tests {
         assert_eq!(ended.phase, RestorePhase::Failed);
         assert!(cluster.jobs("apps").is_empty(), "no restore Job");
         let status = restore(&cluster)["status"].clone();
+        assert!(
+            !status.to_string().contains("RestoreExecutorEnsured"),
+            "no executor is said to be ensured: {status}"
+        );
         assert_eq!(
             hook_phases(&status, "preHooks"),
             [
