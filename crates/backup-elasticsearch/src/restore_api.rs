@@ -34,6 +34,10 @@ pub trait RestoreApi: Send + Sync {
     ) -> Result<bool, EngineError>;
     /// Shard recoveries of `target` (`_all`, or indices), or the active ones only.
     async fn recovery(&self, target: &str, active_only: bool) -> Result<Recovery, EngineError>;
+    /// Shards of a restore of `snapshot` from `repository` the cluster still runs (its state
+    /// lists a restore from the moment it is accepted, before any shard recovery shows), 0
+    /// when there is none.
+    async fn restoring(&self, repository: &str, snapshot: &str) -> Result<usize, EngineError>;
     /// Document counts of the indices matching `pattern`.
     async fn doc_counts(&self, pattern: &str) -> Result<BTreeMap<String, u64>, EngineError>;
 }
@@ -117,6 +121,24 @@ impl EsClient {
         Ok(Recovery::from_cat(&body))
     }
 
+    /// Shards not yet restored of the restore of `snapshot` in the cluster's state, 0 when
+    /// the state lists no such restore (done, or never started).
+    pub async fn restoring(&self, repository: &str, snapshot: &str) -> Result<usize, EngineError> {
+        let body = self
+            .call(
+                Method::Get,
+                "/_cluster/state/customs",
+                &[(
+                    "filter_path",
+                    "restore.snapshots.snapshot,restore.snapshots.repository,restore.snapshots.shards.state",
+                )],
+                None,
+            )
+            .await?
+            .ok("reading the restores in progress")?;
+        Ok(unfinished_restore_shards(&body, repository, snapshot))
+    }
+
     /// Starts restoring `snapshot` with `body` (indices, renames), without waiting.
     pub async fn restore_snapshot(
         &self,
@@ -197,7 +219,57 @@ impl RestoreApi for EsClient {
     async fn recovery(&self, target: &str, active_only: bool) -> Result<Recovery, EngineError> {
         EsClient::recovery(self, target, active_only).await
     }
+    async fn restoring(&self, repository: &str, snapshot: &str) -> Result<usize, EngineError> {
+        EsClient::restoring(self, repository, snapshot).await
+    }
     async fn doc_counts(&self, pattern: &str) -> Result<BTreeMap<String, u64>, EngineError> {
         EsClient::doc_counts(self, pattern).await
+    }
+}
+
+/// Shards of the restore of `snapshot` from `repository` in a cluster state's `restore`
+/// section that are not over (`SUCCESS` or `FAILURE`); an entry listing no shards yet
+/// counts as one. Anything unexpected in the body reads as no restore.
+fn unfinished_restore_shards(state: &Value, repository: &str, snapshot: &str) -> usize {
+    let Some(restores) = state["restore"]["snapshots"].as_array() else {
+        return 0;
+    };
+    restores
+        .iter()
+        .filter(|r| r["repository"] == repository && r["snapshot"] == snapshot)
+        .map(|r| {
+            let shards = r["shards"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let open = shards
+                .iter()
+                .filter(|s| !matches!(s["state"].as_str(), Some("SUCCESS" | "FAILURE")))
+                .count();
+            if shards.is_empty() { 1 } else { open }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unfinished_restore_shards;
+    use serde_json::json;
+
+    #[test]
+    fn a_restore_in_the_cluster_state_counts_its_open_shards() {
+        let state = json!({"restore": {"snapshots": [
+            {"snapshot": "nightly", "repository": "sts", "shards": [
+                {"state": "INIT"}, {"state": "SUCCESS"}, {"state": "STARTED"}, {"state": "FAILURE"}
+            ]},
+            {"snapshot": "other", "repository": "sts", "shards": [{"state": "INIT"}]},
+            {"snapshot": "nightly", "repository": "elsewhere", "shards": [{"state": "INIT"}]},
+        ]}});
+        assert_eq!(unfinished_restore_shards(&state, "sts", "nightly"), 2);
+        let accepted =
+            json!({"restore": {"snapshots": [{"snapshot": "nightly", "repository": "sts"}]}});
+        assert_eq!(unfinished_restore_shards(&accepted, "sts", "nightly"), 1);
+        assert_eq!(unfinished_restore_shards(&json!({}), "sts", "nightly"), 0);
+        assert_eq!(
+            unfinished_restore_shards(&json!({"restore": 3}), "sts", "nightly"),
+            0
+        );
     }
 }

@@ -214,4 +214,43 @@ async fn a_snapshot_is_taken_listed_described_and_restored_by_the_restore_engine
         es.doc_counts(&pattern).await.unwrap()[&format!("{name}-data")],
         12
     );
+    assert_eq!(es.restoring(&name, &listed[0].name).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_restore_that_cannot_place_its_shards_is_seen_in_progress() {
+    let es = client();
+    let name = backup_testing::unique_name("stuck");
+    es.apply_repository(&repository_request(
+        config(&name, "")
+            .elasticsearch_snapshot_repository()
+            .unwrap(),
+    ))
+    .await
+    .unwrap();
+    let index = format!("{name}-data");
+    index_documents(&es, &index, 3).await;
+    let snapshot = format!("{name}-snap");
+    take_snapshot(&es, &name, &snapshot, &index).await;
+    es.delete_index(&index).await.unwrap();
+    assert_eq!(es.restoring(&name, &snapshot).await.unwrap(), 0);
+    // A shard that may live on no node: the restore stays accepted, no recovery runs.
+    let body = serde_json::json!({
+        "indices": index,
+        "index_settings": {"index.routing.allocation.require._name": "no-such-node"},
+    });
+    es.restore_snapshot(&name, &snapshot, &body).await.unwrap();
+    assert_eq!(es.restoring(&name, &snapshot).await.unwrap(), 1);
+    assert_eq!(es.restoring(&name, "another").await.unwrap(), 0);
+    assert!(
+        es.recovery("_all", true)
+            .await
+            .unwrap()
+            .shards
+            .iter()
+            .all(|s| s.index != index),
+        "no recovery listed for the unplaced shard"
+    );
+    es.delete_index(&index).await.unwrap();
+    assert_eq!(es.restoring(&name, &snapshot).await.unwrap(), 0);
 }

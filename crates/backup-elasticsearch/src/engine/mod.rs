@@ -21,16 +21,20 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(250);
 
 impl<C: WorkloadControl + ?Sized, A: RestoreApi + ?Sized> EsRestore<'_, C, A> {
-    /// Shards of `snapshot` still recovering.
+    /// Shards of `snapshot` still recovering: those listed as recovering from it, or, when
+    /// more, those its restore in the cluster's state has not finished (a restore just
+    /// accepted lists no recovery yet).
     async fn recovering(&self, snapshot: &str) -> Result<usize, EngineError> {
-        Ok(self
+        let listed = self
             .es
             .recovery("_all", true)
             .await?
             .shards
             .iter()
             .filter(|s| s.of_snapshot(&self.repository, snapshot))
-            .count())
+            .count();
+        let restoring = self.es.restoring(&self.repository, snapshot).await?;
+        Ok(listed.max(restoring))
     }
 
     /// Shards of `operation`'s snapshot still recovering and, when its targets are known, the

@@ -141,6 +141,15 @@ impl RestoreApi for FakeEs<'_> {
             shards: targets.iter().map(shard).collect(),
         })
     }
+    async fn restoring(&self, _: &str, snapshot: &str) -> Result<usize, EngineError> {
+        let state = self.state.lock().unwrap();
+        Ok(match &state.restoring {
+            Some((restoring, targets)) if restoring == snapshot && !state.recovered => {
+                targets.len()
+            }
+            _ => 0,
+        })
+    }
     async fn doc_counts(&self, _: &str) -> Result<BTreeMap<String, u64>, EngineError> {
         Ok(BTreeMap::new())
     }
@@ -271,6 +280,29 @@ fn a_look_before_the_recoveries_are_listed_is_not_the_end() {
     es.list_no_recovery_yet();
     let state = done(restore.observe(&operation)).unwrap();
     assert!(!state.is_over(), "{state:?}");
+}
+
+#[test]
+fn a_restore_known_by_name_alone_is_not_over_before_its_recoveries_are_listed() {
+    let cluster = installation();
+    let es = FakeEs::new(&cluster);
+    let restore = engine(&cluster, &es);
+    let (plan, operation) = planned(&restore);
+    done(restore.start(&plan, now(), &NoProgress)).unwrap();
+    es.list_no_recovery_yet();
+    let by_name = EsOperation {
+        snapshot: operation.snapshot.clone(),
+        targets: vec![],
+    };
+    let state = done(restore.observe(&by_name)).unwrap();
+    assert!(!state.is_over(), "{state:?}");
+    let early = done(restore.finalize(&by_name)).unwrap();
+    assert_eq!(early.recovering_shards, 2);
+    assert!(early.resumed.is_empty(), "nothing scaled up mid-restore");
+    es.recover();
+    assert!(done(restore.observe(&by_name)).unwrap().is_over());
+    assert_eq!(done(restore.finalize(&by_name)).unwrap().resumed.len(), 1);
+    assert_resumed(&cluster);
 }
 
 #[test]
