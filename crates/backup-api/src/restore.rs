@@ -54,6 +54,11 @@ pub struct RestoreSessionSpec {
     /// file's content chunk by chunk, sizes, directories, links); a difference fails it.
     #[serde(default)]
     pub verify: bool,
+    /// Parameters of a data-store task: `configMap` and `secret`, the installation's backup
+    /// configuration (default: the chart's), `storageEndpoint` (the object store's URL when
+    /// not the installation's MinIO).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// The snapshot restored and how to open it.
@@ -91,6 +96,20 @@ pub enum RestoreTask {
     ManifestRestore,
     /// The snapshot's volume components.
     VolumeRestore,
+    /// StackState's StackGraph, by its own restore Job (as sts-backup runs it), the
+    /// workloads that use it scaled down meanwhile.
+    StackgraphRestore,
+    /// StackState's settings, by their own restore Job.
+    SettingsRestore,
+    /// StackState's VictoriaMetrics instances, by their own restore Job.
+    VictoriaMetricsRestore,
+}
+
+impl RestoreTask {
+    /// Whether it restores one of StackState's data stores (not a kbackup snapshot).
+    pub fn is_data_store(self) -> bool {
+        !matches!(self, Self::ManifestRestore | Self::VolumeRestore)
+    }
 }
 
 /// The cluster restore's choices: mapping, filters, existing objects.
@@ -157,6 +176,10 @@ pub struct RestoreSessionStatus {
     /// How its hooks went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<HookExecutionStatus>,
+    /// What a data store's restore runs, followed and finalized by the operator: the data
+    /// store's own restore Job (StackGraph, settings, VictoriaMetrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_store_operation: Option<String>,
     /// Its steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

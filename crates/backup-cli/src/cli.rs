@@ -841,6 +841,13 @@ impl From<&SnapshotFilter> for backup_usecases::selection::SnapshotSelector {
 }
 
 /// `key=value`; keys under `kbackup.io/` are kbackup's own.
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("'{text}' is not a parameter (expected key=value)"))
+}
+
 fn parse_label(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
@@ -1417,6 +1424,10 @@ pub struct RestoreSessionArgs {
     /// Read each restored volume back and compare it with the snapshot (`spec.verify`).
     #[arg(long)]
     pub verify: bool,
+    /// A data-store task's parameter (`configMap=NAME`, `secret=NAME`,
+    /// `storageEndpoint=URL`; repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
     /// Follow it to its end.
     #[arg(long)]
     pub wait: bool,
@@ -1425,13 +1436,20 @@ pub struct RestoreSessionArgs {
     pub timeout: std::time::Duration,
 }
 
-/// `--tasks`.
+/// `--tasks`: the values are the RestoreSession's task names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[allow(clippy::enum_variant_names)]
 pub enum RestoreTaskArg {
     /// The snapshot's manifests (with their claims filled first when volumes are restored).
     ManifestRestore,
     /// The snapshot's volume components.
     VolumeRestore,
+    /// StackState's StackGraph, by its own restore Job (target: the installation's namespace).
+    StackgraphRestore,
+    /// StackState's settings, by their own restore Job.
+    SettingsRestore,
+    /// StackState's VictoriaMetrics, by its own restore Job.
+    VictoriaMetricsRestore,
 }
 
 /// `--existing`.

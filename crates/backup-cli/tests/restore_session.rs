@@ -102,6 +102,36 @@ fn a_restore_is_asked_of_the_operator_and_followed_to_its_end() {
     assert_eq!(spec["manifestOptions"]["existing"], "Update");
     assert_eq!(spec["timeout"], "30m");
     assert_eq!(spec["verify"], true);
+    // A data store's: `latest` is its newest archive, no repository needed.
+    let graph = format!("namespace/{}", ns.name);
+    let out = kbackup(
+        home.path(),
+        &ns,
+        &[
+            "restoresession",
+            "create",
+            "graph",
+            "--target",
+            &graph,
+            "--tasks",
+            "stackgraph-restore",
+            "--param",
+            "storageEndpoint=http://minio:9000",
+            "--param",
+            "configMap=backup-config",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let made: Value =
+        serde_json::from_str(&ns.kubectl(&["get", "restoresession", "graph", "-o", "json"]))
+            .unwrap();
+    assert_eq!(made["spec"]["tasks"][0], "stackgraph-restore");
+    assert_eq!(
+        made["spec"]["params"]["storageEndpoint"],
+        "http://minio:9000"
+    );
+    assert_eq!(made["spec"]["params"]["configMap"], "backup-config");
+    assert!(made["spec"]["dataSource"]["repository"].is_null());
     let again = kbackup(
         home.path(),
         &ns,

@@ -172,7 +172,20 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
             )));
         }
     };
-    if args.snapshot == "latest" && args.repository.is_none() {
+    let tasks: Vec<RestoreTask> = args
+        .tasks
+        .iter()
+        .map(|t| match t {
+            RestoreTaskArg::ManifestRestore => RestoreTask::ManifestRestore,
+            RestoreTaskArg::VolumeRestore => RestoreTask::VolumeRestore,
+            RestoreTaskArg::StackgraphRestore => RestoreTask::StackgraphRestore,
+            RestoreTaskArg::SettingsRestore => RestoreTask::SettingsRestore,
+            RestoreTaskArg::VictoriaMetricsRestore => RestoreTask::VictoriaMetricsRestore,
+        })
+        .collect();
+    // A data store's `latest` is its newest archive, found without a repository.
+    let data_store = tasks.iter().any(|t| t.is_data_store());
+    if args.snapshot == "latest" && args.repository.is_none() && !data_store {
         return Err(CliError::user(anyhow!(
             "--snapshot latest needs --repository (or name a Snapshot object)"
         )));
@@ -191,14 +204,7 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
             components: args.components.clone(),
             encryption_secret: None,
         },
-        tasks: args
-            .tasks
-            .iter()
-            .map(|t| match t {
-                RestoreTaskArg::ManifestRestore => RestoreTask::ManifestRestore,
-                RestoreTaskArg::VolumeRestore => RestoreTask::VolumeRestore,
-            })
-            .collect(),
+        tasks,
         timeout: args.restore_timeout.clone(),
         manifest_options: ManifestOptions {
             restore_namespace: args.restore_namespace.clone(),
@@ -213,5 +219,6 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
         },
         hooks: Default::default(),
         verify: args.verify,
+        params: args.params.iter().cloned().collect(),
     })
 }

@@ -8,7 +8,7 @@ use crate::cluster::{
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A cluster held in memory: objects (what `ResourceStore` reads and writes, ConfigMaps and
@@ -19,9 +19,10 @@ use std::time::Duration;
 /// `apply Secret/x`, ...). A change (a write of any kind) can be made to fail
 /// ([`FakeCluster::fail_calls`]), or to never return ([`FakeCluster::crash_before_change`]):
 /// a future polled once with `now_or_never` then stops exactly where a killed process would.
-#[derive(Default)]
+/// A clone is another handle to the same cluster (as a clone of a client is).
+#[derive(Default, Clone)]
 pub struct FakeCluster {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Default)]

@@ -7,24 +7,29 @@
 //! anywhere and started again ends in the same state, with no Job made twice and no backup
 //! left paused (a finalizer resumes them when the session is deleted mid-way).
 
+use super::data_store::{
+    DataStoreRestore, PreparedDataStore, data_store_restore, data_store_task, follow_data_store,
+    plan_data_store, prepare_data_store, start_data_store,
+};
 use super::objects::{
     RESTORE_CONTAINER, restore_account, restore_job, restore_object_name, restore_secret,
 };
 use super::pauses::{pause_backups, resume_backups};
-use super::plan::{RestoreRefusal, destination, plan_restore_session};
+use super::plan::{PlannedRestore, RestoreRefusal, destination, plan_restore_session};
 use crate::hooks::plan::{HookStage, plan_hooks, plan_session_hooks};
 use crate::hooks::status::{HookedWork, run_stage};
+use crate::sessions::plan::target_in;
 use crate::sessions::reconcile::{
     OperatorSettings, Requeue, age, condition, create_once, hook_runner, job_report, rfc3339,
     write_status,
 };
 use crate::sessions::report::SessionReport;
 use backup_api::{
-    API_VERSION, ConditionStatus, RestoreComponentStatus, RestorePhase, RestoreSession,
-    SnapshotPhase,
+    API_VERSION, ConditionStatus, RestoreComponentStatus, RestoreDependency, RestorePhase,
+    RestoreSession, SnapshotPhase, TypedObjectRef,
 };
 use backup_core::ClusterError;
-use backup_core::cluster::{ConfigObjects, JobControl, ObjectRef, PodExec, ResourceStore};
+use backup_core::cluster::{Cluster, JobControl, ObjectRef, PodExec, ResourceStore};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,6 +39,8 @@ use std::time::Duration;
 pub const RESUME_FINALIZER: &str = "kbackup.io/resume-backups";
 /// How often a running restore is looked at even when nothing changed.
 const RUNNING_CHECK: Duration = Duration::from_secs(60);
+/// How often a data store's restore Job is looked at (the operator does not watch it).
+const DATA_STORE_CHECK: Duration = Duration::from_secs(5);
 
 /// What one step of a restore did.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +72,7 @@ impl RestoreStep {
 }
 
 /// Takes the RestoreSession `namespace/name` one step further.
-pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
+pub async fn reconcile_restore<C: Cluster + PodExec + Clone>(
     cluster: &C,
     namespace: &str,
     name: &str,
@@ -91,7 +98,7 @@ pub async fn reconcile_restore<C: ResourceStore + ConfigObjects + JobControl + P
 }
 
 /// A new restore: Invalid, Failed, or its backups paused, its Job made and it Running.
-async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>(
+async fn start<C: Cluster + PodExec + Clone>(
     cluster: &C,
     session: &RestoreSession,
     mut object: Value,
@@ -101,33 +108,16 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     let namespace = session.metadata.namespace.clone().unwrap_or_default();
     let name = session.metadata.name.clone().unwrap_or_default();
     let uid = session.metadata.uid.clone().unwrap_or_default();
-    let resolution = plan_restore_session(cluster, session, &settings.image).await;
-    let planned = match resolution.planned {
-        Ok(planned) => planned,
-        Err(refusal) => {
-            return refuse(
-                cluster,
-                session,
-                object,
-                &refusal,
-                &resolution.dependencies,
-                now,
-            )
-            .await;
+    let (executor, dependencies) = match resolve_executor(cluster, session, settings).await {
+        (Ok(executor), dependencies) => (executor, dependencies),
+        (Err(refusal), dependencies) => {
+            return refuse(cluster, session, object, &refusal, &dependencies, now).await;
         }
     };
-    let plan = &planned.plan;
-    let destination = plan.destination();
+    let target = executor.target(session);
+    let destination = executor.destination();
     if let Some(refusal) = foreign_destination(cluster, &destination, &namespace).await? {
-        return refuse(
-            cluster,
-            session,
-            object,
-            &refusal,
-            &resolution.dependencies,
-            now,
-        )
-        .await;
+        return refuse(cluster, session, object, &refusal, &dependencies, now).await;
     }
     let hooks = match plan_session_hooks(
         cluster,
@@ -143,38 +133,26 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
                 invalid: error.reason != "HookTemplateNotFound",
                 error,
             };
-            return refuse(
-                cluster,
-                session,
-                object,
-                &refusal,
-                &resolution.dependencies,
-                now,
-            )
-            .await;
+            return refuse(cluster, session, object, &refusal, &dependencies, now).await;
         }
     };
-    let target_found = target_exists(cluster, plan, &destination).await?;
-    if !target_found && !plan.manifests {
+    let target_found = match &executor {
+        Executor::Job(planned) => target_exists(cluster, &planned.plan, &destination).await?,
+        Executor::DataStore(..) => true,
+    };
+    let restores_manifests = matches!(&executor, Executor::Job(p) if p.plan.manifests);
+    if !target_found && !restores_manifests {
         let refusal = RestoreRefusal {
             invalid: false,
             error: crate::sessions::plan::PlanError {
                 reason: "TargetNotFound",
                 message: format!(
                     "{} {destination}/{} does not exist; volume-restore restores into a running workload (add manifest-restore to restore it whole)",
-                    plan.target.kind, plan.target.name
+                    target.kind, target.name
                 ),
             },
         };
-        return refuse(
-            cluster,
-            session,
-            object,
-            &refusal,
-            &resolution.dependencies,
-            now,
-        )
-        .await;
+        return refuse(cluster, session, object, &refusal, &dependencies, now).await;
     }
     // The finalizer first: from here on, a deletion must resume what is paused.
     let finalizers = object["metadata"]["finalizers"].as_array();
@@ -188,28 +166,30 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     let paused = pause_backups(
         cluster,
         &destination,
-        &plan.target,
+        &target,
         &format!("{namespace}/{name}"),
     )
     .await?;
-    let secret = match restore_secret(&planned, &uid) {
-        Ok(secret) => secret,
-        Err(error) => {
-            let refusal = RestoreRefusal {
-                invalid: false,
-                error: crate::sessions::plan::PlanError {
-                    reason: "CredentialNotText",
-                    message: error.to_string(),
-                },
-            };
-            let status = refused(&refusal, &resolution.dependencies, session, now);
-            return finish(cluster, session, object, status, RestorePhase::Failed, now).await;
+    if let Executor::Job(planned) = &executor {
+        let secret = match restore_secret(planned, &uid) {
+            Ok(secret) => secret,
+            Err(error) => {
+                let refusal = RestoreRefusal {
+                    invalid: false,
+                    error: crate::sessions::plan::PlanError {
+                        reason: "CredentialNotText",
+                        message: error.to_string(),
+                    },
+                };
+                let status = refused(&refusal, &dependencies, session, now);
+                return finish(cluster, session, object, status, RestorePhase::Failed, now).await;
+            }
+        };
+        for account in restore_account(planned, &uid) {
+            cluster.apply(&account, true).await?;
         }
-    };
-    for account in restore_account(&planned, &uid) {
-        cluster.apply(&account, true).await?;
+        create_once(cluster, &secret).await?;
     }
-    create_once(cluster, &secret).await?;
     let timeout = session
         .spec
         .timeout
@@ -223,14 +203,8 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
         .and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0))
         .unwrap_or(now);
     let deadline = timeout.map(|t| created + chrono::Duration::from_std(t).unwrap_or_default());
-    let job = restore_job(
-        &planned,
-        &uid,
-        timeout.map(|t| t.as_secs() as i64),
-        &settings.placement,
-    );
-    let job_name = restore_object_name(&name);
-    let components: BTreeMap<String, RestoreComponentStatus> = plan
+    let job_name = executor.job_name(&name);
+    let components: BTreeMap<String, RestoreComponentStatus> = executor
         .components()
         .into_iter()
         .map(|c| (c, component("Pending", None, None)))
@@ -245,18 +219,21 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
         "deadline": deadline.map(|d| rfc3339(&d)),
         "totalComponents": components.len(),
         "components": components,
-        "dependencies": resolution.dependencies,
+        "dependencies": dependencies,
         "pausedBackups": paused,
         "conditions": [
             condition("ValidationPassed", ConditionStatus::True, "ResourceValidationPassed",
                 "Validation has been passed successfully.".into(), now),
             condition("RestoreTargetFound", found, found_reason,
-                format!("{} {destination}/{} {}", plan.target.kind, plan.target.name,
+                format!("{} {destination}/{} {}", target.kind, target.name,
                     if target_found { "exists" } else { "does not exist yet: its manifests restore it" }), now),
         ],
     });
     // A start repeated after a restart that made the Job already ran the pre hooks.
-    let started = cluster.job_state(&namespace, &job_name).await?.is_some();
+    let started = match &executor {
+        Executor::Job(_) => cluster.job_state(&namespace, &job_name).await?.is_some(),
+        Executor::DataStore(..) => false,
+    };
     let pre_hooks_passed = started
         || run_stage(
             &hook_runner(cluster, settings, &namespace, &name),
@@ -268,44 +245,76 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             &mut now,
         )
         .await;
-    if pre_hooks_passed {
-        match cluster.create_job(&namespace, &job).await {
-            Ok(()) | Err(ClusterError::Conflict(_)) => {}
-            Err(error) => return Err(error),
+    let not_started = match (pre_hooks_passed, executor) {
+        (false, _) => Some((
+            "PreRestoreHooksFailed",
+            "a pre-restore hook failed: nothing was restored".to_owned(),
+            "a pre-restore hook failed".to_owned(),
+        )),
+        (true, Executor::Job(planned)) => {
+            let job = restore_job(
+                &planned,
+                &uid,
+                timeout.map(|t| t.as_secs() as i64),
+                &settings.placement,
+            );
+            match cluster.create_job(&namespace, &job).await {
+                Ok(()) | Err(ClusterError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+            conditions_push(
+                &mut status,
+                condition(
+                    "RestoreExecutorEnsured",
+                    ConditionStatus::True,
+                    "SuccessfullyEnsuredRestoreExecutor",
+                    format!("Restore Executor has been ensured successfully (Job {job_name})."),
+                    now,
+                ),
+            );
+            None
         }
-        conditions_push(
-            &mut status,
-            condition(
-                "RestoreExecutorEnsured",
-                ConditionStatus::True,
-                "SuccessfullyEnsuredRestoreExecutor",
-                format!("Restore Executor has been ensured successfully (Job {job_name})."),
-                now,
-            ),
-        );
-    }
-    if !pre_hooks_passed {
+        (true, Executor::DataStore(restore, prepared)) => {
+            // Its Job's name first: a restart from here on follows and finalizes it.
+            let archive = prepared.archive.clone();
+            status["dataStoreOperation"] = json!(job_name);
+            write_status(cluster, "RestoreSession", object.clone(), status.clone()).await?;
+            match start_data_store(cluster, &restore, *prepared).await {
+                Ok(scaled) => {
+                    conditions_push(
+                        &mut status,
+                        condition(
+                            "RestoreExecutorEnsured",
+                            ConditionStatus::True,
+                            "SuccessfullyEnsuredRestoreExecutor",
+                            format!(
+                                "Restore Executor has been ensured successfully (Job {job_name} restores {archive}; scaled down: {}).",
+                                listed(&scaled)
+                            ),
+                            now,
+                        ),
+                    );
+                    None
+                }
+                Err(error) => {
+                    status["dataStoreOperation"] = Value::Null;
+                    Some(("RestoreNotStarted", error.clone(), error))
+                }
+            }
+        }
+    };
+    if let Some((reason, message, component_error)) = not_started {
         // Nothing restored: the post hooks run as after a failure, and the restore ends.
         conditions_push(
             &mut status,
-            condition(
-                "RestoreFailed",
-                ConditionStatus::True,
-                "PreRestoreHooksFailed",
-                "a pre-restore hook failed: nothing was restored".into(),
-                now,
-            ),
+            condition("RestoreFailed", ConditionStatus::True, reason, message, now),
         );
         for entry in status["components"]
             .as_object_mut()
             .into_iter()
             .flat_map(|c| c.values_mut())
         {
-            *entry = json!(component(
-                "Failed",
-                None,
-                Some("a pre-restore hook failed".into())
-            ));
+            *entry = json!(component("Failed", None, Some(component_error.clone())));
         }
         run_stage(
             &hook_runner(cluster, settings, &namespace, &name),
@@ -321,6 +330,88 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
     }
     write_status(cluster, "RestoreSession", object, status).await?;
     Ok(RestoreStep::waiting(Requeue::After(until(deadline, now))))
+}
+
+/// What carries a restore out.
+enum Executor {
+    /// kbackup's restore Job, from a kbackup snapshot.
+    Job(Box<PlannedRestore>),
+    /// A StackState data store's own restore Job, started, followed and finalized by the
+    /// operator.
+    DataStore(DataStoreRestore, Box<PreparedDataStore>),
+}
+
+impl Executor {
+    /// What the restore writes to.
+    fn target(&self, session: &RestoreSession) -> TypedObjectRef {
+        match self {
+            Executor::Job(planned) => planned.plan.target.clone(),
+            Executor::DataStore(..) => target_in(
+                &session.spec.target,
+                session.metadata.namespace.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// The namespace written.
+    fn destination(&self) -> String {
+        match self {
+            Executor::Job(planned) => planned.plan.destination(),
+            Executor::DataStore(restore, _) => restore.namespace.clone(),
+        }
+    }
+
+    /// The components restored.
+    fn components(&self) -> Vec<String> {
+        match self {
+            Executor::Job(planned) => planned.plan.components(),
+            Executor::DataStore(restore, _) => vec![restore.component.to_owned()],
+        }
+    }
+
+    /// The Job that does the work.
+    fn job_name(&self, session: &str) -> String {
+        match self {
+            Executor::Job(_) => restore_object_name(session),
+            Executor::DataStore(_, prepared) => prepared.job.clone(),
+        }
+    }
+}
+
+/// Plans what carries `session` out, with the objects it needs (each found or not).
+async fn resolve_executor<C: Cluster + Clone>(
+    cluster: &C,
+    session: &RestoreSession,
+    settings: &OperatorSettings,
+) -> (Result<Executor, RestoreRefusal>, Vec<RestoreDependency>) {
+    let Some(task) = data_store_task(&session.spec.tasks) else {
+        let resolution = plan_restore_session(cluster, session, &settings.image).await;
+        return (
+            resolution.planned.map(|p| Executor::Job(Box::new(p))),
+            resolution.dependencies,
+        );
+    };
+    let mut dependencies = Vec::new();
+    let restore = match plan_data_store(cluster, session, task, &mut dependencies).await {
+        Ok(restore) => restore,
+        Err(refusal) => return (Err(refusal), dependencies),
+    };
+    let executor = match prepare_data_store(cluster, &restore).await {
+        Ok(prepared) => Ok(Executor::DataStore(restore, Box::new(prepared))),
+        Err(message) => Err(RestoreRefusal {
+            invalid: false,
+            error: crate::sessions::plan::PlanError::new("DataStoreNotRestorable", message),
+        }),
+    };
+    (executor, dependencies)
+}
+
+/// `a, b`, or `nothing`.
+fn listed(items: &[String]) -> String {
+    match items.is_empty() {
+        true => "nothing".into(),
+        false => items.join(", "),
+    }
 }
 
 /// Refuses a restore before anything was made: its status written, it ended Invalid or
@@ -350,7 +441,7 @@ fn conditions_push(status: &mut Value, condition: backup_api::Condition) {
 
 /// A running restore: its Job's report ends it; past the deadline its Job is deleted and it
 /// fails.
-async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
+async fn follow<C: Cluster + PodExec + Clone>(
     cluster: &C,
     session: &RestoreSession,
     object: Value,
@@ -369,14 +460,36 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
         .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
         .map(|d| d.with_timezone(&Utc));
     let past_deadline = deadline.is_some_and(|d| now >= d);
-    let report = job_report(cluster, &namespace, &job, RESTORE_CONTAINER).await?;
-    let report = match (report, past_deadline) {
-        (Some(report), _) => report,
-        (None, false) => return Ok(RestoreStep::waiting(Requeue::After(until(deadline, now)))),
-        (None, true) => {
-            cluster.delete_job(&namespace, &job).await?;
-            SessionReport::failed(format!("Job {job} was stopped at the deadline"))
+    let data_store_operation = session
+        .status
+        .as_ref()
+        .and_then(|s| s.data_store_operation.clone());
+    let task = data_store_task(&session.spec.tasks);
+    let mut scaled_up = None;
+    let report = match (data_store_operation, task) {
+        (Some(job), Some(task)) => {
+            let restore = data_store_restore(session, task);
+            match follow_data_store(cluster, &restore, &job, past_deadline).await {
+                Some(end) => {
+                    scaled_up = Some(end.scaled_up);
+                    end.report
+                }
+                None => {
+                    let next = DATA_STORE_CHECK.min(until(deadline, now));
+                    return Ok(RestoreStep::waiting(Requeue::After(next)));
+                }
+            }
         }
+        _ => match job_report(cluster, &namespace, &job, RESTORE_CONTAINER).await? {
+            Some(report) => report,
+            None if !past_deadline => {
+                return Ok(RestoreStep::waiting(Requeue::After(until(deadline, now))));
+            }
+            None => {
+                cluster.delete_job(&namespace, &job).await?;
+                SessionReport::failed(format!("Job {job} was stopped at the deadline"))
+            }
+        },
     };
     let mut components: BTreeMap<String, RestoreComponentStatus> = session
         .status
@@ -406,6 +519,18 @@ async fn follow<C: ResourceStore + JobControl + PodExec + ?Sized>(
             format!(
                 "the restore did not end by its deadline {}; its Job was stopped",
                 status["deadline"].as_str().unwrap_or_default()
+            ),
+            now,
+        ));
+    }
+    if let Some(scaled_up) = scaled_up {
+        conditions.push(condition(
+            "DataStoreFinalized",
+            ConditionStatus::True,
+            "WorkloadsScaledUp",
+            format!(
+                "the data store's lock released; scaled back up: {}",
+                listed(&scaled_up)
             ),
             now,
         ));

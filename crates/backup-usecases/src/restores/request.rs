@@ -134,6 +134,7 @@ mod tests {
             manifest_options: Default::default(),
             hooks: Default::default(),
             verify: false,
+            params: Default::default(),
         }
     }
 

@@ -3,7 +3,9 @@
 
 use super::{Installation, StackStateError};
 use backup_core::cluster::Cluster;
-use backup_core::stackstate::{Archive, ArchiveCatalog, ConfigError, LatestBy, StackStateConfig};
+use backup_core::stackstate::{
+    Archive, ArchiveCatalog, ArchiveError, ConfigError, LatestBy, StackStateConfig,
+};
 use backup_core::{ObjectStorage, ObjectStorageExt};
 use backup_k8s::datastore::{
     DataStoreSpec, GRAPH_SUFFIX, GRAPH_V2_SUFFIX, JobRequest, Operation, SETTINGS, SETTINGS_SUFFIX,
@@ -247,6 +249,9 @@ pub enum ArchiveChoice<'a> {
     Named(&'a str),
     /// The latest complete archive, by the name's timestamp or by LastModified.
     Latest(LatestBy),
+    /// The first of these names the data store holds (a Snapshot object records what each
+    /// data store of its session wrote, in one list).
+    AnyOf(&'a [String]),
 }
 
 impl<C: Cluster> Installation<C> {
@@ -268,6 +273,13 @@ impl<C: Cluster> Installation<C> {
                 let catalog = data_store.catalog(self, storage, storage_endpoint).await?;
                 let chosen = match choice {
                     ArchiveChoice::Named(name) => catalog.archives.find(name, &catalog.location),
+                    ArchiveChoice::AnyOf(names) => names
+                        .iter()
+                        .map(|name| catalog.archives.find(name, &catalog.location))
+                        .find(|found| !matches!(found, Err(ArchiveError::NotFound { .. })))
+                        .unwrap_or_else(|| {
+                            catalog.archives.find(&names.join(","), &catalog.location)
+                        }),
                     ArchiveChoice::Latest(by) => {
                         catalog
                             .archives

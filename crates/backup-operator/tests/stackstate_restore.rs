@@ -1,0 +1,207 @@
+//! The operator restoring a simulated StackState installation's StackGraph from a
+//! RestoreSession (kwok nodes run its Jobs; the archives are in the test MinIO): the newest
+//! archive chosen, the installation's backups paused, its StackGraph users scaled down while
+//! the data store's own restore Job runs, then scaled back up and the Job removed, as
+//! `kbackup stackgraph restore` does; a restore whose Job fails reports its last log line and
+//! scales back up too; a second restore while the data store's lock is held is refused.
+
+mod common;
+
+use backup_testing::{TestNamespace, real_node, s3, unique_name};
+use common::{Operator, install_definitions, object, wait_for};
+use serde_json::Value;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(120);
+const SCALED: &str = "observability.suse.com/scalable-during-stackgraph-restore";
+/// The kwok stage that fails a pod's container (the test environment's).
+const FAIL_LABEL: &str = "pod-container-running-failed.stage.kwok.x-k8s.io";
+
+#[test]
+fn a_restore_session_restores_stackgraph_by_its_own_job_and_scales_back_up() {
+    let node = real_node();
+    install_definitions();
+    let ns = TestNamespace::create("kbackup-sts-restore");
+    let bucket = unique_name("operator-sts-graph");
+    s3().create_bucket(&bucket);
+    for archive in [
+        "sts-backup-20261120-0300.graph",
+        "sts-backup-20261121-0300.graph",
+    ] {
+        s3().put(&bucket, archive, b"graph");
+    }
+    let volumes = scratch_volumes(&ns);
+    ns.apply(&installation(&ns, &bucket, false));
+    wait_for("the server to run", WAIT, || {
+        let server = object(&ns, "deployment", "server");
+        (server["status"]["readyReplicas"] == 2).then_some(())
+    });
+    let _operator = Operator::start(&ns.name, &node);
+
+    ns.apply(&restore_session(&ns, "graph", "latest"));
+    // While the Job runs: the server is down, the Job is named in the status.
+    let job = wait_for("the restore Job to be named", WAIT, || {
+        let status = object(&ns, "restoresession", "graph")["status"].clone();
+        status["dataStoreOperation"].as_str().map(str::to_owned)
+    });
+    assert!(job.starts_with("stackgraph-restore-"), "{job}");
+    let status = restore_ended(&ns, "graph");
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(status["components"]["stackgraph"]["phase"], "Succeeded");
+    assert_eq!(status["totalComponents"], 1);
+    let message = |type_: &str| {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == type_)
+            .map(|c| c["message"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no condition {type_}: {status}"))
+    };
+    let ensured = message("RestoreExecutorEnsured");
+    assert!(
+        ensured.contains("sts-backup-20261121-0300.graph") && ensured.contains("server (2)"),
+        "the newest archive, the server scaled down: {ensured}"
+    );
+    assert!(
+        message("DataStoreFinalized").contains("server (2)"),
+        "{status}"
+    );
+    assert_eq!(
+        object(&ns, "deployment", "server")["spec"]["replicas"],
+        2,
+        "scaled back up"
+    );
+    assert!(
+        !ns.kubectl(&["get", "jobs", "-o", "name"]).contains(&job),
+        "the restore Job is removed"
+    );
+
+    // A Job that fails: its last log line is the error, the server is scaled back up.
+    ns.apply(&installation(&ns, &bucket, true));
+    ns.apply(&restore_session(&ns, "failing", "latest"));
+    let status = restore_ended(&ns, "failing");
+    assert_eq!(status["phase"], "Failed", "{status}");
+    let error = status["components"]["stackgraph"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("failed"), "{status}");
+    assert_eq!(object(&ns, "deployment", "server")["spec"]["replicas"], 2);
+
+    // An archive that is not there: refused before anything is scaled down.
+    ns.apply(&restore_session(&ns, "missing", "no-such-snapshot"));
+    let status = restore_ended(&ns, "missing");
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert!(
+        status.to_string().contains("no-such-snapshot"),
+        "names the Snapshot: {status}"
+    );
+    assert_eq!(object(&ns, "deployment", "server")["spec"]["replicas"], 2);
+    for volume in volumes {
+        ns.kubectl(&["delete", "pv", &volume, "--wait=false"]);
+    }
+}
+
+/// Waits until the RestoreSession ended; its status.
+fn restore_ended(ns: &TestNamespace, name: &str) -> Value {
+    wait_for(&format!("restore {name} to end"), WAIT, || {
+        let status = object(ns, "restoresession", name)["status"].clone();
+        matches!(
+            status["phase"].as_str(),
+            Some("Succeeded" | "Failed" | "Invalid" | "Unknown")
+        )
+        .then_some(status)
+    })
+}
+
+/// A StackGraph RestoreSession of the installation in `ns`, from `snapshot`, its archives
+/// listed straight from the test MinIO.
+fn restore_session(ns: &TestNamespace, name: &str, snapshot: &str) -> String {
+    format!(
+        "apiVersion: kbackup.io/v1alpha1
+kind: RestoreSession
+metadata: {{name: {name}}}
+spec:
+  target: {{kind: Namespace, name: {namespace}}}
+  dataSource: {{snapshot: {snapshot}}}
+  tasks: [stackgraph-restore]
+  timeout: 5m
+  params: {{storageEndpoint: '{endpoint}'}}
+",
+        namespace = ns.name,
+        endpoint = s3().endpoint,
+    )
+}
+
+/// The installation: its backup configuration (the restore Job's pod failing when `fail`),
+/// the MinIO keys, and a server of 2 replicas that uses StackGraph.
+fn installation(ns: &TestNamespace, bucket: &str, fail: bool) -> String {
+    let minio = s3();
+    let labels = match fail {
+        true => format!("{{{FAIL_LABEL}: 'true'}}"),
+        false => "{}".into(),
+    };
+    let config = format!(
+        "kubernetes: {{commonLabels: {labels}}}
+minio: {{service: {{name: suse-observability-minio, port: 9000}}}}
+stackgraph:
+  bucket: {bucket}
+  s3Prefix: ''
+  restore:
+    scaleDownLabelSelector: {SCALED}=true
+    zookeeperQuorum: suse-observability-zookeeper:2181
+    job: {{image: 'quay.io/stackstate/stackstate-backup-container:test', waitImage: busybox}}
+    pvc: {{size: 1Gi, storageClassName: {class}}}
+",
+        class = ns.name
+    );
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: suse-observability-backup-config}}
+data:
+  config: |
+{config}---
+apiVersion: v1
+kind: Secret
+metadata: {{name: suse-observability-backup-config}}
+stringData:
+  config: |
+    minio: {{accessKey: {access_key}, secretKey: {secret_key}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: server, labels: {{{SCALED}: 'true'}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: server}}}}
+  template:
+    metadata: {{labels: {{app: server}}}}
+    spec:
+      containers: [{{name: server, image: server}}]
+",
+        config = backup_testing::indent(&config, 4),
+        access_key = minio.access_key_id,
+        secret_key = minio.secret_access_key,
+    )
+}
+
+/// Volumes for the restore Jobs' scratch claims (their class is the namespace's name).
+fn scratch_volumes(ns: &TestNamespace) -> Vec<String> {
+    let names: Vec<String> = (0..2).map(|n| format!("{}-pv-{n}", ns.name)).collect();
+    for name in &names {
+        ns.apply(&format!(
+            "apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {name}}}
+spec:
+  capacity: {{storage: 5Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: {class}
+  hostPath: {{path: /tmp/kbackup-sts-scratch}}
+",
+            class = ns.name
+        ));
+    }
+    names
+}

@@ -1,0 +1,553 @@
+//! A RestoreSession of one of StackState's Job-based data stores (StackGraph, settings,
+//! VictoriaMetrics), done by the operator through the engine `kbackup stackgraph|settings|
+//! victoriametrics restore` runs: the installation's backup configuration loaded from its
+//! namespace, the archive chosen (the newest, or the one a Snapshot object recorded), the
+//! data store's lock taken and its workloads scaled down, its own restore Job made. Each
+//! later step looks at that Job; once it ended, the finalize scales the workloads back up,
+//! releases the lock and removes the Job. Nothing is lost to an operator restart: the Job's
+//! name is in the status before the Job is made, the replicas in the workloads' annotations.
+
+use super::plan::RestoreRefusal;
+use crate::sessions::plan::{PlanError, read};
+use crate::sessions::report::SessionReport;
+use crate::stackstate::{ArchiveChoice, ConfigSource, DataStore, Installation, SpecOptions};
+use backup_api::{
+    ComponentStatus, RestoreDependency, RestoreSession, RestoreTask, Snapshot, SnapshotPhase,
+};
+use backup_core::NoProgress;
+use backup_core::cluster::{Cluster, JobState};
+use backup_core::engine::RestoreEngine;
+use backup_core::stackstate::{DEFAULT_CONFIG_NAME, LatestBy};
+use backup_k8s::datastore::{DataStoreSpec, JobRestore, RestorePlan};
+use backup_storage::StorageOptions;
+use std::collections::BTreeMap;
+
+/// The parameters a data-store restore takes.
+const PARAMS: [&str; 3] = ["configMap", "secret", "storageEndpoint"];
+
+/// A data store's restore, as validated from its RestoreSession.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataStoreRestore {
+    /// The data store.
+    pub data_store: DataStore,
+    /// Its component in the status (as its backup session names it).
+    pub component: &'static str,
+    /// The names a Snapshot object recorded (one is this data store's archive), or `None`
+    /// for the newest archive.
+    pub archives: Option<Vec<String>>,
+    /// The installation's backup configuration.
+    pub source: ConfigSource,
+    /// The object store's URL, when not the installation's MinIO.
+    pub endpoint: Option<String>,
+    /// The installation's namespace (the RestoreSession's).
+    pub namespace: String,
+}
+
+/// A restore ready to start: the archive chosen and the Job it makes.
+pub struct PreparedDataStore {
+    /// The Job's spec.
+    spec: DataStoreSpec,
+    /// What the start does.
+    plan: RestorePlan,
+    /// The archive restored.
+    pub archive: String,
+    /// The restore Job's name.
+    pub job: String,
+}
+
+/// The data-store task among `tasks`, if any.
+pub fn data_store_task(tasks: &[RestoreTask]) -> Option<RestoreTask> {
+    tasks.iter().copied().find(|t| t.is_data_store())
+}
+
+/// The data store `task` restores and its component's name.
+fn store_of(task: RestoreTask) -> (DataStore, &'static str) {
+    match task {
+        RestoreTask::SettingsRestore => (DataStore::Settings, "settings"),
+        RestoreTask::VictoriaMetricsRestore => (DataStore::VictoriaMetrics, "victoria-metrics"),
+        _ => (DataStore::StackGraph, "stackgraph"),
+    }
+}
+
+/// Validates the data-store restore `session` asks for: alone among its tasks, its target
+/// the session's own namespace (where the installation runs), known parameters, and the
+/// Snapshot it names (when not `latest`) holding that data store, succeeded.
+pub async fn plan_data_store<C: Cluster + ?Sized>(
+    cluster: &C,
+    session: &RestoreSession,
+    task: RestoreTask,
+    dependencies: &mut Vec<RestoreDependency>,
+) -> Result<DataStoreRestore, RestoreRefusal> {
+    let namespace = session.metadata.namespace.clone().unwrap_or_default();
+    let spec = &session.spec;
+    let invalid = |reason, message: String| RestoreRefusal {
+        invalid: true,
+        error: PlanError::new(reason, message),
+    };
+    if spec.tasks.len() > 1 {
+        return Err(invalid(
+            "TasksUnsupported",
+            "a data store's restore is alone in its RestoreSession (it scales the installation down): one RestoreSession per data store".into(),
+        ));
+    }
+    let target = &spec.target;
+    let target_namespace = target.namespace.as_deref().unwrap_or(&namespace);
+    if target.kind != "Namespace" || target.name != namespace || target_namespace != namespace {
+        return Err(invalid(
+            "TargetUnsupported",
+            format!(
+                "a data store is restored into the installation of the RestoreSession's namespace: the target is Namespace {namespace}"
+            ),
+        ));
+    }
+    if spec.manifest_options.restore_namespace.is_some() || spec.verify {
+        return Err(invalid(
+            "OptionsUnsupported",
+            "restoreNamespace and verify apply to manifests and volumes, not to a data store's restore Job".into(),
+        ));
+    }
+    if let Some(unknown) = spec.params.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        return Err(invalid(
+            "UnknownParameter",
+            format!(
+                "parameter {unknown} is not one of {} for a data store's restore",
+                PARAMS.join(", ")
+            ),
+        ));
+    }
+    let mut restore = data_store_restore(session, task);
+    let source = &restore.source;
+    let config = cluster
+        .config_map(&namespace, &source.configmap)
+        .await
+        .map_err(|e| PlanError::new("ClusterUnavailable", e.to_string()))?;
+    dependencies.push(RestoreDependency {
+        kind: "ConfigMap".into(),
+        name: source.configmap.clone(),
+        namespace: Some(namespace.clone()),
+        found: config.is_some(),
+    });
+    if config.is_none() {
+        return Err(PlanError::new(
+            "BackupConfigurationNotFound",
+            format!(
+                "ConfigMap {namespace}/{} (the installation's backup configuration) not found",
+                source.configmap
+            ),
+        )
+        .into());
+    }
+    let name = spec.data_source.snapshot.as_str();
+    if name != "latest" {
+        let component = restore.component;
+        restore.archives =
+            Some(recorded_archives(cluster, &namespace, name, component, dependencies).await?);
+    }
+    Ok(restore)
+}
+
+/// The data-store restore `session`'s `task` asks for, as far as its spec says (the newest
+/// archive; [`plan_data_store`] reads the Snapshot it names).
+pub fn data_store_restore(session: &RestoreSession, task: RestoreTask) -> DataStoreRestore {
+    let (data_store, component) = store_of(task);
+    let param = |key: &str| session.spec.params.get(key).cloned();
+    DataStoreRestore {
+        data_store,
+        component,
+        archives: None,
+        source: ConfigSource {
+            configmap: param("configMap").unwrap_or_else(|| DEFAULT_CONFIG_NAME.to_owned()),
+            secret: param("secret").unwrap_or_else(|| DEFAULT_CONFIG_NAME.to_owned()),
+        },
+        endpoint: param("storageEndpoint"),
+        namespace: session.metadata.namespace.clone().unwrap_or_default(),
+    }
+}
+
+/// The names Snapshot `name` recorded, when its `component` succeeded.
+async fn recorded_archives<C: Cluster + ?Sized>(
+    cluster: &C,
+    namespace: &str,
+    name: &str,
+    component: &str,
+    dependencies: &mut Vec<RestoreDependency>,
+) -> Result<Vec<String>, RestoreRefusal> {
+    let found: Result<Snapshot, PlanError> = read(cluster, "Snapshot", namespace, name).await;
+    dependencies.push(RestoreDependency {
+        kind: "Snapshot".into(),
+        name: name.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        found: found.is_ok(),
+    });
+    let snapshot = found?;
+    let succeeded = snapshot
+        .status
+        .as_ref()
+        .and_then(|s| s.components.get(component))
+        .is_some_and(|c| c.phase == "Succeeded");
+    let names: Vec<String> = snapshot
+        .spec
+        .snapshot_id
+        .iter()
+        .flat_map(|id| id.split(','))
+        .map(str::to_owned)
+        .collect();
+    if !succeeded || names.is_empty() {
+        return Err(RestoreRefusal {
+            invalid: true,
+            error: PlanError::new(
+                "NothingToRestore",
+                format!("Snapshot {name} holds no {component} backup that succeeded"),
+            ),
+        });
+    }
+    Ok(names)
+}
+
+/// Chooses the archive and plans the start: refused when the archive is not there or the
+/// data store's lock is held by another restore.
+pub async fn prepare_data_store<C: Cluster + Clone>(
+    cluster: &C,
+    restore: &DataStoreRestore,
+) -> Result<PreparedDataStore, String> {
+    let installation =
+        Installation::load(cluster.clone(), &restore.namespace, &restore.source, None)
+            .await
+            .map_err(|e| e.to_string())?;
+    let choice = match &restore.archives {
+        None => ArchiveChoice::Latest(LatestBy::Name),
+        Some(names) => ArchiveChoice::AnyOf(names),
+    };
+    let prepared = installation
+        .prepare_restore(
+            restore.data_store,
+            choice,
+            SpecOptions::default(),
+            StorageOptions::from_lookup(|_| None),
+            restore.endpoint.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let engine = JobRestore::new(cluster, &restore.namespace, prepared.spec.clone());
+    let plan = engine
+        .plan(&prepared.request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(refused) = &plan.refused {
+        return Err(refused.clone());
+    }
+    Ok(PreparedDataStore {
+        job: engine.operation(&plan),
+        archive: plan.archive.clone(),
+        spec: prepared.spec,
+        plan,
+    })
+}
+
+/// Takes the lock, scales the workloads down and makes the restore Job; the workloads
+/// scaled down (`name (replicas)`). A failed start scaled back up what it scaled down.
+pub async fn start_data_store<C: Cluster + ?Sized>(
+    cluster: &C,
+    restore: &DataStoreRestore,
+    prepared: PreparedDataStore,
+) -> Result<Vec<String>, String> {
+    let engine = JobRestore::new(cluster, &restore.namespace, prepared.spec);
+    let started = engine
+        .start(&prepared.plan, chrono::Utc::now(), &NoProgress)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(started
+        .paused
+        .iter()
+        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+        .collect())
+}
+
+/// How a data store's restore ended: the component's report and the workloads scaled back
+/// up (`name (replicas)`).
+pub struct DataStoreEnd {
+    /// The report.
+    pub report: SessionReport,
+    /// The workloads scaled back up.
+    pub scaled_up: Vec<String>,
+}
+
+/// Looks at the restore Job `job`: `None` while it runs (unless `stop`, which deletes it);
+/// once it ended (or is gone), finalizes and reports the component.
+pub async fn follow_data_store<C: Cluster + Clone>(
+    cluster: &C,
+    restore: &DataStoreRestore,
+    job: &str,
+    stop: bool,
+) -> Option<DataStoreEnd> {
+    let end = |report| {
+        Some(DataStoreEnd {
+            report,
+            scaled_up: vec![],
+        })
+    };
+    let installation = match Installation::load(
+        cluster.clone(),
+        &restore.namespace,
+        &restore.source,
+        None,
+    )
+    .await
+    {
+        Ok(installation) => installation,
+        Err(error) => return end(failed(restore, format!("{error}"))),
+    };
+    let endpoint = restore.endpoint.as_deref();
+    let spec = match restore
+        .data_store
+        .spec(&installation.config, endpoint, SpecOptions::default())
+    {
+        Ok(spec) => spec,
+        Err(error) => return end(failed(restore, format!("{error}"))),
+    };
+    let engine = JobRestore::new(cluster, &restore.namespace, spec);
+    let job = job.to_owned();
+    let mut stopped = None;
+    match engine.observe(&job).await {
+        Ok(state) if !state.is_over() && !stop => return None,
+        Ok(state) if !state.is_over() => {
+            if let Err(error) = cluster.delete_job(&restore.namespace, &job).await {
+                return end(failed(restore, format!("stopping Job {job}: {error}")));
+            }
+            stopped = Some(format!("Job {job} was stopped at the deadline"));
+        }
+        Ok(_) => {}
+        Err(error) => return end(failed(restore, format!("reading Job {job}: {error}"))),
+    }
+    let outcome = match engine.finalize(&job).await {
+        Ok(outcome) => outcome,
+        Err(error) => return end(failed(restore, format!("finalizing Job {job}: {error}"))),
+    };
+    let scaled_up: Vec<String> = outcome
+        .resumed
+        .iter()
+        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
+        .collect();
+    let error = stopped.or(match &outcome.job_state {
+        Some(JobState::Succeeded) => None,
+        Some(JobState::Failed(reason)) => Some(format!(
+            "the restore Job {job} failed: {reason}{}",
+            last_log_line(&outcome.logs)
+        )),
+        Some(JobState::Running) => Some(format!("the restore Job {job} still runs")),
+        None => Some(format!("the restore Job {job} is gone")),
+    });
+    let report = match error {
+        Some(error) => failed(restore, error),
+        None => SessionReport {
+            phase: Some(SnapshotPhase::Succeeded),
+            total_components: 1,
+            components: BTreeMap::from([(
+                restore.component.to_owned(),
+                ComponentStatus {
+                    phase: "Succeeded".into(),
+                    duration: None,
+                    size: None,
+                    error: None,
+                },
+            )]),
+            ..SessionReport::default()
+        },
+    };
+    Some(DataStoreEnd { report, scaled_up })
+}
+
+/// `: <the last line a failed Job's containers logged>`, or nothing.
+fn last_log_line(logs: &[backup_core::cluster::ContainerLog]) -> String {
+    logs.iter()
+        .rev()
+        .find_map(|log| log.text.lines().rev().find(|l| !l.trim().is_empty()))
+        .map(|line| format!(": {}", line.trim()))
+        .unwrap_or_default()
+}
+
+/// The report of a restore whose component failed with `error`.
+fn failed(restore: &DataStoreRestore, error: String) -> SessionReport {
+    SessionReport {
+        total_components: 1,
+        components: BTreeMap::from([(
+            restore.component.to_owned(),
+            ComponentStatus {
+                phase: "Failed".into(),
+                duration: None,
+                size: None,
+                error: Some(error.clone()),
+            },
+        )]),
+        ..SessionReport::failed(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backup_api::API_VERSION;
+    use backup_core::testing::FakeCluster;
+    use futures::FutureExt;
+    use serde_json::{Value, json};
+
+    fn cluster() -> FakeCluster {
+        let cluster = FakeCluster::new();
+        cluster.serve(backup_api::GROUP, backup_api::VERSION, "Snapshot", true);
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": DEFAULT_CONFIG_NAME, "namespace": "sts"},
+            "data": {"config": "stackgraph: {bucket: graph}"}}));
+        for (name, components) in [
+            (
+                "nightly",
+                json!({"stackgraph": {"phase": "Succeeded"}, "settings": {"phase": "Failed"}}),
+            ),
+            ("settings-only", json!({"settings": {"phase": "Succeeded"}})),
+        ] {
+            cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "Snapshot",
+                "metadata": {"name": name, "namespace": "sts"},
+                "spec": {"snapshotId": "sts-backup-20261201-0300.graph,sts-backup-20261201-0300.sty",
+                    "repository": "archives", "session": "daily", "backupSession": name},
+                "status": {"phase": "Succeeded", "components": components}}));
+        }
+        cluster
+    }
+
+    fn session(change: impl FnOnce(&mut Value)) -> RestoreSession {
+        let mut session = json!({"apiVersion": API_VERSION, "kind": "RestoreSession",
+            "metadata": {"name": "graph", "namespace": "sts"},
+            "spec": {"target": {"kind": "Namespace", "name": "sts"},
+                "dataSource": {"snapshot": "latest"},
+                "tasks": ["stackgraph-restore"]}});
+        change(&mut session);
+        serde_json::from_value(session).unwrap()
+    }
+
+    fn plan(
+        cluster: &FakeCluster,
+        session: &RestoreSession,
+    ) -> (
+        Result<DataStoreRestore, RestoreRefusal>,
+        Vec<RestoreDependency>,
+    ) {
+        let task = data_store_task(&session.spec.tasks).unwrap();
+        let mut dependencies = Vec::new();
+        let planned = plan_data_store(cluster, session, task, &mut dependencies)
+            .now_or_never()
+            .unwrap();
+        (planned, dependencies)
+    }
+
+    #[test]
+    fn latest_takes_the_newest_archive_of_the_installation_in_the_session_namespace() {
+        let cluster = cluster();
+        let (planned, dependencies) = plan(&cluster, &session(|_| {}));
+        let restore = planned.unwrap();
+        assert_eq!(restore.data_store, DataStore::StackGraph);
+        assert_eq!(restore.component, "stackgraph");
+        assert_eq!(restore.archives, None, "the newest");
+        assert_eq!(restore.namespace, "sts");
+        assert_eq!(restore.source.configmap, DEFAULT_CONFIG_NAME);
+        assert_eq!(dependencies.len(), 1);
+        assert!(dependencies[0].found && dependencies[0].kind == "ConfigMap");
+    }
+
+    #[test]
+    fn a_snapshot_gives_the_names_it_recorded_when_its_data_store_succeeded() {
+        let cluster = cluster();
+        let named = session(|s| {
+            s["spec"]["dataSource"]["snapshot"] = json!("nightly");
+            s["spec"]["params"] = json!({"storageEndpoint": "http://minio:9000"});
+        });
+        let (planned, dependencies) = plan(&cluster, &named);
+        let restore = planned.unwrap();
+        assert_eq!(
+            restore.archives.unwrap(),
+            [
+                "sts-backup-20261201-0300.graph",
+                "sts-backup-20261201-0300.sty"
+            ]
+        );
+        assert_eq!(restore.endpoint.as_deref(), Some("http://minio:9000"));
+        assert!(dependencies.iter().any(|d| d.kind == "Snapshot" && d.found));
+
+        let settings = session(|s| {
+            s["spec"]["dataSource"]["snapshot"] = json!("nightly");
+            s["spec"]["tasks"] = json!(["settings-restore"]);
+        });
+        let refusal = plan(&cluster, &settings).0.unwrap_err();
+        assert!(refusal.invalid);
+        assert!(
+            refusal
+                .error
+                .message
+                .contains("no settings backup that succeeded"),
+            "{refusal:?}"
+        );
+        let graph_of_settings = session(|s| {
+            s["spec"]["dataSource"]["snapshot"] = json!("settings-only");
+        });
+        assert_eq!(
+            plan(&cluster, &graph_of_settings)
+                .0
+                .unwrap_err()
+                .error
+                .reason,
+            "NothingToRestore"
+        );
+    }
+
+    #[test]
+    fn wrong_specs_are_refused_before_anything_is_read() {
+        let cluster = cluster();
+        for (change, reason) in [
+            (
+                json!({"tasks": ["stackgraph-restore", "manifest-restore"]}),
+                "TasksUnsupported",
+            ),
+            (
+                json!({"target": {"kind": "Namespace", "name": "other"}}),
+                "TargetUnsupported",
+            ),
+            (
+                json!({"target": {"apiGroup": "apps", "kind": "StatefulSet", "name": "sts"}}),
+                "TargetUnsupported",
+            ),
+            (json!({"verify": true}), "OptionsUnsupported"),
+            (
+                json!({"manifestOptions": {"restoreNamespace": "elsewhere"}}),
+                "OptionsUnsupported",
+            ),
+            (json!({"params": {"bucket": "x"}}), "UnknownParameter"),
+        ] {
+            let wrong = session(|s| {
+                for (key, value) in change.as_object().unwrap() {
+                    s["spec"][key] = value.clone();
+                }
+            });
+            let (planned, dependencies) = plan(&cluster, &wrong);
+            let refusal = planned.unwrap_err();
+            assert!(refusal.invalid, "{change}");
+            assert_eq!(refusal.error.reason, reason, "{change}");
+            assert!(dependencies.is_empty(), "{change}");
+        }
+    }
+
+    #[test]
+    fn a_missing_configuration_or_snapshot_fails_naming_it() {
+        let cluster = cluster();
+        let other = session(|s| s["spec"]["params"] = json!({"configMap": "elsewhere"}));
+        let (planned, dependencies) = plan(&cluster, &other);
+        let refusal = planned.unwrap_err();
+        assert!(!refusal.invalid);
+        assert!(
+            refusal.error.message.contains("sts/elsewhere"),
+            "{refusal:?}"
+        );
+        assert!(!dependencies[0].found);
+        let gone = session(|s| s["spec"]["dataSource"]["snapshot"] = json!("gone"));
+        let (planned, dependencies) = plan(&cluster, &gone);
+        assert!(!planned.unwrap_err().invalid);
+        assert!(dependencies.iter().any(|d| d.name == "gone" && !d.found));
+    }
+}
