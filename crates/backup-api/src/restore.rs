@@ -56,7 +56,8 @@ pub struct RestoreSessionSpec {
     pub verify: bool,
     /// Parameters of a data-store task: `configMap` and `secret`, the installation's backup
     /// configuration (default: the chart's), `storageEndpoint` (the object store's URL when
-    /// not the installation's MinIO).
+    /// not the installation's MinIO), `elasticsearchUrl` (when not reached through its
+    /// Service).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
 }
@@ -103,6 +104,9 @@ pub enum RestoreTask {
     SettingsRestore,
     /// StackState's VictoriaMetrics instances, by their own restore Job.
     VictoriaMetricsRestore,
+    /// StackState's Elasticsearch indices, from a snapshot of its snapshot repository (the
+    /// writers scaled down, the live indices replaced).
+    ElasticsearchRestore,
 }
 
 impl RestoreTask {
@@ -177,7 +181,8 @@ pub struct RestoreSessionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<HookExecutionStatus>,
     /// What a data store's restore runs, followed and finalized by the operator: the data
-    /// store's own restore Job (StackGraph, settings, VictoriaMetrics).
+    /// store's own restore Job (StackGraph, settings, VictoriaMetrics), or the Elasticsearch
+    /// snapshot being restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_store_operation: Option<String>,
     /// Its steps.

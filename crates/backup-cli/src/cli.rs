@@ -1425,7 +1425,7 @@ pub struct RestoreSessionArgs {
     #[arg(long)]
     pub verify: bool,
     /// A data-store task's parameter (`configMap=NAME`, `secret=NAME`,
-    /// `storageEndpoint=URL`; repeatable).
+    /// `storageEndpoint=URL`, `elasticsearchUrl=URL`; repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Follow it to its end.
@@ -1450,6 +1450,8 @@ pub enum RestoreTaskArg {
     SettingsRestore,
     /// StackState's VictoriaMetrics, by its own restore Job.
     VictoriaMetricsRestore,
+    /// StackState's Elasticsearch, from a snapshot of its snapshot repository.
+    ElasticsearchRestore,
 }
 
 /// `--existing`.

@@ -3,7 +3,10 @@
 //! archive chosen, the installation's backups paused, its StackGraph users scaled down while
 //! the data store's own restore Job runs, then scaled back up and the Job removed, as
 //! `kbackup stackgraph restore` does; a restore whose Job fails reports its last log line and
-//! scales back up too; a second restore while the data store's lock is held is refused.
+//! scales back up too; a Snapshot that is not there fails it before anything is touched.
+//! And the installation's Elasticsearch (the test environment's): the newest snapshot of its
+//! repository restored over changed live indices, the writer scaled down meanwhile, the
+//! document counts compared with the snapshot's record.
 
 mod common;
 
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(120);
 const SCALED: &str = "observability.suse.com/scalable-during-stackgraph-restore";
+const ES_SCALED: &str = "observability.suse.com/scalable-during-es-restore";
 /// The kwok stage that fails a pod's container (the test environment's).
 const FAIL_LABEL: &str = "pod-container-running-failed.stage.kwok.x-k8s.io";
 
@@ -100,6 +104,156 @@ fn a_restore_session_restores_stackgraph_by_its_own_job_and_scales_back_up() {
     for volume in volumes {
         ns.kubectl(&["delete", "pv", &volume, "--wait=false"]);
     }
+}
+
+#[test]
+fn a_restore_session_restores_elasticsearch_from_its_newest_snapshot() {
+    let node = real_node();
+    install_definitions();
+    let ns = TestNamespace::create("kbackup-es-restore");
+    let search = Search::new();
+    let prefix = ns.name.clone();
+    let repository = format!(
+        "{}/{prefix}",
+        backup_testing::elasticsearch().repo_path.display()
+    );
+    search.call(
+        "PUT",
+        &format!("_snapshot/{prefix}"),
+        &format!(r#"{{"type": "fs", "settings": {{"location": "{repository}"}}}}"#),
+    );
+    for n in 0..3 {
+        search.call(
+            "PUT",
+            &format!("{prefix}_topology/_doc/{n}"),
+            r#"{"kept": true}"#,
+        );
+    }
+    search.call("POST", &format!("{prefix}_topology/_refresh"), "");
+    let taken = search.call(
+        "PUT",
+        &format!("_snapshot/{prefix}/nightly?wait_for_completion=true"),
+        &format!(r#"{{"indices": "{prefix}_*", "include_global_state": false}}"#),
+    );
+    assert_eq!(taken["snapshot"]["state"], "SUCCESS", "{taken}");
+    // Changed since: a document more in the live index.
+    search.call(
+        "PUT",
+        &format!("{prefix}_topology/_doc/9?refresh=true"),
+        r#"{"late": true}"#,
+    );
+    assert_eq!(search.count(&format!("{prefix}_topology")), 4);
+    ns.apply(&es_installation(&ns, &repository));
+    wait_for("the writer to run", WAIT, || {
+        let writer = object(&ns, "deployment", "es-writer");
+        (writer["status"]["readyReplicas"] == 1).then_some(())
+    });
+    let _operator = Operator::start(&ns.name, &node);
+
+    ns.apply(&format!(
+        "apiVersion: kbackup.io/v1alpha1
+kind: RestoreSession
+metadata: {{name: search}}
+spec:
+  target: {{kind: Namespace, name: {namespace}}}
+  dataSource: {{snapshot: latest}}
+  tasks: [elasticsearch-restore]
+  timeout: 5m
+  params: {{elasticsearchUrl: '{url}'}}
+",
+        namespace = ns.name,
+        url = search.url,
+    ));
+    let status = restore_ended(&ns, "search");
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(status["components"]["elasticsearch"]["phase"], "Succeeded");
+    assert_eq!(status["dataStoreOperation"], "nightly", "{status}");
+    let text = status["conditions"].to_string();
+    assert!(
+        text.contains("Elasticsearch restores snapshot nightly") && text.contains("es-writer (1)"),
+        "the writer scaled down, then up: {status}"
+    );
+    assert_eq!(
+        search.count(&format!("{prefix}_topology")),
+        3,
+        "back to the snapshot"
+    );
+    assert_eq!(
+        object(&ns, "deployment", "es-writer")["spec"]["replicas"],
+        1
+    );
+    search.call("DELETE", &format!("{prefix}_*"), "");
+    search.call("DELETE", &format!("_snapshot/{prefix}/nightly"), "");
+}
+
+/// The test Elasticsearch, reached by curl.
+struct Search {
+    url: String,
+}
+
+impl Search {
+    fn new() -> Self {
+        Self {
+            url: backup_testing::elasticsearch().url,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &str) -> Value {
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "-X", method, "-H", "content-type: application/json"])
+            .args(["--data", body, &format!("{}/{path}", self.url)])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    fn count(&self, index: &str) -> u64 {
+        self.call("POST", &format!("{index}/_refresh"), "");
+        let counted = self.call("GET", &format!("{index}/_count"), "");
+        counted["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{counted}"))
+    }
+}
+
+/// The installation's backup configuration for Elasticsearch (its snapshot repository at
+/// `repository`, its indices `<namespace>_*`) and the writer it scales down.
+fn es_installation(ns: &TestNamespace, repository: &str) -> String {
+    let prefix = &ns.name;
+    let config = format!(
+        "elasticsearch:
+  service: {{name: suse-observability-elasticsearch-master-headless, port: 9200}}
+  snapshotRepository: {{name: {prefix}, type: fs, location: '{repository}'}}
+  restore:
+    repository: {prefix}
+    scaleDownLabelSelector: {ES_SCALED}=true
+    indexPrefix: {prefix}
+    datastreamIndexPrefix: .ds-{prefix}_logs
+    datastreamName: {prefix}_logs
+    indicesPattern: '{prefix}_*'
+"
+    );
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: suse-observability-backup-config}}
+data:
+  config: |
+{config}---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: es-writer, labels: {{{ES_SCALED}: 'true'}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: es-writer}}}}
+  template:
+    metadata: {{labels: {{app: es-writer}}}}
+    spec:
+      containers: [{{name: writer, image: writer}}]
+",
+        config = backup_testing::indent(&config, 4),
+    )
 }
 
 /// Waits until the RestoreSession ended; its status.

@@ -181,6 +181,7 @@ fn spec(args: &RestoreSessionArgs) -> Result<RestoreSessionSpec, CliError> {
             RestoreTaskArg::StackgraphRestore => RestoreTask::StackgraphRestore,
             RestoreTaskArg::SettingsRestore => RestoreTask::SettingsRestore,
             RestoreTaskArg::VictoriaMetricsRestore => RestoreTask::VictoriaMetricsRestore,
+            RestoreTaskArg::ElasticsearchRestore => RestoreTask::ElasticsearchRestore,
         })
         .collect();
     // A data store's `latest` is its newest archive, found without a repository.

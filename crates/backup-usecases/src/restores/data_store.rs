@@ -1,12 +1,15 @@
-//! A RestoreSession of one of StackState's Job-based data stores (StackGraph, settings,
-//! VictoriaMetrics), done by the operator through the engine `kbackup stackgraph|settings|
-//! victoriametrics restore` runs: the installation's backup configuration loaded from its
-//! namespace, the archive chosen (the newest, or the one a Snapshot object recorded), the
-//! data store's lock taken and its workloads scaled down, its own restore Job made. Each
-//! later step looks at that Job; once it ended, the finalize scales the workloads back up,
-//! releases the lock and removes the Job. Nothing is lost to an operator restart: the Job's
-//! name is in the status before the Job is made, the replicas in the workloads' annotations.
+//! A RestoreSession of one of StackState's data stores, done by the operator through the
+//! engine the CLI's restore of it runs. For the Job-based ones (StackGraph, settings,
+//! VictoriaMetrics, as `kbackup stackgraph|settings|victoriametrics restore`): the
+//! installation's backup configuration loaded from its namespace, the archive chosen (the
+//! newest, or the one a Snapshot object recorded), the data store's lock taken and its
+//! workloads scaled down, its own restore Job made; each later step looks at that Job, and
+//! once it ended the finalize scales the workloads back up, releases the lock and removes
+//! the Job. Elasticsearch's goes through its own engine (`elasticsearch`). Nothing is lost to
+//! an operator restart: the operation (the Job's or the snapshot's name) is in the status
+//! before it starts, the replicas in the workloads' annotations.
 
+use super::elasticsearch::{EsProgress, PreparedEs, follow_es, prepare_es, start_es};
 use super::plan::RestoreRefusal;
 use crate::sessions::plan::{PlanError, read};
 use crate::sessions::report::SessionReport;
@@ -23,13 +26,13 @@ use backup_storage::StorageOptions;
 use std::collections::BTreeMap;
 
 /// The parameters a data-store restore takes.
-const PARAMS: [&str; 3] = ["configMap", "secret", "storageEndpoint"];
+const PARAMS: [&str; 4] = ["configMap", "secret", "storageEndpoint", "elasticsearchUrl"];
 
 /// A data store's restore, as validated from its RestoreSession.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataStoreRestore {
-    /// The data store.
-    pub data_store: DataStore,
+    /// The task.
+    pub task: RestoreTask,
     /// Its component in the status (as its backup session names it).
     pub component: &'static str,
     /// The names a Snapshot object recorded (one is this data store's archive), or `None`
@@ -39,20 +42,27 @@ pub struct DataStoreRestore {
     pub source: ConfigSource,
     /// The object store's URL, when not the installation's MinIO.
     pub endpoint: Option<String>,
+    /// Elasticsearch's URL, when not reached through a port-forward to its Service.
+    pub elasticsearch_url: Option<String>,
     /// The installation's namespace (the RestoreSession's).
     pub namespace: String,
 }
 
-/// A restore ready to start: the archive chosen and the Job it makes.
+/// A restore ready to start: what it restores and what follows it.
 pub struct PreparedDataStore {
-    /// The Job's spec.
-    spec: DataStoreSpec,
-    /// What the start does.
-    plan: RestorePlan,
-    /// The archive restored.
-    pub archive: String,
-    /// The restore Job's name.
-    pub job: String,
+    /// What it runs, in words (`Job stackgraph-restore-... restores sts-backup-....graph`).
+    pub executor: String,
+    /// What is followed and finalized: the restore Job's name, or the snapshot's.
+    pub operation: String,
+    work: PreparedWork,
+}
+
+/// The engine's part of a prepared restore.
+enum PreparedWork {
+    /// A data store's own restore Job: its spec and the start's plan.
+    Job(Box<(DataStoreSpec, RestorePlan)>),
+    /// An Elasticsearch snapshot's restore.
+    Elasticsearch(Box<PreparedEs>),
 }
 
 /// The data-store task among `tasks`, if any.
@@ -60,12 +70,16 @@ pub fn data_store_task(tasks: &[RestoreTask]) -> Option<RestoreTask> {
     tasks.iter().copied().find(|t| t.is_data_store())
 }
 
-/// The data store `task` restores and its component's name.
-fn store_of(task: RestoreTask) -> (DataStore, &'static str) {
+/// The Job-based data store `task` restores (`None`: Elasticsearch) and its component's
+/// name.
+fn store_of(task: RestoreTask) -> (Option<DataStore>, &'static str) {
     match task {
-        RestoreTask::SettingsRestore => (DataStore::Settings, "settings"),
-        RestoreTask::VictoriaMetricsRestore => (DataStore::VictoriaMetrics, "victoria-metrics"),
-        _ => (DataStore::StackGraph, "stackgraph"),
+        RestoreTask::SettingsRestore => (Some(DataStore::Settings), "settings"),
+        RestoreTask::VictoriaMetricsRestore => {
+            (Some(DataStore::VictoriaMetrics), "victoria-metrics")
+        }
+        RestoreTask::ElasticsearchRestore => (None, "elasticsearch"),
+        _ => (Some(DataStore::StackGraph), "stackgraph"),
     }
 }
 
@@ -149,10 +163,10 @@ pub async fn plan_data_store<C: Cluster + ?Sized>(
 /// The data-store restore `session`'s `task` asks for, as far as its spec says (the newest
 /// archive; [`plan_data_store`] reads the Snapshot it names).
 pub fn data_store_restore(session: &RestoreSession, task: RestoreTask) -> DataStoreRestore {
-    let (data_store, component) = store_of(task);
+    let (_, component) = store_of(task);
     let param = |key: &str| session.spec.params.get(key).cloned();
     DataStoreRestore {
-        data_store,
+        task,
         component,
         archives: None,
         source: ConfigSource {
@@ -160,6 +174,7 @@ pub fn data_store_restore(session: &RestoreSession, task: RestoreTask) -> DataSt
             secret: param("secret").unwrap_or_else(|| DEFAULT_CONFIG_NAME.to_owned()),
         },
         endpoint: param("storageEndpoint"),
+        elasticsearch_url: param("elasticsearchUrl"),
         namespace: session.metadata.namespace.clone().unwrap_or_default(),
     }
 }
@@ -204,12 +219,20 @@ async fn recorded_archives<C: Cluster + ?Sized>(
     Ok(names)
 }
 
-/// Chooses the archive and plans the start: refused when the archive is not there or the
-/// data store's lock is held by another restore.
+/// Chooses the archive (or snapshot) and plans the start: refused when it is not there or
+/// the data store's lock is held by another restore.
 pub async fn prepare_data_store<C: Cluster + Clone>(
     cluster: &C,
     restore: &DataStoreRestore,
 ) -> Result<PreparedDataStore, String> {
+    let Some(data_store) = store_of(restore.task).0 else {
+        let (snapshot, prepared) = prepare_es(cluster, restore).await?;
+        return Ok(PreparedDataStore {
+            executor: format!("Elasticsearch restores snapshot {snapshot}"),
+            operation: snapshot,
+            work: PreparedWork::Elasticsearch(Box::new(prepared)),
+        });
+    };
     let installation =
         Installation::load(cluster.clone(), &restore.namespace, &restore.source, None)
             .await
@@ -220,7 +243,7 @@ pub async fn prepare_data_store<C: Cluster + Clone>(
     };
     let prepared = installation
         .prepare_restore(
-            restore.data_store,
+            data_store,
             choice,
             SpecOptions::default(),
             StorageOptions::from_lookup(|_| None),
@@ -236,24 +259,31 @@ pub async fn prepare_data_store<C: Cluster + Clone>(
     if let Some(refused) = &plan.refused {
         return Err(refused.clone());
     }
+    let job = engine.operation(&plan);
     Ok(PreparedDataStore {
-        job: engine.operation(&plan),
-        archive: plan.archive.clone(),
-        spec: prepared.spec,
-        plan,
+        executor: format!("Job {job} restores {}", plan.archive),
+        operation: job,
+        work: PreparedWork::Job(Box::new((prepared.spec, plan))),
     })
 }
 
-/// Takes the lock, scales the workloads down and makes the restore Job; the workloads
-/// scaled down (`name (replicas)`). A failed start scaled back up what it scaled down.
-pub async fn start_data_store<C: Cluster + ?Sized>(
+/// Takes the lock, scales the workloads down and starts the restore (the data store's Job,
+/// or Elasticsearch's restore of the snapshot); the workloads scaled down
+/// (`name (replicas)`). A failed start scaled back up what it scaled down.
+pub async fn start_data_store<C: Cluster + Clone>(
     cluster: &C,
     restore: &DataStoreRestore,
     prepared: PreparedDataStore,
 ) -> Result<Vec<String>, String> {
-    let engine = JobRestore::new(cluster, &restore.namespace, prepared.spec);
+    let (spec, plan) = match prepared.work {
+        PreparedWork::Elasticsearch(prepared) => {
+            return start_es(cluster, restore, *prepared).await;
+        }
+        PreparedWork::Job(job) => *job,
+    };
+    let engine = JobRestore::new(cluster, &restore.namespace, spec);
     let started = engine
-        .start(&prepared.plan, chrono::Utc::now(), &NoProgress)
+        .start(&plan, chrono::Utc::now(), &NoProgress)
         .await
         .map_err(|e| e.to_string())?;
     Ok(started
@@ -272,12 +302,13 @@ pub struct DataStoreEnd {
     pub scaled_up: Vec<String>,
 }
 
-/// Looks at the restore Job `job`: `None` while it runs (unless `stop`, which deletes it);
-/// once it ended (or is gone), finalizes and reports the component.
+/// Looks at the restore `operation` (a Job, or Elasticsearch's restore of a snapshot):
+/// `None` while it runs (unless `stop`: a Job is deleted); once it ended (or is gone),
+/// finalizes and reports the component.
 pub async fn follow_data_store<C: Cluster + Clone>(
     cluster: &C,
     restore: &DataStoreRestore,
-    job: &str,
+    operation: &str,
     stop: bool,
 ) -> Option<DataStoreEnd> {
     let end = |report| {
@@ -286,6 +317,20 @@ pub async fn follow_data_store<C: Cluster + Clone>(
             scaled_up: vec![],
         })
     };
+    let Some(data_store) = store_of(restore.task).0 else {
+        return match follow_es(cluster, restore, operation, stop).await {
+            Ok(EsProgress::Recovering) => None,
+            Ok(EsProgress::Over { scaled_up, error }) => Some(DataStoreEnd {
+                report: match error {
+                    Some(error) => failed(restore, error),
+                    None => succeeded(restore),
+                },
+                scaled_up,
+            }),
+            Err(error) => end(failed(restore, error)),
+        };
+    };
+    let job = operation;
     let installation = match Installation::load(
         cluster.clone(),
         &restore.namespace,
@@ -298,10 +343,7 @@ pub async fn follow_data_store<C: Cluster + Clone>(
         Err(error) => return end(failed(restore, format!("{error}"))),
     };
     let endpoint = restore.endpoint.as_deref();
-    let spec = match restore
-        .data_store
-        .spec(&installation.config, endpoint, SpecOptions::default())
-    {
+    let spec = match data_store.spec(&installation.config, endpoint, SpecOptions::default()) {
         Ok(spec) => spec,
         Err(error) => return end(failed(restore, format!("{error}"))),
     };
@@ -339,20 +381,7 @@ pub async fn follow_data_store<C: Cluster + Clone>(
     });
     let report = match error {
         Some(error) => failed(restore, error),
-        None => SessionReport {
-            phase: Some(SnapshotPhase::Succeeded),
-            total_components: 1,
-            components: BTreeMap::from([(
-                restore.component.to_owned(),
-                ComponentStatus {
-                    phase: "Succeeded".into(),
-                    duration: None,
-                    size: None,
-                    error: None,
-                },
-            )]),
-            ..SessionReport::default()
-        },
+        None => succeeded(restore),
     };
     Some(DataStoreEnd { report, scaled_up })
 }
@@ -364,6 +393,24 @@ fn last_log_line(logs: &[backup_core::cluster::ContainerLog]) -> String {
         .find_map(|log| log.text.lines().rev().find(|l| !l.trim().is_empty()))
         .map(|line| format!(": {}", line.trim()))
         .unwrap_or_default()
+}
+
+/// The report of a restore whose component succeeded.
+fn succeeded(restore: &DataStoreRestore) -> SessionReport {
+    SessionReport {
+        phase: Some(SnapshotPhase::Succeeded),
+        total_components: 1,
+        components: BTreeMap::from([(
+            restore.component.to_owned(),
+            ComponentStatus {
+                phase: "Succeeded".into(),
+                duration: None,
+                size: None,
+                error: None,
+            },
+        )]),
+        ..SessionReport::default()
+    }
 }
 
 /// The report of a restore whose component failed with `error`.
@@ -443,7 +490,7 @@ mod tests {
         let cluster = cluster();
         let (planned, dependencies) = plan(&cluster, &session(|_| {}));
         let restore = planned.unwrap();
-        assert_eq!(restore.data_store, DataStore::StackGraph);
+        assert_eq!(restore.task, RestoreTask::StackgraphRestore);
         assert_eq!(restore.component, "stackgraph");
         assert_eq!(restore.archives, None, "the newest");
         assert_eq!(restore.namespace, "sts");

@@ -276,7 +276,7 @@ async fn start<C: Cluster + PodExec + Clone>(
         }
         (true, Executor::DataStore(restore, prepared)) => {
             // Its Job's name first: a restart from here on follows and finalizes it.
-            let archive = prepared.archive.clone();
+            let executor = prepared.executor.clone();
             status["dataStoreOperation"] = json!(job_name);
             write_status(cluster, "RestoreSession", object.clone(), status.clone()).await?;
             match start_data_store(cluster, &restore, *prepared).await {
@@ -288,7 +288,7 @@ async fn start<C: Cluster + PodExec + Clone>(
                             ConditionStatus::True,
                             "SuccessfullyEnsuredRestoreExecutor",
                             format!(
-                                "Restore Executor has been ensured successfully (Job {job_name} restores {archive}; scaled down: {}).",
+                                "Restore Executor has been ensured successfully ({executor}; scaled down: {}).",
                                 listed(&scaled)
                             ),
                             now,
@@ -373,7 +373,7 @@ impl Executor {
     fn job_name(&self, session: &str) -> String {
         match self {
             Executor::Job(_) => restore_object_name(session),
-            Executor::DataStore(_, prepared) => prepared.job.clone(),
+            Executor::DataStore(_, prepared) => prepared.operation.clone(),
         }
     }
 }
