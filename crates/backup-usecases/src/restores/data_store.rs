@@ -434,6 +434,7 @@ fn failed(restore: &DataStoreRestore, error: String) -> SessionReport {
 mod tests {
     use super::*;
     use backup_api::API_VERSION;
+    use backup_core::cluster::JobControl;
     use backup_core::testing::FakeCluster;
     use futures::FutureExt;
     use serde_json::{Value, json};
@@ -578,6 +579,131 @@ mod tests {
             assert_eq!(refusal.error.reason, reason, "{change}");
             assert!(dependencies.is_empty(), "{change}");
         }
+    }
+
+    /// The installation's configuration for a StackGraph restore (keys in the ConfigMap).
+    const CONFIG: &str = r#"
+minio: {service: {name: minio, port: 9000}, accessKey: AKIAEXAMPLE, secretKey: very-secret-key}
+stackgraph:
+  bucket: graph
+  restore:
+    scaleDownLabelSelector: stackstate.com/connects-to-stackgraph=true
+    zookeeperQuorum: zookeeper:2181
+    job: {image: backup:1.0, waitImage: wait:1.0}
+    pvc: {size: 1Gi}
+"#;
+
+    fn at(time: &str) -> chrono::DateTime<chrono::Utc> {
+        time.parse().unwrap()
+    }
+
+    /// A StackGraph restore started by an operator that was then killed: the lock taken, the
+    /// server scaled down, the Job made, the RestoreSession Running with the Job's name and
+    /// `deadline`; the Job's name.
+    fn started_by_a_killed_operator(cluster: &FakeCluster, deadline: &str) -> String {
+        use backup_k8s::datastore::{JobRequest, stackgraph_spec};
+        cluster.insert(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": DEFAULT_CONFIG_NAME, "namespace": "sts"},
+            "data": {"config": CONFIG}}));
+        let label = ("stackstate.com/connects-to-stackgraph", "true");
+        cluster.add_workload("sts", "server", 2, &[label], &[]);
+        let config =
+            backup_core::stackstate::StackStateConfig::from_documents(("ConfigMap", CONFIG), None)
+                .unwrap();
+        let engine = JobRestore::new(cluster, "sts", stackgraph_spec(&config, None).unwrap());
+        let request = JobRequest {
+            archive: "sts-backup-20261201-0300.graph".into(),
+            access_key: "AKIAEXAMPLE".into(),
+            secret_key: backup_core::Secret::new("very-secret-key"),
+            run_id: "20261201t100000".into(),
+        };
+        let plan = engine.plan(&request).now_or_never().unwrap().unwrap();
+        let job = engine.operation(&plan);
+        engine
+            .start(&plan, at("2026-12-01T10:00:00Z"), &NoProgress)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert_eq!(cluster.workload("server").replicas, 0);
+        cluster.insert(&json!({"apiVersion": API_VERSION, "kind": "RestoreSession",
+            "metadata": {"name": "graph", "namespace": "sts", "uid": "graph-uid",
+                "creationTimestamp": "2026-12-01T10:00:00Z"},
+            "spec": {"target": {"kind": "Namespace", "name": "sts"},
+                "dataSource": {"snapshot": "latest"}, "tasks": ["stackgraph-restore"]},
+            "status": {"phase": "Running", "dataStoreOperation": job, "deadline": deadline,
+                "totalComponents": 1, "components": {"stackgraph": {"phase": "Pending"}}}}));
+        job
+    }
+
+    fn step(cluster: &FakeCluster, time: &str) -> Value {
+        let settings = crate::sessions::reconcile::OperatorSettings {
+            image: "localhost/kbackup:test".into(),
+            placement: Default::default(),
+            http: None,
+        };
+        super::super::reconcile::reconcile_restore(cluster, "sts", "graph", &settings, at(time))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        cluster
+            .object("RestoreSession", Some("sts"), "graph")
+            .unwrap()["status"]
+            .clone()
+    }
+
+    #[test]
+    fn a_new_operator_follows_the_job_a_killed_one_started_and_finalizes_it() {
+        let cluster = cluster();
+        let job = started_by_a_killed_operator(&cluster, "2026-12-01T12:00:00Z");
+        let status = step(&cluster, "2026-12-01T10:01:00Z");
+        assert_eq!(status["phase"], "Running", "the Job runs: {status}");
+        assert_eq!(cluster.workload("server").replicas, 0, "still down");
+        cluster.finish_job("sts", &job, JobState::Succeeded);
+        let status = step(&cluster, "2026-12-01T10:02:00Z");
+        assert_eq!(status["phase"], "Succeeded", "{status}");
+        assert_eq!(status["components"]["stackgraph"]["phase"], "Succeeded");
+        assert!(
+            status["conditions"]
+                .to_string()
+                .contains("scaled back up: server (2)"),
+            "{status}"
+        );
+        let server = cluster.workload("server");
+        assert_eq!(server.replicas, 2);
+        assert!(server.annotations.is_empty(), "{:?}", server.annotations);
+        assert_eq!(
+            cluster
+                .job_state("sts", &job)
+                .now_or_never()
+                .unwrap()
+                .unwrap(),
+            None,
+            "the Job removed"
+        );
+    }
+
+    #[test]
+    fn past_its_deadline_a_data_store_restore_stops_its_job_and_scales_back_up() {
+        let cluster = cluster();
+        let job = started_by_a_killed_operator(&cluster, "2026-12-01T10:30:00Z");
+        let status = step(&cluster, "2026-12-01T10:31:00Z");
+        assert_eq!(status["phase"], "Failed", "{status}");
+        assert!(
+            status["components"]["stackgraph"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("stopped at the deadline"),
+            "{status}"
+        );
+        assert_eq!(cluster.workload("server").replicas, 2);
+        assert_eq!(
+            cluster
+                .job_state("sts", &job)
+                .now_or_never()
+                .unwrap()
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
