@@ -14,7 +14,7 @@ use crate::ci::cargo;
 use crate::testenv::TestEnv;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 const NAMESPACE: &str = "kbackup-demo";
 const CRD: &str = "greetings.demo.kbackup.io";
@@ -134,7 +134,7 @@ pub fn run(root: &Path, env: &TestEnv) -> Result<()> {
     stackstate(root, env)?;
 
     println!(
-        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots, with a pre-backup hook run as a Job, then a RestoreSession (made and followed with `kbackup restoresession`) brought a deleted ConfigMap back and a BackupVerifier proved the snapshot restores; a StackState installation's settings were backed up by its own CronJob and listed"
+        "\ndemo: backed up namespace {NAMESPACE} and its CRD into {repo_url}, deleted them, planned and restored them in dependency order, cloned them beside themselves; the repository checks clean; backed up a StatefulSet's manifests and volumes from the real node into MinIO, deleted them, and brought them back on their data; the operator ran a declared backup of a namespace into MinIO and into a claim, as a Job each, and wrote their Snapshots, with a pre-backup hook run as a Job, then a RestoreSession (made and followed with `kbackup restoresession`) brought a deleted ConfigMap back and a BackupVerifier proved the snapshot restores; a StackState installation's settings were backed up by its own CronJob, listed, and restored by the operator from a RestoreSession (scaled down, its restore Job run, scaled back up)"
     );
     Ok(())
 }
@@ -281,31 +281,7 @@ fn operator(root: &Path, env: &TestEnv) -> Result<()> {
             )
             .replace("@TOOLBOX@", &env.variable("KBACKUP_TEST_TOOLBOX_IMAGE")?),
     )?;
-    let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
-    let mut operator = Command::new(target_dir(root).join("release/kbackup-operator"))
-        .args(["--image", &env.variable("KBACKUP_TEST_KBACKUP_IMAGE")?])
-        .args([
-            "--metrics-address",
-            "127.0.0.1:0",
-            "--leader-election=false",
-        ])
-        .args([
-            "--watch-namespaces",
-            OPERATOR_NAMESPACE,
-            "--log-level",
-            "warn",
-        ])
-        .args([
-            "--job-node-selector",
-            &format!("kubernetes.io/hostname={node}"),
-        ])
-        .args([
-            "--job-toleration",
-            &env.variable("KBACKUP_TEST_NODE_TAINT")?,
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .spawn()
-        .context("starting kbackup-operator")?;
+    let mut operator = start_operator(root, env, OPERATOR_NAMESPACE)?;
     let ran = (|| -> Result<()> {
         // A field of an object of the namespace (empty when it cannot be read).
         let field = |kind: &str, name: &str, path: &str| {
@@ -446,7 +422,10 @@ spec: {{repository: demo, timeout: 5m}}
 
 /// The StackState part: an installation's backup configuration and settings backup CronJob
 /// (its Job runs on the real node and uploads an archive to the test MinIO); `kbackup
-/// settings backup` runs the CronJob now and reports the archive, `settings list` shows it.
+/// settings backup` runs the CronJob now and reports the archive, `settings list` shows it;
+/// then the operator restores that archive from a RestoreSession made and followed by
+/// `kbackup restoresession create --wait` (the settings API scaled down while the
+/// installation's own restore Job runs on a simulated node, then scaled back up).
 fn stackstate(root: &Path, env: &TestEnv) -> Result<()> {
     eprintln!("\n== a StackState installation's settings backed up now, by its own backup CronJob");
     let kubectl = env.kubectl()?;
@@ -478,6 +457,42 @@ fn stackstate(root: &Path, env: &TestEnv) -> Result<()> {
         shown(command, &[&["-n", STACKSTATE_NAMESPACE], args].concat())
     };
     let ran = kb(&["settings", "backup"]).and_then(|()| kb(&["settings", "list"]));
+    let ran = ran.and_then(|()| {
+        eprintln!(
+            "\n== the operator restores those settings from a RestoreSession: the settings API scaled down, the installation's own restore Job run, scaled back up"
+        );
+        let mut operator = start_operator(root, env, STACKSTATE_NAMESPACE)?;
+        let target = format!("namespace/{STACKSTATE_NAMESPACE}");
+        let param = format!("storageEndpoint={endpoint}");
+        let restored = kb(&[
+            "restoresession",
+            "create",
+            "settings-back",
+            "--target",
+            &target,
+            "--tasks",
+            "settings-restore",
+            "--param",
+            &param,
+            "--wait",
+            "--timeout",
+            "3m",
+        ]);
+        let _ = operator.kill();
+        let _ = operator.wait();
+        restored?;
+        eprintln!("\n$ kubectl get restoresessions,deployments -n {STACKSTATE_NAMESPACE}");
+        print!(
+            "{}",
+            kubectl.run(&[
+                "get",
+                "restoresessions,deployments",
+                "-n",
+                STACKSTATE_NAMESPACE
+            ])?
+        );
+        Ok(())
+    });
     kubectl.run(&[
         "delete",
         "namespace",
@@ -486,6 +501,30 @@ fn stackstate(root: &Path, env: &TestEnv) -> Result<()> {
         "--timeout=120s",
     ])?;
     ran
+}
+
+/// The operator (its release build), watching `namespace`, its Jobs on the real node.
+fn start_operator(root: &Path, env: &TestEnv, namespace: &str) -> Result<Child> {
+    let node = env.variable("KBACKUP_TEST_NODE_NAME")?;
+    Command::new(target_dir(root).join("release/kbackup-operator"))
+        .args(["--image", &env.variable("KBACKUP_TEST_KBACKUP_IMAGE")?])
+        .args([
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--leader-election=false",
+        ])
+        .args(["--watch-namespaces", namespace, "--log-level", "warn"])
+        .args([
+            "--job-node-selector",
+            &format!("kubernetes.io/hostname={node}"),
+        ])
+        .args([
+            "--job-toleration",
+            &env.variable("KBACKUP_TEST_NODE_TAINT")?,
+        ])
+        .env("KUBECONFIG", env.variable("KUBECONFIG")?)
+        .spawn()
+        .context("starting kbackup-operator")
 }
 
 /// Runs kbackup as `command` says, showing `args` as a person would type them.
