@@ -10,7 +10,8 @@ mod common;
 
 use backup_testing::{RealNode, TestNamespace, indent, real_node, s3, unique_name};
 use common::{
-    Operator, PASSWORD, WAIT, ended, install_definitions, items, object, storage, trigger, wait_for,
+    Operator, PASSWORD, WAIT, ended, install_definitions, items, object, restore_ended, storage,
+    trigger, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -169,17 +170,6 @@ fn file(ns: &TestNamespace, path: &str) -> String {
         "-c",
         &format!("cat {path} 2>/dev/null; true"),
     ])
-}
-
-fn restore_ended(ns: &TestNamespace, name: &str) -> Value {
-    wait_for(&format!("restore {name} to end"), WAIT, || {
-        let status = object(ns, "restoresession", name)["status"].clone();
-        matches!(
-            status["phase"].as_str(),
-            Some("Succeeded" | "Failed" | "Invalid")
-        )
-        .then_some(status)
-    })
 }
 
 #[test]

@@ -9,7 +9,9 @@
 mod common;
 
 use backup_testing::{RealNode, TestNamespace, indent, real_node, s3, unique_name};
-use common::{Operator, WAIT, install_definitions, items, object, storage, wait_for};
+use common::{
+    Operator, WAIT, install_definitions, items, object, restore_ended, storage, wait_for,
+};
 use serde_json::Value;
 use std::process::Command;
 
@@ -87,18 +89,6 @@ fn wait_ready(ns: &TestNamespace) {
         let sts = object(ns, "statefulset", "db");
         (sts["status"]["readyReplicas"] == 2).then_some(())
     });
-}
-
-/// Waits until the RestoreSession left Pending and Running; its status.
-fn restore_ended(ns: &TestNamespace, name: &str) -> Value {
-    wait_for(&format!("restore {name} to end"), WAIT, || {
-        let status = object(ns, "restoresession", name)["status"].clone();
-        matches!(
-            status["phase"].as_str(),
-            Some("Succeeded" | "Failed" | "Invalid" | "Unknown")
-        )
-        .then_some(status)
-    })
 }
 
 /// The keys of seed 004's RestoreSession status, and of its entries.

@@ -9,7 +9,10 @@
 mod common;
 
 use backup_testing::{RealNode, TestNamespace, kubeconfig, real_node, s3, unique_name};
-use common::{Operator, ended, install_definitions, items, object, scheduled_run, storage};
+use common::{
+    Operator, Search, ended, install_definitions, items, object, scheduled_run, scratch_volumes,
+    storage,
+};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -23,7 +26,7 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     s3().create_bucket(&bucket);
     let settings_bucket = unique_name("operator-sts-settings");
     s3().create_bucket(&settings_bucket);
-    let volumes = scratch_volumes(&ns);
+    let volumes = scratch_volumes(&ns, 3);
     let search = elasticsearch(&ns.name);
     ns.apply(&installation(&ns, &node, &bucket, &settings_bucket));
     ns.kubectl(&[
@@ -165,32 +168,11 @@ fn a_stackstate_configuration_runs_the_sts_backup_job_and_an_es_snapshot_on_sche
     }
 }
 
-/// The test Elasticsearch, reached by curl.
-struct Search {
-    url: String,
-}
-
-impl Search {
-    fn call(&self, method: &str, path: &str, body: &str) -> Value {
-        let output = Command::new("curl")
-            .args(["-sS", "-X", method, "-H", "content-type: application/json"])
-            .args(["--data", body, &format!("{}/{path}", self.url)])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        self.call("GET", path, "")
-    }
-}
-
 /// A snapshot repository named `prefix` (a directory of the test Elasticsearch) and an
 /// index `<prefix>-data` with a document in it.
 fn elasticsearch(prefix: &str) -> Search {
     let server = backup_testing::elasticsearch();
-    let search = Search { url: server.url };
+    let search = Search::new();
     let location = server.repo_path.join(prefix);
     let settings = serde_json::json!({"type": "fs", "settings": {"location": location}});
     let made = search.call("PUT", &format!("_snapshot/{prefix}"), &settings.to_string());
@@ -202,26 +184,6 @@ fn elasticsearch(prefix: &str) -> Search {
     );
     assert!(indexed["result"].is_string(), "{indexed}");
     search
-}
-
-/// Volumes for the backup Jobs' scratch claims (their class is the namespace's name).
-fn scratch_volumes(ns: &TestNamespace) -> Vec<String> {
-    let names: Vec<String> = (0..3).map(|n| format!("{}-pv-{n}", ns.name)).collect();
-    for name in &names {
-        ns.apply(&format!(
-            "apiVersion: v1
-kind: PersistentVolume
-metadata: {{name: {name}}}
-spec:
-  capacity: {{storage: 5Gi}}
-  accessModes: [ReadWriteOnce]
-  storageClassName: {class}
-  hostPath: {{path: /tmp/kbackup-sts-scratch}}
-",
-            class = ns.name
-        ));
-    }
-    names
 }
 
 /// What the test's settings backup CronJob writes (the chart's names its archives by the

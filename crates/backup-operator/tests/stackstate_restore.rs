@@ -11,11 +11,10 @@
 mod common;
 
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
-use common::{Operator, install_definitions, object, wait_for};
-use serde_json::Value;
-use std::time::Duration;
+use common::{
+    Operator, Search, WAIT, install_definitions, object, restore_ended, scratch_volumes, wait_for,
+};
 
-const WAIT: Duration = Duration::from_secs(120);
 const SCALED: &str = "observability.suse.com/scalable-during-stackgraph-restore";
 const ES_SCALED: &str = "observability.suse.com/scalable-during-es-restore";
 /// The kwok stage that fails a pod's container (the test environment's).
@@ -34,7 +33,7 @@ fn a_restore_session_restores_stackgraph_by_its_own_job_and_scales_back_up() {
     ] {
         s3().put(&bucket, archive, b"graph");
     }
-    let volumes = scratch_volumes(&ns);
+    let volumes = scratch_volumes(&ns, 2);
     ns.apply(&installation(&ns, &bucket, false));
     wait_for("the server to run", WAIT, || {
         let server = object(&ns, "deployment", "server");
@@ -81,11 +80,42 @@ fn a_restore_session_restores_stackgraph_by_its_own_job_and_scales_back_up() {
         "the restore Job is removed"
     );
 
-    // A Job that fails: its last log line is the error, the server is scaled back up.
+    // From a Snapshot object a data-store session wrote (its names listed together): the
+    // older archive it recorded. Its Job fails: its last log line is the error, the server
+    // is scaled back up.
+    ns.apply(
+        "apiVersion: kbackup.io/v1alpha1
+kind: Snapshot
+metadata: {name: nightly}
+spec: {repository: archives, session: nightly, backupSession: nightly-1,
+  snapshotId: 'sts-backup-20261120-0300.graph,sts-backup-20261120-0400.sty'}
+",
+    );
+    ns.kubectl(&[
+        "patch",
+        "snapshot",
+        "nightly",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Succeeded","components":{"stackgraph":{"phase":"Succeeded"},"settings":{"phase":"Succeeded"}}}}"#,
+    ]);
     ns.apply(&installation(&ns, &bucket, true));
-    ns.apply(&restore_session(&ns, "failing", "latest"));
+    ns.apply(&restore_session(&ns, "failing", "nightly"));
     let status = restore_ended(&ns, "failing");
     assert_eq!(status["phase"], "Failed", "{status}");
+    assert!(
+        status["conditions"]
+            .to_string()
+            .contains("restores sts-backup-20261120-0300.graph"),
+        "the archive the Snapshot recorded: {status}"
+    );
+    assert!(
+        status["dependencies"]
+            .to_string()
+            .contains(r#""kind":"Snapshot","name":"nightly""#),
+        "{status}"
+    );
     let error = status["components"]["stackgraph"]["error"]
         .as_str()
         .unwrap_or_default();
@@ -186,37 +216,6 @@ spec:
     search.call("DELETE", &format!("_snapshot/{prefix}/nightly"), "");
 }
 
-/// The test Elasticsearch, reached by curl.
-struct Search {
-    url: String,
-}
-
-impl Search {
-    fn new() -> Self {
-        Self {
-            url: backup_testing::elasticsearch().url,
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: &str) -> Value {
-        let output = std::process::Command::new("curl")
-            .args(["-sS", "-X", method, "-H", "content-type: application/json"])
-            .args(["--data", body, &format!("{}/{path}", self.url)])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
-    }
-
-    fn count(&self, index: &str) -> u64 {
-        self.call("POST", &format!("{index}/_refresh"), "");
-        let counted = self.call("GET", &format!("{index}/_count"), "");
-        counted["count"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{counted}"))
-    }
-}
-
 /// The installation's backup configuration for Elasticsearch (its snapshot repository at
 /// `repository`, its indices `<namespace>_*`) and the writer it scales down.
 fn es_installation(ns: &TestNamespace, repository: &str) -> String {
@@ -254,18 +253,6 @@ spec:
 ",
         config = backup_testing::indent(&config, 4),
     )
-}
-
-/// Waits until the RestoreSession ended; its status.
-fn restore_ended(ns: &TestNamespace, name: &str) -> Value {
-    wait_for(&format!("restore {name} to end"), WAIT, || {
-        let status = object(ns, "restoresession", name)["status"].clone();
-        matches!(
-            status["phase"].as_str(),
-            Some("Succeeded" | "Failed" | "Invalid" | "Unknown")
-        )
-        .then_some(status)
-    })
 }
 
 /// A StackGraph RestoreSession of the installation in `ns`, from `snapshot`, its archives
@@ -338,24 +325,4 @@ spec:
         access_key = minio.access_key_id,
         secret_key = minio.secret_access_key,
     )
-}
-
-/// Volumes for the restore Jobs' scratch claims (their class is the namespace's name).
-fn scratch_volumes(ns: &TestNamespace) -> Vec<String> {
-    let names: Vec<String> = (0..2).map(|n| format!("{}-pv-{n}", ns.name)).collect();
-    for name in &names {
-        ns.apply(&format!(
-            "apiVersion: v1
-kind: PersistentVolume
-metadata: {{name: {name}}}
-spec:
-  capacity: {{storage: 5Gi}}
-  accessModes: [ReadWriteOnce]
-  storageClassName: {class}
-  hostPath: {{path: /tmp/kbackup-sts-scratch}}
-",
-            class = ns.name
-        ));
-    }
-    names
 }

@@ -96,6 +96,13 @@ pub struct PausedWorkload {
     pub restore_replicas: i32,
 }
 
+impl std::fmt::Display for PausedWorkload {
+    /// `server (2)`: its name and the replicas it gets back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.workload.name, self.restore_replicas)
+    }
+}
+
 fn describe(w: &Workload) -> String {
     format!("{:?} {}/{}", w.kind, w.namespace, w.name)
 }

@@ -399,3 +399,77 @@ pub fn pause(ns: &TestNamespace, configuration: &str) {
         r#"{"spec":{"paused":true}}"#,
     ]);
 }
+
+/// Waits until the RestoreSession `name` ended (Succeeded, Failed, Invalid or Unknown); its
+/// status.
+pub fn restore_ended(ns: &TestNamespace, name: &str) -> Value {
+    wait_for(&format!("restore {name} to end"), WAIT, || {
+        let status = object(ns, "restoresession", name)["status"].clone();
+        matches!(
+            status["phase"].as_str(),
+            Some("Succeeded" | "Failed" | "Invalid" | "Unknown")
+        )
+        .then_some(status)
+    })
+}
+
+/// `count` volumes for the scratch claims of a StackState installation's Jobs in `ns`
+/// (their class is the namespace's name); their names.
+pub fn scratch_volumes(ns: &TestNamespace, count: usize) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|n| format!("{}-pv-{n}", ns.name)).collect();
+    for name in &names {
+        ns.apply(&format!(
+            "apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {name}}}
+spec:
+  capacity: {{storage: 5Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: {class}
+  hostPath: {{path: /tmp/kbackup-sts-scratch}}
+",
+            class = ns.name
+        ));
+    }
+    names
+}
+
+/// The test Elasticsearch, reached by curl.
+pub struct Search {
+    /// Its URL.
+    pub url: String,
+}
+
+impl Search {
+    /// The test environment's.
+    pub fn new() -> Self {
+        Self {
+            url: backup_testing::elasticsearch().url,
+        }
+    }
+
+    /// The JSON answer of a call (null when it is not JSON).
+    pub fn call(&self, method: &str, path: &str, body: &str) -> Value {
+        let output = Command::new("curl")
+            .args(["-sS", "-X", method, "-H", "content-type: application/json"])
+            .args(["--data", body, &format!("{}/{path}", self.url)])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    /// The JSON answer of a GET.
+    pub fn get(&self, path: &str) -> Value {
+        self.call("GET", path, "")
+    }
+
+    /// The documents of `index`, once refreshed.
+    pub fn count(&self, index: &str) -> u64 {
+        self.call("POST", &format!("{index}/_refresh"), "");
+        let counted = self.get(&format!("{index}/_count"));
+        counted["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{counted}"))
+    }
+}

@@ -3,10 +3,11 @@
 //! (`PreRestoreHooksExecutionSucceeded`, `PostBackupHooksExecutionSucceeded`...) whose message
 //! says why a hook failed or was skipped.
 
-use super::plan::{HookStage, PlannedHook};
+use super::plan::{HookStage, PlannedHook, plan_hooks};
 use super::run::{HookOutcome, HookRunner};
 use crate::sessions::reconcile::condition;
-use backup_api::{ConditionStatus, HookPhase, HookStatus};
+use backup_api::{ConditionStatus, HookInfo, HookPhase, HookStatus};
+use backup_core::ClusterError;
 use backup_core::cluster::{JobControl, PodExec, ResourceStore};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -49,6 +50,40 @@ pub async fn run_stage<C: ResourceStore + JobControl + PodExec + ?Sized>(
     // Hooks take time: what follows them happens that much later.
     *now += chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
     record(work, stage, &outcomes, status, *now)
+}
+
+/// Plans the post hooks `infos` (their templates read again: one deleted since the start
+/// fails them, saying so) and runs them by the work's outcome (`succeeded`), into `status`;
+/// whether none failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_post_hooks<C: ResourceStore + JobControl + PodExec + ?Sized>(
+    cluster: &C,
+    runner: &HookRunner<'_, C>,
+    namespace: &str,
+    work: HookedWork,
+    infos: &[HookInfo],
+    succeeded: bool,
+    status: &mut Value,
+    now: &mut DateTime<Utc>,
+) -> Result<bool, ClusterError> {
+    let hooks = match plan_hooks(cluster, namespace, HookStage::Post, infos).await? {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            let work = work.word();
+            let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+            conditions.push(json!(condition(
+                &format!("Post{work}HooksExecutionSucceeded"),
+                ConditionStatus::False,
+                &format!("FailedToExecutePost{work}Hooks"),
+                error.message,
+                *now,
+            )));
+            status["conditions"] = json!(conditions);
+            return Ok(false);
+        }
+    };
+    let stage = HookStage::Post;
+    Ok(run_stage(runner, work, stage, &hooks, succeeded, status, now).await)
 }
 
 /// Writes `outcomes` into `status`; whether none failed.

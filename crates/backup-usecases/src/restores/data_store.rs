@@ -286,11 +286,7 @@ pub async fn start_data_store<C: Cluster + Clone>(
         .start(&plan, chrono::Utc::now(), &NoProgress)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(started
-        .paused
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect())
+    Ok(started.paused.iter().map(ToString::to_string).collect())
 }
 
 /// How a data store's restore ended: the component's report and the workloads scaled back
@@ -321,10 +317,7 @@ pub async fn follow_data_store<C: Cluster + Clone>(
         return match follow_es(cluster, restore, operation, stop).await {
             Ok(EsProgress::Recovering) => None,
             Ok(EsProgress::Over { scaled_up, error }) => Some(DataStoreEnd {
-                report: match error {
-                    Some(error) => failed(restore, error),
-                    None => succeeded(restore),
-                },
+                report: report(restore, error),
                 scaled_up,
             }),
             Err(error) => end(failed(restore, error)),
@@ -365,11 +358,7 @@ pub async fn follow_data_store<C: Cluster + Clone>(
         Ok(outcome) => outcome,
         Err(error) => return end(failed(restore, format!("finalizing Job {job}: {error}"))),
     };
-    let scaled_up: Vec<String> = outcome
-        .resumed
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect();
+    let scaled_up: Vec<String> = outcome.resumed.iter().map(ToString::to_string).collect();
     let error = stopped.or(match &outcome.job_state {
         Some(JobState::Succeeded) => None,
         Some(JobState::Failed(reason)) => Some(format!(
@@ -379,11 +368,10 @@ pub async fn follow_data_store<C: Cluster + Clone>(
         Some(JobState::Running) => Some(format!("the restore Job {job} still runs")),
         None => Some(format!("the restore Job {job} is gone")),
     });
-    let report = match error {
-        Some(error) => failed(restore, error),
-        None => succeeded(restore),
-    };
-    Some(DataStoreEnd { report, scaled_up })
+    Some(DataStoreEnd {
+        report: report(restore, error),
+        scaled_up,
+    })
 }
 
 /// `: <the last line a failed Job's containers logged>`, or nothing.
@@ -395,39 +383,35 @@ fn last_log_line(logs: &[backup_core::cluster::ContainerLog]) -> String {
         .unwrap_or_default()
 }
 
-/// The report of a restore whose component succeeded.
-fn succeeded(restore: &DataStoreRestore) -> SessionReport {
+/// The report of a restore whose component succeeded (`error: None`) or failed.
+fn report(restore: &DataStoreRestore, error: Option<String>) -> SessionReport {
+    let component = ComponentStatus {
+        phase: match error {
+            None => "Succeeded",
+            Some(_) => "Failed",
+        }
+        .into(),
+        duration: None,
+        size: None,
+        error: error.clone(),
+    };
+    let base = match error {
+        None => SessionReport {
+            phase: Some(SnapshotPhase::Succeeded),
+            ..SessionReport::default()
+        },
+        Some(error) => SessionReport::failed(error),
+    };
     SessionReport {
-        phase: Some(SnapshotPhase::Succeeded),
         total_components: 1,
-        components: BTreeMap::from([(
-            restore.component.to_owned(),
-            ComponentStatus {
-                phase: "Succeeded".into(),
-                duration: None,
-                size: None,
-                error: None,
-            },
-        )]),
-        ..SessionReport::default()
+        components: BTreeMap::from([(restore.component.to_owned(), component)]),
+        ..base
     }
 }
 
 /// The report of a restore whose component failed with `error`.
 fn failed(restore: &DataStoreRestore, error: String) -> SessionReport {
-    SessionReport {
-        total_components: 1,
-        components: BTreeMap::from([(
-            restore.component.to_owned(),
-            ComponentStatus {
-                phase: "Failed".into(),
-                duration: None,
-                size: None,
-                error: Some(error.clone()),
-            },
-        )]),
-        ..SessionReport::failed(error)
-    }
+    report(restore, Some(error))
 }
 
 #[cfg(test)]

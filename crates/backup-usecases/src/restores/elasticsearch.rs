@@ -11,14 +11,14 @@ use crate::stackstate::{EsConnection, Installation};
 use backup_core::NoProgress;
 use backup_core::cluster::Cluster;
 use backup_core::engine::RestoreEngine;
+use backup_core::stackstate::ElasticsearchRestore;
 use backup_elasticsearch::{
-    EsOperation, EsRestore, EsRestorePlan, RestoreRequest, SnapshotInfo, SnapshotRestore,
+    EsClient, EsOperation, EsRestore, EsRestorePlan, RestoreRequest, SnapshotInfo, SnapshotRestore,
 };
 
 /// An Elasticsearch restore ready to start.
 pub struct PreparedEs {
-    connection: EsConnection,
-    repository: String,
+    opened: OpenedEs,
     plan: EsRestorePlan,
 }
 
@@ -36,21 +36,51 @@ pub enum EsProgress {
     },
 }
 
-/// Connects to the installation's Elasticsearch (`elasticsearchUrl`, else a port-forward to
-/// its Service).
-async fn connect<C: Cluster + Clone>(
-    cluster: &C,
-    restore: &DataStoreRestore,
-) -> Result<(Installation<C>, EsConnection), String> {
-    let installation =
-        Installation::load(cluster.clone(), &restore.namespace, &restore.source, None)
+/// The installation's Elasticsearch, connected (`elasticsearchUrl`, else a port-forward to
+/// its Service), with its snapshot repository and restore settings.
+struct OpenedEs {
+    connection: EsConnection,
+    repository: String,
+    settings: ElasticsearchRestore,
+}
+
+impl OpenedEs {
+    async fn open<C: Cluster + Clone>(
+        cluster: &C,
+        restore: &DataStoreRestore,
+    ) -> Result<Self, String> {
+        let installation =
+            Installation::load(cluster.clone(), &restore.namespace, &restore.source, None)
+                .await
+                .map_err(|e| e.to_string())?;
+        let connection = installation
+            .connect_elasticsearch(restore.elasticsearch_url.as_deref(), None)
             .await
             .map_err(|e| e.to_string())?;
-    let connection = installation
-        .connect_elasticsearch(restore.elasticsearch_url.as_deref(), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((installation, connection))
+        let (repository, settings) = installation
+            .elasticsearch_restore()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            connection,
+            repository,
+            settings,
+        })
+    }
+
+    /// The restore engine on it, scaling workloads of `namespace` in `cluster`.
+    fn engine<'a, C: Cluster>(
+        &'a self,
+        cluster: &'a C,
+        namespace: &str,
+    ) -> EsRestore<'a, C, EsClient> {
+        EsRestore::new(
+            &self.connection.client,
+            cluster,
+            namespace,
+            &self.repository,
+            self.settings.clone(),
+        )
+    }
 }
 
 /// The restore of all the configured indices from `snapshot`, nothing renamed; a PARTIAL
@@ -71,16 +101,14 @@ pub async fn prepare_es<C: Cluster + Clone>(
     cluster: &C,
     restore: &DataStoreRestore,
 ) -> Result<(String, PreparedEs), String> {
-    let (installation, connection) = connect(cluster, restore).await?;
-    let (repository, settings) = installation
-        .elasticsearch_restore()
-        .map_err(|e| e.to_string())?;
+    let opened = OpenedEs::open(cluster, restore).await?;
+    let (connection, repository) = (&opened.connection, &opened.repository);
     let snapshot = match &restore.archives {
-        None => connection.snapshot_or_latest(&repository, None).await,
+        None => connection.snapshot_or_latest(repository, None).await,
         Some(names) => {
             let mut found = None;
             for name in names {
-                if let Ok(snapshot) = connection.snapshot_or_latest(&repository, Some(name)).await {
+                if let Ok(snapshot) = connection.snapshot_or_latest(repository, Some(name)).await {
                     found = Some(snapshot);
                     break;
                 }
@@ -94,29 +122,15 @@ pub async fn prepare_es<C: Cluster + Clone>(
         }
     }
     .map_err(|e| e.to_string())?;
-    let indices = settings.indices_pattern.clone();
-    let engine = EsRestore::new(
-        &connection.client,
-        cluster,
-        &restore.namespace,
-        &repository,
-        settings,
-    );
-    let plan = engine
-        .plan(&restore_of(snapshot, &indices))
+    let plan = opened
+        .engine(cluster, &restore.namespace)
+        .plan(&restore_of(snapshot, &opened.settings.indices_pattern))
         .await
         .map_err(|e| e.to_string())?;
     if let Some(refused) = &plan.refused {
         return Err(refused.clone());
     }
-    Ok((
-        plan.snapshot.clone(),
-        PreparedEs {
-            connection,
-            repository,
-            plan,
-        },
-    ))
+    Ok((plan.snapshot.clone(), PreparedEs { opened, plan }))
 }
 
 /// Locks, scales the writers down, rolls over, deletes the live indices and starts the
@@ -126,29 +140,13 @@ pub async fn start_es<C: Cluster + Clone>(
     restore: &DataStoreRestore,
     prepared: PreparedEs,
 ) -> Result<Vec<String>, String> {
-    let installation =
-        Installation::load(cluster.clone(), &restore.namespace, &restore.source, None)
-            .await
-            .map_err(|e| e.to_string())?;
-    let (_, settings) = installation
-        .elasticsearch_restore()
-        .map_err(|e| e.to_string())?;
-    let engine = EsRestore::new(
-        &prepared.connection.client,
-        cluster,
-        &restore.namespace,
-        &prepared.repository,
-        settings,
-    );
-    let started = engine
+    let started = prepared
+        .opened
+        .engine(cluster, &restore.namespace)
         .start(&prepared.plan, chrono::Utc::now(), &NoProgress)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(started
-        .paused
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect())
+    Ok(started.paused.iter().map(ToString::to_string).collect())
 }
 
 /// Looks at the restore of `snapshot`: while shards recover, nothing changes (past the
@@ -161,18 +159,8 @@ pub async fn follow_es<C: Cluster + Clone>(
     snapshot: &str,
     stop: bool,
 ) -> Result<EsProgress, String> {
-    let (installation, connection) = connect(cluster, restore).await?;
-    let (repository, settings) = installation
-        .elasticsearch_restore()
-        .map_err(|e| e.to_string())?;
-    let indices = settings.indices_pattern.clone();
-    let engine = EsRestore::new(
-        &connection.client,
-        cluster,
-        &restore.namespace,
-        &repository,
-        settings,
-    );
+    let opened = OpenedEs::open(cluster, restore).await?;
+    let engine = opened.engine(cluster, &restore.namespace);
     let operation = EsOperation {
         snapshot: snapshot.to_owned(),
         targets: vec![],
@@ -196,17 +184,15 @@ pub async fn follow_es<C: Cluster + Clone>(
     if outcome.recovering_shards > 0 {
         return Ok(EsProgress::Recovering);
     }
-    let scaled_up = outcome
-        .resumed
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect();
-    let source = connection
-        .snapshot_or_latest(&repository, Some(snapshot))
+    let scaled_up = outcome.resumed.iter().map(ToString::to_string).collect();
+    let source = opened
+        .connection
+        .snapshot_or_latest(&opened.repository, Some(snapshot))
         .await
         .map_err(|e| e.to_string())?;
+    let indices = &opened.settings.indices_pattern;
     let counts = engine
-        .compare_counts(&source, &restore_of(source.clone(), &indices).request)
+        .compare_counts(&source, &restore_of(source.clone(), indices).request)
         .await
         .map_err(|e| e.to_string())?;
     let mismatched: Vec<String> = counts

@@ -16,12 +16,12 @@ use super::objects::{
 };
 use super::pauses::{pause_backups, resume_backups};
 use super::plan::{PlannedRestore, RestoreRefusal, destination, plan_restore_session};
-use crate::hooks::plan::{HookStage, plan_hooks, plan_session_hooks};
-use crate::hooks::status::{HookedWork, run_stage};
+use crate::hooks::plan::{HookStage, plan_session_hooks};
+use crate::hooks::status::{HookedWork, run_post_hooks, run_stage};
 use crate::sessions::plan::target_in;
 use crate::sessions::reconcile::{
-    OperatorSettings, Requeue, age, condition, create_once, hook_runner, job_report, rfc3339,
-    write_status,
+    OperatorSettings, Requeue, age, condition, create_once, hook_runner, job_report,
+    push_condition, rfc3339, write_status,
 };
 use crate::sessions::report::SessionReport;
 use backup_api::{
@@ -29,7 +29,7 @@ use backup_api::{
     RestoreSession, SnapshotPhase, TypedObjectRef,
 };
 use backup_core::ClusterError;
-use backup_core::cluster::{Cluster, JobControl, ObjectRef, PodExec, ResourceStore};
+use backup_core::cluster::{Cluster, ObjectRef, PodExec, ResourceStore};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -262,7 +262,7 @@ async fn start<C: Cluster + PodExec + Clone>(
                 Ok(()) | Err(ClusterError::Conflict(_)) => {}
                 Err(error) => return Err(error),
             }
-            conditions_push(
+            push_condition(
                 &mut status,
                 condition(
                     "RestoreExecutorEnsured",
@@ -281,7 +281,7 @@ async fn start<C: Cluster + PodExec + Clone>(
             write_status(cluster, "RestoreSession", object.clone(), status.clone()).await?;
             match start_data_store(cluster, &restore, *prepared).await {
                 Ok(scaled) => {
-                    conditions_push(
+                    push_condition(
                         &mut status,
                         condition(
                             "RestoreExecutorEnsured",
@@ -305,7 +305,7 @@ async fn start<C: Cluster + PodExec + Clone>(
     };
     if let Some((reason, message, component_error)) = not_started {
         // Nothing restored: the post hooks run as after a failure, and the restore ends.
-        conditions_push(
+        push_condition(
             &mut status,
             condition("RestoreFailed", ConditionStatus::True, reason, message, now),
         );
@@ -433,12 +433,6 @@ async fn refuse<C: ResourceStore + ?Sized>(
     Ok(ended(session, phase, now))
 }
 
-fn conditions_push(status: &mut Value, condition: backup_api::Condition) {
-    let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-    conditions.push(json!(condition));
-    status["conditions"] = json!(conditions);
-}
-
 /// A running restore: its Job's report ends it; past the deadline its Job is deleted and it
 /// fails.
 async fn follow<C: Cluster + PodExec + Clone>(
@@ -547,54 +541,22 @@ async fn follow<C: Cluster + PodExec + Clone>(
     status["totalComponents"] = json!(components.len());
     status["components"] = json!(components);
     status["conditions"] = json!(conditions);
-    let post_hooks_passed =
-        post_hooks(cluster, session, settings, restored, &mut status, &mut now).await?;
+    let post_hooks_passed = run_post_hooks(
+        cluster,
+        &hook_runner(cluster, settings, &namespace, &name),
+        &namespace,
+        HookedWork::Restore,
+        &session.spec.hooks.post_restore,
+        restored,
+        &mut status,
+        &mut now,
+    )
+    .await?;
     let phase = match restored && post_hooks_passed {
         true => RestorePhase::Succeeded,
         false => RestorePhase::Failed,
     };
     finish(cluster, session, object, status, phase, now).await
-}
-
-/// Runs the post-restore hooks after a restore that `restored` everything or not, their
-/// outcome written into `status`; whether none failed (a template gone since the start is a
-/// failure).
-async fn post_hooks<C: ResourceStore + JobControl + PodExec + ?Sized>(
-    cluster: &C,
-    session: &RestoreSession,
-    settings: &OperatorSettings,
-    restored: bool,
-    status: &mut Value,
-    now: &mut DateTime<Utc>,
-) -> Result<bool, ClusterError> {
-    let namespace = session.metadata.namespace.clone().unwrap_or_default();
-    let name = session.metadata.name.clone().unwrap_or_default();
-    let hooks = &session.spec.hooks.post_restore;
-    match plan_hooks(cluster, &namespace, HookStage::Post, hooks).await? {
-        Ok(hooks) => Ok(run_stage(
-            &hook_runner(cluster, settings, &namespace, &name),
-            HookedWork::Restore,
-            HookStage::Post,
-            &hooks,
-            restored,
-            status,
-            now,
-        )
-        .await),
-        Err(error) => {
-            conditions_push(
-                status,
-                condition(
-                    "PostRestoreHooksExecutionSucceeded",
-                    ConditionStatus::False,
-                    "FailedToExecutePostRestoreHooks",
-                    error.message,
-                    *now,
-                ),
-            );
-            Ok(false)
-        }
-    }
 }
 
 /// Ends a restore with `status` and `phase`: the backups it paused resumed, its Secret and

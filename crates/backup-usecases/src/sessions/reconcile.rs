@@ -15,9 +15,9 @@ use super::plan::{PlanError, plan_session, read};
 use super::report::SessionReport;
 use super::retry::{retry_failed, wait_before_start};
 use super::run::size_text;
-use crate::hooks::plan::{HookStage, plan_hooks, plan_session_hooks};
+use crate::hooks::plan::{HookStage, plan_session_hooks};
 use crate::hooks::run::HookRunner;
-use crate::hooks::status::{HookedWork, run_stage};
+use crate::hooks::status::{HookedWork, run_post_hooks, run_stage};
 use backup_api::{
     API_VERSION, BackupConfiguration, BackupSession, BackupSessionPhase, ConcurrencyPolicy,
     Condition, ConditionStatus, RetentionPolicyApplyStatus, SessionSnapshot, SnapshotInfo,
@@ -249,7 +249,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
         }
     };
     // Jobs made before a restart mean the pre hooks ran then.
-    let mut hook_status = json!({"conditions": []});
+    let mut status = json!({"conditions": []});
     let name = session.metadata.name.clone().unwrap_or_default();
     let runner = hook_runner(cluster, settings, &namespace, &name);
     if !started_before
@@ -259,7 +259,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             HookStage::Pre,
             &hooks.pre,
             true,
-            &mut hook_status,
+            &mut status,
             &mut now,
         )
         .await
@@ -270,7 +270,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             HookStage::Post,
             &hooks.post,
             false,
-            &mut hook_status,
+            &mut status,
             &mut now,
         )
         .await;
@@ -284,7 +284,7 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             now,
             BackupSessionPhase::Failed,
             &why,
-            &hook_status,
+            status,
         )
         .await;
     }
@@ -309,26 +309,28 @@ async fn start<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized>
             phase: Some("Running".into()),
         });
     }
-    let mut conditions = hook_status["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    conditions.push(json!(condition(
-        "SessionRunning",
-        ConditionStatus::True,
-        "JobsCreated",
-        format!("{} Job(s) started", snapshots.len()),
-        now
-    )));
-    let status = json!({
-        "phase": BackupSessionPhase::Running,
-        "deadline": deadline.map(|d| rfc3339(&d)),
-        "snapshots": snapshots,
-        "hooks": hook_status["hooks"],
-        "conditions": conditions,
-    });
+    push_condition(
+        &mut status,
+        condition(
+            "SessionRunning",
+            ConditionStatus::True,
+            "JobsCreated",
+            format!("{} Job(s) started", snapshots.len()),
+            now,
+        ),
+    );
+    status["phase"] = json!(BackupSessionPhase::Running);
+    status["deadline"] = json!(deadline.map(|d| rfc3339(&d)));
+    status["snapshots"] = json!(snapshots);
     write_status(cluster, "BackupSession", session_value(session), status).await?;
     Ok(SessionStep::waiting(Requeue::After(RUNNING_CHECK)))
+}
+
+/// Appends `condition` to `status.conditions`.
+pub(crate) fn push_condition(status: &mut Value, condition: Condition) {
+    let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+    conditions.push(json!(condition));
+    status["conditions"] = json!(conditions);
 }
 
 /// What a session's hooks run with.
@@ -436,48 +438,38 @@ async fn finish_unstarted<C: ResourceStore + ?Sized>(
     phase: BackupSessionPhase,
     why: &PlanError,
 ) -> Result<SessionStep, ClusterError> {
-    finish_unstarted_after_hooks(cluster, session, now, phase, why, &Value::Null).await
+    finish_unstarted_after_hooks(cluster, session, now, phase, why, json!({})).await
 }
 
-/// [`finish_unstarted`], with the hooks that ran (`hooks` and their `conditions`, as JSON).
+/// [`finish_unstarted`], into `status` where the hooks that ran are written (`hooks` and
+/// their `conditions`).
 async fn finish_unstarted_after_hooks<C: ResourceStore + ?Sized>(
     cluster: &C,
     session: &BackupSession,
     now: DateTime<Utc>,
     phase: BackupSessionPhase,
     why: &PlanError,
-    hook_status: &Value,
+    mut status: Value,
 ) -> Result<SessionStep, ClusterError> {
     let kind = match phase {
         BackupSessionPhase::Skipped => "SessionSkipped",
         _ => "SessionFailed",
     };
-    let mut conditions = vec![condition(
+    let reason = condition(
         kind,
         ConditionStatus::True,
         why.reason,
         why.message.clone(),
         now,
-    )];
-    if phase == BackupSessionPhase::Failed {
-        conditions.extend(retried(cluster, session, now).await?);
+    );
+    push_condition(&mut status, reason);
+    if phase == BackupSessionPhase::Failed
+        && let Some(retry) = retried(cluster, session, now).await?
+    {
+        push_condition(&mut status, retry);
     }
-    let mut conditions = json!(conditions);
-    if let Some(hook_conditions) = hook_status["conditions"].as_array() {
-        conditions = json!(
-            [
-                hook_conditions.clone(),
-                conditions.as_array().cloned().unwrap_or_default()
-            ]
-            .concat()
-        );
-    }
-    let status = json!({
-        "phase": phase,
-        "duration": duration_since(session, now),
-        "hooks": hook_status["hooks"],
-        "conditions": conditions,
-    });
+    status["phase"] = json!(phase);
+    status["duration"] = json!(duration_since(session, now));
     write_status(cluster, "BackupSession", session_value(session), status).await?;
     Ok(ended(session, phase, now))
 }
@@ -570,9 +562,15 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized
     if phase == BackupSessionPhase::Failed {
         conditions.extend(retried(cluster, session, now).await?);
     }
+    let mut status = json!({
+        "deadline": status.deadline,
+        "snapshots": snapshots,
+        "retentionPolicies": retention,
+        "hooks": status.hooks,
+        "conditions": conditions,
+    });
     // The post hooks, by the snapshots' outcome; one that fails fails the session (its
     // snapshots stay written, and it is not tried again for it).
-    let mut hook_status = json!({"hooks": status.hooks, "conditions": []});
     let post = configuration
         .as_ref()
         .and_then(|c| {
@@ -584,54 +582,23 @@ async fn follow<C: ResourceStore + ConfigObjects + JobControl + PodExec + ?Sized
         .map(|s| s.hooks.post_backup.clone())
         .unwrap_or_default();
     let name = session.metadata.name.clone().unwrap_or_default();
-    let post_passed = match plan_hooks(cluster, &namespace, HookStage::Post, &post).await? {
-        Ok(post) => {
-            let runner = hook_runner(cluster, settings, &namespace, &name);
-            run_stage(
-                &runner,
-                HookedWork::Backup,
-                HookStage::Post,
-                &post,
-                failed.is_empty(),
-                &mut hook_status,
-                &mut now,
-            )
-            .await
-        }
-        Err(error) => {
-            conditions.push(condition(
-                "PostBackupHooksExecutionSucceeded",
-                ConditionStatus::False,
-                "FailedToExecutePostBackupHooks",
-                error.message,
-                now,
-            ));
-            false
-        }
-    };
-    let mut conditions = json!(conditions);
-    if let Some(hook_conditions) = hook_status["conditions"].as_array() {
-        conditions = json!(
-            [
-                conditions.as_array().cloned().unwrap_or_default(),
-                hook_conditions.clone()
-            ]
-            .concat()
-        );
-    }
+    let post_passed = run_post_hooks(
+        cluster,
+        &hook_runner(cluster, settings, &namespace, &name),
+        &namespace,
+        HookedWork::Backup,
+        &post,
+        failed.is_empty(),
+        &mut status,
+        &mut now,
+    )
+    .await?;
     let phase = match post_passed {
         true => phase,
         false => BackupSessionPhase::Failed,
     };
-    let status = json!({
-        "phase": phase,
-        "duration": duration_since(session, now),
-        "deadline": status.deadline,
-        "snapshots": snapshots,
-        "retentionPolicies": retention,
-        "hooks": hook_status["hooks"],
-        "conditions": conditions,
-    });
+    status["phase"] = json!(phase);
+    status["duration"] = json!(duration_since(session, now));
     write_status(cluster, "BackupSession", session_value(session), status).await?;
     let mut step = ended(session, phase, now);
     if let Some(ended) = &mut step.ended {

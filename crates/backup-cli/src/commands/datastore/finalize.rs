@@ -29,11 +29,7 @@ impl JobReport {
         Self {
             job: job.to_owned(),
             state: state_text(outcome.job_state.as_ref()),
-            scaled_up: outcome
-                .resumed
-                .iter()
-                .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-                .collect(),
+            scaled_up: outcome.resumed.iter().map(ToString::to_string).collect(),
         }
     }
 

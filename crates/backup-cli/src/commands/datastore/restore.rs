@@ -151,11 +151,7 @@ fn started_in_background(
 
 /// What the start did, on stderr.
 fn show_started(context: &Context, started: &StartedRestore) {
-    let scaled: Vec<String> = started
-        .paused
-        .iter()
-        .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-        .collect();
+    let scaled: Vec<String> = started.paused.iter().map(ToString::to_string).collect();
     let scaled = match scaled.is_empty() {
         true => "nothing".into(),
         false => scaled.join(", "),

@@ -304,11 +304,7 @@ pub async fn finalize(
             snapshot: snapshot.to_owned(),
             state: if done { "Done" } else { "Running" }.into(),
             recovering_shards: outcome.recovering_shards,
-            scaled_up: outcome
-                .resumed
-                .iter()
-                .map(|p| format!("{} ({})", p.workload.name, p.restore_replicas))
-                .collect(),
+            scaled_up: outcome.resumed.iter().map(ToString::to_string).collect(),
         }],
     )?;
     if !done {
