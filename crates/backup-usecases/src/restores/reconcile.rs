@@ -39,8 +39,9 @@ use std::time::Duration;
 pub const RESUME_FINALIZER: &str = "kbackup.io/resume-backups";
 /// How often a running restore is looked at even when nothing changed.
 const RUNNING_CHECK: Duration = Duration::from_secs(60);
-/// How often a data store's restore Job is looked at (the operator does not watch it).
-const DATA_STORE_CHECK: Duration = Duration::from_secs(5);
+/// How often a data store's restore is looked at (the operator watches neither its Job nor
+/// Elasticsearch's recovery): three reads each time, the end seen within 2 s.
+const DATA_STORE_CHECK: Duration = Duration::from_secs(2);
 
 /// What one step of a restore did.
 #[derive(Debug, Clone, PartialEq)]
