@@ -9,7 +9,7 @@ use crate::sessions::reconcile::JobPlacement;
 use backup_api::HookPhase;
 use backup_core::ClusterError;
 use backup_core::cluster::{
-    ApiResourceType, JobControl, JobState, PodExec, ResourceStore, for_each_page,
+    ApiResourceType, ContainerLog, JobControl, JobState, PodExec, ResourceStore, for_each_page,
 };
 use backup_core::http::{HttpCaller, HttpRequest};
 use serde_json::{Value, json};
@@ -310,7 +310,11 @@ async fn last_log_line<C: JobControl + ?Sized>(
     namespace: &str,
     job: &str,
 ) -> Option<String> {
-    let logs = cluster.job_logs(namespace, job).await.ok()?;
+    last_line_of(&cluster.job_logs(namespace, job).await.ok()?)
+}
+
+/// The last line `logs` hold (the last container's that logged any), cut to 300 bytes.
+pub(crate) fn last_line_of(logs: &[ContainerLog]) -> Option<String> {
     let text = logs
         .iter()
         .rev()

@@ -445,7 +445,13 @@ fn select_volumes(
         .collect())
 }
 
-fn dependency(kind: &str, name: &str, namespace: &str, found: bool) -> RestoreDependency {
+/// An object a restore needs, found or not.
+pub(super) fn dependency(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    found: bool,
+) -> RestoreDependency {
     RestoreDependency {
         kind: kind.into(),
         name: name.into(),

@@ -246,8 +246,9 @@ async fn start<C: Cluster + PodExec + Clone>(
             &mut now,
         )
         .await;
-    let not_started = match (pre_hooks_passed, executor) {
-        (false, _) => Some((
+    // What runs the restore, in words, or why it did not start.
+    let started = match (pre_hooks_passed, executor) {
+        (false, _) => Err((
             "PreRestoreHooksFailed",
             "a pre-restore hook failed: nothing was restored".to_owned(),
             "a pre-restore hook failed".to_owned(),
@@ -263,17 +264,7 @@ async fn start<C: Cluster + PodExec + Clone>(
                 Ok(()) | Err(ClusterError::Conflict(_)) => {}
                 Err(error) => return Err(error),
             }
-            push_condition(
-                &mut status,
-                condition(
-                    "RestoreExecutorEnsured",
-                    ConditionStatus::True,
-                    "SuccessfullyEnsuredRestoreExecutor",
-                    format!("Restore Executor has been ensured successfully (Job {job_name})."),
-                    now,
-                ),
-            );
-            None
+            Ok(format!("Job {job_name}"))
         }
         (true, Executor::DataStore(restore, prepared)) => {
             // Its Job's name first: a restart from here on follows and finalizes it.
@@ -281,28 +272,29 @@ async fn start<C: Cluster + PodExec + Clone>(
             status["dataStoreOperation"] = json!(job_name);
             write_status(cluster, "RestoreSession", object.clone(), status.clone()).await?;
             match start_data_store(cluster, &restore, *prepared).await {
-                Ok(scaled) => {
-                    push_condition(
-                        &mut status,
-                        condition(
-                            "RestoreExecutorEnsured",
-                            ConditionStatus::True,
-                            "SuccessfullyEnsuredRestoreExecutor",
-                            format!(
-                                "Restore Executor has been ensured successfully ({executor}; scaled down: {}).",
-                                listed(&scaled)
-                            ),
-                            now,
-                        ),
-                    );
-                    None
-                }
+                Ok(scaled) => Ok(format!("{executor}; scaled down: {}", listed(&scaled))),
                 Err(error) => {
                     status["dataStoreOperation"] = Value::Null;
-                    Some(("RestoreNotStarted", error.clone(), error))
+                    Err(("RestoreNotStarted", error.clone(), error))
                 }
             }
         }
+    };
+    let not_started = match started {
+        Ok(executor) => {
+            push_condition(
+                &mut status,
+                condition(
+                    "RestoreExecutorEnsured",
+                    ConditionStatus::True,
+                    "SuccessfullyEnsuredRestoreExecutor",
+                    format!("Restore Executor has been ensured successfully ({executor})."),
+                    now,
+                ),
+            );
+            None
+        }
+        Err(why) => Some(why),
     };
     if let Some((reason, message, component_error)) = not_started {
         // Nothing restored: the post hooks run as after a failure, and the restore ends.
