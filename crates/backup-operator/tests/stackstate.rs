@@ -10,8 +10,8 @@ mod common;
 
 use backup_testing::{RealNode, TestNamespace, kubeconfig, real_node, s3, unique_name};
 use common::{
-    Operator, Search, ended, install_definitions, items, object, scheduled_run, scratch_volumes,
-    storage,
+    Operator, Search, backup_configuration, ended, install_definitions, items, object,
+    scheduled_run, scratch_volumes, storage,
 };
 use serde_json::Value;
 use std::io::Read;
@@ -220,21 +220,9 @@ elasticsearch:
 ",
         class = ns.name
     );
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata: {{name: suse-observability-backup-config}}
-data:
-  config: |
-{config}---
-apiVersion: v1
-kind: Secret
-metadata: {{name: suse-observability-backup-config}}
-stringData:
-  config: |
-    minio: {{accessKey: {access_key}, secretKey: {secret_key}}}
----
-apiVersion: v1
+    backup_configuration(&config)
+        + &format!(
+            "apiVersion: v1
 kind: Secret
 metadata: {{name: settings-backup-keys}}
 stringData: {{AWS_ACCESS_KEY_ID: {access_key}, AWS_SECRET_ACCESS_KEY: {secret_key}}}
@@ -302,7 +290,6 @@ spec:
   selector: {{app: elasticsearch}}
   ports: [{{port: 9200, targetPort: 9200}}]
 ",
-        config = backup_testing::indent(&config, 4),
         storage = storage(&node.shared_s3_endpoint, bucket),
         namespace = ns.name,
         access_key = minio.access_key_id,

@@ -12,7 +12,8 @@ mod common;
 
 use backup_testing::{TestNamespace, real_node, s3, unique_name};
 use common::{
-    Operator, Search, WAIT, install_definitions, object, restore_ended, scratch_volumes, wait_for,
+    Operator, Search, WAIT, backup_configuration, install_definitions, object, restore_ended,
+    scaled_deployment, scratch_volumes, wait_for,
 };
 
 const SCALED: &str = "observability.suse.com/scalable-during-stackgraph-restore";
@@ -233,26 +234,7 @@ fn es_installation(ns: &TestNamespace, repository: &str) -> String {
     indicesPattern: '{prefix}_*'
 "
     );
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata: {{name: suse-observability-backup-config}}
-data:
-  config: |
-{config}---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: es-writer, labels: {{{ES_SCALED}: 'true'}}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: es-writer}}}}
-  template:
-    metadata: {{labels: {{app: es-writer}}}}
-    spec:
-      containers: [{{name: writer, image: writer}}]
-",
-        config = backup_testing::indent(&config, 4),
-    )
+    backup_configuration(&config) + &scaled_deployment("es-writer", ES_SCALED, 1)
 }
 
 /// A StackGraph RestoreSession of the installation in `ns`, from `snapshot`, its archives
@@ -277,7 +259,6 @@ spec:
 /// The installation: its backup configuration (the restore Job's pod failing when `fail`),
 /// the MinIO keys, and a server of 2 replicas that uses StackGraph.
 fn installation(ns: &TestNamespace, bucket: &str, fail: bool) -> String {
-    let minio = s3();
     let labels = match fail {
         true => format!("{{{FAIL_LABEL}: 'true'}}"),
         false => "{}".into(),
@@ -296,33 +277,5 @@ stackgraph:
 ",
         class = ns.name
     );
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata: {{name: suse-observability-backup-config}}
-data:
-  config: |
-{config}---
-apiVersion: v1
-kind: Secret
-metadata: {{name: suse-observability-backup-config}}
-stringData:
-  config: |
-    minio: {{accessKey: {access_key}, secretKey: {secret_key}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: server, labels: {{{SCALED}: 'true'}}}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: server}}}}
-  template:
-    metadata: {{labels: {{app: server}}}}
-    spec:
-      containers: [{{name: server, image: server}}]
-",
-        config = backup_testing::indent(&config, 4),
-        access_key = minio.access_key_id,
-        secret_key = minio.secret_access_key,
-    )
+    backup_configuration(&config) + &scaled_deployment("server", SCALED, 2)
 }

@@ -473,3 +473,45 @@ impl Search {
             .unwrap_or_else(|| panic!("{counted}"))
     }
 }
+
+/// A StackState installation's backup configuration as its chart makes it: the ConfigMap
+/// holding `config` (YAML) and the Secret holding the test MinIO's keys.
+pub fn backup_configuration(config: &str) -> String {
+    let minio = s3();
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: suse-observability-backup-config}}
+data:
+  config: |
+{config}---
+apiVersion: v1
+kind: Secret
+metadata: {{name: suse-observability-backup-config}}
+stringData:
+  config: |
+    minio: {{accessKey: {access_key}, secretKey: {secret_key}}}
+---
+",
+        config = indent(config, 4),
+        access_key = minio.access_key_id,
+        secret_key = minio.secret_access_key,
+    )
+}
+
+/// A Deployment `name` of `replicas` labelled `label: 'true'` (what a restore scales down).
+pub fn scaled_deployment(name: &str, label: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, labels: {{{label}: 'true'}}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: {name}, image: {name}}}]
+"
+    )
+}
