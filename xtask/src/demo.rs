@@ -465,6 +465,7 @@ fn stackstate(root: &Path, env: &TestEnv) -> Result<()> {
         let target = format!("namespace/{STACKSTATE_NAMESPACE}");
         let param = format!("storageEndpoint={endpoint}");
         let restored = kb(&[
+            "-y",
             "restoresession",
             "create",
             "settings-back",

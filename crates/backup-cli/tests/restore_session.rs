@@ -102,12 +102,38 @@ fn a_restore_is_asked_of_the_operator_and_followed_to_its_end() {
     assert_eq!(spec["manifestOptions"]["existing"], "Update");
     assert_eq!(spec["timeout"], "30m");
     assert_eq!(spec["verify"], true);
-    // A data store's: `latest` is its newest archive, no repository needed.
+    // A data store's: `latest` is its newest archive, no repository needed; it purges the
+    // data store, so it asks first (no answer: nothing made), unless -y.
     let graph = format!("namespace/{}", ns.name);
+    let unanswered = kbackup(
+        home.path(),
+        &ns,
+        &[
+            "restoresession",
+            "create",
+            "graph",
+            "--target",
+            &graph,
+            "--tasks",
+            "stackgraph-restore",
+        ],
+    );
+    assert_eq!(unanswered.status.code(), Some(1));
+    let stderr = text(&unanswered.stderr);
+    assert!(
+        stderr.contains("PURGES all existing StackGraph") && stderr.contains("not confirmed"),
+        "{stderr}"
+    );
+    assert!(
+        !ns.kubectl(&["get", "restoresessions", "-o", "name"])
+            .contains("graph"),
+        "nothing made"
+    );
     let out = kbackup(
         home.path(),
         &ns,
         &[
+            "-y",
             "restoresession",
             "create",
             "graph",

@@ -10,6 +10,7 @@ use backup_api::{
     ExistingObjects, ManifestOptions, RestoreDataSource, RestorePhase, RestoreSessionSpec,
     RestoreSessionStatus, RestoreTask, TypedObjectRef,
 };
+use backup_usecases::restores::data_store::{data_store_task, purge_warning};
 use backup_usecases::restores::request::{
     RestoreRequestError, create_restore_session, follow_restore_session,
 };
@@ -56,6 +57,13 @@ pub async fn create(context: &Context, args: RestoreSessionArgs) -> CliResult {
     let spec = spec(&args)?;
     let cluster = backup_k8s::KubeCluster::connect(&context.kube).await?;
     let namespace = context.namespace_in(&cluster);
+    if let Some(task) = data_store_task(&spec.tasks) {
+        eprintln!(
+            "WARNING: this restore {} in namespace {namespace}.",
+            purge_warning(task)
+        );
+        context.confirm("Do you want to continue?")?;
+    }
     create_restore_session(&cluster, &namespace, &args.name, spec).await?;
     context.info(&format!(
         "RestoreSession {namespace}/{} created; the operator runs it",

@@ -71,6 +71,16 @@ pub fn data_store_task(tasks: &[RestoreTask]) -> Option<RestoreTask> {
     tasks.iter().copied().find(|t| t.is_data_store())
 }
 
+/// What restoring `task`'s data store destroys, for a warning before it is asked for.
+pub fn purge_warning(task: RestoreTask) -> &'static str {
+    match store_of(task).0 {
+        Some(data_store) => data_store.purge_warning(),
+        None => {
+            "DELETES the live Elasticsearch indices the snapshot holds and scales their writers down"
+        }
+    }
+}
+
 /// The Job-based data store `task` restores (`None`: Elasticsearch) and its component's
 /// name.
 fn store_of(task: RestoreTask) -> (Option<DataStore>, &'static str) {
